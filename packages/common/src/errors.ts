@@ -1,0 +1,98 @@
+/**
+ * Every error framepipe raises on purpose is a {@link FramepipeError} with a stable `code`; programs branch on
+ * the code, people read the message. Errors from libraries underneath (got, node-av, sharp, fs) are wrapped at
+ * the stage that saw them and kept as `cause`.
+ */
+
+/** The stable codes, one per kind of failure. */
+export const ErrorCode = {
+  /** An option has a wrong type or value. Raised before any I/O. */
+  INVALID_OPTION: 'ERR_FRAMEPIPE_INVALID_OPTION',
+  /** The server answered with an HTTP status that is not a success. */
+  HTTP_STATUS: 'ERR_FRAMEPIPE_HTTP_STATUS',
+  /** The server could not be reached (DNS, refused, reset, TLS). */
+  UNREACHABLE: 'ERR_FRAMEPIPE_UNREACHABLE',
+  /** A connection stalled longer than the timeout. */
+  TIMEOUT: 'ERR_FRAMEPIPE_TIMEOUT',
+  /** The server does not honour byte ranges, or answered a range request with the wrong range. */
+  RANGE_NOT_SUPPORTED: 'ERR_FRAMEPIPE_RANGE_NOT_SUPPORTED',
+  /** A local file does not exist or cannot be opened. */
+  FILE_NOT_FOUND: 'ERR_FRAMEPIPE_FILE_NOT_FOUND',
+  /** The bytes are not a container FFmpeg can read (garbage, unknown format). */
+  INVALID_DATA: 'ERR_FRAMEPIPE_INVALID_DATA',
+  /** The container is readable but holds no video stream. */
+  NO_VIDEO_STREAM: 'ERR_FRAMEPIPE_NO_VIDEO_STREAM',
+  /** The container refers to data past the end of the file. */
+  TRUNCATED: 'ERR_FRAMEPIPE_TRUNCATED',
+  /** No decoder for the codec, or the decoder failed to open. */
+  UNSUPPORTED_CODEC: 'ERR_FRAMEPIPE_UNSUPPORTED_CODEC',
+  /** Decoding or pixel conversion failed in a way that is not a skippable corrupt frame. */
+  DECODE_FAILED: 'ERR_FRAMEPIPE_DECODE_FAILED',
+  /** An image file could not be encoded or written. */
+  WRITE_FAILED: 'ERR_FRAMEPIPE_WRITE_FAILED',
+  /** The run was stopped by an AbortSignal or by destroying a stage. */
+  ABORTED: 'ERR_FRAMEPIPE_ABORTED',
+} as const;
+
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** What a {@link FramepipeError} may carry besides its message. */
+export interface FramepipeErrorDetails {
+  /** The error underneath, from a library or the system. */
+  cause?: unknown;
+  /** The URL or path of the video the run was reading. */
+  source?: string;
+  /** The output file involved. */
+  path?: string;
+  /** The option at fault. */
+  option?: string;
+  /** The HTTP status received. */
+  status?: number;
+}
+
+/** The base of every error framepipe raises on purpose. */
+export class FramepipeError extends Error {
+  /** A stable identifier of the kind of failure, see {@link ErrorCode}. */
+  readonly code: ErrorCode;
+  readonly source: string | undefined;
+  readonly path: string | undefined;
+  readonly option: string | undefined;
+  readonly status: number | undefined;
+
+  constructor(code: ErrorCode, message: string, details: FramepipeErrorDetails = {}) {
+    super(message, details.cause === undefined ? undefined : { cause: details.cause });
+    this.name = 'FramepipeError';
+    this.code = code;
+    this.source = details.source;
+    this.path = details.path;
+    this.option = details.option;
+    this.status = details.status;
+  }
+}
+
+/** A bad option; raised before any request is made. */
+export class InvalidOptionError extends FramepipeError {
+  constructor(option: string, message: string) {
+    super(ErrorCode.INVALID_OPTION, message, { option });
+    this.name = 'InvalidOptionError';
+  }
+}
+
+/** The run was stopped on purpose. */
+export class AbortError extends FramepipeError {
+  constructor(reason?: unknown) {
+    super(ErrorCode.ABORTED, 'The operation was aborted', reason === undefined ? {} : { cause: reason });
+    this.name = 'AbortError';
+  }
+}
+
+/** True for errors that mean "stopped on purpose", ours or the platform's. */
+export function isAbortError(error: unknown): boolean {
+  if (error instanceof FramepipeError) return error.code === ErrorCode.ABORTED;
+  return error instanceof Error && error.name === 'AbortError';
+}
+
+/** Throws an {@link AbortError} carrying the signal's reason if the signal has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new AbortError(signal.reason);
+}

@@ -1,0 +1,79 @@
+import { AbortError } from './errors.ts';
+
+/**
+ * A count of decoded frames allowed to exist at once between the decoder and their last consumer.
+ *
+ * Stream high-water marks bound each buffer on its own, so a chain of four stages holds up to the sum of four
+ * buffers plus what each stage holds in hand. A budget bounds the whole chain with one number: the decoder takes
+ * one unit before it receives a frame, and whoever ends that frame's life (a writer that finished its file, a
+ * filter that dropped it, an iterator whose consumer moved on) gives the unit back. Peak frame memory is then
+ * `capacity × frame bytes`, whatever the buffering of the stages in between.
+ *
+ * @example
+ * const budget = new FrameBudget(4 + 2 + 1);
+ * const decoder = new Decoder(info.codecParameters, { budget });
+ * const sink = new FrameDirSink(dir, { budget });
+ */
+export class FrameBudget {
+  /** How many frames may be alive at once. */
+  readonly capacity: number;
+  #inUse = 0;
+  #waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
+  #closedWith: unknown = undefined;
+  #closed = false;
+
+  constructor(capacity: number) {
+    if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
+    this.capacity = capacity;
+  }
+
+  /** Units taken and not yet given back. */
+  get inUse(): number {
+    return this.#inUse;
+  }
+
+  /** Takes one unit, waiting while all are in use. Rejects once the budget is closed or the signal fires. */
+  acquire(signal?: AbortSignal): Promise<void> {
+    if (this.#closed) return Promise.reject(this.#closedWith ?? new AbortError());
+    if (signal?.aborted) return Promise.reject(new AbortError(signal.reason));
+    if (this.#inUse < this.capacity) {
+      this.#inUse++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter = {
+        resolve: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (error: unknown) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      const onAbort = () => {
+        const at = this.#waiters.indexOf(waiter);
+        if (at !== -1) this.#waiters.splice(at, 1);
+        reject(new AbortError(signal?.reason));
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** Gives one unit back, handing it straight to the oldest waiter if there is one. */
+  release(): void {
+    if (this.#inUse === 0) throw new Error('FrameBudget.release() called more often than acquire()');
+    const next = this.#waiters.shift();
+    if (next) next.resolve();
+    else this.#inUse--;
+  }
+
+  /** Fails every waiting and future `acquire`; used when the pipeline is torn down. */
+  close(error?: unknown): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closedWith = error;
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(error ?? new AbortError());
+  }
+}

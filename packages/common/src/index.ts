@@ -1,0 +1,15 @@
+export { ErrorCode, FramepipeError, InvalidOptionError, AbortError, isAbortError, throwIfAborted } from './errors.ts';
+export type { FramepipeErrorDetails } from './errors.ts';
+export {
+  invalidOption,
+  assertKnownKeys,
+  assertOptionsObject,
+  checkInteger,
+  checkPositiveNumber,
+  checkOneOf,
+  checkFunction,
+  checkBoolean,
+  checkSignal,
+} from './options.ts';
+export { FrameBudget } from './frame-budget.ts';
+export { objectStreamOptions, releaseBuffered } from './streams.ts';

@@ -1,0 +1,40 @@
+/**
+ * streamx counts a non-buffer item as 1024 bytes against a 16 KiB high-water mark by default, so "16 KiB" would
+ * silently mean "16 packets" or "16 frames". Object stages use these options so that a high-water mark is a count
+ * of items and means what the option that set it says.
+ */
+export function objectStreamOptions(highWaterMark: number): { highWaterMark: number; byteLength: () => number } {
+  return { highWaterMark, byteLength: () => 1 };
+}
+
+interface Fifo<T> {
+  shift(): T | undefined;
+  isEmpty(): boolean;
+}
+interface StreamxInternals<T> {
+  _readableState?: { queue: Fifo<T> };
+  _writableState?: { queue: Fifo<T> };
+  _transformState?: { data: T | null };
+}
+
+/**
+ * Hands every item still held in a streamx stream's buffers (readable queue, writable queue, a transform's parked
+ * item) to `release`. Native objects (node-av packets and frames) in those buffers would otherwise wait for the
+ * garbage collector, which does not see their native size. Call it from `_destroy` only: streamx no longer
+ * touches the buffers then.
+ */
+export function releaseBuffered<T>(stream: object, release: (item: T) => void): void {
+  const internals = stream as StreamxInternals<T>;
+  for (const queue of [internals._readableState?.queue, internals._writableState?.queue]) {
+    if (!queue) continue;
+    while (!queue.isEmpty()) {
+      const item = queue.shift();
+      if (item !== undefined && item !== null) release(item);
+    }
+  }
+  const parked = internals._transformState?.data;
+  if (parked !== undefined && parked !== null && internals._transformState) {
+    internals._transformState.data = null;
+    release(parked);
+  }
+}

@@ -1,0 +1,2 @@
+export { Decoder } from './decoder.ts';
+export type { DecoderOptions } from './decoder.ts';

@@ -1,0 +1,371 @@
+import { Readable } from 'streamx';
+import { FFmpegError, FormatContext, IOContext, Packet, avGetCodecName, avGetPixFmtName } from 'node-av';
+import type { CodecParameters, Rational } from 'node-av';
+import {
+  AVDISCARD_ALL,
+  AVERROR_EOF,
+  AVERROR_EXIT,
+  AVFMT_FLAG_CUSTOM_IO,
+  AVMEDIA_TYPE_VIDEO,
+  AVSEEK_CUR,
+  AVSEEK_END,
+  AVSEEK_FLAG_BACKWARD,
+  AVSEEK_SET,
+  AVSEEK_SIZE,
+  AV_DISPOSITION_ATTACHED_PIC,
+  AV_NOPTS_VALUE,
+  AV_PKT_DATA_DISPLAYMATRIX,
+} from 'node-av/constants';
+import type { AVSeekWhence } from 'node-av/constants';
+import {
+  AbortError,
+  ErrorCode,
+  FramepipeError,
+  assertKnownKeys,
+  assertOptionsObject,
+  checkInteger,
+  objectStreamOptions,
+  releaseBuffered,
+} from '@framepipe/common';
+import type { ByteSource } from '@framepipe/http-source';
+
+/** What the demuxer learned about the video stream when it opened the container. */
+export interface DemuxerInfo {
+  /** The container format as FFmpeg names it, e.g. `mov,mp4,m4a,3gp,3g2,mj2`. */
+  readonly formatName: string;
+  /** Index of the video stream inside the container. */
+  readonly streamIndex: number;
+  /** Codec name, e.g. `h264`, `hevc`, `vp9`. */
+  readonly codec: string;
+  readonly width: number;
+  readonly height: number;
+  /** Pixel format name as FFmpeg reports it before decoding, e.g. `yuv420p`; null if unknown. */
+  readonly pixelFormat: string | null;
+  /** Time base of packet and frame timestamps: a pts of `n` is `n * num / den` seconds. */
+  readonly timeBase: { readonly num: number; readonly den: number };
+  /** Average frame rate if the container states or FFmpeg estimated one, else null. */
+  readonly frameRate: { readonly num: number; readonly den: number } | null;
+  /** True when the codec reorders frames (B-frames): decode order differs from display order. */
+  readonly hasBFrames: boolean;
+  /** Frame count as the container states it, or null when it does not say (e.g. MPEG-TS, WebM). */
+  readonly frameCount: number | null;
+  /** Stream duration in seconds, or null if unknown. */
+  readonly duration: number | null;
+  /**
+   * Rotation in degrees from the stream's display matrix, counter-clockwise as FFmpeg reports it (0, 90, 180,
+   * 270, or another angle); 0 when the stream has none. Frames are decoded as stored, not rotated.
+   */
+  readonly rotation: number;
+  /** The native codec parameters, for the decoder. Valid while this demuxer is open. */
+  readonly codecParameters: CodecParameters;
+}
+
+/** Options of {@link Demuxer}. */
+export interface DemuxerOptions {
+  /**
+   * How many packets may wait in the demuxer's output buffer.
+   * @default 16
+   */
+  highWaterMark?: number;
+  /**
+   * Size of the buffer FFmpeg reads the source through, in bytes.
+   * @default 65536
+   */
+  ioBufferSize?: number;
+}
+
+const KNOWN_OPTIONS = ['highWaterMark', 'ioBufferSize'] as const;
+// FFmpeg ORs this into `whence` when it wants a seek even if costly; it does not change the target.
+const AVSEEK_FORCE = 0x20000;
+
+/**
+ * Reads a container from a {@link ByteSource} through FFmpeg custom I/O and emits the packets of its first video
+ * stream (node-av `Packet`s) as a streamx Readable. Every packet emitted belongs to the consumer, who must
+ * `free()` it. Packets of other streams are dropped inside the demuxer.
+ *
+ * The source is only borrowed: the demuxer never closes it, so two demuxers can read one source in turn.
+ *
+ * @example
+ * const demuxer = new Demuxer(new FileSource('clip.mp4'));
+ * const info = await demuxer.open();
+ * console.log(info.codec, info.width, info.height);
+ * for await (const packet of demuxer) {
+ *   console.log(packet.pts, packet.isKeyframe);
+ *   packet.free();
+ * }
+ */
+export class Demuxer extends Readable {
+  readonly source: ByteSource;
+  #ioBufferSize: number;
+  #format: FormatContext | null = null;
+  #io: IOContext | null = null;
+  #info: DemuxerInfo | null = null;
+  #opening: Promise<DemuxerInfo> | null = null;
+  #position = 0;
+  #seekedPastEnd = false;
+  #ioError: unknown = null;
+  #reading = false;
+  #stopped = false;
+  #packetsRead = 0;
+  #pending: Promise<unknown> = Promise.resolve();
+  #abort = new AbortController();
+
+  constructor(source: ByteSource, options: DemuxerOptions = {}) {
+    const opts = assertOptionsObject(options, 'Demuxer');
+    assertKnownKeys(opts, KNOWN_OPTIONS, 'Demuxer');
+    const highWaterMark = checkInteger('highWaterMark', opts.highWaterMark ?? 16, 1);
+    super(objectStreamOptions(highWaterMark));
+    this.source = source;
+    this.#ioBufferSize = checkInteger('ioBufferSize', opts.ioBufferSize ?? 65536, 4096);
+  }
+
+  /** Stream info; throws before {@link Demuxer.open} has resolved. */
+  get info(): DemuxerInfo {
+    if (!this.#info) throw new Error('Demuxer.info is available after open() has resolved');
+    return this.#info;
+  }
+
+  /** Packets of the video stream emitted so far. */
+  get packetsRead(): number {
+    return this.#packetsRead;
+  }
+
+  /**
+   * Opens the source and the container and finds the video stream. Called by the stream machinery on first read;
+   * call it yourself to learn the {@link DemuxerInfo} before reading or to {@link Demuxer.seek} first.
+   */
+  open(): Promise<DemuxerInfo> {
+    this.#opening ??= this.#track(this.#openContainer());
+    return this.#opening;
+  }
+
+  /**
+   * Moves to the keyframe at or before `pts` (in the stream's time base), like FFmpeg's backward seek. Only before
+   * the first packet has been read: packets already buffered would otherwise come from the old position.
+   */
+  async seek(pts: bigint): Promise<void> {
+    await this.open();
+    if (this.#reading) throw new Error('Demuxer.seek() must be called before reading starts');
+    const info = this.info;
+    const ret = await this.#track(this.#format!.seekFrame(info.streamIndex, pts, AVSEEK_FLAG_BACKWARD));
+    if (ret < 0) throw this.#failure(ret, `Cannot seek to pts ${pts}`);
+  }
+
+  /** Ends the output after the packet being read, as if the container ended there. Buffered packets still flow. */
+  stop(): void {
+    this.#stopped = true;
+  }
+
+  override _open(cb: (err: Error | null) => void): void {
+    this.open().then(() => cb(null), cb);
+  }
+
+  override _read(cb: (err: Error | null) => void): void {
+    this.#reading = true;
+    this.#track(this.#readVideoPacket()).then(
+      (packet) => {
+        this.push(packet);
+        cb(null);
+      },
+      (error: Error) => cb(error),
+    );
+  }
+
+  /** Iterates the emitted packets; each belongs to the caller, who must `free()` it. */
+  declare [Symbol.asyncIterator]: () => AsyncIterator<Packet>;
+
+  override _predestroy(): void {
+    // A read callback waiting on the network would keep FFmpeg (and this stream's teardown) waiting.
+    this.#abort.abort(new AbortError());
+  }
+
+  override _destroy(cb: (err: Error | null) => void): void {
+    // FFmpeg may still be inside readFrame/openInput on its thread; free the context only after it has returned.
+    this.#pending
+      .catch(() => {})
+      .then(async () => {
+        releaseBuffered<Packet>(this, (packet) => packet.free());
+        await this.#close();
+      })
+      .then(() => cb(null), cb);
+  }
+
+  /** Serializes native calls and remembers the latest one so that `_destroy` can wait for it. */
+  #track<T>(promise: Promise<T>): Promise<T> {
+    const tracked = this.#pending.catch(() => {}).then(() => promise);
+    this.#pending = tracked;
+    return tracked;
+  }
+
+  async #openContainer(): Promise<DemuxerInfo> {
+    const signal = this.#abort.signal;
+    await this.source.open(signal);
+    const format = new FormatContext();
+    format.allocContext();
+    const io = new IOContext();
+    io.allocContextWithCallbacks(
+      this.#ioBufferSize,
+      0,
+      (size) => this.#readCallback(size),
+      null,
+      (offset, whence) => this.#seekCallback(offset, whence),
+    );
+    format.pb = io;
+    format.setFlags(AVFMT_FLAG_CUSTOM_IO);
+    this.#format = format;
+    this.#io = io;
+
+    let ret = await format.openInput('', null, null);
+    if (ret < 0) throw this.#failure(ret, 'Cannot read a video container');
+    ret = await format.findStreamInfo(null);
+    if (ret < 0) throw this.#failure(ret, 'Cannot read the streams of the container');
+
+    const streams = format.streams;
+    const video = streams.find(
+      (s) => s.codecpar.codecType === AVMEDIA_TYPE_VIDEO && !s.hasDisposition(AV_DISPOSITION_ATTACHED_PIC),
+    );
+    if (!video) {
+      throw new FramepipeError(ErrorCode.NO_VIDEO_STREAM, `No video stream in ${this.source.description}`, {
+        source: this.source.description,
+      });
+    }
+    // FFmpeg still reads the bytes of other streams (they are interleaved) but no longer builds packets for them.
+    for (const stream of streams) if (stream.index !== video.index) stream.discard = AVDISCARD_ALL;
+
+    const par = video.codecpar;
+    const tb = video.timeBase;
+    const rate = video.avgFrameRate;
+    this.#info = Object.freeze({
+      formatName: format.iformat?.name ?? 'unknown',
+      streamIndex: video.index,
+      codec: avGetCodecName(par.codecId) ?? `codec ${par.codecId}`,
+      width: par.width,
+      height: par.height,
+      pixelFormat: par.format >= 0 ? avGetPixFmtName(par.format as never) : null,
+      timeBase: { num: tb.num, den: tb.den },
+      frameRate: rate.num > 0 && rate.den > 0 ? { num: rate.num, den: rate.den } : null,
+      hasBFrames: par.videoDelay > 0,
+      frameCount: video.nbFrames > 0n ? Number(video.nbFrames) : null,
+      duration: durationSeconds(video.duration, tb, format.duration),
+      rotation: rotationOf(par.getCodedSideData(AV_PKT_DATA_DISPLAYMATRIX)),
+      codecParameters: par,
+    });
+    return this.#info;
+  }
+
+  async #readVideoPacket(): Promise<Packet | null> {
+    if (this.#stopped) return null;
+    const format = this.#format!;
+    const streamIndex = this.info.streamIndex;
+    const packet = new Packet();
+    packet.alloc();
+    try {
+      for (;;) {
+        const ret = await format.readFrame(packet);
+        if (ret === AVERROR_EOF) {
+          if (this.#ioError) throw this.#ioError;
+          if (this.#seekedPastEnd) throw this.#truncated();
+          packet.free();
+          return null;
+        }
+        if (ret < 0) throw this.#failure(ret, 'Cannot read a packet');
+        if (packet.streamIndex === streamIndex) {
+          this.#packetsRead++;
+          return packet;
+        }
+        packet.unref();
+      }
+    } catch (error) {
+      packet.free();
+      throw error;
+    }
+  }
+
+  async #readCallback(size: number): Promise<Buffer | number> {
+    if (this.#abort.signal.aborted) return AVERROR_EXIT;
+    try {
+      const bytes = await this.source.read(this.#position, size, this.#abort.signal);
+      if (bytes.length === 0) return AVERROR_EOF;
+      this.#position += bytes.length;
+      return bytes;
+    } catch (error) {
+      // FFmpeg only sees a number; keep the real error to throw once FFmpeg gives up.
+      this.#ioError ??= error;
+      return AVERROR_EXIT;
+    }
+  }
+
+  #seekCallback(offset: bigint, whence: AVSeekWhence): bigint {
+    const size = this.source.size;
+    const mode = whence & ~AVSEEK_FORCE;
+    if (mode === AVSEEK_SIZE) return BigInt(size);
+    let target: number;
+    if (mode === AVSEEK_SET) target = Number(offset);
+    else if (mode === AVSEEK_CUR) target = this.#position + Number(offset);
+    else if (mode === AVSEEK_END) target = size + Number(offset);
+    else return -1n;
+    if (target < 0) return -1n;
+    // A container whose index points past the last byte was cut short.
+    if (target > size) this.#seekedPastEnd = true;
+    this.#position = target;
+    return BigInt(target);
+  }
+
+  #truncated(): FramepipeError {
+    return new FramepipeError(
+      ErrorCode.TRUNCATED,
+      `${this.source.description} is truncated: the container refers to data past its last byte (${this.source.size} bytes)`,
+      { source: this.source.description },
+    );
+  }
+
+  #failure(ret: number, what: string): Error {
+    if (this.#ioError) return this.#ioError as Error;
+    if (this.#abort.signal.aborted) return new AbortError();
+    if (this.#seekedPastEnd) return this.#truncated();
+    return new FramepipeError(
+      ErrorCode.INVALID_DATA,
+      `${what} from ${this.source.description}: ${ffmpegMessage(ret)} (not a supported video file, or corrupt)`,
+      { source: this.source.description },
+    );
+  }
+
+  async #close(): Promise<void> {
+    const format = this.#format;
+    const io = this.#io;
+    this.#format = null;
+    this.#io = null;
+    if (format) {
+      // Detach our I/O first: closing the input must not free a context FFmpeg did not allocate.
+      format.pb = null;
+      await format.closeInput();
+      format.freeContext();
+    }
+    io?.freeContext();
+  }
+}
+
+function ffmpegMessage(ret: number): string {
+  return `${FFmpegError.strerror(ret)} (${ret})`;
+}
+
+function durationSeconds(streamDuration: bigint, tb: Rational, formatDuration: bigint): number | null {
+  if (streamDuration > 0n && streamDuration !== AV_NOPTS_VALUE && tb.den > 0) {
+    return (Number(streamDuration) * tb.num) / tb.den;
+  }
+  // The format's duration is in AV_TIME_BASE (microseconds).
+  if (formatDuration > 0n && formatDuration !== AV_NOPTS_VALUE) return Number(formatDuration) / 1e6;
+  return null;
+}
+
+/** The display matrix is nine 32-bit integers, the first two columns in 16.16 fixed point. */
+function rotationOf(matrix: Buffer | null): number {
+  if (!matrix || matrix.length < 36) return 0;
+  const m = (i: number) => matrix.readInt32LE(i * 4) / 65536;
+  const scaleX = Math.hypot(m(0), m(3));
+  const scaleY = Math.hypot(m(1), m(4));
+  if (scaleX === 0 || scaleY === 0) return 0;
+  const degrees = -(Math.atan2(m(1) / scaleY, m(0) / scaleX) * 180) / Math.PI;
+  const normalized = ((Math.round(degrees * 100) / 100) % 360 + 360) % 360;
+  return normalized === 360 ? 0 : normalized;
+}

@@ -1,0 +1,2 @@
+export { Demuxer } from './demuxer.ts';
+export type { DemuxerInfo, DemuxerOptions } from './demuxer.ts';

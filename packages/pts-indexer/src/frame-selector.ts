@@ -1,0 +1,120 @@
+import { Transform } from 'streamx';
+import type { Frame } from 'node-av';
+import { AV_NOPTS_VALUE } from 'node-av/constants';
+import {
+  FrameBudget,
+  assertKnownKeys,
+  assertOptionsObject,
+  checkInteger,
+  invalidOption,
+  objectStreamOptions,
+  releaseBuffered,
+} from '@framepipe/common';
+import type { PtsIndex } from './pts-index.ts';
+
+/** A decoded frame with its frame number. The consumer owns `frame` and must `free()` it. */
+export interface NumberedFrame {
+  readonly frame: Frame;
+  readonly index: number;
+}
+
+/** Options of {@link FrameSelector}. */
+export interface FrameSelectorOptions {
+  /**
+   * First frame number to keep (inclusive).
+   * @default 0
+   */
+  start?: number;
+  /** Last frame number to keep (inclusive). Omit to keep every frame from `start` on. */
+  end?: number | undefined;
+  /** The budget the decoder took a unit from for each frame; a dropped frame gives its unit back. */
+  budget?: FrameBudget | undefined;
+  /**
+   * Frames that may wait in the output buffer.
+   * @default 1
+   */
+  highWaterMark?: number;
+}
+
+/**
+ * Gives decoded frames their numbers from a {@link PtsIndex} and keeps those in `[start, end]`, each once. Frames
+ * without a pts, with a pts the index does not know, outside the range or already emitted are freed and dropped,
+ * as Supervisely's reader skips them.
+ *
+ * Emits `'done'` once every wanted frame has passed, or a frame past the range shows none can follow; the
+ * composer then stops the demuxer so that nothing more is read or decoded. Frames still arriving are dropped.
+ *
+ * @example
+ * const selector = new FrameSelector(index, { start: 10, end: 19 });
+ * selector.once('done', () => demuxer.stop());
+ */
+export class FrameSelector extends Transform {
+  /** The frame numbers kept, inclusive; `end` undefined means "to the last frame". */
+  readonly range: { readonly start: number; readonly end: number | undefined };
+  #index: PtsIndex;
+  #budget: FrameBudget | undefined;
+  #emitted = new Set<number>();
+  #done = false;
+  #dropped = 0;
+
+  constructor(index: PtsIndex, options: FrameSelectorOptions = {}) {
+    const opts = assertOptionsObject(options, 'FrameSelector');
+    assertKnownKeys(opts, ['start', 'end', 'budget', 'highWaterMark'], 'FrameSelector');
+    super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
+    const start = checkInteger('start', opts.start ?? 0, 0);
+    const end = checkInteger('end', opts.end, 0, true);
+    if (end !== undefined && end < start) throw invalidOption('end', `an integer >= start (${start})`, end);
+    this.range = Object.freeze({ start, end });
+    if (opts.budget !== undefined && !(opts.budget instanceof FrameBudget)) throw invalidOption('budget', 'a FrameBudget', opts.budget);
+    this.#index = index;
+    this.#budget = opts.budget;
+  }
+
+  /** Frames dropped so far (outside the range, unnumbered, duplicate, or after the range was complete). */
+  get framesDropped(): number {
+    return this.#dropped;
+  }
+
+  /** True once the wanted range is complete. */
+  get done(): boolean {
+    return this.#done;
+  }
+
+  override _transform(frame: Frame, cb: (err: Error | null, data?: unknown) => void): void {
+    const { start, end } = this.range;
+    const index = this.#done || frame.pts === AV_NOPTS_VALUE ? undefined : this.#index.indexOf(frame.pts);
+    if (index === undefined || index < start || (end !== undefined && index > end) || this.#emitted.has(index)) {
+      this.#drop(frame);
+      if (index !== undefined && end !== undefined && index > end) this.#passedEnd();
+      return cb(null);
+    }
+    this.#emitted.add(index);
+    if (end !== undefined && this.#emitted.size === end - start + 1) this.#finish();
+    cb(null, { frame, index } satisfies NumberedFrame);
+  }
+
+  override _destroy(cb: (err: Error | null) => void): void {
+    releaseBuffered<Frame | NumberedFrame>(this, (item) => this.#drop('frame' in item ? item.frame : item));
+    cb(null);
+  }
+
+  #drop(frame: Frame): void {
+    frame.free();
+    this.#budget?.release();
+    this.#dropped++;
+  }
+
+  /**
+   * Frames come out of the decoder in pts order, so a frame past `end` means no wanted frame can follow -- except in
+   * a stream decoded from the start for lack of composition offsets, where Supervisely waits for every wanted frame.
+   */
+  #passedEnd(): void {
+    if (!this.#index.decodeFromStart) this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    this.emit('done');
+  }
+}

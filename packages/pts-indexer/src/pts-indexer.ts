@@ -1,0 +1,49 @@
+import { Transform } from 'streamx';
+import type { Packet } from 'node-av';
+import { assertKnownKeys, assertOptionsObject, checkInteger, objectStreamOptions, releaseBuffered } from '@framepipe/common';
+import { PtsIndex } from './pts-index.ts';
+
+/** Options of {@link PtsIndexer}. */
+export interface PtsIndexerOptions {
+  /**
+   * Packets that may wait in the indexer's output buffer.
+   * @default 16
+   */
+  highWaterMark?: number;
+}
+
+/**
+ * The *stream* strategy: packets pass through unchanged while their timestamps are added to {@link PtsIndexer.index}.
+ * No pre-scan, one pass. A decoder emits frames in pts order, so by the time a frame comes out every smaller pts
+ * has already passed through here and the frame's rank is final. Use it for ranges that start at frame 0.
+ *
+ * @example
+ * const indexer = new PtsIndexer({ hasBFrames: info.hasBFrames });
+ * pipeline(demuxer, indexer, decoder, new FrameSelector(indexer.index, { start: 0, end: 99 }), ...);
+ */
+export class PtsIndexer extends Transform {
+  /** The map being built; it grows as packets pass. */
+  readonly index: PtsIndex;
+
+  constructor(stream: { hasBFrames: boolean }, options: PtsIndexerOptions = {}) {
+    const opts = assertOptionsObject(options, 'PtsIndexer');
+    assertKnownKeys(opts, ['highWaterMark'], 'PtsIndexer');
+    super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 16, 1)));
+    this.index = new PtsIndex('stream', stream.hasBFrames);
+  }
+
+  override _transform(packet: Packet, cb: (err: Error | null, data?: unknown) => void): void {
+    this.index.addPacket(packet);
+    cb(null, packet);
+  }
+
+  override _flush(cb: (err: Error | null) => void): void {
+    this.index.markComplete();
+    cb(null);
+  }
+
+  override _destroy(cb: (err: Error | null) => void): void {
+    releaseBuffered<Packet>(this, (packet) => packet.free());
+    cb(null);
+  }
+}

@@ -1,0 +1,196 @@
+import { Transform } from 'streamx';
+import { FFmpegError, Frame, SoftwareScaleContext } from 'node-av';
+import {
+  AVCOL_RANGE_JPEG,
+  AVCOL_SPC_RGB,
+  AV_PIX_FMT_RGB24,
+  AV_PIX_FMT_YUV411P,
+  AV_PIX_FMT_YUV420P,
+  AV_PIX_FMT_YUV422P,
+  AV_PIX_FMT_YUV440P,
+  AV_PIX_FMT_YUV444P,
+  AV_PIX_FMT_YUVJ411P,
+  AV_PIX_FMT_YUVJ420P,
+  AV_PIX_FMT_YUVJ422P,
+  AV_PIX_FMT_YUVJ440P,
+  AV_PIX_FMT_YUVJ444P,
+} from 'node-av/constants';
+import type { AVPixelFormat } from 'node-av/constants';
+import {
+  ErrorCode,
+  FrameBudget,
+  FramepipeError,
+  assertKnownKeys,
+  assertOptionsObject,
+  checkInteger,
+  invalidOption,
+  objectStreamOptions,
+  releaseBuffered,
+} from '@framepipe/common';
+
+/** A decoded frame as packed RGB: `data` holds `height` rows of `width` pixels of 3 bytes (R, G, B). */
+export interface RgbFrame {
+  /** The frame number (Supervisely's rule). */
+  readonly index: number;
+  /** Presentation timestamp in the stream's time base. */
+  readonly pts: bigint;
+  /** Presentation time in seconds. */
+  readonly time: number;
+  readonly width: number;
+  readonly height: number;
+  /** `width × height × 3` bytes, row-major, no padding. */
+  readonly data: Buffer;
+}
+
+/** What the converter takes in: a decoded frame and its number. The converter frees the frame. */
+export interface NumberedFrameInput {
+  readonly frame: Frame;
+  readonly index: number;
+}
+
+/** Options of {@link RgbConverter}. */
+export interface RgbConverterOptions {
+  /** Time base of the frames' pts (the demuxer's `info.timeBase`), to compute `time`. */
+  timeBase: { num: number; den: number };
+  /** Gives a unit back for each input frame that fails to convert (the output frame keeps the unit otherwise). */
+  budget?: FrameBudget | undefined;
+  /**
+   * Converted frames that may wait in the output buffer.
+   * @default 1
+   */
+  highWaterMark?: number;
+}
+
+// The deprecated "J" formats mean "full range"; swscale warns on them, so they are rewritten to the plain format
+// with the range stated on the frame, which is what they mean.
+const FULL_RANGE_ALIASES = new Map<AVPixelFormat, AVPixelFormat>([
+  [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUV420P],
+  [AV_PIX_FMT_YUVJ422P, AV_PIX_FMT_YUV422P],
+  [AV_PIX_FMT_YUVJ444P, AV_PIX_FMT_YUV444P],
+  [AV_PIX_FMT_YUVJ440P, AV_PIX_FMT_YUV440P],
+  [AV_PIX_FMT_YUVJ411P, AV_PIX_FMT_YUV411P],
+]);
+
+/**
+ * Converts numbered decoded frames to {@link RgbFrame}s (packed RGB24) with swscale. The conversion follows each
+ * frame's own colour tags: limited or full range (including the `yuvj` formats), the BT.601/BT.709/BT.2020 matrix,
+ * 8 or 10 bits. A frame with no matrix tag is read as BT.601, as FFmpeg and PyAV do. The input frame is freed.
+ *
+ * One instance converts one frame at a time (swscale contexts are not safe to share across concurrent calls).
+ *
+ * @example
+ * const converter = new RgbConverter({ timeBase: info.timeBase });
+ * converter.write({ frame, index: 0 });
+ * converter.on('data', (rgb) => console.log(rgb.index, rgb.width, rgb.height, rgb.data.length));
+ */
+export class RgbConverter extends Transform {
+  #timeBase: { num: number; den: number };
+  #budget: FrameBudget | undefined;
+  #scaler: SoftwareScaleContext | null = null;
+  #target: Frame | null = null;
+  #pending: Promise<unknown> = Promise.resolve();
+  #framesConverted = 0;
+
+  constructor(options: RgbConverterOptions) {
+    const opts = assertOptionsObject(options, 'RgbConverter');
+    assertKnownKeys(opts, ['timeBase', 'budget', 'highWaterMark'], 'RgbConverter');
+    super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
+    const tb = opts.timeBase;
+    if (typeof tb !== 'object' || tb === null || !(tb.num > 0) || !(tb.den > 0)) {
+      throw invalidOption('timeBase', 'an object { num, den } of positive numbers', tb);
+    }
+    if (opts.budget !== undefined && !(opts.budget instanceof FrameBudget)) throw invalidOption('budget', 'a FrameBudget', opts.budget);
+    this.#timeBase = { num: tb.num, den: tb.den };
+    this.#budget = opts.budget;
+  }
+
+  /** Frames converted so far. */
+  get framesConverted(): number {
+    return this.#framesConverted;
+  }
+
+  override _transform(input: NumberedFrameInput, cb: (err: Error | null, data?: unknown) => void): void {
+    const converting = this.#convert(input).finally(() => input.frame.free());
+    this.#pending = converting;
+    converting.then(
+      (rgb) => {
+        this.#framesConverted++;
+        cb(null, rgb);
+      },
+      (error: Error) => {
+        this.#budget?.release();
+        cb(error);
+      },
+    );
+  }
+
+  override _destroy(cb: (err: Error | null) => void): void {
+    this.#pending
+      .catch(() => {})
+      .then(() => {
+        // RgbFrames are plain memory; native frames still queued must be freed, and every one gives its unit back.
+        releaseBuffered<NumberedFrameInput | RgbFrame>(this, (item) => {
+          if ('frame' in item) item.frame.free();
+          this.#budget?.release();
+        });
+        this.#target?.free();
+        this.#target = null;
+        this.#scaler?.freeContext();
+        this.#scaler = null;
+      })
+      .then(() => cb(null), cb);
+  }
+
+  async #convert({ frame, index }: NumberedFrameInput): Promise<RgbFrame> {
+    const { width, height } = frame;
+    const alias = FULL_RANGE_ALIASES.get(frame.format as AVPixelFormat);
+    if (alias !== undefined) {
+      frame.format = alias;
+      frame.colorRange = AVCOL_RANGE_JPEG;
+    }
+    const target = this.#targetFor(width, height);
+    if (!this.#scaler) {
+      // Left unconfigured on purpose: sws_scale_frame then sets itself up from the frames' colour properties
+      // (range, matrix) and redoes that only when they change.
+      this.#scaler = new SoftwareScaleContext();
+      this.#scaler.allocContext();
+    }
+    const ret = await this.#scaler.scaleFrame(target, frame);
+    if (ret < 0) {
+      throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot convert frame ${index} to RGB: ${FFmpegError.strerror(ret)} (${ret})`);
+    }
+    const data = packedCopy(target, width, height);
+    const pts = frame.pts;
+    return { index, pts, time: (Number(pts) * this.#timeBase.num) / this.#timeBase.den, width, height, data };
+  }
+
+  /** One RGB frame is reused as the conversion target; it is rebuilt only when the size changes. */
+  #targetFor(width: number, height: number): Frame {
+    const current = this.#target;
+    if (current && current.width === width && current.height === height) return current;
+    current?.free();
+    const target = new Frame();
+    target.alloc();
+    target.format = AV_PIX_FMT_RGB24;
+    target.width = width;
+    target.height = height;
+    target.colorRange = AVCOL_RANGE_JPEG;
+    target.colorSpace = AVCOL_SPC_RGB;
+    const ret = target.getBuffer(1);
+    if (ret < 0) throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot allocate a ${width}x${height} RGB frame: ${FFmpegError.strerror(ret)}`);
+    this.#target = target;
+    return target;
+  }
+}
+
+/** Copies the native RGB plane into JS memory without row padding (the native frame is reused for the next one). */
+function packedCopy(frame: Frame, width: number, height: number): Buffer {
+  const plane = frame.data?.[0];
+  const stride = frame.linesize[0] ?? 0;
+  const row = width * 3;
+  if (!plane) throw new FramepipeError(ErrorCode.DECODE_FAILED, 'swscale produced no RGB plane');
+  if (stride === row) return Buffer.from(plane.subarray(0, row * height));
+  const out = Buffer.allocUnsafe(row * height);
+  for (let y = 0; y < height; y++) plane.copy(out, y * row, y * stride, y * stride + row);
+  return out;
+}

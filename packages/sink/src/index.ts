@@ -1,0 +1,2 @@
+export { FrameDirSink, IMAGE_EXTENSIONS, frameFileName } from './frame-dir-sink.ts';
+export type { FrameDirSinkOptions, ImageExtension, ImageWriter, SinkFrame } from './frame-dir-sink.ts';
