@@ -20,8 +20,9 @@ interface StreamxInternals<T> {
 /**
  * Hands every item still held in a streamx stream's buffers (readable queue, writable queue, a transform's parked
  * item) to `release`. Native objects (node-av packets and frames) in those buffers would otherwise wait for the
- * garbage collector, which does not see their native size. Call it from `_destroy` only: streamx no longer
- * touches the buffers then.
+ * garbage collector, which does not see their native size. Call it from `_predestroy`: streamx no longer
+ * takes items from the buffers once destroy has begun, and a Transform's own `destroy()` drops its parked item
+ * right after `_predestroy` returns, without freeing it.
  */
 export function releaseBuffered<T>(stream: object, release: (item: T) => void): void {
   const internals = stream as StreamxInternals<T>;
@@ -32,9 +33,7 @@ export function releaseBuffered<T>(stream: object, release: (item: T) => void): 
       if (item !== undefined && item !== null) release(item);
     }
   }
+  // Left in place: Transform.destroy() checks this slot to complete the parked write's callback.
   const parked = internals._transformState?.data;
-  if (parked !== undefined && parked !== null && internals._transformState) {
-    internals._transformState.data = null;
-    release(parked);
-  }
+  if (parked !== undefined && parked !== null) release(parked);
 }

@@ -106,16 +106,16 @@ export class Decoder extends Transform {
 
   override _predestroy(): void {
     this.#abort.abort();
+    releaseBuffered<Packet | Frame>(this, (item) => {
+      item.free();
+      if (item instanceof Frame) this.#budget?.release();
+    });
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
     this.#pending
       .catch(() => {})
       .then(() => {
-        releaseBuffered<Packet | Frame>(this, (item) => {
-          item.free();
-          if (item instanceof Frame) this.#budget?.release();
-        });
         this.#context?.freeContext();
         this.#context = null;
       })

@@ -1,5 +1,5 @@
 import { Readable } from 'streamx';
-import { FFmpegError, FormatContext, IOContext, Packet, avGetCodecName, avGetPixFmtName } from 'node-av';
+import { FFmpegError, FormatContext, IOContext, InputFormat, Packet, avGetCodecName, avGetPixFmtName } from 'node-av';
 import type { CodecParameters, Rational } from 'node-av';
 import {
   AVDISCARD_ALL,
@@ -15,6 +15,7 @@ import {
   AV_DISPOSITION_ATTACHED_PIC,
   AV_NOPTS_VALUE,
   AV_PKT_DATA_DISPLAYMATRIX,
+  AV_PKT_FLAG_CORRUPT,
 } from 'node-av/constants';
 import type { AVSeekWhence } from 'node-av/constants';
 import {
@@ -63,8 +64,9 @@ export interface DemuxerInfo {
 /** Options of {@link Demuxer}. */
 export interface DemuxerOptions {
   /**
-   * How many packets may wait in the demuxer's output buffer.
-   * @default 16
+   * How many packets may wait in the demuxer's output buffer. Packets are small; the byte source does the
+   * read-ahead that hides network latency, so a short buffer only limits work done after a range is complete.
+   * @default 4
    */
   highWaterMark?: number;
   /**
@@ -103,9 +105,13 @@ export class Demuxer extends Readable {
   #opening: Promise<DemuxerInfo> | null = null;
   #position = 0;
   #seekedPastEnd = false;
+  /** The furthest byte FFmpeg has read up to. */
+  #furthest = 0;
   #ioError: unknown = null;
   #reading = false;
   #stopped = false;
+  /** A packet read while checking a seek, to be emitted first. */
+  #held: Packet | null = null;
   #packetsRead = 0;
   #pending: Promise<unknown> = Promise.resolve();
   #abort = new AbortController();
@@ -113,7 +119,7 @@ export class Demuxer extends Readable {
   constructor(source: ByteSource, options: DemuxerOptions = {}) {
     const opts = assertOptionsObject(options, 'Demuxer');
     assertKnownKeys(opts, KNOWN_OPTIONS, 'Demuxer');
-    const highWaterMark = checkInteger('highWaterMark', opts.highWaterMark ?? 16, 1);
+    const highWaterMark = checkInteger('highWaterMark', opts.highWaterMark ?? 4, 1);
     super(objectStreamOptions(highWaterMark));
     this.source = source;
     this.#ioBufferSize = checkInteger('ioBufferSize', opts.ioBufferSize ?? 65536, 4096);
@@ -151,6 +157,24 @@ export class Demuxer extends Readable {
     if (ret < 0) throw this.#failure(ret, `Cannot seek to pts ${pts}`);
   }
 
+  /**
+   * Moves to the keyframe that has presentation timestamp `pts` and decode timestamp `dts` (as an earlier scan of
+   * this container reported them), or to a position before it. Containers disagree on what a seek timestamp means:
+   * MP4 and Matroska look it up in their index by presentation time, MPEG-TS binary-searches by decode time and
+   * would land after the keyframe (mid-GOP) when given its pts. So this seeks by `pts`, checks that the first
+   * packet is a keyframe at or before `pts`, and otherwise seeks again by `dts`, which lands at or before it.
+   */
+  async seekKeyframe(pts: bigint, dts: bigint): Promise<void> {
+    await this.seek(pts);
+    const first = await this.#track(this.#readVideoPacket());
+    if (first && first.isKeyframe && first.pts !== AV_NOPTS_VALUE && first.pts <= pts) {
+      this.#held = first;
+      return;
+    }
+    first?.free();
+    await this.seek(dts === AV_NOPTS_VALUE ? pts : dts);
+  }
+
   /** Ends the output after the packet being read, as if the container ended there. Buffered packets still flow. */
   stop(): void {
     this.#stopped = true;
@@ -164,7 +188,9 @@ export class Demuxer extends Readable {
     this.#reading = true;
     this.#track(this.#readVideoPacket()).then(
       (packet) => {
-        this.push(packet);
+        // streamx drops, without freeing, what reaches a stream being destroyed.
+        if (this.destroying) packet?.free();
+        else this.push(packet);
         cb(null);
       },
       (error: Error) => cb(error),
@@ -177,6 +203,7 @@ export class Demuxer extends Readable {
   override _predestroy(): void {
     // A read callback waiting on the network would keep FFmpeg (and this stream's teardown) waiting.
     this.#abort.abort(new AbortError());
+    releaseBuffered<Packet>(this, (packet) => packet.free());
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
@@ -184,7 +211,8 @@ export class Demuxer extends Readable {
     this.#pending
       .catch(() => {})
       .then(async () => {
-        releaseBuffered<Packet>(this, (packet) => packet.free());
+        this.#held?.free();
+        this.#held = null;
         await this.#close();
       })
       .then(() => cb(null), cb);
@@ -216,7 +244,7 @@ export class Demuxer extends Readable {
     this.#io = io;
 
     let ret = await format.openInput('', null, null);
-    if (ret < 0) throw this.#failure(ret, 'Cannot read a video container');
+    if (ret < 0) throw await this.#openFailure(ret);
     ret = await format.findStreamInfo(null);
     if (ret < 0) throw this.#failure(ret, 'Cannot read the streams of the container');
 
@@ -254,6 +282,11 @@ export class Demuxer extends Readable {
   }
 
   async #readVideoPacket(): Promise<Packet | null> {
+    if (this.#held) {
+      const held = this.#held;
+      this.#held = null;
+      return held;
+    }
     if (this.#stopped) return null;
     const format = this.#format!;
     const streamIndex = this.info.streamIndex;
@@ -269,6 +302,10 @@ export class Demuxer extends Readable {
           return null;
         }
         if (ret < 0) throw this.#failure(ret, 'Cannot read a packet');
+        // A sample cut off by the end of the file comes out short and flagged corrupt; the next read is a plain EOF.
+        if (packet.hasFlags(AV_PKT_FLAG_CORRUPT) && packet.pos >= 0n && packet.pos + BigInt(packet.size) >= BigInt(this.source.size)) {
+          throw this.#truncated();
+        }
         if (packet.streamIndex === streamIndex) {
           this.#packetsRead++;
           return packet;
@@ -287,6 +324,7 @@ export class Demuxer extends Readable {
       const bytes = await this.source.read(this.#position, size, this.#abort.signal);
       if (bytes.length === 0) return AVERROR_EOF;
       this.#position += bytes.length;
+      this.#furthest = Math.max(this.#furthest, this.#position);
       return bytes;
     } catch (error) {
       // FFmpeg only sees a number; keep the real error to throw once FFmpeg gives up.
@@ -309,6 +347,26 @@ export class Demuxer extends Readable {
     if (target > size) this.#seekedPastEnd = true;
     this.#position = target;
     return BigInt(target);
+  }
+
+  /**
+   * FFmpeg says only "invalid data" when a container's header cannot be parsed. If the bytes do start like a
+   * known container and FFmpeg read all the way to the end looking for the rest (an MP4 cut before its `moov`),
+   * the file was cut short; otherwise it is not a video file we can read.
+   */
+  async #openFailure(ret: number): Promise<Error> {
+    if (!this.#ioError && !this.#abort.signal.aborted && !this.#seekedPastEnd && this.#furthest >= this.source.size) {
+      const head = await this.source.read(0, 65536).catch(() => null);
+      const format = head && head.length > 0 ? InputFormat.probe(head) : null;
+      if (format) {
+        return new FramepipeError(
+          ErrorCode.TRUNCATED,
+          `${this.source.description} is truncated: it starts as a ${format.name} file but ends (at ${this.source.size} bytes) before its container is complete`,
+          { source: this.source.description },
+        );
+      }
+    }
+    return this.#failure(ret, 'Cannot read a video container');
   }
 
   #truncated(): FramepipeError {

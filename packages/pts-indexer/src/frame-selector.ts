@@ -93,9 +93,8 @@ export class FrameSelector extends Transform {
     cb(null, { frame, index } satisfies NumberedFrame);
   }
 
-  override _destroy(cb: (err: Error | null) => void): void {
+  override _predestroy(): void {
     releaseBuffered<Frame | NumberedFrame>(this, (item) => this.#drop('frame' in item ? item.frame : item));
-    cb(null);
   }
 
   #drop(frame: Frame): void {

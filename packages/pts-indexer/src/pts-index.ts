@@ -109,19 +109,16 @@ export class PtsIndex {
   }
 
   /**
-   * The timestamp to seek to (backward) so that decoding starts at a keyframe from which frame `index` can be
-   * decoded: the last keyframe, in decode order, displayed at or before that frame. Its dts is returned where
-   * set, because containers without a sample index (MPEG-TS) search by dts and would otherwise land after the
-   * keyframe, mid-GOP, losing the frames before the next one. Undefined when no such keyframe was seen: decode
-   * from the start.
+   * The keyframe to start decoding from so that frame `index` can be decoded: the last keyframe, in decode order,
+   * displayed at or before that frame (its pts and dts, for {@link Demuxer.seekKeyframe}). Undefined when the
+   * scan saw no such keyframe: decode from the start.
    */
-  seekTargetFor(index: number): bigint | undefined {
+  keyframeFor(index: number): { pts: bigint; dts: bigint } | undefined {
     const pts = this.#sorted[index];
     if (pts === undefined) return undefined;
     let chosen: { pts: bigint; dts: bigint } | undefined;
     for (const keyframe of this.#keyframes) if (keyframe.pts <= pts) chosen = keyframe;
-    if (!chosen) return undefined;
-    return chosen.dts !== AV_NOPTS_VALUE ? chosen.dts : chosen.pts;
+    return chosen;
   }
 
   /** The pts of frame `index`, or undefined past the end of the map. */

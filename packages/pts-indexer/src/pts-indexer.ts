@@ -42,8 +42,7 @@ export class PtsIndexer extends Transform {
     cb(null);
   }
 
-  override _destroy(cb: (err: Error | null) => void): void {
+  override _predestroy(): void {
     releaseBuffered<Packet>(this, (packet) => packet.free());
-    cb(null);
   }
 }

@@ -124,15 +124,18 @@ export class RgbConverter extends Transform {
     );
   }
 
+  override _predestroy(): void {
+    // RgbFrames are plain memory; native frames still queued must be freed, and every one gives its unit back.
+    releaseBuffered<NumberedFrameInput | RgbFrame>(this, (item) => {
+      if ('frame' in item) item.frame.free();
+      this.#budget?.release();
+    });
+  }
+
   override _destroy(cb: (err: Error | null) => void): void {
     this.#pending
       .catch(() => {})
       .then(() => {
-        // RgbFrames are plain memory; native frames still queued must be freed, and every one gives its unit back.
-        releaseBuffered<NumberedFrameInput | RgbFrame>(this, (item) => {
-          if ('frame' in item) item.frame.free();
-          this.#budget?.release();
-        });
         this.#target?.free();
         this.#target = null;
         this.#scaler?.freeContext();

@@ -151,14 +151,12 @@ export class FrameDirSink extends Writable {
     const parked = this.#parked;
     this.#parked = null;
     parked?.(this.#failure ?? new Error('FrameDirSink destroyed'));
+    releaseBuffered<SinkFrame>(this, () => this.#budget?.release());
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
     // Writes under way finish (or remove their temporary file) before the sink reports closed.
-    Promise.allSettled([...this.#active]).then(() => {
-      releaseBuffered<SinkFrame>(this, () => this.#budget?.release());
-      cb(null);
-    });
+    Promise.allSettled([...this.#active]).then(() => cb(null));
   }
 
   #resumeParked(): void {

@@ -1,0 +1,9 @@
+export { isByteSource } from './byte-source.ts';
+export type { ByteSource } from './byte-source.ts';
+export { HttpSource } from './http-source.ts';
+export type { HttpSourceOptions, HttpAgents } from './http-source.ts';
+export { FileSource } from './file-source.ts';
+export { openByteSource } from './open-source.ts';
+export type { ByteSourceInput, HttpSourceInput } from './open-source.ts';
+export { ByteStream } from './byte-stream.ts';
+export type { ByteStreamOptions } from './byte-stream.ts';

@@ -1,0 +1,363 @@
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import { ErrorCode, FramepipeError } from '@framepipe/common';
+import { HttpSource } from '../src/http-source.ts';
+import { seededBytes, seededRandom, startRangeServer, type RangeServer } from '../../../test/support/range-server.ts';
+
+const SIZE = 3 * 1024 * 1024;
+const KiB = 1024;
+const video = seededBytes(SIZE, 1);
+
+/** Asserts that `promise` rejects with a FramepipeError of `code` and returns it for more checks. */
+async function rejectsWith(promise: Promise<unknown>, code: string): Promise<FramepipeError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof FramepipeError, `expected a FramepipeError, got ${String(error)}`);
+    assert.equal(error.code, code, error.message);
+    return error;
+  }
+  assert.fail(`expected a rejection with ${code}`);
+}
+
+function rangeOf(header: string | undefined): [number, number] {
+  const match = /^bytes=(\d+)-(\d+)$/.exec(header ?? '');
+  assert.ok(match, `not a closed range: ${header}`);
+  return [Number(match[1]), Number(match[2])];
+}
+
+/** A port nothing listens on: bind one, then let it go. */
+async function closedPort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+describe('HttpSource reads', () => {
+  let server: RangeServer;
+  before(async () => {
+    server = await startRangeServer({ files: { '/video.mp4': video, '/small.bin': video.subarray(0, 1000), '/empty.bin': Buffer.alloc(0) } });
+  });
+  after(() => server.close());
+
+  test('size and the exact bytes at random offsets, with closed ranges only', async () => {
+    const first = server.requests.length;
+    const source = new HttpSource(server.url('/video.mp4'));
+    try {
+      await source.open();
+      assert.equal(source.size, SIZE);
+      const random = seededRandom(42);
+      for (let i = 0; i < 300; i++) {
+        const offset = Math.floor(random() * SIZE * 1.02);
+        const length = Math.floor(random() * 300 * KiB);
+        const bytes = await source.read(offset, length);
+        const expected = video.subarray(Math.min(offset, SIZE), Math.min(offset + length, SIZE));
+        assert.ok(bytes.equals(expected), `bytes differ at ${offset}+${length}`);
+      }
+      const made = server.requests.slice(first);
+      assert.ok(made.length > 10);
+      for (const request of made) {
+        const [a, b] = rangeOf(request.range);
+        assert.ok(a <= b && b < SIZE, `range ${request.range} out of the file`);
+      }
+      assert.equal(source.bytesRead, server.bytesSent);
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('end of file: short read at the end, empty at and past it', async () => {
+    const source = new HttpSource(server.url('/video.mp4'));
+    try {
+      assert.ok((await source.read(SIZE - 10, 100)).equals(video.subarray(SIZE - 10)));
+      assert.equal((await source.read(SIZE, 10)).length, 0);
+      assert.equal((await source.read(SIZE + 5, 1)).length, 0);
+      assert.equal((await source.read(5, 0)).length, 0);
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('a file smaller than the first block, and an empty file', async () => {
+    const small = new HttpSource(server.url('/small.bin'));
+    const empty = new HttpSource(server.url('/empty.bin'));
+    try {
+      await small.open();
+      assert.equal(small.size, 1000);
+      assert.ok((await small.read(990, 100)).equals(video.subarray(990, 1000)));
+      await empty.open();
+      assert.equal(empty.size, 0);
+      assert.equal((await empty.read(0, 10)).length, 0);
+    } finally {
+      await small.close();
+      await empty.close();
+    }
+  });
+
+  test('sequential reads double the block up to maxReadAhead; a seek resets it; one keep-alive connection', async () => {
+    const local = await startRangeServer({ files: { '/video.mp4': video } });
+    const source = new HttpSource(local.url('/video.mp4'), { readAhead: 64 * KiB, maxReadAhead: 512 * KiB });
+    try {
+      await source.open();
+      for (let offset = 0; offset < SIZE; offset += 32 * KiB) {
+        assert.ok((await source.read(offset, 32 * KiB)).equals(video.subarray(offset, offset + 32 * KiB)));
+      }
+      const lengths = local.requests.map((request) => {
+        const [a, b] = rangeOf(request.range);
+        return b - a + 1;
+      });
+      // 64 + 128 + 256 + 512 + 512 + ... KiB, the last one clamped to the end of the file.
+      assert.deepEqual(lengths.slice(0, 5), [64 * KiB, 128 * KiB, 256 * KiB, 512 * KiB, 512 * KiB]);
+      assert.equal(lengths.reduce((sum, n) => sum + n, 0), SIZE, 'every byte fetched once');
+      assert.equal(lengths.length, 4 + Math.ceil((SIZE - 960 * KiB) / (512 * KiB)));
+
+      const before = local.requests.length;
+      await source.read(SIZE - 100, 50); // inside the last block: served from memory
+      assert.equal(local.requests.length, before);
+
+      assert.ok((await source.read(1000, 10)).equals(video.subarray(1000, 1010)));
+      assert.deepEqual(rangeOf(local.requests.at(-1)?.range), [1000, 1000 + 64 * KiB - 1]);
+      await source.read(1010 + 64 * KiB - 100, 200); // continues: the next block doubles again
+      const [a, b] = rangeOf(local.requests.at(-1)?.range);
+      assert.equal(a, 1000 + 64 * KiB);
+      assert.equal(b - a + 1, 128 * KiB);
+
+      assert.equal(local.connections, 1);
+      assert.equal(source.bytesRead, local.bytesSent);
+    } finally {
+      await source.close();
+      await local.close();
+    }
+  });
+
+  test('concurrent reads are served one request at a time', async () => {
+    const local = await startRangeServer({ files: { '/video.mp4': video } });
+    const source = new HttpSource(local.url('/video.mp4'), { readAhead: 16 * KiB });
+    try {
+      const offsets = Array.from({ length: 12 }, (_, i) => i * 250 * KiB);
+      const results = await Promise.all(offsets.map((offset) => source.read(offset, 20 * KiB)));
+      results.forEach((bytes, i) => assert.ok(bytes.equals(video.subarray(offsets[i], (offsets[i] ?? 0) + 20 * KiB))));
+      // Parallel requests would have made the agent open more sockets.
+      assert.equal(local.connections, 1);
+    } finally {
+      await source.close();
+      await local.close();
+    }
+  });
+
+  test('read() before open() opens the source', async () => {
+    const source = new HttpSource(server.url('/video.mp4'));
+    try {
+      assert.ok((await source.read(100, 10)).equals(video.subarray(100, 110)));
+      assert.equal(source.size, SIZE);
+    } finally {
+      await source.close();
+    }
+  });
+});
+
+describe('HttpSource headers', () => {
+  let server: RangeServer;
+  before(async () => {
+    server = await startRangeServer({ files: { '/video.mp4': video }, requireHeaders: { authorization: 'Bearer x' } });
+  });
+  after(() => server.close());
+
+  test('headers go with every request', async () => {
+    const first = server.requests.length;
+    const source = new HttpSource(server.url('/video.mp4'), { headers: { Authorization: 'Bearer x' }, readAhead: 1024 });
+    try {
+      await source.open();
+      assert.ok((await source.read(SIZE - 5000, 5000)).equals(video.subarray(SIZE - 5000)));
+      const made = server.requests.slice(first);
+      assert.equal(made.length, 2);
+      for (const request of made) {
+        assert.equal(request.headers.authorization, 'Bearer x');
+        assert.equal(request.headers['accept-encoding'], 'identity');
+      }
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('without them the server answers 401', async () => {
+    const source = new HttpSource(server.url('/video.mp4'));
+    try {
+      const error = await rejectsWith(source.open(), ErrorCode.HTTP_STATUS);
+      assert.equal(error.status, 401);
+      assert.match(error.message, /401/);
+    } finally {
+      await source.close();
+    }
+  });
+});
+
+describe('HttpSource errors', () => {
+  let server: RangeServer;
+  before(async () => {
+    server = await startRangeServer({
+      files: { '/video.mp4': video, '/broken.mp4': video },
+      status: { '/broken.mp4': 500 },
+    });
+  });
+  after(() => server.close());
+
+  test('404 → HTTP_STATUS with the status and the URL, credentials removed', async () => {
+    const url = server.url('/missing.mp4');
+    const withCredentials = url.replace('http://', 'http://user:secret@');
+    const source = new HttpSource(withCredentials);
+    try {
+      assert.equal(source.description, url);
+      const error = await rejectsWith(source.open(), ErrorCode.HTTP_STATUS);
+      assert.equal(error.status, 404);
+      assert.equal(error.source, url);
+      assert.ok(error.message.includes(url), error.message);
+      assert.ok(error.message.includes('404'), error.message);
+      assert.ok(!error.message.includes('secret'));
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('500 → HTTP_STATUS 500', async () => {
+    const source = new HttpSource(server.url('/broken.mp4'));
+    try {
+      assert.equal((await rejectsWith(source.open(), ErrorCode.HTTP_STATUS)).status, 500);
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('connection refused → UNREACHABLE', async () => {
+    const url = `http://127.0.0.1:${await closedPort()}/video.mp4`;
+    const source = new HttpSource(url);
+    try {
+      const error = await rejectsWith(source.open(), ErrorCode.UNREACHABLE);
+      assert.ok(error.message.includes(url), error.message);
+      assert.equal(error.source, url);
+      assert.ok(error.cause);
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('a stalled body → TIMEOUT after the timeout', { timeout: 5000 }, async () => {
+    const stalling = await startRangeServer({ files: { '/video.mp4': video }, stallAfterBytes: 1000 });
+    const source = new HttpSource(stalling.url('/video.mp4'), { timeout: 300 });
+    try {
+      const started = Date.now();
+      const error = await rejectsWith(source.open(), ErrorCode.TIMEOUT);
+      const elapsed = Date.now() - started;
+      assert.ok(elapsed >= 250 && elapsed < 2000, `timed out after ${elapsed} ms`);
+      assert.ok(error.message.includes(stalling.url('/video.mp4')), error.message);
+      assert.match(error.message, /300 ms/);
+    } finally {
+      await source.close();
+      await stalling.close();
+    }
+  });
+
+  test('a server that ignores Range → RANGE_NOT_SUPPORTED, without downloading the file', async () => {
+    const ignoring = await startRangeServer({ files: { '/video.mp4': video }, ignoreRange: true });
+    const source = new HttpSource(ignoring.url('/video.mp4'));
+    try {
+      const error = await rejectsWith(source.open(), ErrorCode.RANGE_NOT_SUPPORTED);
+      assert.match(error.message, /200/);
+      assert.equal(source.bytesRead, 0);
+    } finally {
+      await source.close();
+      await ignoring.close();
+    }
+  });
+
+  test('a 206 with another range than asked → RANGE_NOT_SUPPORTED', async () => {
+    const liar = http.createServer((_req, res) => {
+      res.writeHead(206, { 'content-range': `bytes 10-19/${SIZE}`, 'content-length': 10 });
+      res.end(video.subarray(10, 20));
+    });
+    await new Promise<void>((resolve) => liar.listen(0, '127.0.0.1', resolve));
+    const source = new HttpSource(`http://127.0.0.1:${(liar.address() as AddressInfo).port}/video.mp4`);
+    try {
+      const error = await rejectsWith(source.open(), ErrorCode.RANGE_NOT_SUPPORTED);
+      assert.match(error.message, /bytes 10-19/);
+    } finally {
+      await source.close();
+      liar.closeAllConnections();
+      await new Promise((resolve) => liar.close(resolve));
+    }
+  });
+
+  test('an abort signal stops a pending request → ABORTED', { timeout: 5000 }, async () => {
+    const stalling = await startRangeServer({ files: { '/video.mp4': video }, stallAfterBytes: 1000 });
+    const source = new HttpSource(stalling.url('/video.mp4'));
+    try {
+      const controller = new AbortController();
+      setTimeout(() => controller.abort(), 100);
+      const started = Date.now();
+      await rejectsWith(source.open(controller.signal), ErrorCode.ABORTED);
+      assert.ok(Date.now() - started < 1000);
+      await rejectsWith(source.read(0, 10, AbortSignal.abort()), ErrorCode.ABORTED);
+    } finally {
+      await source.close();
+      await stalling.close();
+    }
+  });
+
+  test('close() rejects the read in flight and later reads', { timeout: 5000 }, async () => {
+    const stalling = await startRangeServer({ files: { '/video.mp4': video }, stallAfterBytes: 1000 });
+    const source = new HttpSource(stalling.url('/video.mp4'));
+    try {
+      const pending = source.open();
+      const queued = source.read(0, 10);
+      setTimeout(() => void source.close(), 100);
+      await rejectsWith(pending, ErrorCode.ABORTED);
+      await rejectsWith(queued, ErrorCode.ABORTED);
+      await rejectsWith(source.read(0, 10), ErrorCode.ABORTED);
+    } finally {
+      await source.close();
+      await stalling.close();
+    }
+  });
+});
+
+describe('HttpSource options', () => {
+  const url = 'http://127.0.0.1:1/video.mp4';
+  const cases: Array<[string, unknown, string]> = [
+    ['timeout', { timeout: -1 }, 'Expected a positive number for timeout but received -1 of type number'],
+    ['timeout', { timeout: '5s' }, 'Expected a positive number for timeout but received "5s" of type string'],
+    ['readAhead', { readAhead: 0 }, 'Expected a positive integer for readAhead but received 0 of type number'],
+    ['readAhead', { readAhead: 1.5 }, 'Expected a positive integer for readAhead but received 1.5 of type number'],
+    ['maxReadAhead', { readAhead: 1024, maxReadAhead: 512 }, 'Expected an integer >= 1024 for maxReadAhead but received 512 of type number'],
+    ['headers', { headers: 'x' }, 'Expected an object of header names to strings for headers but received "x" of type string'],
+    ['headers.x-n', { headers: { 'x-n': 1 } }, 'Expected a string for headers.x-n but received 1 of type number'],
+    [
+      'headers.Range',
+      { headers: { Range: 'bytes=0-' } },
+      'Expected no Range header (the source sets it on every request) for headers.Range but received "bytes=0-" of type string',
+    ],
+    ['agent.http', { agent: { http: {} } }, 'Expected an http.Agent for agent.http but received [object] of type object'],
+    ['timout', { timout: 5 }, 'Unknown option timout for HttpSource; known options: headers, timeout, readAhead, maxReadAhead, agent'],
+    ['HttpSource options', 5, 'Expected an object for HttpSource options but received 5 of type number'],
+  ];
+  for (const [option, options, message] of cases) {
+    test(`${option}: ${JSON.stringify(options)}`, () => {
+      assert.throws(() => new HttpSource(url, options as never), { code: ErrorCode.INVALID_OPTION, option, message });
+    });
+  }
+
+  test('url', () => {
+    assert.throws(() => new HttpSource('ftp://example.com/a.mp4'), {
+      code: ErrorCode.INVALID_OPTION,
+      message: 'Expected an http: or https: URL for url but received "ftp://example.com/a.mp4" of type string',
+    });
+    assert.throws(() => new HttpSource('not a url'), { code: ErrorCode.INVALID_OPTION });
+  });
+
+  test('size before open() is a programming error', () => {
+    assert.throws(() => new HttpSource(url).size, /only after open\(\)/);
+  });
+});
