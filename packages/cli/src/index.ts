@@ -1,0 +1,2 @@
+export { main, EXIT } from './cli.ts';
+export type { CliIo } from './cli.ts';

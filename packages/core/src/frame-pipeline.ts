@@ -1,0 +1,164 @@
+import { AbortError, FrameBudget, throwIfAborted } from '@framepipe/common';
+import { Demuxer } from '@framepipe/demuxer';
+import { Decoder } from '@framepipe/decoder';
+import { FrameSelector, PtsIndex, PtsIndexer } from '@framepipe/pts-indexer';
+import { RgbConverter } from '@framepipe/rgb';
+import { isByteSource, openByteSource } from '@framepipe/http-source';
+import type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
+import type { Duplex, Readable } from 'streamx';
+import { DecodingProgress } from './decoding-progress.ts';
+import type { RunSettings } from './options.ts';
+import { attachProbe } from './run-stats.ts';
+
+/** The stages of one run, wired but not yet piped, from the demuxer to the RGB converter. */
+export interface FrameStages {
+  readonly demuxer: Demuxer;
+  /** The stages between the demuxer and the converter, in order. */
+  readonly transforms: readonly Duplex[];
+  /** The last stage; it emits `RgbFrame`s. */
+  readonly converter: RgbConverter;
+}
+
+/**
+ * One run's byte source, what it owns, and the teardown that every exit path goes through. Building the stages
+ * may read (open the container, scan it), so it is separate from the constructor, which does no I/O.
+ */
+export class FrameRun {
+  readonly settings: RunSettings;
+  readonly source: ByteSource;
+  readonly budget: FrameBudget;
+  #ownsSource: boolean;
+  #streams: Array<Readable | Duplex> = [];
+  #progress: DecodingProgress | null = null;
+  #progressTimer: NodeJS.Timeout | null = null;
+  #onAbort: (() => void) | null = null;
+
+  /** `budgetFrames`: how many decoded frames may be alive at once (queue, workers and the one in hand). */
+  constructor(input: ByteSourceInput, settings: RunSettings, budgetFrames: number) {
+    const httpOptions = {
+      ...(settings.headers ? { headers: settings.headers } : {}),
+      ...(settings.timeout !== undefined ? { timeout: settings.timeout } : {}),
+    };
+    this.settings = settings;
+    this.#ownsSource = !isByteSource(input);
+    this.source = openByteSource(input, httpOptions);
+    this.budget = new FrameBudget(budgetFrames);
+    attachProbe(settings.stats, () => ({ bytesRead: this.source.bytesRead }));
+  }
+
+  /**
+   * Opens the container, builds the frame-number index by the fitting strategy, and wires the stages. Returns
+   * null when the range holds no frame (an empty video, or `start` past the last frame).
+   */
+  async openStages(converterQueue: number): Promise<FrameStages | null> {
+    const { start, signal, stats } = this.settings;
+    throwIfAborted(signal);
+    const first = this.#own(new Demuxer(this.source));
+    if (signal) {
+      this.#onAbort = () => this.destroy(new AbortError(signal.reason));
+      signal.addEventListener('abort', this.#onAbort, { once: true });
+    }
+    const info = await first.open();
+
+    let demuxer: Demuxer;
+    let index: PtsIndex;
+    let end = this.settings.end;
+    if (start === 0) {
+      // Stream strategy: number frames as packets pass, in one pass with no pre-scan.
+      demuxer = first;
+      const indexer = this.#own(new PtsIndexer(info));
+      index = indexer.index;
+      attachProbe(stats, () => ({ strategy: 'stream', decodePath: 'from-start' }));
+      this.#startPacketProgress(demuxer, info.frameCount);
+      return this.#wire(demuxer, [indexer], index, end, converterQueue);
+    }
+
+    // Scan strategy: read packet timestamps up to end + margin, then decode from a seek (or from the start).
+    const bar = this.settings.showDecodingProgress
+      ? new DecodingProgress('Scanning', end !== undefined ? Math.min(end + 64, info.frameCount ?? Infinity) : info.frameCount)
+      : null;
+    let scanned = 0;
+    attachProbe(stats, () => ({ strategy: 'scan', packetsScanned: scanned }));
+    index = await PtsIndex.scan(first, {
+      end,
+      onPacket: (n) => {
+        scanned = n;
+        bar?.update(n);
+      },
+    });
+    bar?.finish();
+    throwIfAborted(signal);
+    if (index.size === 0 || start > index.size - 1) return null;
+    // As Supervisely: the last frame caps `end`.
+    end = Math.min(end ?? index.size - 1, index.size - 1);
+
+    demuxer = this.#own(new Demuxer(this.source));
+    await demuxer.open();
+    const keyframe = index.decodeFromStart ? undefined : index.keyframeFor(start);
+    const fromStart = keyframe === undefined;
+    if (keyframe) await demuxer.seekKeyframe(keyframe.pts, keyframe.dts);
+    attachProbe(stats, () => ({ decodePath: fromStart ? 'from-start' : 'seek' }));
+    if (fromStart) this.#startPacketProgress(demuxer, info.frameCount);
+    return this.#wire(demuxer, [], index, end, converterQueue);
+  }
+
+  /** Stops every stage; native memory is freed as each stage closes. */
+  destroy(error?: Error): void {
+    for (const stream of this.#streams) stream.destroy(error);
+  }
+
+  /** Tears everything down and waits until each stage has closed, then closes the source if this run opened it. */
+  async close(): Promise<void> {
+    if (this.#onAbort) this.settings.signal?.removeEventListener('abort', this.#onAbort);
+    if (this.#progressTimer) clearInterval(this.#progressTimer);
+    this.#progress?.finish();
+    this.budget.close();
+    await Promise.all(this.#streams.map((stream) => closed(stream)));
+    if (this.#ownsSource) await this.source.close();
+  }
+
+  #wire(demuxer: Demuxer, before: Duplex[], index: PtsIndex, end: number | undefined, converterQueue: number): FrameStages {
+    const { start, stats } = this.settings;
+    const timeBase = demuxer.info.timeBase;
+    const decoder = this.#own(new Decoder(demuxer.info.codecParameters, { timeBase, budget: this.budget }));
+    const selector = this.#own(new FrameSelector(index, { start, end, budget: this.budget }));
+    const converter = this.#own(new RgbConverter({ timeBase, budget: this.budget, highWaterMark: converterQueue }));
+    // Nothing after the range is wanted: end the input there, the decoder flushes, and the run completes.
+    selector.once('done', () => demuxer.stop());
+    attachProbe(stats, () => ({
+      packetsRead: demuxer.packetsRead,
+      framesDecoded: decoder.framesDecoded,
+      framesDropped: selector.framesDropped,
+      corruptFrames: decoder.corruptFrames,
+      rejectedPackets: decoder.rejectedPackets,
+    }));
+    return { demuxer, transforms: [...before, decoder, selector], converter };
+  }
+
+  #startPacketProgress(demuxer: Demuxer, total: number | null): void {
+    if (!this.settings.showDecodingProgress) return;
+    const bar = new DecodingProgress('Decoding from start', total);
+    this.#progress = bar;
+    this.#progressTimer = setInterval(() => bar.update(demuxer.packetsRead), 100);
+    this.#progressTimer.unref();
+    demuxer.once('end', () => {
+      bar.update(demuxer.packetsRead);
+      bar.finish();
+    });
+  }
+
+  #own<S extends Readable | Duplex>(stream: S): S {
+    this.#streams.push(stream);
+    return stream;
+  }
+}
+
+/** Resolves once a stream has closed (at once if it already has, or never opened anything). */
+function closed(stream: Readable | Duplex): Promise<void> {
+  // streamx sets `destroyed` once _destroy has completed, which is when it emits 'close'.
+  if (stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    stream.once('close', () => resolve());
+    if (!stream.destroying) stream.destroy();
+  });
+}

@@ -1,0 +1,102 @@
+/** What a run reports about itself; all figures are live while the run goes and final once it has ended. */
+export interface RunStatsSnapshot {
+  /** How frame numbers were found: `stream` (one pass from frame 0) or `scan` (a demux pass first). */
+  strategy: 'scan' | 'stream' | null;
+  /** How frames were decoded: from a seek to the keyframe before `start`, or from the start of the stream. */
+  decodePath: 'seek' | 'from-start' | null;
+  /** Video packets read by the decoding pass. */
+  packetsRead: number;
+  /** Packets read by the scan pass (0 for the stream strategy). */
+  packetsScanned: number;
+  /** Frames the decoder produced. */
+  framesDecoded: number;
+  /** Decoded frames not delivered: outside the range, without a number, or duplicates. */
+  framesDropped: number;
+  /** Frames the decoder flagged corrupt (skipped, as Supervisely skips them). */
+  corruptFrames: number;
+  /** Packets the decoder rejected as invalid data (skipped). */
+  rejectedPackets: number;
+  /** Frames delivered: files written, or frames yielded by the iterator. */
+  framesDelivered: number;
+  /** Bytes pulled from the source (network or disk), read-ahead included. */
+  bytesRead: number;
+  /** Wall-clock seconds since the run started. */
+  seconds: number;
+}
+
+type Probe = () => Partial<RunStatsSnapshot>;
+// The pipeline's handle on a RunStats; the symbol is not exported from the package, so users only read.
+const internals = Symbol('RunStats internals');
+
+/**
+ * Live figures of one run. Pass an instance as the `stats` option and read it during or after the run.
+ *
+ * @example
+ * const stats = new RunStats();
+ * await streamVideoFramesToDir(url, dir, { stats });
+ * console.log(stats.framesDelivered, stats.bytesRead, stats.seconds);
+ */
+export class RunStats implements RunStatsSnapshot {
+  readonly [internals] = {
+    started: performance.now(),
+    ended: null as number | null,
+    fixed: {} as Partial<RunStatsSnapshot>,
+    probes: [] as Probe[],
+  };
+
+  get strategy() { return this.#read('strategy', null); }
+  get decodePath() { return this.#read('decodePath', null); }
+  get packetsRead() { return this.#read('packetsRead', 0); }
+  get packetsScanned() { return this.#read('packetsScanned', 0); }
+  get framesDecoded() { return this.#read('framesDecoded', 0); }
+  get framesDropped() { return this.#read('framesDropped', 0); }
+  get corruptFrames() { return this.#read('corruptFrames', 0); }
+  get rejectedPackets() { return this.#read('rejectedPackets', 0); }
+  get framesDelivered() { return this.#read('framesDelivered', 0); }
+  get bytesRead() { return this.#read('bytesRead', 0); }
+  get seconds(): number {
+    const { started, ended } = this[internals];
+    return ((ended ?? performance.now()) - started) / 1000;
+  }
+
+  /** A plain object with every figure, e.g. for JSON. */
+  toJSON(): RunStatsSnapshot {
+    return {
+      strategy: this.strategy,
+      decodePath: this.decodePath,
+      packetsRead: this.packetsRead,
+      packetsScanned: this.packetsScanned,
+      framesDecoded: this.framesDecoded,
+      framesDropped: this.framesDropped,
+      corruptFrames: this.corruptFrames,
+      rejectedPackets: this.rejectedPackets,
+      framesDelivered: this.framesDelivered,
+      bytesRead: this.bytesRead,
+      seconds: this.seconds,
+    };
+  }
+
+  #read<K extends keyof RunStatsSnapshot>(key: K, fallback: RunStatsSnapshot[K]): RunStatsSnapshot[K] {
+    const { fixed, probes } = this[internals];
+    // Later probes (the decoding pass) win over earlier ones (the scan pass) for the same figure.
+    let value = fixed[key];
+    for (const probe of probes) {
+      const v = probe()[key];
+      if (v !== undefined) value = v;
+    }
+    return (value ?? fallback) as RunStatsSnapshot[K];
+  }
+}
+
+/** Lets the pipeline report figures from a stage (internal to core). */
+export function attachProbe(stats: RunStats, probe: Probe): void {
+  stats[internals].probes.push(probe);
+}
+
+/** Freezes the figures at the end of a run and lets go of the stages the probes point to (internal to core). */
+export function finishStats(stats: RunStats): void {
+  const state = stats[internals];
+  state.fixed = stats.toJSON();
+  state.ended = performance.now();
+  state.probes = [];
+}

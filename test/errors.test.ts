@@ -1,0 +1,109 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { ErrorCode, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
+import { H264_MP4_FASTSTART, H264_MP4_MOOV_END } from './support/fixtures.ts';
+import { makeFixture } from './support/fixtures.ts';
+import { removeDir, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
+import { seededBytes, startRangeServer } from './support/range-server.ts';
+import type { RangeServer } from './support/range-server.ts';
+
+let server: RangeServer;
+let dir: string;
+
+before(async () => {
+  const faststart = await readFile(await makeFixture(H264_MP4_FASTSTART));
+  const moovEnd = await readFile(await makeFixture(H264_MP4_MOOV_END));
+  server = await startRangeServer({
+    files: {
+      '/clip.mp4': moovEnd,
+      '/missing.mp4': moovEnd,
+      '/garbage.mp4': seededBytes(200_000, 7),
+      '/audio.wav': silentWav(),
+      '/truncated.mp4': faststart.subarray(0, Math.floor(faststart.length / 2)),
+      '/cut-moov-end.mp4': moovEnd.subarray(0, Math.floor(moovEnd.length / 2)),
+    },
+    status: { '/missing.mp4': 404 },
+  });
+  dir = await tempDir();
+});
+after(async () => {
+  await server.close();
+  await removeDir(dir);
+});
+
+describe('bad options fail before any request, naming the option and the value', () => {
+  const cases: Array<[string, Record<string, unknown>, string]> = [
+    ['negative start', { start: -1 }, 'Expected a non-negative integer for start but received -1 of type number'],
+    ['fractional start', { start: 1.5 }, 'Expected a non-negative integer for start but received 1.5 of type number'],
+    ['string end', { end: '9' }, 'Expected a non-negative integer for end but received "9" of type string'],
+    ['end before start', { start: 10, end: 9 }, 'Expected an integer >= start (10) for end but received 9 of type number'],
+    ['unknown ext', { ext: 'gif' }, 'Expected one of "png", "jpg", "jpeg", "webp" for ext but received "gif" of type string'],
+    ['zero workers', { maxWriteWorkers: 0 }, 'Expected a positive integer for maxWriteWorkers but received 0 of type number'],
+    ['negative queue', { queueMaxSize: -4 }, 'Expected a positive integer for queueMaxSize but received -4 of type number'],
+    ['progress not a function', { progress: 1 }, 'Expected a function for progress but received 1 of type number'],
+    ['timeout zero', { timeout: 0 }, 'Expected a positive number for timeout but received 0 of type number'],
+  ];
+  for (const [name, options, message] of cases) {
+    test(name, async () => {
+      const requests = server.requests.length;
+      await assert.rejects(streamVideoFramesToDir(server.url('/clip.mp4'), join(dir, 'opts'), options as never), {
+        code: ErrorCode.INVALID_OPTION,
+        message,
+      });
+      assert.equal(server.requests.length, requests, 'no request was made');
+    });
+  }
+
+  test('an unknown option is rejected, not ignored', async () => {
+    await assert.rejects(streamVideoFramesToDir(server.url('/clip.mp4'), join(dir, 'opts'), { strat: 1 } as never), {
+      code: ErrorCode.INVALID_OPTION,
+      message: /^Unknown option strat for streamVideoFramesToDir/,
+    });
+  });
+
+  test('streamVideoFrames checks its options at the call, synchronously', () => {
+    assert.throws(() => streamVideoFrames(server.url('/clip.mp4'), { queueMaxSize: 0 }), { code: ErrorCode.INVALID_OPTION });
+    assert.throws(() => streamVideoFrames(server.url('/clip.mp4'), { ext: 'png' } as never), { code: ErrorCode.INVALID_OPTION });
+  });
+
+  test('a source that is neither URL, path nor byte source', async () => {
+    await assert.rejects(streamVideoFramesToDir(42 as never, join(dir, 'opts')), { code: ErrorCode.INVALID_OPTION });
+  });
+});
+
+describe('bad inputs give a coded error that says which, and leave no file behind', () => {
+  const closedPort = async () => {
+    const probe = createServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const { port } = probe.address() as { port: number };
+    await new Promise((resolve) => probe.close(resolve));
+    return `http://127.0.0.1:${port}/clip.mp4`;
+  };
+  const cases: Array<[string, () => Promise<string> | string, string, RegExp]> = [
+    ['an unreachable URL', closedPort, ErrorCode.UNREACHABLE, /127\.0\.0\.1/],
+    ['an HTTP error status', () => server.url('/missing.mp4'), ErrorCode.HTTP_STATUS, /404.*missing\.mp4|missing\.mp4.*404/],
+    ['a file with no video stream', () => server.url('/audio.wav'), ErrorCode.NO_VIDEO_STREAM, /audio\.wav/],
+    ['garbage bytes', () => server.url('/garbage.mp4'), ErrorCode.INVALID_DATA, /garbage\.mp4/],
+    ['a truncated file (moov first)', () => server.url('/truncated.mp4'), ErrorCode.TRUNCATED, /truncated\.mp4.*truncated/],
+    ['a truncated file (moov at the end, so no index)', () => server.url('/cut-moov-end.mp4'), ErrorCode.TRUNCATED, /cut-moov-end\.mp4/],
+    ['a missing local file', () => join(dir, 'nope.mp4'), ErrorCode.FILE_NOT_FOUND, /nope\.mp4/],
+  ];
+  for (const [name, url, code, message] of cases) {
+    test(name, async () => {
+      const out = join(dir, name.replaceAll(/\W+/g, '-'));
+      await assert.rejects(streamVideoFramesToDir(await url(), out, { start: 0 }), (error: Error & { code?: string }) => {
+        assert.equal(error.code, code, error.message);
+        assert.match(error.message, message);
+        return true;
+      });
+      assert.deepEqual(await strayFiles(out), []);
+      const iterating = async () => {
+        for await (const frame of streamVideoFrames(await url(), { start: 5 })) void frame;
+      };
+      await assert.rejects(iterating(), { code });
+    });
+  }
+});

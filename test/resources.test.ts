@@ -1,0 +1,131 @@
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { ErrorCode, RunStats, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
+import { H264_MP4_MOOV_END, H264_TS } from './support/fixtures.ts';
+import { countNativeObjects, indexInName, readCodes, removeDir, serveFixtures, strayFiles, tempDir } from './support/pipeline-helpers.ts';
+import type { RangeServer } from './support/range-server.ts';
+
+let server: RangeServer;
+let dir: string;
+
+before(async () => {
+  ({ server } = await serveFixtures({ 'moov-end.mp4': H264_MP4_MOOV_END, 'clip.ts': H264_TS }));
+  dir = await tempDir();
+});
+after(async () => {
+  await server.close();
+  await removeDir(dir);
+});
+
+/** Lets the event loop turn a few times: a writer that is slow without measuring time. */
+async function slowly(turns = 20): Promise<void> {
+  for (let i = 0; i < turns; i++) await nextTurn();
+}
+
+for (const [name, start] of [['stream strategy', 0], ['scan strategy', 5]] as const) {
+  test(`backpressure (${name}): frames alive between decoder and disk never exceed queue + workers + 1`, async () => {
+    const queueMaxSize = 4;
+    const maxWriteWorkers = 2;
+    const stats = new RunStats();
+    let peak = 0;
+    let writing = 0;
+    let peakWriting = 0;
+    // Decoded and not yet dropped or finished on disk, counted from the stages' own tallies.
+    const sample = () => {
+      peak = Math.max(peak, stats.framesDecoded - stats.framesDropped - stats.framesDelivered);
+    };
+    const sampler = setInterval(sample, 1);
+    const paths = await streamVideoFramesToDir(server.url('/moov-end.mp4'), join(dir, `bp-${start}`), {
+      start,
+      queueMaxSize,
+      maxWriteWorkers,
+      stats,
+      progress: sample,
+      imageWriter: async (path, frame) => {
+        writing++;
+        peakWriting = Math.max(peakWriting, writing);
+        sample();
+        await slowly();
+        sample();
+        await writeFile(path, frame.data);
+        writing--;
+      },
+    });
+    clearInterval(sampler);
+    assert.equal(paths.length, 60 - start);
+    assert.ok(peak <= queueMaxSize + maxWriteWorkers + 1, `peak frames alive: ${peak}`);
+    // The bound must be reached for the test to mean anything: a slow writer lets the queue fill up.
+    assert.ok(peak >= queueMaxSize + maxWriteWorkers, `the queue filled up (peak ${peak})`);
+    assert.equal(peakWriting, maxWriteWorkers, 'writers run in parallel up to the limit');
+  });
+}
+
+test('leaving the iterator early stops every stage and frees all native memory', async () => {
+  const native = countNativeObjects();
+  try {
+    const stats = new RunStats();
+    const seen: number[] = [];
+    for await (const frame of streamVideoFrames(server.url('/clip.ts'), { start: 10, stats })) {
+      seen.push(frame.index);
+      if (seen.length === 3) break;
+    }
+    assert.deepEqual(seen, [10, 11, 12]);
+    assert.deepEqual(native.live(), { frames: 0, packets: 0 }, 'every packet and frame freed');
+    const decodedAtBreak = stats.framesDecoded;
+    await slowly(50);
+    assert.equal(stats.framesDecoded, decodedAtBreak, 'nothing decodes after the loop has ended');
+    assert.ok(stats.framesDecoded < 60, `decoding stopped early (${stats.framesDecoded} frames decoded)`);
+  } finally {
+    native.restore();
+  }
+});
+
+test('an aborted signal stops the run: coded error, complete files only, native memory freed', async () => {
+  const native = countNativeObjects();
+  const out = join(dir, 'aborted');
+  try {
+    const controller = new AbortController();
+    let written = 0;
+    const run = streamVideoFramesToDir(server.url('/moov-end.mp4'), out, {
+      signal: controller.signal,
+      maxWriteWorkers: 3,
+      progress: () => {
+        if (++written === 5) controller.abort();
+      },
+    });
+    await assert.rejects(run, (error: Error & { code?: string }) => error.code === ErrorCode.ABORTED);
+    assert.deepEqual(native.live(), { frames: 0, packets: 0 }, 'every packet and frame freed');
+    assert.deepEqual(await strayFiles(out), [], 'no temporary files');
+    const { readdir } = await import('node:fs/promises');
+    const files = (await readdir(out)).map((name) => join(out, name)).sort();
+    assert.ok(files.length >= 5 && files.length < 60, `stopped early with ${files.length} files`);
+    assert.deepEqual(await readCodes(files), files.map(indexInName), 'every remaining file is complete and right');
+  } finally {
+    native.restore();
+  }
+});
+
+test('an already aborted signal fails before any request', async () => {
+  const before = server.requests.length;
+  const controller = new AbortController();
+  controller.abort();
+  await assert.rejects(
+    streamVideoFramesToDir(server.url('/moov-end.mp4'), join(dir, 'pre-aborted'), { signal: controller.signal }),
+    { code: ErrorCode.ABORTED },
+  );
+  assert.equal(server.requests.length, before);
+});
+
+test('a full run frees every native object it allocated', async () => {
+  const native = countNativeObjects();
+  try {
+    await streamVideoFramesToDir(server.url('/clip.ts'), join(dir, 'full-free'), { start: 20, end: 40 });
+    for await (const frame of streamVideoFrames(server.url('/moov-end.mp4'))) void frame;
+    assert.deepEqual(native.live(), { frames: 0, packets: 0 });
+  } finally {
+    native.restore();
+  }
+});
