@@ -6,8 +6,9 @@ import { PtsIndex } from './pts-index.ts';
 /** Options of {@link PtsIndexer}. */
 export interface PtsIndexerOptions {
   /**
-   * Packets that may wait in the indexer's output buffer.
-   * @default 16
+   * Packets that may wait in the indexer's output buffer. The demuxer already buffers a few; more here would
+   * only be decoded in vain once the wanted range is complete.
+   * @default 1
    */
   highWaterMark?: number;
 }
@@ -28,7 +29,7 @@ export class PtsIndexer extends Transform {
   constructor(stream: { hasBFrames: boolean }, options: PtsIndexerOptions = {}) {
     const opts = assertOptionsObject(options, 'PtsIndexer');
     assertKnownKeys(opts, ['highWaterMark'], 'PtsIndexer');
-    super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 16, 1)));
+    super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
     this.index = new PtsIndex('stream', stream.hasBFrames);
   }
 

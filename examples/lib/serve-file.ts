@@ -1,0 +1,47 @@
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { basename } from 'node:path';
+
+/** The embedded sample: 3 s of 320×240 H.264 with B-frames, each frame showing its own number. */
+export const SAMPLE_VIDEO = new URL('../assets/sample.mp4', import.meta.url).pathname;
+
+/**
+ * Serves one file on 127.0.0.1 with HTTP Range support, the way a storage server or CDN does, so the examples
+ * stream over real HTTP without reaching any other host. Resolves with its URL and a `close` function.
+ */
+export async function serveFile(path: string): Promise<{ url: string; close: () => Promise<void> }> {
+  const { size } = await stat(path);
+  const server = createServer((request, response) => {
+    const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? '');
+    if (!range) {
+      response.writeHead(200, { 'content-length': size, 'accept-ranges': 'bytes', 'content-type': 'video/mp4' });
+      createReadStream(path).pipe(response);
+      return;
+    }
+    const start = Number(range[1]);
+    const end = Math.min(range[2] ? Number(range[2]) : size - 1, size - 1);
+    if (start >= size || end < start) {
+      response.writeHead(416, { 'content-range': `bytes */${size}` }).end();
+      return;
+    }
+    response.writeHead(206, {
+      'content-range': `bytes ${start}-${end}/${size}`,
+      'content-length': end - start + 1,
+      'accept-ranges': 'bytes',
+      'content-type': 'video/mp4',
+    });
+    createReadStream(path, { start, end }).pipe(response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/${basename(path)}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
