@@ -179,7 +179,9 @@ export class RgbConverter extends Transform {
     target.height = height;
     target.colorRange = AVCOL_RANGE_JPEG;
     target.colorSpace = AVCOL_SPC_RGB;
-    const ret = target.getBuffer(1);
+    // Rows padded to a multiple of 32 bytes: swscale's SIMD yuv420p→RGB path writes whole blocks of 8 pixels and,
+    // when a row has no room for the last block, skips the last `width % 8` pixels, leaving them unconverted.
+    const ret = target.getBuffer(32);
     if (ret < 0) throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot allocate a ${width}x${height} RGB frame: ${FFmpegError.strerror(ret)}`);
     this.#target = target;
     return target;
