@@ -141,7 +141,13 @@ export class Demuxer extends Readable {
    * call it yourself to learn the {@link DemuxerInfo} before reading or to {@link Demuxer.seek} first.
    */
   open(): Promise<DemuxerInfo> {
-    this.#opening ??= this.#track(this.#openContainer());
+    this.#opening ??= this.#track(
+      this.#openContainer().catch(async (error: unknown) => {
+        // A failed open leaves nothing native behind, even if the caller never destroys the stream.
+        await this.#close();
+        throw error;
+      }),
+    );
     return this.#opening;
   }
 
@@ -303,9 +309,8 @@ export class Demuxer extends Readable {
         }
         if (ret < 0) throw this.#failure(ret, 'Cannot read a packet');
         // A sample cut off by the end of the file comes out short and flagged corrupt; the next read is a plain EOF.
-        if (packet.hasFlags(AV_PKT_FLAG_CORRUPT) && packet.pos >= 0n && packet.pos + BigInt(packet.size) >= BigInt(this.source.size)) {
-          throw this.#truncated();
-        }
+        const end = packet.pos + BigInt(packet.size);
+        if (packet.hasFlags(AV_PKT_FLAG_CORRUPT) && packet.pos >= 0n && end >= BigInt(this.source.size)) throw this.#truncated();
         if (packet.streamIndex === streamIndex) {
           this.#packetsRead++;
           return packet;
