@@ -1,0 +1,89 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  AbortError,
+  ErrorCode,
+  FramepipeError,
+  InvalidOptionError,
+  isAbortError,
+  throwIfAborted,
+} from '../src/index.ts';
+
+test('every code is a distinct ERR_FRAMEPIPE_ string', () => {
+  const codes = Object.values(ErrorCode);
+  assert.equal(codes.length, 13);
+  assert.equal(new Set(codes).size, codes.length);
+  for (const code of codes) assert.match(code, /^ERR_FRAMEPIPE_[A-Z_]+$/);
+  assert.equal(ErrorCode.INVALID_OPTION, 'ERR_FRAMEPIPE_INVALID_OPTION');
+  assert.equal(ErrorCode.WRITE_FAILED, 'ERR_FRAMEPIPE_WRITE_FAILED');
+  assert.equal(ErrorCode.ABORTED, 'ERR_FRAMEPIPE_ABORTED');
+});
+
+test('FramepipeError carries code, details and cause', () => {
+  const cause = new Error('EACCES');
+  const error = new FramepipeError(ErrorCode.WRITE_FAILED, 'Cannot write', {
+    cause,
+    source: 'http://x/v.mp4',
+    path: '/out/frame_000001.png',
+    option: 'ext',
+    status: 503,
+  });
+  assert.ok(error instanceof Error);
+  assert.equal(error.name, 'FramepipeError');
+  assert.equal(error.code, 'ERR_FRAMEPIPE_WRITE_FAILED');
+  assert.equal(error.message, 'Cannot write');
+  assert.equal(error.cause, cause);
+  assert.equal(error.source, 'http://x/v.mp4');
+  assert.equal(error.path, '/out/frame_000001.png');
+  assert.equal(error.option, 'ext');
+  assert.equal(error.status, 503);
+});
+
+test('FramepipeError without details has no cause property at all', () => {
+  const error = new FramepipeError(ErrorCode.TIMEOUT, 'slow');
+  assert.equal('cause' in error, false);
+  assert.equal(error.source, undefined);
+  assert.equal(error.path, undefined);
+});
+
+test('InvalidOptionError and AbortError are FramepipeErrors with their own name and code', () => {
+  const invalid = new InvalidOptionError('ext', 'bad ext');
+  assert.ok(invalid instanceof FramepipeError);
+  assert.equal(invalid.name, 'InvalidOptionError');
+  assert.equal(invalid.code, ErrorCode.INVALID_OPTION);
+  assert.equal(invalid.option, 'ext');
+
+  const plain = new AbortError();
+  assert.ok(plain instanceof FramepipeError);
+  assert.equal(plain.name, 'AbortError');
+  assert.equal(plain.code, ErrorCode.ABORTED);
+  assert.equal(plain.message, 'The operation was aborted');
+  assert.equal('cause' in plain, false);
+  const reason = new Error('user pressed ^C');
+  assert.equal(new AbortError(reason).cause, reason);
+});
+
+test('isAbortError knows ours and the platform\'s, and nothing else', () => {
+  assert.equal(isAbortError(new AbortError()), true);
+  assert.equal(isAbortError(new FramepipeError(ErrorCode.ABORTED, 'x')), true);
+  assert.equal(isAbortError(new FramepipeError(ErrorCode.TIMEOUT, 'x')), false);
+  assert.equal(isAbortError(new DOMException('stop', 'AbortError')), true);
+  const controller = new AbortController();
+  controller.abort();
+  assert.equal(isAbortError(controller.signal.reason), true);
+  assert.equal(isAbortError(new Error('AbortError')), false);
+  assert.equal(isAbortError('AbortError'), false);
+  assert.equal(isAbortError(undefined), false);
+});
+
+test('throwIfAborted throws an AbortError carrying the reason, only once the signal fired', () => {
+  throwIfAborted(undefined);
+  const controller = new AbortController();
+  throwIfAborted(controller.signal);
+  const reason = new Error('why');
+  controller.abort(reason);
+  assert.throws(
+    () => throwIfAborted(controller.signal),
+    (error: unknown) => error instanceof AbortError && error.cause === reason,
+  );
+});

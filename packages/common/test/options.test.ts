@@ -1,0 +1,118 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import {
+  ErrorCode,
+  InvalidOptionError,
+  assertKnownKeys,
+  assertOptionsObject,
+  checkBoolean,
+  checkFunction,
+  checkInteger,
+  checkOneOf,
+  checkPositiveNumber,
+  checkSignal,
+  invalidOption,
+} from '../src/index.ts';
+
+/** Asserts that `fn` throws an InvalidOptionError for `option` with exactly `message`. */
+function throwsOption(fn: () => unknown, option: string, message: string): void {
+  assert.throws(fn, (error: unknown) => {
+    assert.ok(error instanceof InvalidOptionError, `expected an InvalidOptionError, got ${String(error)}`);
+    assert.equal(error.code, ErrorCode.INVALID_OPTION);
+    assert.equal(error.option, option);
+    assert.equal(error.message, message);
+    return true;
+  });
+}
+
+test('invalidOption: the one message, for every kind of received value', () => {
+  const cases: Array<[unknown, string]> = [
+    [5, '5 of type number'],
+    [-1.5, '-1.5 of type number'],
+    [Number.NaN, 'NaN of type number'],
+    ['png', '"png" of type string'],
+    ['', '"" of type string'],
+    ['x'.repeat(61), `"${'x'.repeat(57)}..." of type string`],
+    ['x'.repeat(60), `"${'x'.repeat(60)}" of type string`],
+    [true, 'true of type boolean'],
+    [undefined, 'undefined of type undefined'],
+    [null, 'null of type null'],
+    [10n, '10n of type bigint'],
+    [[1, 2], '[array] of type array'],
+    [{ a: 1 }, '[object] of type object'],
+    [function named() {}, '[function named] of type function'],
+    [Symbol('s'), 'Symbol(s) of type symbol'],
+  ];
+  for (const [value, shown] of cases) {
+    const error = invalidOption('quality', 'an integer between 1 and 100', value);
+    assert.ok(error instanceof InvalidOptionError);
+    assert.equal(error.option, 'quality');
+    assert.equal(error.message, `Expected an integer between 1 and 100 for quality but received ${shown}`);
+  }
+  // An anonymous function has no name to show.
+  const anonymous = [() => {}][0];
+  assert.equal(invalidOption('f', 'x', anonymous).message, 'Expected x for f but received [function] of type function');
+});
+
+test('checkInteger: wording follows the minimum; optional only skips undefined', () => {
+  assert.equal(checkInteger('start', 0, 0), 0);
+  assert.equal(checkInteger('workers', 3, 1), 3);
+  assert.equal(checkInteger('end', undefined, 0, true), undefined);
+  throwsOption(() => checkInteger('start', -1, 0), 'start', 'Expected a non-negative integer for start but received -1 of type number');
+  throwsOption(() => checkInteger('workers', 0, 1), 'workers', 'Expected a positive integer for workers but received 0 of type number');
+  throwsOption(() => checkInteger('ioBufferSize', 100, 4096), 'ioBufferSize', 'Expected an integer >= 4096 for ioBufferSize but received 100 of type number');
+  throwsOption(() => checkInteger('start', 1.5, 0), 'start', 'Expected a non-negative integer for start but received 1.5 of type number');
+  throwsOption(() => checkInteger('start', '3', 0), 'start', 'Expected a non-negative integer for start but received "3" of type string');
+  throwsOption(() => checkInteger('start', undefined, 0), 'start', 'Expected a non-negative integer for start but received undefined of type undefined');
+  throwsOption(() => checkInteger('end', null, 0, true), 'end', 'Expected a non-negative integer for end but received null of type null');
+  throwsOption(() => checkInteger('end', 2 ** 53, 0), 'end', `Expected a non-negative integer for end but received ${2 ** 53} of type number`);
+});
+
+test('checkPositiveNumber', () => {
+  assert.equal(checkPositiveNumber('timeout', 0.5), 0.5);
+  assert.equal(checkPositiveNumber('timeout', undefined, true), undefined);
+  throwsOption(() => checkPositiveNumber('timeout', 0), 'timeout', 'Expected a positive number for timeout but received 0 of type number');
+  throwsOption(() => checkPositiveNumber('timeout', Infinity), 'timeout', 'Expected a positive number for timeout but received Infinity of type number');
+  throwsOption(() => checkPositiveNumber('timeout', undefined), 'timeout', 'Expected a positive number for timeout but received undefined of type undefined');
+});
+
+test('checkOneOf lists the allowed values', () => {
+  assert.equal(checkOneOf('ext', 'jpg', ['png', 'jpg']), 'jpg');
+  throwsOption(() => checkOneOf('ext', 'gif', ['png', 'jpg']), 'ext', 'Expected one of "png", "jpg" for ext but received "gif" of type string');
+  throwsOption(() => checkOneOf('ext', 1, ['png']), 'ext', 'Expected one of "png" for ext but received 1 of type number');
+});
+
+test('checkFunction, checkBoolean, checkSignal', () => {
+  const fn = () => {};
+  assert.equal(checkFunction('progress', fn), fn);
+  assert.equal(checkFunction('progress', undefined), undefined);
+  throwsOption(() => checkFunction('progress', 'tick'), 'progress', 'Expected a function for progress but received "tick" of type string');
+
+  assert.equal(checkBoolean('verbose', undefined, true), true);
+  assert.equal(checkBoolean('verbose', false, true), false);
+  throwsOption(() => checkBoolean('verbose', 1, false), 'verbose', 'Expected a boolean for verbose but received 1 of type number');
+
+  const signal = new AbortController().signal;
+  assert.equal(checkSignal('signal', signal), signal);
+  assert.equal(checkSignal('signal', undefined), undefined);
+  throwsOption(() => checkSignal('signal', {}), 'signal', 'Expected an AbortSignal for signal but received [object] of type object');
+});
+
+test('assertKnownKeys names the unknown key and the known ones', () => {
+  assertKnownKeys({ a: 1, b: undefined }, ['a', 'b', 'c'], 'Thing');
+  assertKnownKeys({}, [], 'Thing');
+  throwsOption(
+    () => assertKnownKeys({ a: 1, maxWorkers: 2 }, ['a', 'maxWriteWorkers'], 'FrameDirSink'),
+    'maxWorkers',
+    'Unknown option maxWorkers for FrameDirSink; known options: a, maxWriteWorkers',
+  );
+});
+
+test('assertOptionsObject accepts undefined and plain objects only', () => {
+  assert.deepEqual(assertOptionsObject(undefined, 'Demuxer'), {});
+  const options = { highWaterMark: 2 };
+  assert.equal(assertOptionsObject(options, 'Demuxer'), options);
+  throwsOption(() => assertOptionsObject(null as never, 'Demuxer'), 'Demuxer options', 'Expected an object for Demuxer options but received null of type null');
+  throwsOption(() => assertOptionsObject([] as never, 'Demuxer'), 'Demuxer options', 'Expected an object for Demuxer options but received [array] of type array');
+  throwsOption(() => assertOptionsObject(7 as never, 'Demuxer'), 'Demuxer options', 'Expected an object for Demuxer options but received 7 of type number');
+});

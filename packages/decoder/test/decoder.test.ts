@@ -1,0 +1,278 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
+import { CodecParameters, Frame, Packet } from 'node-av';
+import { AV_CODEC_ID_NONE, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
+import { Writable, pipelinePromise } from 'streamx';
+import { ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, objectStreamOptions, releaseBuffered } from '@framepipe/common';
+import { Demuxer } from '@framepipe/demuxer';
+import { FileSource } from '@framepipe/http-source';
+import { Decoder } from '../src/index.ts';
+import { H264_MP4_MOOV_END, TEST_PRESETS, VP9_WEBM, makeFixture } from '../../../test/support/fixtures.ts';
+import { seededBytes } from '../../../test/support/range-server.ts';
+
+async function withFile<T>(file: string, fn: (source: FileSource) => Promise<T>): Promise<T> {
+  const source = new FileSource(file);
+  try {
+    return await fn(source);
+  } finally {
+    await source.close();
+  }
+}
+
+/** The pts of every packet of a file, in decode order. */
+async function packetPts(file: string): Promise<bigint[]> {
+  return withFile(file, async (source) => {
+    const pts: bigint[] = [];
+    for await (const packet of new Demuxer(source)) {
+      pts.push(packet.pts);
+      packet.free();
+    }
+    return pts;
+  });
+}
+
+/** Resolves when `stream` has closed (unlike events.once, an 'error' on the way does not reject). */
+function closed(stream: Demuxer | Decoder | Writable): Promise<void> {
+  return stream.destroyed ? Promise.resolve() : new Promise((resolve) => stream.once('close', () => resolve()));
+}
+
+/**
+ * A Writable that hands each frame to `onFrame`, which owns it from then on. Frames still queued when it is
+ * destroyed go to `discard`.
+ */
+function frameSink(onFrame: (frame: Frame) => void | Promise<void>, discard: (frame: Frame) => void = (f) => f.free()): Writable {
+  return new Writable({
+    ...objectStreamOptions(1),
+    write(frame, cb) {
+      Promise.resolve(onFrame(frame as Frame)).then(() => cb(null), cb);
+    },
+    predestroy() {
+      releaseBuffered<Frame>(this, discard);
+    },
+  });
+}
+
+for (const [name, spec] of Object.entries(TEST_PRESETS)) {
+  test(`${name}: decodes 60 frames whose pts are the packets' pts`, async () => {
+    const file = await makeFixture(spec);
+    const expected = await packetPts(file);
+    await withFile(file, async (source) => {
+      const demuxer = new Demuxer(source);
+      const info = await demuxer.open();
+      const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase });
+      const seen: bigint[] = [];
+      await pipelinePromise(
+        demuxer,
+        decoder,
+        frameSink((frame) => {
+          assert.equal(frame.width, 320);
+          assert.equal(frame.height, 240);
+          seen.push(frame.pts);
+          frame.free();
+        }),
+      );
+      assert.equal(seen.length, spec.frames);
+      assert.deepEqual([...seen].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), [...expected].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      assert.equal(decoder.framesDecoded, spec.frames);
+      assert.equal(decoder.corruptFrames, 0);
+      assert.equal(decoder.rejectedPackets, 0);
+      if (!spec.stripCts) {
+        // Frames come out in display order, which is pts order when the container keeps composition offsets.
+        assert.deepEqual(seen, [...seen].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      } else {
+        // Without them, frames carry their packet's decode-order pts: not ascending.
+        assert.notDeepEqual(seen, [...seen].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)));
+      }
+    });
+  });
+}
+
+/**
+ * Decodes `file` into a consumer that keeps up to `hold` frames before freeing the oldest, and returns the largest
+ * number of frames that were out of the decoder at once (emitted and not yet freed).
+ */
+async function maxFramesOut(file: string, hold: number, budget: FrameBudget | undefined): Promise<{ max: number; frames: number }> {
+  return withFile(file, async (source) => {
+    const demuxer = new Demuxer(source);
+    const info = await demuxer.open();
+    const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase, ...(budget ? { budget } : {}) });
+    const held: Frame[] = [];
+    let freed = 0;
+    let max = 0;
+    const free = (frame: Frame) => {
+      frame.free();
+      freed++;
+      budget?.release();
+    };
+    await pipelinePromise(
+      demuxer,
+      decoder,
+      frameSink(async (frame) => {
+        held.push(frame);
+        if (held.length < hold) return;
+        // Let the decoder run ahead as far as it can before letting go of a frame.
+        for (let i = 0; i < 20; i++) {
+          await tick();
+          max = Math.max(max, decoder.framesDecoded - freed);
+        }
+        if (budget) assert.ok(budget.inUse <= budget.capacity);
+        free(held.shift()!);
+      }),
+    );
+    max = Math.max(max, decoder.framesDecoded - freed);
+    for (const frame of held.splice(0)) free(frame);
+    if (budget) assert.equal(budget.inUse, 0, 'every unit given back');
+    return { max, frames: decoder.framesDecoded };
+  });
+}
+
+test('with a FrameBudget of 2, never more than 2 frames are out of the decoder', async () => {
+  const file = await makeFixture(H264_MP4_MOOV_END);
+  const budget = new FrameBudget(2);
+  const { max, frames } = await maxFramesOut(file, 2, budget);
+  assert.equal(frames, 60);
+  assert.equal(max, 2, 'the consumer held 2 and the decoder waited');
+});
+
+test('without a budget, the same consumer lets more frames out (what the budget prevents)', async () => {
+  const file = await makeFixture(H264_MP4_MOOV_END);
+  const { max, frames } = await maxFramesOut(file, 2, undefined);
+  assert.equal(frames, 60);
+  assert.ok(max > 2, `only ${max} frames out without a budget`);
+});
+
+test('backpressure: with nobody reading, the decoder stops pulling packets', async () => {
+  await withFile(await makeFixture(H264_MP4_MOOV_END), async (source) => {
+    const demuxer = new Demuxer(source, { highWaterMark: 2 });
+    const info = await demuxer.open();
+    const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase, threads: 1 });
+    const piped = pipelinePromise(demuxer, decoder).catch((error: unknown) => error);
+    decoder.on('readable', () => {});
+    await sleep(200);
+    const read = demuxer.packetsRead;
+    const decoded = decoder.framesDecoded;
+    // One frame buffered; B-frame reordering holds a few packets inside the codec; the demuxer buffer is 2.
+    assert.ok(decoded <= 2, `${decoded} frames decoded with nobody reading`);
+    assert.ok(read <= 10, `${read} packets read with nobody reading`);
+    await sleep(100);
+    assert.equal(demuxer.packetsRead, read, 'nothing more is read while the output stays full');
+    demuxer.destroy();
+    assert.ok(await piped);
+    await closed(decoder);
+  });
+});
+
+test('destroy mid-stream: the pipeline fails, every stage closes, and units of buffered frames come back', async () => {
+  await withFile(await makeFixture(VP9_WEBM), async (source) => {
+    const demuxer = new Demuxer(source);
+    const info = await demuxer.open();
+    const budget = new FrameBudget(4);
+    const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase, budget });
+    let count = 0;
+    const sink = frameSink((frame) => {
+      frame.free();
+      budget.release();
+      if (++count === 10) decoder.destroy(new Error('enough'));
+    }, (frame) => {
+      frame.free();
+      budget.release();
+    });
+    await assert.rejects(pipelinePromise(demuxer, decoder, sink), /enough/);
+    for (const stream of [demuxer, decoder, sink]) await closed(stream);
+    assert.ok(decoder.framesDecoded < 60);
+    assert.equal(budget.inUse, 0, 'frames left in the decoder gave their units back');
+  });
+});
+
+test('destroy while the decoder waits for a budget unit closes without hanging', async () => {
+  await withFile(await makeFixture(H264_MP4_MOOV_END), async (source) => {
+    const demuxer = new Demuxer(source);
+    const info = await demuxer.open();
+    const budget = new FrameBudget(1);
+    const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase, budget });
+    const piped = pipelinePromise(demuxer, decoder).catch((error: unknown) => error);
+    const first = (await decoder[Symbol.asyncIterator]().next()).value as Frame;
+    // The consumer holds the only unit: the decoder is stuck in acquire().
+    await sleep(50);
+    assert.equal(decoder.framesDecoded, 1);
+    decoder.destroy();
+    assert.ok(await piped);
+    await closed(decoder);
+    first.free();
+    budget.release();
+    assert.equal(budget.inUse, 0);
+  });
+});
+
+test('a garbage packet is skipped and counted in rejectedPackets, not thrown', async () => {
+  await withFile(await makeFixture(H264_MP4_MOOV_END), async (source) => {
+    const demuxer = new Demuxer(source);
+    const info = await demuxer.open();
+    const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase });
+    const frames: bigint[] = [];
+    decoder.on('data', (data) => {
+      const frame = data as Frame;
+      frames.push(frame.pts);
+      frame.free();
+    });
+    const closed = once(decoder, 'close');
+    let n = 0;
+    for await (const packet of demuxer) {
+      if (n++ === 20) {
+        // Replace packet 20 by random bytes under the same timestamps.
+        const garbage = new Packet();
+        garbage.alloc();
+        garbage.data = seededBytes(500, 3);
+        garbage.pts = packet.pts;
+        garbage.dts = packet.dts;
+        packet.free();
+        decoder.write(garbage);
+      } else {
+        decoder.write(packet);
+      }
+    }
+    decoder.end(null);
+    await closed;
+    assert.equal(decoder.rejectedPackets, 1);
+    assert.equal(decoder.framesDecoded, 59);
+    assert.equal(frames.length, 59);
+  });
+});
+
+test('a codec without a decoder → ERR_FRAMEPIPE_UNSUPPORTED_CODEC', async () => {
+  const parameters = new CodecParameters();
+  parameters.alloc();
+  parameters.codecType = AVMEDIA_TYPE_VIDEO;
+  parameters.codecId = AV_CODEC_ID_NONE;
+  const decoder = new Decoder(parameters);
+  const failed = once(decoder, 'error').then(([error]: unknown[]) => error, (error: unknown) => error);
+  decoder.resume(); // reading opens the decoder
+  const error = await failed;
+  assert.ok(error instanceof FramepipeError && error.code === ErrorCode.UNSUPPORTED_CODEC, String(error));
+  assert.match(error.message, /No decoder for codec id 0/);
+  parameters.free();
+});
+
+test('options are checked with exact messages', async () => {
+  const parameters = new CodecParameters();
+  parameters.alloc();
+  const cases: Array<[unknown, string, string]> = [
+    [{ threads: -1 }, 'threads', 'Expected a non-negative integer for threads but received -1 of type number'],
+    [{ highWaterMark: 0 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received 0 of type number'],
+    [{ budget: {} }, 'budget', 'Expected a FrameBudget for budget but received [object] of type object'],
+    [{ thread: 2 }, 'thread', 'Unknown option thread for Decoder; known options: timeBase, threads, budget, highWaterMark'],
+  ];
+  try {
+    for (const [options, option, message] of cases) {
+      assert.throws(
+        () => new Decoder(parameters, options as never),
+        (error: unknown) => error instanceof InvalidOptionError && error.option === option && error.message === message,
+        message,
+      );
+    }
+  } finally {
+    parameters.free();
+  }
+});

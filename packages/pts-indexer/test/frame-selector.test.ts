@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { setImmediate as tick } from 'node:timers/promises';
+import { Frame, Packet } from 'node-av';
+import { AV_NOPTS_VALUE } from 'node-av/constants';
+import { FrameBudget, InvalidOptionError } from '@framepipe/common';
+import { FrameSelector, PtsIndex, type NumberedFrame } from '../src/index.ts';
+
+/** A map of `count` frames at pts 0, 100, 200, …; `bFramesNoCtts` makes it a decode-from-start stream. */
+function makeIndex(count: number, bFramesNoCtts = false): PtsIndex {
+  const index = new PtsIndex('scan', bFramesNoCtts);
+  for (let i = 0; i < count; i++) {
+    const packet = new Packet();
+    packet.alloc();
+    packet.pts = packet.dts = BigInt(i * 100);
+    index.addPacket(packet);
+    packet.free();
+  }
+  index.markComplete();
+  return index;
+}
+
+/** A frame with only a pts, as a decoder would hand it over after taking a budget unit. */
+async function frameAt(pts: bigint, budget: FrameBudget): Promise<Frame> {
+  await budget.acquire();
+  const frame = new Frame();
+  frame.alloc();
+  frame.pts = pts;
+  return frame;
+}
+
+interface Run {
+  readonly kept: number[];
+  readonly doneAfter: number | null;
+  readonly doneEvents: number;
+  readonly inUseWhileHeld: number;
+}
+
+/**
+ * Writes frames with these pts (null = no pts) through `selector`, collects what comes out while holding on to it
+ * (the budget units stay taken), then frees the kept frames and gives their units back.
+ */
+async function run(selector: FrameSelector, ptsList: Array<number | null>, budget: FrameBudget): Promise<Run> {
+  const held: NumberedFrame[] = [];
+  let doneEvents = 0;
+  let doneAfter: number | null = null;
+  let written = 0;
+  selector.on('done', () => {
+    doneEvents++;
+    doneAfter ??= written;
+  });
+  selector.on('data', (item) => held.push(item as NumberedFrame));
+  for (const pts of ptsList) {
+    const frame = await frameAt(pts === null ? AV_NOPTS_VALUE : BigInt(pts), budget);
+    written++;
+    if (!selector.write(frame)) await once(selector, 'drain');
+  }
+  selector.end(null);
+  await once(selector, 'close');
+  const inUseWhileHeld = budget.inUse;
+  for (const { frame } of held) {
+    assert.equal(typeof frame.pts, 'bigint');
+    frame.free();
+    budget.release();
+  }
+  return { kept: held.map((h) => h.index), doneAfter, doneEvents, inUseWhileHeld };
+}
+
+test('keeps exactly [start, end], each once; drops unnumbered, duplicate and out-of-range frames', async () => {
+  const budget = new FrameBudget(64);
+  const selector = new FrameSelector(makeIndex(10), { start: 2, end: 5, budget });
+  const result = await run(
+    selector,
+    [0, 100, null, 200, 200, 250, 300, -100, 400, 300, 500, 600, 700],
+    budget,
+  );
+  assert.deepEqual(result.kept, [2, 3, 4, 5]);
+  // 0, 100 (before start), null, 200 again, 250 (unknown), -100 (unknown), 300 again, then 600 and 700 after done.
+  assert.equal(selector.framesDropped, 9);
+  assert.equal(result.inUseWhileHeld, 4, 'every dropped frame gave its budget unit back; kept ones still hold theirs');
+  assert.equal(budget.inUse, 0);
+  assert.equal(result.doneEvents, 1);
+  assert.equal(result.doneAfter, 11, "'done' as soon as frame 5 passed");
+  assert.equal(selector.done, true);
+  assert.deepEqual(selector.range, { start: 2, end: 5 });
+});
+
+test('after done, even a wanted-looking frame is dropped', async () => {
+  const budget = new FrameBudget(64);
+  const selector = new FrameSelector(makeIndex(10), { start: 0, end: 1, budget });
+  const result = await run(selector, [0, 100, 0, 100, 200], budget);
+  assert.deepEqual(result.kept, [0, 1]);
+  assert.equal(selector.framesDropped, 3);
+  assert.equal(result.inUseWhileHeld, 2);
+});
+
+test('without end: keeps start..last and never says done', async () => {
+  const budget = new FrameBudget(64);
+  const selector = new FrameSelector(makeIndex(10), { start: 7, budget });
+  const result = await run(selector, [0, 100, 200, 300, 400, 500, 600, 700, 800, 900], budget);
+  assert.deepEqual(result.kept, [7, 8, 9]);
+  assert.equal(result.doneEvents, 0);
+  assert.equal(selector.done, false);
+  assert.equal(selector.range.end, undefined);
+  assert.equal(result.inUseWhileHeld, 3);
+});
+
+test('a start past the last frame keeps nothing', async () => {
+  const budget = new FrameBudget(64);
+  const selector = new FrameSelector(makeIndex(5), { start: 5, budget });
+  const result = await run(selector, [0, 100, 200, 300, 400], budget);
+  assert.deepEqual(result.kept, []);
+  assert.equal(result.inUseWhileHeld, 0);
+});
+
+test('a frame past end means done, when frames come in pts order', async () => {
+  const budget = new FrameBudget(64);
+  // Frame 4 never arrives (say it was corrupt): frame 6 shows it never will.
+  const selector = new FrameSelector(makeIndex(10), { start: 3, end: 5, budget });
+  const result = await run(selector, [300, 500, 600, 400], budget);
+  assert.deepEqual(result.kept, [3, 5]);
+  assert.equal(result.doneEvents, 1);
+  assert.equal(result.doneAfter, 3);
+});
+
+test('a decode-from-start stream waits for every wanted frame, whatever passes first', async () => {
+  const budget = new FrameBudget(64);
+  const index = makeIndex(10, true);
+  assert.equal(index.decodeFromStart, true);
+  const selector = new FrameSelector(index, { start: 3, end: 5, budget });
+  const result = await run(selector, [300, 500, 600, 400, 700], budget);
+  assert.deepEqual(result.kept, [3, 5, 4]);
+  assert.equal(result.doneEvents, 1);
+  assert.equal(result.doneAfter, 4, "'done' once frame 4, the last one missing, arrived");
+});
+
+test('backpressure: with nobody reading, write() asks to wait and at most the buffered frames are kept', async () => {
+  const budget = new FrameBudget(64);
+  const selector = new FrameSelector(makeIndex(10), { budget, highWaterMark: 1 });
+  const answers: boolean[] = [];
+  for (let i = 0; i < 4; i++) answers.push(selector.write(await frameAt(BigInt(i * 100), budget)));
+  await tick();
+  assert.equal(answers.at(-1), false, 'the writer is told to wait');
+  assert.equal(budget.inUse, 4, 'no frame was dropped to make room');
+  selector.destroy();
+  await once(selector, 'close');
+  assert.equal(budget.inUse, 0, 'destroy freed the queued, parked and buffered frames and gave their units back');
+});
+
+test('destroy mid-stream while the consumer holds some frames', async () => {
+  const budget = new FrameBudget(64);
+  const selector = new FrameSelector(makeIndex(10), { start: 0, end: 9, budget });
+  const iterator = selector[Symbol.asyncIterator]();
+  for (let i = 0; i < 6; i++) selector.write(await frameAt(BigInt(i * 100), budget));
+  const first = (await iterator.next()).value as NumberedFrame;
+  assert.equal(first.index, 0);
+  selector.destroy();
+  await once(selector, 'close');
+  // Only the frame the consumer took is still alive.
+  assert.equal(budget.inUse, 1);
+  first.frame.free();
+  budget.release();
+});
+
+test('options are checked with exact messages', () => {
+  const index = makeIndex(3);
+  const cases: Array<[unknown, string, string]> = [
+    [{ start: -1 }, 'start', 'Expected a non-negative integer for start but received -1 of type number'],
+    [{ end: 1.5 }, 'end', 'Expected a non-negative integer for end but received 1.5 of type number'],
+    [{ start: 3, end: 2 }, 'end', 'Expected an integer >= start (3) for end but received 2 of type number'],
+    [{ budget: 4 }, 'budget', 'Expected a FrameBudget for budget but received 4 of type number'],
+    [{ highWaterMark: 0 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received 0 of type number'],
+    [{ stop: 3 }, 'stop', 'Unknown option stop for FrameSelector; known options: start, end, budget, highWaterMark'],
+  ];
+  for (const [options, option, message] of cases) {
+    assert.throws(
+      () => new FrameSelector(index, options as never),
+      (error: unknown) => error instanceof InvalidOptionError && error.option === option && error.message === message,
+      message,
+    );
+  }
+  assert.deepEqual(new FrameSelector(index).range, { start: 0, end: undefined });
+});

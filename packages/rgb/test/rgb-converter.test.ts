@@ -1,0 +1,355 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Frame } from 'node-av';
+import {
+  AVCOL_RANGE_JPEG,
+  AVCOL_RANGE_MPEG,
+  AVCOL_SPC_BT709,
+  AV_PIX_FMT_YUV420P,
+  AV_PIX_FMT_YUV420P10LE,
+  AV_PIX_FMT_YUV444P,
+  AV_PIX_FMT_YUVJ420P,
+  AV_PIX_FMT_YUVJ444P,
+  type AVColorRange,
+  type AVColorSpace,
+  type AVPixelFormat,
+} from 'node-av/constants';
+import { Writable, pipelinePromise } from 'streamx';
+import { ErrorCode, FrameBudget, FramepipeError, InvalidOptionError } from '@framepipe/common';
+import { Decoder } from '@framepipe/decoder';
+import { Demuxer } from '@framepipe/demuxer';
+import { FileSource } from '@framepipe/http-source';
+import { FrameSelector, PtsIndexer } from '@framepipe/pts-indexer';
+import { RgbConverter, type RgbFrame } from '../src/index.ts';
+import { H264_BFRAMES_NO_CTTS, H264_MP4_MOOV_END, TEST_PRESETS, makeFixture } from '../../../test/support/fixtures.ts';
+import { drawFrameCode, readFrameCode } from '../../../test/support/frame-code.ts';
+
+const TB = { num: 1, den: 25 };
+
+interface Tags {
+  range?: AVColorRange;
+  space?: AVColorSpace;
+}
+
+/** A frame of one colour: every sample of plane i is `values[i]` (16-bit little-endian for 10-bit formats). */
+function solidFrame(format: AVPixelFormat, width: number, height: number, values: [number, number, number], tags: Tags = {}): Frame {
+  const frame = new Frame();
+  frame.alloc();
+  frame.format = format;
+  frame.width = width;
+  frame.height = height;
+  if (tags.range !== undefined) frame.colorRange = tags.range;
+  if (tags.space !== undefined) frame.colorSpace = tags.space;
+  assert.ok(frame.allocBuffer() >= 0);
+  const wide = format === AV_PIX_FMT_YUV420P10LE;
+  frame.data!.forEach((plane, i) => {
+    const value = values[i]!;
+    if (!wide) plane.fill(value);
+    else for (let o = 0; o + 1 < plane.length; o += 2) plane.writeUInt16LE(value, o);
+  });
+  return frame;
+}
+
+/** Converts the frames one by one through a fresh converter and returns what came out. */
+async function convert(inputs: Array<{ frame: Frame; index: number }>, timeBase = TB): Promise<RgbFrame[]> {
+  const converter = new RgbConverter({ timeBase });
+  const out: RgbFrame[] = [];
+  const reading = (async () => {
+    for await (const rgb of converter) out.push(rgb as RgbFrame);
+  })();
+  for (const input of inputs) converter.write(input);
+  converter.end(null);
+  await reading;
+  assert.equal(converter.framesConverted, inputs.length);
+  return out;
+}
+
+async function convertOne(frame: Frame): Promise<RgbFrame> {
+  const [rgb] = await convert([{ frame, index: 0 }]);
+  return rgb!;
+}
+
+/** Every pixel of the image, as [r, g, b]; asserts they are all the same and returns that one. */
+function uniformPixel(rgb: RgbFrame): [number, number, number] {
+  const { data } = rgb;
+  const first: [number, number, number] = [data[0]!, data[1]!, data[2]!];
+  for (let o = 0; o < data.length; o += 3) {
+    if (data[o] !== first[0] || data[o + 1] !== first[1] || data[o + 2] !== first[2]) {
+      assert.fail(`pixel ${o / 3} is ${[data[o], data[o + 1], data[o + 2]]}, pixel 0 is ${first}`);
+    }
+  }
+  return first;
+}
+
+function near(actual: number[], expected: number[], tolerance: number, what: string): void {
+  actual.forEach((value, i) => {
+    assert.ok(Math.abs(value - expected[i]!) <= tolerance, `${what}: got ${actual}, expected ${expected} ±${tolerance}`);
+  });
+}
+
+// ---------------------------------------------------------------- colours
+
+test('limited range: Y 235 is white and Y 16 is black', async () => {
+  assert.deepEqual(uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]))), [255, 255, 255]);
+  assert.deepEqual(uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [16, 128, 128]))), [0, 0, 0]);
+  // Limited range is expanded: mid-grey 128 reads as 130.
+  assert.deepEqual(uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [128, 128, 128]))), [130, 130, 130]);
+});
+
+test('full range, by yuvj format or by the range tag: Y 128 stays 128', async () => {
+  assert.deepEqual(uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUVJ420P, 64, 64, [128, 128, 128]))), [128, 128, 128]);
+  assert.deepEqual(uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUVJ444P, 64, 64, [128, 128, 128]))), [128, 128, 128]);
+  const tagged = solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [128, 128, 128], { range: AVCOL_RANGE_JPEG });
+  assert.deepEqual(uniformPixel(await convertOne(tagged)), [128, 128, 128]);
+  // Full range white and black are 255 and 0 themselves.
+  assert.deepEqual(uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUVJ420P, 64, 64, [255, 128, 128]))), [255, 255, 255]);
+  assert.deepEqual(uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUVJ420P, 64, 64, [0, 128, 128]))), [0, 0, 0]);
+});
+
+test('the matrix follows the tag: BT.709 red is red; untagged, the same samples are read as BT.601', async () => {
+  const samples: [number, number, number] = [63, 102, 240];
+  const bt709 = uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUV420P, 64, 64, samples, { range: AVCOL_RANGE_MPEG, space: AVCOL_SPC_BT709 })));
+  near(bt709, [255, 0, 0], 2, 'BT.709');
+  const untagged = uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUV420P, 64, 64, samples)));
+  // BT.601: R = 1.164·47 + 1.596·112 ≈ 233.
+  near(untagged, [233, 0, 2], 3, 'untagged as BT.601');
+});
+
+test('one converter follows the tags of each frame as they change', async () => {
+  const samples: [number, number, number] = [63, 102, 240];
+  const out = await convert([
+    { frame: solidFrame(AV_PIX_FMT_YUV420P, 64, 64, samples), index: 0 },
+    { frame: solidFrame(AV_PIX_FMT_YUV420P, 64, 64, samples, { space: AVCOL_SPC_BT709 }), index: 1 },
+    { frame: solidFrame(AV_PIX_FMT_YUVJ420P, 64, 64, [128, 128, 128]), index: 2 },
+    { frame: solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [128, 128, 128]), index: 3 },
+  ]);
+  near(uniformPixel(out[0]!), [233, 0, 2], 3, 'frame 0');
+  near(uniformPixel(out[1]!), [255, 0, 0], 2, 'frame 1');
+  assert.deepEqual(uniformPixel(out[2]!), [128, 128, 128]);
+  assert.deepEqual(uniformPixel(out[3]!), [130, 130, 130]);
+});
+
+test('10 bits: Y 940 is white and Y 64 black', async () => {
+  const white = uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUV420P10LE, 64, 64, [940, 512, 512])));
+  for (const channel of white) assert.ok(channel >= 253, `10-bit white came out ${white}`);
+  assert.deepEqual(uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUV420P10LE, 64, 64, [64, 512, 512]))), [0, 0, 0]);
+});
+
+// ---------------------------------------------------------------- layout
+
+test('output is width × height × 3 bytes, row after row with no padding, at awkward sizes', async () => {
+  for (const [format, width, height] of [
+    [AV_PIX_FMT_YUV444P, 66, 50],
+    [AV_PIX_FMT_YUV444P, 321, 241],
+    [AV_PIX_FMT_YUV420P, 66, 50],
+    [AV_PIX_FMT_YUV420P, 321, 241],
+  ] as const) {
+    const frame = solidFrame(format, width, height, [128, 128, 128], { range: AVCOL_RANGE_JPEG });
+    // A luma ramp that differs on every row and column: any stride mistake shifts it.
+    const luma = frame.data![0]!;
+    const stride = frame.linesize[0]!;
+    const value = (x: number, y: number) => (x * 3 + y * 7) % 200 + 20;
+    for (let y = 0; y < height; y++) for (let x = 0; x < width; x++) luma[y * stride + x] = value(x, y);
+    const rgb = await convertOne(frame);
+    assert.equal(rgb.width, width);
+    assert.equal(rgb.height, height);
+    assert.equal(rgb.data.length, width * height * 3, `${width}×${height}`);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x++) {
+        const o = (y * width + x) * 3;
+        // Grey: R = G = B = Y in full range (chroma is neutral).
+        const got = rgb.data[o + 1]!;
+        assert.ok(Math.abs(got - value(x, y)) <= 1, `${width}×${height} format ${format}: (${x}, ${y}) is ${got}, expected ${value(x, y)}`);
+      }
+    }
+  }
+});
+
+test('yuv420p at every width from 64 to 96: the last columns are converted too, not left from the frame before', async () => {
+  const inputs: Array<{ frame: Frame; index: number }> = [];
+  for (let width = 64; width <= 96; width++) {
+    // White then black at each size: a column left unconverted would still be white in the second one.
+    inputs.push({ frame: solidFrame(AV_PIX_FMT_YUV420P, width, 8, [235, 128, 128]), index: inputs.length });
+    inputs.push({ frame: solidFrame(AV_PIX_FMT_YUV420P, width, 8, [16, 128, 128]), index: inputs.length });
+  }
+  const out = await convert(inputs);
+  for (let i = 0; i < out.length; i += 2) {
+    const width = out[i]!.width;
+    assert.equal(out[i]!.data.length, width * 8 * 3);
+    assert.deepEqual(uniformPixel(out[i]!), [255, 255, 255], `white at width ${width}`);
+    assert.deepEqual(uniformPixel(out[i + 1]!), [0, 0, 0], `black at width ${width}`);
+  }
+});
+
+test('a size change mid-stream is followed', async () => {
+  const out = await convert([
+    { frame: solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]), index: 0 },
+    { frame: solidFrame(AV_PIX_FMT_YUV420P, 96, 80, [16, 128, 128]), index: 1 },
+    { frame: solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]), index: 2 },
+  ]);
+  assert.deepEqual(out.map((f) => [f.width, f.height, f.data.length]), [[64, 64, 64 * 64 * 3], [96, 80, 96 * 80 * 3], [64, 64, 64 * 64 * 3]]);
+  assert.deepEqual(uniformPixel(out[1]!), [0, 0, 0]);
+  assert.deepEqual(uniformPixel(out[2]!), [255, 255, 255]);
+});
+
+test('index is passed through and time = pts × time base', async () => {
+  const inputs = [0n, 1n, 512n, 90000n].map((pts, i) => {
+    const frame = solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]);
+    frame.pts = pts;
+    return { frame, index: 100 + i };
+  });
+  const out = await convert(inputs, { num: 1, den: 12800 });
+  assert.deepEqual(out.map((f) => f.index), [100, 101, 102, 103]);
+  assert.deepEqual(out.map((f) => f.pts), [0n, 1n, 512n, 90000n]);
+  assert.deepEqual(out.map((f) => f.time), [0, 1 / 12800, 0.04, 90000 / 12800]);
+});
+
+test('frame codes drawn by hand in yuvj420p and yuv420p10le read back after conversion', async () => {
+  const inputs = [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUV420P10LE, AV_PIX_FMT_YUV420P].map((format, i) => {
+    const frame = solidFrame(format, 320, 240, [0, 0, 0]);
+    drawFrameCode(frame, 1000 + i);
+    return { frame, index: 1000 + i };
+  });
+  for (const rgb of await convert(inputs)) assert.equal(readFrameCode(rgb.data, rgb.width, rgb.height), rgb.index);
+});
+
+// ---------------------------------------------------------------- decoded fixture frames
+
+/** Demuxer → PtsIndexer → Decoder → FrameSelector → RgbConverter over a whole fixture. */
+async function convertFixture(file: string): Promise<RgbFrame[]> {
+  const source = new FileSource(file);
+  try {
+    const demuxer = new Demuxer(source);
+    const info = await demuxer.open();
+    const indexer = new PtsIndexer(info);
+    const budget = new FrameBudget(4);
+    const out: RgbFrame[] = [];
+    await pipelinePromise(
+      demuxer,
+      indexer,
+      new Decoder(info.codecParameters, { timeBase: info.timeBase, budget }),
+      new FrameSelector(indexer.index, { budget }),
+      new RgbConverter({ timeBase: info.timeBase, budget }),
+      new Writable({
+        write(rgb, cb) {
+          out.push(rgb as RgbFrame);
+          budget.release();
+          cb(null);
+        },
+      }),
+    );
+    assert.equal(budget.inUse, 0);
+    for (const rgb of out) assert.equal(rgb.time, (Number(rgb.pts) * info.timeBase.num) / info.timeBase.den);
+    return out;
+  } finally {
+    await source.close();
+  }
+}
+
+for (const [name, spec] of Object.entries(TEST_PRESETS)) {
+  if (spec.stripCts) continue;
+  test(`${name}: decoded and converted, frame n shows code n`, async () => {
+    const out = await convertFixture(await makeFixture(spec));
+    assert.deepEqual(out.map((f) => f.index), Array.from({ length: spec.frames }, (_, i) => i));
+    for (const rgb of out) {
+      assert.equal(rgb.data.length, 320 * 240 * 3);
+      assert.equal(readFrameCode(rgb.data, rgb.width, rgb.height), rgb.index, `frame ${rgb.index}`);
+      assert.ok(Math.abs(rgb.time - rgb.index / 25) < 0.1, `frame ${rgb.index} at ${rgb.time}s`);
+    }
+  });
+}
+
+test('H264_BFRAMES_NO_CTTS: frame numbers follow decode order, by the rank rule', async () => {
+  // The same encode with composition offsets tells which picture each decode position holds.
+  const decodeOrder: number[] = [];
+  {
+    const source = new FileSource(await makeFixture(H264_MP4_MOOV_END));
+    const pts: bigint[] = [];
+    try {
+      for await (const packet of new Demuxer(source)) {
+        pts.push(packet.pts);
+        packet.free();
+      }
+    } finally {
+      await source.close();
+    }
+    const sorted = [...pts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    for (const p of pts) decodeOrder.push(sorted.indexOf(p));
+  }
+  assert.notDeepEqual(decodeOrder, [...decodeOrder].sort((a, b) => a - b), 'the encode has B-frames');
+
+  const out = await convertFixture(await makeFixture(H264_BFRAMES_NO_CTTS));
+  const byIndex = new Map(out.map((f) => [f.index, readFrameCode(f.data, f.width, f.height)]));
+  assert.equal(byIndex.size, 60);
+  for (let i = 0; i < 60; i++) assert.equal(byIndex.get(i), decodeOrder[i], `frame ${i}`);
+  assert.equal(byIndex.get(1), 4, 'frame_000001 shows picture 4');
+});
+
+// ---------------------------------------------------------------- backpressure, destroy, errors
+
+test('backpressure: with nobody reading, the converter stops taking frames', async () => {
+  const budget = new FrameBudget(16);
+  const converter = new RgbConverter({ timeBase: TB, budget, highWaterMark: 1 });
+  const answers: boolean[] = [];
+  for (let i = 0; i < 6; i++) {
+    await budget.acquire();
+    answers.push(converter.write({ frame: solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]), index: i }));
+  }
+  await sleep(50);
+  assert.equal(answers.at(-1), false);
+  // One converted frame waits in the output buffer, one more may be converted and parked.
+  assert.ok(converter.framesConverted <= 2, `${converter.framesConverted} converted with nobody reading`);
+  converter.destroy();
+  await new Promise<void>((resolve) => converter.once('close', () => resolve()));
+  assert.equal(budget.inUse, 0, 'destroy freed queued frames and gave back the units of every frame it held');
+});
+
+test('destroy mid-stream while frames are converted and queued', async () => {
+  const budget = new FrameBudget(16);
+  const converter = new RgbConverter({ timeBase: TB, budget });
+  let got = 0;
+  converter.on('data', () => {
+    budget.release();
+    if (++got === 2) converter.destroy();
+  });
+  for (let i = 0; i < 8; i++) {
+    await budget.acquire();
+    converter.write({ frame: solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]), index: i });
+  }
+  await new Promise<void>((resolve) => converter.once('close', () => resolve()));
+  assert.ok(got < 8);
+  assert.equal(budget.inUse, 0);
+});
+
+test('a frame that cannot be converted → ERR_FRAMEPIPE_DECODE_FAILED, and its unit comes back', async () => {
+  const budget = new FrameBudget(2);
+  await budget.acquire();
+  const frame = solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]);
+  frame.width = 0;
+  const converter = new RgbConverter({ timeBase: TB, budget });
+  const failed = new Promise<unknown>((resolve) => converter.once('error', (error) => resolve(error)));
+  converter.write({ frame, index: 7 });
+  const error = await failed;
+  assert.ok(error instanceof FramepipeError && error.code === ErrorCode.DECODE_FAILED, String(error));
+  assert.equal(budget.inUse, 0);
+});
+
+test('options are checked with exact messages', () => {
+  const cases: Array<[unknown, string, string]> = [
+    [{}, 'timeBase', 'Expected an object { num, den } of positive numbers for timeBase but received undefined of type undefined'],
+    [undefined, 'timeBase', 'Expected an object { num, den } of positive numbers for timeBase but received undefined of type undefined'],
+    [{ timeBase: { num: 0, den: 25 } }, 'timeBase', 'Expected an object { num, den } of positive numbers for timeBase but received [object] of type object'],
+    [{ timeBase: 0.04 }, 'timeBase', 'Expected an object { num, den } of positive numbers for timeBase but received 0.04 of type number'],
+    [{ timeBase: TB, budget: 3 }, 'budget', 'Expected a FrameBudget for budget but received 3 of type number'],
+    [{ timeBase: TB, highWaterMark: -1 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received -1 of type number'],
+    [{ timeBase: TB, size: 2 }, 'size', 'Unknown option size for RgbConverter; known options: timeBase, budget, highWaterMark'],
+  ];
+  for (const [options, option, message] of cases) {
+    assert.throws(
+      () => new RgbConverter(options as never),
+      (error: unknown) => error instanceof InvalidOptionError && error.option === option && error.message === message,
+      message,
+    );
+  }
+});

@@ -1,0 +1,371 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, test } from 'node:test';
+import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
+import sharp from 'sharp';
+import { Readable, pipelinePromise } from 'streamx';
+import { ErrorCode, FrameBudget, FramepipeError, InvalidOptionError } from '@framepipe/common';
+import { FrameDirSink, IMAGE_EXTENSIONS, frameFileName, type SinkFrame } from '../src/index.ts';
+import { readFrameCodeFromFile, renderFrameCode } from '../../../test/support/frame-code.ts';
+
+const W = 320;
+const H = 240;
+
+/** An RGB frame showing the frame code of `index` (white on black). */
+function codeFrame(index: number, width = W, height = H): SinkFrame {
+  const bitmap = renderFrameCode(index, width, height);
+  const data = Buffer.alloc(width * height * 3);
+  for (let i = 0; i < bitmap.length; i++) if (bitmap[i]) data.fill(255, i * 3, i * 3 + 3);
+  return { index, width, height, data };
+}
+
+/** Writes `frames` into `sink` through a pipeline. */
+async function writeAll(sink: FrameDirSink, frames: SinkFrame[]): Promise<void> {
+  await pipelinePromise(Readable.from(frames), sink);
+}
+
+/** A promise with its resolve and reject at hand. */
+function deferred(): { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void } {
+  let resolve!: () => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<void>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+/** Resolves when `stream` has closed (an 'error' on the way does not reject). */
+function closed(stream: FrameDirSink): Promise<void> {
+  return stream.destroyed ? Promise.resolve() : new Promise((resolve) => stream.once('close', () => resolve()));
+}
+
+/** Polls `condition` (file system work runs on other threads, so turns of the event loop are not enough). */
+async function waitFor(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition() && Date.now() < deadline) await sleep(1);
+  assert.ok(condition(), `timed out waiting for ${what}`);
+}
+
+let root: string;
+let dirCount = 0;
+before(async () => {
+  root = await fs.mkdtemp(path.join(os.tmpdir(), 'framepipe-sink-'));
+});
+after(async () => {
+  await fs.chmod(root, 0o755).catch(() => {});
+  await fs.rm(root, { recursive: true, force: true });
+});
+/** A fresh, not yet existing output directory. */
+function outDir(): string {
+  return path.join(root, `out-${++dirCount}`);
+}
+
+// ---------------------------------------------------------------- normal flow
+
+test('frameFileName pads the index to six digits', () => {
+  assert.equal(frameFileName(0, 'png'), 'frame_000000.png');
+  assert.equal(frameFileName(123, 'jpg'), 'frame_000123.jpg');
+  assert.equal(frameFileName(1234567, 'webp'), 'frame_1234567.webp');
+});
+
+for (const ext of IMAGE_EXTENSIONS) {
+  test(`writes ${ext} files named frame_<index>.${ext} that decode to the same size and code`, async () => {
+    const dir = outDir();
+    const indexes = [0, 7, 123, 4095];
+    const sink = new FrameDirSink(dir, { ext });
+    await writeAll(sink, indexes.map((i) => codeFrame(i)));
+    const expected = indexes.map((i) => path.join(dir, `frame_${String(i).padStart(6, '0')}.${ext}`));
+    assert.deepEqual(sink.paths, expected);
+    assert.equal(sink.framesWritten, 4);
+    assert.deepEqual(readdirSync(dir).sort(), expected.map((p) => path.basename(p)).sort());
+    for (const [k, file] of expected.entries()) {
+      const meta = await sharp(file).metadata();
+      assert.equal(meta.width, W);
+      assert.equal(meta.height, H);
+      assert.equal(meta.format, ext === 'jpg' ? 'jpeg' : ext);
+      assert.equal(await readFrameCodeFromFile(file), indexes[k]);
+    }
+  });
+}
+
+test('the directory is created, nested, and paths are absolute and sorted by index whatever the write order', async () => {
+  const dir = path.join(outDir(), 'a', 'b');
+  const relative = path.relative(process.cwd(), dir);
+  const sink = new FrameDirSink(relative, { maxWriteWorkers: 3 });
+  assert.equal(sink.directory, dir);
+  await writeAll(sink, [5, 1, 3, 0, 2].map((i) => codeFrame(i, 64, 64)));
+  assert.deepEqual(sink.paths, [0, 1, 2, 3, 5].map((i) => path.join(dir, frameFileName(i, 'png'))));
+});
+
+test('progress is called with 1, once per file, each time after the file exists', async () => {
+  const dir = outDir();
+  const calls: number[] = [];
+  const sink = new FrameDirSink(dir, {
+    maxWriteWorkers: 4,
+    progress: (n) => {
+      calls.push(n);
+      const finals = readdirSync(dir).filter((name) => /^frame_\d{6}\.png$/.test(name));
+      assert.ok(finals.length >= calls.length, `progress call ${calls.length} with ${finals.length} files`);
+    },
+  });
+  await writeAll(sink, Array.from({ length: 12 }, (_, i) => codeFrame(i, 64, 64)));
+  assert.deepEqual(calls, Array(12).fill(1));
+});
+
+test('imageWriter gets a temporary path in the same directory with the same extension; the file is then renamed', async () => {
+  const dir = outDir();
+  const seen: string[] = [];
+  const sink = new FrameDirSink(dir, {
+    ext: 'webp',
+    imageWriter: async (temp, frame) => {
+      seen.push(temp);
+      assert.equal(path.dirname(temp), dir);
+      assert.ok(temp.endsWith('.webp'), temp);
+      assert.notEqual(path.basename(temp), frameFileName(frame.index, 'webp'));
+      assert.equal(existsSync(path.join(dir, frameFileName(frame.index, 'webp'))), false, 'no final file before the write completes');
+      await fs.writeFile(temp, `frame ${frame.index}`);
+    },
+  });
+  await writeAll(sink, [codeFrame(3, 64, 64), codeFrame(4, 64, 64)]);
+  assert.equal(seen.length, 2);
+  assert.notEqual(seen[0], seen[1]);
+  for (const temp of seen) assert.equal(existsSync(temp), false);
+  assert.equal(await fs.readFile(path.join(dir, 'frame_000003.webp'), 'utf8'), 'frame 3');
+  assert.deepEqual(readdirSync(dir).sort(), ['frame_000003.webp', 'frame_000004.webp']);
+});
+
+test('each written frame gives its budget unit back', async () => {
+  const budget = new FrameBudget(8);
+  const frames = Array.from({ length: 6 }, (_, i) => codeFrame(i, 64, 64));
+  for (const _ of frames) await budget.acquire();
+  await writeAll(new FrameDirSink(outDir(), { budget }), frames);
+  assert.equal(budget.inUse, 0);
+});
+
+// ---------------------------------------------------------------- parallelism and backpressure
+
+test('maxWriteWorkers 3: three writes run at once and the fourth waits for one to finish', async () => {
+  const dir = outDir();
+  let running = 0;
+  let maxRunning = 0;
+  const started: number[] = [];
+  const gates = new Map<number, ReturnType<typeof deferred>>();
+  const sink = new FrameDirSink(dir, {
+    maxWriteWorkers: 3,
+    imageWriter: async (temp, frame) => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      started.push(frame.index);
+      const gate = deferred();
+      gates.set(frame.index, gate);
+      await gate.promise;
+      await fs.writeFile(temp, 'x');
+      running--;
+    },
+  });
+  const done = writeAll(sink, Array.from({ length: 6 }, (_, i) => codeFrame(i, 64, 64)));
+  await waitFor(() => started.length === 3, 'three writes');
+  for (let i = 0; i < 50; i++) await tick();
+  assert.deepEqual(started, [0, 1, 2], 'the fourth write waits');
+  gates.get(1)!.resolve();
+  await waitFor(() => started.length === 4, 'the fourth write');
+  for (let i = 0; i < 50; i++) await tick();
+  assert.deepEqual(started, [0, 1, 2, 3]);
+  for (let next = 0; next < 6; next++) {
+    await waitFor(() => gates.has(next), `write ${next}`);
+    gates.get(next)!.resolve();
+  }
+  await done;
+  assert.equal(maxRunning, 3);
+  assert.equal(sink.framesWritten, 6);
+});
+
+test('backpressure: write() asks to wait once the workers are busy and highWaterMark frames are queued', async () => {
+  const gates: Array<ReturnType<typeof deferred>> = [];
+  const sink = new FrameDirSink(outDir(), {
+    maxWriteWorkers: 1,
+    highWaterMark: 2,
+    imageWriter: async (temp) => {
+      const gate = deferred();
+      gates.push(gate);
+      await gate.promise;
+      await fs.writeFile(temp, 'x');
+    },
+  });
+  const answers = [0, 1, 2, 3].map((i) => sink.write(codeFrame(i, 64, 64)));
+  assert.deepEqual(answers, [true, false, false, false]);
+  await waitFor(() => gates.length === 1, 'the first write');
+  for (let i = 0; i < 50; i++) await tick();
+  assert.equal(gates.length, 1, 'one worker: one write at a time');
+  sink.end(null);
+  for (let i = 0; i < 4; i++) {
+    await waitFor(() => gates.length > i, `write ${i}`);
+    gates[i]!.resolve();
+  }
+  await new Promise<void>((resolve) => sink.once('finish', () => resolve()));
+  assert.equal(sink.framesWritten, 4);
+});
+
+// ---------------------------------------------------------------- destroy
+
+test('destroy mid-write leaves only complete frame files, no temporary ones', async () => {
+  const dir = outDir();
+  const budget = new FrameBudget(64);
+  const frames = Array.from({ length: 40 }, (_, i) => codeFrame(i));
+  for (const _ of frames) await budget.acquire();
+  let progressed = 0;
+  const sink = new FrameDirSink(dir, {
+    budget,
+    maxWriteWorkers: 4,
+    highWaterMark: 8,
+    progress: () => {
+      if (++progressed === 5) sink.destroy();
+    },
+  });
+  for (const frame of frames) sink.write(frame);
+  await closed(sink);
+  const names = readdirSync(dir);
+  assert.ok(names.length >= 5 && names.length < 40, `${names.length} files`);
+  for (const name of names) {
+    assert.match(name, /^frame_\d{6}\.png$/);
+    const index = Number(name.slice(6, 12));
+    assert.equal(await readFrameCodeFromFile(path.join(dir, name)), index);
+  }
+  assert.deepEqual(sink.paths.map((p) => path.basename(p)), [...names].sort());
+  assert.equal(budget.inUse, 0, 'queued frames gave their units back');
+});
+
+test('destroy while writers are halfway through their files: they finish and are renamed, nothing partial stays', async () => {
+  const dir = outDir();
+  const gates: Array<ReturnType<typeof deferred>> = [];
+  const sink = new FrameDirSink(dir, {
+    maxWriteWorkers: 2,
+    imageWriter: async (temp, frame) => {
+      await fs.writeFile(temp, 'first half ');
+      const gate = deferred();
+      gates.push(gate);
+      await gate.promise;
+      await fs.appendFile(temp, `second half ${frame.index}`);
+    },
+  });
+  sink.on('error', () => {});
+  for (let i = 0; i < 6; i++) sink.write(codeFrame(i, 64, 64));
+  await waitFor(() => gates.length === 2, 'two writers halfway');
+  assert.equal(readdirSync(dir).filter((n) => n.startsWith('.')).length, 2, 'two temporary files exist');
+  sink.destroy();
+  for (const gate of gates) gate.resolve();
+  await closed(sink);
+  assert.deepEqual(readdirSync(dir).sort(), ['frame_000000.png', 'frame_000001.png']);
+  assert.equal(await fs.readFile(path.join(dir, 'frame_000001.png'), 'utf8'), 'first half second half 1');
+});
+
+// ---------------------------------------------------------------- errors
+
+/** Asserts the sink failed with WRITE_FAILED about `file`, and returns the error. */
+async function failsWith(promise: Promise<unknown>, file: string): Promise<FramepipeError> {
+  try {
+    await promise;
+  } catch (error) {
+    assert.ok(error instanceof FramepipeError, `expected a FramepipeError, got ${String(error)}`);
+    assert.equal(error.code, ErrorCode.WRITE_FAILED, error.message);
+    assert.equal(error.path, file);
+    assert.ok(error.message.includes(file), error.message);
+    assert.ok(error.cause !== undefined);
+    return error;
+  }
+  assert.fail('expected a write failure');
+}
+
+test('an imageWriter that throws → WRITE_FAILED naming the final path; its temporary file is removed', async () => {
+  const dir = outDir();
+  const cause = new Error('disk on fire');
+  const budget = new FrameBudget(4);
+  const frames = [codeFrame(0, 64, 64), codeFrame(1, 64, 64), codeFrame(2, 64, 64)];
+  for (const _ of frames) await budget.acquire();
+  const sink = new FrameDirSink(dir, {
+    budget,
+    maxWriteWorkers: 1,
+    imageWriter: async (temp, frame) => {
+      await fs.writeFile(temp, 'partial');
+      if (frame.index === 1) throw cause;
+    },
+  });
+  const error = await failsWith(writeAll(sink, frames), path.join(dir, 'frame_000001.png'));
+  assert.equal(error.cause, cause);
+  assert.match(error.message, /^Cannot write frame 1 to .*frame_000001\.png: disk on fire$/);
+  await closed(sink);
+  assert.deepEqual(readdirSync(dir), ['frame_000000.png']);
+  assert.equal(budget.inUse, 0);
+});
+
+test('an encoder failure (data shorter than width × height × 3) → WRITE_FAILED, no file left', async () => {
+  const dir = outDir();
+  const bad = { ...codeFrame(9, 64, 64), data: Buffer.alloc(100) };
+  await failsWith(writeAll(new FrameDirSink(dir, { ext: 'jpg' }), [bad]), path.join(dir, 'frame_000009.jpg'));
+  assert.deepEqual(readdirSync(dir), []);
+});
+
+test('a final name that cannot be taken (a directory is in the way) → WRITE_FAILED, temporary file removed', async () => {
+  const dir = outDir();
+  await fs.mkdir(path.join(dir, 'frame_000002.png'), { recursive: true });
+  await failsWith(writeAll(new FrameDirSink(dir), [codeFrame(2, 64, 64)]), path.join(dir, 'frame_000002.png'));
+  assert.deepEqual(readdirSync(dir), ['frame_000002.png']);
+  assert.ok((await fs.stat(path.join(dir, 'frame_000002.png'))).isDirectory());
+});
+
+test('a directory that cannot be written → WRITE_FAILED', async () => {
+  const dir = outDir();
+  await fs.mkdir(dir);
+  await fs.chmod(dir, 0o555);
+  // As root, permissions do not stop writes: use a directory whose parent is a regular file instead.
+  let canWrite = false;
+  try {
+    await fs.writeFile(path.join(dir, 'probe'), '');
+    canWrite = true;
+    await fs.rm(path.join(dir, 'probe'));
+  } catch {
+    // the usual case: read-only
+  }
+  try {
+    if (!canWrite) {
+      await failsWith(writeAll(new FrameDirSink(dir), [codeFrame(0, 64, 64)]), path.join(dir, 'frame_000000.png'));
+      assert.deepEqual(readdirSync(dir), []);
+    }
+    const file = path.join(root, `plain-file-${dirCount}`);
+    await fs.writeFile(file, 'not a directory');
+    const under = path.join(file, 'frames');
+    const error = await failsWith(writeAll(new FrameDirSink(under), [codeFrame(0, 64, 64)]), under);
+    assert.match(error.message, /^Cannot create the output directory /);
+  } finally {
+    await fs.chmod(dir, 0o755);
+  }
+});
+
+test('options are checked with exact messages', () => {
+  const cases: Array<[unknown, unknown, string, string]> = [
+    ['', {}, 'outputDir', 'Expected a non-empty path for outputDir but received "" of type string'],
+    [42, {}, 'outputDir', 'Expected a non-empty path for outputDir but received 42 of type number'],
+    ['out', { ext: 'gif' }, 'ext', 'Expected one of "png", "jpg", "jpeg", "webp" for ext but received "gif" of type string'],
+    ['out', { maxWriteWorkers: 0 }, 'maxWriteWorkers', 'Expected a positive integer for maxWriteWorkers but received 0 of type number'],
+    ['out', { progress: true }, 'progress', 'Expected a function for progress but received true of type boolean'],
+    ['out', { imageWriter: 'sharp' }, 'imageWriter', 'Expected a function for imageWriter but received "sharp" of type string'],
+    ['out', { budget: 4 }, 'budget', 'Expected a FrameBudget for budget but received 4 of type number'],
+    ['out', { highWaterMark: 0 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received 0 of type number'],
+    ['out', { workers: 2 }, 'workers', 'Unknown option workers for FrameDirSink; known options: ext, maxWriteWorkers, progress, imageWriter, budget, highWaterMark'],
+  ];
+  for (const [dir, options, option, message] of cases) {
+    assert.throws(
+      () => new FrameDirSink(dir as never, options as never),
+      (error: unknown) => error instanceof InvalidOptionError && error.option === option && error.message === message,
+      message,
+    );
+  }
+  const defaults = new FrameDirSink('out');
+  assert.equal(defaults.ext, 'png');
+  assert.equal(defaults.maxWriteWorkers, 4);
+  defaults.destroy();
+});
