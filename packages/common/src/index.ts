@@ -12,4 +12,4 @@ export {
   checkSignal,
 } from './options.ts';
 export { FrameBudget } from './frame-budget.ts';
-export { objectStreamOptions, releaseBuffered } from './streams.ts';
+export { InFlight, objectStreamOptions, releaseBuffered } from './streams.ts';

@@ -37,3 +37,25 @@ export function releaseBuffered<T>(stream: object, release: (item: T) => void): 
   const parked = internals._transformState?.data;
   if (parked !== undefined && parked !== null) release(parked);
 }
+
+/**
+ * The native calls a stage has started and that are still running. FFmpeg works on its own threads while a promise
+ * is pending; a stage's `_destroy` must not free a context such a call still uses, so it waits for {@link
+ * InFlight.settled} first.
+ */
+export class InFlight {
+  #last: Promise<unknown> = Promise.resolve();
+
+  /** Records a started call and returns it unchanged. */
+  track<T>(call: Promise<T>): Promise<T> {
+    const previous = this.#last;
+    // Settled only when this call and every earlier one have settled, whatever their outcome.
+    this.#last = Promise.allSettled([previous, call]);
+    return call;
+  }
+
+  /** Resolves once every recorded call has settled. Never rejects. */
+  settled(): Promise<void> {
+    return this.#last.then(() => undefined);
+  }
+}

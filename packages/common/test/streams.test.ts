@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { once } from 'node:events';
 import { Readable, Transform, Writable } from 'streamx';
-import { objectStreamOptions, releaseBuffered } from '../src/index.ts';
+import { InFlight, objectStreamOptions, releaseBuffered } from '../src/index.ts';
 
 interface Item {
   readonly id: number;
@@ -101,4 +101,20 @@ test('releaseBuffered frees the item a Transform parked because its output was f
   assert.deepEqual(released.sort(), [0, 1, 2]);
   // released once each: streamx itself must not have handed the parked item on
   assert.equal(released.length, 3);
+});
+
+test('InFlight.settled waits for every tracked call, whatever its outcome, and never rejects', async () => {
+  const inFlight = new InFlight();
+  const order: string[] = [];
+  let finishSlow!: () => void;
+  const slow = new Promise<void>((resolve) => (finishSlow = resolve)).then(() => order.push('slow'));
+  inFlight.track(slow);
+  const failing = inFlight.track(Promise.reject(new Error('boom')));
+  await assert.rejects(failing, /boom/, 'track returns the call unchanged');
+  const settled = inFlight.settled().then(() => order.push('settled'));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(order, [], 'not settled while a call runs');
+  finishSlow();
+  await settled;
+  assert.deepEqual(order, ['slow', 'settled']);
 });

@@ -13,6 +13,7 @@ import {
   ErrorCode,
   FrameBudget,
   FramepipeError,
+  InFlight,
   assertKnownKeys,
   assertOptionsObject,
   checkInteger,
@@ -60,7 +61,7 @@ export class Decoder extends Transform {
   #threads: number;
   #budget: FrameBudget | undefined;
   #context: CodecContext | null = null;
-  #pending: Promise<unknown> = Promise.resolve();
+  #inFlight = new InFlight();
   #framesDecoded = 0;
   #corruptFrames = 0;
   #rejectedPackets = 0;
@@ -93,15 +94,15 @@ export class Decoder extends Transform {
   }
 
   override _open(cb: (err: Error | null) => void): void {
-    this.#track(this.#openCodec()).then(() => cb(null), cb);
+    this.#inFlight.track(this.#openCodec()).then(() => cb(null), cb);
   }
 
   override _transform(packet: Packet, cb: (err: Error | null, data?: unknown) => void): void {
-    this.#track(this.#decode(packet)).then(() => cb(null), (error: Error) => cb(error));
+    this.#inFlight.track(this.#decode(packet)).then(() => cb(null), (error: Error) => cb(error));
   }
 
   override _flush(cb: (err: Error | null) => void): void {
-    this.#track(this.#decode(null)).then(() => cb(null), cb);
+    this.#inFlight.track(this.#decode(null)).then(() => cb(null), cb);
   }
 
   override _predestroy(): void {
@@ -113,19 +114,13 @@ export class Decoder extends Transform {
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
-    this.#pending
-      .catch(() => {})
+    this.#inFlight
+      .settled()
       .then(() => {
         this.#context?.freeContext();
         this.#context = null;
       })
       .then(() => cb(null), cb);
-  }
-
-  #track<T>(promise: Promise<T>): Promise<T> {
-    const tracked = this.#pending.catch(() => {}).then(() => promise);
-    this.#pending = tracked;
-    return tracked;
   }
 
   async #openCodec(): Promise<void> {

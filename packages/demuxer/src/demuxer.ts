@@ -22,6 +22,7 @@ import {
   AbortError,
   ErrorCode,
   FramepipeError,
+  InFlight,
   assertKnownKeys,
   assertOptionsObject,
   checkInteger,
@@ -113,7 +114,7 @@ export class Demuxer extends Readable {
   /** A packet read while checking a seek, to be emitted first. */
   #held: Packet | null = null;
   #packetsRead = 0;
-  #pending: Promise<unknown> = Promise.resolve();
+  #inFlight = new InFlight();
   #abort = new AbortController();
 
   constructor(source: ByteSource, options: DemuxerOptions = {}) {
@@ -141,7 +142,7 @@ export class Demuxer extends Readable {
    * call it yourself to learn the {@link DemuxerInfo} before reading or to {@link Demuxer.seek} first.
    */
   open(): Promise<DemuxerInfo> {
-    this.#opening ??= this.#track(
+    this.#opening ??= this.#inFlight.track(
       this.#openContainer().catch(async (error: unknown) => {
         // A failed open leaves nothing native behind, even if the caller never destroys the stream.
         await this.#close();
@@ -159,7 +160,7 @@ export class Demuxer extends Readable {
     await this.open();
     if (this.#reading) throw new Error('Demuxer.seek() must be called before reading starts');
     const info = this.info;
-    const ret = await this.#track(this.#format!.seekFrame(info.streamIndex, pts, AVSEEK_FLAG_BACKWARD));
+    const ret = await this.#inFlight.track(this.#format!.seekFrame(info.streamIndex, pts, AVSEEK_FLAG_BACKWARD));
     if (ret < 0) throw this.#failure(ret, `Cannot seek to pts ${pts}`);
   }
 
@@ -172,7 +173,7 @@ export class Demuxer extends Readable {
    */
   async seekKeyframe(pts: bigint, dts: bigint): Promise<void> {
     await this.seek(pts);
-    const first = await this.#track(this.#readVideoPacket());
+    const first = await this.#inFlight.track(this.#readVideoPacket());
     if (first && first.isKeyframe && first.pts !== AV_NOPTS_VALUE && first.pts <= pts) {
       this.#held = first;
       return;
@@ -192,7 +193,7 @@ export class Demuxer extends Readable {
 
   override _read(cb: (err: Error | null) => void): void {
     this.#reading = true;
-    this.#track(this.#readVideoPacket()).then(
+    this.#inFlight.track(this.#readVideoPacket()).then(
       (packet) => {
         // streamx drops, without freeing, what reaches a stream being destroyed.
         if (this.destroying) packet?.free();
@@ -214,21 +215,14 @@ export class Demuxer extends Readable {
 
   override _destroy(cb: (err: Error | null) => void): void {
     // FFmpeg may still be inside readFrame/openInput on its thread; free the context only after it has returned.
-    this.#pending
-      .catch(() => {})
+    this.#inFlight
+      .settled()
       .then(async () => {
         this.#held?.free();
         this.#held = null;
         await this.#close();
       })
       .then(() => cb(null), cb);
-  }
-
-  /** Serializes native calls and remembers the latest one so that `_destroy` can wait for it. */
-  #track<T>(promise: Promise<T>): Promise<T> {
-    const tracked = this.#pending.catch(() => {}).then(() => promise);
-    this.#pending = tracked;
-    return tracked;
   }
 
   async #openContainer(): Promise<DemuxerInfo> {

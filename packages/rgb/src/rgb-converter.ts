@@ -20,6 +20,7 @@ import {
   ErrorCode,
   FrameBudget,
   FramepipeError,
+  InFlight,
   assertKnownKeys,
   assertOptionsObject,
   checkInteger,
@@ -88,7 +89,7 @@ export class RgbConverter extends Transform {
   #budget: FrameBudget | undefined;
   #scaler: SoftwareScaleContext | null = null;
   #target: Frame | null = null;
-  #pending: Promise<unknown> = Promise.resolve();
+  #inFlight = new InFlight();
   #framesConverted = 0;
 
   constructor(options: RgbConverterOptions) {
@@ -111,7 +112,7 @@ export class RgbConverter extends Transform {
 
   override _transform(input: NumberedFrameInput, cb: (err: Error | null, data?: unknown) => void): void {
     const converting = this.#convert(input).finally(() => input.frame.free());
-    this.#pending = converting;
+    this.#inFlight.track(converting);
     converting.then(
       (rgb) => {
         this.#framesConverted++;
@@ -133,8 +134,8 @@ export class RgbConverter extends Transform {
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
-    this.#pending
-      .catch(() => {})
+    this.#inFlight
+      .settled()
       .then(() => {
         this.#target?.free();
         this.#target = null;
