@@ -57,8 +57,10 @@ export async function streamVideoFramesToDir(
 }
 
 /**
- * Streams the frames `start`..`end` of a video as {@link RgbFrame}s (packed RGB24, `height × width × 3`), in frame
- * order. Leaving the loop early or aborting `signal` stops every stage and frees native memory.
+ * Streams the frames `start`..`end` of a video as {@link RgbFrame}s (packed RGB24, `height × width × 3`) in the
+ * order the decoder outputs them: frame order, except for a B-frame stream without composition offsets, whose
+ * numbers follow decode order (Supervisely's rule). Leaving the loop early or aborting `signal` stops every stage
+ * and frees native memory.
  *
  * Options are checked at the call, before any request; the video is opened on the first iteration.
  *
