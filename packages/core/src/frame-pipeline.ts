@@ -1,7 +1,7 @@
 import { AbortError, FrameBudget, throwIfAborted } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
 import { Decoder } from '@framepipe/decoder';
-import { FrameSelector, PtsIndex, PtsIndexer } from '@framepipe/pts-indexer';
+import { FrameSelector, PtsIndex, PtsIndexer, SCAN_MARGIN } from '@framepipe/pts-indexer';
 import { RgbConverter } from '@framepipe/rgb';
 import { isByteSource, openByteSource } from '@framepipe/http-source';
 import type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
@@ -60,27 +60,23 @@ export class FrameRun {
     }
     const info = await first.open();
 
-    let demuxer: Demuxer;
-    let index: PtsIndex;
-    let end = this.settings.end;
+    const wanted = this.settings.end;
     if (start === 0) {
       // Stream strategy: number frames as packets pass, in one pass with no pre-scan.
-      demuxer = first;
       const indexer = this.#own(new PtsIndexer(info));
-      index = indexer.index;
       attachProbe(stats, () => ({ strategy: 'stream', decodePath: 'from-start' }));
-      this.#startPacketProgress(demuxer, info.frameCount);
-      return this.#wire(demuxer, [indexer], index, end, converterQueue);
+      this.#startPacketProgress(first, info.frameCount);
+      return this.#wire(first, [indexer], indexer.index, wanted, converterQueue);
     }
 
     // Scan strategy: read packet timestamps up to end + margin, then decode from a seek (or from the start).
     const bar = this.settings.showDecodingProgress
-      ? new DecodingProgress('Scanning', end !== undefined ? Math.min(end + 64, info.frameCount ?? Infinity) : info.frameCount)
+      ? new DecodingProgress('Scanning', wanted !== undefined ? Math.min(wanted + SCAN_MARGIN, info.frameCount ?? Infinity) : info.frameCount)
       : null;
     let scanned = 0;
     attachProbe(stats, () => ({ strategy: 'scan', packetsScanned: scanned }));
-    index = await PtsIndex.scan(first, {
-      end,
+    const index = await PtsIndex.scan(first, {
+      end: wanted,
       onPacket: (n) => {
         scanned = n;
         bar?.update(n);
@@ -90,9 +86,9 @@ export class FrameRun {
     throwIfAborted(signal);
     if (index.size === 0 || start > index.size - 1) return null;
     // As Supervisely: the last frame caps `end`.
-    end = Math.min(end ?? index.size - 1, index.size - 1);
+    const end = Math.min(wanted ?? index.size - 1, index.size - 1);
 
-    demuxer = this.#own(new Demuxer(this.source));
+    const demuxer = this.#own(new Demuxer(this.source));
     await demuxer.open();
     const keyframe = index.decodeFromStart ? undefined : index.keyframeFor(start);
     const fromStart = keyframe === undefined;
