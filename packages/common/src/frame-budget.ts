@@ -1,4 +1,5 @@
 import { AbortError } from './errors.ts';
+import { invalidOption } from './options.ts';
 
 /**
  * A count of decoded frames allowed to exist at once between the decoder and their last consumer.
@@ -76,4 +77,10 @@ export class FrameBudget {
     this.#closedWith = error;
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error ?? new AbortError());
   }
+}
+
+/** A {@link FrameBudget} or undefined, for the `budget` option of the stages. */
+export function checkBudget(value: unknown): FrameBudget | undefined {
+  if (value !== undefined && !(value instanceof FrameBudget)) throw invalidOption('budget', 'a FrameBudget', value);
+  return value;
 }

@@ -11,5 +11,5 @@ export {
   checkBoolean,
   checkSignal,
 } from './options.ts';
-export { FrameBudget } from './frame-budget.ts';
+export { FrameBudget, checkBudget } from './frame-budget.ts';
 export { InFlight, objectStreamOptions, releaseBuffered } from './streams.ts';

@@ -12,12 +12,12 @@ import {
 import {
   ErrorCode,
   FrameBudget,
+  checkBudget,
   FramepipeError,
   InFlight,
   assertKnownKeys,
   assertOptionsObject,
   checkInteger,
-  invalidOption,
   objectStreamOptions,
   releaseBuffered,
 } from '@framepipe/common';
@@ -74,8 +74,7 @@ export class Decoder extends Transform {
     this.#parameters = codecParameters;
     this.#timeBase = opts.timeBase;
     this.#threads = checkInteger('threads', opts.threads ?? 0, 0);
-    if (opts.budget !== undefined && !(opts.budget instanceof FrameBudget)) throw invalidOption('budget', 'a FrameBudget', opts.budget);
-    this.#budget = opts.budget;
+    this.#budget = checkBudget(opts.budget);
   }
 
   /** Frames emitted so far. */

@@ -3,6 +3,7 @@ import type { Frame } from 'node-av';
 import { AV_NOPTS_VALUE } from 'node-av/constants';
 import {
   FrameBudget,
+  checkBudget,
   assertKnownKeys,
   assertOptionsObject,
   checkInteger,
@@ -65,9 +66,8 @@ export class FrameSelector extends Transform {
     const end = checkInteger('end', opts.end, 0, true);
     if (end !== undefined && end < start) throw invalidOption('end', `an integer >= start (${start})`, end);
     this.range = Object.freeze({ start, end });
-    if (opts.budget !== undefined && !(opts.budget instanceof FrameBudget)) throw invalidOption('budget', 'a FrameBudget', opts.budget);
     this.#index = index;
-    this.#budget = opts.budget;
+    this.#budget = checkBudget(opts.budget);
   }
 
   /** Frames dropped so far (outside the range, unnumbered, duplicate, or after the range was complete). */

@@ -19,6 +19,7 @@ import type { AVPixelFormat } from 'node-av/constants';
 import {
   ErrorCode,
   FrameBudget,
+  checkBudget,
   FramepipeError,
   InFlight,
   assertKnownKeys,
@@ -100,9 +101,8 @@ export class RgbConverter extends Transform {
     if (typeof tb !== 'object' || tb === null || !(tb.num > 0) || !(tb.den > 0)) {
       throw invalidOption('timeBase', 'an object { num, den } of positive numbers', tb);
     }
-    if (opts.budget !== undefined && !(opts.budget instanceof FrameBudget)) throw invalidOption('budget', 'a FrameBudget', opts.budget);
     this.#timeBase = { num: tb.num, den: tb.den };
-    this.#budget = opts.budget;
+    this.#budget = checkBudget(opts.budget);
   }
 
   /** Frames converted so far. */

@@ -6,6 +6,7 @@ import type { Sharp } from 'sharp';
 import {
   ErrorCode,
   FrameBudget,
+  checkBudget,
   FramepipeError,
   assertKnownKeys,
   assertOptionsObject,
@@ -104,8 +105,7 @@ export class FrameDirSink extends Writable {
     this.maxWriteWorkers = checkInteger('maxWriteWorkers', opts.maxWriteWorkers ?? 4, 1);
     this.#progress = checkFunction('progress', opts.progress);
     this.#imageWriter = checkFunction('imageWriter', opts.imageWriter);
-    if (opts.budget !== undefined && !(opts.budget instanceof FrameBudget)) throw invalidOption('budget', 'a FrameBudget', opts.budget);
-    this.#budget = opts.budget;
+    this.#budget = checkBudget(opts.budget);
   }
 
   /** Absolute paths of the files written so far, in frame order. */
