@@ -557,3 +557,30 @@ test('a failed open() frees FFmpeg\'s I/O context by itself, so an undestroyed d
     await fs.rm(dir, { recursive: true, force: true });
   }
 });
+
+test('rotation from the display matrix agrees with ffprobe (90, 180, 270)', async () => {
+  const run = (command: string, args: string[]) =>
+    new Promise<string>((resolve, reject) => execFile(command, args, (error, out) => (error ? reject(error) : resolve(out))));
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'framepipe-rotation-'));
+  const sample = path.resolve(import.meta.dirname, '../../../examples/assets/sample.mp4');
+  try {
+    for (const tag of [90, 180, 270]) {
+      const file = path.join(dir, `rotate-${tag}.mp4`);
+      await run('ffmpeg', ['-v', 'error', '-y', '-i', sample, '-c', 'copy', '-metadata:s:v:0', `rotate=${tag}`, file]);
+      const probed = Number((await run('ffprobe', ['-v', 'error', '-show_entries', 'stream_side_data=rotation', '-of', 'csv=p=0', file])).trim());
+      const source = new FileSource(file);
+      const demuxer = new Demuxer(source);
+      try {
+        const { rotation } = await demuxer.open();
+        assert.equal(rotation, ((probed % 360) + 360) % 360, `rotate=${tag}: ffprobe says ${probed}`);
+        assert.notEqual(rotation, 0);
+      } finally {
+        demuxer.destroy();
+        await once(demuxer, 'close');
+        await source.close();
+      }
+    }
+  } finally {
+    await fs.rm(dir, { recursive: true, force: true });
+  }
+});
