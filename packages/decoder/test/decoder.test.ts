@@ -7,19 +7,10 @@ import { AV_CODEC_ID_NONE, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
 import { Writable, pipelinePromise } from 'streamx';
 import { ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, objectStreamOptions, releaseBuffered } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
-import { FileSource } from '@framepipe/http-source';
 import { Decoder } from '../src/index.ts';
 import { H264_MP4_MOOV_END, TEST_PRESETS, VP9_WEBM, makeFixture } from '../../../test/support/fixtures.ts';
 import { seededBytes } from '../../../test/support/range-server.ts';
-
-async function withFile<T>(file: string, fn: (source: FileSource) => Promise<T>): Promise<T> {
-  const source = new FileSource(file);
-  try {
-    return await fn(source);
-  } finally {
-    await source.close();
-  }
-}
+import { withFile } from '../../../test/support/sources.ts';
 
 /** The pts of every packet of a file, in decode order. */
 async function packetPts(file: string): Promise<bigint[]> {

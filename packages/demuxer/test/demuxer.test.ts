@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Packet } from 'node-av';
 import { AV_NOPTS_VALUE } from 'node-av/constants';
 import { ErrorCode, FramepipeError, InvalidOptionError } from '@framepipe/common';
-import { FileSource, HttpSource, type ByteSource } from '@framepipe/http-source';
+import { FileSource, HttpSource } from '@framepipe/http-source';
 import { Demuxer, type DemuxerInfo } from '../src/index.ts';
 import {
   H264_BFRAMES_NO_CTTS,
@@ -23,6 +23,7 @@ import {
   type FixtureSpec,
 } from '../../../test/support/fixtures.ts';
 import { seededBytes, startRangeServer } from '../../../test/support/range-server.ts';
+import { rejectsWith, withFile, withRead } from '../../../test/support/sources.ts';
 
 interface PacketSummary {
   readonly streamIndex: number;
@@ -52,28 +53,6 @@ async function readAll(demuxer: Demuxer): Promise<PacketSummary[]> {
     packet.free();
   }
   return packets;
-}
-
-/** Runs `fn` with a FileSource over `file`, closing the source afterwards. */
-async function withFile<T>(file: string, fn: (source: FileSource) => Promise<T>): Promise<T> {
-  const source = new FileSource(file);
-  try {
-    return await fn(source);
-  } finally {
-    await source.close();
-  }
-}
-
-/** Asserts that `promise` rejects with a FramepipeError of `code`. */
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<FramepipeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof FramepipeError, `expected a FramepipeError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected a rejection with ${code}`);
 }
 
 /** Asserts that opening fails with `code`, then destroys the demuxer as a pipeline would. */
@@ -388,22 +367,11 @@ describe('Demuxer: backpressure, stop and destroy', () => {
     const inner = new FileSource(file);
     let stalled = 0;
     // A source whose reads after the first 4 KiB hang until aborted.
-    const slow: ByteSource = {
-      description: 'slow',
-      get size() {
-        return inner.size;
-      },
-      get bytesRead() {
-        return inner.bytesRead;
-      },
-      open: (signal) => inner.open(signal),
-      close: () => inner.close(),
-      read: (offset, length, signal) => {
-        if (offset < 4096) return inner.read(offset, Math.min(length, 4096 - offset), signal);
-        stalled++;
-        return new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true }));
-      },
-    };
+    const slow = withRead(inner, 'slow', (offset, length, signal) => {
+      if (offset < 4096) return inner.read(offset, Math.min(length, 4096 - offset), signal);
+      stalled++;
+      return new Promise((_, reject) => signal?.addEventListener('abort', () => reject(signal.reason), { once: true }));
+    });
     try {
       const demuxer = new Demuxer(slow, { ioBufferSize: 4096 });
       demuxer.on('error', () => {});
@@ -490,21 +458,10 @@ describe('Demuxer: errors', () => {
     const file = await makeFixture(H264_MP4_FASTSTART);
     const inner = new FileSource(file);
     const failure = new FramepipeError(ErrorCode.TIMEOUT, 'simulated stall');
-    const failing: ByteSource = {
-      description: 'failing',
-      get size() {
-        return inner.size;
-      },
-      get bytesRead() {
-        return inner.bytesRead;
-      },
-      open: (signal) => inner.open(signal),
-      close: () => inner.close(),
-      read: async (offset, length, signal) => {
-        if (offset >= 6000) throw failure;
-        return inner.read(offset, Math.min(length, 6000 - offset), signal);
-      },
-    };
+    const failing = withRead(inner, 'failing', async (offset, length, signal) => {
+      if (offset >= 6000) throw failure;
+      return inner.read(offset, Math.min(length, 6000 - offset), signal);
+    });
     try {
       const demuxer = new Demuxer(failing, { ioBufferSize: 4096 });
       const { error, packets } = await readUntilError(demuxer);

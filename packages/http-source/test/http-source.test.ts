@@ -2,25 +2,14 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { ErrorCode, FramepipeError } from '@framepipe/common';
+import { ErrorCode } from '@framepipe/common';
 import { HttpSource } from '../src/http-source.ts';
 import { seededBytes, seededRandom, startRangeServer, type RangeServer } from '../../../test/support/range-server.ts';
+import { rejectsWith } from '../../../test/support/sources.ts';
 
 const SIZE = 3 * 1024 * 1024;
 const KiB = 1024;
 const video = seededBytes(SIZE, 1);
-
-/** Asserts that `promise` rejects with a FramepipeError of `code` and returns it for more checks. */
-async function rejectsWith(promise: Promise<unknown>, code: string): Promise<FramepipeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof FramepipeError, `expected a FramepipeError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected a rejection with ${code}`);
-}
 
 function rangeOf(header: string | undefined): [number, number] {
   const match = /^bytes=(\d+)-(\d+)$/.exec(header ?? '');

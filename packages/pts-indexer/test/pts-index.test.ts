@@ -9,6 +9,7 @@ import { Demuxer } from '@framepipe/demuxer';
 import { FileSource } from '@framepipe/http-source';
 import { PtsIndex, PtsIndexer, SCAN_MARGIN } from '../src/index.ts';
 import { H264_MP4_MOOV_END, TEST_PRESETS, makeFixture } from '../../../test/support/fixtures.ts';
+import { withFile } from '../../../test/support/sources.ts';
 
 const NONE = AV_NOPTS_VALUE;
 
@@ -40,15 +41,6 @@ function mapOf(index: PtsIndex): Array<[bigint, number | undefined]> {
     pairs.push([pts, index.indexOf(pts)]);
   }
   return pairs;
-}
-
-async function withFile<T>(file: string, fn: (source: FileSource) => Promise<T>): Promise<T> {
-  const source = new FileSource(file);
-  try {
-    return await fn(source);
-  } finally {
-    await source.close();
-  }
 }
 
 /** The stream strategy over a whole file: demuxer → PtsIndexer → a sink that frees the packets. */
