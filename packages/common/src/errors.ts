@@ -32,6 +32,14 @@ export const ErrorCode = {
   WRITE_FAILED: 'ERR_FRAMEPIPE_WRITE_FAILED',
   /** The run was stopped by an AbortSignal or by destroying a stage. */
   ABORTED: 'ERR_FRAMEPIPE_ABORTED',
+  /** A server needs credentials and none were found (e.g. `SERVER_ADDRESS`/`API_TOKEN` for Supervisely). */
+  MISSING_CREDENTIALS: 'ERR_FRAMEPIPE_MISSING_CREDENTIALS',
+  /** A server rejected the credentials (HTTP 401/403): a wrong or expired token. */
+  AUTH_FAILED: 'ERR_FRAMEPIPE_AUTH_FAILED',
+  /** A video id that the server does not know, or that the token may not see. */
+  VIDEO_NOT_FOUND: 'ERR_FRAMEPIPE_VIDEO_NOT_FOUND',
+  /** The server knows the video but has no stored file for it yet (still uploading or processing). */
+  VIDEO_NOT_READY: 'ERR_FRAMEPIPE_VIDEO_NOT_READY',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
