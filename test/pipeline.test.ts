@@ -47,8 +47,13 @@ for (const name of Object.keys(CONTAINERS)) {
     for (const r of RANGES) {
       test(r.name, async () => {
         const out = join(dir, name, r.name.replaceAll(' ', '-'), 'nested');
-        const paths = await streamVideoFramesToDir(server.url(`/${name}`), out, { start: r.start, end: r.end });
+        const stats = new RunStats();
+        const paths = await streamVideoFramesToDir(server.url(`/${name}`), out, { start: r.start, end: r.end, stats });
         assert.deepEqual(paths.map(indexInName), r.expect, 'file names, in order');
+        // What a progress bar is told to expect: exact after a scan, else the container's count (MP4 states one).
+        const { framesTotal } = stats;
+        if (stats.strategy === 'scan' || name.endsWith('.mp4')) assert.equal(framesTotal ?? 0, r.expect.length, 'framesTotal');
+        else assert.equal(framesTotal, r.end === undefined ? null : r.end + 1, 'framesTotal from end, the container has no count');
         assert.ok(paths.every((p) => isAbsolute(p) && p.startsWith(out)), 'absolute paths inside outputDir');
         assert.deepEqual(await readCodes(paths), r.expect, 'each file shows its own frame');
         assert.deepEqual(await strayFiles(out), [], 'only complete frame files, and the directory exists');

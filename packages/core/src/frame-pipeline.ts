@@ -6,7 +6,8 @@ import { RgbConverter } from '@framepipe/rgb';
 import { isByteSource, openByteSource } from '@framepipe/http-source';
 import type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
 import type { Duplex, Readable } from 'streamx';
-import { DecodingProgress } from './decoding-progress.ts';
+import { ProgressBar } from './progress-bar.ts';
+import { httpOptionsOf } from './options.ts';
 import type { RunSettings } from './options.ts';
 import { attachProbe } from './run-stats.ts';
 
@@ -29,19 +30,15 @@ export class FrameRun {
   readonly budget: FrameBudget;
   #ownsSource: boolean;
   #streams: Array<Readable | Duplex> = [];
-  #progress: DecodingProgress | null = null;
+  #progress: ProgressBar | null = null;
   #progressTimer: NodeJS.Timeout | null = null;
   #onAbort: (() => void) | null = null;
 
   /** `budgetFrames`: how many decoded frames may be alive at once (queue, workers and the one in hand). */
   constructor(input: ByteSourceInput, settings: RunSettings, budgetFrames: number) {
-    const httpOptions = {
-      ...(settings.headers ? { headers: settings.headers } : {}),
-      ...(settings.timeout !== undefined ? { timeout: settings.timeout } : {}),
-    };
     this.settings = settings;
     this.#ownsSource = !isByteSource(input);
-    this.source = openByteSource(input, httpOptions);
+    this.source = openByteSource(input, httpOptionsOf(settings));
     this.budget = new FrameBudget(budgetFrames);
     attachProbe(settings.stats, () => ({ bytesRead: this.source.bytesRead }));
   }
@@ -64,15 +61,16 @@ export class FrameRun {
     if (start === 0) {
       // Stream strategy: number frames as packets pass, in one pass with no pre-scan.
       const indexer = this.#own(new PtsIndexer(info));
-      attachProbe(stats, () => ({ strategy: 'stream', decodePath: 'from-start' }));
+      // The container's count is the best guess before the stream has been read.
+      const total = info.frameCount === null ? (wanted === undefined ? null : wanted + 1) : Math.min(wanted ?? Infinity, info.frameCount - 1) + 1;
+      attachProbe(stats, () => ({ strategy: 'stream', decodePath: 'from-start', framesTotal: total }));
       this.#startPacketProgress(first, info.frameCount);
       return this.#wire(first, [indexer], indexer.index, wanted, converterQueue);
     }
 
     // Scan strategy: read packet timestamps up to end + margin, then decode from a seek (or from the start).
-    const bar = this.settings.showDecodingProgress
-      ? new DecodingProgress('Scanning', wanted !== undefined ? Math.min(wanted + SCAN_MARGIN, info.frameCount ?? Infinity) : info.frameCount)
-      : null;
+    const scanTotal = wanted !== undefined ? Math.min(wanted + SCAN_MARGIN, info.frameCount ?? Infinity) : info.frameCount;
+    const bar = this.settings.showDecodingProgress ? new ProgressBar({ label: 'Scanning packets', total: scanTotal, unit: 'packets' }) : null;
     let scanned = 0;
     attachProbe(stats, () => ({ strategy: 'scan', packetsScanned: scanned }));
     const index = await PtsIndex.scan(first, {
@@ -87,6 +85,7 @@ export class FrameRun {
     if (index.size === 0 || start > index.size - 1) return null;
     // As Supervisely: the last frame caps `end`.
     const end = Math.min(wanted ?? index.size - 1, index.size - 1);
+    attachProbe(stats, () => ({ framesTotal: end - start + 1 }));
 
     const demuxer = this.#own(new Demuxer(this.source));
     await demuxer.open();
@@ -133,7 +132,7 @@ export class FrameRun {
 
   #startPacketProgress(demuxer: Demuxer, total: number | null): void {
     if (!this.settings.showDecodingProgress) return;
-    const bar = new DecodingProgress('Decoding from start', total);
+    const bar = new ProgressBar({ label: 'Decoding from start', total, unit: 'packets' });
     this.#progress = bar;
     this.#progressTimer = setInterval(() => bar.update(demuxer.packetsRead), 100);
     this.#progressTimer.unref();
@@ -150,7 +149,7 @@ export class FrameRun {
 }
 
 /** Resolves once a stream has closed (at once if it already has, or never opened anything). */
-function closed(stream: Readable | Duplex): Promise<void> {
+export function closed(stream: Readable | Duplex): Promise<void> {
   // streamx sets `destroyed` once _destroy has completed, which is when it emits 'close'.
   if (stream.destroyed) return Promise.resolve();
   return new Promise((resolve) => {

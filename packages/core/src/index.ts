@@ -1,6 +1,10 @@
 export { streamVideoFrames, streamVideoFramesToDir } from './stream-video-frames.ts';
 export type { StreamOptions, StreamToDirOptions } from './options.ts';
 export { RunStats } from './run-stats.ts';
+export { probeVideo } from './probe-video.ts';
+export type { ProbeOptions, VideoProbe } from './probe-video.ts';
+export { ProgressBar } from './progress-bar.ts';
+export type { ProgressBarOptions, ProgressStream } from './progress-bar.ts';
 export type { RunStatsSnapshot } from './run-stats.ts';
 export { ErrorCode, FramepipeError, InvalidOptionError, AbortError } from '@framepipe/common';
 export type { RgbFrame } from '@framepipe/rgb';

@@ -69,14 +69,11 @@ export interface StreamToDirOptions extends StreamOptions {
 }
 
 /** Options after checking, defaults applied. */
-export interface RunSettings {
+export interface RunSettings extends SourceSettings {
   start: number;
   end: number | undefined;
   queueMaxSize: number;
   showDecodingProgress: boolean;
-  signal: AbortSignal | undefined;
-  headers: Record<string, string> | undefined;
-  timeout: number | undefined;
   stats: RunStats;
 }
 
@@ -115,6 +112,34 @@ function checkCommon(opts: Partial<StreamOptions>): RunSettings {
   const start = checkInteger('start', opts.start ?? 0, 0);
   const end = checkInteger('end', opts.end, 0, true);
   if (end !== undefined && end < start) throw invalidOption('end', `an integer >= start (${start})`, end);
+  if (opts.stats !== undefined && !(opts.stats instanceof RunStats)) throw invalidOption('stats', 'a RunStats', opts.stats);
+  return {
+    start,
+    end,
+    queueMaxSize: checkInteger('queueMaxSize', opts.queueMaxSize ?? 32, 1),
+    showDecodingProgress: checkBoolean('showDecodingProgress', opts.showDecodingProgress, false),
+    ...checkSourceOptions(opts),
+    stats: opts.stats ?? new RunStats(),
+  };
+}
+
+/** The options of any call that reads a video: how to reach it and when to give up. */
+export interface SourceSettings {
+  signal: AbortSignal | undefined;
+  headers: Record<string, string> | undefined;
+  timeout: number | undefined;
+}
+
+/** The HttpSource options that follow from the settings (none that were not given). */
+export function httpOptionsOf(settings: SourceSettings): { headers?: Record<string, string>; timeout?: number } {
+  return {
+    ...(settings.headers ? { headers: settings.headers } : {}),
+    ...(settings.timeout !== undefined ? { timeout: settings.timeout } : {}),
+  };
+}
+
+/** Checks `signal`, `headers` and `timeout`. */
+export function checkSourceOptions(opts: { signal?: unknown; headers?: unknown; timeout?: unknown }): SourceSettings {
   const headers = opts.headers;
   if (
     headers !== undefined &&
@@ -122,15 +147,9 @@ function checkCommon(opts: Partial<StreamOptions>): RunSettings {
   ) {
     throw invalidOption('headers', 'an object of string values', headers);
   }
-  if (opts.stats !== undefined && !(opts.stats instanceof RunStats)) throw invalidOption('stats', 'a RunStats', opts.stats);
   return {
-    start,
-    end,
-    queueMaxSize: checkInteger('queueMaxSize', opts.queueMaxSize ?? 32, 1),
-    showDecodingProgress: checkBoolean('showDecodingProgress', opts.showDecodingProgress, false),
     signal: checkSignal('signal', opts.signal),
-    headers,
+    headers: headers as Record<string, string> | undefined,
     timeout: checkPositiveNumber('timeout', opts.timeout, true),
-    stats: opts.stats ?? new RunStats(),
   };
 }

@@ -18,6 +18,12 @@ export interface RunStatsSnapshot {
   rejectedPackets: number;
   /** Frames delivered: files written, or frames yielded by the iterator. */
   framesDelivered: number;
+  /**
+   * Frames the run expects to deliver, for a progress bar: exact once the scan strategy has built its index;
+   * with the stream strategy, taken from the container's frame count (or from `end` when the container does not
+   * say). Null until known.
+   */
+  framesTotal: number | null;
   /** Bytes pulled from the source (network or disk), read-ahead included. */
   bytesRead: number;
   /** Wall-clock seconds since the run started. */
@@ -53,6 +59,7 @@ export class RunStats implements RunStatsSnapshot {
   get corruptFrames() { return this.#read('corruptFrames', 0); }
   get rejectedPackets() { return this.#read('rejectedPackets', 0); }
   get framesDelivered() { return this.#read('framesDelivered', 0); }
+  get framesTotal() { return this.#read('framesTotal', null); }
   get bytesRead() { return this.#read('bytesRead', 0); }
   get seconds(): number {
     const { started, ended } = this[internals];
@@ -71,6 +78,7 @@ export class RunStats implements RunStatsSnapshot {
       corruptFrames: this.corruptFrames,
       rejectedPackets: this.rejectedPackets,
       framesDelivered: this.framesDelivered,
+      framesTotal: this.framesTotal,
       bytesRead: this.bytesRead,
       seconds: this.seconds,
     };

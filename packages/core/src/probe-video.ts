@@ -1,0 +1,117 @@
+import { AbortError, assertKnownKeys, assertOptionsObject, checkBoolean, throwIfAborted } from '@framepipe/common';
+import { Demuxer } from '@framepipe/demuxer';
+import { isByteSource, openByteSource } from '@framepipe/http-source';
+import type { ByteSourceInput } from '@framepipe/http-source';
+import { PtsIndex } from '@framepipe/pts-indexer';
+import { closed } from './frame-pipeline.ts';
+import { checkSourceOptions, httpOptionsOf } from './options.ts';
+
+/** Options of {@link probeVideo}. */
+export interface ProbeOptions {
+  /**
+   * Count the frames by reading every packet's timestamp (no decoding), with the rule that numbers frames, so
+   * `frameCount` is exactly one more than the last frame number. This reads the whole file; without it the
+   * count is the container's own figure, or an estimate from duration × frame rate.
+   * @default false
+   */
+  countFrames?: boolean | undefined;
+  /** Stops the probe; it rejects with `ERR_FRAMEPIPE_ABORTED`. */
+  signal?: AbortSignal | undefined;
+  /** Extra HTTP request headers (e.g. authorization) when the source is a URL. */
+  headers?: Record<string, string> | undefined;
+  /**
+   * Milliseconds without a byte from the server before a request fails.
+   * @default 30000
+   */
+  timeout?: number | undefined;
+}
+
+/** What a user needs to know about a video before choosing a range. */
+export interface VideoProbe {
+  /** The URL (without credentials) or path. */
+  source: string;
+  /** Size of the file in bytes. */
+  bytes: number;
+  /** The container format as FFmpeg names it, e.g. `mov,mp4,m4a,3gp,3g2,mj2`. */
+  format: string;
+  /** Codec of the video stream, e.g. `h264`. */
+  codec: string;
+  /** Pixel format before decoding, e.g. `yuv420p`; null if the container does not say. */
+  pixelFormat: string | null;
+  /** Width in pixels as stored (before rotation). */
+  width: number;
+  /** Height in pixels as stored (before rotation). */
+  height: number;
+  /** Average frames per second, or null if unknown. */
+  fps: number | null;
+  /** Number of frames; see {@link VideoProbe.frameCountFrom} for how sure it is. Null if unknown. */
+  frameCount: number | null;
+  /**
+   * Where `frameCount` comes from: `counted` (every packet read, exact), `container` (the container's own
+   * figure), `estimate` (duration × frame rate), or null when there is no count.
+   */
+  frameCountFrom: 'counted' | 'container' | 'estimate' | null;
+  /** Duration of the video stream in seconds, or null if unknown. */
+  duration: number | null;
+  /** True when the codec reorders frames (B-frames). */
+  hasBFrames: boolean;
+  /** Display rotation in degrees, counter-clockwise, as ffprobe reports it; frames are saved as stored. */
+  rotation: number;
+}
+
+const KNOWN_OPTIONS = ['countFrames', 'signal', 'headers', 'timeout'];
+
+/**
+ * Opens a video and tells its codec, size, frame count, frame rate, duration, B-frames and rotation. It reads
+ * the container's header only (for an MP4 with its index at the end: the end of the file), unless
+ * `countFrames` asks for an exact count.
+ *
+ * @example
+ * const info = await probeVideo('https://example.com/clip.mp4');
+ * console.log(`${info.codec} ${info.width}×${info.height}, ${info.frameCount} frames at ${info.fps} fps`);
+ */
+export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions): Promise<VideoProbe> {
+  const opts = assertOptionsObject(options, 'probeVideo');
+  assertKnownKeys(opts, KNOWN_OPTIONS, 'probeVideo');
+  const countFrames = checkBoolean('countFrames', opts.countFrames, false);
+  const settings = checkSourceOptions(opts);
+  const { signal } = settings;
+  const source = openByteSource(input, httpOptionsOf(settings));
+  const demuxer = new Demuxer(source);
+  const onAbort = () => demuxer.destroy(new AbortError(signal?.reason));
+  try {
+    throwIfAborted(signal);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const info = await demuxer.open();
+    const fps = info.frameRate && info.frameRate.den > 0 ? info.frameRate.num / info.frameRate.den : null;
+    let frameCount = info.frameCount;
+    let frameCountFrom: VideoProbe['frameCountFrom'] = frameCount === null ? null : 'container';
+    if (countFrames) {
+      frameCount = (await PtsIndex.scan(demuxer)).size;
+      throwIfAborted(signal);
+      frameCountFrom = 'counted';
+    } else if (frameCount === null && fps !== null && info.duration !== null) {
+      frameCount = Math.round(info.duration * fps);
+      frameCountFrom = 'estimate';
+    }
+    return {
+      source: source.description,
+      bytes: source.size,
+      format: info.formatName,
+      codec: info.codec,
+      pixelFormat: info.pixelFormat,
+      width: info.width,
+      height: info.height,
+      fps,
+      frameCount,
+      frameCountFrom,
+      duration: info.duration,
+      hasBFrames: info.hasBFrames,
+      rotation: info.rotation,
+    };
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    await closed(demuxer);
+    if (!isByteSource(input)) await source.close();
+  }
+}

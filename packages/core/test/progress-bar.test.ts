@@ -1,0 +1,81 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Writable } from 'node:stream';
+import { ProgressBar } from '../src/progress-bar.ts';
+
+/** A stream that keeps what is written, and may claim to be a terminal. */
+function capture(tty: boolean, columns?: number): Writable & { isTTY?: boolean; columns?: number; text: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk, _encoding, done) {
+      chunks.push(String(chunk));
+      done();
+    },
+  }) as Writable & { isTTY?: boolean; columns?: number; text: () => string };
+  if (tty) stream.isTTY = true;
+  if (columns !== undefined) stream.columns = columns;
+  stream.text = () => chunks.join('');
+  return stream;
+}
+
+test('off a terminal it prints plain lines at most once per interval, and a last line on finish', async () => {
+  const out = capture(false);
+  const bar = new ProgressBar({ label: 'Saving frames', total: 20, stream: out, interval: 50 });
+  for (let i = 0; i < 20; i++) {
+    bar.tick();
+    await sleep(10);
+  }
+  bar.finish();
+  bar.finish();
+  const lines = out.text().split('\n').filter(Boolean);
+  // 20 ticks over ~200 ms at one line per 50 ms: a handful of lines, never one per tick.
+  assert.ok(lines.length >= 3 && lines.length <= 8, `${lines.length} lines`);
+  assert.match(lines[0]!, /^Saving frames: 1\/20 frames \(5%\), [\d.]+ frames\/s, ETA [\d.]+ s$/);
+  assert.match(lines.at(-1)!, /^Saving frames: 20\/20 frames \(100%\), [\d.]+ frames\/s, done in [\d.]+ s$/);
+  assert.doesNotMatch(out.text(), /\x1b|\r/, 'no terminal control codes in a log');
+});
+
+test('without a total it counts, and the total can be set later', () => {
+  const out = capture(false);
+  const bar = new ProgressBar({ label: 'Scanning packets', unit: 'packets', stream: out, interval: 1 });
+  bar.update(7);
+  assert.match(out.text(), /^Scanning packets: 7 packets, [\d.]+ packets\/s, [\d.]+ s\n$/);
+  bar.total = 10;
+  bar.finish();
+  assert.match(out.text().split('\n')[1]!, /^Scanning packets: 7\/10 packets \(70%\)/);
+});
+
+test('on a terminal, bars on one stream redraw in place as a block and end with one newline', async () => {
+  const out = capture(true, 80);
+  const scan = new ProgressBar({ label: 'Decoding from start', unit: 'packets', total: 4, stream: out });
+  const save = new ProgressBar({ label: 'Saving frames', total: 4, stream: out });
+  for (let i = 0; i < 4; i++) {
+    scan.tick();
+    save.tick();
+    await sleep(120);
+  }
+  scan.finish();
+  save.finish();
+  const text = out.text();
+  // Every redraw after the first goes back up to the first line of the two-line block.
+  const ups = (text.match(/\r\x1b\[1A/g) ?? []).length;
+  const newlines = (text.match(/\n/g) ?? []).length;
+  assert.ok(ups >= 3, JSON.stringify(text));
+  assert.ok(text.endsWith('\n'));
+  // Each redraw goes up one line and down one: the output moves down by the block's two lines, no more.
+  assert.equal(newlines - ups, 2);
+  const last = text.slice(text.lastIndexOf('\r\x1b[1A'));
+  assert.match(last, /Decoding from start +\[#+\] 4\/4 packets \(100%\) .* done in/);
+  assert.match(last, /Saving frames +\[#+\] 4\/4 frames \(100%\) .* done in/);
+  for (const line of text.split(/\r|\n/)) assert.ok(line.replace(/\x1b\[\d*[AK]/g, '').length <= 79, `fits 80 columns: ${line}`);
+});
+
+test('options are checked with the usual message', () => {
+  assert.throws(() => new ProgressBar({ label: 'x', total: -1 }), {
+    code: 'ERR_FRAMEPIPE_INVALID_OPTION',
+    message: 'Expected a non-negative integer for total but received -1 of type number',
+  });
+  assert.throws(() => new ProgressBar({ label: 'x', colour: 'red' } as never), { code: 'ERR_FRAMEPIPE_INVALID_OPTION' });
+  assert.throws(() => new ProgressBar(undefined as never), { code: 'ERR_FRAMEPIPE_INVALID_OPTION' });
+});
