@@ -1,17 +1,16 @@
-import { after, before, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import { readFile } from 'node:fs/promises';
-import { H264_MP4_MOOV_END } from './support/fixtures.ts';
-import { makeFixture } from './support/fixtures.ts';
-import { indexInName, readCodes, removeDir, tempDir } from './support/pipeline-helpers.ts';
+import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { main } from '@framepipe/cli';
+import { startStandInServer } from '@framepipe/supervisely/stand-in';
+import { H264_1080P, H264_MP4_MOOV_END, VP9_WEBM, makeFixture } from './support/fixtures.ts';
+import { indexInName, readCodes, removeDir, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import { startRangeServer } from './support/range-server.ts';
 import type { RangeServer } from './support/range-server.ts';
-
-const ROOT = resolve(import.meta.dirname, '..');
-const BIN = join(ROOT, 'packages/cli/src/bin.ts');
+import { BIN, runScript } from './support/run-script.ts';
 
 let open: RangeServer;
 let guarded: RangeServer;
@@ -19,7 +18,7 @@ let dir: string;
 
 before(async () => {
   const video = await readFile(await makeFixture(H264_MP4_MOOV_END));
-  open = await startRangeServer({ files: { '/clip.mp4': video } });
+  open = await startRangeServer({ files: { '/clip.mp4': video, '/clip.webm': await makeFixture(VP9_WEBM), '/big.mp4': await makeFixture(H264_1080P) } });
   guarded = await startRangeServer({ files: { '/clip.mp4': video }, requireHeaders: { authorization: 'Bearer s3cret' } });
   dir = await tempDir();
 });
@@ -29,71 +28,242 @@ after(async () => {
   await removeDir(dir);
 });
 
-/** Runs a script with this Node (24) and resolves with its exit code and output, whatever the code. */
-function runScript(script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(process.execPath, [script, ...args], { cwd: ROOT }, (error, stdout, stderr) => {
-      done({ code: error ? (typeof error.code === 'number' ? error.code : 1) : 0, stdout, stderr });
-    });
-  });
+async function frameFiles(out: string): Promise<string[]> {
+  return (await readdir(out)).filter((name) => name.startsWith('frame_')).sort().map((name) => join(out, name));
 }
 
-test('framepipe frames writes the range and prints one JSON summary with --json', async () => {
-  const out = join(dir, 'json');
-  const { code, stdout, stderr } = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', out, '--start', '3', '--end', '7', '--ext', 'jpg', '--json']);
-  assert.equal(code, 0, stderr);
-  const summary = JSON.parse(stdout) as Record<string, unknown>;
-  assert.deepEqual(Object.keys(summary).sort(), ['bytesRead', 'frames', 'outputDir', 'seconds']);
-  assert.equal(summary.frames, 5);
-  assert.equal(summary.outputDir, out);
-  assert.ok(typeof summary.seconds === 'number' && summary.seconds > 0);
-  assert.ok(typeof summary.bytesRead === 'number' && summary.bytesRead > 0);
-  const files = (await readdir(out)).sort().map((name) => join(out, name));
-  assert.deepEqual(files.map(indexInName), [3, 4, 5, 6, 7]);
-  assert.deepEqual(await readCodes(files), [3, 4, 5, 6, 7]);
+describe('framepipe frames', () => {
+  test('writes the range and prints one JSON summary with --json', async () => {
+    const out = join(dir, 'json');
+    const { code, stdout, stderr } = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', out, '--start', '3', '--end', '7', '--ext', 'jpg', '--json']);
+    assert.equal(code, 0, stderr);
+    const summary = JSON.parse(stdout) as Record<string, unknown>;
+    assert.deepEqual(Object.keys(summary).sort(), ['bytesRead', 'frames', 'outputDir', 'seconds']);
+    assert.equal(summary.frames, 5);
+    assert.equal(summary.outputDir, out);
+    assert.ok(typeof summary.seconds === 'number' && summary.seconds > 0);
+    assert.ok(typeof summary.bytesRead === 'number' && summary.bytesRead > 0);
+    const files = await frameFiles(out);
+    assert.deepEqual(files.map(indexInName), [3, 4, 5, 6, 7]);
+    assert.deepEqual(await readCodes(files), [3, 4, 5, 6, 7]);
+  });
+
+  test('off a terminal the progress is plain lines on stderr, ending with the total; stdout has the summary', async () => {
+    const out = join(dir, 'plain');
+    const { code, stdout, stderr } = await runScript(BIN, ['frames', open.url('/big.mp4'), '-o', out, '--end', '59', '--ext', 'jpg', '--progress-interval', '0.05']);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, new RegExp(`^Saved 60 frames to ${out} in [\\d.]+ s\\n$`));
+    const lines = stderr.split('\n').filter(Boolean);
+    assert.ok(lines.length >= 2, `periodic lines:\n${stderr}`);
+    for (const line of lines) assert.match(line, /^Saving frames: \d+\/60 frames \(\d+%\), [\d.]+ frames\/s, (ETA |done in )?[\d.:]+ s$/);
+    assert.match(lines.at(-1)!, /^Saving frames: 60\/60 frames \(100%\), [\d.]+ frames\/s, done in [\d.]+ s$/);
+    assert.doesNotMatch(stderr, /\x1b|\r/, 'no terminal control codes in a log');
+  });
+
+  test('--quiet prints nothing; the files are there', async () => {
+    const out = join(dir, 'quiet');
+    const { code, stdout, stderr } = await runScript(BIN, ['frames', open.url('/clip.mp4'), '-o', out, '--end', '4', '-q', '--show-decoding-progress']);
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, '');
+    assert.equal(stderr, '');
+    assert.deepEqual(await readCodes(await frameFiles(out)), [0, 1, 2, 3, 4]);
+  });
+
+  test('--show-decoding-progress adds the scan and decode bars', async () => {
+    const scan = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', join(dir, 'progress'), '--start', '10', '--end', '12', '--show-decoding-progress']);
+    assert.equal(scan.code, 0, scan.stderr);
+    assert.match(scan.stderr, /^Scanning packets: \d+\/\d+ packets .*done in/m);
+    assert.match(scan.stderr, /^Saving frames: 3\/3 frames \(100%\)/m);
+    const fromStart = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', join(dir, 'progress0'), '--end', '12', '--show-decoding-progress']);
+    assert.match(fromStart.stderr, /^Decoding from start: \d+\/60 packets .*done in/m);
+  });
+
+  test('--header is sent with every request', async () => {
+    const out = join(dir, 'auth');
+    const ok = await runScript(BIN, ['frames', guarded.url('/clip.mp4'), '--out', out, '--end', '2', '--header', 'Authorization: Bearer s3cret']);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, /Saved 3 frames/);
+    const denied = await runScript(BIN, ['frames', guarded.url('/clip.mp4'), '--out', join(dir, 'denied'), '--end', '2', '-q']);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /^ERR_FRAMEPIPE_HTTP_STATUS .*401.*\n$/);
+  });
+
+  test('a bad option exits 2 with one line naming the code, the option, the value and the flag', async () => {
+    const { code, stdout, stderr } = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', join(dir, 'bad'), '--queue-maxsize', '0']);
+    assert.equal(code, 2);
+    assert.equal(stdout, '');
+    assert.match(stderr, /ERR_FRAMEPIPE_INVALID_OPTION Expected a positive integer for queueMaxSize but received 0 of type number \(--queue-maxsize\)\n$/);
+    const header = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', join(dir, 'bad'), '--header', 'no colon', '-q']);
+    assert.equal(header.code, 2);
+    assert.match(header.stderr, /^ERR_FRAMEPIPE_INVALID_OPTION .*--header/);
+  });
+
+  test('usage errors exit 2 and say what is wrong', async () => {
+    const cases: Array<[string[], RegExp]> = [
+      [['frames', '--out', join(dir, 'u')], /Give a <source> \(URL or path\) or --video-id N/],
+      [['frames', open.url('/clip.mp4'), '--video-id', '3', '--out', join(dir, 'u')], /either a <source> or --video-id, not both/],
+      [['frames', open.url('/clip.mp4'), '--api-token', 'x', '--out', join(dir, 'u')], /--server-address and --api-token go with --video-id/],
+      [['frames', open.url('/clip.mp4')], /Missing required argument: out/],
+      [['frames', open.url('/clip.mp4'), '--out', join(dir, 'u'), '--colour'], /Unknown argument: colour/],
+      [['encode'], /Unknown argument: encode/],
+      [[], /Name a command: frames or probe/],
+    ];
+    for (const [args, message] of cases) {
+      const { code, stdout, stderr } = await runScript(BIN, args);
+      assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
+      assert.equal(stdout, '');
+      assert.match(stderr, /^ERR_FRAMEPIPE_USAGE /);
+      assert.match(stderr, message);
+    }
+  });
+
+  test('a failed run exits 1 with one line: the error code and the URL; --json also gives it on stdout', async () => {
+    const { code, stdout, stderr } = await runScript(BIN, ['frames', open.url('/nothing-here.mp4'), '--out', join(dir, 'fail'), '--json']);
+    assert.equal(code, 1);
+    const lines = stderr.split('\n').filter((line) => line.startsWith('ERR_'));
+    assert.equal(lines.length, 1);
+    assert.match(lines[0]!, /^ERR_FRAMEPIPE_HTTP_STATUS .*nothing-here\.mp4/);
+    assert.deepEqual(Object.keys((JSON.parse(stdout) as { error: object }).error), ['code', 'message']);
+  });
+
+  test('Ctrl-C stops cleanly: exit 130, the files written are complete, no temporary file remains', async () => {
+    const out = join(dir, 'interrupted');
+    let sent = false;
+    const result = await runScript(BIN, ['frames', open.url('/big.mp4'), '-o', out, '--max-write-workers', '1'], {
+      onSpawn: (child) => {
+        // Interrupt once a few frames are on disk, in the middle of the run.
+        void (async () => {
+          while (!sent && child.exitCode === null) {
+            const names = await readdir(out).catch(() => []);
+            if (names.filter((name) => name.endsWith('.png') && name.startsWith('frame_')).length >= 3) {
+              sent = child.kill('SIGINT');
+            } else {
+              await sleep(20);
+            }
+          }
+        })();
+      },
+    });
+    assert.ok(sent, 'the run was still going when interrupted');
+    assert.equal(result.code, 130, result.stderr);
+    assert.match(result.stderr, /ERR_FRAMEPIPE_ABORTED/);
+    const kept = /Interrupted: (\d+) complete frame files kept in /.exec(result.stderr);
+    assert.ok(kept, result.stderr);
+    const files = await frameFiles(out);
+    assert.deepEqual(await strayFiles(out), [], 'no temporary files');
+    assert.equal(files.length, Number(kept[1]));
+    assert.ok(files.length >= 3 && files.length < 250, `${files.length} files`);
+    assert.deepEqual(await readCodes(files), files.map(indexInName), 'every kept file is complete and shows its frame');
+  });
+
+  test('on a terminal the frames bar redraws in place with count/total, rate and ETA', async () => {
+    const chunks: string[] = [];
+    const stderr = Object.assign(new Writable({ write: (chunk, _e, done) => (chunks.push(String(chunk)), done()) }), { isTTY: true, columns: 100 });
+    const stdout = new Writable({ write: (_chunk, _e, done) => done() });
+    const code = await main(['frames', open.url('/big.mp4'), '-o', join(dir, 'tty'), '--end', '29', '--max-write-workers', '1'], { stdout, stderr });
+    assert.equal(code, 0);
+    const text = chunks.join('');
+    assert.match(text, /\r\x1b\[2KSaving frames {2}\[[#.]+\] \d+\/30 frames \(\d+%\) {2}[\d.]+ frames\/s {2}ETA /);
+    assert.match(text, /\r\x1b\[2KSaving frames {2}\[#+\] 30\/30 frames \(100%\) {2}[\d.]+ frames\/s {2}done in [\d.]+ s\n$/);
+  });
 });
 
-test('--header is sent with every request', async () => {
-  const out = join(dir, 'auth');
-  const ok = await runScript(BIN, ['frames', guarded.url('/clip.mp4'), '--out', out, '--end', '2', '--header', 'Authorization: Bearer s3cret']);
-  assert.equal(ok.code, 0, ok.stderr);
-  assert.match(ok.stdout, /Saved 3 frames/);
-  const denied = await runScript(BIN, ['frames', guarded.url('/clip.mp4'), '--out', join(dir, 'denied'), '--end', '2']);
-  assert.equal(denied.code, 1);
-  assert.match(denied.stderr, /^ERR_FRAMEPIPE_HTTP_STATUS .*401.*\n$/);
+describe('framepipe --help', () => {
+  test('the top level lists the commands, the exit codes and how to get more', async () => {
+    const { code, stdout, stderr } = await runScript(BIN, ['--help']);
+    assert.equal(code, 0);
+    assert.equal(stderr, '');
+    assert.match(stdout, /framepipe frames \[source\] +Save a range of frames/);
+    assert.match(stdout, /framepipe probe \[source\] +Describe a video/);
+    assert.match(stdout, /Exit codes: 0 done, 1 the run failed, 2 bad usage or option, 130 interrupted/);
+  });
+
+  test('frames --help groups every flag and shows examples', async () => {
+    const { code, stdout } = await runScript(BIN, ['frames', '--help']);
+    assert.equal(code, 0);
+    for (const group of ['Video (a <source>, or a Supervisely --video-id):', 'Frames:', 'Tuning:', 'Display:']) assert.ok(stdout.includes(group), group);
+    const flags = ['--video-id', '--server-address', '--api-token', '--header', '--timeout', '--out', '--start', '--end', '--ext'];
+    flags.push('--max-write-workers', '--queue-maxsize', '--show-decoding-progress', '--progress-interval', '--quiet', '--json', '--verbose');
+    for (const flag of flags) assert.ok(stdout.includes(flag), flag);
+    assert.match(stdout, /Examples:\n.*framepipe frames https:\/\/example\.com\/clip\.mp4/);
+  });
 });
 
-test('a bad option exits 2 with one line naming the code, the option and the value', async () => {
-  const { code, stdout, stderr } = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', join(dir, 'bad'), '--queue-maxsize', '0']);
-  assert.equal(code, 2);
-  assert.equal(stdout, '');
-  assert.equal(stderr, 'ERR_FRAMEPIPE_INVALID_OPTION Expected a positive integer for queueMaxSize but received 0 of type number\n');
-  const header = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', join(dir, 'bad'), '--header', 'no colon']);
-  assert.equal(header.code, 2);
-  assert.match(header.stderr, /^ERR_FRAMEPIPE_INVALID_OPTION .*--header/);
+describe('framepipe probe', () => {
+  test('prints codec, size, frame count, fps, duration, B-frames and rotation', async () => {
+    const { code, stdout, stderr } = await runScript(BIN, ['probe', open.url('/clip.mp4')]);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /^Source +http:\/\/127\.0\.0\.1:\d+\/clip\.mp4 \([\d,]+ bytes\)$/m);
+    assert.match(stdout, /^Codec +h264 \(yuv420p\)$/m);
+    assert.match(stdout, /^Size +320x240$/m);
+    assert.match(stdout, /^Frames +60, as the container states \(frame numbers 0-59; --count-frames to count\)$/m);
+    assert.match(stdout, /^Frame rate +25 fps$/m);
+    assert.match(stdout, /^Duration +2\.400 s$/m);
+    assert.match(stdout, /^B-frames +yes$/m);
+    assert.match(stdout, /^Rotation +0 \(none\)$/m);
+  });
+
+  test('--count-frames counts a WebM, which states no count; --json gives the same as probeVideo', async () => {
+    const estimate = await runScript(BIN, ['probe', open.url('/clip.webm')]);
+    assert.match(estimate.stdout, /^Frames +about 60, estimated from the duration/m);
+    assert.match(estimate.stdout, /^B-frames +no$/m);
+    const counted = await runScript(BIN, ['probe', open.url('/clip.webm'), '--count-frames', '--json']);
+    assert.equal(counted.code, 0, counted.stderr);
+    const info = JSON.parse(counted.stdout) as Record<string, unknown>;
+    assert.equal(info.frameCount, 60);
+    assert.equal(info.frameCountFrom, 'counted');
+    assert.equal(info.codec, 'vp9');
+  });
+
+  test('a missing file exits 1 with its code', async () => {
+    const { code, stderr } = await runScript(BIN, ['probe', join(dir, 'none.mp4')]);
+    assert.equal(code, 1);
+    assert.match(stderr, /^ERR_FRAMEPIPE_FILE_NOT_FOUND /);
+  });
 });
 
-test('a failed run exits 1 with the error code and the URL', async () => {
-  const { code, stderr } = await runScript(BIN, ['frames', open.url('/nothing-here.mp4'), '--out', join(dir, 'fail')]);
-  assert.equal(code, 1);
-  assert.match(stderr, /^ERR_FRAMEPIPE_HTTP_STATUS .*nothing-here\.mp4/);
-  assert.equal(stderr.trim().split('\n').length, 1, 'one line');
-});
+describe('--video-id (Supervisely)', () => {
+  test('credentials from ~/supervisely.env; flags override them; errors say what to do', async () => {
+    const sample = await makeFixture(H264_MP4_MOOV_END);
+    const server = await startStandInServer({ videos: { 42: { path: sample }, 43: { path: sample, ready: false } } });
+    const home = join(dir, 'home');
+    await mkdir(home, { recursive: true });
+    try {
+      await writeFile(join(home, 'supervisely.env'), `SERVER_ADDRESS=${server.address}\nAPI_TOKEN=${server.token}\n`);
+      const out = join(dir, 'sly');
+      const ok = await runScript(BIN, ['frames', '--video-id', '42', '-o', out, '--start', '5', '--end', '9'], { home });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.deepEqual(await readCodes(await frameFiles(out)), [5, 6, 7, 8, 9]);
+      assert.ok(server.requests.every((r) => r.apiKey === server.token), 'every request carries the key');
 
-test('--show-decoding-progress draws the scan and decode phases on stderr', async () => {
-  const { code, stderr } = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', join(dir, 'progress'), '--start', '10', '--end', '12', '--show-decoding-progress']);
-  assert.equal(code, 0, stderr);
-  assert.match(stderr, /Scanning .* packets/);
-  const fromStart = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', join(dir, 'progress0'), '--end', '12', '--show-decoding-progress']);
-  assert.match(fromStart.stderr, /Decoding from start.* packets/);
-});
+      const probe = await runScript(BIN, ['probe', '--video-id', '42'], { home });
+      assert.equal(probe.code, 0, probe.stderr);
+      assert.match(probe.stdout, /^Frames +60, as the container states/m);
 
-test('the demo of the quick start streams frames 0-9 of the embedded sample', async () => {
-  const out = join(dir, 'demo');
-  const { code, stdout, stderr } = await runScript(join(ROOT, 'examples/demo.ts'), ['--out', out]);
-  assert.equal(code, 0, stderr);
-  assert.match(stdout, /Saved 10 frames:/);
-  const listed = stdout.split('\n').filter((line) => line.startsWith(out));
-  assert.equal(listed.length, 10);
-  assert.deepEqual(await readCodes(listed), [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      const wrong = await runScript(BIN, ['frames', '--video-id', '42', '-o', out, '--api-token', 'not-the-token'], { home });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /^ERR_FRAMEPIPE_AUTH_FAILED /m);
+      assert.doesNotMatch(wrong.stderr, new RegExp(server.token), 'the token is never printed');
+
+      const unknown = await runScript(BIN, ['frames', '--video-id', '7', '-o', out], { home });
+      assert.equal(unknown.code, 1);
+      assert.match(unknown.stderr, /^ERR_FRAMEPIPE_VIDEO_NOT_FOUND /m);
+
+      const notReady = await runScript(BIN, ['probe', '--video-id', '43'], { home });
+      assert.equal(notReady.code, 1);
+      assert.match(notReady.stderr, /^ERR_FRAMEPIPE_VIDEO_NOT_READY /m);
+
+      const nowhere = join(dir, 'empty-home');
+      await mkdir(nowhere, { recursive: true });
+      const missing = await runScript(BIN, ['frames', '--video-id', '42', '-o', out], { home: nowhere, cwd: nowhere });
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /^ERR_FRAMEPIPE_MISSING_CREDENTIALS .*SERVER_ADDRESS.*--server-address and --api-token\n$/);
+
+      const flags = await runScript(BIN, ['probe', '--video-id', '42', '--server-address', server.address, '--api-token', server.token, '--json'], { home: nowhere, cwd: nowhere });
+      assert.equal(flags.code, 0, flags.stderr);
+      assert.equal((JSON.parse(flags.stdout) as { frameCount: number }).frameCount, 60);
+    } finally {
+      await server.close();
+    }
+  });
 });

@@ -1,0 +1,80 @@
+import { resolve } from 'node:path';
+import { ProgressBar, RunStats, streamVideoFramesToDir } from '@framepipe/core';
+import type { ImageExtension } from '@framepipe/core';
+import { EXIT, reportFailure, round } from './report.ts';
+import type { CliIo } from './report.ts';
+import { chooseVideo } from './video-source.ts';
+import type { SourceArgs } from './video-source.ts';
+
+export interface FramesArgs extends SourceArgs {
+  out: string;
+  start?: number | undefined;
+  end?: number | undefined;
+  ext: string;
+  'max-write-workers': number;
+  'queue-maxsize': number;
+  'show-decoding-progress': boolean;
+  'progress-interval'?: number | undefined;
+  quiet: boolean;
+  json: boolean;
+}
+
+/** `framepipe frames`: saves a range of frames as files, with a progress bar, and reports how it went. */
+export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
+  const stats = new RunStats();
+  // The bar appears once the run knows what to expect (or saves a first frame), so a run that fails to start
+  // prints its error alone. Until the first file, the timer keeps the elapsed time moving.
+  let bar: ProgressBar | null = null;
+  const showProgress = (saved: number) => {
+    bar ??= new ProgressBar({
+      label: 'Saving frames',
+      stream: io.stderr,
+      ...(args['progress-interval'] !== undefined ? { interval: args['progress-interval'] * 1000 } : {}),
+    });
+    if (bar.total === null) bar.total = stats.framesTotal;
+    bar.tick(saved);
+  };
+  const timer = args.quiet ? null : setInterval(() => (stats.framesTotal !== null || bar) && showProgress(0), 100);
+  timer?.unref();
+  const progress = args.quiet ? undefined : showProgress;
+  let video: ReturnType<typeof chooseVideo> | undefined;
+  try {
+    video = chooseVideo(args);
+    const paths = await streamVideoFramesToDir(video.input, args.out, {
+      start: args.start,
+      end: args.end,
+      ext: args.ext as ImageExtension,
+      maxWriteWorkers: args['max-write-workers'],
+      queueMaxSize: args['queue-maxsize'],
+      headers: video.headers,
+      timeout: args.timeout === undefined ? undefined : args.timeout * 1000,
+      showDecodingProgress: args['show-decoding-progress'] && !args.quiet,
+      progress,
+      signal: io.signal,
+      stats,
+    });
+    finishProgress();
+    const outputDir = resolve(args.out);
+    if (args.json) {
+      const summary = { frames: paths.length, outputDir, seconds: round(stats.seconds), bytesRead: stats.bytesRead };
+      io.stdout.write(`${JSON.stringify(summary)}\n`);
+    } else if (!args.quiet) {
+      io.stdout.write(`Saved ${paths.length} frames to ${outputDir} in ${round(stats.seconds)} s\n`);
+    }
+    return EXIT.ok;
+  } catch (error) {
+    finishProgress();
+    const code = reportFailure(error, io, args.json);
+    if (code === EXIT.interrupted && !args.quiet) {
+      io.stderr.write(`Interrupted: ${stats.framesDelivered} complete frame files kept in ${resolve(args.out)}\n`);
+    }
+    return code;
+  } finally {
+    await video?.close();
+  }
+
+  function finishProgress(): void {
+    if (timer) clearInterval(timer);
+    (bar as ProgressBar | null)?.finish();
+  }
+}

@@ -1,0 +1,61 @@
+import { probeVideo } from '@framepipe/core';
+import type { VideoProbe } from '@framepipe/core';
+import { EXIT, reportFailure } from './report.ts';
+import type { CliIo } from './report.ts';
+import { chooseVideo } from './video-source.ts';
+import type { SourceArgs } from './video-source.ts';
+
+export interface ProbeArgs extends SourceArgs {
+  'count-frames': boolean;
+  json: boolean;
+}
+
+/** `framepipe probe`: what a user needs before choosing a range. */
+export async function runProbe(args: ProbeArgs, io: CliIo): Promise<number> {
+  let video: ReturnType<typeof chooseVideo> | undefined;
+  try {
+    video = chooseVideo(args);
+    const info = await probeVideo(video.input, {
+      countFrames: args['count-frames'],
+      headers: video.headers,
+      timeout: args.timeout === undefined ? undefined : args.timeout * 1000,
+      signal: io.signal,
+    });
+    io.stdout.write(args.json ? `${JSON.stringify(info)}\n` : describe(info));
+    return EXIT.ok;
+  } catch (error) {
+    return reportFailure(error, io, args.json);
+  } finally {
+    await video?.close();
+  }
+}
+
+/** The probe as aligned `name  value` lines. */
+function describe(info: VideoProbe): string {
+  const rows: Array<[string, string]> = [
+    ['Source', `${info.source} (${info.bytes.toLocaleString('en-US')} bytes)`],
+    ['Container', info.format],
+    ['Codec', info.pixelFormat ? `${info.codec} (${info.pixelFormat})` : info.codec],
+    ['Size', `${info.width}x${info.height}`],
+    ['Frames', frames(info)],
+    ['Frame rate', info.fps === null ? 'unknown' : `${Number(info.fps.toFixed(3))} fps`],
+    ['Duration', info.duration === null ? 'unknown' : `${info.duration.toFixed(3)} s`],
+    ['B-frames', info.hasBFrames ? 'yes' : 'no'],
+    ['Rotation', info.rotation === 0 ? '0 (none)' : `${info.rotation} degrees (frames are saved as stored, not rotated)`],
+  ];
+  const width = Math.max(...rows.map(([name]) => name.length)) + 2;
+  return rows.map(([name, value]) => `${name.padEnd(width)}${value}\n`).join('');
+}
+
+function frames(info: VideoProbe): string {
+  if (info.frameCount === null) return 'unknown (--count-frames reads the file to count them)';
+  const last = `frame numbers 0-${info.frameCount - 1}`;
+  switch (info.frameCountFrom) {
+    case 'counted':
+      return `${info.frameCount}, counted (${last})`;
+    case 'estimate':
+      return `about ${info.frameCount}, estimated from the duration (--count-frames for the exact number)`;
+    default:
+      return `${info.frameCount}, as the container states (${last}; --count-frames to count)`;
+  }
+}

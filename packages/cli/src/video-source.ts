@@ -1,0 +1,71 @@
+import { InvalidOptionError } from '@framepipe/core';
+import type { ByteSourceInput } from '@framepipe/core';
+import { SuperviselyApi } from '@framepipe/supervisely';
+
+/** The flags that say which video to read, shared by every command. */
+export interface SourceArgs {
+  source?: string | undefined;
+  'video-id'?: number | undefined;
+  'server-address'?: string | undefined;
+  'api-token'?: string | undefined;
+  header?: string[] | undefined;
+  timeout?: number | undefined;
+}
+
+/** The video to read, and what to release when done with it. */
+export interface ChosenVideo {
+  input: ByteSourceInput;
+  /** The HTTP headers given with `--header`, for a URL source. */
+  headers: Record<string, string> | undefined;
+  /** Closes a Supervisely source; nothing to do for a URL or path, which the library opens and closes. */
+  close(): Promise<void>;
+}
+
+/**
+ * A URL or path, or a Supervisely video id resolved with credentials from the flags, the environment,
+ * `./local.env` and `~/supervisely.env` (in that order).
+ */
+export function chooseVideo(args: SourceArgs): ChosenVideo {
+  const headers = parseHeaders(args.header ?? []);
+  const timeoutMs = args.timeout === undefined ? undefined : args.timeout * 1000;
+  const videoId = args['video-id'];
+  if (videoId === undefined) {
+    return { input: args.source as string, headers, close: async () => {} };
+  }
+  const api = SuperviselyApi.fromEnv({
+    ...(args['server-address'] !== undefined ? { serverAddress: args['server-address'] } : {}),
+    ...(args['api-token'] !== undefined ? { token: args['api-token'] } : {}),
+    ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}),
+  });
+  const source = api.videoSource(videoId, headers ? { headers } : {});
+  // The Supervisely source carries the headers; the library must not be given them a second time.
+  return { input: source, headers: undefined, close: () => source.close() };
+}
+
+/**
+ * Checks that exactly one of `<source>` and `--video-id` is given, and the Supervisely flags only with an id.
+ * Returns true, or what is wrong (yargs reports it as a usage error).
+ */
+export function checkSourceArgs(args: SourceArgs): true | string {
+  const hasSource = args.source !== undefined && args.source !== '';
+  const hasId = args['video-id'] !== undefined;
+  if (hasSource && hasId) return 'Give either a <source> or --video-id, not both';
+  if (!hasSource && !hasId) return 'Give a <source> (URL or path) or --video-id N';
+  if (!hasId && (args['server-address'] !== undefined || args['api-token'] !== undefined)) {
+    return '--server-address and --api-token go with --video-id';
+  }
+  return true;
+}
+
+/** `Name: value` pairs into an object; a malformed one is a usage error. */
+function parseHeaders(lines: string[]): Record<string, string> | undefined {
+  if (lines.length === 0) return undefined;
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon).trim() : '';
+    if (!name) throw new InvalidOptionError('header', `Expected "Name: value" for --header but received ${JSON.stringify(line)}`);
+    headers[name] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}
