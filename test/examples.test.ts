@@ -1,0 +1,144 @@
+/**
+ * Runs every script in examples/ as a user would (no arguments but `--out`), in a clean environment, and checks
+ * what it produced: the frame files with the right numbers and the right pictures, or the frame numbers it printed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { startStandInServer } from '@framepipe/supervisely/stand-in';
+import { indexInName, readCodes, removeDir, strayFiles, tempDir } from './support/pipeline-helpers.ts';
+import { ROOT, runScript } from './support/run-script.ts';
+
+const EXAMPLES = resolve(ROOT, 'examples');
+
+/** What one example must do when run with no source argument. */
+interface Expectation {
+  /** The frame files it writes into `--out`. Scripts without this entry get no `--out` and must write nothing. */
+  files?: { ext: 'png' | 'jpg'; frames: number[] };
+  /** The frame numbers it prints on stdout as lines starting `frame N`, in order. */
+  printed?: number[];
+  /** Further patterns stdout must match. */
+  stdout?: RegExp[];
+  /** Patterns stderr must match (progress lines). */
+  stderr?: RegExp[];
+}
+
+const range = (first: number, last: number) => Array.from({ length: last - first + 1 }, (_, i) => first + i);
+
+// The embedded sample: 75 frames of 320×240.
+const EXPECTED: Record<string, Expectation> = {
+  'demo.ts': { files: { ext: 'png', frames: range(0, 9) }, stdout: [/^Saved 10 frames:$/m] },
+  'frame-range.ts': { files: { ext: 'png', frames: range(0, 9) }, stdout: [/^Saved 10 frames of the embedded sample/m] },
+  'all-frames.ts': { files: { ext: 'png', frames: range(0, 74) }, stdout: [/^Total frames saved: 75$/m] },
+  'jpeg.ts': { files: { ext: 'jpg', frames: range(0, 49) }, stdout: [/^Saved 50 JPEG files/m] },
+  'progress-bar.ts': {
+    files: { ext: 'png', frames: range(0, 49) },
+    stderr: [/^Streaming frames: 50\/50 frames \(100%\), [\d.]+ frames\/s, done in /m],
+  },
+  'decoding-progress.ts': {
+    files: { ext: 'png', frames: range(40, 49) },
+    stdout: [/^Strategy: scan, \d+ packets scanned; decoding: seek/m],
+    stderr: [/^Scanning packets: \d+\/\d+ packets .*done in /m],
+  },
+  'tuning.ts': {
+    files: { ext: 'png', frames: range(0, 74) },
+    stdout: [/^Peak frame memory: \(16 \+ 8 \+ 1\) × 230400 = 5760000 bytes/m, /^Saved 75 frames into /m],
+  },
+  'async-iteration.ts': {
+    printed: [...range(0, 9), 30, 31, 32],
+    stdout: [/^frame 0 at 0\.00 s: 320×240, 230400 bytes, mean RGB \(/m],
+  },
+  'custom-pipeline.ts': { printed: range(0, 14), stdout: [/^15 frames measured; /m] },
+  'supervisely.ts': {
+    files: { ext: 'png', frames: range(0, 9) },
+    printed: range(0, 9),
+    stdout: [/^No --video-id given: a stand-in Supervisely server at http:\/\/127\.0\.0\.1:/m, /^frame 0: shape \(240, 320, 3\)/m],
+  },
+};
+
+const scripts = (await readdir(EXAMPLES)).filter((name) => name.endsWith('.ts')).sort();
+
+test('every example has an expectation, and every expectation an example', () => {
+  assert.deepEqual(scripts, Object.keys(EXPECTED).sort());
+});
+
+for (const script of scripts) {
+  test(`examples/${script}`, { timeout: 120_000 }, async () => {
+    const expected = EXPECTED[script];
+    assert.ok(expected, `no expectation for examples/${script}: add one to EXPECTED in test/examples.test.ts`);
+    const dir = await tempDir('framepipe-example-');
+    try {
+      // A fresh HOME and working directory: no ~/supervisely.env or ./local.env, and runScript drops credentials.
+      const home = join(dir, 'home');
+      const cwd = join(dir, 'cwd');
+      await Promise.all([mkdir(home), mkdir(cwd)]);
+      const out = join(dir, 'out'); // not created: the script must create it
+      const args = expected.files ? ['--out', out] : [];
+      const { code, signal, stdout, stderr } = await runScript(join(EXAMPLES, script), args, { home, cwd });
+      assert.equal(code, 0, `exit ${code} ${signal ?? ''}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
+      assert.doesNotMatch(stderr, /error/i, `stderr:\n${stderr}`);
+
+      if (expected.files) {
+        const { ext, frames } = expected.files;
+        const names = (await readdir(out)).sort();
+        assert.deepEqual(await strayFiles(out), [], 'only complete frame files, no temporary ones');
+        assert.ok(names.every((name) => name.endsWith(`.${ext}`)), `all .${ext}: ${names.join(' ')}`);
+        const paths = names.map((name) => join(out, name));
+        assert.deepEqual(paths.map(indexInName), frames, 'file names');
+        assert.deepEqual(await readCodes(paths), frames, 'the frame each file shows');
+      }
+      assert.deepEqual(await readdir(cwd), [], 'nothing written into the working directory');
+
+      if (expected.printed) {
+        const printed = [...stdout.matchAll(/^frame (\d+)\b/gm)].map((match) => Number(match[1]));
+        assert.deepEqual(printed, expected.printed, `frame numbers printed:\n${stdout}`);
+      }
+      for (const pattern of expected.stdout ?? []) assert.match(stdout, pattern);
+      for (const pattern of expected.stderr ?? []) assert.match(stderr, pattern);
+    } finally {
+      await removeDir(dir);
+    }
+  });
+}
+
+test('an example takes a path instead of the served sample, and says how to call it when misused', async () => {
+  const dir = await tempDir('framepipe-example-');
+  try {
+    const out = join(dir, 'out');
+    const sample = join(EXAMPLES, 'assets/sample.mp4');
+    const ok = await runScript(join(EXAMPLES, 'frame-range.ts'), [sample, '--out', out], { home: dir, cwd: dir });
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.match(ok.stdout, new RegExp(`^Saved 10 frames of ${sample}:$`, 'm'));
+    assert.deepEqual(await readCodes(ok.stdout.split('\n').filter((line) => line.startsWith(out))), range(0, 9));
+
+    const bad = await runScript(join(EXAMPLES, 'frame-range.ts'), ['--video-id', 'x'], { home: dir, cwd: dir });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^--video-id takes a positive integer, not "x"\nusage: pnpm exec node examples\/frame-range\.ts \[<url\|path> \| --video-id N\] \[--out DIR\]\n$/);
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+test('--video-id reads a Supervisely video with the credentials of ~/supervisely.env', async () => {
+  const dir = await tempDir('framepipe-example-');
+  const server = await startStandInServer({ videos: { 7: { path: join(EXAMPLES, 'assets/sample.mp4') } } });
+  try {
+    await writeFile(join(dir, 'supervisely.env'), `SERVER_ADDRESS=${server.address}\nAPI_TOKEN=${server.token}\n`);
+    const out = join(dir, 'out');
+    const saved = await runScript(join(EXAMPLES, 'frame-range.ts'), ['--video-id', '7', '--out', out], { home: dir, cwd: dir });
+    assert.equal(saved.code, 0, saved.stderr);
+    assert.match(saved.stdout, /^Saved 10 frames of Supervisely video 7 on http:\/\/127\.0\.0\.1:\d+:$/m);
+    assert.deepEqual(await readCodes(saved.stdout.split('\n').filter((line) => line.startsWith(out))), range(0, 9));
+
+    const sdk = await runScript(join(EXAMPLES, 'supervisely.ts'), ['--video-id', '7', '--out', join(dir, 'sdk')], { home: dir, cwd: dir });
+    assert.equal(sdk.code, 0, sdk.stderr);
+    assert.match(sdk.stdout, /^Supervisely video 7 on http:\/\/127\.0\.0\.1:\d+$/m);
+    assert.doesNotMatch(sdk.stdout, /stand-in/);
+    assert.deepEqual([...sdk.stdout.matchAll(/^frame (\d+)\b/gm)].map((match) => Number(match[1])), range(0, 9));
+    assert.ok(server.requests.length > 0 && server.requests.every((request) => request.apiKey === server.token));
+  } finally {
+    await server.close();
+    await removeDir(dir);
+  }
+});
