@@ -12,6 +12,7 @@ import {
   invalidOption,
 } from '@framepipe/common';
 import type { ByteSource } from './byte-source.ts';
+import { hideRequestOptions } from './hide-request-options.ts';
 import { ByteStream, type ByteStreamOptions } from './byte-stream.ts';
 
 /**
@@ -247,6 +248,7 @@ export class HttpSource implements ByteSource {
           decompress: false,
           agent: this.#agents,
           signal: combined,
+          hooks: { beforeRedirect: [(options) => this.#dropHeadersAcrossOrigins(options)] },
         });
       } catch (error) {
         fail(this.#wrap(error, signal));
@@ -319,6 +321,17 @@ export class HttpSource implements ByteSource {
     }
   }
 
+  /**
+   * got drops `authorization` and cookies on a redirect to another origin, but not other credentials such as an
+   * `x-api-key`: a storage server that redirects to a signed URL elsewhere would receive them. Headers given to
+   * the source go to its own origin only.
+   */
+  #dropHeadersAcrossOrigins(options: { url?: string | URL | undefined; headers: Record<string, unknown> }): void {
+    const target = options.url === undefined ? null : new URL(options.url);
+    if (target === null || target.origin === this.#url.origin) return;
+    for (const name of Object.keys(this.#headers)) delete options.headers[name.toLowerCase()];
+  }
+
   #rangeError(what: string): FramepipeError {
     return new FramepipeError(ErrorCode.RANGE_NOT_SUPPORTED, `The server of ${this.description} ${what}`, {
       source: this.description,
@@ -329,6 +342,7 @@ export class HttpSource implements ByteSource {
     if (this.#closer.signal.aborted) return new AbortError(this.#closer.signal.reason);
     if (signal?.aborted) return new AbortError(signal.reason);
     if (error instanceof FramepipeError) return error;
+    hideRequestOptions(error);
     const { name, code, message } = error as { name?: string; code?: string; message?: string };
     if (name === 'TimeoutError' || code === 'ETIMEDOUT') {
       return new FramepipeError(ErrorCode.TIMEOUT, `No data from ${this.description} for ${this.#timeout} ms`, {

@@ -7,3 +7,4 @@ export { openByteSource } from './open-source.ts';
 export type { ByteSourceInput, HttpSourceInput } from './open-source.ts';
 export { ByteStream } from './byte-stream.ts';
 export type { ByteStreamOptions } from './byte-stream.ts';
+export { hideRequestOptions } from './hide-request-options.ts';

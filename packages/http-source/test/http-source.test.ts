@@ -350,3 +350,57 @@ describe('HttpSource options', () => {
     assert.throws(() => new HttpSource(url).size, /only after open\(\)/);
   });
 });
+
+describe('HttpSource credentials', () => {
+  let storage: RangeServer;
+  let front: http.Server;
+  let frontUrl: string;
+  before(async () => {
+    storage = await startRangeServer({ files: { '/video.mp4': video } });
+    // Redirects /here to /video.mp4 on the same origin (where it is also served), /away to the storage server.
+    front = http.createServer((request, response) => {
+      if (request.url === '/away') return void response.writeHead(302, { location: storage.url('/video.mp4') }).end();
+      if (request.url === '/here') return void response.writeHead(302, { location: '/there' }).end();
+      response.writeHead(302, { location: storage.url('/video.mp4') }).end();
+    });
+    await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
+    frontUrl = `http://127.0.0.1:${(front.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    await storage.close();
+    front.closeAllConnections();
+    await new Promise((resolve) => front.close(resolve));
+  });
+
+  test('headers given to the source are not sent to another origin after a redirect', async () => {
+    const first = storage.requests.length;
+    const source = new HttpSource(`${frontUrl}/away`, { headers: { 'x-api-key': 'k3y', Authorization: 'Bearer t0ken', 'x-trace': '1' } });
+    try {
+      await source.open();
+      assert.deepEqual(await source.read(0, 16), video.subarray(0, 16));
+    } finally {
+      await source.close();
+    }
+    const followed = storage.requests.slice(first);
+    assert.ok(followed.length > 0, 'the redirect was followed');
+    for (const request of followed) {
+      assert.equal(request.headers['x-api-key'], undefined);
+      assert.equal(request.headers.authorization, undefined);
+      assert.equal(request.headers['x-trace'], undefined);
+      assert.match(request.range ?? '', /^bytes=\d+-\d+$/, 'the range still goes');
+    }
+  });
+
+  test('errors keep got as their cause, without the request headers showing', async () => {
+    const port = await closedPort();
+    const source = new HttpSource(`http://127.0.0.1:${port}/video.mp4`, { headers: { 'x-api-key': 's3cret-key' } });
+    try {
+      const error = await rejectsWith(source.open(), ErrorCode.UNREACHABLE);
+      assert.ok(error.cause, 'the cause is kept');
+      const { inspect } = await import('node:util');
+      assert.doesNotMatch(inspect(error, { depth: 10 }), /s3cret-key/);
+    } finally {
+      await source.close();
+    }
+  });
+});

@@ -10,7 +10,6 @@ import {
 } from '@framepipe/common';
 import { HttpSource, type ByteSource } from '@framepipe/http-source';
 import { apiKeyHeader } from './api-keys.ts';
-import { hideRequestOptions } from './redact.ts';
 import { withOriginOf } from './server-address.ts';
 import type { SuperviselyApi } from './supervisely-api.ts';
 import type { SuperviselyVideoInfo } from './video-info.ts';
@@ -130,11 +129,8 @@ export class SuperviselyVideoSource implements ByteSource {
     checkInteger('offset', offset, 0);
     checkInteger('length', length, 0);
     await this.open(signal);
-    try {
-      return await this.#inner!.read(offset, length, signal);
-    } catch (error) {
-      throw hideRequestOptions(error);
-    }
+    // HttpSource hides the request headers (the key) on the errors it raises.
+    return this.#inner!.read(offset, length, signal);
   }
 
   /** Stops a resolution in flight and closes the file's connections. Idempotent; fine before open. */
@@ -157,11 +153,7 @@ export class SuperviselyVideoSource implements ByteSource {
       this.#url = url;
       this.#inner = inner;
     }
-    try {
-      await this.#inner.open(signal);
-    } catch (error) {
-      throw hideRequestOptions(error);
-    }
+    await this.#inner.open(signal);
     this.#opened = true;
   }
 

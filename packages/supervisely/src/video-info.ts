@@ -1,7 +1,7 @@
 import http from 'node:http';
 import got from 'got';
 import { AbortError, ErrorCode, FramepipeError } from '@framepipe/common';
-import { hideRequestOptions } from './redact.ts';
+import { hideRequestOptions } from '@framepipe/http-source';
 
 /**
  * What the server measured of the file (the SDK's `file_meta`). The server fills it once it has processed the
