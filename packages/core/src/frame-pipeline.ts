@@ -80,6 +80,8 @@ export class FrameRun {
         bar?.update(n);
       },
     });
+    // The total was a guess (end + margin, or the container's count); a scan that reached the end knows.
+    if (bar && index.complete) bar.total = scanned;
     bar?.finish();
     throwIfAborted(signal);
     if (index.size === 0 || start > index.size - 1) return null;
