@@ -201,3 +201,12 @@ export function seededBytes(length: number, seed: number): Buffer {
   for (let i = 0; i < length; i++) bytes[i] = Math.floor(random() * 256);
   return bytes;
 }
+
+/** A loopback port nothing listens on (bound, then released), for "server down" tests. */
+export async function closedPort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

@@ -59,3 +59,25 @@ export class InFlight {
     return this.#last.then(() => undefined);
   }
 }
+
+/**
+ * An operation that should succeed once, like opening a source: concurrent callers share the attempt in flight;
+ * a success is kept for every later call; a failure is forgotten, so the next call tries again.
+ *
+ * @example
+ * readonly #open = new SharedAttempt();
+ * open(signal?: AbortSignal): Promise<void> {
+ *   return this.#open.run(() => this.#connect(signal));
+ * }
+ */
+export class SharedAttempt {
+  #attempt: Promise<void> | undefined;
+
+  run(attempt: () => Promise<void>): Promise<void> {
+    this.#attempt ??= attempt().catch((error: unknown) => {
+      this.#attempt = undefined;
+      throw error;
+    });
+    return this.#attempt;
+  }
+}

@@ -1,7 +1,7 @@
 import fs, { type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { AbortError, ErrorCode, FramepipeError, checkInteger, invalidOption, throwIfAborted } from '@framepipe/common';
+import { AbortError, ErrorCode, FramepipeError, checkInteger, invalidOption, throwIfAborted, SharedAttempt } from '@framepipe/common';
 import type { ByteSource } from './byte-source.ts';
 import { ByteStream, type ByteStreamOptions } from './byte-stream.ts';
 
@@ -23,7 +23,7 @@ export class FileSource implements ByteSource {
   #handle: FileHandle | undefined;
   #size = -1;
   #bytesRead = 0;
-  #opening: Promise<void> | undefined;
+  readonly #opening = new SharedAttempt();
   #closed = false;
 
   /** @param file a path (resolved against the working directory) or a `file:` URL. */
@@ -48,11 +48,7 @@ export class FileSource implements ByteSource {
   /** Opens the file and learns its size. Idempotent; a failed open may be retried. */
   open(signal?: AbortSignal): Promise<void> {
     if (this.#closed) return Promise.reject(new AbortError(new Error(`FileSource closed (${this.path})`)));
-    this.#opening ??= this.#openNow(signal).catch((error: unknown) => {
-      this.#opening = undefined;
-      throw error;
-    });
-    return this.#opening;
+    return this.#opening.run(() => this.#openNow(signal));
   }
 
   /** Reads `length` bytes at `offset` (fewer only at the end, none at or past it). Opens the file if needed. */

@@ -10,6 +10,7 @@ import {
   checkInteger,
   checkPositiveNumber,
   invalidOption,
+  SharedAttempt,
 } from '@framepipe/common';
 import type { ByteSource } from './byte-source.ts';
 import { hideRequestOptions } from './hide-request-options.ts';
@@ -109,7 +110,7 @@ export class HttpSource implements ByteSource {
   readonly #closer = new AbortController();
   #size = -1;
   #bytesRead = 0;
-  #opening: Promise<void> | undefined;
+  readonly #opening = new SharedAttempt();
   #cache: { offset: number; data: Buffer } | undefined;
   #blockSize: number;
   #lastEnd = -1;
@@ -149,11 +150,7 @@ export class HttpSource implements ByteSource {
    * bytes, so the first reads at the start of the file cost nothing more. Idempotent; a failed open may be retried.
    */
   open(signal?: AbortSignal): Promise<void> {
-    this.#opening ??= this.#exclusive(signal, () => this.#openNow(signal)).catch((error: unknown) => {
-      this.#opening = undefined;
-      throw error;
-    });
-    return this.#opening;
+    return this.#opening.run(() => this.#exclusive(signal, () => this.#openNow(signal)));
   }
 
   /** Reads `length` bytes at `offset` (fewer only at the end, none at or past it). Opens the source if needed. */

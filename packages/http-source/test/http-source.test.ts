@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ErrorCode } from '@framepipe/common';
 import { HttpSource } from '../src/http-source.ts';
-import { seededBytes, seededRandom, startRangeServer, type RangeServer } from '../../../test/support/range-server.ts';
+import { seededBytes, seededRandom, startRangeServer, type RangeServer, closedPort } from '../../../test/support/range-server.ts';
 import { rejectsWith } from '../../../test/support/sources.ts';
 
 const SIZE = 3 * 1024 * 1024;
@@ -17,14 +17,6 @@ function rangeOf(header: string | undefined): [number, number] {
   return [Number(match[1]), Number(match[2])];
 }
 
-/** A port nothing listens on: bind one, then let it go. */
-async function closedPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 describe('HttpSource reads', () => {
   let server: RangeServer;

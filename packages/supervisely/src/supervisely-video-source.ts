@@ -7,6 +7,7 @@ import {
   checkInteger,
   checkPositiveNumber,
   invalidOption,
+  SharedAttempt,
 } from '@framepipe/common';
 import { HttpSource, type ByteSource } from '@framepipe/http-source';
 import { apiKeyHeader } from './api-keys.ts';
@@ -64,7 +65,7 @@ export class SuperviselyVideoSource implements ByteSource {
   readonly #timeout: number;
   readonly #headers: Record<string, string>;
   readonly #closer = new AbortController();
-  #opening: Promise<void> | undefined;
+  readonly #opening = new SharedAttempt();
   #inner: HttpSource | undefined;
   #opened = false;
   #info: SuperviselyVideoInfo | undefined;
@@ -117,11 +118,7 @@ export class SuperviselyVideoSource implements ByteSource {
    */
   open(signal?: AbortSignal): Promise<void> {
     if (this.#closer.signal.aborted) return Promise.reject(new AbortError(this.#closer.signal.reason));
-    this.#opening ??= this.#openNow(signal).catch((error: unknown) => {
-      this.#opening = undefined;
-      throw error;
-    });
-    return this.#opening;
+    return this.#opening.run(() => this.#openNow(signal));
   }
 
   /** Reads `length` bytes at `offset` (fewer only at the end, none at or past it). Opens the source if needed. */

@@ -11,6 +11,7 @@ import { indexInName, readCodes, removeDir, strayFiles, tempDir } from '../../..
 import { rejectsWith } from '../../../test/support/sources.ts';
 import { SuperviselyApi, SuperviselyVideoSource, streamVideoFrames, streamVideoFramesToDir } from '../src/index.ts';
 import { startStandInServer, type StandInServer } from '../src/stand-in-server.ts';
+import { closedPort } from '../../../test/support/range-server.ts';
 
 const FRAMES = 60;
 let server: StandInServer;
@@ -43,13 +44,6 @@ function range(from: number, to: number): number[] {
   return Array.from({ length: to - from + 1 }, (_, i) => from + i);
 }
 
-async function closedPort(): Promise<number> {
-  const probe = http.createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise((resolve) => probe.close(resolve));
-  return port;
-}
 
 describe('streamVideoFramesToDir', () => {
   test('frames 3..7 of video 42: the right picture in each file, every request with the key, the file read from the stand-in', async () => {

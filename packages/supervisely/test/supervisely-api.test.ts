@@ -11,6 +11,7 @@ import { H264_MP4_MOOV_END, makeFixture } from '../../../test/support/fixtures.t
 import { rejectsWith } from '../../../test/support/sources.ts';
 import { SuperviselyApi, SuperviselyVideoSource } from '../src/index.ts';
 import { STAND_IN_STORAGE_HOST, startStandInServer, type StandInServer } from '../src/stand-in-server.ts';
+import { closedPort } from '../../../test/support/range-server.ts';
 
 /** A loopback server answering every request with `handler`; `null` never answers. */
 async function startServer(handler: ((req: http.IncomingMessage, res: http.ServerResponse) => void) | null): Promise<{ address: string; close(): Promise<void> }> {
@@ -27,14 +28,6 @@ async function startServer(handler: ((req: http.IncomingMessage, res: http.Serve
   };
 }
 
-/** A port nothing listens on. */
-async function closedPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Runs `fn` against a server answering `status` with `body` and `headers`; returns the error `videoInfo` gave. */
 async function infoErrorFrom(status: number, body: string, headers: Record<string, string>, code: string): Promise<FramepipeError> {
