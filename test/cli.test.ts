@@ -218,6 +218,19 @@ describe('framepipe probe', () => {
     assert.equal(info.codec, 'vp9');
   });
 
+  test('run as `pnpm framepipe` (from the workspace root), relative paths are where the user typed them', async () => {
+    const typedIn = join(dir, 'typed-in');
+    await mkdir(typedIn, { recursive: true });
+    await writeFile(join(typedIn, 'clip.mp4'), await readFile(await makeFixture(H264_MP4_MOOV_END)));
+    const env = { npm_lifecycle_event: 'framepipe', INIT_CWD: typedIn };
+    const probe = await runScript(BIN, ['probe', 'clip.mp4'], { env });
+    assert.equal(probe.code, 0, probe.stderr);
+    assert.ok(probe.stdout.includes(join(typedIn, 'clip.mp4')));
+    const frames = await runScript(BIN, ['frames', 'clip.mp4', '-o', 'out', '--end', '1', '-q'], { env });
+    assert.equal(frames.code, 0, frames.stderr);
+    assert.deepEqual(await readCodes(await frameFiles(join(typedIn, 'out'))), [0, 1]);
+  });
+
   test('a missing file exits 1 with its code', async () => {
     const { code, stderr } = await runScript(BIN, ['probe', join(dir, 'none.mp4')]);
     assert.equal(code, 1);
