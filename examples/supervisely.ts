@@ -10,8 +10,8 @@
  *                                                                    API_TOKEN from the environment, ./local.env
  *                                                                    or ~/supervisely.env
  *
- * Only `--video-id` sends requests beyond 127.0.0.1. With the tutorial's local.env (it sets VIDEO_ID), run it as
- * `pnpm exec node examples/supervisely.ts --video-id "$VIDEO_ID"`.
+ * With the tutorial's ./local.env (SERVER_ADDRESS, API_TOKEN, VIDEO_ID) in the directory you run it from, it reads
+ * that video, as the tutorial's script does. Without a video id it sends no request beyond 127.0.0.1.
  */
 import { SuperviselyApi, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/supervisely';
 import { startStandInServer } from '@framepipe/supervisely/stand-in';
@@ -40,7 +40,7 @@ if (args.videoId !== undefined) {
   standIn = await startStandInServer({ videos: { [STAND_IN_VIDEO_ID]: { path } } });
   api = new SuperviselyApi({ serverAddress: standIn.address, token: standIn.token });
   videoId = STAND_IN_VIDEO_ID;
-  console.log(`No --video-id given: a stand-in Supervisely server at ${standIn.address} serves ${path} as video ${videoId}`);
+  console.log(`No video id given (--video-id or VIDEO_ID): a stand-in Supervisely server at ${standIn.address} serves ${path} as video ${videoId}`);
 }
 
 try {

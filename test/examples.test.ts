@@ -53,7 +53,7 @@ const EXPECTED: Record<string, Expectation> = {
   'supervisely.ts': {
     files: { ext: 'png', frames: range(0, 9) },
     printed: range(0, 9),
-    stdout: [/^No --video-id given: a stand-in Supervisely server at http:\/\/127\.0\.0\.1:/m, /^frame 0: shape \(240, 320, 3\)/m],
+    stdout: [/^No video id given \(--video-id or VIDEO_ID\): a stand-in Supervisely server at http:\/\/127\.0\.0\.1:/m, /^frame 0: shape \(240, 320, 3\)/m],
   },
 };
 
@@ -137,6 +137,15 @@ test('--video-id reads a Supervisely video with the credentials of ~/supervisely
     assert.doesNotMatch(sdk.stdout, /stand-in/);
     assert.deepEqual([...sdk.stdout.matchAll(/^frame (\d+)\b/gm)].map((match) => Number(match[1])), range(0, 9));
     assert.ok(server.requests.length > 0 && server.requests.every((request) => request.apiKey === server.token));
+
+    // The tutorial's way: SERVER_ADDRESS, API_TOKEN and VIDEO_ID in ./local.env, no arguments.
+    const cwd = join(dir, 'project');
+    await mkdir(cwd);
+    await writeFile(join(cwd, 'local.env'), `SERVER_ADDRESS=${server.address}\nAPI_TOKEN=${server.token}\nVIDEO_ID=7\n`);
+    const tutorial = await runScript(join(EXAMPLES, 'supervisely.ts'), ['--out', join(dir, 'tutorial')], { home: join(dir, 'project'), cwd });
+    assert.equal(tutorial.code, 0, tutorial.stderr);
+    assert.match(tutorial.stdout, /^Supervisely video 7 on http:\/\/127\.0\.0\.1:\d+$/m);
+    assert.deepEqual(await readCodes(tutorial.stdout.split('\n').filter((line) => line.startsWith(join(dir, 'tutorial')))), range(0, 9));
   } finally {
     await server.close();
     await removeDir(dir);

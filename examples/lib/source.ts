@@ -4,13 +4,15 @@
  *   (no source)        the embedded sample, served over HTTP on 127.0.0.1 (nothing else is contacted)
  *   <url|path>         your video: an http(s) URL whose server answers Range requests, a path, or a file: URL
  *   --video-id N       a Supervisely video; SERVER_ADDRESS and API_TOKEN come from the environment,
- *                      ./local.env or ~/supervisely.env
+ *                      ./local.env or ~/supervisely.env. Without a source, VIDEO_ID from the environment or
+ *                      ./local.env counts as --video-id, as in Supervisely's tutorial
  *   --out DIR          where the examples that write files put them (default: a new temporary directory)
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import { parseArgs, parseEnv } from 'node:util';
 import type { ByteSourceInput } from '@framepipe/core';
 import { SAMPLE_VIDEO, serveFile } from './serve-file.ts';
 
@@ -48,7 +50,9 @@ export function parseExampleArgs(args: string[] = process.argv.slice(2)): Exampl
       allowPositionals: true,
       options: { 'video-id': { type: 'string' }, out: { type: 'string' } },
     });
-    const id = values['video-id'];
+    // As in Supervisely's tutorial, VIDEO_ID may also come from the environment or ./local.env (which the
+    // tutorial fills in with SERVER_ADDRESS, API_TOKEN and VIDEO_ID), when no source is named.
+    const id = values['video-id'] ?? (positionals.length === 0 ? videoIdFromEnv() : undefined);
     if (id !== undefined && !/^[1-9]\d*$/.test(id)) throw new Error(`--video-id takes a positive integer, not ${JSON.stringify(id)}`);
     if (positionals.length > 1) throw new Error(`one source at most, got ${positionals.length}`);
     if (positionals.length === 1 && id !== undefined) throw new Error('give either a <url|path> or --video-id, not both');
@@ -60,6 +64,13 @@ export function parseExampleArgs(args: string[] = process.argv.slice(2)): Exampl
     console.error(`${(error as Error).message}\nusage: pnpm exec node examples/${SCRIPT}.ts [<url|path> | --video-id N] [--out DIR]`);
     process.exit(2);
   }
+}
+
+/** `VIDEO_ID` from the environment, else from `./local.env` if there is one; the environment is left as it is. */
+function videoIdFromEnv(): string | undefined {
+  if (process.env.VIDEO_ID) return process.env.VIDEO_ID;
+  if (!existsSync('local.env')) return undefined;
+  return parseEnv(readFileSync('local.env', 'utf8')).VIDEO_ID || undefined;
 }
 
 /** Parses the arguments and gets the video ready: serves the sample, or resolves the Supervisely video lazily. */
