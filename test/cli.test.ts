@@ -149,7 +149,7 @@ describe('framepipe frames', () => {
     });
     assert.ok(sent, 'the run was still going when interrupted');
     assert.equal(result.code, 130, result.stderr);
-    assert.match(result.stderr, /ERR_FRAMEPIPE_ABORTED/);
+    assert.match(result.stderr, /^ERR_FRAMEPIPE_ABORTED The operation was aborted: Interrupted by SIGINT$/m);
     const kept = /Interrupted: (\d+) complete frame files kept in /.exec(result.stderr);
     assert.ok(kept, result.stderr);
     const files = await frameFiles(out);

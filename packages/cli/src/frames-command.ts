@@ -75,6 +75,9 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
 
   function finishProgress(): void {
     if (timer) clearInterval(timer);
-    (bar as ProgressBar | null)?.finish();
+    const shown = bar as ProgressBar | null;
+    // Writes that complete while an interrupted run winds down are kept but get no progress call: count them.
+    if (shown && stats.framesDelivered > shown.count) shown.update(stats.framesDelivered);
+    shown?.finish();
   }
 }

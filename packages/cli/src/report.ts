@@ -28,6 +28,8 @@ const FLAGS: Record<string, string> = {
 export function reportFailure(error: unknown, io: CliIo, json: boolean): number {
   const code = error instanceof FramepipeError ? error.code : 'ERR_FRAMEPIPE_UNEXPECTED';
   let message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
+  // An abort says why in its cause (e.g. "Interrupted by SIGINT").
+  if (code === ErrorCode.ABORTED && error instanceof Error && error.cause instanceof Error) message += `: ${error.cause.message}`;
   const flag = error instanceof FramepipeError && error.option ? FLAGS[error.option] : undefined;
   if (flag) message += ` (${flag})`;
   if (code === ErrorCode.MISSING_CREDENTIALS) message += '; or pass --server-address and --api-token';
