@@ -64,7 +64,7 @@ export class FrameRun {
       // The container's count is the best guess before the stream has been read.
       const total = info.frameCount === null ? (wanted === undefined ? null : wanted + 1) : Math.min(wanted ?? Infinity, info.frameCount - 1) + 1;
       attachProbe(stats, () => ({ strategy: 'stream', decodePath: 'from-start', framesTotal: total }));
-      this.#startPacketProgress(first, info.frameCount);
+      this.#startPacketProgress(first, total);
       return this.#wire(first, [indexer], indexer.index, wanted, converterQueue);
     }
 
@@ -95,7 +95,8 @@ export class FrameRun {
     const fromStart = keyframe === undefined;
     if (keyframe) await demuxer.seekKeyframe(keyframe.pts, keyframe.dts);
     attachProbe(stats, () => ({ decodePath: fromStart ? 'from-start' : 'seek' }));
-    if (fromStart) this.#startPacketProgress(demuxer, info.frameCount);
+    // About one packet per frame up to `end` (B-frames reorder over a few more).
+    if (fromStart) this.#startPacketProgress(demuxer, Math.min(end + 1, info.frameCount ?? Infinity));
     return this.#wire(demuxer, [], index, end, converterQueue);
   }
 
@@ -139,6 +140,8 @@ export class FrameRun {
     this.#progressTimer = setInterval(() => bar.update(demuxer.packetsRead), 100);
     this.#progressTimer.unref();
     demuxer.once('end', () => {
+      // The input ends when the range is complete: what was read is what the decode needed.
+      bar.total = demuxer.packetsRead;
       bar.update(demuxer.packetsRead);
       bar.finish();
     });
