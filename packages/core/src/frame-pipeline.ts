@@ -1,5 +1,6 @@
 import { AbortError, FrameBudget, throwIfAborted } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
+import type { DemuxerInfo } from '@framepipe/demuxer';
 import { Decoder } from '@framepipe/decoder';
 import { FrameSelector, PtsIndex, PtsIndexer, SCAN_MARGIN } from '@framepipe/pts-indexer';
 import { RgbConverter } from '@framepipe/rgb';
@@ -33,6 +34,7 @@ export class FrameRun {
   #progress: ProgressBar | null = null;
   #progressTimer: NodeJS.Timeout | null = null;
   #onAbort: (() => void) | null = null;
+  #packetsScanned = 0;
 
   /** `budgetFrames`: how many decoded frames may be alive at once (queue, workers and the one in hand). */
   constructor(input: ByteSourceInput, settings: RunSettings, budgetFrames: number) {
@@ -48,7 +50,8 @@ export class FrameRun {
    * null when the range holds no frame (an empty video, or `start` past the last frame).
    */
   async openStages(converterQueue: number): Promise<FrameStages | null> {
-    const { start, signal, stats } = this.settings;
+    const { start, step, frames, timestamps, signal, stats } = this.settings;
+    if ((frames ?? timestamps)?.length === 0) return null;
     throwIfAborted(signal);
     const first = this.#own(new Demuxer(this.source));
     if (signal) {
@@ -58,46 +61,65 @@ export class FrameRun {
     const info = await first.open();
 
     const wanted = this.settings.end;
-    if (start === 0) {
+    if (start === 0 && timestamps === undefined) {
       // Stream strategy: number frames as packets pass, in one pass with no pre-scan.
       const indexer = this.#own(new PtsIndexer(info));
       // The container's count is the best guess before the stream has been read.
-      const total = info.frameCount === null ? (wanted === undefined ? null : wanted + 1) : Math.min(wanted ?? Infinity, info.frameCount - 1) + 1;
+      const last = info.frameCount === null ? wanted : Math.min(wanted ?? Infinity, info.frameCount - 1);
+      const total = last === undefined ? null : countSelected({ start, end: last, step, frames });
       attachProbe(stats, () => ({ strategy: 'stream', decodePath: 'from-start', framesTotal: total }));
-      this.#startPacketProgress(first, total);
-      return this.#wire(first, [indexer], indexer.index, wanted, converterQueue);
+      this.#startPacketProgress(first, last === undefined ? null : last + 1);
+      return this.#wire(first, [indexer], indexer.index, { start, end: wanted, step, frames }, converterQueue);
     }
 
     // Scan strategy: read packet timestamps up to end + margin, then decode from a seek (or from the start).
-    const scanTotal = wanted !== undefined ? Math.min(wanted + SCAN_MARGIN, info.frameCount ?? Infinity) : info.frameCount;
-    const bar = this.settings.showDecodingProgress ? new ProgressBar({ label: 'Scanning packets', total: scanTotal, unit: 'packets' }) : null;
-    let scanned = 0;
-    attachProbe(stats, () => ({ strategy: 'scan', packetsScanned: scanned }));
-    const index = await PtsIndex.scan(first, {
-      end: wanted,
-      onPacket: (n) => {
-        scanned = n;
-        bar?.update(n);
-      },
-    });
-    // The total was a guess (end + margin, or the container's count); a scan that reached the end knows.
-    if (bar && index.complete) bar.total = scanned;
-    bar?.finish();
+    attachProbe(stats, () => ({ strategy: 'scan', packetsScanned: this.#packetsScanned }));
+    let index = await this.#scan(first, timestamps ? lastFrameAtTime(info, Math.max(...timestamps)) : wanted);
+    if (timestamps && !coversTime(index, info, Math.max(...timestamps))) {
+      // The estimate from the frame rate fell short (variable frame rate): read every timestamp.
+      index = await this.#scan(this.#own(new Demuxer(this.source)), undefined);
+    }
     throwIfAborted(signal);
-    if (index.size === 0 || start > index.size - 1) return null;
+    const chosen = timestamps ? framesAtTimes(index, info, timestamps) : frames;
+    const from = chosen ? chosen[0] : start;
+    if (index.size === 0 || from === undefined || from > index.size - 1) return null;
     // As Supervisely: the last frame caps `end`.
-    const end = Math.min(wanted ?? index.size - 1, index.size - 1);
-    attachProbe(stats, () => ({ framesTotal: end - start + 1 }));
+    const end = Math.min(chosen ? chosen[chosen.length - 1]! : (wanted ?? index.size - 1), index.size - 1);
+    const selection = { start: from, end, step, frames: chosen };
+    attachProbe(stats, () => ({ framesTotal: countSelected(selection) }));
 
     const demuxer = this.#own(new Demuxer(this.source));
     await demuxer.open();
-    const keyframe = index.decodeFromStart ? undefined : index.keyframeFor(start);
+    const keyframe = index.decodeFromStart ? undefined : index.keyframeFor(from);
     const fromStart = keyframe === undefined;
     if (keyframe) await demuxer.seekKeyframe(keyframe.pts, keyframe.dts);
     attachProbe(stats, () => ({ decodePath: fromStart ? 'from-start' : 'seek' }));
     // About one packet per frame up to `end` (B-frames reorder over a few more).
     if (fromStart) this.#startPacketProgress(demuxer, Math.min(end + 1, info.frameCount ?? Infinity));
-    return this.#wire(demuxer, [], index, end, converterQueue);
+    return this.#wire(demuxer, [], index, selection, converterQueue);
+  }
+
+  /** Reads packet timestamps (no decoding) up to `end` + margin, or all of them, with the scan's progress bar. */
+  async #scan(demuxer: Demuxer, end: number | undefined): Promise<PtsIndex> {
+    const { frameCount } = await demuxer.open();
+    const total = end !== undefined ? Math.min(end + SCAN_MARGIN, frameCount ?? Infinity) : frameCount;
+    const bar = this.settings.showDecodingProgress ? new ProgressBar({ label: 'Scanning packets', total, unit: 'packets' }) : null;
+    let scanned = 0;
+    try {
+      const index = await PtsIndex.scan(demuxer, {
+        end,
+        onPacket: (n) => {
+          scanned = n;
+          this.#packetsScanned++;
+          bar?.update(n);
+        },
+      });
+      // The total was a guess (end + margin, or the container's count); a scan that reached the end knows.
+      if (bar && index.complete) bar.total = scanned;
+      return index;
+    } finally {
+      bar?.finish();
+    }
   }
 
   /** Stops every stage; native memory is freed as each stage closes. */
@@ -115,11 +137,12 @@ export class FrameRun {
     if (this.#ownsSource) await this.source.close();
   }
 
-  #wire(demuxer: Demuxer, before: Duplex[], index: PtsIndex, end: number | undefined, converterQueue: number): FrameStages {
-    const { start, stats } = this.settings;
+  #wire(demuxer: Demuxer, before: Duplex[], index: PtsIndex, selection: Selection, converterQueue: number): FrameStages {
+    const { stats } = this.settings;
     const timeBase = demuxer.info.timeBase;
     const decoder = this.#own(new Decoder(demuxer.info.codecParameters, { timeBase, budget: this.budget }));
-    const selector = this.#own(new FrameSelector(index, { start, end, budget: this.budget }));
+    const { start, end, step, frames } = selection;
+    const selector = this.#own(new FrameSelector(index, { start, end, step, ...(frames ? { frames } : {}), budget: this.budget }));
     const converter = this.#own(new RgbConverter({ timeBase, budget: this.budget, highWaterMark: converterQueue }));
     // Nothing after the range is wanted: end the input there, the decoder flushes, and the run completes.
     selector.once('done', () => demuxer.stop());
@@ -151,6 +174,61 @@ export class FrameRun {
     this.#streams.push(stream);
     return stream;
   }
+}
+
+/** Which frames a run delivers: every `step`-th of `[start, end]`, or only `frames`. */
+interface Selection {
+  start: number;
+  end: number | undefined;
+  step: number;
+  frames: readonly number[] | undefined;
+}
+
+/** How many frames a selection with a known end delivers. */
+function countSelected({ start, end, step, frames }: Selection & { end: number }): number {
+  if (end < start) return 0;
+  return frames ? frames.filter((n) => n >= start && n <= end).length : Math.floor((end - start) / step) + 1;
+}
+
+/**
+ * How many frames are shown at or before `seconds` after the first frame (the rank after the last such frame).
+ * Times count from the first frame, as a player's clock does: an MPEG-TS stream's timestamps start anywhere.
+ */
+function framesUpTo(index: PtsIndex, info: DemuxerInfo, seconds: number): number {
+  const origin = index.ptsAt(0) ?? 0n;
+  const { num, den } = info.timeBase;
+  let low = 0;
+  let high = index.size;
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    if ((Number(index.ptsAt(middle)! - origin) * num) / den <= seconds + 1e-9) low = middle + 1;
+    else high = middle;
+  }
+  return low;
+}
+
+/** A frame number past the frame shown at `seconds`, from the frame rate; undefined (scan all) without one. */
+function lastFrameAtTime(info: DemuxerInfo, seconds: number): number | undefined {
+  if (!info.frameRate || info.frameRate.num <= 0) return undefined;
+  return Math.ceil(((seconds * info.frameRate.num) / info.frameRate.den) * 1.1) + 1;
+}
+
+/** True when every frame up to `seconds` is in the index, with the scan's margin of later packets read too. */
+function coversTime(index: PtsIndex, info: DemuxerInfo, seconds: number): boolean {
+  return index.complete || index.size - framesUpTo(index, info, seconds) >= SCAN_MARGIN;
+}
+
+/**
+ * The frame shown at each time: the last one whose presentation time is at or before it, none for a time past the
+ * stream's duration. Sorted, without duplicates.
+ */
+function framesAtTimes(index: PtsIndex, info: DemuxerInfo, times: readonly number[]): number[] {
+  const chosen = new Set<number>();
+  for (const t of times) {
+    if (index.size === 0 || (info.duration !== null && t > info.duration)) continue;
+    chosen.add(Math.max(0, framesUpTo(index, info, t) - 1));
+  }
+  return [...chosen].sort((a, b) => a - b);
 }
 
 /** Resolves once a stream has closed (at once if it already has, or never opened anything). */

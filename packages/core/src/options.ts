@@ -23,6 +23,22 @@ export interface StreamOptions {
   /** Last frame number (inclusive, 0-based); past the last frame means "to the end". Omit for the last frame. */
   end?: number | undefined;
   /**
+   * Keep every `step`-th frame of the range: `start`, `start + step`, `start + 2 × step`, ... up to `end`.
+   * @default 1
+   */
+  step?: number | undefined;
+  /**
+   * Exactly these frame numbers, in any order; duplicates and numbers past the last frame are ignored, and the
+   * output comes in frame order. Not with `start`, `end`, `step` or `timestamps`.
+   */
+  frames?: readonly number[] | undefined;
+  /**
+   * Times in seconds from the first frame; each selects the frame shown at that time: the last frame whose
+   * presentation time is at or before it (nothing for a time past the stream's duration). Two times on one frame
+   * select it once. Not with `start`, `end`, `step` or `frames`.
+   */
+  timestamps?: readonly number[] | undefined;
+  /**
    * Decoded frames that may wait between decoding and their consumer. Peak frame memory is about
    * `(queueMaxSize + 1) × width × height × 3` bytes for the iterator, plus `maxWriteWorkers` frames for files.
    * @default 32
@@ -72,6 +88,11 @@ export interface StreamToDirOptions extends StreamOptions {
 export interface RunSettings extends SourceSettings {
   start: number;
   end: number | undefined;
+  step: number;
+  /** Sorted, without duplicates; undefined for a range. */
+  frames: readonly number[] | undefined;
+  /** As given (seconds); undefined unless the caller chose frames by time. */
+  timestamps: readonly number[] | undefined;
   queueMaxSize: number;
   showDecodingProgress: boolean;
   stats: RunStats;
@@ -84,7 +105,7 @@ export interface DirSettings extends RunSettings {
   maxWriteWorkers: number;
 }
 
-const COMMON_KEYS = ['start', 'end', 'queueMaxSize', 'showDecodingProgress', 'signal', 'headers', 'timeout', 'stats'];
+const COMMON_KEYS = ['start', 'end', 'step', 'frames', 'timestamps', 'queueMaxSize', 'showDecodingProgress', 'signal', 'headers', 'timeout', 'stats'];
 const DIR_KEYS = [...COMMON_KEYS, 'ext', 'progress', 'imageWriter', 'maxWriteWorkers'];
 
 /** Checks the options of {@link streamVideoFrames}; throws an InvalidOptionError before any I/O. */
@@ -113,14 +134,41 @@ function checkCommon(opts: Partial<StreamOptions>): RunSettings {
   const end = checkInteger('end', opts.end, 0, true);
   if (end !== undefined && end < start) throw invalidOption('end', `an integer >= start (${start})`, end);
   if (opts.stats !== undefined && !(opts.stats instanceof RunStats)) throw invalidOption('stats', 'a RunStats', opts.stats);
+  const step = checkInteger('step', opts.step ?? 1, 1);
+  const frames = opts.frames === undefined ? undefined : checkFrameList(opts.frames);
+  const timestamps = opts.timestamps === undefined ? undefined : checkTimestamps(opts.timestamps);
+  const chosen = (['frames', 'timestamps'] as const).filter((key) => opts[key] !== undefined);
+  const ranged = (['start', 'end', 'step'] as const).filter((key) => opts[key] !== undefined);
+  if (chosen.length > 1 || (chosen.length === 1 && ranged.length > 0)) {
+    const [first, second] = [...chosen, ...ranged] as [string, string];
+    throw invalidOption(second, `no ${second} together with ${first} (choose a range, a list of frames, or timestamps)`, opts[second as 'start']);
+  }
   return {
-    start,
-    end,
+    start: frames?.[0] ?? start,
+    end: frames === undefined ? end : frames[frames.length - 1],
+    step,
+    frames,
+    timestamps,
     queueMaxSize: checkInteger('queueMaxSize', opts.queueMaxSize ?? 32, 1),
     showDecodingProgress: checkBoolean('showDecodingProgress', opts.showDecodingProgress, false),
     ...checkSourceOptions(opts),
     stats: opts.stats ?? new RunStats(),
   };
+}
+
+/** A list of frame numbers, sorted and without duplicates. */
+function checkFrameList(value: unknown): number[] {
+  if (!Array.isArray(value)) throw invalidOption('frames', 'an array of frame numbers', value);
+  for (const n of value) checkInteger('frames', n, 0);
+  return [...new Set(value as number[])].sort((a, b) => a - b);
+}
+
+function checkTimestamps(value: unknown): number[] {
+  if (!Array.isArray(value)) throw invalidOption('timestamps', 'an array of times in seconds', value);
+  for (const t of value) {
+    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw invalidOption('timestamps', 'an array of times >= 0 in seconds', t);
+  }
+  return [...value] as number[];
 }
 
 /** The options of any call that reads a video: how to reach it and when to give up. */

@@ -28,6 +28,13 @@ export interface FrameSelectorOptions {
   start?: number;
   /** Last frame number to keep (inclusive). Omit to keep every frame from `start` on. */
   end?: number | undefined;
+  /**
+   * Keep every `step`-th frame from `start` on: `start`, `start + step`, ...
+   * @default 1
+   */
+  step?: number | undefined;
+  /** Keep only these frame numbers (within `[start, end]`). Omit to keep every frame of the range. */
+  frames?: Iterable<number> | undefined;
   /** The budget the decoder took a unit from for each frame; a dropped frame gives its unit back. */
   budget?: FrameBudget | undefined;
   /**
@@ -38,9 +45,9 @@ export interface FrameSelectorOptions {
 }
 
 /**
- * Gives decoded frames their numbers from a {@link PtsIndex} and keeps those in `[start, end]`, each once. Frames
- * without a pts, with a pts the index does not know, outside the range or already emitted are freed and dropped,
- * as Supervisely's reader skips them.
+ * Gives decoded frames their numbers from a {@link PtsIndex} and keeps those in `[start, end]` (every `step`-th,
+ * or only the listed `frames`), each once. Frames without a pts, with a pts the index does not know, not wanted
+ * or already emitted are freed and dropped, as Supervisely's reader skips them.
  *
  * Emits `'done'` once every wanted frame has passed, or a frame past the range shows none can follow; the
  * composer then stops the demuxer so that nothing more is read or decoded. Frames still arriving are dropped.
@@ -52,6 +59,10 @@ export interface FrameSelectorOptions {
 export class FrameSelector extends Transform {
   /** The frame numbers kept, inclusive; `end` undefined means "to the last frame". */
   readonly range: { readonly start: number; readonly end: number | undefined };
+  #step: number;
+  #wanted: ReadonlySet<number> | undefined;
+  /** How many frames complete the selection; undefined when it runs to the last frame. */
+  #count: number | undefined;
   #index: PtsIndex;
   #budget: FrameBudget | undefined;
   #emitted = new Set<number>();
@@ -60,12 +71,24 @@ export class FrameSelector extends Transform {
 
   constructor(index: PtsIndex, options: FrameSelectorOptions = {}) {
     const opts = assertOptionsObject(options, 'FrameSelector');
-    assertKnownKeys(opts, ['start', 'end', 'budget', 'highWaterMark'], 'FrameSelector');
+    assertKnownKeys(opts, ['start', 'end', 'step', 'frames', 'budget', 'highWaterMark'], 'FrameSelector');
     super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
     const start = checkInteger('start', opts.start ?? 0, 0);
     const end = checkInteger('end', opts.end, 0, true);
     if (end !== undefined && end < start) throw invalidOption('end', `an integer >= start (${start})`, end);
     this.range = Object.freeze({ start, end });
+    this.#step = checkInteger('step', opts.step ?? 1, 1);
+    if (opts.frames !== undefined) {
+      if (opts.frames === null || typeof (opts.frames as Iterable<number>)[Symbol.iterator] !== 'function') {
+        throw invalidOption('frames', 'an iterable of frame numbers', opts.frames);
+      }
+      const wanted = new Set<number>();
+      for (const n of opts.frames) if (checkInteger('frames', n, 0) >= start && (end === undefined || n <= end)) wanted.add(n);
+      this.#wanted = wanted;
+      this.#count = wanted.size;
+    } else if (end !== undefined) {
+      this.#count = Math.floor((end - start) / this.#step) + 1;
+    }
     this.#index = index;
     this.#budget = checkBudget(opts.budget);
   }
@@ -81,16 +104,22 @@ export class FrameSelector extends Transform {
   }
 
   override _transform(frame: Frame, cb: (err: Error | null, data?: unknown) => void): void {
-    const { start, end } = this.range;
+    const { end } = this.range;
     const index = this.#done || frame.pts === AV_NOPTS_VALUE ? undefined : this.#index.indexOf(frame.pts);
-    if (index === undefined || index < start || (end !== undefined && index > end) || this.#emitted.has(index)) {
+    if (index === undefined || !this.#keeps(index) || this.#emitted.has(index)) {
       this.#drop(frame);
       if (index !== undefined && end !== undefined && index > end) this.#passedEnd();
       return cb(null);
     }
     this.#emitted.add(index);
-    if (end !== undefined && this.#emitted.size === end - start + 1) this.#finish();
+    if (this.#emitted.size === this.#count) this.#finish();
     cb(null, { frame, index } satisfies NumberedFrame);
+  }
+
+  #keeps(index: number): boolean {
+    const { start, end } = this.range;
+    if (index < start || (end !== undefined && index > end)) return false;
+    return this.#wanted ? this.#wanted.has(index) : (index - start) % this.#step === 0;
   }
 
   override _predestroy(): void {

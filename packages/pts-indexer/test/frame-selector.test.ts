@@ -86,6 +86,31 @@ test('keeps exactly [start, end], each once; drops unnumbered, duplicate and out
   assert.deepEqual(selector.range, { start: 2, end: 5 });
 });
 
+test('step keeps every n-th frame from start and is done after the last one of the range', async () => {
+  const budget = new FrameBudget(64);
+  const selector = new FrameSelector(makeIndex(20), { start: 3, end: 12, step: 4, budget });
+  const all = Array.from({ length: 20 }, (_, i) => i * 100);
+  const result = await run(selector, all, budget);
+  assert.deepEqual(result.kept, [3, 7, 11]);
+  assert.equal(result.doneAfter, 12, "'done' as soon as frame 11, the last of 3..12 by 4, passed");
+  assert.equal(budget.inUse, 0);
+  const open = new FrameSelector(makeIndex(20), { start: 10, step: 3, budget });
+  assert.deepEqual((await run(open, all, budget)).kept, [10, 13, 16, 19]);
+});
+
+test('frames keeps only the listed numbers inside the range, each once, done after the last', async () => {
+  const budget = new FrameBudget(64);
+  const selector = new FrameSelector(makeIndex(20), { start: 2, end: 15, frames: [15, 2, 9, 9, 30], budget });
+  const all = Array.from({ length: 20 }, (_, i) => i * 100);
+  const result = await run(selector, all, budget);
+  assert.deepEqual(result.kept, [2, 9, 15]);
+  assert.equal(result.doneAfter, 16);
+  assert.equal(result.inUseWhileHeld, 3);
+  assert.throws(() => new FrameSelector(makeIndex(2), { frames: [1, -1] }), InvalidOptionError);
+  assert.throws(() => new FrameSelector(makeIndex(2), { frames: 3 as never }), InvalidOptionError);
+  assert.throws(() => new FrameSelector(makeIndex(2), { step: 0 }), InvalidOptionError);
+});
+
 test('after done, even a wanted-looking frame is dropped', async () => {
   const budget = new FrameBudget(64);
   const selector = new FrameSelector(makeIndex(10), { start: 0, end: 1, budget });
@@ -171,7 +196,7 @@ test('options are checked with exact messages', () => {
     [{ start: 3, end: 2 }, 'end', 'Expected an integer >= start (3) for end but received 2 of type number'],
     [{ budget: 4 }, 'budget', 'Expected a FrameBudget for budget but received 4 of type number'],
     [{ highWaterMark: 0 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received 0 of type number'],
-    [{ stop: 3 }, 'stop', 'Unknown option stop for FrameSelector; known options: start, end, budget, highWaterMark'],
+    [{ stop: 3 }, 'stop', 'Unknown option stop for FrameSelector; known options: start, end, step, frames, budget, highWaterMark'],
   ];
   for (const [options, option, message] of cases) {
     assert.throws(
