@@ -60,6 +60,28 @@ describe('framepipe frames', () => {
     assert.doesNotMatch(stderr, /\x1b|\r/, 'no terminal control codes in a log');
   });
 
+  test('--step, --frames and --timestamps choose frames beyond a range', async () => {
+    const cases: Array<[string[], number[]]> = [
+      [['--step', '20'], [0, 20, 40]],
+      [['--frames', '44,3', '--frames', '17'], [3, 17, 44]],
+      [['--timestamps', '1, 0.5'], [12, 25]],
+    ];
+    for (const [flags, expected] of cases) {
+      const out = join(dir, `sample-${flags.join('').replace(/\W/g, '')}`);
+      const { code, stderr } = await runScript(BIN, ['frames', open.url('/clip.mp4'), '-o', out, '-q', ...flags]);
+      assert.equal(code, 0, stderr);
+      const files = await frameFiles(out);
+      assert.deepEqual(files.map(indexInName), expected, flags.join(' '));
+      assert.deepEqual(await readCodes(files), expected);
+    }
+    const bad = await runScript(BIN, ['frames', open.url('/clip.mp4'), '-o', join(dir, 'bad-list'), '--frames', '1,x']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /^ERR_FRAMEPIPE_INVALID_OPTION Expected a comma-separated list of numbers for --frames but received "1,x"/);
+    const mixed = await runScript(BIN, ['frames', open.url('/clip.mp4'), '-o', join(dir, 'bad-mix'), '--frames', '1', '--start', '2']);
+    assert.equal(mixed.code, 2);
+    assert.match(mixed.stderr, /^ERR_FRAMEPIPE_INVALID_OPTION Expected no start together with frames .* \(--start\)\n$/);
+  });
+
   test('--quiet prints nothing; the files are there', async () => {
     const out = join(dir, 'quiet');
     const { code, stdout, stderr } = await runScript(BIN, ['frames', open.url('/clip.mp4'), '-o', out, '--end', '4', '-q', '--show-decoding-progress']);
@@ -186,7 +208,7 @@ describe('framepipe --help', () => {
     const { code, stdout } = await runScript(BIN, ['frames', '--help']);
     assert.equal(code, 0);
     for (const group of ['Video (a <source>, or a Supervisely --video-id):', 'Frames:', 'Tuning:', 'Display:']) assert.ok(stdout.includes(group), group);
-    const flags = ['--video-id', '--server-address', '--api-token', '--header', '--timeout', '--out', '--start', '--end', '--ext'];
+    const flags = ['--video-id', '--server-address', '--api-token', '--header', '--timeout', '--out', '--start', '--end', '--step', '--frames', '--timestamps', '--ext'];
     flags.push('--max-write-workers', '--queue-maxsize', '--show-decoding-progress', '--progress-interval', '--quiet', '--json', '--verbose');
     for (const flag of flags) assert.ok(stdout.includes(flag), flag);
     assert.match(stdout, /Examples:\n.*framepipe frames https:\/\/example\.com\/clip\.mp4/);

@@ -12,10 +12,28 @@ import { ROOT, runScript } from './support/run-script.ts';
 
 const EXAMPLES = resolve(ROOT, 'examples');
 
+/** Frame files of one format, by frame number. */
+interface FrameFiles {
+  ext: 'png' | 'jpg';
+  frames: number[];
+}
+
+/** Checks that `dir` holds exactly these complete frame files, each showing its own frame. */
+async function checkFrameFiles(dir: string, { ext, frames }: FrameFiles): Promise<void> {
+  const names = (await readdir(dir)).sort();
+  assert.deepEqual(await strayFiles(dir), [], 'only complete frame files, no temporary ones');
+  assert.ok(names.every((name) => name.endsWith(`.${ext}`)), `all .${ext}: ${names.join(' ')}`);
+  const paths = names.map((name) => join(dir, name));
+  assert.deepEqual(paths.map(indexInName), frames, 'file names');
+  assert.deepEqual(await readCodes(paths), frames, 'the frame each file shows');
+}
+
 /** What one example must do when run with no source argument. */
 interface Expectation {
   /** The frame files it writes into `--out`. Scripts without this entry get no `--out` and must write nothing. */
-  files?: { ext: 'png' | 'jpg'; frames: number[] };
+  files?: FrameFiles;
+  /** Frame files it writes into subdirectories of `--out`, by subdirectory. */
+  subdirs?: Record<string, FrameFiles>;
   /** The frame numbers it prints on stdout as lines starting `frame N`, in order. */
   printed?: number[];
   /** Further patterns stdout must match. */
@@ -50,6 +68,12 @@ const EXPECTED: Record<string, Expectation> = {
     stdout: [/^frame 0 at 0\.00 s: 320×240, 230400 bytes, mean RGB \(/m],
   },
   'custom-pipeline.ts': { printed: range(0, 14), stdout: [/^15 frames measured; /m] },
+  // 75 frames at 25 fps: 0.5 s is in frame 12, 1 s starts frame 25, 2.5 s starts frame 62.
+  'sampling.ts': {
+    subdirs: { 'every-25th': { ext: 'jpg', frames: [0, 25, 50] }, picked: { ext: 'png', frames: [7, 33, 60] } },
+    printed: [12, 25, 62],
+    stdout: [/^every 25th frame: 3 files in /m, /^frames \[60, 7, 33, 7\]: 3 files; \d+ frames decoded, decoding by seek$/m],
+  },
   'supervisely.ts': {
     files: { ext: 'png', frames: range(0, 9) },
     printed: range(0, 9),
@@ -74,20 +98,13 @@ for (const script of scripts) {
       const cwd = join(dir, 'cwd');
       await Promise.all([mkdir(home), mkdir(cwd)]);
       const out = join(dir, 'out'); // not created: the script must create it
-      const args = expected.files ? ['--out', out] : [];
+      const args = expected.files || expected.subdirs ? ['--out', out] : [];
       const { code, signal, stdout, stderr } = await runScript(join(EXAMPLES, script), args, { home, cwd });
       assert.equal(code, 0, `exit ${code} ${signal ?? ''}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
       assert.doesNotMatch(stderr, /error/i, `stderr:\n${stderr}`);
 
-      if (expected.files) {
-        const { ext, frames } = expected.files;
-        const names = (await readdir(out)).sort();
-        assert.deepEqual(await strayFiles(out), [], 'only complete frame files, no temporary ones');
-        assert.ok(names.every((name) => name.endsWith(`.${ext}`)), `all .${ext}: ${names.join(' ')}`);
-        const paths = names.map((name) => join(out, name));
-        assert.deepEqual(paths.map(indexInName), frames, 'file names');
-        assert.deepEqual(await readCodes(paths), frames, 'the frame each file shows');
-      }
+      if (expected.files) await checkFrameFiles(out, expected.files);
+      for (const [subdir, files] of Object.entries(expected.subdirs ?? {})) await checkFrameFiles(join(out, subdir), files);
       assert.deepEqual(await readdir(cwd), [], 'nothing written into the working directory');
 
       if (expected.printed) {

@@ -33,6 +33,21 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .option('out', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'Output directory (created if missing)', group: 'Frames:' })
           .option('start', { type: 'number', requiresArg: true, describe: 'First frame number, inclusive, 0-based [default: 0]', group: 'Frames:' })
           .option('end', { type: 'number', requiresArg: true, describe: 'Last frame number, inclusive [default: the last frame]', group: 'Frames:' })
+          .option('step', { type: 'number', requiresArg: true, describe: 'Keep every n-th frame of the range [default: 1]', group: 'Frames:' })
+          .option('frames', {
+            type: 'string',
+            array: true,
+            requiresArg: true,
+            describe: 'Exactly these frame numbers, e.g. --frames 0,250,500 (instead of a range)',
+            group: 'Frames:',
+          })
+          .option('timestamps', {
+            type: 'string',
+            array: true,
+            requiresArg: true,
+            describe: 'The frames shown at these times in seconds, e.g. --timestamps 1.5,60 (instead of a range)',
+            group: 'Frames:',
+          })
           .option('ext', { type: 'string', default: 'png', requiresArg: true, describe: 'Image format: png, jpg, jpeg or webp', group: 'Frames:' })
           .option('max-write-workers', { type: 'number', default: 4, requiresArg: true, describe: 'Files encoded and written at the same time', group: 'Tuning:' })
           .option('queue-maxsize', {
@@ -52,6 +67,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
               'Examples:',
               '  framepipe frames https://example.com/clip.mp4 -o frames --end 9   frames 0-9 as PNG',
               '  framepipe frames clip.mp4 -o frames --ext jpg                     every frame as JPEG',
+              '  framepipe frames clip.mp4 -o frames --timestamps 0,30,60          the frames shown at 0, 30 and 60 s',
               '  framepipe frames --video-id 12345 -o frames --start 100 --end 149',
               '                    a Supervisely video; credentials from ~/supervisely.env',
             ].join('\n'),

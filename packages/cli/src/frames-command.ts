@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { ProgressBar, RunStats, streamVideoFramesToDir } from '@framepipe/core';
+import { InvalidOptionError, ProgressBar, RunStats, streamVideoFramesToDir } from '@framepipe/core';
 import type { ImageExtension } from '@framepipe/core';
 import { EXIT, reportFailure, round } from './report.ts';
 import type { CliIo } from './report.ts';
@@ -10,6 +10,9 @@ export interface FramesArgs extends SourceArgs {
   out: string;
   start?: number | undefined;
   end?: number | undefined;
+  step?: number | undefined;
+  frames?: string[] | undefined;
+  timestamps?: string[] | undefined;
   ext: string;
   'max-write-workers': number;
   'queue-maxsize': number;
@@ -17,6 +20,16 @@ export interface FramesArgs extends SourceArgs {
   'progress-interval'?: number | undefined;
   quiet: boolean;
   json: boolean;
+}
+
+/** `1,5,9` (also given as several flags) into numbers, for the library to check; undefined when not given. */
+function numberList(values: string[] | undefined, option: string): number[] | undefined {
+  if (values === undefined) return undefined;
+  const items = values.flatMap((value) => value.split(',')).map((item) => item.trim());
+  const numbers = items.map(Number);
+  const bad = items.find((item, i) => item === '' || Number.isNaN(numbers[i]));
+  if (bad !== undefined) throw new InvalidOptionError(option, `Expected a comma-separated list of numbers for --${option} but received ${JSON.stringify(values.join(','))}`);
+  return numbers;
 }
 
 /** `framepipe frames`: saves a range of frames as files, with a progress bar, and reports how it went. */
@@ -43,6 +56,9 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     const paths = await streamVideoFramesToDir(video.input, args.out, {
       start: args.start,
       end: args.end,
+      step: args.step,
+      frames: numberList(args.frames, 'frames'),
+      timestamps: numberList(args.timestamps, 'timestamps'),
       ext: args.ext as ImageExtension,
       maxWriteWorkers: args['max-write-workers'],
       queueMaxSize: args['queue-maxsize'],

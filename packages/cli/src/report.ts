@@ -15,6 +15,9 @@ export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 const FLAGS: Record<string, string> = {
   start: '--start',
   end: '--end',
+  step: '--step',
+  frames: '--frames',
+  timestamps: '--timestamps',
   ext: '--ext',
   maxWriteWorkers: '--max-write-workers',
   queueMaxSize: '--queue-maxsize',
