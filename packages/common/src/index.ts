@@ -12,4 +12,4 @@ export {
   checkSignal,
 } from './options.ts';
 export { FrameBudget, checkBudget } from './frame-budget.ts';
-export { InFlight, SharedAttempt, objectStreamOptions, releaseBuffered } from './streams.ts';
+export { DISCONTINUITY, InFlight, SharedAttempt, isDiscontinuity, objectStreamOptions, releaseBuffered } from './streams.ts';

@@ -81,3 +81,15 @@ export class SharedAttempt {
     return this.#attempt;
   }
 }
+
+/**
+ * Flows between stages in place of a packet where the packets stop being consecutive: the demuxer jumped ahead to
+ * another keyframe (see `Demuxer.jump`). A decoder drains its pending frames and starts afresh there; a stage that
+ * does not care passes it on.
+ */
+export const DISCONTINUITY: Readonly<{ discontinuity: true }> = Object.freeze({ discontinuity: true });
+
+/** True for the {@link DISCONTINUITY} marker. */
+export function isDiscontinuity(item: unknown): item is typeof DISCONTINUITY {
+  return item === DISCONTINUITY;
+}

@@ -35,6 +35,7 @@ export class FrameRun {
   #progressTimer: NodeJS.Timeout | null = null;
   #onAbort: (() => void) | null = null;
   #packetsScanned = 0;
+  #jumps = 0;
 
   /** `budgetFrames`: how many decoded frames may be alive at once (queue, workers and the one in hand). */
   constructor(input: ByteSourceInput, settings: RunSettings, budgetFrames: number) {
@@ -93,10 +94,33 @@ export class FrameRun {
     const keyframe = index.decodeFromStart ? undefined : index.keyframeFor(from);
     const fromStart = keyframe === undefined;
     if (keyframe) await demuxer.seekKeyframe(keyframe.pts, keyframe.dts);
-    attachProbe(stats, () => ({ decodePath: fromStart ? 'from-start' : 'seek' }));
+    const parts = fromStart ? [] : planParts(index, selection);
+    attachProbe(stats, () => ({ decodePath: fromStart ? 'from-start' : 'seek', seeks: fromStart ? 0 : 1 + this.#jumps }));
     // About one packet per frame up to `end` (B-frames reorder over a few more).
     if (fromStart) this.#startPacketProgress(demuxer, Math.min(end + 1, info.frameCount ?? Infinity));
-    return this.#wire(demuxer, [], index, selection, converterQueue);
+    const stages = this.#wire(demuxer, [], index, selection, converterQueue);
+    if (parts.length > 1) this.#jumpBetween(parts, demuxer, stages.transforms.at(-1) as FrameSelector);
+    return stages;
+  }
+
+  /**
+   * A sparse selection lies in parts separated by whole GOPs that hold no wanted frame: once the last frame of a
+   * part is out, the demuxer jumps to the keyframe of the next part instead of reading and decoding the gap.
+   */
+  #jumpBetween(parts: Part[], demuxer: Demuxer, selector: FrameSelector): void {
+    let reached = 0;
+    selector.on('kept', (kept: unknown) => {
+      const index = kept as number;
+      let part = reached;
+      while (part < parts.length - 1 && index > parts[part]!.last) part++;
+      reached = Math.max(reached, part);
+      // Jump only if the decode has not already run into the next part by itself.
+      if (index === parts[part]!.last && part === reached && part + 1 < parts.length) {
+        const next = parts[part + 1]!.keyframe;
+        this.#jumps++;
+        demuxer.jump(next.pts, next.dts);
+      }
+    });
   }
 
   /** Reads packet timestamps (no decoding) up to `end` + margin, or all of them, with the scan's progress bar. */
@@ -182,6 +206,41 @@ interface Selection {
   end: number | undefined;
   step: number;
   frames: readonly number[] | undefined;
+}
+
+/** A run of wanted frames decoded from one keyframe; `last` is its highest frame number. */
+interface Part {
+  keyframe: { pts: bigint; dts: bigint };
+  last: number;
+}
+
+/**
+ * Splits a sparse selection (a list of frames, or a step over a known range) into parts that each start at a
+ * keyframe, merging parts whose GOPs follow each other: jumping to the next GOP saves nothing.
+ */
+function planParts(index: PtsIndex, { start, end, step, frames }: Selection): Part[] {
+  if (!frames && (step === 1 || end === undefined)) return [];
+  const wanted = frames ?? Array.from({ length: Math.floor((end! - start) / step) + 1 }, (_, i) => start + i * step);
+  const parts: Part[] = [];
+  for (const n of wanted) {
+    if (n >= index.size) break;
+    const keyframe = index.keyframeFor(n);
+    if (!keyframe) return [];
+    const current = parts[parts.length - 1];
+    if (current && (current.keyframe.pts === keyframe.pts || followsPart(index, current, keyframe.pts))) {
+      current.last = n;
+    } else {
+      parts.push({ keyframe, last: n });
+    }
+  }
+  return parts;
+}
+
+/** True when the GOP just before the one starting at `keyframePts` is the GOP holding the part's last frame. */
+function followsPart(index: PtsIndex, part: Part, keyframePts: bigint): boolean {
+  const keyframeIndex = index.indexOf(keyframePts);
+  if (keyframeIndex === undefined || keyframeIndex === 0) return false;
+  return index.keyframeFor(keyframeIndex - 1)?.pts === index.keyframeFor(part.last)?.pts;
 }
 
 /** How many frames a selection with a known end delivers. */

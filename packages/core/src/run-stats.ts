@@ -4,6 +4,8 @@ export interface RunStatsSnapshot {
   strategy: 'scan' | 'stream' | null;
   /** How frames were decoded: from a seek to the keyframe before `start`, or from the start of the stream. */
   decodePath: 'seek' | 'from-start' | null;
+  /** Seeks made by the decoding pass: the first one, then one per gap jumped in a sparse selection. */
+  seeks: number;
   /** Video packets read by the decoding pass. */
   packetsRead: number;
   /** Packets read by the scan pass (0 for the stream strategy). */
@@ -52,6 +54,7 @@ export class RunStats implements RunStatsSnapshot {
 
   get strategy() { return this.#read('strategy', null); }
   get decodePath() { return this.#read('decodePath', null); }
+  get seeks() { return this.#read('seeks', 0); }
   get packetsRead() { return this.#read('packetsRead', 0); }
   get packetsScanned() { return this.#read('packetsScanned', 0); }
   get framesDecoded() { return this.#read('framesDecoded', 0); }
@@ -71,6 +74,7 @@ export class RunStats implements RunStatsSnapshot {
     return {
       strategy: this.strategy,
       decodePath: this.decodePath,
+      seeks: this.seeks,
       packetsRead: this.packetsRead,
       packetsScanned: this.packetsScanned,
       framesDecoded: this.framesDecoded,

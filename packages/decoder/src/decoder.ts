@@ -15,6 +15,8 @@ import {
   checkBudget,
   FramepipeError,
   InFlight,
+  DISCONTINUITY,
+  isDiscontinuity,
   assertKnownKeys,
   assertOptionsObject,
   checkInteger,
@@ -96,8 +98,15 @@ export class Decoder extends Transform {
     this.#inFlight.track(this.#openCodec()).then(() => cb(null), cb);
   }
 
-  override _transform(packet: Packet, cb: (err: Error | null, data?: unknown) => void): void {
-    this.#inFlight.track(this.#decode(packet)).then(() => cb(null), (error: Error) => cb(error));
+  override _transform(packet: Packet | typeof DISCONTINUITY, cb: (err: Error | null, data?: unknown) => void): void {
+    const work = isDiscontinuity(packet) ? this.#restart() : this.#decode(packet);
+    this.#inFlight.track(work).then(() => cb(null), (error: Error) => cb(error));
+  }
+
+  /** The packets jump elsewhere: output the frames still pending, then forget the references before the jump. */
+  async #restart(): Promise<void> {
+    await this.#decode(null);
+    this.#context!.flushBuffers();
   }
 
   override _flush(cb: (err: Error | null) => void): void {
@@ -106,7 +115,8 @@ export class Decoder extends Transform {
 
   override _predestroy(): void {
     this.#abort.abort();
-    releaseBuffered<Packet | Frame>(this, (item) => {
+    releaseBuffered<Packet | Frame | typeof DISCONTINUITY>(this, (item) => {
+      if (isDiscontinuity(item)) return;
       item.free();
       if (item instanceof Frame) this.#budget?.release();
     });

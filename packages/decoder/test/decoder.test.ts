@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import { CodecParameters, Frame, Packet } from 'node-av';
 import { AV_CODEC_ID_NONE, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
-import { Writable, pipelinePromise } from 'streamx';
+import { Transform, Writable, pipelinePromise } from 'streamx';
 import { ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, objectStreamOptions, releaseBuffered } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
 import { Decoder } from '../src/index.ts';
@@ -79,6 +79,44 @@ for (const [name, spec] of Object.entries(TEST_PRESETS)) {
     });
   });
 }
+
+test('a DISCONTINUITY between GOPs: the frames before it and every frame from the new keyframe come out, none corrupt', async () => {
+  const file = await makeFixture(H264_MP4_MOOV_END);
+  const all = await packetPts(file);
+  const keyframes = await withFile(file, async (source) => {
+    const list: Array<{ pts: bigint; dts: bigint }> = [];
+    for await (const packet of new Demuxer(source)) {
+      if (packet.isKeyframe) list.push({ pts: packet.pts, dts: packet.dts });
+      packet.free();
+    }
+    return list;
+  });
+  // The fourth keyframe starts frames 36-47 (GOPs of 12): jump there after the first four packets.
+  const target = keyframes[3]!;
+  await withFile(file, async (source) => {
+    const demuxer = new Demuxer(source);
+    const info = await demuxer.open();
+    const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase });
+    const seen: bigint[] = [];
+    let passed = 0;
+    const jumper = new Transform({
+      ...objectStreamOptions(1),
+      transform(item, cb) {
+        if (++passed === 4) demuxer.jump(target.pts, target.dts);
+        cb(null, item);
+      },
+    });
+    await pipelinePromise(demuxer, jumper, decoder, frameSink((frame) => (seen.push(frame.pts), frame.free())));
+    const sorted = [...all].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    // The frames the packets before the jump can make come out, then every frame from the target on, in order and
+    // none corrupt. (x264's keyframes are IDR frames, which reset a decoder by themselves; the drain and reset at the
+    // marker matter for keyframes that are not, and for an MPEG-TS jump that lands on packets before the keyframe.)
+    const before = seen.filter((pts) => pts < target.pts);
+    assert.ok(before.length > 0 && before.every((pts) => sorted.indexOf(pts) < 12), `before the jump: ${before}`);
+    assert.deepEqual(seen.filter((pts) => pts >= target.pts), sorted.filter((pts) => pts >= target.pts));
+    assert.equal(decoder.corruptFrames, 0);
+  });
+});
 
 /**
  * Decodes `file` into a consumer that keeps up to `hold` frames before freeing the oldest, and returns the largest

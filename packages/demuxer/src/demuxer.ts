@@ -20,9 +20,11 @@ import {
 import type { AVSeekWhence } from 'node-av/constants';
 import {
   AbortError,
+  DISCONTINUITY,
   ErrorCode,
   FramepipeError,
   InFlight,
+  isDiscontinuity,
   assertKnownKeys,
   assertOptionsObject,
   checkInteger,
@@ -113,6 +115,7 @@ export class Demuxer extends Readable {
   #stopped = false;
   /** A packet read while checking a seek, to be emitted first. */
   #held: Packet | null = null;
+  #jump: { pts: bigint; dts: bigint } | null = null;
   #packetsRead = 0;
   #inFlight = new InFlight();
   #abort = new AbortController();
@@ -159,9 +162,7 @@ export class Demuxer extends Readable {
   async seek(pts: bigint): Promise<void> {
     await this.open();
     if (this.#reading) throw new Error('Demuxer.seek() must be called before reading starts');
-    const info = this.info;
-    const ret = await this.#inFlight.track(this.#format!.seekFrame(info.streamIndex, pts, AVSEEK_FLAG_BACKWARD));
-    if (ret < 0) throw this.#failure(ret, `Cannot seek to pts ${pts}`);
+    await this.#seekFrame(pts);
   }
 
   /**
@@ -172,14 +173,37 @@ export class Demuxer extends Readable {
    * packet is a keyframe at or before `pts`, and otherwise seeks again by `dts`, which lands at or before it.
    */
   async seekKeyframe(pts: bigint, dts: bigint): Promise<void> {
-    await this.seek(pts);
+    await this.open();
+    if (this.#reading) throw new Error('Demuxer.seekKeyframe() must be called before reading starts; use jump()');
+    await this.#seekKeyframeNow(pts, dts);
+  }
+
+  /**
+   * While reading: continues from the keyframe `pts`/`dts` (found as {@link Demuxer.seekKeyframe} does) once the
+   * packets already buffered have gone out, and emits the {@link DISCONTINUITY} marker just before the first packet
+   * from there, so that a decoder drains and starts afresh. For skipping what lies between two wanted parts of a
+   * stream. Ignored after {@link Demuxer.stop}.
+   */
+  jump(pts: bigint, dts: bigint): void {
+    this.#jump = { pts, dts };
+  }
+
+  async #seekFrame(pts: bigint): Promise<void> {
+    const ret = await this.#inFlight.track(this.#format!.seekFrame(this.info.streamIndex, pts, AVSEEK_FLAG_BACKWARD));
+    if (ret < 0) throw this.#failure(ret, `Cannot seek to pts ${pts}`);
+  }
+
+  async #seekKeyframeNow(pts: bigint, dts: bigint): Promise<void> {
+    this.#held?.free();
+    this.#held = null;
+    await this.#seekFrame(pts);
     const first = await this.#inFlight.track(this.#readVideoPacket());
     if (first && first.isKeyframe && first.pts !== AV_NOPTS_VALUE && first.pts <= pts) {
       this.#held = first;
       return;
     }
     first?.free();
-    await this.seek(dts === AV_NOPTS_VALUE ? pts : dts);
+    await this.#seekFrame(dts === AV_NOPTS_VALUE ? pts : dts);
   }
 
   /** Ends the output after the packet being read, as if the container ended there. Buffered packets still flow. */
@@ -193,6 +217,18 @@ export class Demuxer extends Readable {
 
   override _read(cb: (err: Error | null) => void): void {
     this.#reading = true;
+    const jump = this.#stopped ? null : this.#jump;
+    this.#jump = null;
+    if (jump) {
+      this.#inFlight.track(this.#seekKeyframeNow(jump.pts, jump.dts)).then(
+        () => {
+          this.push(DISCONTINUITY);
+          cb(null);
+        },
+        (error: Error) => cb(error),
+      );
+      return;
+    }
     this.#inFlight.track(this.#readVideoPacket()).then(
       (packet) => {
         // streamx drops, without freeing, what reaches a stream being destroyed.
@@ -210,7 +246,7 @@ export class Demuxer extends Readable {
   override _predestroy(): void {
     // A read callback waiting on the network would keep FFmpeg (and this stream's teardown) waiting.
     this.#abort.abort(new AbortError());
-    releaseBuffered<Packet>(this, (packet) => packet.free());
+    releaseBuffered<Packet | typeof DISCONTINUITY>(this, (item) => isDiscontinuity(item) || item.free());
   }
 
   override _destroy(cb: (err: Error | null) => void): void {

@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Packet } from 'node-av';
 import { AV_NOPTS_VALUE } from 'node-av/constants';
-import { ErrorCode, FramepipeError, InvalidOptionError } from '@framepipe/common';
+import { DISCONTINUITY, ErrorCode, FramepipeError, InvalidOptionError } from '@framepipe/common';
 import { FileSource, HttpSource } from '@framepipe/http-source';
 import { Demuxer, type DemuxerInfo } from '../src/index.ts';
 import {
@@ -278,6 +278,34 @@ describe('Demuxer: seeking', () => {
           assert.ok(packets.some((p) => p.pts === keyframe.pts && p.keyframe), 'the keyframe itself is read');
         });
       }
+    });
+  }
+
+  for (const spec of [H264_TS, H264_MP4_MOOV_END, VP9_WEBM]) {
+    test(`jump() while reading skips to a later keyframe after a DISCONTINUITY marker (${spec.container})`, async () => {
+      const keyframes = await keyframesOf(spec);
+      const target = keyframes[3]!;
+      await withFile(await makeFixture(spec), async (source) => {
+        const demuxer = new Demuxer(source, { highWaterMark: 1 });
+        const items: Array<Packet | typeof DISCONTINUITY> = [];
+        try {
+          for await (const item of demuxer as AsyncIterable<Packet | typeof DISCONTINUITY>) {
+            items.push(item);
+            if (items.length === 3) demuxer.jump(target.pts, target.dts);
+          }
+        } finally {
+          demuxer.destroy();
+        }
+        const at = items.indexOf(DISCONTINUITY);
+        assert.ok(at >= 3 && at <= 6, `the marker comes after the packets already buffered (at ${at})`);
+        const before = items.slice(0, at) as Packet[];
+        const after = items.slice(at + 1) as Packet[];
+        assert.ok(before.every((p) => p.pts === AV_NOPTS_VALUE || p.pts < keyframes[1]!.pts), 'before: the first GOP only');
+        assert.equal(after[0]!.isKeyframe, true);
+        assert.ok(after[0]!.pts <= target.pts && after.some((p) => p.pts === target.pts), 'after: from the target keyframe');
+        assert.ok(!after.some((p) => p.pts > keyframes[1]!.pts && p.pts < keyframes[2]!.pts), 'the GOPs between are skipped');
+        for (const item of items) if (item !== DISCONTINUITY) (item as Packet).free();
+      });
     });
   }
 

@@ -49,7 +49,8 @@ export interface FrameSelectorOptions {
  * or only the listed `frames`), each once. Frames without a pts, with a pts the index does not know, not wanted
  * or already emitted are freed and dropped, as Supervisely's reader skips them.
  *
- * Emits `'done'` once every wanted frame has passed, or a frame past the range shows none can follow; the
+ * Emits `'kept'` with the frame number of each frame it lets through (a listener can steer the demuxer, e.g. jump
+ * over a gap once a part of the selection is complete), and `'done'` once every wanted frame has passed, or a frame past the range shows none can follow; the
  * composer then stops the demuxer so that nothing more is read or decoded. Frames still arriving are dropped.
  *
  * @example
@@ -112,6 +113,7 @@ export class FrameSelector extends Transform {
       return cb(null);
     }
     this.#emitted.add(index);
+    this.emit('kept', index);
     if (this.#emitted.size === this.#count) this.#finish();
     cb(null, { frame, index } satisfies NumberedFrame);
   }

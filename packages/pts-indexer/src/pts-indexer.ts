@@ -1,6 +1,16 @@
 import { Transform } from 'streamx';
 import type { Packet } from 'node-av';
-import { assertKnownKeys, assertOptionsObject, checkInteger, objectStreamOptions, releaseBuffered } from '@framepipe/common';
+import {
+  DISCONTINUITY,
+  ErrorCode,
+  FramepipeError,
+  assertKnownKeys,
+  assertOptionsObject,
+  checkInteger,
+  isDiscontinuity,
+  objectStreamOptions,
+  releaseBuffered,
+} from '@framepipe/common';
 import { PtsIndex } from './pts-index.ts';
 
 /** Options of {@link PtsIndexer}. */
@@ -33,7 +43,11 @@ export class PtsIndexer extends Transform {
     this.index = new PtsIndex('stream', stream.hasBFrames);
   }
 
-  override _transform(packet: Packet, cb: (err: Error | null, data?: unknown) => void): void {
+  override _transform(packet: Packet | typeof DISCONTINUITY, cb: (err: Error | null, data?: unknown) => void): void {
+    if (isDiscontinuity(packet)) {
+      // Frame numbers counted as packets pass are wrong as soon as some packets are skipped.
+      return cb(new FramepipeError(ErrorCode.INVALID_OPTION, 'PtsIndexer needs every packet of the stream; number a demuxer that jumps with a scanned PtsIndex', { option: 'jump' }));
+    }
     this.index.addPacket(packet);
     cb(null, packet);
   }
@@ -44,6 +58,6 @@ export class PtsIndexer extends Transform {
   }
 
   override _predestroy(): void {
-    releaseBuffered<Packet>(this, (packet) => packet.free());
+    releaseBuffered<Packet | typeof DISCONTINUITY>(this, (item) => isDiscontinuity(item) || item.free());
   }
 }
