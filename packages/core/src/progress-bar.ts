@@ -58,6 +58,7 @@ export class ProgressBar {
   #stream: ProgressStream;
   #interval: number;
   #lastLine = 0;
+  #anchor: { count: number; at: number } | null = null;
   #lineCount = -1;
   #board: Board | null;
 
@@ -106,6 +107,8 @@ export class ProgressBar {
   /** Sets the units done and redraws when due. */
   update(count: number): void {
     if (this.#ended !== null) return;
+    // The rate is measured from the first unit done: the time before it (opening, a scan) says nothing of the pace.
+    if (this.#anchor === null && count > 0) this.#anchor = { count, at: performance.now() };
     this.#count = count;
     if (this.#board) {
       this.#board.schedule();
@@ -129,8 +132,13 @@ export class ProgressBar {
 
   /** The text of the bar as it is now, at most `width` characters; the drawn bar shrinks first. */
   line(width: number): string {
-    const elapsed = ((this.#ended ?? performance.now()) - this.#started) / 1000;
-    const rate = elapsed > 0 ? this.#count / elapsed : 0;
+    const now = this.#ended ?? performance.now();
+    const elapsed = (now - this.#started) / 1000;
+    const anchor = this.#anchor;
+    const since = anchor ? (now - anchor.at) / 1000 : 0;
+    // Units since the first one over the time since; until that is measurable, none (the overall average at the end).
+    let rate: number | null = anchor && since >= 0.05 && this.#count > anchor.count ? (this.#count - anchor.count) / since : null;
+    if (rate === null && this.#ended !== null && elapsed > 0) rate = this.#count / elapsed;
     const tty = this.#board !== null;
     const parts: string[] = [];
     let ratio: number | null = null;
@@ -140,9 +148,9 @@ export class ProgressBar {
     } else {
       parts.push(`${this.#count} ${this.unit}`);
     }
-    parts.push(`${formatRate(rate)} ${this.unit}/s`);
+    parts.push(`${rate === null ? '-' : formatRate(rate)} ${this.unit}/s`);
     if (this.#ended !== null) parts.push(`done in ${formatDuration(elapsed)}`);
-    else if (this.#total !== null && rate > 0) parts.push(`ETA ${formatDuration(Math.max(0, this.#total - this.#count) / rate)}`);
+    else if (this.#total !== null && rate) parts.push(`ETA ${formatDuration(Math.max(0, this.#total - this.#count) / rate)}`);
     else parts.push(formatDuration(elapsed));
     if (!tty) return `${this.label}: ${parts.join(', ')}`;
     let text = `${this.label}  ${parts.join('  ')}`;
