@@ -1,15 +1,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { isAbsolute, join } from 'node:path';
-import { promisify } from 'node:util';
 import { RunStats, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
 import { H264_BFRAMES_NO_CTTS, H264_MP4_FASTSTART, H264_MP4_MOOV_END, H264_TS, VP9_WEBM } from './support/fixtures.ts';
+import { ffmpegReference } from './support/ffmpeg-reference.ts';
 import { readFrameCode } from './support/frame-code.ts';
 import { indexInName, readCodes, removeDir, serveFixtures, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import type { RangeServer } from './support/range-server.ts';
 
-const run = promisify(execFile);
 const FRAMES = 60;
 const CONTAINERS = {
   'h264-moov-end.mp4': H264_MP4_MOOV_END,
@@ -109,26 +107,9 @@ test('strategies: stream for ranges from 0, scan otherwise; seek unless decoding
 });
 
 describe('B-frames without composition offsets (no ctts)', () => {
-  /**
-   * The expected numbering, computed apart from framepipe with ffprobe: frames come out in display order (the k-th
-   * shows picture k), each carrying its packet's pts; a frame's number is the rank of that pts among all packet pts.
-   */
-  async function expectedPictures(path: string): Promise<Map<number, number>> {
-    const probe = async (kind: 'packet' | 'frame') => {
-      const args = ['-v', 'error', '-select_streams', 'v:0', '-show_entries', `${kind}=pts`, '-of', 'json', path];
-      const { stdout } = await run('ffprobe', args);
-      const entries = (JSON.parse(stdout) as Record<string, Array<{ pts?: number }>>)[`${kind}s`] ?? [];
-      return entries.filter((e) => e.pts !== undefined && e.pts >= 0).map((e) => BigInt(e.pts!));
-    };
-    const packetPts = (await probe('packet')).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    const framePts = await probe('frame');
-    const pictureOfIndex = new Map<number, number>();
-    framePts.forEach((pts, picture) => pictureOfIndex.set(packetPts.lastIndexOf(pts), picture));
-    return pictureOfIndex;
-  }
-
   test('decodes from the start and numbers frames by the rank of their pts, as Supervisely does', async () => {
-    const expected = await expectedPictures(files['no-ctts.mp4']!);
+    // The numbering computed apart from framepipe with ffprobe and ffmpeg: frame number → the picture it shows.
+    const expected = (await ffmpegReference(files['no-ctts.mp4']!)).pictureOf;
     assert.equal(expected.size, FRAMES);
     // The fixture is only meaningful if the rule's numbers differ from display order somewhere.
     assert.ok([...expected].some(([index, picture]) => index !== picture), 'rank order differs from display order');

@@ -7,13 +7,21 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Encoder, FFmpegError, FormatContext, Frame, Muxer, Packet, Rational } from 'node-av';
-import type { CodecContext, EncoderOptions } from 'node-av';
+import type { CodecContext, EncoderOptions, MuxerOptions } from 'node-av';
 import {
   AVCOL_RANGE_JPEG,
   AVCOL_RANGE_MPEG,
+  AVMEDIA_TYPE_VIDEO,
+  AV_CHANNEL_ORDER_NATIVE,
+  AV_CH_LAYOUT_MONO,
   AV_CODEC_FLAG_QSCALE,
   AV_PIX_FMT_YUV420P,
+  AV_PIX_FMT_YUV420P10LE,
+  AV_PIX_FMT_YUV444P,
   AV_PIX_FMT_YUVJ420P,
+  AV_PKT_DATA_DISPLAYMATRIX,
+  AV_SAMPLE_FMT_FLTP,
+  FF_ENCODER_AAC,
   FF_ENCODER_LIBSVTAV1,
   FF_ENCODER_LIBVPX_VP9,
   FF_ENCODER_LIBX264,
@@ -44,6 +52,33 @@ export interface FixtureSpec {
    * (an MP4 without `ctts`) would. With B-frames, decoded frames then carry decode-order pts. Default false.
    */
   readonly stripCts?: boolean;
+  /**
+   * Pixel format of the coded pictures. Default `yuv420p`, and `yuvj420p` (full range), the only one allowed, for
+   * mjpeg. `yuv420p10le` is for hevc; `yuv444p` (H.264 High 4:4:4, HEVC Main 4:4:4) is for h264 and hevc, and is the
+   * only format that allows an odd width or height.
+   */
+  readonly pixelFormat?: 'yuv420p' | 'yuv420p10le' | 'yuv444p' | 'yuvj420p';
+  /**
+   * Variable frame rate: the duration of each frame in units of `1/fps`, taken in turn (`[1, 3]`: 1/fps, 3/fps,
+   * 1/fps, ...). Frame `n`'s pts is the sum of the durations before it. Default: every frame lasts 1/fps.
+   */
+  readonly frameDurations?: readonly number[];
+  /**
+   * A display matrix on the video stream that tells players to rotate the stored picture by this many degrees
+   * counter-clockwise (the angle ffprobe reports as the side data's `rotation`). The pictures are stored unrotated.
+   */
+  readonly rotation?: 90 | 180 | 270;
+  /**
+   * Mux an audio stream too: a 48 kHz mono sine tone coded as AAC (mp4, mov, mkv, ts), as the stream after the video
+   * (`'after-video'`: the video is stream 0) or before it (`'before-video'`: the video is stream 1). Default none.
+   */
+  readonly audio?: 'after-video' | 'before-video';
+  /**
+   * Paint the flat grey patches of {@link greyPatches} into the band below the code (beside the digits), so a test
+   * can check the colour conversion, range included: pure black and white cannot show a full-range stream read
+   * as limited range, since the stretch clips them back to 0 and 255. Needs at least 320×240. Default false.
+   */
+  readonly greyPatches?: boolean;
 }
 
 /** Options of {@link makeFixture}. */
@@ -57,6 +92,9 @@ export const FIXTURE_DIR = resolve(import.meta.dirname, '../../.fixtures');
 
 // Bump when the generator's output changes, so cached files are remade.
 const GENERATOR_VERSION = 1;
+// Per codec, bumped when only that codec's output changes, so the other codecs' files keep their names. av1 2: screen
+// content tools off (`scm=0`); with them SVT-AV1 copied wrong blocks into a few frames, and their codes did not read.
+const CODEC_REVISION: Partial<Record<FixtureSpec['codec'], number>> = { av1: 2 };
 
 const QVGA = { width: 320, height: 240, fps: 25 } as const;
 
@@ -88,6 +126,77 @@ export const H264_1080P: FixtureSpec = {
 /** The committed demo video `examples/assets/sample.mp4`: H.264 in MP4, 75 frames (3 s), 3 B-frames, GOP 25, `moov` at the end. */
 export const SAMPLE_MP4: FixtureSpec = { ...H264_MP4_MOOV_END, frames: 75, gop: 25 };
 
+/** HEVC 8-bit (Main) in MP4 with 3 B-frames, GOP 12, 60 frames at 320×240. */
+export const HEVC_MP4: FixtureSpec = { codec: 'hevc', container: 'mp4', frames: 60, ...QVGA, bFrames: 3, gop: 12 };
+
+/** HEVC 10-bit (Main 10, yuv420p10le) in MP4 with 3 B-frames and grey patches, 60 frames at 320×240. */
+export const HEVC10_MP4: FixtureSpec = { ...HEVC_MP4, pixelFormat: 'yuv420p10le', greyPatches: true };
+
+/** AV1 (SVT-AV1) in MP4, GOP 12, 60 frames at 320×240. */
+export const AV1_MP4: FixtureSpec = { codec: 'av1', container: 'mp4', frames: 60, ...QVGA, gop: 12 };
+
+/** AV1 (SVT-AV1) in Matroska, GOP 12, 60 frames at 320×240. */
+export const AV1_MKV: FixtureSpec = { ...AV1_MP4, container: 'mkv' };
+
+/** H.264 in Matroska with 3 B-frames, GOP 12, 60 frames at 320×240. */
+export const H264_MKV: FixtureSpec = { ...H264_TS, container: 'mkv' };
+
+/** Motion JPEG in AVI, full range (yuvj420p), with grey patches, 60 frames at 320×240. Every frame is a keyframe. */
+export const MJPEG_AVI: FixtureSpec = { codec: 'mjpeg', container: 'avi', frames: 60, ...QVGA, greyPatches: true };
+
+/**
+ * Variable frame rate: H.264 with 3 B-frames in MP4 whose frames last 1/25 s and 3/25 s in turn, so they start at
+ * 0, 1, 4, 5, 8, 9, ... × 1/25 s; 60 frames (4.8 s). Frame numbers are pts ranks, not time × 25.
+ */
+export const H264_VFR_MP4: FixtureSpec = { ...H264_MP4_MOOV_END, frameDurations: [1, 3] };
+
+/** As {@link H264_VFR_MP4} in Matroska. */
+export const H264_VFR_MKV: FixtureSpec = { ...H264_VFR_MP4, container: 'mkv' };
+
+/** H.264 with 3 B-frames in MP4 whose display matrix says "rotate 90° counter-clockwise"; pictures stored 320×240. */
+export const H264_ROTATED_MP4: FixtureSpec = { ...H264_MP4_MOOV_END, rotation: 90 };
+
+/** H.264 with 3 B-frames in MP4 plus an AAC audio stream after it (video is stream 0, audio stream 1). */
+export const H264_AUDIO_MP4: FixtureSpec = { ...H264_MP4_MOOV_END, audio: 'after-video' };
+
+/** H.264 with 3 B-frames in Matroska with an AAC audio stream before it (audio is stream 0, video stream 1). */
+export const H264_AUDIO_MKV: FixtureSpec = { ...H264_MKV, audio: 'before-video' };
+
+/** H.264 High 4:4:4 (yuv444p) with 3 B-frames in MP4 at an odd size, 321×241, with grey patches; 60 frames. */
+export const H264_444_ODD_MP4: FixtureSpec = {
+  ...H264_MP4_MOOV_END, width: 321, height: 241, pixelFormat: 'yuv444p', greyPatches: true,
+};
+
+/**
+ * A raw Annex-B H.264 stream with 3 B-frames: no container, so no timestamps but what FFmpeg's parser guesses;
+ * with B-frames it cannot guess a pts. 60 frames at 320×240.
+ */
+export const H264_RAW_BFRAMES: FixtureSpec = { ...H264_TS, container: 'h264' };
+
+/** H.264 with 3 B-frames in AVI, which stores no presentation timestamps (only one tick per packet). */
+export const H264_AVI_BFRAMES: FixtureSpec = { ...H264_TS, container: 'avi' };
+
+/** The odd-input presets (test/odd-inputs.test.ts), by name. */
+export const ODD_PRESETS: Readonly<Record<string, FixtureSpec>> = {
+  HEVC_MP4, HEVC10_MP4, AV1_MP4, AV1_MKV, H264_MKV, MJPEG_AVI, H264_VFR_MP4, H264_VFR_MKV, H264_ROTATED_MP4,
+  H264_AUDIO_MP4, H264_AUDIO_MKV, H264_444_ODD_MP4, H264_RAW_BFRAMES, H264_AVI_BFRAMES,
+};
+
+/**
+ * Where {@link FixtureSpec.greyPatches} paints its patches in a `width`×`height` frame, and the RGB grey level each
+ * one must read back as (R = G = B; chroma is neutral). Each patch is a square of `size` pixels at (`x`, `y`);
+ * read its middle to stay clear of coding artefacts at its edges.
+ */
+export function greyPatches(width: number, height: number): Array<{ x: number; y: number; size: number; level: number }> {
+  if (width < 320 || height < 240) throw new RangeError(`fixture: grey patches need at least 320×240, got ${width}×${height}`);
+  // Below the 4×4 grid (the top 3/4) and left of the centred digits (which start past x = 100 at 320 wide).
+  const y = Math.floor((height * 0.8) / 16) * 16;
+  return [
+    { x: 16, y, size: 32, level: 48 },
+    { x: 64, y, size: 32, level: 208 },
+  ];
+}
+
 /** The presets a normal test run covers (all but {@link H264_1080P}), by name. */
 export const TEST_PRESETS: Readonly<Record<string, FixtureSpec>> = {
   H264_MP4_MOOV_END, H264_MP4_FASTSTART, VP9_WEBM, H264_TS, H264_BFRAMES_NO_CTTS,
@@ -108,10 +217,13 @@ const pending = new Map<string, Promise<string>>();
 export function makeFixture(spec: FixtureSpec, options: MakeFixtureOptions = {}): Promise<string> {
   checkSpec(spec);
   const dir = options.dir ?? FIXTURE_DIR;
-  const canonical = { ...spec, bFrames: spec.bFrames ?? 0, gop: spec.gop ?? 12, faststart: spec.faststart ?? false,
-    stripCts: spec.stripCts ?? false };
+  // The options added after the first presets are left out while unset, so the older presets keep their hashes.
+  const canonical: Resolved = { ...withoutDefaults(spec), bFrames: spec.bFrames ?? 0, gop: spec.gop ?? 12,
+    faststart: spec.faststart ?? false, stripCts: spec.stripCts ?? false };
   const json = JSON.stringify(Object.entries(canonical).sort(([a], [b]) => a.localeCompare(b)));
-  const hash = createHash('sha256').update(`${GENERATOR_VERSION}:${json}`).digest('hex').slice(0, 12);
+  const revision = CODEC_REVISION[spec.codec];
+  const version = revision === undefined ? `${GENERATOR_VERSION}` : `${GENERATOR_VERSION}.${revision}`;
+  const hash = createHash('sha256').update(`${version}:${json}`).digest('hex').slice(0, 12);
   const { codec, container, width, height, fps, frames } = spec;
   const path = join(dir, `${codec}-${width}x${height}-${fps}fps-${frames}f-${hash}.${container}`);
   let made = pending.get(path);
@@ -123,13 +235,46 @@ export function makeFixture(spec: FixtureSpec, options: MakeFixtureOptions = {})
   return made;
 }
 
+/** A spec with the defaults of the original options filled in. */
+type Resolved = FixtureSpec & Required<Pick<FixtureSpec, 'bFrames' | 'gop' | 'faststart' | 'stripCts'>>;
+
+/** `spec` without the later options that are unset or at their default, so that they do not change the hash. */
+function withoutDefaults(spec: FixtureSpec): FixtureSpec {
+  const copy: Record<string, unknown> = { ...spec };
+  const defaultFormat = spec.codec === 'mjpeg' ? 'yuvj420p' : 'yuv420p';
+  if (copy.pixelFormat === undefined || copy.pixelFormat === defaultFormat) delete copy.pixelFormat;
+  if (copy.frameDurations === undefined || spec.frameDurations?.every((d) => d === 1)) delete copy.frameDurations;
+  for (const key of ['rotation', 'audio', 'greyPatches']) if (!copy[key]) delete copy[key];
+  return copy as unknown as FixtureSpec;
+}
+
 function checkSpec(spec: FixtureSpec): void {
   const { frames, width, height, fps, bFrames = 0, gop = 12 } = spec;
   const ok = (v: number, min: number, max = Number.MAX_SAFE_INTEGER) => Number.isInteger(v) && v >= min && v <= max;
   if (!ok(frames, 1, 4096)) throw new RangeError(`fixture: frames must be an integer in 1..4096, got ${frames}`);
-  if (!ok(width, 64) || !ok(height, 64) || width % 2 || height % 2) {
-    throw new RangeError(`fixture: size must be even and at least 64×64, got ${width}×${height}`);
+  const format = spec.pixelFormat ?? (spec.codec === 'mjpeg' ? 'yuvj420p' : 'yuv420p');
+  const odd = format === 'yuv444p';
+  if (!ok(width, 64) || !ok(height, 64) || (!odd && (width % 2 || height % 2))) {
+    throw new RangeError(`fixture: size must be even (or any with yuv444p) and at least 64×64, got ${width}×${height}`);
   }
+  const formats: Record<FixtureSpec['codec'], readonly string[]> = {
+    h264: ['yuv420p', 'yuv444p'], hevc: ['yuv420p', 'yuv420p10le', 'yuv444p'], vp9: ['yuv420p'], av1: ['yuv420p'],
+    mjpeg: ['yuvj420p'],
+  };
+  if (!formats[spec.codec].includes(format)) {
+    throw new RangeError(`fixture: pixelFormat ${format} is not available for ${spec.codec}: use one of ${formats[spec.codec].join(', ')}`);
+  }
+  const durations = spec.frameDurations ?? [1];
+  if (durations.length === 0 || !durations.every((d) => ok(d, 1, 1000))) {
+    throw new RangeError(`fixture: frameDurations must be a non-empty list of integers in 1..1000, got [${durations.join(', ')}]`);
+  }
+  if (spec.rotation !== undefined && ![90, 180, 270].includes(spec.rotation)) {
+    throw new RangeError(`fixture: rotation must be 90, 180 or 270, got ${spec.rotation}`);
+  }
+  if (spec.audio && !['mp4', 'mov', 'mkv', 'ts'].includes(spec.container)) {
+    throw new RangeError(`fixture: audio is only for mp4, mov, mkv and ts, got ${spec.container}`);
+  }
+  if (spec.greyPatches) greyPatches(width, height);
   if (!ok(fps, 1, 1000)) throw new RangeError(`fixture: fps must be an integer in 1..1000, got ${fps}`);
   if (!ok(bFrames, 0, 16)) throw new RangeError(`fixture: bFrames must be an integer in 0..16, got ${bFrames}`);
   if (bFrames > 0 && spec.codec !== 'h264' && spec.codec !== 'hevc') {
@@ -138,17 +283,27 @@ function checkSpec(spec: FixtureSpec): void {
   if (!ok(gop, 1)) throw new RangeError(`fixture: gop must be a positive integer, got ${gop}`);
 }
 
-async function write(path: string, spec: Required<FixtureSpec>): Promise<string> {
+async function write(path: string, spec: Resolved): Promise<string> {
   await mkdir(resolve(path, '..'), { recursive: true });
   const tmp = `${path}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
   const encoder = await createEncoder(spec);
+  let audio: Encoder | undefined;
   let muxer: Muxer | undefined;
   try {
-    muxer = await Muxer.open(tmp, {
+    if (spec.audio) audio = await Encoder.create(FF_ENCODER_AAC, { context: { bitRate: 64000 } });
+    const rotation = spec.rotation;
+    const muxerOptions: MuxerOptions = {
       format: FORMATS[spec.container],
       ...(spec.faststart ? { options: { movflags: 'faststart' } } : {}),
-    });
+      // Called before the header is written, once the streams have their parameters.
+      ...(rotation ? { configure: (context: FormatContext) => {
+        context.streams[index]!.codecpar.addCodedSideData(AV_PKT_DATA_DISPLAYMATRIX, displayMatrix(rotation));
+      } } : {}),
+    };
+    muxer = await Muxer.open(tmp, muxerOptions);
+    const audioBefore = audio && spec.audio === 'before-video' ? muxer.addStream(audio) : undefined;
     const index = muxer.addStream(encoder);
+    const tone = audio ? new Tone(audio, muxer, audioBefore ?? muxer.addStream(audio)) : undefined;
     let decodeIndex = 0n;
     const writeAll = async (packets: Packet[]) => {
       try {
@@ -160,15 +315,19 @@ async function write(path: string, spec: Required<FixtureSpec>): Promise<string>
         for (const packet of packets) packet.free();
       }
     };
+    const timing = frameTiming(spec);
     for (let n = 0; n < spec.frames; n++) {
-      const frame = codeFrame(spec, n);
+      const frame = codeFrame(spec, n, timing);
       try {
         await writeAll(await encoder.encodeAll(frame));
       } finally {
         frame.free();
       }
+      // The tone keeps up with the video: up to the end of this frame.
+      await tone?.until(Number(timing.pts(n + 1)) / spec.fps);
     }
     await writeAll(await encoder.encodeAll(null));
+    await tone?.finish();
     await muxer.writePacket(null, index);
     await muxer.close(); // writes the trailer, but swallows its errors: hence the check below
     await checkPacketCount(tmp, spec.frames);
@@ -180,10 +339,11 @@ async function write(path: string, spec: Required<FixtureSpec>): Promise<string>
     throw error;
   } finally {
     encoder.close();
+    audio?.close();
   }
 }
 
-/** Demuxes `path` and throws unless its first stream has exactly `frames` packets. */
+/** Demuxes `path` and throws unless its (first) video stream has exactly `frames` packets. */
 async function checkPacketCount(path: string, frames: number): Promise<void> {
   const input = new FormatContext();
   const packet = new Packet();
@@ -191,9 +351,10 @@ async function checkPacketCount(path: string, frames: number): Promise<void> {
   try {
     FFmpegError.throwIfError(await input.openInput(path, null, null), `fixture: cannot open ${path}`);
     FFmpegError.throwIfError(await input.findStreamInfo(null), `fixture: cannot probe ${path}`);
+    const video = input.streams.find((stream) => stream.codecpar.codecType === AVMEDIA_TYPE_VIDEO)?.index ?? 0;
     let count = 0;
     while ((await input.readFrame(packet)) >= 0) {
-      if (packet.streamIndex === 0) count++;
+      if (packet.streamIndex === video) count++;
       packet.unref();
     }
     if (count !== frames) throw new Error(`fixture: ${path} has ${count} packets, expected ${frames}`);
@@ -203,22 +364,137 @@ async function checkPacketCount(path: string, frames: number): Promise<void> {
   }
 }
 
-function codeFrame(spec: FixtureSpec, n: number): Frame {
+/** Frame `n`'s pts and duration in units of 1/fps (`pts(frames)` is the end of the video). */
+interface FrameTiming {
+  pts(n: number): bigint;
+  duration(n: number): bigint;
+}
+
+function frameTiming(spec: FixtureSpec): FrameTiming {
+  const durations = spec.frameDurations ?? [1];
+  const cycle = durations.reduce((a, b) => a + b, 0);
+  const duration = (n: number) => BigInt(durations[n % durations.length]!);
+  const pts = (n: number) => {
+    const whole = Math.floor(n / durations.length);
+    let t = whole * cycle;
+    for (let i = 0; i < n % durations.length; i++) t += durations[i]!;
+    return BigInt(t);
+  };
+  return { pts, duration };
+}
+
+const PIXEL_FORMATS = {
+  yuv420p: AV_PIX_FMT_YUV420P, yuv420p10le: AV_PIX_FMT_YUV420P10LE, yuv444p: AV_PIX_FMT_YUV444P, yuvj420p: AV_PIX_FMT_YUVJ420P,
+} as const;
+
+function codeFrame(spec: FixtureSpec, n: number, timing: FrameTiming): Frame {
+  const mjpeg = spec.codec === 'mjpeg';
   const frame = new Frame();
   frame.alloc();
-  frame.format = spec.codec === 'mjpeg' ? AV_PIX_FMT_YUVJ420P : AV_PIX_FMT_YUV420P;
-  frame.colorRange = spec.codec === 'mjpeg' ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+  frame.format = PIXEL_FORMATS[spec.pixelFormat ?? (mjpeg ? 'yuvj420p' : 'yuv420p')];
+  frame.colorRange = mjpeg ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
   frame.width = spec.width;
   frame.height = spec.height;
   frame.timeBase = new Rational(1, spec.fps);
-  frame.pts = BigInt(n);
-  frame.duration = 1n;
+  frame.pts = timing.pts(n);
+  frame.duration = timing.duration(n);
   frame.allocBuffer();
   drawFrameCode(frame, n);
+  if (spec.greyPatches) paintGreyPatches(frame, mjpeg);
   return frame;
 }
 
-function createEncoder(spec: Required<FixtureSpec>): Promise<Encoder> {
+/** Paints {@link greyPatches} into the luma plane, at the range and bit depth of the frame. */
+function paintGreyPatches(frame: Frame, fullRange: boolean): void {
+  const tenBit = frame.format === AV_PIX_FMT_YUV420P10LE;
+  const luma = frame.data![0]!;
+  const stride = frame.linesize[0]!;
+  for (const { x, y, size, level } of greyPatches(frame.width, frame.height)) {
+    const eightBit = fullRange ? level : 16 + (level * 219) / 255;
+    const value = Math.round(tenBit ? eightBit * 4 : eightBit);
+    for (let row = y; row < y + size; row++) {
+      for (let col = x; col < x + size; col++) {
+        if (tenBit) luma.writeUInt16LE(value, row * stride + 2 * col);
+        else luma[row * stride + col] = value;
+      }
+    }
+  }
+}
+
+/**
+ * A display matrix (nine 32-bit integers, 16.16 fixed point but the last column, 2.30) that rotates the picture by
+ * `degrees` counter-clockwise, as FFmpeg's av_display_rotation_set builds it.
+ */
+function displayMatrix(degrees: number): Buffer {
+  const radians = (degrees * Math.PI) / 180;
+  const fixed = (v: number) => Math.round(v * 65536);
+  const cos = fixed(Math.cos(radians));
+  const sin = fixed(Math.sin(radians));
+  const matrix = Buffer.alloc(36);
+  [cos, -sin, 0, sin, cos, 0, 0, 0, 1 << 30].forEach((v, i) => matrix.writeInt32LE(v, i * 4));
+  return matrix;
+}
+
+/** A 440 Hz sine coded by an audio encoder into its own stream of the muxer, in frames of 1024 samples. */
+class Tone {
+  static readonly RATE = 48000;
+  static readonly FRAME = 1024;
+  #encoder: Encoder;
+  #muxer: Muxer;
+  #index: number;
+  #samples = 0;
+
+  constructor(encoder: Encoder, muxer: Muxer, index: number) {
+    this.#encoder = encoder;
+    this.#muxer = muxer;
+    this.#index = index;
+  }
+
+  /** Codes whole frames until the tone reaches `seconds`. */
+  async until(seconds: number): Promise<void> {
+    while (this.#samples < seconds * Tone.RATE) {
+      const frame = this.#frame();
+      try {
+        await this.#write(await this.#encoder.encodeAll(frame));
+      } finally {
+        frame.free();
+      }
+    }
+  }
+
+  async finish(): Promise<void> {
+    await this.#write(await this.#encoder.encodeAll(null));
+    await this.#muxer.writePacket(null, this.#index);
+  }
+
+  #frame(): Frame {
+    const frame = new Frame();
+    frame.alloc();
+    frame.format = AV_SAMPLE_FMT_FLTP;
+    frame.sampleRate = Tone.RATE;
+    frame.channelLayout = { nbChannels: 1, order: AV_CHANNEL_ORDER_NATIVE, mask: AV_CH_LAYOUT_MONO };
+    frame.nbSamples = Tone.FRAME;
+    frame.timeBase = new Rational(1, Tone.RATE);
+    frame.pts = BigInt(this.#samples);
+    frame.allocBuffer();
+    const plane = frame.data![0]!;
+    for (let i = 0; i < Tone.FRAME; i++) {
+      plane.writeFloatLE(0.2 * Math.sin((2 * Math.PI * 440 * (this.#samples + i)) / Tone.RATE), i * 4);
+    }
+    this.#samples += Tone.FRAME;
+    return frame;
+  }
+
+  async #write(packets: Packet[]): Promise<void> {
+    try {
+      for (const packet of packets) await this.#muxer.writePacket(packet, this.#index);
+    } finally {
+      for (const packet of packets) packet.free();
+    }
+  }
+}
+
+function createEncoder(spec: Resolved): Promise<Encoder> {
   const { gop, bFrames } = spec;
   const context = { gopSize: gop, maxBFrames: bFrames, framerate: new Rational(spec.fps, 1) };
   switch (spec.codec) {
@@ -246,7 +522,9 @@ function createEncoder(spec: Required<FixtureSpec>): Promise<Encoder> {
         options: { crf: 32, deadline: 'good', 'cpu-used': 5 },
       });
     case 'av1':
-      return Encoder.create(FF_ENCODER_LIBSVTAV1, { context: { ...context, bitRate: 0 }, options: { preset: 10, crf: 35 } });
+      // SVT-AV1 logs its whole configuration to stderr by itself (not through FFmpeg's log); 1 = errors only.
+      process.env.SVT_LOG ??= '1';
+      return Encoder.create(FF_ENCODER_LIBSVTAV1, { context: { ...context, bitRate: 0 }, options: { preset: 10, crf: 35, 'svtav1-params': 'scm=0' } });
     case 'mjpeg': {
       const configure: EncoderOptions['configure'] = (ctx: CodecContext) => {
         ctx.setFlags(AV_CODEC_FLAG_QSCALE);

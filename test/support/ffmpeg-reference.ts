@@ -1,0 +1,126 @@
+/**
+ * The frame numbering a video should get, computed with Debian's ffmpeg/ffprobe and nothing of framepipe's or
+ * node-av's: the seed's rule applied to the packet timestamps ffprobe reports, and the picture of each decoded frame
+ * read back from its frame code. Also derives fixtures from others with the ffmpeg command line (cached).
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { basename, extname, join } from 'node:path';
+import { promisify } from 'node:util';
+import { FIXTURE_DIR } from './fixtures.ts';
+import { readFrameCode } from './frame-code.ts';
+
+const execFileAsync = promisify(execFile);
+
+/** Runs ffmpeg or ffprobe (quiet but for errors) and returns its stdout; fails with an install hint when missing. */
+export async function runTool(tool: 'ffmpeg' | 'ffprobe', args: string[]): Promise<Buffer> {
+  try {
+    const { stdout } = await execFileAsync(tool, ['-v', 'error', ...args], { encoding: 'buffer', maxBuffer: 1 << 30 });
+    return stdout;
+  } catch (error) {
+    const e = error as NodeJS.ErrnoException & { stderr?: Buffer };
+    if (e.code === 'ENOENT') throw new Error(`${tool} is not installed; the reference needs it: apt-get install -y ffmpeg`);
+    throw new Error(`${tool} ${args.join(' ')} failed: ${e.stderr?.toString() ?? e.message}`);
+  }
+}
+
+/** One frame as ffmpeg decodes it, in output (display) order. */
+export interface ReferenceFrame {
+  /** The frame's pts as ffprobe reports it, in the stream's time base; null when it has none. */
+  readonly pts: bigint | null;
+  /** The number its frame code shows (the fixture's display position when it was made). */
+  readonly picture: number;
+}
+
+/** What ffmpeg makes of the first video stream of a file. */
+export interface Reference {
+  /** Size of the stored pictures (before any rotation a player applies). */
+  readonly width: number;
+  readonly height: number;
+  /** The pts of every packet, in file order; null when unset. */
+  readonly packetPts: ReadonlyArray<bigint | null>;
+  /** Every frame the decoder outputs, in order: what a player shows, one after the other. */
+  readonly frames: readonly ReferenceFrame[];
+  /**
+   * The seed's rule: packet pts that are set and >= 0, sorted; a pts's frame number is its rank (the last one when it
+   * repeats); a decoded frame gets the number of its pts, and none without a pts or with a pts not in the list. Maps
+   * frame number → the picture that frame shows.
+   */
+  readonly pictureOf: ReadonlyMap<number, number>;
+}
+
+/**
+ * Computes the {@link Reference} of `path` with ffprobe (packet and frame timestamps) and ffmpeg (the pictures,
+ * decoded as stored: `-noautorotate`, every frame passed through). The two tools decode the same frames in the same
+ * order; the counts are checked to agree.
+ */
+export async function ffmpegReference(path: string): Promise<Reference> {
+  const probe = async (entries: string) => {
+    const out = await runTool('ffprobe', ['-select_streams', 'v:0', '-show_entries', entries, '-of', 'json', path]);
+    return JSON.parse(out.toString()) as {
+      streams?: Array<{ width?: number; height?: number }>;
+      packets?: Array<{ pts?: number | string }>;
+      frames?: Array<{ pts?: number | string }>;
+    };
+  };
+  const stream = (await probe('stream=width,height')).streams?.[0];
+  if (!stream?.width || !stream.height) throw new Error(`ffprobe finds no video stream with a size in ${path}`);
+  const { width, height } = stream;
+  const ptsOf = (entry: { pts?: number | string }) => (entry.pts === undefined || entry.pts === 'N/A' ? null : BigInt(entry.pts));
+  const packetPts = ((await probe('packet=pts')).packets ?? []).map(ptsOf);
+  const framePts = ((await probe('frame=pts')).frames ?? []).map(ptsOf);
+
+  const raw = await runTool('ffmpeg', [
+    '-noautorotate', '-i', path, '-map', '0:v:0', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-',
+  ]);
+  const size = width * height * 3;
+  if (raw.length % size !== 0) throw new Error(`ffmpeg output of ${path} is not a whole number of ${width}×${height} frames`);
+  const pictures: number[] = [];
+  for (let o = 0; o < raw.length; o += size) pictures.push(readFrameCode(raw.subarray(o, o + size), width, height));
+  if (pictures.length !== framePts.length) {
+    throw new Error(`ffmpeg decoded ${pictures.length} frames of ${path} but ffprobe ${framePts.length}: cannot pair them`);
+  }
+  const frames = framePts.map((pts, i) => ({ pts, picture: pictures[i]! }));
+  return { width, height, packetPts, frames, pictureOf: seedNumbering(packetPts, frames) };
+}
+
+/** The seed's rule (see {@link Reference.pictureOf}), written out plainly. */
+export function seedNumbering(packetPts: ReadonlyArray<bigint | null>, frames: readonly ReferenceFrame[]): Map<number, number> {
+  const sorted = packetPts.filter((pts): pts is bigint => pts !== null && pts >= 0n).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const pictureOf = new Map<number, number>();
+  for (const { pts, picture } of frames) {
+    if (pts === null || pts < 0n) continue;
+    const index = sorted.lastIndexOf(pts);
+    // A number is given once: a second frame with the same pts is skipped, as framepipe skips a duplicate.
+    if (index >= 0 && !pictureOf.has(index)) pictureOf.set(index, picture);
+  }
+  return new Map([...pictureOf].sort(([a], [b]) => a - b));
+}
+
+/**
+ * A file made from `source` by `ffmpeg -i source <args> out.<ext>` (e.g. a stream-copy cut), kept in the fixture
+ * cache under a name derived from the source, the arguments and the ffmpeg version, so it is made once. `inputArgs`
+ * go before `-i` (e.g. `['-ss', '0.6']`).
+ */
+export async function deriveWithFfmpeg(
+  source: string,
+  options: { inputArgs?: string[]; args: string[]; ext: string; dir?: string },
+): Promise<string> {
+  const version = (await runTool('ffmpeg', ['-version'])).toString().split('\n')[0] ?? '';
+  const key = JSON.stringify([basename(source), options.inputArgs ?? [], options.args, version]);
+  const hash = createHash('sha256').update(key).digest('hex').slice(0, 12);
+  const dir = options.dir ?? FIXTURE_DIR;
+  const path = join(dir, `${basename(source, extname(source))}-derived-${hash}.${options.ext}`);
+  if (existsSync(path)) return path;
+  await mkdir(dir, { recursive: true });
+  const tmp = `${path}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp.${options.ext}`;
+  try {
+    await runTool('ffmpeg', ['-y', ...(options.inputArgs ?? []), '-i', source, ...options.args, tmp]);
+    await rename(tmp, path);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+  return path;
+}
