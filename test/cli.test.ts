@@ -6,7 +6,7 @@ import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { main } from '@framepipe/cli';
 import { startStandInServer } from '@framepipe/supervisely/stand-in';
-import { H264_1080P, H264_MP4_MOOV_END, VP9_WEBM, makeFixture } from './support/fixtures.ts';
+import { H264_1080P, H264_MP4_MOOV_END, H264_RAW_BFRAMES, VP9_WEBM, makeFixture } from './support/fixtures.ts';
 import { indexInName, readCodes, removeDir, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import { startRangeServer } from './support/range-server.ts';
 import type { RangeServer } from './support/range-server.ts';
@@ -80,6 +80,16 @@ describe('framepipe frames', () => {
     const mixed = await runScript(BIN, ['frames', open.url('/clip.mp4'), '-o', join(dir, 'bad-mix'), '--frames', '1', '--start', '2']);
     assert.equal(mixed.code, 2);
     assert.match(mixed.stderr, /^ERR_FRAMEPIPE_INVALID_OPTION Expected no start together with frames .* \(--start\)\n$/);
+  });
+
+  test('a run that saves nothing says why on stderr, and still succeeds', async () => {
+    const past = await runScript(BIN, ['frames', open.url('/clip.mp4'), '-o', join(dir, 'none'), '--start', '500']);
+    assert.equal(past.code, 0, past.stderr);
+    assert.match(past.stdout, /^Saved 0 frames to /);
+    assert.match(past.stderr, /^Note: the requested frames are not in the video \(run framepipe probe to see its frame count\)\.$/m);
+    const raw = await runScript(BIN, ['frames', await makeFixture(H264_RAW_BFRAMES), '-o', join(dir, 'raw')]);
+    assert.equal(raw.code, 0, raw.stderr);
+    assert.match(raw.stderr, /^Note: none of the 60 decoded frames has a timestamp the frame-number rule can use/m);
   });
 
   test('--quiet prints nothing; the files are there', async () => {

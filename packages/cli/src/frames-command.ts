@@ -32,6 +32,14 @@ function numberList(values: string[] | undefined, option: string): number[] | un
   return numbers;
 }
 
+/** A success with no file deserves a word: the range was empty, or no decoded frame could be numbered. */
+function whyNoFrames(stats: RunStats): string {
+  if (stats.framesDecoded > 0) {
+    return `Note: none of the ${stats.framesDecoded} decoded frames has a timestamp the frame-number rule can use (packets without pts, e.g. raw H.264 or AVI), so no frame has a number.`;
+  }
+  return 'Note: the requested frames are not in the video (run framepipe probe to see its frame count).';
+}
+
 /** `framepipe frames`: saves a range of frames as files, with a progress bar, and reports how it went. */
 export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
   const stats = new RunStats();
@@ -77,6 +85,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     } else if (!args.quiet) {
       io.stdout.write(`Saved ${paths.length} frames to ${outputDir} in ${round(stats.seconds)} s\n`);
     }
+    if (paths.length === 0 && !args.quiet) io.stderr.write(`${whyNoFrames(stats)}\n`);
     return EXIT.ok;
   } catch (error) {
     finishProgress();
