@@ -1,9 +1,26 @@
 import type { Packet } from 'node-av';
 import { AV_NOPTS_VALUE } from 'node-av/constants';
-import type { Demuxer } from '@framepipe/demuxer';
+import type { Demuxer, DemuxerInfo } from '@framepipe/demuxer';
+import type { ByteSource } from './mp4-boxes.ts';
+import { SAMPLE_KEYFRAME, readMp4SampleTable } from './mp4-sample-table.ts';
+import type { Mp4SampleTable } from './mp4-sample-table.ts';
 
 /** How a {@link PtsIndex} was built. Every strategy yields the same numbers. */
-export type PtsIndexStrategy = 'scan' | 'stream';
+export type PtsIndexStrategy = 'scan' | 'stream' | 'container';
+
+/**
+ * What {@link PtsIndex.fromContainer} needs to know of the stream the demuxer picked: its {@link DemuxerInfo}, or
+ * just these fields. `formatName`, when given, lets a non-MP4 container be turned down without reading a byte.
+ */
+export type ContainerStreamInfo = Pick<DemuxerInfo, 'timeBase' | 'hasBFrames' | 'streamIndex'> & {
+  readonly formatName?: string | undefined;
+};
+
+/** Options of {@link PtsIndex.fromContainer}. */
+export interface PtsContainerOptions {
+  /** Aborts the reads. */
+  signal?: AbortSignal | undefined;
+}
 
 /**
  * How many packets past `end` a scan reads before it stops. Decoders reorder B-frames over a short window
@@ -38,6 +55,7 @@ export class PtsIndex {
   #keyframes: Array<{ pts: bigint; dts: bigint }> = [];
   #sawPtsNotDts = false;
   #complete = false;
+  #sampleTable: Mp4SampleTable | undefined;
 
   constructor(strategy: PtsIndexStrategy, hasBFrames: boolean) {
     this.strategy = strategy;
@@ -71,6 +89,47 @@ export class PtsIndex {
     return index;
   }
 
+  /**
+   * The *container* strategy: reads the pts of every sample of the video stream from the MP4/MOV sample tables
+   * (box headers and the `moov` box, never the media data) and returns the complete map, the same as a full
+   * {@link PtsIndex.scan} would give. The per-sample byte ranges stay available as {@link PtsIndex.sampleTable}.
+   *
+   * Resolves to null, so that the caller can scan instead, when the tables cannot stand in for demuxing: not
+   * MP4/MOV, fragmented, the first video track is not `info.streamIndex`, its time base is not `info.timeBase`,
+   * damaged tables, or keyframes that FFmpeg finds by parsing packets (see `readMp4SampleTable`).
+   *
+   * @throws FramepipeError `ERR_FRAMEPIPE_TRUNCATED` when the file ends inside `moov` or before a sample's data.
+   * @example
+   * const info = await demuxer.open();
+   * const index = (await PtsIndex.fromContainer(source, info)) ?? (await PtsIndex.scan(new Demuxer(source)));
+   */
+  static async fromContainer(
+    source: ByteSource,
+    info: ContainerStreamInfo,
+    options: PtsContainerOptions = {},
+  ): Promise<PtsIndex | null> {
+    if (info.formatName !== undefined && !info.formatName.startsWith('mov,')) return null;
+    const table = await readMp4SampleTable(source, { streamIndex: info.streamIndex, signal: options.signal });
+    if (!table || info.timeBase.num !== 1 || info.timeBase.den !== table.timescale) return null;
+    return PtsIndex.fromSampleTable(table, info.hasBFrames);
+  }
+
+  /** The complete map of an MP4/MOV sample table (see {@link PtsIndex.fromContainer}). */
+  static fromSampleTable(table: Mp4SampleTable, hasBFrames: boolean): PtsIndex {
+    const index = new PtsIndex('container', hasBFrames);
+    for (let i = 0; i < table.count; i++) {
+      index.#record(table.pts[i]!, table.dts[i]!, (table.flags[i]! & SAMPLE_KEYFRAME) !== 0);
+    }
+    index.#sampleTable = table;
+    index.markComplete();
+    return index;
+  }
+
+  /** For a map built from the container: every sample's pts, dts, flags and byte range, in decode order. */
+  get sampleTable(): Mp4SampleTable | undefined {
+    return this.#sampleTable;
+  }
+
   /** Number of timestamps in the map (= frames the map can number). */
   get size(): number {
     return this.#sorted.length;
@@ -91,10 +150,13 @@ export class PtsIndex {
 
   /** Records one packet's timestamps. */
   addPacket(packet: Packet): void {
-    const { pts, dts } = packet;
+    this.#record(packet.pts, packet.dts, packet.isKeyframe);
+  }
+
+  #record(pts: bigint, dts: bigint, keyframe: boolean): void {
     if (pts !== AV_NOPTS_VALUE && dts !== AV_NOPTS_VALUE && pts !== dts) this.#sawPtsNotDts = true;
     if (pts !== AV_NOPTS_VALUE && pts >= 0n) this.#insert(pts);
-    if (packet.isKeyframe && pts !== AV_NOPTS_VALUE) this.#keyframes.push({ pts, dts });
+    if (keyframe && pts !== AV_NOPTS_VALUE) this.#keyframes.push({ pts, dts });
   }
 
   /** Marks the map as holding every packet of the stream. */
