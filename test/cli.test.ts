@@ -102,10 +102,11 @@ describe('framepipe frames', () => {
   });
 
   test('--show-decoding-progress adds the scan and decode bars', async () => {
-    const scan = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', join(dir, 'progress'), '--start', '10', '--end', '12', '--show-decoding-progress']);
-    assert.equal(scan.code, 0, scan.stderr);
-    assert.match(scan.stderr, /^Scanning packets: \d+\/\d+ packets .*done in/m);
-    assert.match(scan.stderr, /^Saving frames: 3\/3 frames \(100%\)/m);
+    // An MP4's sample tables number the frames: no scan, so no scan bar.
+    const indexed = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', join(dir, 'progress'), '--start', '10', '--end', '12', '--show-decoding-progress']);
+    assert.equal(indexed.code, 0, indexed.stderr);
+    assert.doesNotMatch(indexed.stderr, /Scanning/);
+    assert.match(indexed.stderr, /^Saving frames: 3\/3 frames \(100%\)/m);
     const fromStart = await runScript(BIN, ['frames', open.url('/clip.mp4'), '--out', join(dir, 'progress0'), '--end', '12', '--show-decoding-progress']);
     // It ends when frame 12 is out, at 100%: the total becomes the packets the decode needed.
     assert.match(fromStart.stderr, /^Decoding from start: (\d+)\/\1 packets \(100%\), .*done in/m);

@@ -91,7 +91,7 @@ test('RGB frames: packed H×W×3, time from pts, in frame order', async () => {
   }
 });
 
-test('strategies: stream for ranges from 0, scan otherwise; seek unless decoding from the start', async () => {
+test('strategies: stream for ranges from 0, the sample tables for an MP4, scan otherwise; seek unless decoding from the start', async () => {
   const fromZero = new RunStats();
   await streamVideoFramesToDir(server.url('/h264-moov-end.mp4'), join(dir, 'strategy-0'), { start: 0, end: 4, stats: fromZero });
   assert.equal(fromZero.strategy, 'stream');
@@ -101,9 +101,18 @@ test('strategies: stream for ranges from 0, scan otherwise; seek unless decoding
 
   const middle = new RunStats();
   await streamVideoFramesToDir(server.url('/h264-moov-end.mp4'), join(dir, 'strategy-30'), { start: 30, end: 34, stats: middle });
-  assert.equal(middle.strategy, 'scan');
+  assert.equal(middle.strategy, 'container');
+  assert.equal(middle.packetsScanned, 0, 'no packet read to number the frames');
   assert.equal(middle.decodePath, 'seek');
   assert.ok(middle.packetsRead < 30, `a seek skips the first GOPs: ${middle.packetsRead} packets decoded`);
+
+  for (const name of ['vp9.webm', 'h264.ts']) {
+    const scanned = new RunStats();
+    await streamVideoFramesToDir(server.url(`/${name}`), join(dir, `strategy-${name}`), { start: 30, end: 34, stats: scanned });
+    assert.equal(scanned.strategy, 'scan', name);
+    assert.ok(scanned.packetsScanned > 34, `${name}: ${scanned.packetsScanned} packets scanned`);
+    assert.equal(scanned.decodePath, 'seek');
+  }
 });
 
 describe('B-frames without composition offsets (no ctts)', () => {
@@ -116,7 +125,8 @@ describe('B-frames without composition offsets (no ctts)', () => {
 
     const stats = new RunStats();
     const paths = await streamVideoFramesToDir(server.url('/no-ctts.mp4'), join(dir, 'no-ctts'), { start: 10, end: 40, stats });
-    assert.equal(stats.strategy, 'scan');
+    // The sample tables give the map (no ctts: every pts = dts) and, as the scan would, say to decode from the start.
+    assert.equal(stats.strategy, 'container');
     assert.equal(stats.decodePath, 'from-start');
     assert.deepEqual(paths.map(indexInName), range(10, 40));
     assert.deepEqual(await readCodes(paths), range(10, 40).map((i) => expected.get(i)));

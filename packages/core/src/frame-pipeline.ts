@@ -62,7 +62,7 @@ export class FrameRun {
     const info = await first.open();
 
     const wanted = this.settings.end;
-    if (start === 0 && timestamps === undefined) {
+    if (start === 0 && timestamps === undefined && frames === undefined) {
       // Stream strategy: number frames as packets pass, in one pass with no pre-scan.
       const indexer = this.#own(new PtsIndexer(info));
       // The container's count is the best guess before the stream has been read.
@@ -73,12 +73,21 @@ export class FrameRun {
       return this.#wire(first, [indexer], indexer.index, { start, end: wanted, step, frames }, converterQueue);
     }
 
-    // Scan strategy: read packet timestamps up to end + margin, then decode from a seek (or from the start).
-    attachProbe(stats, () => ({ strategy: 'scan', packetsScanned: this.#packetsScanned }));
-    let index = await this.#scan(first, timestamps ? lastFrameAtTime(info, Math.max(...timestamps)) : wanted);
-    if (timestamps && !coversTime(index, info, Math.max(...timestamps))) {
-      // The estimate from the frame rate fell short (variable frame rate): read every timestamp.
-      index = await this.#scan(this.#own(new Demuxer(this.source)), undefined);
+    // Container strategy: an MP4/MOV's sample tables give every pts without reading media data; the demuxer that
+    // read the header then decodes. Otherwise scan: read packet timestamps up to end + margin, decode with another.
+    let index = await PtsIndex.fromContainer(this.source, info, signal ? { signal } : {});
+    let demuxer: Demuxer;
+    if (index) {
+      attachProbe(stats, () => ({ strategy: 'container' }));
+      demuxer = first;
+    } else {
+      attachProbe(stats, () => ({ strategy: 'scan', packetsScanned: this.#packetsScanned }));
+      index = await this.#scan(first, timestamps ? lastFrameAtTime(info, Math.max(...timestamps)) : wanted);
+      if (timestamps && !coversTime(index, info, Math.max(...timestamps))) {
+        // The estimate from the frame rate fell short (variable frame rate): read every timestamp.
+        index = await this.#scan(this.#own(new Demuxer(this.source)), undefined);
+      }
+      demuxer = this.#own(new Demuxer(this.source));
     }
     throwIfAborted(signal);
     const chosen = timestamps ? framesAtTimes(index, info, timestamps) : frames;
@@ -89,7 +98,6 @@ export class FrameRun {
     const selection = { start: from, end, step, frames: chosen };
     attachProbe(stats, () => ({ framesTotal: countSelected(selection) }));
 
-    const demuxer = this.#own(new Demuxer(this.source));
     await demuxer.open();
     const keyframe = index.decodeFromStart ? undefined : index.keyframeFor(from);
     const fromStart = keyframe === undefined;

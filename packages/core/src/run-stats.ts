@@ -1,7 +1,10 @@
 /** What a run reports about itself; all figures are live while the run goes and final once it has ended. */
 export interface RunStatsSnapshot {
-  /** How frame numbers were found: `stream` (one pass from frame 0) or `scan` (a demux pass first). */
-  strategy: 'scan' | 'stream' | null;
+  /**
+   * How frame numbers were found: `stream` (one pass from frame 0), `container` (an MP4/MOV's sample tables) or
+   * `scan` (a demux pass first).
+   */
+  strategy: 'scan' | 'stream' | 'container' | null;
   /** How frames were decoded: from a seek to the keyframe before `start`, or from the start of the stream. */
   decodePath: 'seek' | 'from-start' | null;
   /** Seeks made by the decoding pass: the first one, then one per gap jumped in a sparse selection. */
