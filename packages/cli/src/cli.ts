@@ -49,6 +49,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
             group: 'Frames:',
           })
           .option('ext', { type: 'string', default: 'png', requiresArg: true, describe: 'Image format: png, jpg, jpeg or webp', group: 'Frames:' })
+          .option('manifest', {
+            type: 'boolean',
+            default: false,
+            describe: 'Also write frames.jsonl in DIR: one JSON line per saved frame (index, pts, time, keyframe, file, size, strategy)',
+            group: 'Frames:',
+          })
           .option('max-write-workers', { type: 'number', default: 4, requiresArg: true, describe: 'Files encoded and written at the same time', group: 'Tuning:' })
           .option('queue-maxsize', {
             type: 'number',

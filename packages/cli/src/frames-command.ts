@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { InvalidOptionError, ProgressBar, RunStats, streamVideoFramesToDir } from '@framepipe/core';
+import { InvalidOptionError, MANIFEST_FILE_NAME, ProgressBar, RunStats, streamVideoFramesToDir } from '@framepipe/core';
 import type { ImageExtension } from '@framepipe/core';
 import { EXIT, reportFailure, round } from './report.ts';
 import type { CliIo } from './report.ts';
@@ -14,6 +14,7 @@ export interface FramesArgs extends SourceArgs {
   frames?: string[] | undefined;
   timestamps?: string[] | undefined;
   ext: string;
+  manifest: boolean;
   'max-write-workers': number;
   'queue-maxsize': number;
   'show-decoding-progress': boolean;
@@ -68,6 +69,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
       frames: numberList(args.frames, 'frames'),
       timestamps: numberList(args.timestamps, 'timestamps'),
       ext: args.ext as ImageExtension,
+      manifest: args.manifest,
       maxWriteWorkers: args['max-write-workers'],
       queueMaxSize: args['queue-maxsize'],
       headers: video.headers,
@@ -91,7 +93,9 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     finishProgress();
     const code = reportFailure(error, io, args.json);
     if (code === EXIT.interrupted && !args.quiet) {
-      io.stderr.write(`Interrupted: ${stats.framesDelivered} complete frame files kept in ${resolve(args.out)}\n`);
+      const kept = stats.framesDelivered;
+      const listed = args.manifest && kept > 0 ? `, listed in ${MANIFEST_FILE_NAME}` : '';
+      io.stderr.write(`Interrupted: ${kept} complete frame files kept in ${resolve(args.out)}${listed}\n`);
     }
     return code;
   } finally {

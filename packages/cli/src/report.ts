@@ -19,6 +19,7 @@ const FLAGS: Record<string, string> = {
   frames: '--frames',
   timestamps: '--timestamps',
   ext: '--ext',
+  manifest: '--manifest',
   maxWriteWorkers: '--max-write-workers',
   queueMaxSize: '--queue-maxsize',
   timeout: '--timeout',

@@ -1,4 +1,5 @@
 export { streamVideoFrames, streamVideoFramesToDir } from './stream-video-frames.ts';
+export type { ManifestLine } from './stream-video-frames.ts';
 export type { StreamOptions, StreamToDirOptions } from './options.ts';
 export { RunStats } from './run-stats.ts';
 export { probeVideo } from './probe-video.ts';
@@ -9,4 +10,5 @@ export type { RunStatsSnapshot } from './run-stats.ts';
 export { ErrorCode, FramepipeError, InvalidOptionError, AbortError } from '@framepipe/common';
 export type { RgbFrame } from '@framepipe/rgb';
 export type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
+export { MANIFEST_FILE_NAME } from '@framepipe/sink';
 export type { ImageExtension, ImageWriter } from '@framepipe/sink';

@@ -82,6 +82,18 @@ export interface StreamToDirOptions extends StreamOptions {
    * @default 4
    */
   maxWriteWorkers?: number | undefined;
+  /**
+   * Also write `frames.jsonl` in the output directory: one JSON object per line per saved frame, in frame order,
+   * with `index`, `pts` (an integer in the stream's time base), `time` (seconds), `keyframe`, `file` (its name in
+   * the directory), `width`, `height`, and the run's `strategy` and `decodePath`. It appears complete or not at
+   * all: always when the run completes (empty if no frame was selected); when the run fails or is aborted, only
+   * if frame files were kept, and then it lists exactly those.
+   * @default false
+   * @example
+   * await streamVideoFramesToDir(url, '/tmp/frames', { start: 100, end: 199, manifest: true });
+   * // /tmp/frames/frames.jsonl: {"index":100,"pts":51200,"time":4,"keyframe":true,"file":"frame_000100.png",...}
+   */
+  manifest?: boolean | undefined;
 }
 
 /** Options after checking, defaults applied. */
@@ -103,10 +115,11 @@ export interface DirSettings extends RunSettings {
   progress: ((count: number) => void) | undefined;
   imageWriter: ImageWriter | undefined;
   maxWriteWorkers: number;
+  manifest: boolean;
 }
 
 const COMMON_KEYS = ['start', 'end', 'step', 'frames', 'timestamps', 'queueMaxSize', 'showDecodingProgress', 'signal', 'headers', 'timeout', 'stats'];
-const DIR_KEYS = [...COMMON_KEYS, 'ext', 'progress', 'imageWriter', 'maxWriteWorkers'];
+const DIR_KEYS = [...COMMON_KEYS, 'ext', 'progress', 'imageWriter', 'maxWriteWorkers', 'manifest'];
 
 /** Checks the options of {@link streamVideoFrames}; throws an InvalidOptionError before any I/O. */
 export function checkStreamOptions(options: StreamOptions | undefined): RunSettings {
@@ -126,6 +139,7 @@ export function checkDirOptions(outputDir: unknown, options: StreamToDirOptions 
     progress: checkFunction('progress', opts.progress),
     imageWriter: checkFunction('imageWriter', opts.imageWriter),
     maxWriteWorkers: checkInteger('maxWriteWorkers', opts.maxWriteWorkers ?? 4, 1),
+    manifest: checkBoolean('manifest', opts.manifest, false),
   };
 }
 

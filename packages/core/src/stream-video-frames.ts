@@ -1,20 +1,38 @@
-import { mkdir } from 'node:fs/promises';
-import { pipelinePromise, pipeline } from 'streamx';
-import type { Readable } from 'streamx';
+import { Readable, pipelinePromise, pipeline } from 'streamx';
 import { FrameDirSink } from '@framepipe/sink';
+import type { ManifestLine as SinkManifestLine } from '@framepipe/sink';
 import type { ByteSourceInput } from '@framepipe/http-source';
 import type { RgbFrame } from '@framepipe/rgb';
 import { checkDirOptions, checkStreamOptions } from './options.ts';
 import type { StreamOptions, StreamToDirOptions } from './options.ts';
 import { FrameRun } from './frame-pipeline.ts';
 import { attachProbe, finishStats } from './run-stats.ts';
+import type { RunStatsSnapshot } from './run-stats.ts';
+
+/**
+ * One line of the `frames.jsonl` that {@link streamVideoFramesToDir} writes with `manifest: true`, as `JSON.parse`
+ * reads it back. `pts` is written as a JSON integer, digit for digit (exact at any size; a double holds it exactly
+ * below 2^53). `strategy` and `decodePath` are the run's (the same on every line), so each line stands alone.
+ *
+ * @example
+ * const lines = (await readFile('/tmp/frames/frames.jsonl', 'utf8')).split('\n').filter(Boolean);
+ * const first = JSON.parse(lines[0]!) as ManifestLine;
+ */
+export interface ManifestLine extends SinkManifestLine {
+  readonly pts: number;
+  readonly time: number;
+  readonly keyframe: boolean;
+  readonly strategy: NonNullable<RunStatsSnapshot['strategy']>;
+  readonly decodePath: NonNullable<RunStatsSnapshot['decodePath']>;
+}
 
 /**
  * Decodes the frames `start`..`end` of a video and writes each as `frame_<index:06d>.<ext>` into `outputDir`
  * (created if missing). Resolves with the absolute paths in frame order. Frame numbers follow Supervisely's rule,
  * so they match annotations made there.
  *
- * `source` is an http(s) URL, a local path, `{ url, headers }`, or a `ByteSource`.
+ * `source` is an http(s) URL, a local path, `{ url, headers }`, or a `ByteSource`. With `manifest: true`, the
+ * directory also gets `frames.jsonl`, one {@link ManifestLine} per saved frame.
  *
  * @example
  * const paths = await streamVideoFramesToDir('https://example.com/clip.mp4', '/tmp/frames', { start: 0, end: 9 });
@@ -26,7 +44,7 @@ export async function streamVideoFramesToDir(
   options?: StreamToDirOptions,
 ): Promise<string[]> {
   const settings = checkDirOptions(outputDir, options);
-  const { queueMaxSize, maxWriteWorkers } = settings;
+  const { queueMaxSize, maxWriteWorkers, stats } = settings;
   // Frames alive at once: the queue, one per writer, and the one being converted.
   const run = new FrameRun(source, settings, queueMaxSize + maxWriteWorkers + 1);
   const sink = new FrameDirSink(outputDir, {
@@ -36,12 +54,15 @@ export async function streamVideoFramesToDir(
     imageWriter: settings.imageWriter,
     budget: run.budget,
     highWaterMark: queueMaxSize,
+    // Read when the manifest is written: by then the run has chosen both.
+    manifest: settings.manifest && { fields: () => ({ strategy: stats.strategy, decodePath: stats.decodePath }) },
   });
-  attachProbe(settings.stats, () => ({ framesDelivered: sink.framesWritten }));
+  attachProbe(stats, () => ({ framesDelivered: sink.framesWritten }));
   try {
     const stages = await run.openStages(1);
     if (!stages) {
-      await mkdir(sink.directory, { recursive: true });
+      // Nothing to write: the sink still creates the directory (and writes an empty manifest, if asked).
+      await pipelinePromise(Readable.from([]), sink);
       return [];
     }
     await pipelinePromise(stages.demuxer, ...stages.transforms, stages.converter, sink);
@@ -52,7 +73,7 @@ export async function streamVideoFramesToDir(
   } finally {
     await run.close();
     await closedSink(sink);
-    finishStats(settings.stats);
+    finishStats(stats);
   }
 }
 

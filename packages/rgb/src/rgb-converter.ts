@@ -3,6 +3,7 @@ import { FFmpegError, Frame, SoftwareScaleContext } from 'node-av';
 import {
   AVCOL_RANGE_JPEG,
   AVCOL_SPC_RGB,
+  AV_FRAME_FLAG_KEY,
   AV_PIX_FMT_RGB24,
   AV_PIX_FMT_YUV411P,
   AV_PIX_FMT_YUV420P,
@@ -38,6 +39,8 @@ export interface RgbFrame {
   readonly pts: bigint;
   /** Presentation time in seconds. */
   readonly time: number;
+  /** Whether the decoder marked the frame as a keyframe (`AV_FRAME_FLAG_KEY`), e.g. an IDR picture. */
+  readonly keyframe: boolean;
   readonly width: number;
   readonly height: number;
   /** `width × height × 3` bytes, row-major, no padding. */
@@ -165,7 +168,9 @@ export class RgbConverter extends Transform {
     }
     const data = packedCopy(target, width, height);
     const pts = frame.pts;
-    return { index, pts, time: (Number(pts) * this.#timeBase.num) / this.#timeBase.den, width, height, data };
+    const time = (Number(pts) * this.#timeBase.num) / this.#timeBase.den;
+    // The flag, not the deprecated `key_frame` field (AVFrame.keyFrame), which FFmpeg has been phasing out.
+    return { index, pts, time, keyframe: frame.hasFlags(AV_FRAME_FLAG_KEY), width, height, data };
   }
 
   /** One RGB frame is reused as the conversion target; it is rebuilt only when the size changes. */

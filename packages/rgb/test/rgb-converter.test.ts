@@ -6,6 +6,7 @@ import {
   AVCOL_RANGE_JPEG,
   AVCOL_RANGE_MPEG,
   AVCOL_SPC_BT709,
+  AV_FRAME_FLAG_KEY,
   AV_PIX_FMT_YUV420P,
   AV_PIX_FMT_YUV420P10LE,
   AV_PIX_FMT_YUV444P,
@@ -205,6 +206,15 @@ test('index is passed through and time = pts × time base', async () => {
   assert.deepEqual(out.map((f) => f.time), [0, 1 / 12800, 0.04, 90000 / 12800]);
 });
 
+test('keyframe follows the frame\'s AV_FRAME_FLAG_KEY', async () => {
+  const inputs = [true, false, true].map((key, index) => {
+    const frame = solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]);
+    if (key) frame.setFlags(AV_FRAME_FLAG_KEY);
+    return { frame, index };
+  });
+  assert.deepEqual((await convert(inputs)).map((f) => f.keyframe), [true, false, true]);
+});
+
 test('frame codes drawn by hand in yuvj420p and yuv420p10le read back after conversion', async () => {
   const inputs = [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUV420P10LE, AV_PIX_FMT_YUV420P].map((format, i) => {
     const frame = solidFrame(format, 320, 240, [0, 0, 0]);
@@ -257,6 +267,9 @@ for (const [name, spec] of Object.entries(TEST_PRESETS)) {
       assert.equal(readFrameCode(rgb.data, rgb.width, rgb.height), rgb.index, `frame ${rgb.index}`);
       assert.ok(Math.abs(rgb.time - rgb.index / 25) < 0.1, `frame ${rgb.index} at ${rgb.time}s`);
     }
+    // The decoder marks the first frame of each GOP, and only those.
+    const gop = spec.gop ?? 12;
+    assert.deepEqual(out.filter((f) => f.keyframe).map((f) => f.index), out.map((f) => f.index).filter((i) => i % gop === 0));
   });
 }
 

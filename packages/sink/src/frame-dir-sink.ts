@@ -1,5 +1,5 @@
-import { mkdir, rename, rm } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { extname, join, resolve } from 'node:path';
 import { Writable } from 'streamx';
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
@@ -17,17 +17,25 @@ import {
   objectStreamOptions,
   releaseBuffered,
 } from '@framepipe/common';
+import { MANIFEST_FILE_NAME, formatManifest } from './manifest.ts';
+import type { ManifestEntry, ManifestOptions } from './manifest.ts';
 
 /** The image formats the built-in encoder writes. */
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp'] as const;
 export type ImageExtension = (typeof IMAGE_EXTENSIONS)[number];
 
-/** The frame the sink writes: packed RGB24 with its number (what `RgbConverter` emits). */
+/**
+ * The frame the sink writes: packed RGB24 with its number (what `RgbConverter` emits). `pts`, `time` and `keyframe`
+ * only go into the manifest; a frame without them gets null there.
+ */
 export interface SinkFrame {
   readonly index: number;
   readonly width: number;
   readonly height: number;
   readonly data: Buffer;
+  readonly pts?: bigint | undefined;
+  readonly time?: number | undefined;
+  readonly keyframe?: boolean | undefined;
 }
 
 /**
@@ -59,9 +67,16 @@ export interface FrameDirSinkOptions {
    * @default 32
    */
   highWaterMark?: number;
+  /**
+   * Also write `frames.jsonl` into the directory: one JSON line per kept frame file, in frame order. Written once
+   * every write has settled: when the input ends, always (empty when no frame came); when the sink is destroyed,
+   * only if at least one file was kept, listing exactly those. `true`, or `{ fields }` to add fields to every line.
+   * @default false
+   */
+  manifest?: boolean | ManifestOptions | undefined;
 }
 
-const KNOWN_OPTIONS = ['ext', 'maxWriteWorkers', 'progress', 'imageWriter', 'budget', 'highWaterMark'] as const;
+const KNOWN_OPTIONS = ['ext', 'maxWriteWorkers', 'progress', 'imageWriter', 'budget', 'highWaterMark', 'manifest'] as const;
 
 /** `frame_<index:06d>.<ext>`, Supervisely's file name. */
 export function frameFileName(index: number, ext: string): string {
@@ -71,7 +86,8 @@ export function frameFileName(index: number, ext: string): string {
 /**
  * Writes RGB frames as image files named `frame_<index:06d>.<ext>` into a directory (created if missing), up to
  * `maxWriteWorkers` at once. Each file is written under a hidden temporary name and renamed when complete, so
- * a file under its final name is always whole; a failed or interrupted write leaves no temporary file.
+ * a file under its final name is always whole; a failed or interrupted write leaves no temporary file. With
+ * `manifest`, it also writes `frames.jsonl`, one JSON line per kept file in frame order, the same way.
  *
  * Encoding: PNG at zlib level 1 without adaptive filtering, JPEG at quality 95 with 4:2:0 chroma (OpenCV's
  * defaults, which Supervisely's writer uses), WebP at quality 90.
@@ -89,7 +105,10 @@ export class FrameDirSink extends Writable {
   #progress: ((count: number) => void) | undefined;
   #imageWriter: ImageWriter | undefined;
   #budget: FrameBudget | undefined;
+  #manifest: ManifestOptions | null;
+  #manifestDone = false;
   #written = new Map<number, string>();
+  #entries = new Map<number, ManifestEntry>();
   #active = new Set<Promise<void>>();
   #parked: ((err: Error | null) => void) | null = null;
   #failure: Error | null = null;
@@ -106,6 +125,7 @@ export class FrameDirSink extends Writable {
     this.#progress = checkFunction('progress', opts.progress);
     this.#imageWriter = checkFunction('imageWriter', opts.imageWriter);
     this.#budget = checkBudget(opts.budget);
+    this.#manifest = checkManifest(opts.manifest);
   }
 
   /** Absolute paths of the files written so far, in frame order. */
@@ -144,7 +164,12 @@ export class FrameDirSink extends Writable {
   }
 
   override _final(cb: (err: Error | null) => void): void {
-    Promise.allSettled([...this.#active]).then(() => cb(this.#failure));
+    Promise.allSettled([...this.#active])
+      .then(() => {
+        if (this.#failure) throw this.#failure;
+        return this.#writeManifest();
+      })
+      .then(() => cb(null), cb);
   }
 
   override _predestroy(): void {
@@ -155,8 +180,12 @@ export class FrameDirSink extends Writable {
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
-    // Writes under way finish (or remove their temporary file) before the sink reports closed.
-    Promise.allSettled([...this.#active]).then(() => cb(null));
+    // Writes under way finish (or remove their temporary file) before the sink reports closed; then the manifest
+    // lists what is kept. The failure that destroyed the sink is the one to report, not a manifest that could not
+    // be written on top of it.
+    Promise.allSettled([...this.#active])
+      .then(() => (this.#written.size > 0 ? this.#writeManifest().catch(() => {}) : undefined))
+      .then(() => cb(null));
   }
 
   #resumeParked(): void {
@@ -168,21 +197,52 @@ export class FrameDirSink extends Writable {
   }
 
   async #writeFrame(frame: SinkFrame): Promise<void> {
-    const name = frameFileName(frame.index, this.ext);
-    const finalPath = join(this.directory, name);
-    const tempPath = join(this.directory, `.${name}.${process.pid}-${++this.#sequence}.partial.${this.ext}`);
+    const file = frameFileName(frame.index, this.ext);
+    const finalPath = join(this.directory, file);
     try {
-      if (this.#imageWriter) await this.#imageWriter(tempPath, frame);
-      else await this.#encode(frame).toFile(tempPath);
-      await rename(tempPath, finalPath);
+      await this.#commit(file, async (tempPath) => {
+        if (this.#imageWriter) await this.#imageWriter(tempPath, frame);
+        else await this.#encode(frame).toFile(tempPath);
+      });
     } catch (cause) {
-      await rm(tempPath, { force: true }).catch(() => {});
       throw this.#writeError(finalPath, `Cannot write frame ${frame.index} to ${finalPath}`, cause);
     } finally {
       this.#budget?.release();
     }
     this.#written.set(frame.index, finalPath);
+    if (this.#manifest) {
+      const { index, width, height, pts = null, time = null, keyframe = null } = frame;
+      this.#entries.set(index, { index, pts, time, keyframe, file, width, height });
+    }
     if (!this.destroying) this.#progress?.(1);
+  }
+
+  /** Writes `frames.jsonl` for the files kept so far, at most once. */
+  async #writeManifest(): Promise<void> {
+    if (!this.#manifest || this.#manifestDone) return;
+    this.#manifestDone = true;
+    const { fields } = this.#manifest;
+    try {
+      await this.#commit(MANIFEST_FILE_NAME, (tempPath) => writeFile(tempPath, formatManifest(this.#entries.values(), fields?.())));
+    } catch (cause) {
+      const path = join(this.directory, MANIFEST_FILE_NAME);
+      throw this.#writeError(path, `Cannot write the manifest ${path}`, cause);
+    }
+  }
+
+  /**
+   * Writes the file `name` of the directory under a hidden temporary name (same extension, for tools that pick the
+   * format from it), then renames it: the file is complete or absent, and a failure removes the temporary file.
+   */
+  async #commit(name: string, write: (tempPath: string) => Promise<void>): Promise<void> {
+    const tempPath = join(this.directory, `.${name}.${process.pid}-${++this.#sequence}.partial${extname(name)}`);
+    try {
+      await write(tempPath);
+      await rename(tempPath, join(this.directory, name));
+    } catch (cause) {
+      await rm(tempPath, { force: true }).catch(() => {});
+      throw cause;
+    }
   }
 
   #encode(frame: SinkFrame): Sharp {
@@ -202,4 +262,15 @@ export class FrameDirSink extends Writable {
     const reason = cause instanceof Error ? `: ${cause.message}` : '';
     return new FramepipeError(ErrorCode.WRITE_FAILED, `${message}${reason}`, { path, cause });
   }
+}
+
+/** The `manifest` option: null when off. */
+function checkManifest(value: unknown): ManifestOptions | null {
+  if (value === undefined || value === false) return null;
+  if (value === true) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidOption('manifest', 'a boolean or an object { fields }', value);
+  }
+  assertKnownKeys(value, ['fields'], 'manifest');
+  return { fields: checkFunction('manifest.fields', (value as ManifestOptions).fields) };
 }

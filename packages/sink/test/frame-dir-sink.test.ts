@@ -8,7 +8,7 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import sharp from 'sharp';
 import { Readable, pipelinePromise } from 'streamx';
 import { ErrorCode, FrameBudget, FramepipeError, InvalidOptionError } from '@framepipe/common';
-import { FrameDirSink, IMAGE_EXTENSIONS, frameFileName, type SinkFrame } from '../src/index.ts';
+import { FrameDirSink, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, frameFileName, type SinkFrame } from '../src/index.ts';
 import { readFrameCodeFromFile, renderFrameCode } from '../../../test/support/frame-code.ts';
 
 const W = 320;
@@ -263,6 +263,92 @@ test('destroy while writers are halfway through their files: they finish and are
   assert.equal(await fs.readFile(path.join(dir, 'frame_000001.png'), 'utf8'), 'first half second half 1');
 });
 
+// ---------------------------------------------------------------- manifest
+
+/** The lines of the manifest in `dir`, as text. */
+async function manifestLines(dir: string): Promise<string[]> {
+  const text = await fs.readFile(path.join(dir, MANIFEST_FILE_NAME), 'utf8');
+  assert.ok(text === '' || text.endsWith('\n'), 'every line ends with a newline');
+  return text.split('\n').slice(0, -1);
+}
+
+test('manifest: one line per file in frame order, whatever order the writes finish in; pts exact; extra fields last', async () => {
+  const dir = outDir();
+  const gates = new Map<number, ReturnType<typeof deferred>>();
+  const sink = new FrameDirSink(dir, {
+    maxWriteWorkers: 4,
+    manifest: { fields: () => ({ strategy: 'scan', index: -1 }) },
+    imageWriter: async (temp, frame) => {
+      const gate = deferred();
+      gates.set(frame.index, gate);
+      await gate.promise;
+      await fs.writeFile(temp, 'x');
+    },
+  });
+  const huge = 2n ** 60n + 1n; // not a double: written digit for digit
+  const frames: SinkFrame[] = [
+    { ...codeFrame(9, 64, 64), pts: 4608n, time: 0.36, keyframe: false },
+    { ...codeFrame(2, 64, 64), pts: huge, time: 1.5, keyframe: true },
+    codeFrame(5, 64, 80), // no pts, time or keyframe: null in the manifest
+  ];
+  const done = writeAll(sink, frames);
+  await waitFor(() => gates.size === 3, 'three writes');
+  for (const index of [5, 9, 2]) {
+    gates.get(index)!.resolve();
+    await waitFor(() => sink.framesWritten === [5, 9, 2].indexOf(index) + 1, `write ${index}`);
+  }
+  await done;
+  assert.deepEqual(await manifestLines(dir), [
+    `{"index":2,"pts":${huge},"time":1.5,"keyframe":true,"file":"frame_000002.png","width":64,"height":64,"strategy":"scan"}`,
+    '{"index":5,"pts":null,"time":null,"keyframe":null,"file":"frame_000005.png","width":64,"height":80,"strategy":"scan"}',
+    '{"index":9,"pts":4608,"time":0.36,"keyframe":false,"file":"frame_000009.png","width":64,"height":64,"strategy":"scan"}',
+  ]);
+  assert.deepEqual(readdirSync(dir).sort(), ['frame_000002.png', 'frame_000005.png', 'frame_000009.png', MANIFEST_FILE_NAME]);
+});
+
+test('manifest: an input that ends with no frame gets an empty manifest; a sink destroyed before any file gets none', async () => {
+  const empty = outDir();
+  await writeAll(new FrameDirSink(empty, { manifest: true }), []);
+  assert.deepEqual(readdirSync(empty), [MANIFEST_FILE_NAME]);
+  assert.deepEqual(await manifestLines(empty), []);
+
+  const destroyed = outDir();
+  const sink = new FrameDirSink(destroyed, { manifest: true });
+  sink.write(codeFrame(0, 64, 64));
+  sink.destroy();
+  await closed(sink);
+  assert.equal(existsSync(path.join(destroyed, MANIFEST_FILE_NAME)), false);
+});
+
+test('manifest: destroyed mid-run, it lists exactly the files kept, writes finished after destroy() included', async () => {
+  const dir = outDir();
+  let progressed = 0;
+  const sink = new FrameDirSink(dir, {
+    maxWriteWorkers: 4,
+    highWaterMark: 8,
+    manifest: true,
+    progress: () => {
+      if (++progressed === 5) sink.destroy();
+    },
+  });
+  for (let i = 0; i < 40; i++) sink.write(codeFrame(i, 64, 64));
+  await closed(sink);
+  const files = readdirSync(dir).filter((name) => name !== MANIFEST_FILE_NAME).sort();
+  assert.ok(files.length >= 5 && files.length < 40, `${files.length} files`);
+  assert.deepEqual(files, sink.paths.map((p) => path.basename(p)), 'only complete frame files, no temporary one');
+  const lines = (await manifestLines(dir)).map((line) => JSON.parse(line) as { index: number; file: string });
+  assert.deepEqual(lines.map((line) => line.file), files);
+  assert.deepEqual(lines.map((line) => line.index), files.map((name) => Number(name.slice(6, 12))));
+});
+
+test('manifest: one that cannot be written fails the sink with WRITE_FAILED; its temporary file is removed', async () => {
+  const dir = outDir();
+  await fs.mkdir(path.join(dir, MANIFEST_FILE_NAME), { recursive: true });
+  const error = await failsWith(writeAll(new FrameDirSink(dir, { manifest: true }), [codeFrame(1, 64, 64)]), path.join(dir, MANIFEST_FILE_NAME));
+  assert.match(error.message, /^Cannot write the manifest .*frames\.jsonl: /);
+  assert.deepEqual(readdirSync(dir).sort(), ['frame_000001.png', MANIFEST_FILE_NAME]);
+});
+
 // ---------------------------------------------------------------- errors
 
 /** Asserts the sink failed with WRITE_FAILED about `file`, and returns the error. */
@@ -355,7 +441,10 @@ test('options are checked with exact messages', () => {
     ['out', { imageWriter: 'sharp' }, 'imageWriter', 'Expected a function for imageWriter but received "sharp" of type string'],
     ['out', { budget: 4 }, 'budget', 'Expected a FrameBudget for budget but received 4 of type number'],
     ['out', { highWaterMark: 0 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received 0 of type number'],
-    ['out', { workers: 2 }, 'workers', 'Unknown option workers for FrameDirSink; known options: ext, maxWriteWorkers, progress, imageWriter, budget, highWaterMark'],
+    ['out', { manifest: 'yes' }, 'manifest', 'Expected a boolean or an object { fields } for manifest but received "yes" of type string'],
+    ['out', { manifest: { fields: 3 } }, 'manifest.fields', 'Expected a function for manifest.fields but received 3 of type number'],
+    ['out', { manifest: { field: () => ({}) } }, 'field', 'Unknown option field for manifest; known options: fields'],
+    ['out', { workers: 2 }, 'workers', 'Unknown option workers for FrameDirSink; known options: ext, maxWriteWorkers, progress, imageWriter, budget, highWaterMark, manifest'],
   ];
   for (const [dir, options, option, message] of cases) {
     assert.throws(

@@ -33,8 +33,8 @@ interface SuperviselyTransportOptions {
 }
 
 /**
- * Options of {@link streamVideoFrames}: the video, and core's `StreamOptions` (`start`, `end`, `queueMaxSize`,
- * `showDecodingProgress`, `signal`, `stats`, `timeout`, `headers`).
+ * Options of {@link streamVideoFrames}: the video, and core's `StreamOptions` (`start`, `end`, `step`, `frames`,
+ * `timestamps`, `queueMaxSize`, `showDecodingProgress`, `signal`, `stats`, `timeout`, `headers`).
  *
  * @example
  * const options: SuperviselyStreamOptions = { api, videoId: 12345, start: 0, end: 9, queueMaxSize: 8 };
@@ -43,8 +43,8 @@ export interface SuperviselyStreamOptions extends SuperviselyVideoRef, Supervise
 
 /**
  * Options of {@link streamVideoFramesToDir}: the video, the output directory, and core's `StreamToDirOptions`
- * (`start`, `end`, `ext`, `progress`, `imageWriter`, `maxWriteWorkers`, `queueMaxSize`, `showDecodingProgress`,
- * `signal`, `stats`, `timeout`, `headers`).
+ * (`start`, `end`, `step`, `frames`, `timestamps`, `ext`, `progress`, `imageWriter`, `maxWriteWorkers`,
+ * `queueMaxSize`, `showDecodingProgress`, `signal`, `stats`, `timeout`, `headers`, `manifest`).
  *
  * @example
  * const options: SuperviselyStreamToDirOptions = { api, videoId: 12345, outputDir: '/tmp/frames', ext: 'jpg' };

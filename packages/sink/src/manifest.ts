@@ -1,0 +1,64 @@
+/** The manifest's file name, in the output directory next to the frame files. */
+export const MANIFEST_FILE_NAME = 'frames.jsonl';
+
+/** A value of an extra manifest field (see {@link ManifestOptions.fields}). */
+export type ManifestValue = string | number | boolean | null;
+
+/**
+ * One line of `frames.jsonl` as `JSON.parse` reads it back: one kept frame file. `pts`, `time` and `keyframe` are
+ * null when the frame written did not carry them (an `RgbFrame` always does).
+ */
+export interface ManifestLine {
+  /** The frame number. */
+  readonly index: number;
+  /** Presentation timestamp in the stream's time base; in the file, the exact integer (see the README). */
+  readonly pts: number | null;
+  /** Presentation time in seconds. */
+  readonly time: number | null;
+  /** Whether the decoder marked the frame as a keyframe. */
+  readonly keyframe: boolean | null;
+  /** The file name, relative to the output directory (`frame_000123.png`). */
+  readonly file: string;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** The `manifest` option of `FrameDirSink` in its object form. */
+export interface ManifestOptions {
+  /**
+   * Extra fields for every line, after the frame's own (which win over an extra field of the same name). Called
+   * once, when the manifest is written, so it may report what was only known once the run had started.
+   */
+  fields?: (() => Readonly<Record<string, ManifestValue>>) | undefined;
+}
+
+/** What the sink remembers of a kept file for its manifest line (never the pixels): the line, pts still a bigint. */
+export interface ManifestEntry extends Omit<ManifestLine, 'pts'> {
+  readonly pts: bigint | null;
+}
+
+/** The text of `frames.jsonl`: one JSON object per entry, in frame order, each line ending in a newline. */
+export function formatManifest(entries: Iterable<ManifestEntry>, extra: Readonly<Record<string, ManifestValue>> = {}): string {
+  const sorted = [...entries].sort((a, b) => a.index - b.index);
+  // The frame's fields first, then the extra ones it does not have.
+  const others = Object.entries(extra);
+  return sorted
+    .map((entry) => {
+      const line: Record<string, unknown> = { ...entry };
+      for (const [key, value] of others) if (!Object.hasOwn(line, key)) line[key] = value;
+      return `${jsonObject(line)}\n`;
+    })
+    .join('');
+}
+
+/**
+ * A JSON object on one line. JSON.stringify refuses a bigint; its digits are written as they are instead, so a pts
+ * is a JSON integer, exact at any size (a reader that parses to doubles is exact up to 2^53).
+ */
+function jsonObject(fields: Readonly<Record<string, unknown>>): string {
+  const members = Object.entries(fields).map(([key, value]) => {
+    const json = typeof value === 'bigint' ? value.toString() : (JSON.stringify(value) ?? 'null');
+    return `${JSON.stringify(key)}:${json}`;
+  });
+  return `{${members.join(',')}}`;
+}
