@@ -21,7 +21,7 @@ import {
   makeFixture,
   type FixtureSpec,
 } from '../../../test/support/fixtures.ts';
-import { rejectsWith, withFile } from '../../../test/support/sources.ts';
+import { rejectsWith, withFile, withRead } from '../../../test/support/sources.ts';
 import { find, fullBox, remove, rewriteMoov, setEdits, tracks, videoTrack, words, type Box } from './mp4-rewrite.ts';
 
 const QVGA = { width: 320, height: 240, fps: 25 } as const;
@@ -294,24 +294,11 @@ describe('edit lists, composition offsets and odd tables', () => {
 /** A source that records every read. */
 function recording(inner: ByteSource): { source: ByteSource; reads: Array<{ offset: number; length: number }> } {
   const reads: Array<{ offset: number; length: number }> = [];
-  const source: ByteSource = {
-    get description() {
-      return inner.description;
-    },
-    get size() {
-      return inner.size;
-    },
-    get bytesRead() {
-      return inner.bytesRead;
-    },
-    open: (signal) => inner.open(signal),
-    close: () => inner.close(),
-    async read(offset, length, signal) {
-      const data = await inner.read(offset, length, signal);
-      reads.push({ offset, length: data.length });
-      return data;
-    },
-  };
+  const source = withRead(inner, inner.description, async (offset, length, signal) => {
+    const data = await inner.read(offset, length, signal);
+    reads.push({ offset, length: data.length });
+    return data;
+  });
   return { source, reads };
 }
 
