@@ -63,6 +63,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
             describe: 'Decoded frames that may wait for a writer; memory is about (queue + workers + 1) x width x height x 3 bytes',
             group: 'Tuning:',
           })
+          .option('autorotate', { type: 'boolean', default: false, describe: 'Turn pictures upright by the rotation metadata, as a player does', group: 'Frames:' })
           .option('show-decoding-progress', { type: 'boolean', default: false, describe: 'Also draw bars for the packet scan and for a decode from the start', group: DISPLAY_GROUP })
           .option('progress-interval', { type: 'number', requiresArg: true, describe: 'Seconds between progress lines when stderr is not a terminal [default: 2]', group: DISPLAY_GROUP })
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print nothing but errors', group: DISPLAY_GROUP })

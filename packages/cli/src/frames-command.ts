@@ -18,6 +18,7 @@ export interface FramesArgs extends SourceArgs {
   'max-write-workers': number;
   'queue-maxsize': number;
   'show-decoding-progress': boolean;
+  autorotate: boolean;
   'progress-interval'?: number | undefined;
   quiet: boolean;
   json: boolean;
@@ -75,6 +76,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
       headers: video.headers,
       timeout: args.timeout === undefined ? undefined : args.timeout * 1000,
       showDecodingProgress: args['show-decoding-progress'] && !args.quiet,
+      autorotate: args.autorotate,
       progress,
       signal: io.signal,
       stats,

@@ -175,7 +175,8 @@ export class FrameRun {
     const decoder = this.#own(new Decoder(demuxer.info.codecParameters, { timeBase, budget: this.budget }));
     const { start, end, step, frames } = selection;
     const selector = this.#own(new FrameSelector(index, { start, end, step, ...(frames ? { frames } : {}), budget: this.budget }));
-    const converter = this.#own(new RgbConverter({ timeBase, budget: this.budget, highWaterMark: converterQueue }));
+    const rotate = this.settings.autorotate ? rightAngle(demuxer.info.rotation) : 0;
+    const converter = this.#own(new RgbConverter({ timeBase, budget: this.budget, rotate, highWaterMark: converterQueue }));
     // Nothing after the range is wanted: end the input there, the decoder flushes, and the run completes.
     selector.once('done', () => demuxer.stop());
     attachProbe(stats, () => ({
@@ -206,6 +207,14 @@ export class FrameRun {
     this.#streams.push(stream);
     return stream;
   }
+}
+
+/** The rotation as a multiple of 90° (within a degree), or 0 for any other angle, which is left as stored. */
+function rightAngle(degrees: number): 0 | 90 | 180 | 270 {
+  const normalized = ((degrees % 360) + 360) % 360;
+  const quarters = Math.round(normalized / 90);
+  if (Math.abs(normalized - quarters * 90) > 1) return 0;
+  return ((quarters % 4) * 90) as 0 | 90 | 180 | 270;
 }
 
 /** Which frames a run delivers: every `step`-th of `[start, end]`, or only `frames`. */

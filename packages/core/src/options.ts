@@ -49,6 +49,13 @@ export interface StreamOptions {
    * @default false
    */
   showDecodingProgress?: boolean | undefined;
+  /**
+   * Turn each picture upright as a player does, by the stream's rotation metadata (multiples of 90°; other angles
+   * are left as stored). Off by default, as in Supervisely: frames are saved as stored, and annotation coordinates
+   * refer to the stored picture.
+   * @default false
+   */
+  autorotate?: boolean | undefined;
   /** Stops the run: every stage ends, native memory is freed, no temporary file is left. */
   signal?: AbortSignal | undefined;
   /** Extra HTTP request headers (e.g. authorization) when the source is a URL. */
@@ -107,6 +114,7 @@ export interface RunSettings extends SourceSettings {
   timestamps: readonly number[] | undefined;
   queueMaxSize: number;
   showDecodingProgress: boolean;
+  autorotate: boolean;
   stats: RunStats;
 }
 
@@ -118,7 +126,7 @@ export interface DirSettings extends RunSettings {
   manifest: boolean;
 }
 
-const COMMON_KEYS = ['start', 'end', 'step', 'frames', 'timestamps', 'queueMaxSize', 'showDecodingProgress', 'signal', 'headers', 'timeout', 'stats'];
+const COMMON_KEYS = ['start', 'end', 'step', 'frames', 'timestamps', 'queueMaxSize', 'showDecodingProgress', 'autorotate', 'signal', 'headers', 'timeout', 'stats'];
 const DIR_KEYS = [...COMMON_KEYS, 'ext', 'progress', 'imageWriter', 'maxWriteWorkers', 'manifest'];
 
 /** Checks the options of {@link streamVideoFrames}; throws an InvalidOptionError before any I/O. */
@@ -165,6 +173,7 @@ function checkCommon(opts: Partial<StreamOptions>): RunSettings {
     timestamps,
     queueMaxSize: checkInteger('queueMaxSize', opts.queueMaxSize ?? 32, 1),
     showDecodingProgress: checkBoolean('showDecodingProgress', opts.showDecodingProgress, false),
+    autorotate: checkBoolean('autorotate', opts.autorotate, false),
     ...checkSourceOptions(opts),
     stats: opts.stats ?? new RunStats(),
   };

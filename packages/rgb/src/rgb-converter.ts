@@ -60,6 +60,12 @@ export interface RgbConverterOptions {
   /** Gives a unit back for each input frame that fails to convert (the output frame keeps the unit otherwise). */
   budget?: FrameBudget | undefined;
   /**
+   * Turns every picture this many degrees counter-clockwise, e.g. by the demuxer's `info.rotation` to show it
+   * upright as a player does (`width` and `height` swap for 90 and 270).
+   * @default 0
+   */
+  rotate?: 0 | 90 | 180 | 270 | undefined;
+  /**
    * Converted frames that may wait in the output buffer.
    * @default 1
    */
@@ -91,6 +97,7 @@ const FULL_RANGE_ALIASES = new Map<AVPixelFormat, AVPixelFormat>([
 export class RgbConverter extends Transform {
   #timeBase: { num: number; den: number };
   #budget: FrameBudget | undefined;
+  #rotate: 0 | 90 | 180 | 270;
   #scaler: SoftwareScaleContext | null = null;
   #target: Frame | null = null;
   #inFlight = new InFlight();
@@ -98,7 +105,7 @@ export class RgbConverter extends Transform {
 
   constructor(options: RgbConverterOptions) {
     const opts = assertOptionsObject(options, 'RgbConverter');
-    assertKnownKeys(opts, ['timeBase', 'budget', 'highWaterMark'], 'RgbConverter');
+    assertKnownKeys(opts, ['timeBase', 'budget', 'rotate', 'highWaterMark'], 'RgbConverter');
     super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
     const tb = opts.timeBase;
     if (typeof tb !== 'object' || tb === null || !(tb.num > 0) || !(tb.den > 0)) {
@@ -106,6 +113,9 @@ export class RgbConverter extends Transform {
     }
     this.#timeBase = { num: tb.num, den: tb.den };
     this.#budget = checkBudget(opts.budget);
+    const rotate = opts.rotate ?? 0;
+    if (rotate !== 0 && rotate !== 90 && rotate !== 180 && rotate !== 270) throw invalidOption('rotate', 'one of 0, 90, 180, 270', rotate);
+    this.#rotate = rotate;
   }
 
   /** Frames converted so far. */
@@ -166,11 +176,13 @@ export class RgbConverter extends Transform {
     if (ret < 0) {
       throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot convert frame ${index} to RGB: ${FFmpegError.strerror(ret)} (${ret})`);
     }
-    const data = packedCopy(target, width, height);
+    const data = packedCopy(target, width, height, this.#rotate);
     const pts = frame.pts;
     const time = (Number(pts) * this.#timeBase.num) / this.#timeBase.den;
+    const turned = this.#rotate === 90 || this.#rotate === 270;
     // The flag, not the deprecated `key_frame` field (AVFrame.keyFrame), which FFmpeg has been phasing out.
-    return { index, pts, time, keyframe: frame.hasFlags(AV_FRAME_FLAG_KEY), width, height, data };
+    const keyframe = frame.hasFlags(AV_FRAME_FLAG_KEY);
+    return { index, pts, time, keyframe, width: turned ? height : width, height: turned ? width : height, data };
   }
 
   /** One RGB frame is reused as the conversion target; it is rebuilt only when the size changes. */
@@ -194,14 +206,36 @@ export class RgbConverter extends Transform {
   }
 }
 
-/** Copies the native RGB plane into JS memory without row padding (the native frame is reused for the next one). */
-function packedCopy(frame: Frame, width: number, height: number): Buffer {
+/**
+ * Copies the native RGB plane into JS memory without row padding (the native frame is reused for the next one),
+ * turned `rotate` degrees counter-clockwise.
+ */
+function packedCopy(frame: Frame, width: number, height: number, rotate: 0 | 90 | 180 | 270): Buffer {
   const plane = frame.data?.[0];
   const stride = frame.linesize[0] ?? 0;
   const row = width * 3;
   if (!plane) throw new FramepipeError(ErrorCode.DECODE_FAILED, 'swscale produced no RGB plane');
-  if (stride === row) return Buffer.from(plane.subarray(0, row * height));
+  if (rotate === 0 && stride === row) return Buffer.from(plane.subarray(0, row * height));
   const out = Buffer.allocUnsafe(row * height);
-  for (let y = 0; y < height; y++) plane.copy(out, y * row, y * stride, y * stride + row);
+  if (rotate === 0) {
+    for (let y = 0; y < height; y++) plane.copy(out, y * row, y * stride, y * stride + row);
+    return out;
+  }
+  // Where source pixel (x, y) lands, as a pixel offset in the output.
+  const place =
+    rotate === 180
+      ? (x: number, y: number) => (height - 1 - y) * width + (width - 1 - x)
+      : rotate === 90
+        ? (x: number, y: number) => (width - 1 - x) * height + y
+        : (x: number, y: number) => x * height + (height - 1 - y);
+  for (let y = 0; y < height; y++) {
+    let from = y * stride;
+    for (let x = 0; x < width; x++, from += 3) {
+      const to = place(x, y) * 3;
+      out[to] = plane[from]!;
+      out[to + 1] = plane[from + 1]!;
+      out[to + 2] = plane[from + 2]!;
+    }
+  }
   return out;
 }
