@@ -219,7 +219,7 @@ describe('framepipe --help', () => {
     const { code, stdout } = await runScript(BIN, ['frames', '--help']);
     assert.equal(code, 0);
     for (const group of ['Video (a <source>, or a Supervisely --video-id):', 'Frames:', 'Tuning:', 'Display:']) assert.ok(stdout.includes(group), group);
-    const flags = ['--video-id', '--server-address', '--api-token', '--header', '--timeout', '--out', '--start', '--end', '--step', '--frames', '--timestamps', '--ext', '--manifest'];
+    const flags = ['--video-id', '--server-address', '--api-token', '--header', '--timeout', '--out', '--start', '--end', '--step', '--frames', '--timestamps', '--ext', '--manifest', '--autorotate'];
     flags.push('--max-write-workers', '--queue-maxsize', '--show-decoding-progress', '--progress-interval', '--quiet', '--json', '--verbose');
     for (const flag of flags) assert.ok(stdout.includes(flag), flag);
     assert.match(stdout, /Examples:\n.*framepipe frames https:\/\/example\.com\/clip\.mp4/);
