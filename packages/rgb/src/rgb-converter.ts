@@ -221,17 +221,15 @@ function packedCopy(frame: Frame, width: number, height: number, rotate: 0 | 90 
     for (let y = 0; y < height; y++) plane.copy(out, y * row, y * stride, y * stride + row);
     return out;
   }
-  // Where source pixel (x, y) lands, as a pixel offset in the output.
-  const place =
-    rotate === 180
-      ? (x: number, y: number) => (height - 1 - y) * width + (width - 1 - x)
-      : rotate === 90
-        ? (x: number, y: number) => (width - 1 - x) * height + y
-        : (x: number, y: number) => x * height + (height - 1 - y);
+  // Output pixel offsets move by a fixed step per source pixel, so each row needs one start and one step, not a
+  // computation per pixel: (x, y) lands at (height-1-y, width-1-x) for 180, (y, width-1-x) turned for 90, and
+  // (height-1-y, x) turned for 270.
+  const [first, perPixel, perRow] =
+    rotate === 180 ? [width * height - 1, -1, -width] : rotate === 90 ? [(width - 1) * height, -height, 1] : [height - 1, height, -1];
   for (let y = 0; y < height; y++) {
     let from = y * stride;
-    for (let x = 0; x < width; x++, from += 3) {
-      const to = place(x, y) * 3;
+    let to = (first + y * perRow) * 3;
+    for (let x = 0; x < width; x++, from += 3, to += perPixel * 3) {
       out[to] = plane[from]!;
       out[to + 1] = plane[from + 1]!;
       out[to + 2] = plane[from + 2]!;
