@@ -142,5 +142,11 @@ function sourceOptions<T>(y: Argv<T>) {
     })
     .option('api-token', { type: 'string', requiresArg: true, describe: 'Supervisely API token [default: API_TOKEN, found as above]', group: SOURCE_GROUP })
     .option('header', { type: 'string', array: true, requiresArg: true, describe: 'HTTP request header "Name: value" (repeatable)', group: SOURCE_GROUP })
-    .option('timeout', { type: 'number', requiresArg: true, describe: 'Seconds a request may wait for a byte [default: 30]', group: SOURCE_GROUP });
+    .option('timeout', { type: 'number', requiresArg: true, describe: 'Seconds a request may wait for a byte [default: 30]', group: SOURCE_GROUP })
+    .option('retries', {
+      type: 'number',
+      requiresArg: true,
+      describe: 'Retries of a failed HTTP request, resuming at the byte where it stopped [default: 5]',
+      group: SOURCE_GROUP,
+    });
 }

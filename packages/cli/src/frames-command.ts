@@ -75,6 +75,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
       queueMaxSize: args['queue-maxsize'],
       headers: video.headers,
       timeout: args.timeout === undefined ? undefined : args.timeout * 1000,
+      retries: args.retries,
       showDecodingProgress: args['show-decoding-progress'] && !args.quiet,
       autorotate: args.autorotate,
       progress,

@@ -19,6 +19,7 @@ export async function runProbe(args: ProbeArgs, io: CliIo): Promise<number> {
       countFrames: args['count-frames'],
       headers: video.headers,
       timeout: args.timeout === undefined ? undefined : args.timeout * 1000,
+      retries: args.retries,
       signal: io.signal,
     });
     io.stdout.write(args.json ? `${JSON.stringify(info)}\n` : describe(info));

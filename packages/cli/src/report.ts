@@ -23,6 +23,7 @@ const FLAGS: Record<string, string> = {
   maxWriteWorkers: '--max-write-workers',
   queueMaxSize: '--queue-maxsize',
   timeout: '--timeout',
+  retries: '--retries',
   videoId: '--video-id',
   serverAddress: '--server-address',
   token: '--api-token',

@@ -10,6 +10,7 @@ export interface SourceArgs {
   'api-token'?: string | undefined;
   header?: string[] | undefined;
   timeout?: number | undefined;
+  retries?: number | undefined;
 }
 
 /** The video to read, and what to release when done with it. */

@@ -40,6 +40,13 @@ export const ErrorCode = {
   VIDEO_NOT_FOUND: 'ERR_FRAMEPIPE_VIDEO_NOT_FOUND',
   /** The server knows the video but has no stored file for it yet (still uploading or processing). */
   VIDEO_NOT_READY: 'ERR_FRAMEPIPE_VIDEO_NOT_READY',
+  /**
+   * The object behind the URL changed during the run (another ETag, Last-Modified or size): bytes of two versions
+   * must never be mixed, so the run stops.
+   */
+  SOURCE_CHANGED: 'ERR_FRAMEPIPE_SOURCE_CHANGED',
+  /** A corrupt packet or frame in `strict` mode (by default such frames are skipped and counted). */
+  CORRUPT_DATA: 'ERR_FRAMEPIPE_CORRUPT_DATA',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -56,6 +63,8 @@ export interface FramepipeErrorDetails {
   option?: string;
   /** The HTTP status received. */
   status?: number;
+  /** Every failed attempt of a request that was retried until its budget ran out, in order. */
+  attempts?: readonly string[];
 }
 
 /** The base of every error framepipe raises on purpose. */
@@ -66,6 +75,8 @@ export class FramepipeError extends Error {
   readonly path: string | undefined;
   readonly option: string | undefined;
   readonly status: number | undefined;
+  /** The failed attempts, oldest first, when the error ends a series of retries. */
+  readonly attempts: readonly string[] | undefined;
 
   constructor(code: ErrorCode, message: string, details: FramepipeErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -75,6 +86,7 @@ export class FramepipeError extends Error {
     this.path = details.path;
     this.option = details.option;
     this.status = details.status;
+    this.attempts = details.attempts;
   }
 }
 

@@ -65,6 +65,13 @@ export interface StreamOptions {
    * @default 30000
    */
   timeout?: number | undefined;
+  /**
+   * Retries of one HTTP request after a connection error, a timeout, a short body or a 408/429/5xx answer. Each
+   * retry waits (0.5 s doubling up to 30 s, or the server's `Retry-After`) and resumes at the byte where the body
+   * stopped. When they run out, the run fails with the last failure's code and `error.attempts` lists each try.
+   * @default 5
+   */
+  retries?: number | undefined;
   /** Receives live figures of the run (bytes read, frames decoded, ...). */
   stats?: RunStats | undefined;
 }
@@ -126,7 +133,7 @@ export interface DirSettings extends RunSettings {
   manifest: boolean;
 }
 
-const COMMON_KEYS = ['start', 'end', 'step', 'frames', 'timestamps', 'queueMaxSize', 'showDecodingProgress', 'autorotate', 'signal', 'headers', 'timeout', 'stats'];
+const COMMON_KEYS = ['start', 'end', 'step', 'frames', 'timestamps', 'queueMaxSize', 'showDecodingProgress', 'autorotate', 'signal', 'headers', 'timeout', 'retries', 'stats'];
 const DIR_KEYS = [...COMMON_KEYS, 'ext', 'progress', 'imageWriter', 'maxWriteWorkers', 'manifest'];
 
 /** Checks the options of {@link streamVideoFrames}; throws an InvalidOptionError before any I/O. */
@@ -199,18 +206,20 @@ export interface SourceSettings {
   signal: AbortSignal | undefined;
   headers: Record<string, string> | undefined;
   timeout: number | undefined;
+  retries: number | undefined;
 }
 
 /** The HttpSource options that follow from the settings (none that were not given). */
-export function httpOptionsOf(settings: SourceSettings): { headers?: Record<string, string>; timeout?: number } {
+export function httpOptionsOf(settings: SourceSettings): { headers?: Record<string, string>; timeout?: number; retries?: number } {
   return {
     ...(settings.headers ? { headers: settings.headers } : {}),
     ...(settings.timeout !== undefined ? { timeout: settings.timeout } : {}),
+    ...(settings.retries !== undefined ? { retries: settings.retries } : {}),
   };
 }
 
-/** Checks `signal`, `headers` and `timeout`. */
-export function checkSourceOptions(opts: { signal?: unknown; headers?: unknown; timeout?: unknown }): SourceSettings {
+/** Checks `signal`, `headers`, `timeout` and `retries`. */
+export function checkSourceOptions(opts: { signal?: unknown; headers?: unknown; timeout?: unknown; retries?: unknown }): SourceSettings {
   const headers = opts.headers;
   if (
     headers !== undefined &&
@@ -222,5 +231,6 @@ export function checkSourceOptions(opts: { signal?: unknown; headers?: unknown; 
     signal: checkSignal('signal', opts.signal),
     headers: headers as Record<string, string> | undefined,
     timeout: checkPositiveNumber('timeout', opts.timeout, true),
+    retries: checkInteger('retries', opts.retries, 0, true),
   };
 }

@@ -24,6 +24,12 @@ export interface ProbeOptions {
    * @default 30000
    */
   timeout?: number | undefined;
+  /**
+   * Retries of one HTTP request after a transient failure, resuming where the body stopped (see
+   * `StreamOptions.retries`).
+   * @default 5
+   */
+  retries?: number | undefined;
 }
 
 /** What a user needs to know about a video before choosing a range. */
@@ -59,7 +65,7 @@ export interface VideoProbe {
   rotation: number;
 }
 
-const KNOWN_OPTIONS = ['countFrames', 'signal', 'headers', 'timeout'];
+const KNOWN_OPTIONS = ['countFrames', 'signal', 'headers', 'timeout', 'retries'];
 
 /**
  * Opens a video and tells its codec, size, frame count, frame rate, duration, B-frames and rotation. It reads

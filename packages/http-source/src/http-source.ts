@@ -59,6 +59,14 @@ export interface HttpSourceOptions {
    */
   timeout?: number;
   /**
+   * Retries of one request after a connection error, a timeout, a body shorter than promised, or a 408, 429 or
+   * 5xx answer. A retry waits 0.5 s, doubling each time up to 30 s (or what the server's `Retry-After` asks, up to
+   * 60 s), then asks only for the bytes that have not arrived yet. When the retries run out, the read fails with
+   * the last failure's code and `error.attempts` lists every try.
+   * @default 5
+   */
+  retries?: number;
+  /**
    * Bytes fetched by the first request and after every seek. Each sequential miss doubles the block, up to
    * {@link HttpSourceOptions.maxReadAhead}.
    * @default 262144 (256 KiB)
@@ -79,9 +87,10 @@ export interface HttpSourceOptions {
 }
 
 /** The option names of {@link HttpSourceOptions}, for callers that forward them (not re-exported). */
-export const HTTP_SOURCE_OPTION_KEYS = ['headers', 'timeout', 'readAhead', 'maxReadAhead', 'agent'] as const;
+export const HTTP_SOURCE_OPTION_KEYS = ['headers', 'timeout', 'retries', 'readAhead', 'maxReadAhead', 'agent'] as const;
 
 const DEFAULT_TIMEOUT = 30_000;
+const DEFAULT_RETRIES = 5;
 const DEFAULT_READ_AHEAD = 256 * 1024;
 const DEFAULT_MAX_READ_AHEAD = 8 * 1024 * 1024;
 
@@ -103,6 +112,7 @@ export class HttpSource implements ByteSource {
   readonly #url: URL;
   readonly #headers: Record<string, string>;
   readonly #timeout: number;
+  readonly #retries: number;
   readonly #readAhead: number;
   readonly #maxReadAhead: number;
   readonly #agents: { http: http.Agent; https: https.Agent };
@@ -123,6 +133,7 @@ export class HttpSource implements ByteSource {
     assertKnownKeys(opts, HTTP_SOURCE_OPTION_KEYS, 'HttpSource');
     this.#headers = checkHeaders(opts.headers);
     this.#timeout = checkPositiveNumber('timeout', opts.timeout, true) ?? DEFAULT_TIMEOUT;
+    this.#retries = checkInteger('retries', opts.retries, 0, true) ?? DEFAULT_RETRIES;
     this.#readAhead = checkInteger('readAhead', opts.readAhead, 1, true) ?? DEFAULT_READ_AHEAD;
     this.#maxReadAhead =
       checkInteger('maxReadAhead', opts.maxReadAhead, this.#readAhead, true) ?? Math.max(DEFAULT_MAX_READ_AHEAD, this.#readAhead);
@@ -138,6 +149,11 @@ export class HttpSource implements ByteSource {
   get size(): number {
     if (this.#size < 0) throw new Error(`HttpSource.size is known only after open() has resolved (${this.description})`);
     return this.#size;
+  }
+
+  /** Retries allowed for each request (the `retries` option). */
+  get retries(): number {
+    return this.#retries;
   }
 
   /** Body bytes received from the server so far, read-ahead included: the network cost of the reads. */
