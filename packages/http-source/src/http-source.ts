@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { setTimeout as delay } from 'node:timers/promises';
 import got, { type Request as GotRequest } from 'got';
 import {
   AbortError,
@@ -15,6 +16,7 @@ import {
 import type { ByteSource } from './byte-source.ts';
 import { hideRequestOptions } from './hide-request-options.ts';
 import { ByteStream, type ByteStreamOptions } from './byte-stream.ts';
+import { Spool } from './spool.ts';
 
 /**
  * Agents for {@link HttpSourceOptions.agent}; a missing one is created with keep-alive by the source.
@@ -67,6 +69,11 @@ export interface HttpSourceOptions {
    */
   retries?: number;
   /**
+   * Milliseconds before the first retry; each further retry waits twice as long (±20%), at most 30 s.
+   * @default 500
+   */
+  retryDelay?: number;
+  /**
    * Bytes fetched by the first request and after every seek. Each sequential miss doubles the block, up to
    * {@link HttpSourceOptions.maxReadAhead}.
    * @default 262144 (256 KiB)
@@ -87,10 +94,15 @@ export interface HttpSourceOptions {
 }
 
 /** The option names of {@link HttpSourceOptions}, for callers that forward them (not re-exported). */
-export const HTTP_SOURCE_OPTION_KEYS = ['headers', 'timeout', 'retries', 'readAhead', 'maxReadAhead', 'agent'] as const;
+export const HTTP_SOURCE_OPTION_KEYS = ['headers', 'timeout', 'retries', 'retryDelay', 'readAhead', 'maxReadAhead', 'agent'] as const;
 
 const DEFAULT_TIMEOUT = 30_000;
 const DEFAULT_RETRIES = 5;
+const DEFAULT_RETRY_DELAY = 500;
+/** The longest backoff between two tries. */
+const MAX_BACKOFF = 30_000;
+/** The longest wait a `Retry-After` header gets. */
+const MAX_RETRY_AFTER = 60_000;
 const DEFAULT_READ_AHEAD = 256 * 1024;
 const DEFAULT_MAX_READ_AHEAD = 8 * 1024 * 1024;
 
@@ -113,6 +125,7 @@ export class HttpSource implements ByteSource {
   readonly #headers: Record<string, string>;
   readonly #timeout: number;
   readonly #retries: number;
+  readonly #retryDelay: number;
   readonly #readAhead: number;
   readonly #maxReadAhead: number;
   readonly #agents: { http: http.Agent; https: https.Agent };
@@ -125,6 +138,12 @@ export class HttpSource implements ByteSource {
   #blockSize: number;
   #lastEnd = -1;
   #queue: Promise<void> = Promise.resolve();
+  /** The validators of the version being read, from the first answer. */
+  #version: { etag: string | undefined; lastModified: string | undefined } | undefined;
+  /** Set once the server is found to ignore Range: every read is served from the spooled download. */
+  #spool: Spool | undefined;
+  #spooling: Promise<Spool> | undefined;
+  #download: Promise<void> | undefined;
 
   constructor(url: string | URL, options?: HttpSourceOptions) {
     this.#url = parseHttpUrl('url', url);
@@ -134,6 +153,7 @@ export class HttpSource implements ByteSource {
     this.#headers = checkHeaders(opts.headers);
     this.#timeout = checkPositiveNumber('timeout', opts.timeout, true) ?? DEFAULT_TIMEOUT;
     this.#retries = checkInteger('retries', opts.retries, 0, true) ?? DEFAULT_RETRIES;
+    this.#retryDelay = checkInteger('retryDelay', opts.retryDelay, 0, true) ?? DEFAULT_RETRY_DELAY;
     this.#readAhead = checkInteger('readAhead', opts.readAhead, 1, true) ?? DEFAULT_READ_AHEAD;
     this.#maxReadAhead =
       checkInteger('maxReadAhead', opts.maxReadAhead, this.#readAhead, true) ?? Math.max(DEFAULT_MAX_READ_AHEAD, this.#readAhead);
@@ -179,12 +199,19 @@ export class HttpSource implements ByteSource {
     return this.#exclusive(signal, () => this.#readNow(offset, end, signal));
   }
 
-  /** Aborts the request in flight, rejects queued reads and destroys the agents the source created. Idempotent. */
+  /**
+   * Aborts the request in flight, rejects queued reads, destroys the agents the source created and removes the
+   * spool file, if any. Idempotent.
+   */
   async close(): Promise<void> {
     if (this.#closer.signal.aborted) return;
     this.#closer.abort(new Error(`HttpSource closed (${this.description})`));
     this.#cache = undefined;
     for (const agent of this.#ownedAgents) agent.destroy();
+    // A spool still being created removes itself once it sees the source closed.
+    await this.#spooling?.catch(() => {});
+    await this.#download;
+    await this.#spool?.close();
   }
 
   /**
@@ -202,13 +229,19 @@ export class HttpSource implements ByteSource {
   }
 
   async #openNow(signal: AbortSignal | undefined): Promise<void> {
-    const first = await this.#fetch(0, this.#readAhead - 1, signal, true);
-    this.#size = first.total;
-    if (first.data.length > 0) this.#cache = { offset: 0, data: first.data };
+    try {
+      const first = await this.#fetch(0, this.#readAhead - 1, signal, true);
+      this.#size = first.total;
+      if (first.data.length > 0) this.#cache = { offset: 0, data: first.data };
+    } catch (error) {
+      if (!(error instanceof RangeIgnored)) throw error;
+      this.#size = await this.#startSpool(error).whenSized(signal);
+    }
   }
 
   /** `end` is exclusive and at most the size. */
   async #readNow(start: number, end: number, signal: AbortSignal | undefined): Promise<Buffer> {
+    if (this.#spool) return this.#spool.read(start, end, signal);
     const cache = this.#cache;
     const cacheEnd = cache ? cache.offset + cache.data.length : -1;
     const startsInCache = cache !== undefined && start >= cache.offset && start < cacheEnd;
@@ -221,7 +254,14 @@ export class HttpSource implements ByteSource {
     const sequential = startsInCache || start === this.#lastEnd;
     this.#blockSize = sequential ? Math.min(this.#blockSize * 2, this.#maxReadAhead) : this.#readAhead;
     const to = Math.min(this.#size, Math.max(end, from + this.#blockSize));
-    const { data } = await this.#fetch(from, to - 1, signal, false);
+    let data: Buffer;
+    try {
+      ({ data } = await this.#fetch(from, to - 1, signal, false));
+    } catch (error) {
+      if (!(error instanceof RangeIgnored)) throw error;
+      // The server stopped honouring Range (a new front end, a cache): from now on, read from a download.
+      return this.#startSpool(error).read(start, end, signal);
+    }
     this.#cache = { offset: from, data };
     this.#lastEnd = end;
     const tail = data.subarray(0, end - from);
@@ -229,32 +269,204 @@ export class HttpSource implements ByteSource {
   }
 
   /**
-   * One closed-range request for bytes `first..last`. While opening, the size is unknown, so the answer may be
-   * shorter than asked (a small file) and a 416 means the file is empty.
+   * Bytes `first..last` into one buffer. A failure that may pass (see {@link HttpSourceOptions.retries}) is retried
+   * after a pause, asking only for the bytes not received yet. While opening, the size is unknown, so the answer may
+   * be shorter than asked (a small file) and a 416 means the file is empty. Throws {@link RangeIgnored} when the
+   * server answers with the whole file.
    */
-  #fetch(first: number, last: number, signal: AbortSignal | undefined, opening: boolean): Promise<{ data: Buffer; total: number }> {
-    const range = `bytes=${first}-${last}`;
+  async #fetch(first: number, last: number, signal: AbortSignal | undefined, opening: boolean): Promise<{ data: Buffer; total: number }> {
+    let body: Buffer | undefined;
+    let received = 0;
+    let total = opening ? -1 : this.#size;
+    const failures: Transient[] = [];
+    for (;;) {
+      const from = first + received;
+      const range = `bytes=${from}-${body ? first + body.length - 1 : last}`;
+      let empty = false;
+      try {
+        await this.#exchange(range, signal, {
+          response: (response) => {
+            const status = response.statusCode ?? 0;
+            if (opening && !body && status === 416) {
+              const size = parseUnsatisfiedTotal(response.headers['content-range']);
+              if (size !== 0) throw this.#rangeError(`answered 416 to ${range} for a file of ${size ?? 'unknown'} bytes`);
+              empty = true;
+              return;
+            }
+            this.#checkStatus(response, range);
+            // An empty file served whole: there was nothing to range over.
+            if (opening && !body && status === 200 && response.headers['content-length'] === '0') {
+              empty = true;
+              return;
+            }
+            if (status === 200) {
+              this.#checkUnchanged(response, null);
+              throw new RangeIgnored(response, range);
+            }
+            if (status !== 206) throw this.#rangeError(`answered ${status} instead of 206 to ${range}`);
+            const answered = parseContentRange(response.headers['content-range']);
+            if (answered && total >= 0 && answered.total !== total) this.#changed(`its size went from ${total} to ${answered.total} bytes`);
+            this.#checkUnchanged(response, answered?.total ?? null);
+            const expectedLast = body ? first + body.length - 1 : opening ? Math.min(last, (answered?.total ?? 0) - 1) : last;
+            if (!answered || answered.first !== from || answered.last !== expectedLast) {
+              throw this.#rangeError(`answered Content-Range: ${response.headers['content-range'] ?? '(none)'} to ${range}`);
+            }
+            total = answered.total;
+            body ??= Buffer.allocUnsafe(answered.last - first + 1);
+          },
+          data: (chunk) => {
+            if (!body) return;
+            if (received + chunk.length > body.length) throw this.#rangeError(`sent more than the ${body.length - (from - first)} bytes of ${range}`);
+            chunk.copy(body, received);
+            received += chunk.length;
+          },
+        });
+        if (empty) return { data: Buffer.alloc(0), total: 0 };
+        if (body && received === body.length) return { data: body, total };
+        throw new Transient(
+          new FramepipeError(ErrorCode.UNREACHABLE, `The body of ${range} from ${this.description} ended after ${first + received - from} of ${body ? first + body.length - from : '?'} bytes`, {
+            source: this.description,
+          }),
+        );
+      } catch (error) {
+        if (!(error instanceof Transient)) throw error;
+        failures.push(error);
+        if (failures.length > this.#retries) throw this.#exhausted(`bytes=${first}-${last}`, failures);
+        await this.#pause(error, failures.length, signal);
+      }
+    }
+  }
+
+  /**
+   * Starts (once) the download of the whole file into a spool, for a server that ignores Range. The request that
+   * found out is dropped; the download asks again from the first byte.
+   */
+  #startSpool(found: RangeIgnored): { whenSized(signal?: AbortSignal): Promise<number>; read(start: number, end: number, signal?: AbortSignal): Promise<Buffer> } {
+    this.#cache = undefined;
+    if (!this.#spooling) {
+      const length = Number(found.response.headers['content-length']);
+      this.#spooling = Spool.create().then(async (spool) => {
+        if (this.#closer.signal.aborted) {
+          await spool.close();
+          throw new AbortError(this.#closer.signal.reason);
+        }
+        this.#spool = spool;
+        if (Number.isSafeInteger(length) && length >= 0 && found.response.headers['content-length'] !== undefined) spool.expectSize(length);
+        this.#download = this.#downloadInto(spool);
+        return spool;
+      });
+    }
+    const spooling = this.#spooling;
+    return {
+      whenSized: async (signal) => (await spooling).whenSized(signal),
+      read: async (start, end, signal) => (await spooling).read(start, end, signal),
+    };
+  }
+
+  /**
+   * Downloads the whole file into the spool, in order. A cut download resumes: with a Range request if the server
+   * honours one after all, otherwise by skipping the bytes it already has. Its retry budget restarts whenever a try
+   * brings new bytes, since this one request is the whole file.
+   */
+  async #downloadInto(spool: Spool): Promise<void> {
+    const failures: Transient[] = [];
+    const signal = this.#closer.signal;
+    while (!signal.aborted) {
+      const resumeAt = spool.appended;
+      let skip = 0;
+      try {
+        await this.#exchange(resumeAt > 0 ? `bytes=${resumeAt}-` : null, undefined, {
+          response: (response) => {
+            const status = response.statusCode ?? 0;
+            this.#checkStatus(response, `bytes=${resumeAt}-`);
+            if (status === 206) {
+              const answered = parseContentRange(response.headers['content-range']);
+              if (!answered || answered.first !== resumeAt) {
+                throw this.#rangeError(`answered Content-Range: ${response.headers['content-range'] ?? '(none)'} to bytes=${resumeAt}-`);
+              }
+              if (spool.size !== null && answered.total !== spool.size) this.#changed(`its size went from ${spool.size} to ${answered.total} bytes`);
+              this.#checkUnchanged(response, answered.total);
+              spool.expectSize(answered.total);
+            } else if (status === 200) {
+              const length = response.headers['content-length'];
+              if (length !== undefined && spool.size !== null && Number(length) !== spool.size) {
+                this.#changed(`its size went from ${spool.size} to ${length} bytes`);
+              }
+              this.#checkUnchanged(response, null);
+              skip = resumeAt;
+            } else {
+              throw this.#rangeError(`answered ${status} to a download from byte ${resumeAt}`);
+            }
+          },
+          data: (chunk, request) => {
+            let bytes = chunk;
+            if (skip > 0) {
+              const dropped = Math.min(skip, bytes.length);
+              skip -= dropped;
+              bytes = bytes.subarray(dropped);
+              if (bytes.length === 0) return;
+            }
+            if (spool.size !== null && spool.appended + bytes.length > spool.size) {
+              throw this.#rangeError(`sent more than the ${spool.size} bytes it announced`);
+            }
+            const drained = spool.append(bytes);
+            if (drained) {
+              request.pause();
+              void drained.then(() => request.resume());
+            }
+          },
+        });
+        if (spool.size === null || spool.appended === spool.size) return spool.finish();
+        throw new Transient(
+          new FramepipeError(ErrorCode.UNREACHABLE, `The download of ${this.description} ended after ${spool.appended} of ${spool.size} bytes`, {
+            source: this.description,
+          }),
+        );
+      } catch (error) {
+        if (!(error instanceof Transient)) {
+          spool.fail(error as Error);
+          return;
+        }
+        if (spool.appended > resumeAt) failures.length = 0;
+        failures.push(error);
+        if (failures.length > this.#retries) {
+          spool.fail(this.#exhausted('the whole file', failures));
+          return;
+        }
+        try {
+          await this.#pause(error, failures.length, undefined);
+        } catch (aborted) {
+          spool.fail(aborted as Error);
+          return;
+        }
+      }
+    }
+    spool.fail(new AbortError(signal.reason));
+  }
+
+  /**
+   * One request. `response` sees the status and headers first and may throw to end it; `data` gets each body chunk
+   * and may throw too. Resolves when the body has ended (complete or not: the caller counts), rejects with a
+   * {@link Transient} for a failure worth retrying.
+   */
+  #exchange(range: string | null, signal: AbortSignal | undefined, handle: ExchangeHandlers): Promise<void> {
     const combined = signal ? AbortSignal.any([this.#closer.signal, signal]) : this.#closer.signal;
+    const headers: Record<string, string> = { ...this.#headers, 'accept-encoding': 'identity' };
+    if (range !== null) headers.range = range;
+    const ifRange = this.#ifRange();
+    if (range !== null && ifRange !== undefined) headers['if-range'] = ifRange;
     return new Promise((resolve, reject) => {
       let request: GotRequest | undefined;
       let settled = false;
-      let body: Buffer | undefined;
-      let total = 0;
-      let received = 0;
-      const fail = (error: FramepipeError): void => {
+      const fail = (error: unknown): void => {
         if (settled) return;
         settled = true;
         request?.destroy();
-        reject(error);
-      };
-      const succeed = (data: Buffer): void => {
-        if (settled) return;
-        settled = true;
-        resolve({ data, total });
+        reject(this.#wrap(error, signal));
       };
       try {
         request = got.stream(this.#url, {
-          headers: { ...this.#headers, range, 'accept-encoding': 'identity' },
+          headers,
           timeout: { socket: this.#timeout },
           retry: { limit: 0 },
           throwHttpErrors: false,
@@ -264,59 +476,103 @@ export class HttpSource implements ByteSource {
           hooks: { beforeRedirect: [(options) => this.#dropHeadersAcrossOrigins(options)] },
         });
       } catch (error) {
-        fail(this.#wrap(error, signal));
+        fail(error);
         return;
       }
-      request.once('response', (response: http.IncomingMessage) => {
-        const status = response.statusCode ?? 0;
-        if (opening && status === 416) {
-          const size = parseUnsatisfiedTotal(response.headers['content-range']);
-          if (size === 0) return succeed(Buffer.alloc(0));
-          return fail(this.#rangeError(`answered 416 to ${range} for a file of ${size ?? 'unknown'} bytes`));
+      const live = request;
+      live.once('response', (response: http.IncomingMessage) => {
+        try {
+          handle.response(response);
+        } catch (error) {
+          fail(error);
         }
-        if (status >= 400) {
-          const reason = response.statusMessage || http.STATUS_CODES[status] || '';
-          return fail(
-            new FramepipeError(ErrorCode.HTTP_STATUS, `HTTP ${status}${reason ? ` ${reason}` : ''} from ${this.description} (Range: ${range})`, {
-              source: this.description,
-              status,
-            }),
-          );
-        }
-        // An empty file served whole: there was nothing to range over.
-        if (opening && status === 200 && response.headers['content-length'] === '0') return succeed(Buffer.alloc(0));
-        if (status === 200) return fail(this.#rangeError(`ignored the Range header (answered 200 instead of 206 to ${range})`));
-        if (status !== 206) return fail(this.#rangeError(`answered ${status} instead of 206 to ${range}`));
-        const answered = parseContentRange(response.headers['content-range']);
-        const expectedLast = opening ? Math.min(last, (answered?.total ?? 0) - 1) : last;
-        const expectedTotal = opening ? answered?.total : this.#size;
-        if (!answered || answered.first !== first || answered.last !== expectedLast || answered.total !== expectedTotal) {
-          return fail(this.#rangeError(`answered Content-Range: ${response.headers['content-range'] ?? '(none)'} to ${range}`));
-        }
-        total = answered.total;
-        body = Buffer.allocUnsafe(answered.last - answered.first + 1);
       });
-      request.on('data', (chunk: Buffer) => {
-        if (settled || !body) return;
+      live.on('data', (chunk: Buffer) => {
+        if (settled) return;
         this.#bytesRead += chunk.length;
-        if (received + chunk.length > body.length) {
-          return fail(this.#rangeError(`sent more than the ${body.length} bytes of ${range}`));
+        try {
+          handle.data(chunk, live);
+        } catch (error) {
+          fail(error);
         }
-        chunk.copy(body, received);
-        received += chunk.length;
       });
-      request.once('end', () => {
-        if (settled || !body) return;
-        if (received !== body.length) {
-          return fail(
-            new FramepipeError(ErrorCode.UNREACHABLE, `Connection to ${this.description} ended after ${received} of ${body.length} bytes (${range})`, {
-              source: this.description,
-            }),
-          );
-        }
-        succeed(body);
+      live.once('end', () => {
+        if (settled) return;
+        settled = true;
+        resolve();
       });
-      request.once('error', (error: unknown) => fail(this.#wrap(error, signal)));
+      live.once('error', fail);
+    });
+  }
+
+  /** Lets a success (2xx) through; a status worth retrying becomes a {@link Transient}, any other fails at once. */
+  #checkStatus(response: http.IncomingMessage, range: string): void {
+    const status = response.statusCode ?? 0;
+    if (status < 400) return;
+    const reason = response.statusMessage || http.STATUS_CODES[status] || '';
+    const error = new FramepipeError(ErrorCode.HTTP_STATUS, `HTTP ${status}${reason ? ` ${reason}` : ''} from ${this.description} (Range: ${range})`, {
+      source: this.description,
+      status,
+    });
+    if (status === 408 || status === 429 || status >= 500) throw new Transient(error, parseRetryAfter(response.headers['retry-after']));
+    throw error;
+  }
+
+  /**
+   * The first answer's validators are the version this source reads; any later answer must carry the same (each
+   * validator is compared only when both answers have it), or bytes of two versions would be mixed.
+   */
+  #checkUnchanged(response: http.IncomingMessage, total: number | null): void {
+    const etag = response.headers.etag;
+    const lastModified = response.headers['last-modified'];
+    if (!this.#version) {
+      this.#version = { etag, lastModified };
+      return;
+    }
+    if (etag !== undefined && this.#version.etag !== undefined && etag !== this.#version.etag) {
+      this.#changed(`its ETag went from ${this.#version.etag} to ${etag}`);
+    }
+    if (lastModified !== undefined && this.#version.lastModified !== undefined && lastModified !== this.#version.lastModified) {
+      this.#changed(`its Last-Modified went from ${this.#version.lastModified} to ${lastModified}`);
+    }
+    if (total !== null && this.#size >= 0 && total !== this.#size) this.#changed(`its size went from ${this.#size} to ${total} bytes`);
+  }
+
+  /** The `If-Range` value for the version being read: a strong ETag, else the Last-Modified date, else none. */
+  #ifRange(): string | undefined {
+    const version = this.#version;
+    if (!version) return undefined;
+    if (version.etag !== undefined && !version.etag.startsWith('W/')) return version.etag;
+    return version.lastModified;
+  }
+
+  #changed(what: string): never {
+    throw new FramepipeError(ErrorCode.SOURCE_CHANGED, `${this.description} changed while it was being read: ${what}`, {
+      source: this.description,
+    });
+  }
+
+  /** Waits before the next try: what the server's Retry-After asks, or the backoff for this attempt. */
+  #pause(failure: Transient, attempt: number, signal: AbortSignal | undefined): Promise<void> {
+    const backoff = Math.min(this.#retryDelay * 2 ** (attempt - 1), MAX_BACKOFF);
+    // ±20% so that many clients cut off at once do not come back at once.
+    const wait = failure.retryAfter ?? backoff * (0.8 + 0.4 * Math.random());
+    const combined = signal ? AbortSignal.any([this.#closer.signal, signal]) : this.#closer.signal;
+    return delay(wait, undefined, { signal: combined }).catch(() => {
+      throw new AbortError(combined.reason);
+    });
+  }
+
+  /** The one error that ends a request whose retries have run out: the last failure's code, every try listed. */
+  #exhausted(what: string, failures: Transient[]): FramepipeError {
+    const last = failures[failures.length - 1]!.error;
+    const attempts = failures.map((failure) => failure.error.message);
+    const list = attempts.map((message, i) => `${i + 1}) ${message}`).join('; ');
+    return new FramepipeError(last.code, `Gave up reading ${what} of ${this.description} after ${failures.length} attempts: ${list}`, {
+      source: this.description,
+      cause: last,
+      attempts,
+      ...(last.status !== undefined ? { status: last.status } : {}),
     });
   }
 
@@ -351,23 +607,82 @@ export class HttpSource implements ByteSource {
     });
   }
 
-  #wrap(error: unknown, signal: AbortSignal | undefined): FramepipeError {
+  /** What a failed request becomes: an abort, our own error as it is, or a network failure (most worth a retry). */
+  #wrap(error: unknown, signal: AbortSignal | undefined): Error {
     if (this.#closer.signal.aborted) return new AbortError(this.#closer.signal.reason);
     if (signal?.aborted) return new AbortError(signal.reason);
-    if (error instanceof FramepipeError) return error;
+    if (error instanceof FramepipeError || error instanceof Transient || error instanceof RangeIgnored) return error;
     hideRequestOptions(error);
     const { name, code, message } = error as { name?: string; code?: string; message?: string };
     if (name === 'TimeoutError' || code === 'ETIMEDOUT') {
-      return new FramepipeError(ErrorCode.TIMEOUT, `No data from ${this.description} for ${this.#timeout} ms`, {
-        source: this.description,
-        cause: error,
-      });
+      return new Transient(
+        new FramepipeError(ErrorCode.TIMEOUT, `No data from ${this.description} for ${this.#timeout} ms`, {
+          source: this.description,
+          cause: error,
+        }),
+      );
     }
-    return new FramepipeError(ErrorCode.UNREACHABLE, `Could not reach ${this.description}: ${message ?? String(error)}`, {
+    const failure = new FramepipeError(ErrorCode.UNREACHABLE, `Could not reach ${this.description}: ${message ?? String(error)}`, {
       source: this.description,
       cause: error,
     });
+    // got's ReadError: the body broke off (reset, or fewer bytes than Content-Length).
+    const passing = name === 'ReadError' || (code !== undefined && PASSING_NETWORK_ERRORS.has(code));
+    return passing ? new Transient(failure) : failure;
   }
+}
+
+/** The callbacks of one request, see `HttpSource#exchange`. */
+interface ExchangeHandlers {
+  response(response: http.IncomingMessage): void;
+  data(chunk: Buffer, request: GotRequest): void;
+}
+
+/** A failure that may pass: a dropped or stalled connection, a short body, a 408, 429 or 5xx answer. */
+class Transient extends Error {
+  /** What the caller sees if no retry succeeds. */
+  readonly error: FramepipeError;
+  /** The wait the server asked for, in ms. */
+  readonly retryAfter: number | undefined;
+
+  constructor(error: FramepipeError, retryAfter?: number) {
+    super(error.message);
+    this.error = error;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** The server answered a Range request with the whole file (200): reading goes on from a spooled download. */
+class RangeIgnored extends Error {
+  readonly response: http.IncomingMessage;
+
+  constructor(response: http.IncomingMessage, range: string) {
+    super(`answered 200 with the whole file to ${range}`);
+    this.response = response;
+  }
+}
+
+/** System and stream error codes of a connection that broke or could not be made for now. */
+const PASSING_NETWORK_ERRORS = new Set([
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'EPIPE',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENETDOWN',
+  'EHOSTDOWN',
+  'ERR_STREAM_PREMATURE_CLOSE',
+]);
+
+/** `Retry-After` in ms (delay-seconds or an HTTP date), at most {@link MAX_RETRY_AFTER}; undefined if absent or bad. */
+function parseRetryAfter(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  const text = header.trim();
+  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - Date.now();
+  if (Number.isNaN(ms)) return undefined;
+  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER);
 }
 
 /** Resolves once `promise` has settled, or rejects with an {@link AbortError} as soon as a signal fires. */

@@ -204,20 +204,39 @@ describe('HttpSource errors', () => {
     }
   });
 
-  test('500 → HTTP_STATUS 500', async () => {
-    const source = new HttpSource(server.url('/broken.mp4'));
+  test('500 → HTTP_STATUS 500 once the retries are spent, each attempt listed', async () => {
+    const before = server.requests.length;
+    const source = new HttpSource(server.url('/broken.mp4'), { retries: 2, retryDelay: 1 });
     try {
-      assert.equal((await rejectsWith(source.open(), ErrorCode.HTTP_STATUS)).status, 500);
+      const error = await rejectsWith(source.open(), ErrorCode.HTTP_STATUS);
+      assert.equal(error.status, 500);
+      assert.equal(error.attempts?.length, 3);
+      assert.match(error.message, /after 3 attempts: 1\) HTTP 500 .*; 2\) HTTP 500 .*; 3\) HTTP 500/);
+      assert.equal(server.requests.length - before, 3);
     } finally {
       await source.close();
     }
   });
 
-  test('connection refused → UNREACHABLE', async () => {
+  test('404 is not retried', async () => {
+    const before = server.requests.length;
+    const source = new HttpSource(server.url('/missing.mp4'), { retryDelay: 1 });
+    try {
+      const error = await rejectsWith(source.open(), ErrorCode.HTTP_STATUS);
+      assert.equal(error.attempts, undefined);
+      assert.equal(server.requests.length - before, 1);
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('connection refused → UNREACHABLE, after the retries', async () => {
     const url = `http://127.0.0.1:${await closedPort()}/video.mp4`;
-    const source = new HttpSource(url);
+    const source = new HttpSource(url, { retries: 1, retryDelay: 1 });
     try {
       const error = await rejectsWith(source.open(), ErrorCode.UNREACHABLE);
+      assert.equal(error.attempts?.length, 2);
+      assert.match(error.attempts![0]!, /ECONNREFUSED/);
       assert.ok(error.message.includes(url), error.message);
       assert.equal(error.source, url);
       assert.ok(error.cause);
@@ -226,9 +245,9 @@ describe('HttpSource errors', () => {
     }
   });
 
-  test('a stalled body → TIMEOUT after the timeout', { timeout: 5000 }, async () => {
+  test('a stalled body → TIMEOUT after the timeout (no retries left)', { timeout: 5000 }, async () => {
     const stalling = await startRangeServer({ files: { '/video.mp4': video }, stallAfterBytes: 1000 });
-    const source = new HttpSource(stalling.url('/video.mp4'), { timeout: 300 });
+    const source = new HttpSource(stalling.url('/video.mp4'), { timeout: 300, retries: 0 });
     try {
       const started = Date.now();
       const error = await rejectsWith(source.open(), ErrorCode.TIMEOUT);
@@ -242,18 +261,6 @@ describe('HttpSource errors', () => {
     }
   });
 
-  test('a server that ignores Range → RANGE_NOT_SUPPORTED, without downloading the file', async () => {
-    const ignoring = await startRangeServer({ files: { '/video.mp4': video }, ignoreRange: true });
-    const source = new HttpSource(ignoring.url('/video.mp4'));
-    try {
-      const error = await rejectsWith(source.open(), ErrorCode.RANGE_NOT_SUPPORTED);
-      assert.match(error.message, /200/);
-      assert.equal(source.bytesRead, 0);
-    } finally {
-      await source.close();
-      await ignoring.close();
-    }
-  });
 
   test('a 206 with another range than asked → RANGE_NOT_SUPPORTED', async () => {
     const liar = http.createServer((_req, res) => {
@@ -274,7 +281,7 @@ describe('HttpSource errors', () => {
 
   test('an abort signal stops a pending request → ABORTED', { timeout: 5000 }, async () => {
     const stalling = await startRangeServer({ files: { '/video.mp4': video }, stallAfterBytes: 1000 });
-    const source = new HttpSource(stalling.url('/video.mp4'));
+    const source = new HttpSource(stalling.url('/video.mp4'), { timeout: 60_000 });
     try {
       const controller = new AbortController();
       setTimeout(() => controller.abort(), 100);
@@ -321,7 +328,13 @@ describe('HttpSource options', () => {
       'Expected no Range header (the source sets it on every request) for headers.Range but received "bytes=0-" of type string',
     ],
     ['agent.http', { agent: { http: {} } }, 'Expected an http.Agent for agent.http but received [object] of type object'],
-    ['timout', { timout: 5 }, 'Unknown option timout for HttpSource; known options: headers, timeout, readAhead, maxReadAhead, agent'],
+    ['retries', { retries: -1 }, 'Expected a non-negative integer for retries but received -1 of type number'],
+    ['retryDelay', { retryDelay: 0.5 }, 'Expected a non-negative integer for retryDelay but received 0.5 of type number'],
+    [
+      'timout',
+      { timout: 5 },
+      'Unknown option timout for HttpSource; known options: headers, timeout, retries, retryDelay, readAhead, maxReadAhead, agent',
+    ],
     ['HttpSource options', 5, 'Expected an object for HttpSource options but received 5 of type number'],
   ];
   for (const [option, options, message] of cases) {
@@ -385,7 +398,7 @@ describe('HttpSource credentials', () => {
 
   test('errors keep got as their cause, without the request headers showing', async () => {
     const port = await closedPort();
-    const source = new HttpSource(`http://127.0.0.1:${port}/video.mp4`, { headers: { 'x-api-key': 's3cret-key' } });
+    const source = new HttpSource(`http://127.0.0.1:${port}/video.mp4`, { headers: { 'x-api-key': 's3cret-key' }, retries: 1, retryDelay: 1 });
     try {
       const error = await rejectsWith(source.open(), ErrorCode.UNREACHABLE);
       assert.ok(error.cause, 'the cause is kept');
@@ -394,5 +407,195 @@ describe('HttpSource credentials', () => {
     } finally {
       await source.close();
     }
+  });
+});
+
+describe('HttpSource resilience', () => {
+  /** A server whose every answer is decided by `answer`, with each request's headers recorded. */
+  async function scriptedServer(answer: (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void) {
+    const seen: http.IncomingHttpHeaders[] = [];
+    const times: number[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.headers);
+      times.push(Date.now());
+      answer(req, res, seen.length - 1);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return {
+      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/video.mp4`,
+      seen,
+      times,
+      close: async () => {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      },
+    };
+  }
+
+  /** A 206 for the asked range of `body`; `cutAfter` sends only that many bytes, then drops the connection. */
+  function partial(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, headers: http.OutgoingHttpHeaders = {}, cutAfter?: number) {
+    const [first, last] = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '')!.slice(1).map((v, i) => (v === '' ? body.length - 1 : Number(v)) + i * 0) as [number, number];
+    const end = Math.min(last, body.length - 1);
+    res.writeHead(206, { 'content-range': `bytes ${first}-${end}/${body.length}`, 'content-length': end - first + 1, ...headers });
+    if (cutAfter === undefined) return res.end(body.subarray(first, end + 1));
+    // end() the socket rather than destroy it, so every byte written reaches the client before it is cut.
+    res.write(body.subarray(first, first + cutAfter), () => res.socket?.end());
+  }
+
+  test('a body cut after k bytes is resumed at exactly that byte', async () => {
+    const server = await scriptedServer((req, res, n) => partial(req, res, video, {}, n === 1 ? 70_000 : undefined));
+    const source = new HttpSource(server.url, { retryDelay: 1 });
+    try {
+      await source.open();
+      const bytes = await source.read(300_000, 200_000);
+      assert.deepEqual(bytes, video.subarray(300_000, 500_000));
+      const ranges = server.seen.map((h) => h.range);
+      assert.equal(ranges[1], `bytes=300000-${300_000 + 256 * KiB - 1}`);
+      assert.equal(ranges[2], `bytes=${300_000 + 70_000}-${300_000 + 256 * KiB - 1}`);
+    } finally {
+      await source.close();
+      await server.close();
+    }
+  });
+
+  test('a body that ends early without an error is a fault to retry, not data', async () => {
+    const server = await scriptedServer((req, res, n) => {
+      if (n !== 0) return partial(req, res, video);
+      // Connection: close and no length: the body "ends" wherever the server stops.
+      res.writeHead(206, { 'content-range': `bytes 0-${256 * KiB - 1}/${SIZE}`, connection: 'close' });
+      res.end(video.subarray(0, 1000));
+    });
+    const source = new HttpSource(server.url, { retryDelay: 1 });
+    try {
+      await source.open();
+      assert.deepEqual(await source.read(0, 256 * KiB), video.subarray(0, 256 * KiB));
+      assert.equal(server.seen[1]?.range, `bytes=1000-${256 * KiB - 1}`);
+    } finally {
+      await source.close();
+      await server.close();
+    }
+  });
+
+  test("429 with Retry-After: the retry waits as long as the server asks", async () => {
+    const server = await scriptedServer((req, res, n) => {
+      if (n === 0) {
+        res.writeHead(429, { 'retry-after': '1' });
+        return res.end();
+      }
+      partial(req, res, video);
+    });
+    const source = new HttpSource(server.url, { retryDelay: 1 });
+    try {
+      await source.open();
+      const gap = server.times[1]! - server.times[0]!;
+      assert.ok(gap >= 950, `retried after ${gap} ms`);
+    } finally {
+      await source.close();
+      await server.close();
+    }
+  });
+
+  test('another ETag on a later answer → SOURCE_CHANGED; If-Range carries the first one', async () => {
+    const server = await scriptedServer((req, res, n) => partial(req, res, video, { etag: n < 2 ? '"v1"' : '"v2"' }));
+    const source = new HttpSource(server.url, { retryDelay: 1 });
+    try {
+      await source.open();
+      await source.read(SIZE - 1000, 1000);
+      const error = await rejectsWith(source.read(1_000_000, 10), ErrorCode.SOURCE_CHANGED);
+      assert.match(error.message, /"v1" to "v2"/);
+      assert.equal(server.seen[0]?.['if-range'], undefined);
+      assert.equal(server.seen[1]?.['if-range'], '"v1"');
+    } finally {
+      await source.close();
+      await server.close();
+    }
+  });
+
+  test('a 200 to If-Range with a new version → SOURCE_CHANGED, never mixed bytes', async () => {
+    const changed = seededBytes(SIZE, 2);
+    const server = await scriptedServer((req, res, n) => {
+      if (n === 0) return partial(req, res, video, { 'last-modified': 'Mon, 02 Nov 2026 10:00:00 GMT' });
+      res.writeHead(200, { 'content-length': changed.length, 'last-modified': 'Tue, 24 Nov 2026 10:00:00 GMT' });
+      res.end(changed);
+    });
+    const source = new HttpSource(server.url, { retryDelay: 1 });
+    try {
+      await source.open();
+      await rejectsWith(source.read(2_000_000, 10), ErrorCode.SOURCE_CHANGED);
+      assert.equal(server.seen[1]?.['if-range'], 'Mon, 02 Nov 2026 10:00:00 GMT');
+    } finally {
+      await source.close();
+      await server.close();
+    }
+  });
+
+  test('a new size → SOURCE_CHANGED', async () => {
+    const longer = Buffer.concat([video, Buffer.alloc(10)]);
+    const server = await scriptedServer((req, res, n) => partial(req, res, n === 0 ? video : longer));
+    const source = new HttpSource(server.url, { retryDelay: 1 });
+    try {
+      await source.open();
+      const error = await rejectsWith(source.read(2_000_000, 10), ErrorCode.SOURCE_CHANGED);
+      assert.match(error.message, new RegExp(`${SIZE} to ${SIZE + 10} bytes`));
+    } finally {
+      await source.close();
+      await server.close();
+    }
+  });
+
+  test('a server that ignores Range: reads come from a spooled download, which close() removes', async () => {
+    const ignoring = await startRangeServer({ files: { '/video.mp4': video }, ignoreRange: true });
+    const source = new HttpSource(ignoring.url('/video.mp4'), { retryDelay: 1 });
+    try {
+      await source.open();
+      assert.equal(source.size, SIZE);
+      const random = seededRandom(5);
+      for (let i = 0; i < 30; i++) {
+        const offset = Math.floor(random() * SIZE);
+        const length = Math.floor(random() * 300_000);
+        assert.deepEqual(await source.read(offset, length), video.subarray(offset, offset + length));
+      }
+      assert.deepEqual(await source.read(SIZE - 10, 100), video.subarray(SIZE - 10));
+      // One dropped answer at open, then one whole download.
+      assert.equal(ignoring.requests.length, 2);
+    } finally {
+      await source.close();
+      await ignoring.close();
+    }
+    assert.deepEqual(await spoolDirs(), []);
+  });
+
+  test('a spooled download that is cut resumes where it stopped', async () => {
+    let downloads = 0;
+    const server = await scriptedServer((req, res) => {
+      res.writeHead(200, { 'content-length': SIZE, etag: '"same"' });
+      // The second request is the download: cut it at 1 MiB; the third skips the bytes the spool already has.
+      if (req.headers.range === undefined && ++downloads === 1) return res.write(video.subarray(0, 1024 * KiB), () => res.socket?.end());
+      res.end(video);
+    });
+    const source = new HttpSource(server.url, { retryDelay: 1 });
+    try {
+      await source.open();
+      assert.deepEqual(await source.read(SIZE - 5000, 5000), video.subarray(SIZE - 5000));
+      assert.deepEqual(await source.read(0, 5000), video.subarray(0, 5000));
+      // Where the spool stopped: bytes still buffered in the paused response when it broke off are asked again.
+      const resumedAt = Number(/^bytes=(\d+)-$/.exec(server.seen[2]?.range ?? '')?.[1]);
+      assert.ok(resumedAt > 0 && resumedAt <= 1024 * KiB, `resumed at ${server.seen[2]?.range}`);
+      assert.equal(server.seen[2]?.['if-range'], '"same"');
+    } finally {
+      await source.close();
+      await server.close();
+    }
+  });
+
+  async function spoolDirs(): Promise<string[]> {
+    const { readdir } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { SPOOL_PREFIX } = await import('../src/spool.ts');
+    return (await readdir(tmpdir())).filter((name) => name.startsWith(SPOOL_PREFIX) && !preexisting.has(name));
+  }
+  const preexisting = new Set<string>();
+  before(async () => {
+    for (const name of await spoolDirs()) preexisting.add(name);
   });
 });

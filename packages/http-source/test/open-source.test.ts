@@ -72,7 +72,7 @@ describe('openByteSource', () => {
 
   test('options reach the HttpSource (timeout)', { timeout: 5000 }, async () => {
     const stalling = await startRangeServer({ files: { '/video.mp4': video }, stallAfterBytes: 10 });
-    const source = openByteSource(stalling.url('/video.mp4'), { timeout: 200 });
+    const source = openByteSource(stalling.url('/video.mp4'), { timeout: 200, retries: 0 });
     try {
       await assert.rejects(source.open(), { code: ErrorCode.TIMEOUT });
     } finally {
@@ -100,11 +100,11 @@ describe('openByteSource', () => {
   }
 
   test('bad options and keys → INVALID_OPTION', () => {
-    assert.throws(() => openByteSource('a.mp4', { retries: 3 } as never), {
-      message: 'Unknown option retries for openByteSource; known options: headers, timeout, readAhead, maxReadAhead, agent',
+    assert.throws(() => openByteSource('a.mp4', { retry: 3 } as never), {
+      message: 'Unknown option retry for openByteSource; known options: headers, timeout, retries, retryDelay, readAhead, maxReadAhead, agent',
     });
     assert.throws(() => openByteSource({ url: 'https://example.com/a.mp4', header: {} } as never), {
-      message: 'Unknown option header for source; known options: url, headers, timeout, readAhead, maxReadAhead, agent',
+      message: 'Unknown option header for source; known options: url, headers, timeout, retries, retryDelay, readAhead, maxReadAhead, agent',
     });
     assert.throws(() => openByteSource({ url: 'file:///tmp/a.mp4' }), {
       message: 'Expected an http: or https: URL for url but received "file:///tmp/a.mp4" of type string',
