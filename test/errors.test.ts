@@ -94,14 +94,16 @@ describe('bad inputs give a coded error that says which, and leave no file behin
   for (const [name, url, code, message] of cases) {
     test(name, async () => {
       const out = join(dir, name.replaceAll(/\W+/g, '-'));
-      await assert.rejects(streamVideoFramesToDir(await url(), out, { start: 0 }), (error: Error & { code?: string }) => {
+      // One retry: enough to see that a connection failure is retried, and that the error lists both tries.
+      await assert.rejects(streamVideoFramesToDir(await url(), out, { start: 0, retries: 1 }), (error: Error & { code?: string; attempts?: string[] }) => {
         assert.equal(error.code, code, error.message);
+        if (code === ErrorCode.UNREACHABLE) assert.equal(error.attempts?.length, 2);
         assert.match(error.message, message);
         return true;
       });
       assert.deepEqual(await strayFiles(out), []);
       const iterating = async () => {
-        for await (const frame of streamVideoFrames(await url(), { start: 5 })) void frame;
+        for await (const frame of streamVideoFrames(await url(), { start: 5, retries: 0 })) void frame;
       };
       await assert.rejects(iterating(), { code });
     });

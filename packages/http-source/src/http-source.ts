@@ -17,6 +17,7 @@ import type { ByteSource } from './byte-source.ts';
 import { hideRequestOptions } from './hide-request-options.ts';
 import { ByteStream, type ByteStreamOptions } from './byte-stream.ts';
 import { Spool } from './spool.ts';
+import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, isPassingNetworkError, isPassingStatus, retryWait } from './retry.ts';
 
 /**
  * Agents for {@link HttpSourceOptions.agent}; a missing one is created with keep-alive by the source.
@@ -97,12 +98,6 @@ export interface HttpSourceOptions {
 export const HTTP_SOURCE_OPTION_KEYS = ['headers', 'timeout', 'retries', 'retryDelay', 'readAhead', 'maxReadAhead', 'agent'] as const;
 
 const DEFAULT_TIMEOUT = 30_000;
-const DEFAULT_RETRIES = 5;
-const DEFAULT_RETRY_DELAY = 500;
-/** The longest backoff between two tries. */
-const MAX_BACKOFF = 30_000;
-/** The longest wait a `Retry-After` header gets. */
-const MAX_RETRY_AFTER = 60_000;
 const DEFAULT_READ_AHEAD = 256 * 1024;
 const DEFAULT_MAX_READ_AHEAD = 8 * 1024 * 1024;
 
@@ -514,7 +509,7 @@ export class HttpSource implements ByteSource {
       source: this.description,
       status,
     });
-    if (status === 408 || status === 429 || status >= 500) throw new Transient(error, parseRetryAfter(response.headers['retry-after']));
+    if (isPassingStatus(status)) throw new Transient(error, response.headers['retry-after']);
     throw error;
   }
 
@@ -554,9 +549,7 @@ export class HttpSource implements ByteSource {
 
   /** Waits before the next try: what the server's Retry-After asks, or the backoff for this attempt. */
   #pause(failure: Transient, attempt: number, signal: AbortSignal | undefined): Promise<void> {
-    const backoff = Math.min(this.#retryDelay * 2 ** (attempt - 1), MAX_BACKOFF);
-    // ±20% so that many clients cut off at once do not come back at once.
-    const wait = failure.retryAfter ?? backoff * (0.8 + 0.4 * Math.random());
+    const wait = retryWait(attempt, this.#retryDelay, failure.retryAfter);
     const combined = signal ? AbortSignal.any([this.#closer.signal, signal]) : this.#closer.signal;
     return delay(wait, undefined, { signal: combined }).catch(() => {
       throw new AbortError(combined.reason);
@@ -626,9 +619,7 @@ export class HttpSource implements ByteSource {
       source: this.description,
       cause: error,
     });
-    // got's ReadError: the body broke off (reset, or fewer bytes than Content-Length).
-    const passing = name === 'ReadError' || (code !== undefined && PASSING_NETWORK_ERRORS.has(code));
-    return passing ? new Transient(failure) : failure;
+    return isPassingNetworkError(error) ? new Transient(failure) : failure;
   }
 }
 
@@ -642,10 +633,10 @@ interface ExchangeHandlers {
 class Transient extends Error {
   /** What the caller sees if no retry succeeds. */
   readonly error: FramepipeError;
-  /** The wait the server asked for, in ms. */
-  readonly retryAfter: number | undefined;
+  /** The server's `Retry-After` header, if it sent one. */
+  readonly retryAfter: string | undefined;
 
-  constructor(error: FramepipeError, retryAfter?: number) {
+  constructor(error: FramepipeError, retryAfter?: string) {
     super(error.message);
     this.error = error;
     this.retryAfter = retryAfter;
@@ -660,29 +651,6 @@ class RangeIgnored extends Error {
     super(`answered 200 with the whole file to ${range}`);
     this.response = response;
   }
-}
-
-/** System and stream error codes of a connection that broke or could not be made for now. */
-const PASSING_NETWORK_ERRORS = new Set([
-  'ECONNRESET',
-  'ECONNREFUSED',
-  'ECONNABORTED',
-  'EPIPE',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'EHOSTDOWN',
-  'ERR_STREAM_PREMATURE_CLOSE',
-]);
-
-/** `Retry-After` in ms (delay-seconds or an HTTP date), at most {@link MAX_RETRY_AFTER}; undefined if absent or bad. */
-function parseRetryAfter(header: string | undefined): number | undefined {
-  if (header === undefined) return undefined;
-  const text = header.trim();
-  const ms = /^\d+$/.test(text) ? Number(text) * 1000 : Date.parse(text) - Date.now();
-  if (Number.isNaN(ms)) return undefined;
-  return Math.min(Math.max(ms, 0), MAX_RETRY_AFTER);
 }
 
 /** Resolves once `promise` has settled, or rejects with an {@link AbortError} as soon as a signal fires. */

@@ -26,6 +26,11 @@ interface SuperviselyTransportOptions {
    */
   timeout?: number | undefined;
   /**
+   * Retries of each request after a failure that may pass, resuming where a body stopped.
+   * @default 5
+   */
+  retries?: number | undefined;
+  /**
    * Extra headers for the reads of the file; `x-api-key` is sent in any case and may not be given.
    * @default {}
    */
@@ -39,7 +44,7 @@ interface SuperviselyTransportOptions {
  * @example
  * const options: SuperviselyStreamOptions = { api, videoId: 12345, start: 0, end: 9, queueMaxSize: 8 };
  */
-export interface SuperviselyStreamOptions extends SuperviselyVideoRef, SuperviselyTransportOptions, Omit<StreamOptions, 'timeout' | 'headers'> {}
+export interface SuperviselyStreamOptions extends SuperviselyVideoRef, SuperviselyTransportOptions, Omit<StreamOptions, 'timeout' | 'headers' | 'retries'> {}
 
 /**
  * Options of {@link streamVideoFramesToDir}: the video, the output directory, and core's `StreamToDirOptions`
@@ -52,7 +57,7 @@ export interface SuperviselyStreamOptions extends SuperviselyVideoRef, Supervise
 export interface SuperviselyStreamToDirOptions
   extends SuperviselyVideoRef,
     SuperviselyTransportOptions,
-    Omit<StreamToDirOptions, 'timeout' | 'headers'> {
+    Omit<StreamToDirOptions, 'timeout' | 'headers' | 'retries'> {
   /** Where the `frame_<index:06d>.<ext>` files go; created if missing. */
   outputDir: string;
 }
@@ -131,6 +136,7 @@ function splitVideo<T extends SuperviselyVideoRef>(options: T, where: string): {
 function transportOf(options: SuperviselyTransportOptions): SuperviselyVideoSourceOptions {
   return {
     ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    ...(options.retries !== undefined ? { retries: options.retries } : {}),
     ...(options.headers !== undefined ? { headers: options.headers } : {}),
   };
 }

@@ -1,6 +1,7 @@
 import os from 'node:os';
 import { inspect, type InspectOptions } from 'node:util';
 import {
+  checkInteger,
   InvalidOptionError,
   assertKnownKeys,
   assertOptionsObject,
@@ -9,6 +10,7 @@ import {
   invalidOption,
 } from '@framepipe/common';
 import { apiKeyHeader, rememberToken } from './api-keys.ts';
+import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY } from '@framepipe/http-source';
 import { ENV, findCredentials, type Found } from './credentials.ts';
 import { normalizeServerAddress } from './server-address.ts';
 import { SuperviselyVideoSource, checkVideoId, type SuperviselyVideoSourceOptions } from './supervisely-video-source.ts';
@@ -97,11 +99,22 @@ export interface VideoInfoOptions {
    * @default the API's timeout
    */
   timeout?: number | undefined;
+  /**
+   * Retries after a broken connection, a timeout or a 408/429/5xx answer, waiting `retryDelay` ms doubled per try
+   * (or the server's `Retry-After`). The error after the last try lists every try in `error.attempts`.
+   * @default 5
+   */
+  retries?: number | undefined;
+  /**
+   * Milliseconds before the first retry.
+   * @default 500
+   */
+  retryDelay?: number | undefined;
 }
 
 const API_KEYS = ['serverAddress', 'token', 'apiServerAddress', 'timeout'] as const;
 const FROM_ENV_KEYS = [...API_KEYS, 'env', 'homeDir', 'cwd'] as const;
-const INFO_KEYS = ['signal', 'timeout'] as const;
+const INFO_KEYS = ['signal', 'timeout', 'retries', 'retryDelay'] as const;
 const DEFAULT_TIMEOUT = 30_000;
 
 /**
@@ -195,7 +208,8 @@ export class SuperviselyApi {
   /**
    * The server's description of a video: `POST <apiServerAddress>/v3/videos.info` with
    * `{ id, forceMetadataForLinks: false }` and the `x-api-key` header, as the SDK's
-   * `api.video.get_json_info_by_id(id, force_metadata_for_links=False)`. Not retried.
+   * `api.video.get_json_info_by_id(id, force_metadata_for_links=False)`. Failures that may pass are retried (see
+   * {@link VideoInfoOptions.retries}).
    *
    * @throws FramepipeError, with `source` = the API URL and the error underneath as `cause`:
    * `ERR_FRAMEPIPE_AUTH_FAILED` (401/403: wrong or expired token), `ERR_FRAMEPIPE_VIDEO_NOT_FOUND` (404),
@@ -220,6 +234,8 @@ export class SuperviselyApi {
       internalAddress: this.#internal,
       headers: apiKeyHeader(this) ?? {},
       timeout,
+      retries: checkInteger('retries', opts.retries, 0, true) ?? DEFAULT_RETRIES,
+      retryDelay: checkInteger('retryDelay', opts.retryDelay, 0, true) ?? DEFAULT_RETRY_DELAY,
       signal,
     });
   }

@@ -28,6 +28,12 @@ export interface SuperviselyVideoSourceOptions {
    */
   timeout?: number | undefined;
   /**
+   * Retries of each request (the `videos.info` call, each read of the file) after a failure that may pass; a read
+   * resumes at the byte where the body stopped. See `HttpSourceOptions.retries`.
+   * @default 5
+   */
+  retries?: number | undefined;
+  /**
    * Extra headers for the reads of the file. `x-api-key` is always the API's token and `Range` is set by the
    * source, so neither may be given.
    * @default {}
@@ -35,7 +41,7 @@ export interface SuperviselyVideoSourceOptions {
   headers?: Record<string, string> | undefined;
 }
 
-const KNOWN_KEYS = ['timeout', 'headers'] as const;
+const KNOWN_KEYS = ['timeout', 'retries', 'headers'] as const;
 
 /**
  * The file of a Supervisely video as a {@link ByteSource}: what the demuxer reads. Creating it does no I/O. The
@@ -63,6 +69,7 @@ export class SuperviselyVideoSource implements ByteSource {
   /** The video id. */
   readonly videoId: number;
   readonly #timeout: number;
+  readonly #retries: number | undefined;
   readonly #headers: Record<string, string>;
   readonly #closer = new AbortController();
   readonly #opening = new SharedAttempt();
@@ -77,6 +84,7 @@ export class SuperviselyVideoSource implements ByteSource {
     const opts = assertOptionsObject(options, 'videoSource');
     assertKnownKeys(opts, KNOWN_KEYS, 'videoSource');
     this.#timeout = checkPositiveNumber('timeout', opts.timeout, true) ?? api.timeout;
+    this.#retries = checkInteger('retries', opts.retries, 0, true);
     this.#headers = checkHeaders(opts.headers);
     this.api = api;
   }
@@ -139,9 +147,10 @@ export class SuperviselyVideoSource implements ByteSource {
   async #openNow(signal: AbortSignal | undefined): Promise<void> {
     if (!this.#inner) {
       const combined = signal ? AbortSignal.any([signal, this.#closer.signal]) : this.#closer.signal;
-      const info = await this.api.videoInfo(this.videoId, { signal: combined, timeout: this.#timeout });
+      const retries = this.#retries === undefined ? {} : { retries: this.#retries };
+      const info = await this.api.videoInfo(this.videoId, { signal: combined, timeout: this.#timeout, ...retries });
       const url = withOriginOf(this.#storageUrl(info), this.api.serverAddress);
-      const inner = new HttpSource(url, { headers: { ...this.#headers, ...apiKeyHeader(this.api) }, timeout: this.#timeout });
+      const inner = new HttpSource(url, { headers: { ...this.#headers, ...apiKeyHeader(this.api) }, timeout: this.#timeout, ...retries });
       if (this.#closer.signal.aborted) {
         await inner.close();
         throw new AbortError(this.#closer.signal.reason);

@@ -1,7 +1,8 @@
 import http from 'node:http';
+import { setTimeout as delay } from 'node:timers/promises';
 import got from 'got';
 import { AbortError, ErrorCode, FramepipeError } from '@framepipe/common';
-import { hideRequestOptions } from '@framepipe/http-source';
+import { hideRequestOptions, isPassingNetworkError, isPassingStatus, retryWait } from '@framepipe/http-source';
 
 /**
  * What the server measured of the file (the SDK's `file_meta`). The server fills it once it has processed the
@@ -81,6 +82,10 @@ export interface VideoInfoRequest {
   internalAddress: boolean;
   headers: Record<string, string>;
   timeout: number;
+  /** Retries after a failure that may pass (a broken connection, a timeout, 408/429/5xx). */
+  retries: number;
+  /** Milliseconds before the first retry, doubling after that. */
+  retryDelay: number;
   signal: AbortSignal | undefined;
 }
 
@@ -92,6 +97,48 @@ const TOKEN_HELP = 'Copy a valid token from Account settings > API token in Supe
  * must not travel to another host, and a redirect usually means the address should be written differently.
  */
 export async function fetchVideoInfo(request: VideoInfoRequest): Promise<SuperviselyVideoInfo> {
+  const failures: FramepipeError[] = [];
+  for (;;) {
+    try {
+      return await fetchOnce(request);
+    } catch (error) {
+      if (!(error instanceof PassingFailure)) throw error;
+      failures.push(error.error);
+      if (failures.length > request.retries) throw gaveUp(failures);
+      const wait = retryWait(failures.length, request.retryDelay, error.retryAfter);
+      await delay(wait, undefined, request.signal ? { signal: request.signal } : {}).catch(() => {
+        throw new AbortError(request.signal?.reason);
+      });
+    }
+  }
+}
+
+/** A failure of one try that another try may not meet. */
+class PassingFailure extends Error {
+  readonly error: FramepipeError;
+  readonly retryAfter: string | undefined;
+
+  constructor(error: FramepipeError, retryAfter?: string) {
+    super(error.message);
+    this.error = error;
+    this.retryAfter = retryAfter;
+  }
+}
+
+/** The last failure, with every try listed (as is, when there was only one). */
+function gaveUp(failures: FramepipeError[]): FramepipeError {
+  const last = failures[failures.length - 1]!;
+  if (failures.length === 1) return last;
+  const attempts = failures.map((failure) => failure.message);
+  return new FramepipeError(last.code, `${last.message} (gave up after ${failures.length} attempts)`, {
+    ...(last.source !== undefined ? { source: last.source } : {}),
+    ...(last.status !== undefined ? { status: last.status } : {}),
+    cause: last.cause,
+    attempts,
+  });
+}
+
+async function fetchOnce(request: VideoInfoRequest): Promise<SuperviselyVideoInfo> {
   const { videoId, url, timeout, signal } = request;
   if (signal?.aborted) throw new AbortError(signal.reason);
   let response;
@@ -107,13 +154,15 @@ export async function fetchVideoInfo(request: VideoInfoRequest): Promise<Supervi
       ...(signal ? { signal } : {}),
     });
   } catch (error) {
-    throw connectionError(request, hideRequestOptions(error));
+    const failure = connectionError(request, hideRequestOptions(error));
+    throw failure.code !== ErrorCode.ABORTED && isPassingNetworkError(error) ? new PassingFailure(failure) : failure;
   }
   const status = response.statusCode;
   const body = response.body;
   const type = String(response.headers['content-type'] ?? '');
   if (status >= 200 && status < 300) return parseAnswer(request, body, type, status);
-  throw statusError(request, status, response.statusMessage, body, type, response.headers.location);
+  const failure = statusError(request, status, response.statusMessage, body, type, response.headers.location);
+  throw isPassingStatus(status) ? new PassingFailure(failure, response.headers['retry-after']) : failure;
 }
 
 function parseAnswer(request: VideoInfoRequest, body: string, type: string, status: number): SuperviselyVideoInfo {

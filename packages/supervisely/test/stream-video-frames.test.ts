@@ -83,7 +83,7 @@ describe('streamVideoFramesToDir', () => {
     await rejectsWith(streamVideoFramesToDir({ api, videoId: 43, outputDir: out }), ErrorCode.VIDEO_NOT_READY);
     const down = `http://127.0.0.1:${await closedPort()}`;
     const unreachable = await rejectsWith(
-      streamVideoFramesToDir({ api: new SuperviselyApi({ serverAddress: down, token: 't' }), videoId: 42, outputDir: out }),
+      streamVideoFramesToDir({ api: new SuperviselyApi({ serverAddress: down, token: 't' }), videoId: 42, outputDir: out, retries: 0 }),
       ErrorCode.UNREACHABLE,
     );
     assert.ok(unreachable.message.includes(down) && unreachable.message.includes('SERVER_ADDRESS'), unreachable.message);

@@ -37,7 +37,7 @@ async function infoErrorFrom(status: number, body: string, headers: Record<strin
   });
   try {
     const api = new SuperviselyApi({ serverAddress: server.address, token: 'tok' });
-    const error = await rejectsWith(api.videoInfo(42), code);
+    const error = await rejectsWith(api.videoInfo(42, { retries: 0 }), code);
     assert.equal(error.source, `${server.address}/public/api/v3/videos.info`);
     assert.ok(error.cause instanceof Error, 'the answer is kept as cause');
     return error;
@@ -133,8 +133,12 @@ describe('videoInfo', () => {
   test('server down: UNREACHABLE naming the address and SERVER_ADDRESS', async () => {
     const address = `http://127.0.0.1:${await closedPort()}`;
     const secret = 'S'.repeat(128);
-    const error = await rejectsWith(new SuperviselyApi({ serverAddress: address, token: secret }).videoInfo(42), ErrorCode.UNREACHABLE);
+    const api = new SuperviselyApi({ serverAddress: address, token: secret });
+    const error = await rejectsWith(api.videoInfo(42, { retries: 0 }), ErrorCode.UNREACHABLE);
     assert.equal(error.message, `Could not reach Supervisely at ${address} (ECONNREFUSED): check SERVER_ADDRESS and your network`);
+    const retried = await rejectsWith(api.videoInfo(42, { retries: 2, retryDelay: 1 }), ErrorCode.UNREACHABLE);
+    assert.match(retried.message, /ECONNREFUSED.*\(gave up after 3 attempts\)$/);
+    assert.equal(retried.attempts?.length, 3);
     assert.equal(error.source, `${address}/public/api/v3/videos.info`);
     assert.ok(error.cause instanceof Error);
     assert.ok(!inspect(error, { depth: Infinity }).includes(secret), 'the request options of the cause are not printed');
@@ -145,10 +149,11 @@ describe('videoInfo', () => {
     try {
       const slow = new SuperviselyApi({ serverAddress: silent.address, token: 'tok', timeout: 150 });
       const started = Date.now();
-      const error = await rejectsWith(slow.videoInfo(42), ErrorCode.TIMEOUT);
+      const error = await rejectsWith(slow.videoInfo(42, { retries: 1, retryDelay: 1 }), ErrorCode.TIMEOUT);
       assert.ok(Date.now() - started < 5000);
       assert.match(error.message, /^No answer from http:\/\/127\.0\.0\.1:\d+ for 150 ms \(videos\.info\)/);
-      const perCall = await rejectsWith(slow.videoInfo(42, { timeout: 100 }), ErrorCode.TIMEOUT);
+      assert.equal(error.attempts?.length, 2, 'a timeout is retried');
+      const perCall = await rejectsWith(slow.videoInfo(42, { timeout: 100, retries: 0 }), ErrorCode.TIMEOUT);
       assert.match(perCall.message, / for 100 ms /, 'a per-call timeout wins');
     } finally {
       await silent.close();
@@ -278,7 +283,8 @@ describe('videoSource', () => {
     }
     assert.throws(() => api.videoSource(-3), { message: 'Expected a positive integer for videoId but received -3 of type number' });
     assert.throws(() => api.videoSource(42, { timeout: -1 }), { message: 'Expected a positive number for timeout but received -1 of type number' });
-    assert.throws(() => api.videoSource(42, { retries: 3 } as never), /^InvalidOptionError: Unknown option retries for videoSource/);
+    assert.throws(() => api.videoSource(42, { retry: 3 } as never), /^InvalidOptionError: Unknown option retry for videoSource/);
+    assert.throws(() => api.videoSource(42, { retries: -1 }), { message: 'Expected a non-negative integer for retries but received -1 of type number' });
     assert.throws(() => new SuperviselyVideoSource({} as SuperviselyApi, 42), { message: 'Expected a SuperviselyApi for api but received [object] of type object' });
   });
 
@@ -295,7 +301,7 @@ describe('videoSource', () => {
 
   test('a storage failure after open keeps the token out of the printed error', async () => {
     const shortLived = await startStandInServer({ videos: { 1: { bytes: randomBytes(1 << 20) } } });
-    const source = new SuperviselyApi({ serverAddress: shortLived.address, token: shortLived.token }).videoSource(1, { timeout: 2000 });
+    const source = new SuperviselyApi({ serverAddress: shortLived.address, token: shortLived.token }).videoSource(1, { timeout: 2000, retries: 0 });
     try {
       await source.open();
       await shortLived.close();
@@ -306,4 +312,38 @@ describe('videoSource', () => {
       await source.close();
     }
   });
+});
+
+test('videos.info: a 503 is retried after the Retry-After the server asks; a 500 at every try lists them all', async () => {
+  let calls = 0;
+  const times: number[] = [];
+  const server = await startServer((_req, res) => {
+    times.push(Date.now());
+    if (++calls === 1) {
+      res.writeHead(503, { 'retry-after': '1' });
+      return res.end();
+    }
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ id: 42, name: 'a.mp4' }));
+  });
+  try {
+    const api = new SuperviselyApi({ serverAddress: server.address, token: 'tok' });
+    assert.equal((await api.videoInfo(42, { retryDelay: 1 })).name, 'a.mp4');
+    assert.equal(calls, 2);
+    assert.ok(times[1]! - times[0]! >= 950, `retried after ${times[1]! - times[0]!} ms`);
+  } finally {
+    await server.close();
+  }
+  const failing = await startServer((_req, res) => {
+    res.writeHead(500);
+    res.end();
+  });
+  try {
+    const api = new SuperviselyApi({ serverAddress: failing.address, token: 'tok' });
+    const error = await rejectsWith(api.videoInfo(42, { retries: 2, retryDelay: 1 }), ErrorCode.HTTP_STATUS);
+    assert.equal(error.status, 500);
+    assert.equal(error.attempts?.length, 3);
+  } finally {
+    await failing.close();
+  }
 });
