@@ -106,6 +106,11 @@ const DEFAULT_MAX_READ_AHEAD = 8 * 1024 * 1024;
  * one-block read-ahead cache that grows while the caller reads sequentially and shrinks back on a seek.
  * Requests are made one at a time over one keep-alive connection; concurrent reads queue.
  *
+ * A request that fails in a way that may pass is retried, asking only for the bytes still missing (see
+ * {@link HttpSourceOptions.retries}). Every answer must come from the version of the file the first one came from
+ * (ETag, Last-Modified, size; `If-Range` is sent), or the read fails with `ERR_FRAMEPIPE_SOURCE_CHANGED`. A server
+ * that ignores Range is read through a download spooled to a temporary file, which {@link HttpSource.close} removes.
+ *
  * @example
  * const source = new HttpSource('https://cdn.example.com/video.mp4');
  * await source.open();
