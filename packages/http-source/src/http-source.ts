@@ -351,7 +351,9 @@ export class HttpSource implements ByteSource {
           throw new AbortError(this.#closer.signal.reason);
         }
         this.#spool = spool;
-        if (Number.isSafeInteger(length) && length >= 0 && found.response.headers['content-length'] !== undefined) spool.expectSize(length);
+        // The size learned from an earlier 206 holds (the version is the same); else the 200's length, if it says.
+        if (this.#size >= 0) spool.expectSize(this.#size);
+        else if (Number.isSafeInteger(length) && length >= 0 && found.response.headers['content-length'] !== undefined) spool.expectSize(length);
         this.#download = this.#downloadInto(spool);
         return spool;
       });

@@ -1,0 +1,600 @@
+/**
+ * Runs over a server that misbehaves on purpose (test/support/fault-server.ts): cut bodies, 500/503 with and
+ * without Retry-After, stalls past the timeout, short bodies, Range ignored, a file that changes mid-run. Every run
+ * that can succeed must give the same files, byte for byte, as a clean run; the others must fail with their code
+ * and leave only complete files. Each case names its seed: the same seed replays the same faults.
+ */
+import assert from 'node:assert/strict';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import { ErrorCode, streamVideoFramesToDir } from '@framepipe/core';
+import type { StreamToDirOptions } from '@framepipe/core';
+import { H264_1080P, H264_MP4_FASTSTART, H264_MP4_MOOV_END, H264_TS, VP9_WEBM, makeFixture } from './support/fixtures.ts';
+import type { FixtureSpec } from './support/fixtures.ts';
+import { FAILURE_KINDS, FAULT_KINDS, addFaults, askedRange, startFaultServer } from './support/fault-server.ts';
+import type { FaultKind, FaultPlan, FaultRecord, FaultServer, FaultServerOptions } from './support/fault-server.ts';
+import { removeDir, strayFiles, tempDir } from './support/pipeline-helpers.ts';
+import { rejectsWith } from './support/sources.ts';
+
+// Small enough that stalls and backoff cost little, large enough that a loaded CI machine does not time out by itself.
+const TIMEOUT = 400;
+const RETRY_DELAY = 10;
+const RETRIES = 5;
+// The server fails at most this many answers in a row, below RETRIES: every faulty run below can succeed.
+const IN_A_ROW = 3;
+const STALL_MS = 3000;
+// A small first block, so that even the 10 KB fixtures take several requests.
+const READ_AHEAD = 1024;
+
+const FIXTURES = {
+  'moov-end.mp4': H264_MP4_MOOV_END,
+  'faststart.mp4': H264_MP4_FASTSTART,
+  'h264.ts': H264_TS,
+  'vp9.webm': VP9_WEBM,
+  '1080p.mp4': H264_1080P,
+} satisfies Record<string, FixtureSpec>;
+type FixtureName = keyof typeof FIXTURES;
+
+/** What each run selects: the whole video (stream strategy), a range from a seek, and a sparse list. */
+const SELECTIONS: Record<FixtureName, Record<string, StreamToDirOptions>> = {
+  'moov-end.mp4': { full: {}, range: { start: 20, end: 29 }, sparse: { frames: [3, 17, 40, 58] } },
+  'faststart.mp4': { full: {}, range: { start: 20, end: 29 }, sparse: { frames: [3, 17, 40, 58] } },
+  'h264.ts': { full: {}, range: { start: 20, end: 29 }, sparse: { frames: [3, 17, 40, 58] } },
+  'vp9.webm': { full: {}, range: { start: 20, end: 29 }, sparse: { frames: [3, 17, 40, 58] } },
+  // All 250 frames at 1080p take seconds to encode; a range and a sparse list still read most of the file.
+  '1080p.mp4': { range: { start: 180, end: 209 }, sparse: { frames: [10, 120, 249] } },
+};
+
+interface Reference {
+  /** Frame file name → bytes. */
+  readonly files: Map<string, Buffer>;
+  /** The requests of the clean run. */
+  readonly requests: readonly FaultRecord[];
+  readonly etag: string | undefined;
+}
+
+let root: string;
+/** os.tmpdir() during this file: where the spool of a server that ignores Range goes, and must not stay. */
+let spoolDir: string;
+let savedTmpDir: string | undefined;
+const videos = {} as Record<FixtureName, string>;
+const references = new Map<string, Reference>();
+const injected = Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<FaultKind, number>;
+let outputs = 0;
+
+before(async () => {
+  root = await tempDir('framepipe-faults-');
+  spoolDir = join(root, 'tmp');
+  await mkdir(spoolDir);
+  savedTmpDir = process.env.TMPDIR;
+  process.env.TMPDIR = spoolDir;
+  for (const [name, spec] of Object.entries(FIXTURES)) videos[name as FixtureName] = await makeFixture(spec);
+  // The clean runs, over the same server without a plan.
+  for (const [name, selections] of Object.entries(SELECTIONS)) {
+    for (const [selection, options] of Object.entries(selections)) {
+      const fixture = name as FixtureName;
+      const server = await startFaultServer({ files: { [`/${fixture}`]: videos[fixture] } });
+      try {
+        const dir = join(root, 'clean', fixture, selection);
+        await streamVideoFramesToDir(sourceOf(server, fixture), dir, options);
+        references.set(`${fixture}/${selection}`, {
+          files: await frameFiles(dir),
+          requests: [...server.requests],
+          etag: server.validators(`/${fixture}`).etag,
+        });
+      } finally {
+        await server.close();
+      }
+    }
+  }
+});
+
+after(async () => {
+  if (savedTmpDir === undefined) delete process.env.TMPDIR;
+  else process.env.TMPDIR = savedTmpDir;
+  await removeDir(root);
+});
+
+function spools(): string[] {
+  return readdirSync(spoolDir).filter((name) => name.startsWith('framepipe-spool-'));
+}
+
+/** The source of a run: the URL with short timeouts and backoff, so that faults cost milliseconds. */
+function sourceOf(server: FaultServer, fixture: string, own: { retries?: number } = {}) {
+  return {
+    url: server.url(`/${fixture}`),
+    timeout: TIMEOUT,
+    retryDelay: RETRY_DELAY,
+    retries: own.retries ?? RETRIES,
+    readAhead: READ_AHEAD,
+  };
+}
+
+function referenceOf(fixture: FixtureName, selection: string): Reference {
+  const reference = references.get(`${fixture}/${selection}`);
+  assert.ok(reference, `no clean run of ${fixture}/${selection}`);
+  return reference;
+}
+
+/** The files of `dir` (none when it does not exist). */
+async function frameFiles(dir: string): Promise<Map<string, Buffer>> {
+  const names = (await readdir(dir).catch(() => [] as string[])).sort();
+  return new Map(await Promise.all(names.map(async (name) => [name, await readFile(join(dir, name))] as const)));
+}
+
+/** Same names, same bytes. */
+async function assertSameFiles(dir: string, reference: Reference, label: string): Promise<void> {
+  const actual = await frameFiles(dir);
+  assert.deepEqual([...actual.keys()], [...reference.files.keys()], `${label}: file names`);
+  for (const [name, bytes] of actual) {
+    assert.ok(bytes.equals(reference.files.get(name) as Buffer), `${label}: ${name} differs from the clean run`);
+  }
+}
+
+/** Every file left is complete: a frame file identical to the clean run's file of that name. */
+async function assertOnlyCompleteFiles(dir: string, reference: Reference, label: string): Promise<number> {
+  assert.deepEqual(await strayFiles(dir), [], `${label}: no temporary or partial file`);
+  const actual = await frameFiles(dir);
+  for (const [name, bytes] of actual) {
+    const expected = reference.files.get(name);
+    assert.ok(expected, `${label}: ${name} is not a file of the clean run`);
+    assert.ok(bytes.equals(expected), `${label}: ${name} differs from the clean run`);
+  }
+  return actual.size;
+}
+
+/** One line per request, for messages: `#3 bytes=1024-11048 206 cut@5120`. */
+function describeLog(requests: readonly FaultRecord[]): string {
+  return requests
+    .map((r) => {
+      const fault = r.faults.length > 0 ? ` ${r.faults.join('+')}${r.faults.some((f) => f !== 'status' && f !== 'change') ? `@${r.sent}` : ''}` : '';
+      const retryAfter = r.retryAfter === undefined ? '' : ` retry-after=${r.retryAfter}`;
+      return `#${r.seq} +${Math.round(r.at)}ms ${r.range ?? '(no range)'} ${r.status}${fault}${retryAfter}`;
+    })
+    .join('\n');
+}
+
+/**
+ * After an answer that failed, the next request resumes it: a 206 for `a-b` whose body stopped after `k` bytes is
+ * followed by `bytes=(a+k)-b` (the same range after a status or a stall before any byte). Once a whole-body answer
+ * has switched the source to spooling, the download runs beside the reads, so the run may end before a failed part
+ * of it was retried.
+ */
+function assertResumes(requests: readonly FaultRecord[], label: string, { runFailed = false } = {}): number {
+  let checked = 0;
+  for (const [i, record] of requests.entries()) {
+    if (!record.faults.some((f) => (FAILURE_KINDS as readonly FaultKind[]).includes(f))) continue;
+    const next = requests[i + 1];
+    const spooling = requests.slice(0, i).some((r) => r.status === 200);
+    if (!next && (runFailed || spooling)) continue;
+    assert.ok(next, `${label}: request #${record.seq} failed and was not retried\n${describeLog(requests)}`);
+    // A whole body (200) is resumed as the client sees fit: from its offset, or again from the start.
+    if (record.status !== 206 && !record.faults.includes('status')) continue;
+    const asked = askedRange(record);
+    if (!asked) continue;
+    // A closed range past the end is answered clamped to the file, and resumed so; an open one stays open.
+    const [a, b] = record.status === 206 && Number.isFinite(asked[1]) ? [record.first ?? asked[0], record.last ?? asked[1]] : asked;
+    const resumedAt = record.faults.includes('status') ? a : a + record.sent;
+    const expected = `bytes=${resumedAt}-${Number.isFinite(b) ? b : ''}`;
+    assert.equal(next.range, expected, `${label}: the retry of #${record.seq} resumes at ${resumedAt}\n${describeLog(requests)}`);
+    checked++;
+  }
+  return checked;
+}
+
+interface FaultyRunOptions {
+  /** Options of the server besides its files and plan. */
+  server?: Omit<FaultServerOptions, 'files' | 'plan'>;
+  /** More options of the run. */
+  options?: StreamToDirOptions;
+  /** Give the URL as a string and `timeout`/`retries` as options of the run (retryDelay keeps its default). */
+  plainUrl?: boolean;
+}
+
+/**
+ * Runs `fixture`/`selection` over a fault server with `plan` and checks the result against the clean run: the
+ * same files, every failed answer resumed at its offset, no spool left. Adds the server's faults to the file's
+ * tally and returns the (closed) server for more checks on its log.
+ */
+async function faultyRun(
+  t: TestContext,
+  fixture: FixtureName,
+  selection: string,
+  plan: FaultPlan,
+  { server = {}, options = {}, plainUrl = false }: FaultyRunOptions = {},
+): Promise<FaultServer> {
+  const reference = referenceOf(fixture, selection);
+  const label = `${fixture}/${selection} seed ${plan.seed}`;
+  const faulty = await startFaultServer({
+    files: { [`/${fixture}`]: videos[fixture] },
+    plan: { maxConsecutive: IN_A_ROW, stallMs: STALL_MS, ...plan },
+    ...server,
+  });
+  const dir = join(root, `run-${++outputs}`);
+  const started = performance.now();
+  try {
+    try {
+      const selected = { ...SELECTIONS[fixture][selection], ...options };
+      if (plainUrl) await streamVideoFramesToDir(faulty.url(`/${fixture}`), dir, { ...selected, timeout: TIMEOUT, retries: RETRIES });
+      else await streamVideoFramesToDir(sourceOf(faulty, fixture), dir, selected);
+    } catch (error) {
+      const { code, message } = error as { code?: string; message?: string };
+      assert.fail(`${label}: the run failed with ${code}: ${message}\n${describeLog(faulty.requests)}`);
+    }
+    const ms = performance.now() - started;
+    assert.ok(faulty.totalFaults > 0, `${label}: the plan injected no fault; pick another seed\n${describeLog(faulty.requests)}`);
+    await assertSameFiles(dir, reference, label);
+    assert.deepEqual(spools(), [], `${label}: no spool file left in os.tmpdir()`);
+    const resumed = assertResumes(faulty.requests, label);
+    t.diagnostic(
+      `${label}: ${faulty.totalFaults} faults (${formatCounts(faulty.faults)}), ${faulty.requests.length} requests ` +
+        `(clean: ${reference.requests.length}), ${resumed} resumes checked, ${Math.round(ms)} ms`,
+    );
+    return faulty;
+  } finally {
+    addFaults(injected, faulty.faults);
+    await faulty.close();
+  }
+}
+
+function formatCounts(counts: Readonly<Record<FaultKind, number>>): string {
+  return FAULT_KINDS.filter((kind) => counts[kind] > 0)
+    .map((kind) => `${kind} ${counts[kind]}`)
+    .join(', ');
+}
+
+describe('clean runs over the fault server', () => {
+  test('every request after the first carries If-Range with the first answer’s ETag', () => {
+    for (const [key, reference] of references) {
+      const [first, ...later] = reference.requests;
+      assert.ok(first && later.length > 0, `${key}: several requests`);
+      for (const record of later) assert.equal(record.ifRange, reference.etag, `${key}: If-Range of #${record.seq}`);
+      assert.ok(reference.files.size > 0, `${key}: frames written`);
+    }
+  });
+});
+
+describe('cut bodies', () => {
+  const cases: Array<[FixtureName, string, number]> = [
+    ['moov-end.mp4', 'full', 111],
+    ['moov-end.mp4', 'range', 102],
+    ['moov-end.mp4', 'sparse', 103],
+    ['h264.ts', 'range', 104],
+    ['1080p.mp4', 'range', 105],
+  ];
+  for (const [fixture, selection, seed] of cases) {
+    test(`${fixture} ${selection}, seed ${seed}`, async (t) => {
+      const server = await faultyRun(t, fixture, selection, { seed, failures: { cut: 0.5 } });
+      assert.ok(server.faults.cut > 0);
+    });
+  }
+});
+
+test('retries and timeout given to streamVideoFramesToDir itself, with a plain URL, seed 121', async (t) => {
+  const server = await faultyRun(t, 'moov-end.mp4', 'range', { seed: 121, failures: { cut: 1 }, maxFaults: 2 }, { plainUrl: true });
+  assert.equal(server.faults.cut, 2);
+});
+
+describe('short bodies (Connection: close, no Content-Length)', () => {
+  const cases: Array<[FixtureName, string, number]> = [
+    ['faststart.mp4', 'full', 201],
+    ['faststart.mp4', 'range', 202],
+    ['faststart.mp4', 'sparse', 203],
+    ['vp9.webm', 'sparse', 204],
+    ['1080p.mp4', 'sparse', 205],
+  ];
+  for (const [fixture, selection, seed] of cases) {
+    test(`${fixture} ${selection}, seed ${seed}`, async (t) => {
+      const server = await faultyRun(t, fixture, selection, { seed, failures: { short: 0.5 } });
+      assert.ok(server.faults.short > 0);
+    });
+  }
+});
+
+describe('stalls past the timeout', () => {
+  const cases: Array<[FixtureName, string, number]> = [
+    ['moov-end.mp4', 'full', 301],
+    ['moov-end.mp4', 'range', 302],
+    ['h264.ts', 'sparse', 303],
+  ];
+  for (const [fixture, selection, seed] of cases) {
+    test(`${fixture} ${selection}, seed ${seed}`, async (t) => {
+      const server = await faultyRun(t, fixture, selection, { seed, failures: { stall: 0.4 } });
+      assert.ok(server.faults.stall > 0);
+      // The client gives up after its own timeout, long before the server would drop the connection.
+      const requests = server.requests;
+      for (const [i, record] of requests.entries()) {
+        if (!record.faults.includes('stall')) continue;
+        const gap = (requests[i + 1]?.at ?? Number.POSITIVE_INFINITY) - record.at;
+        assert.ok(gap >= TIMEOUT - 50 && gap < STALL_MS - 500, `retry of stalled #${record.seq} after ${Math.round(gap)} ms\n${describeLog(requests)}`);
+      }
+    });
+  }
+});
+
+describe('error statuses: 500, 503 (and 408, 429, 502)', () => {
+  const cases: Array<[FixtureName, string, number]> = [
+    ['faststart.mp4', 'range', 401],
+    ['vp9.webm', 'full', 402],
+    ['h264.ts', 'full', 403],
+    ['1080p.mp4', 'sparse', 404],
+  ];
+  for (const [fixture, selection, seed] of cases) {
+    test(`${fixture} ${selection}, seed ${seed}`, async (t) => {
+      const server = await faultyRun(t, fixture, selection, { seed, failures: { status: 0.5 }, retryAfter: [null, 0] });
+      assert.ok(server.faults.status > 0);
+    });
+  }
+
+  test('408, 429 and 502 are retried too, seed 405', async (t) => {
+    const server = await faultyRun(t, 'moov-end.mp4', 'sparse', { seed: 405, failures: { status: 0.6 }, statuses: [408, 429, 502], retryAfter: [null, 0] });
+    t.diagnostic(`statuses: ${server.requests.map((r) => r.status).join(' ')}`);
+  });
+
+  test('503 with Retry-After: 1 is waited for, seed 410', async (t) => {
+    const server = await faultyRun(t, 'moov-end.mp4', 'range', {
+      seed: 410,
+      failures: { status: 1 },
+      statuses: [503],
+      retryAfter: [1],
+      maxConsecutive: 1,
+      maxFaults: 2,
+    });
+    assertWaited(t, server.requests, 1000);
+  });
+
+  test('500 with Retry-After as an HTTP date 2 s ahead is waited for, seed 411', async (t) => {
+    const server = await faultyRun(t, 'moov-end.mp4', 'sparse', {
+      seed: 411,
+      failures: { status: 1 },
+      statuses: [500],
+      retryAfter: [{ dateIn: 2 }],
+      maxConsecutive: 1,
+      maxFaults: 1,
+    });
+    // The date has a resolution of one second: the wait it asks is between 1 and 2 s.
+    assertWaited(t, server.requests, 1000);
+  });
+});
+
+/** Asserts that each request after a status fault with a Retry-After came at least `ms` later (less 50 ms of slack). */
+function assertWaited(t: TestContext, requests: readonly FaultRecord[], ms: number): void {
+  let checked = 0;
+  for (const [i, record] of requests.entries()) {
+    if (record.retryAfter === undefined) continue;
+    const next = requests[i + 1];
+    assert.ok(next, `#${record.seq} was retried`);
+    const gap = next.at - record.at;
+    assert.ok(gap >= ms - 50, `retry of #${record.seq} (${record.status}, Retry-After: ${record.retryAfter}) after ${Math.round(gap)} ms\n${describeLog(requests)}`);
+    assert.ok(gap < 5000, `retry of #${record.seq} after ${Math.round(gap)} ms`);
+    t.diagnostic(`#${record.seq} ${record.status} Retry-After: ${record.retryAfter} → next request after ${Math.round(gap)} ms`);
+    checked++;
+  }
+  assert.ok(checked > 0, 'a Retry-After was sent');
+}
+
+describe('a server that ignores Range', () => {
+  const cases: Array<[FixtureName, string, FaultPlan]> = [
+    ['moov-end.mp4', 'full', { seed: 501, ignoreRange: 1 }],
+    ['moov-end.mp4', 'range', { seed: 502, ignoreRange: 1 }],
+    ['1080p.mp4', 'range', { seed: 503, ignoreRange: 0.5 }],
+    // The whole-body download is cut too, and retried.
+    ['1080p.mp4', 'sparse', { seed: 504, ignoreRange: 1, failures: { cut: 0.5 } }],
+    ['h264.ts', 'range', { seed: 505, ignoreRange: 1, failures: { cut: 0.3, short: 0.2 } }],
+    // Range honoured at first, then a whole body with its length, then a download without Content-Length that ends
+    // early: the length of the first whole body says bytes are missing.
+    ['moov-end.mp4', 'full', { seed: 506, script: [[], ['ignore-range'], ['short']] }],
+    // The same, but no whole body ever tells its length: only the size learnt from the first 206 does.
+    ['moov-end.mp4', 'full', { seed: 507, script: [[], ['ignore-range', 'short'], ['short']] }],
+  ];
+  for (const [fixture, selection, plan] of cases) {
+    test(`${fixture} ${selection}, seed ${plan.seed}`, async (t) => {
+      assert.equal(tmpdir(), spoolDir);
+      assert.deepEqual(spools(), [], 'no spool before the run');
+      // Looked for while frames are written, when the source is still open; faultyRun checks it is gone after.
+      let spooled = 0;
+      const progress = (): void => void (spooled = Math.max(spooled, spools().length));
+      const server = await faultyRun(t, fixture, selection, plan, { options: { progress } });
+      assert.ok(server.faults['ignore-range'] > 0);
+      assert.ok(spooled > 0, 'a framepipe-spool-* file existed in os.tmpdir() while frames were written');
+      const whole = server.requests.filter((r) => r.status === 200);
+      t.diagnostic(`whole-body answers: ${whole.map((r) => `#${r.seq} (${r.range ?? 'no range'}) sent ${r.sent}${r.faults.includes('cut') ? ' cut' : ''}`).join(', ')}`);
+    });
+  }
+});
+
+describe('mixed faults', () => {
+  const plan = { failures: { cut: 0.15, status: 0.1, stall: 0.05, short: 0.1 }, ignoreRange: 0.05 } as const;
+  // Every fixture and selection once, and more seeds on one. A seed that injects nothing is replaced.
+  const cases: Array<[FixtureName, string, number]> = [
+    ['moov-end.mp4', 'full', 601],
+    ['moov-end.mp4', 'range', 602],
+    ['moov-end.mp4', 'sparse', 603],
+    ['faststart.mp4', 'full', 604],
+    ['faststart.mp4', 'range', 605],
+    ['faststart.mp4', 'sparse', 606],
+    ['h264.ts', 'full', 607],
+    ['h264.ts', 'range', 608],
+    ['h264.ts', 'sparse', 609],
+    ['vp9.webm', 'full', 620],
+    ['vp9.webm', 'range', 611],
+    ['vp9.webm', 'sparse', 612],
+    ['1080p.mp4', 'range', 613],
+    ['1080p.mp4', 'sparse', 614],
+    ['moov-end.mp4', 'sparse', 651],
+    ['moov-end.mp4', 'sparse', 652],
+    ['moov-end.mp4', 'sparse', 653],
+  ];
+  for (const [fixture, selection, seed] of cases) {
+    test(`${fixture} ${selection}, seed ${seed}`, async (t) => {
+      await faultyRun(t, fixture, selection, { seed, ...plan });
+    });
+  }
+});
+
+describe('the file changes between requests', () => {
+  /** The file with a few bytes changed past `from`: same size, other content. */
+  async function altered(path: string, from: number): Promise<Buffer> {
+    const bytes = Buffer.from(await readFile(path));
+    for (let i = from; i < bytes.length; i += 997) bytes[i] = (bytes[i] ?? 0) ^ 0x5a;
+    return bytes;
+  }
+
+  interface ChangeCase {
+    name: string;
+    fixture: FixtureName;
+    selection: string;
+    seed: number;
+    /** The second version of the file. */
+    second: () => Promise<Buffer | string>;
+    server: Omit<FaultServerOptions, 'files' | 'plan'>;
+    /** The plan; by default the change comes with the clean run's last request, when frames may already be written. */
+    plan?: Omit<FaultPlan, 'seed'>;
+  }
+  const cases: ChangeCase[] = [
+    {
+      name: 'If-Range honoured: 200 with the new body',
+      fixture: '1080p.mp4',
+      selection: 'sparse',
+      seed: 701,
+      second: () => altered(videos['1080p.mp4'], 70_000),
+      server: {},
+    },
+    {
+      name: 'If-Range not implemented: 206 of the new version, another ETag',
+      fixture: '1080p.mp4',
+      selection: 'range',
+      seed: 702,
+      second: () => altered(videos['1080p.mp4'], 70_000),
+      server: { honourIfRange: false },
+    },
+    {
+      name: 'no ETag, Last-Modified only: If-Range by date, 200 with the new body',
+      fixture: 'moov-end.mp4',
+      selection: 'range',
+      seed: 703,
+      // Another encoding of the same size: only the validators can tell.
+      second: async () => videos['faststart.mp4'],
+      server: { etag: false },
+    },
+    {
+      name: 'If-Range not implemented, no ETag: 206 with another Last-Modified',
+      fixture: 'moov-end.mp4',
+      selection: 'full',
+      seed: 704,
+      second: async () => videos['faststart.mp4'],
+      server: { etag: false, honourIfRange: false },
+    },
+    {
+      name: 'Range ignored: the new version arrives as the whole-file download',
+      fixture: '1080p.mp4',
+      selection: 'range',
+      seed: 705,
+      second: () => altered(videos['1080p.mp4'], 70_000),
+      server: {},
+      plan: { ignoreRange: 1, changeAt: 1 },
+    },
+    {
+      name: 'Range ignored: the whole-file download is cut, and its resume meets the new version',
+      fixture: '1080p.mp4',
+      selection: 'sparse',
+      seed: 706,
+      second: () => altered(videos['1080p.mp4'], 70_000),
+      server: {},
+      // #0 is answered whole (and cut), #1 is the download, cut at 60000, #2 its resume from 60000, after the change.
+      plan: { ignoreRange: 1, failures: { cut: 1 }, cutAfter: 60_000, maxConsecutive: 2, changeAt: 2 },
+    },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: ${c.fixture} ${c.selection}, seed ${c.seed}`, async (t) => {
+      const reference = referenceOf(c.fixture, c.selection);
+      const server = await startFaultServer({
+        files: { [`/${c.fixture}`]: [videos[c.fixture], await c.second()] },
+        plan: { seed: c.seed, ...(c.plan ?? { changeAt: reference.requests.length - 1 }) },
+        ...c.server,
+      });
+      const dir = join(root, `run-${++outputs}`);
+      try {
+        const error = await rejectsWith(
+          streamVideoFramesToDir(sourceOf(server, c.fixture), dir, SELECTIONS[c.fixture][c.selection]),
+          ErrorCode.SOURCE_CHANGED,
+        ).catch((failure: unknown) => {
+          throw new Error(`${String(failure)}\n${describeLog(server.requests)}`);
+        });
+        assert.equal(server.faults.change, 1);
+        const { etag, lastModified } = server.validators(`/${c.fixture}`);
+        for (const record of server.requests.slice(1)) {
+          if (record.range === undefined) continue;
+          assert.equal(record.ifRange, etag ?? lastModified, `If-Range of #${record.seq}\n${describeLog(server.requests)}`);
+        }
+        // Nothing was read after the change was seen: no request may follow the answer that showed it.
+        const changed = server.requests.findIndex((r) => r.version > 0);
+        assert.equal(changed, server.requests.length - 1, `no request after the change was seen\n${describeLog(server.requests)}`);
+        const kept = await assertOnlyCompleteFiles(dir, reference, c.name);
+        assert.deepEqual(spools(), [], 'no spool file left in os.tmpdir()');
+        t.diagnostic(`${error.message} — ${kept} of ${reference.files.size} files kept, each identical to the clean run`);
+      } finally {
+        addFaults(injected, server.faults);
+        await server.close();
+      }
+    });
+  }
+});
+
+describe('retries run out', () => {
+  const cases: Array<{ name: string; seed: number; plan: Omit<FaultPlan, 'seed'>; retries: number; code: string }> = [
+    { name: 'always 503', seed: 801, plan: { failures: { status: 1 }, statuses: [503] }, retries: 3, code: ErrorCode.HTTP_STATUS },
+    { name: 'always cut, at random offsets', seed: 802, plan: { failures: { cut: 1 } }, retries: 3, code: ErrorCode.UNREACHABLE },
+    { name: 'always cut before the body', seed: 803, plan: { failures: { cut: 1 }, cutAfter: 0 }, retries: 2, code: ErrorCode.UNREACHABLE },
+    { name: 'always stalled', seed: 804, plan: { failures: { stall: 1 }, stallMs: STALL_MS }, retries: 1, code: ErrorCode.TIMEOUT },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: ${c.code} after ${c.retries} retries, seed ${c.seed}`, async (t) => {
+      const server = await startFaultServer({ files: { '/moov-end.mp4': videos['moov-end.mp4'] }, plan: { seed: c.seed, ...c.plan } });
+      const dir = join(root, `run-${++outputs}`);
+      try {
+        const error = await rejectsWith(streamVideoFramesToDir(sourceOf(server, 'moov-end.mp4', { retries: c.retries }), dir), c.code);
+        const log = describeLog(server.requests);
+        assert.ok(Array.isArray(error.attempts), `error.attempts is a list\n${log}`);
+        assert.equal(error.attempts.length, c.retries + 1, `one attempt per try: ${JSON.stringify(error.attempts)}\n${log}`);
+        assert.equal(server.requests.length, c.retries + 1, `requests made\n${log}`);
+        for (const attempt of error.attempts) assert.ok(error.message.includes(attempt), `the message lists "${attempt}"`);
+        assertResumes(server.requests, c.name, { runFailed: true });
+        if (c.plan.failures?.status) {
+          // Without Retry-After, the waits double from retryDelay (±20%).
+          const gaps = server.requests.slice(1).map((r, i) => r.at - (server.requests[i] as FaultRecord).at);
+          gaps.forEach((gap, i) => assert.ok(gap >= 0.8 * RETRY_DELAY * 2 ** i - 1, `wait ${i + 1}: ${gap.toFixed(1)} ms\n${log}`));
+          t.diagnostic(`waits: ${gaps.map((gap) => `${gap.toFixed(1)} ms`).join(', ')}`);
+        }
+        assert.deepEqual(await strayFiles(dir), [], 'no file at all');
+        assert.deepEqual(spools(), [], 'no spool file left in os.tmpdir()');
+        t.diagnostic(`${error.code}: ${error.message.replaceAll('\n', ' | ')}`);
+      } finally {
+        addFaults(injected, server.faults);
+        await server.close();
+      }
+    });
+  }
+
+  test('a 404 is not retried', async () => {
+    const server = await startFaultServer({ files: {} });
+    try {
+      const error = await rejectsWith(streamVideoFramesToDir(sourceOf(server, 'missing.mp4'), join(root, `run-${++outputs}`)), ErrorCode.HTTP_STATUS);
+      assert.equal(error.status, 404);
+      assert.equal(server.requests.length, 1, describeLog(server.requests));
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+test('at least 50 faults were injected across this file', (t) => {
+  const total = FAULT_KINDS.reduce((sum, kind) => sum + injected[kind], 0);
+  for (const kind of FAULT_KINDS) t.diagnostic(`${kind}: ${injected[kind]}`);
+  t.diagnostic(`total: ${total}`);
+  assert.ok(total >= 50, `${total} faults injected`);
+});
