@@ -6,6 +6,7 @@ import {
   AVERROR_EOF,
   AVERROR_INVALIDDATA,
   AV_FRAME_FLAG_CORRUPT,
+  AV_NOPTS_VALUE,
   FF_THREAD_FRAME,
   FF_THREAD_SLICE,
 } from 'node-av/constants';
@@ -19,6 +20,8 @@ import {
   isDiscontinuity,
   assertKnownKeys,
   assertOptionsObject,
+  checkBoolean,
+  checkFunction,
   checkInteger,
   objectStreamOptions,
   releaseBuffered,
@@ -43,15 +46,26 @@ export interface DecoderOptions {
    * @default 1
    */
   highWaterMark?: number;
+  /**
+   * Fail with `ERR_FRAMEPIPE_CORRUPT_DATA` at the first packet the decoder rejects as invalid data or frame it
+   * flags corrupt, instead of skipping and counting it.
+   * @default false
+   * @example
+   * const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase, strict: true });
+   */
+  strict?: boolean | undefined;
+  /** Names the frame of a pts in a `strict` error (e.g. `PtsIndex.indexOf`); without it, the error gives the pts. */
+  frameNumber?: ((pts: bigint) => number | undefined) | undefined;
 }
 
-const KNOWN_OPTIONS = ['timeBase', 'threads', 'budget', 'highWaterMark'] as const;
+const KNOWN_OPTIONS = ['timeBase', 'threads', 'budget', 'highWaterMark', 'strict', 'frameNumber'] as const;
 
 /**
  * Decodes video packets (node-av `Packet`, freed here) into frames (node-av `Frame`, owned by the consumer, who
  * must `free()` them). Threads are chosen by FFmpeg; the decoder is flushed at the end of input so that the
  * frames it holds back for reordering come out too. Frames flagged corrupt are freed and counted, not emitted;
- * a packet the decoder rejects as invalid data is skipped and counted.
+ * a packet the decoder rejects as invalid data is skipped and counted. With `strict`, either ends the stream with
+ * `ERR_FRAMEPIPE_CORRUPT_DATA` naming the packet or frame.
  *
  * @example
  * const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase });
@@ -67,6 +81,10 @@ export class Decoder extends Transform {
   #framesDecoded = 0;
   #corruptFrames = 0;
   #rejectedPackets = 0;
+  #strict: boolean;
+  #frameNumber: ((pts: bigint) => number | undefined) | undefined;
+  /** Timestamps of the last packet sent: a rejection reported when receiving a frame came from it or before it. */
+  #lastSent: { pts: bigint; dts: bigint } | null = null;
   #abort = new AbortController();
 
   constructor(codecParameters: CodecParameters, options: DecoderOptions = {}) {
@@ -77,6 +95,8 @@ export class Decoder extends Transform {
     this.#timeBase = opts.timeBase;
     this.#threads = checkInteger('threads', opts.threads ?? 0, 0);
     this.#budget = checkBudget(opts.budget);
+    this.#strict = checkBoolean('strict', opts.strict, false);
+    this.#frameNumber = checkFunction('frameNumber', opts.frameNumber);
   }
 
   /** Frames emitted so far. */
@@ -111,6 +131,16 @@ export class Decoder extends Transform {
 
   override _flush(cb: (err: Error | null) => void): void {
     this.#inFlight.track(this.#decode(null)).then(() => cb(null), cb);
+  }
+
+  /**
+   * streamx drops, without freeing, what is written to a stream being destroyed, and the stage upstream goes on
+   * writing until this one has closed (a failed open, a consumer that left): free such packets here.
+   */
+  override write(packet: Packet | typeof DISCONTINUITY): boolean {
+    if (!this.destroying) return super.write(packet);
+    if (!isDiscontinuity(packet)) packet.free();
+    return false;
   }
 
   override _predestroy(): void {
@@ -159,7 +189,8 @@ export class Decoder extends Transform {
           await this.#receiveFrames();
           continue;
         }
-        if (ret === AVERROR_INVALIDDATA) this.#rejectedPackets++;
+        if (packet) this.#lastSent = { pts: packet.pts, dts: packet.dts };
+        if (ret === AVERROR_INVALIDDATA) this.#rejectPacket(packet && this.#lastSent, ret);
         else if (ret < 0 && ret !== AVERROR_EOF) throw this.#error(ret, 'Cannot decode a packet');
         break;
       }
@@ -177,14 +208,16 @@ export class Decoder extends Transform {
       frame.alloc();
       const ret = await context.receiveFrame(frame);
       if (ret < 0 || frame.hasFlags(AV_FRAME_FLAG_CORRUPT)) {
+        const pts = ret < 0 ? AV_NOPTS_VALUE : frame.pts;
         frame.free();
         this.#budget?.release();
         if (ret === AVERROR_EAGAIN || ret === AVERROR_EOF) return;
         if (ret === AVERROR_INVALIDDATA) {
-          this.#rejectedPackets++;
+          this.#rejectPacket(null, ret);
           continue;
         }
         if (ret < 0) throw this.#error(ret, 'Cannot decode a frame');
+        if (this.#strict) throw this.#corrupt(`Corrupt frame ${this.#describe(pts)}: the decoder flagged it corrupt`);
         this.#corruptFrames++;
         continue;
       }
@@ -197,6 +230,34 @@ export class Decoder extends Transform {
       this.#framesDecoded++;
       this.push(frame);
     }
+  }
+
+  /** A packet the decoder rejected: counted, or the end of a strict run. `packet` is null when a frame reported it. */
+  #rejectPacket(packet: { pts: bigint; dts: bigint } | null, ret: number): void {
+    if (!this.#strict) {
+      this.#rejectedPackets++;
+      return;
+    }
+    const reason = `${FFmpegError.strerror(ret)} (${ret})`;
+    // With frame threads, a packet's failure surfaces when a later packet is sent (or a frame received).
+    const exact = packet !== null && (this.#context?.threadCount ?? 0) === 1;
+    if (exact) throw this.#corrupt(`Corrupt packet ${this.#describe(packet.pts, packet.dts)}: the decoder rejected it: ${reason}`);
+    const last = packet ?? this.#lastSent;
+    const where = last ? ` at or shortly before (in decode order) the packet ${this.#describe(last.pts, last.dts)}` : '';
+    throw this.#corrupt(`Corrupt packet${where}: the decoder rejected it: ${reason}`);
+  }
+
+  /** `of frame 8 (pts 4096, dts 3584, 0.16 s)`: what a strict error can say about a packet or frame. */
+  #describe(pts: bigint, dts?: bigint): string {
+    const frame = pts === AV_NOPTS_VALUE ? undefined : this.#frameNumber?.(pts);
+    const parts = [pts === AV_NOPTS_VALUE ? 'no pts' : `pts ${pts}`];
+    if (dts !== undefined && dts !== AV_NOPTS_VALUE) parts.push(`dts ${dts}`);
+    if (this.#timeBase && pts !== AV_NOPTS_VALUE) parts.push(`${(Number(pts) * this.#timeBase.num) / this.#timeBase.den} s`);
+    return `${frame === undefined ? '' : `of frame ${frame} `}(${parts.join(', ')})`;
+  }
+
+  #corrupt(message: string): FramepipeError {
+    return new FramepipeError(ErrorCode.CORRUPT_DATA, message);
   }
 
   #error(ret: number, what: string): FramepipeError {

@@ -270,6 +270,60 @@ test('a garbage packet is skipped and counted in rejectedPackets, not thrown', a
   });
 });
 
+for (const threads of [1, 0]) {
+  const named = threads === 1 ? 'its frame and pts' : 'the packet where it surfaced (frame threads)';
+  test(`strict, threads ${threads}: a garbage packet ends the stream with ERR_FRAMEPIPE_CORRUPT_DATA naming ${named}`, async () => {
+    await withFile(await makeFixture(H264_MP4_MOOV_END), async (source) => {
+      const demuxer = new Demuxer(source);
+      const info = await demuxer.open();
+      // The fixture's frame n has pts 512 n.
+      const frameNumber = (pts: bigint) => Number(pts / 512n);
+      const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase, threads, strict: true, frameNumber });
+      let frames = 0;
+      let n = 0;
+      let garbagePts = -1n;
+      const replaced = new Transform({
+        ...objectStreamOptions(1),
+        transform(packet, cb) {
+          if (n++ !== 20) return cb(null, packet);
+          // Packet 20 becomes random bytes under the same timestamps.
+          const garbage = new Packet();
+          garbage.alloc();
+          garbage.data = seededBytes(500, 3);
+          garbage.pts = garbagePts = (packet as Packet).pts;
+          garbage.dts = (packet as Packet).dts;
+          (packet as Packet).free();
+          cb(null, garbage);
+        },
+        predestroy() {
+          releaseBuffered<Packet>(this, (p) => p.free());
+        },
+      });
+      const sink = frameSink((frame) => {
+        frames++;
+        frame.free();
+      });
+      const error = await pipelinePromise(demuxer, replaced, decoder, sink).then(() => null, (e: unknown) => e);
+      assert.ok(error instanceof FramepipeError && error.code === ErrorCode.CORRUPT_DATA, String(error));
+      const reason = 'the decoder rejected it: Invalid data found when processing input (-1094995529)';
+      if (threads === 1) {
+        const seconds = (Number(garbagePts) * info.timeBase.num) / info.timeBase.den;
+        assert.match(error.message, new RegExp(`^Corrupt packet of frame ${garbagePts / 512n} \\(pts ${garbagePts}, dts -?\\d+, ${seconds} s\\): ${reason.replace(/[()]/g, '\\$&')}$`));
+      } else {
+        const named = /^Corrupt packet at or shortly before \(in decode order\) the packet of frame (\d+) \(pts \d+, dts -?\d+, [\d.]+ s\): (.*)$/.exec(error.message);
+        assert.ok(named, error.message);
+        assert.equal(named[2], reason);
+        // Decode order: the garbage packet was sent at or before the one named.
+        const order = await packetPts(await makeFixture(H264_MP4_MOOV_END));
+        assert.ok(order.indexOf(BigInt(named[1]!) * 512n) >= order.indexOf(garbagePts), error.message);
+      }
+      assert.equal(decoder.rejectedPackets, 0, 'not counted: it is the error');
+      assert.ok(frames < 20, `stopped at the packet (${frames} frames out before it)`);
+      await Promise.all([closed(demuxer), closed(decoder)]);
+    });
+  });
+}
+
 test('a codec without a decoder → ERR_FRAMEPIPE_UNSUPPORTED_CODEC', async () => {
   const parameters = new CodecParameters();
   parameters.alloc();
@@ -291,7 +345,9 @@ test('options are checked with exact messages', async () => {
     [{ threads: -1 }, 'threads', 'Expected a non-negative integer for threads but received -1 of type number'],
     [{ highWaterMark: 0 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received 0 of type number'],
     [{ budget: {} }, 'budget', 'Expected a FrameBudget for budget but received [object] of type object'],
-    [{ thread: 2 }, 'thread', 'Unknown option thread for Decoder; known options: timeBase, threads, budget, highWaterMark'],
+    [{ strict: 'yes' }, 'strict', 'Expected a boolean for strict but received "yes" of type string'],
+    [{ frameNumber: 3 }, 'frameNumber', 'Expected a function for frameNumber but received 3 of type number'],
+    [{ thread: 2 }, 'thread', 'Unknown option thread for Decoder; known options: timeBase, threads, budget, highWaterMark, strict, frameNumber'],
   ];
   try {
     for (const [options, option, message] of cases) {
