@@ -163,35 +163,37 @@ describe('framepipe frames', () => {
     assert.deepEqual(Object.keys((JSON.parse(stdout) as { error: object }).error), ['code', 'message']);
   });
 
-  test('Ctrl-C stops cleanly: exit 130, the files written are complete, no temporary file remains', async () => {
-    const out = join(dir, 'interrupted');
-    let sent = false;
-    const result = await runScript(BIN, ['frames', open.url('/big.mp4'), '-o', out, '--max-write-workers', '1'], {
-      onSpawn: (child) => {
-        // Interrupt once a few frames are on disk, in the middle of the run.
-        void (async () => {
-          while (!sent && child.exitCode === null) {
-            const names = await readdir(out).catch(() => []);
-            if (names.filter((name) => name.endsWith('.png') && name.startsWith('frame_')).length >= 3) {
-              sent = child.kill('SIGINT');
-            } else {
-              await sleep(20);
+  for (const [signal, what] of [['SIGINT', 'Ctrl-C'], ['SIGTERM', 'A termination request']] as const) {
+    test(`${what} (${signal}) stops cleanly: exit 130, the files written are complete, no temporary file remains`, async () => {
+      const out = join(dir, `interrupted-${signal}`);
+      let sent = false;
+      const result = await runScript(BIN, ['frames', open.url('/big.mp4'), '-o', out, '--max-write-workers', '1'], {
+        onSpawn: (child) => {
+          // Interrupt once a few frames are on disk, in the middle of the run.
+          void (async () => {
+            while (!sent && child.exitCode === null) {
+              const names = await readdir(out).catch(() => []);
+              if (names.filter((name) => name.endsWith('.png') && name.startsWith('frame_')).length >= 3) {
+                sent = child.kill(signal);
+              } else {
+                await sleep(20);
+              }
             }
-          }
-        })();
-      },
+          })();
+        },
+      });
+      assert.ok(sent, 'the run was still going when interrupted');
+      assert.equal(result.code, 130, result.stderr);
+      assert.match(result.stderr, new RegExp(`^ERR_FRAMEPIPE_ABORTED The operation was aborted: Interrupted by ${signal}$`, 'm'));
+      const kept = /Interrupted: (\d+) complete frame files kept in /.exec(result.stderr);
+      assert.ok(kept, result.stderr);
+      const files = await frameFiles(out);
+      assert.deepEqual(await strayFiles(out), [], 'no temporary files');
+      assert.equal(files.length, Number(kept[1]));
+      assert.ok(files.length >= 3 && files.length < 250, `${files.length} files`);
+      assert.deepEqual(await readCodes(files), files.map(indexInName), 'every kept file is complete and shows its frame');
     });
-    assert.ok(sent, 'the run was still going when interrupted');
-    assert.equal(result.code, 130, result.stderr);
-    assert.match(result.stderr, /^ERR_FRAMEPIPE_ABORTED The operation was aborted: Interrupted by SIGINT$/m);
-    const kept = /Interrupted: (\d+) complete frame files kept in /.exec(result.stderr);
-    assert.ok(kept, result.stderr);
-    const files = await frameFiles(out);
-    assert.deepEqual(await strayFiles(out), [], 'no temporary files');
-    assert.equal(files.length, Number(kept[1]));
-    assert.ok(files.length >= 3 && files.length < 250, `${files.length} files`);
-    assert.deepEqual(await readCodes(files), files.map(indexInName), 'every kept file is complete and shows its frame');
-  });
+  }
 
   test('on a terminal the frames bar redraws in place with count/total, rate and ETA', async () => {
     const chunks: string[] = [];
@@ -219,7 +221,7 @@ describe('framepipe --help', () => {
     const { code, stdout } = await runScript(BIN, ['frames', '--help']);
     assert.equal(code, 0);
     for (const group of ['Video (a <source>, or a Supervisely --video-id):', 'Frames:', 'Tuning:', 'Display:']) assert.ok(stdout.includes(group), group);
-    const flags = ['--video-id', '--server-address', '--api-token', '--header', '--timeout', '--out', '--start', '--end', '--step', '--frames', '--timestamps', '--ext', '--manifest', '--autorotate'];
+    const flags = ['--video-id', '--server-address', '--api-token', '--header', '--timeout', '--out', '--start', '--end', '--step', '--frames', '--timestamps', '--ext', '--manifest', '--autorotate', '--resume', '--strict'];
     flags.push('--max-write-workers', '--queue-maxsize', '--show-decoding-progress', '--progress-interval', '--quiet', '--json', '--verbose');
     for (const flag of flags) assert.ok(stdout.includes(flag), flag);
     assert.match(stdout, /Examples:\n.*framepipe frames https:\/\/example\.com\/clip\.mp4/);

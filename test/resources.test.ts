@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ErrorCode, RunStats, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
-import { H264_MP4_MOOV_END, H264_TS } from './support/fixtures.ts';
+import { H264_MP4_MOOV_END, H264_TS, makeFixture } from './support/fixtures.ts';
 import { countNativeObjects, indexInName, readCodes, removeDir, serveFixtures, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import type { RangeServer } from './support/range-server.ts';
 
@@ -128,4 +128,68 @@ test('a full run frees every native object it allocated', async () => {
   } finally {
     native.restore();
   }
+});
+
+test('an abort at any read of a run ends in ERR_FRAMEPIPE_ABORTED, never a hang or another error; all is freed', async () => {
+  // Opening reads the header, the sample tables or a scan, then the packets. An abort between two reads must stop
+  // every stage, built or not yet built: a stage destroyed before it was piped once never closed (the run hung),
+  // and one built after the abort opened a decoder from the parameters the destroyed demuxer had freed.
+  const { FileSource } = await import('@framepipe/http-source');
+  const { withRead } = await import('./support/sources.ts');
+  const native = countNativeObjects();
+  try {
+    for (const [spec, start] of [[H264_MP4_MOOV_END, 0], [H264_MP4_MOOV_END, 30], [H264_TS, 10]] as const) {
+      const path = await makeFixture(spec);
+      const name = `${spec.container} from frame ${start}`;
+      /** Runs frames start..start+9, aborting at read `abortAt` (never if 0); resolves with the reads made. */
+      const run = async (abortAt: number): Promise<{ reads: number; error: unknown }> => {
+        const inner = new FileSource(path);
+        const controller = new AbortController();
+        let reads = 0;
+        const source = withRead(inner, path, (offset, length, signal) => {
+          if (++reads === abortAt) controller.abort(new Error(`abort at read ${abortAt}`));
+          return inner.read(offset, length, signal);
+        });
+        const out = join(dir, `abort-read-${spec.container}-${start}-${abortAt}`);
+        try {
+          const error = await streamVideoFramesToDir(source, out, { start, end: start + 9, signal: controller.signal }).then(() => null, (e: unknown) => e);
+          assert.deepEqual(await strayFiles(out), [], `${name}, abort at read ${abortAt}: no temporary file`);
+          return { reads, error };
+        } finally {
+          await inner.close();
+        }
+      };
+      const { reads, error } = await run(0);
+      assert.equal(error, null);
+      for (let abortAt = 1; abortAt <= reads; abortAt++) {
+        const result = await run(abortAt);
+        assert.ok(result.error instanceof Error && (result.error as { code?: string }).code === ErrorCode.ABORTED, `${name}, abort at read ${abortAt} of ${reads}: ${String(result.error)}`);
+        assert.deepEqual(native.live(), { frames: 0, packets: 0 }, `${name}, abort at read ${abortAt}: all freed`);
+      }
+    }
+  } finally {
+    native.restore();
+  }
+});
+
+test('an abort while the last files are written (decoding done) still rejects with ERR_FRAMEPIPE_ABORTED', async () => {
+  const out = join(dir, 'abort-at-the-end');
+  const controller = new AbortController();
+  const stats = new RunStats();
+  const run = streamVideoFramesToDir(server.url('/moov-end.mp4'), out, {
+    signal: controller.signal,
+    stats,
+    maxWriteWorkers: 2,
+    imageWriter: async (path, frame) => {
+      // The last frame: every stage before the sink has finished by now.
+      if (frame.index === 59) {
+        controller.abort(new Error('stop'));
+        await slowly();
+      }
+      await writeFile(path, frame.data);
+    },
+  });
+  await assert.rejects(run, { code: ErrorCode.ABORTED });
+  assert.equal(stats.framesDecoded, 60, 'decoding had ended');
+  assert.deepEqual(await strayFiles(out), []);
 });

@@ -55,6 +55,18 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
             describe: 'Also write frames.jsonl in DIR: one JSON line per saved frame (index, pts, time, keyframe, file, size, strategy)',
             group: 'Frames:',
           })
+          .option('resume', {
+            type: 'boolean',
+            default: false,
+            describe: 'Keep the frame files already in DIR (an earlier run stopped) and decode only the missing ones',
+            group: 'Frames:',
+          })
+          .option('strict', {
+            type: 'boolean',
+            default: false,
+            describe: 'Fail on a corrupt frame or a packet the decoder rejects, instead of skipping it',
+            group: 'Frames:',
+          })
           .option('max-write-workers', { type: 'number', default: 4, requiresArg: true, describe: 'Files encoded and written at the same time', group: 'Tuning:' })
           .option('queue-maxsize', {
             type: 'number',

@@ -15,6 +15,8 @@ export interface FramesArgs extends SourceArgs {
   timestamps?: string[] | undefined;
   ext: string;
   manifest: boolean;
+  resume: boolean;
+  strict: boolean;
   'max-write-workers': number;
   'queue-maxsize': number;
   'show-decoding-progress': boolean;
@@ -40,6 +42,16 @@ function whyNoFrames(stats: RunStats): string {
     return `Note: none of the ${stats.framesDecoded} decoded frames has a timestamp the frame-number rule can use (packets without pts, e.g. raw H.264 or AVI), so no frame has a number.`;
   }
   return 'Note: the requested frames are not in the video (run framepipe probe to see its frame count).';
+}
+
+/** Damaged data that the run skipped, in words, or null when there was none. */
+function skippedData(stats: RunStats): string | null {
+  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const parts: string[] = [];
+  if (stats.corruptFrames > 0) parts.push(plural(stats.corruptFrames, 'corrupt frame'));
+  if (stats.rejectedPackets > 0) parts.push(`${plural(stats.rejectedPackets, 'packet')} the decoder rejected as invalid data`);
+  if (parts.length === 0) return null;
+  return `Note: skipped ${parts.join(' and ')}; the frames they hold have no file (--strict makes this an error).`;
 }
 
 /** `framepipe frames`: saves a range of frames as files, with a progress bar, and reports how it went. */
@@ -71,6 +83,8 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
       timestamps: numberList(args.timestamps, 'timestamps'),
       ext: args.ext as ImageExtension,
       manifest: args.manifest,
+      resume: args.resume,
+      strict: args.strict,
       maxWriteWorkers: args['max-write-workers'],
       queueMaxSize: args['queue-maxsize'],
       headers: video.headers,
@@ -84,19 +98,31 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     });
     finishProgress();
     const outputDir = resolve(args.out);
+    const { corruptFrames, rejectedPackets, framesReused } = stats;
     if (args.json) {
-      const summary = { frames: paths.length, outputDir, seconds: round(stats.seconds), bytesRead: stats.bytesRead };
+      const summary = {
+        frames: paths.length,
+        outputDir,
+        seconds: round(stats.seconds),
+        bytesRead: stats.bytesRead,
+        ...(args.resume ? { reused: framesReused } : {}),
+        ...(corruptFrames > 0 ? { corruptFrames } : {}),
+        ...(rejectedPackets > 0 ? { rejectedPackets } : {}),
+      };
       io.stdout.write(`${JSON.stringify(summary)}\n`);
     } else if (!args.quiet) {
-      io.stdout.write(`Saved ${paths.length} frames to ${outputDir} in ${round(stats.seconds)} s\n`);
+      const reused = framesReused > 0 ? ` (${framesReused} of them already there)` : '';
+      io.stdout.write(`Saved ${paths.length} frames to ${outputDir}${reused} in ${round(stats.seconds)} s\n`);
     }
+    const skipped = skippedData(stats);
+    if (skipped && !args.quiet) io.stderr.write(`${skipped}\n`);
     if (paths.length === 0 && !args.quiet) io.stderr.write(`${whyNoFrames(stats)}\n`);
     return EXIT.ok;
   } catch (error) {
     finishProgress();
     const code = reportFailure(error, io, args.json);
     if (code === EXIT.interrupted && !args.quiet) {
-      const kept = stats.framesDelivered;
+      const kept = stats.framesDelivered + stats.framesReused;
       const listed = args.manifest && kept > 0 ? `, listed in ${MANIFEST_FILE_NAME}` : '';
       io.stderr.write(`Interrupted: ${kept} complete frame files kept in ${resolve(args.out)}${listed}\n`);
     }

@@ -20,6 +20,8 @@ const FLAGS: Record<string, string> = {
   timestamps: '--timestamps',
   ext: '--ext',
   manifest: '--manifest',
+  resume: '--resume',
+  strict: '--strict',
   maxWriteWorkers: '--max-write-workers',
   queueMaxSize: '--queue-maxsize',
   timeout: '--timeout',

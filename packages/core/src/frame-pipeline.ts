@@ -6,6 +6,7 @@ import { FrameSelector, PtsIndex, PtsIndexer, SCAN_MARGIN } from '@framepipe/pts
 import { RgbConverter } from '@framepipe/rgb';
 import { isByteSource, openByteSource } from '@framepipe/http-source';
 import type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
+import type { AdoptedFrame } from '@framepipe/sink';
 import type { Duplex, Readable } from 'streamx';
 import { ProgressBar } from './progress-bar.ts';
 import { httpOptionsOf } from './options.ts';
@@ -36,6 +37,11 @@ export class FrameRun {
   #onAbort: (() => void) | null = null;
   #packetsScanned = 0;
   #jumps = 0;
+  #reused: AdoptedFrame[] = [];
+  /** Why the run was stopped, once it has been: no stage may start after that. */
+  #stopped: Error | null = null;
+  /** The demuxer while it seeks for the run, with the seek's end: destroying it waits for that. */
+  #seeking: { demuxer: Demuxer; done: Promise<void> } | null = null;
 
   /** `budgetFrames`: how many decoded frames may be alive at once (queue, workers and the one in hand). */
   constructor(input: ByteSourceInput, settings: RunSettings, budgetFrames: number) {
@@ -47,12 +53,27 @@ export class FrameRun {
   }
 
   /**
-   * Opens the container, builds the frame-number index by the fitting strategy, and wires the stages. Returns
-   * null when the range holds no frame (an empty video, or `start` past the last frame).
+   * Frames of the selection that `openStages` left out because their file exists, with what their manifest line
+   * needs (pts, time, keyframe, and how this run numbers them); in frame order.
    */
-  async openStages(converterQueue: number): Promise<FrameStages | null> {
+  get reused(): readonly AdoptedFrame[] {
+    return this.#reused;
+  }
+
+  /**
+   * Opens the container, builds the frame-number index by the fitting strategy, and wires the stages. Returns
+   * null when the range holds no frame (an empty video, or `start` past the last frame), or when every frame of
+   * it is in `existing`.
+   *
+   * `existing`: frame numbers to leave out because their file is already saved (resume). When one of them may be
+   * in the selection, the run numbers frames from an index (container or scan) even for a range from frame 0, so
+   * that it knows the selection up front: it decodes only what the missing frames need, jumping over the GOPs that
+   * hold none, and lists the others in {@link FrameRun.reused}.
+   */
+  async openStages(converterQueue: number, existing: ReadonlySet<number> = new Set()): Promise<FrameStages | null> {
     const { start, step, frames, timestamps, signal, stats } = this.settings;
     if ((frames ?? timestamps)?.length === 0) return null;
+    const resuming = existing.size > 0 && this.#mayBeSelected(existing);
     throwIfAborted(signal);
     const first = this.#own(new Demuxer(this.source));
     if (signal) {
@@ -60,9 +81,10 @@ export class FrameRun {
       signal.addEventListener('abort', this.#onAbort, { once: true });
     }
     const info = await first.open();
+    this.#throwIfStopped();
 
     const wanted = this.settings.end;
-    if (start === 0 && timestamps === undefined && frames === undefined) {
+    if (start === 0 && timestamps === undefined && frames === undefined && !resuming) {
       // Stream strategy: number frames as packets pass, in one pass with no pre-scan.
       const indexer = this.#own(new PtsIndexer(info));
       // The container's count is the best guess before the stream has been read.
@@ -76,6 +98,7 @@ export class FrameRun {
     // Container strategy: an MP4/MOV's sample tables give every pts without reading media data; the demuxer that
     // read the header then decodes. Otherwise scan: read packet timestamps up to end + margin, decode with another.
     let index = await PtsIndex.fromContainer(this.source, info, signal ? { signal } : {});
+    this.#throwIfStopped();
     let demuxer: Demuxer;
     if (index) {
       attachProbe(stats, () => ({ strategy: 'container' }));
@@ -90,22 +113,39 @@ export class FrameRun {
       demuxer = this.#own(new Demuxer(this.source));
     }
     throwIfAborted(signal);
+    this.#throwIfStopped();
     const chosen = timestamps ? framesAtTimes(index, info, timestamps) : frames;
     const from = chosen ? chosen[0] : start;
     if (index.size === 0 || from === undefined || from > index.size - 1) return null;
     // As Supervisely: the last frame caps `end`.
     const end = Math.min(chosen ? chosen[chosen.length - 1]! : (wanted ?? index.size - 1), index.size - 1);
-    const selection = { start: from, end, step, frames: chosen };
-    attachProbe(stats, () => ({ framesTotal: countSelected(selection) }));
+    let selection: Selection & { end: number } = { start: from, end, step, frames: chosen };
+    if (resuming) {
+      // What is saved stays; the rest becomes an explicit list, which the parts below decode GOP by GOP.
+      const listed = selectedFrames(selection);
+      const missing = listed.filter((n) => !existing.has(n));
+      // Their manifest lines, should they be written from the index, say how this run numbers and decodes frames.
+      const fields = { strategy: index.strategy, decodePath: index.decodeFromStart ? 'from-start' : 'seek' };
+      this.#reused = listed.filter((n) => existing.has(n)).map((n) => describeFrame(index, info, n, fields));
+      if (missing.length === 0) {
+        attachProbe(stats, () => ({ framesTotal: 0 }));
+        return null;
+      }
+      selection = { start: missing[0]!, end: missing[missing.length - 1]!, step: 1, frames: missing };
+    }
+    const total = countSelected(selection);
+    attachProbe(stats, () => ({ framesTotal: total }));
 
     await demuxer.open();
-    const keyframe = index.decodeFromStart ? undefined : index.keyframeFor(from);
+    this.#throwIfStopped();
+    const keyframe = index.decodeFromStart ? undefined : index.keyframeFor(selection.start);
     const fromStart = keyframe === undefined;
-    if (keyframe) await demuxer.seekKeyframe(keyframe.pts, keyframe.dts);
+    if (keyframe) await this.#seek(demuxer, keyframe);
+    this.#throwIfStopped();
     const parts = fromStart ? [] : planParts(index, selection);
     attachProbe(stats, () => ({ decodePath: fromStart ? 'from-start' : 'seek', seeks: fromStart ? 0 : 1 + this.#jumps }));
     // About one packet per frame up to `end` (B-frames reorder over a few more).
-    if (fromStart) this.#startPacketProgress(demuxer, Math.min(end + 1, info.frameCount ?? Infinity));
+    if (fromStart) this.#startPacketProgress(demuxer, Math.min(selection.end + 1, info.frameCount ?? Infinity));
     const stages = this.#wire(demuxer, [], index, selection, converterQueue);
     if (parts.length > 1) this.#jumpBetween(parts, demuxer, stages.transforms.at(-1) as FrameSelector);
     return stages;
@@ -131,6 +171,15 @@ export class FrameRun {
     });
   }
 
+  /** True when one of `numbers` may be in the selection, whatever the video holds (timestamps may select any). */
+  #mayBeSelected(numbers: ReadonlySet<number>): boolean {
+    const { start, end, step, frames, timestamps } = this.settings;
+    if (timestamps) return true;
+    if (frames) return frames.some((n) => numbers.has(n));
+    for (const n of numbers) if (n >= start && (end === undefined || n <= end) && (n - start) % step === 0) return true;
+    return false;
+  }
+
   /** Reads packet timestamps (no decoding) up to `end` + margin, or all of them, with the scan's progress bar. */
   async #scan(demuxer: Demuxer, end: number | undefined): Promise<PtsIndex> {
     const { frameCount } = await demuxer.open();
@@ -154,9 +203,40 @@ export class FrameRun {
     }
   }
 
-  /** Stops every stage; native memory is freed as each stage closes. */
+  /** Stops every stage; native memory is freed as each stage closes. Stages not built yet never start. */
   destroy(error?: Error): void {
-    for (const stream of this.#streams) stream.destroy(error);
+    this.#stopped ??= error ?? new AbortError();
+    const seeking = this.#seeking;
+    for (const stream of this.#streams) {
+      if (stream !== seeking?.demuxer) {
+        stream.destroy(error);
+        continue;
+      }
+      // Demuxer.seekKeyframe reads a packet after its seek without checking for a destroy in between, and a destroy
+      // then frees the container under that read (a crash in FFmpeg). Let the seek end first; closing the source
+      // (when the run opened it) fails its reads, so a stalled request does not hold the abort up.
+      if (this.#ownsSource) void this.source.close().catch(() => {});
+      void seeking.done.then(() => stream.destroy(error));
+    }
+  }
+
+  /** `demuxer.seekKeyframe`, during which a destroy of the run waits (see {@link FrameRun.destroy}). */
+  async #seek(demuxer: Demuxer, keyframe: { pts: bigint; dts: bigint }): Promise<void> {
+    const seek = demuxer.seekKeyframe(keyframe.pts, keyframe.dts);
+    this.#seeking = { demuxer, done: seek.then(() => {}, () => {}) };
+    try {
+      await seek;
+    } finally {
+      this.#seeking = null;
+    }
+  }
+
+  /**
+   * Building the stages awaits I/O, during which an abort may destroy the demuxer and free what it owns (the codec
+   * parameters a decoder would open from): once stopped, building goes no further.
+   */
+  #throwIfStopped(): void {
+    if (this.#stopped) throw this.#stopped;
   }
 
   /** Tears everything down and waits until each stage has closed, then closes the source if this run opened it. */
@@ -172,7 +252,11 @@ export class FrameRun {
   #wire(demuxer: Demuxer, before: Duplex[], index: PtsIndex, selection: Selection, converterQueue: number): FrameStages {
     const { stats } = this.settings;
     const timeBase = demuxer.info.timeBase;
-    const decoder = this.#own(new Decoder(demuxer.info.codecParameters, { timeBase, budget: this.budget }));
+    // A stream index grows as packets pass: a packet's rank is only final once every smaller pts has been seen.
+    const frameNumber = index.strategy === 'stream' ? undefined : (pts: bigint) => index.indexOf(pts);
+    const decoder = this.#own(
+      new Decoder(demuxer.info.codecParameters, { timeBase, budget: this.budget, strict: this.settings.strict, frameNumber }),
+    );
     const { start, end, step, frames } = selection;
     const selector = this.#own(new FrameSelector(index, { start, end, step, ...(frames ? { frames } : {}), budget: this.budget }));
     const rotate = this.settings.autorotate ? rightAngle(demuxer.info.rotation) : 0;
@@ -204,6 +288,13 @@ export class FrameRun {
   }
 
   #own<S extends Readable | Duplex>(stream: S): S {
+    if (this.#stopped) {
+      stream.destroy();
+      throw this.#stopped;
+    }
+    // Errors reach the caller through the pipeline or the call that failed. A stage destroyed by an abort before
+    // it is piped has no other listener, and an unheard 'error' would throw inside its teardown: it would never close.
+    stream.on('error', () => {});
     this.#streams.push(stream);
     return stream;
   }
@@ -235,16 +326,16 @@ interface Part {
  * Splits a sparse selection (a list of frames, or a step over a known range) into parts that each start at a
  * keyframe, merging parts whose GOPs follow each other: jumping to the next GOP saves nothing.
  */
-function planParts(index: PtsIndex, { start, end, step, frames }: Selection): Part[] {
-  if (!frames && (step === 1 || end === undefined)) return [];
-  const wanted = frames ?? Array.from({ length: Math.floor((end! - start) / step) + 1 }, (_, i) => start + i * step);
+function planParts(index: PtsIndex, selection: Selection & { end: number }): Part[] {
+  if (!selection.frames && selection.step === 1) return [];
   const parts: Part[] = [];
-  for (const n of wanted) {
+  for (const n of selectedFrames(selection)) {
     if (n >= index.size) break;
     const keyframe = index.keyframeFor(n);
     if (!keyframe) return [];
     const current = parts[parts.length - 1];
-    if (current && (current.keyframe.pts === keyframe.pts || followsPart(index, current, keyframe.pts))) {
+    // The same GOP as the part's last frame (once merged, a part spans several GOPs), or the one after it.
+    if (current && (index.keyframeFor(current.last)?.pts === keyframe.pts || followsPart(index, current, keyframe.pts))) {
       current.last = n;
     } else {
       parts.push({ keyframe, last: n });
@@ -258,6 +349,19 @@ function followsPart(index: PtsIndex, part: Part, keyframePts: bigint): boolean 
   const keyframeIndex = index.indexOf(keyframePts);
   if (keyframeIndex === undefined || keyframeIndex === 0) return false;
   return index.keyframeFor(keyframeIndex - 1)?.pts === index.keyframeFor(part.last)?.pts;
+}
+
+/** The frame numbers of a selection with a known end, in order. */
+function selectedFrames({ start, end, step, frames }: Selection & { end: number }): number[] {
+  if (frames) return frames.filter((n) => n >= start && n <= end);
+  return end < start ? [] : Array.from({ length: Math.floor((end - start) / step) + 1 }, (_, i) => start + i * step);
+}
+
+/** What the manifest line of frame `n` says, from the index: as the decoder would give it, without decoding. */
+function describeFrame(index: PtsIndex, info: DemuxerInfo, n: number, fields: AdoptedFrame['fields']): AdoptedFrame {
+  const pts = index.ptsAt(n)!;
+  const time = (Number(pts) * info.timeBase.num) / info.timeBase.den;
+  return { index: n, pts, time, keyframe: index.keyframeFor(n)?.pts === pts, fields };
 }
 
 /** How many frames a selection with a known end delivers. */

@@ -74,6 +74,15 @@ export interface StreamOptions {
   retries?: number | undefined;
   /** Receives live figures of the run (bytes read, frames decoded, ...). */
   stats?: RunStats | undefined;
+  /**
+   * Fail with `ERR_FRAMEPIPE_CORRUPT_DATA`, naming the frame or packet, at the first packet the decoder rejects as
+   * invalid data or frame it flags corrupt while the run decodes. Without it, such frames are skipped (they get no
+   * file, as in Supervisely) and counted in `RunStats.rejectedPackets` and `RunStats.corruptFrames`.
+   * @default false
+   * @example
+   * await streamVideoFramesToDir(url, '/tmp/frames', { strict: true }); // rejects on damaged data
+   */
+  strict?: boolean | undefined;
 }
 
 /** Options of {@link streamVideoFramesToDir}. */
@@ -108,6 +117,24 @@ export interface StreamToDirOptions extends StreamOptions {
    * // /tmp/frames/frames.jsonl: {"index":100,"pts":51200,"time":4,"keyframe":true,"file":"frame_000100.png",...}
    */
   manifest?: boolean | undefined;
+  /**
+   * Continue an earlier run into the same directory: frames of the selection whose final file
+   * (`frame_<index:06d>.<ext>`) is already there are neither decoded nor written again, and the result still lists
+   * every path of the selection, in frame order. A final name only ever appears by renaming a complete file, so
+   * these files are whole; temporary files are never counted, and those left by a process that is no longer
+   * running (killed mid-write) are removed.
+   *
+   * When such files exist, frame numbers come from the container's index (or a scan) even for a range from frame
+   * 0, and the GOPs that hold no missing frame are not decoded at all; when every file is there, nothing is
+   * decoded. With `manifest`, `frames.jsonl` lists the whole selection: the earlier manifest's lines for the files
+   * kept, then a line for each new file (a kept file that the earlier manifest does not list gets a line from the
+   * container's index and the image's header). `RunStats.framesReused` counts the files kept.
+   * @default false
+   * @example
+   * // Interrupted at frame 6000? Run the same call again: it starts where the files stop.
+   * await streamVideoFramesToDir(url, '/tmp/frames', { resume: true });
+   */
+  resume?: boolean | undefined;
 }
 
 /** Options after checking, defaults applied. */
@@ -122,6 +149,7 @@ export interface RunSettings extends SourceSettings {
   queueMaxSize: number;
   showDecodingProgress: boolean;
   autorotate: boolean;
+  strict: boolean;
   stats: RunStats;
 }
 
@@ -131,10 +159,11 @@ export interface DirSettings extends RunSettings {
   imageWriter: ImageWriter | undefined;
   maxWriteWorkers: number;
   manifest: boolean;
+  resume: boolean;
 }
 
-const COMMON_KEYS = ['start', 'end', 'step', 'frames', 'timestamps', 'queueMaxSize', 'showDecodingProgress', 'autorotate', 'signal', 'headers', 'timeout', 'retries', 'stats'];
-const DIR_KEYS = [...COMMON_KEYS, 'ext', 'progress', 'imageWriter', 'maxWriteWorkers', 'manifest'];
+const COMMON_KEYS = ['start', 'end', 'step', 'frames', 'timestamps', 'queueMaxSize', 'showDecodingProgress', 'autorotate', 'signal', 'headers', 'timeout', 'retries', 'stats', 'strict'];
+const DIR_KEYS = [...COMMON_KEYS, 'ext', 'progress', 'imageWriter', 'maxWriteWorkers', 'resume', 'manifest'];
 
 /** Checks the options of {@link streamVideoFrames}; throws an InvalidOptionError before any I/O. */
 export function checkStreamOptions(options: StreamOptions | undefined): RunSettings {
@@ -155,6 +184,7 @@ export function checkDirOptions(outputDir: unknown, options: StreamToDirOptions 
     imageWriter: checkFunction('imageWriter', opts.imageWriter),
     maxWriteWorkers: checkInteger('maxWriteWorkers', opts.maxWriteWorkers ?? 4, 1),
     manifest: checkBoolean('manifest', opts.manifest, false),
+    resume: checkBoolean('resume', opts.resume, false),
   };
 }
 
@@ -181,6 +211,7 @@ function checkCommon(opts: Partial<StreamOptions>): RunSettings {
     queueMaxSize: checkInteger('queueMaxSize', opts.queueMaxSize ?? 32, 1),
     showDecodingProgress: checkBoolean('showDecodingProgress', opts.showDecodingProgress, false),
     autorotate: checkBoolean('autorotate', opts.autorotate, false),
+    strict: checkBoolean('strict', opts.strict, false),
     ...checkSourceOptions(opts),
     stats: opts.stats ?? new RunStats(),
   };

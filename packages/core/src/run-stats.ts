@@ -17,14 +17,16 @@ export interface RunStatsSnapshot {
   framesDecoded: number;
   /** Decoded frames not delivered: outside the range, without a number, or duplicates. */
   framesDropped: number;
-  /** Frames the decoder flagged corrupt (skipped, as Supervisely skips them). */
+  /** Frames the decoder flagged corrupt (skipped, as Supervisely skips them; with `strict`, the run fails instead). */
   corruptFrames: number;
-  /** Packets the decoder rejected as invalid data (skipped). */
+  /** Packets the decoder rejected as invalid data (skipped; with `strict`, the run fails instead). */
   rejectedPackets: number;
   /** Frames delivered: files written, or frames yielded by the iterator. */
   framesDelivered: number;
+  /** With `resume`: frames of the selection whose file an earlier run had saved, kept as they are (not decoded). */
+  framesReused: number;
   /**
-   * Frames the run expects to deliver, for a progress bar: exact once the scan strategy has built its index;
+   * Frames the run expects to deliver (with `resume`, those still missing), for a progress bar: exact once the scan strategy has built its index;
    * with the stream strategy, taken from the container's frame count (or from `end` when the container does not
    * say). Null until known.
    */
@@ -65,6 +67,7 @@ export class RunStats implements RunStatsSnapshot {
   get corruptFrames() { return this.#read('corruptFrames', 0); }
   get rejectedPackets() { return this.#read('rejectedPackets', 0); }
   get framesDelivered() { return this.#read('framesDelivered', 0); }
+  get framesReused() { return this.#read('framesReused', 0); }
   get framesTotal() { return this.#read('framesTotal', null); }
   get bytesRead() { return this.#read('bytesRead', 0); }
   get seconds(): number {
@@ -85,6 +88,7 @@ export class RunStats implements RunStatsSnapshot {
       corruptFrames: this.corruptFrames,
       rejectedPackets: this.rejectedPackets,
       framesDelivered: this.framesDelivered,
+      framesReused: this.framesReused,
       framesTotal: this.framesTotal,
       bytesRead: this.bytesRead,
       seconds: this.seconds,

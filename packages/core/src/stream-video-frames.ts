@@ -1,5 +1,6 @@
 import { Readable, pipelinePromise, pipeline } from 'streamx';
-import { FrameDirSink } from '@framepipe/sink';
+import { AbortError } from '@framepipe/common';
+import { FrameDirSink, findFrameFiles, removeStaleTemporaries } from '@framepipe/sink';
 import type { ManifestLine as SinkManifestLine } from '@framepipe/sink';
 import type { ByteSourceInput } from '@framepipe/http-source';
 import type { RgbFrame } from '@framepipe/rgb';
@@ -12,7 +13,8 @@ import type { RunStatsSnapshot } from './run-stats.ts';
 /**
  * One line of the `frames.jsonl` that {@link streamVideoFramesToDir} writes with `manifest: true`, as `JSON.parse`
  * reads it back. `pts` is written as a JSON integer, digit for digit (exact at any size; a double holds it exactly
- * below 2^53). `strategy` and `decodePath` are the run's (the same on every line), so each line stands alone.
+ * below 2^53). `strategy` and `decodePath` are the run's (the same on every line), so each line stands alone; with
+ * `resume`, a line kept from the earlier manifest has the earlier run's.
  *
  * @example
  * const lines = (await readFile('/tmp/frames/frames.jsonl', 'utf8')).split('\n').filter(Boolean);
@@ -32,7 +34,13 @@ export interface ManifestLine extends SinkManifestLine {
  * so they match annotations made there.
  *
  * `source` is an http(s) URL, a local path, `{ url, headers }`, or a `ByteSource`. With `manifest: true`, the
- * directory also gets `frames.jsonl`, one {@link ManifestLine} per saved frame.
+ * directory also gets `frames.jsonl`, one {@link ManifestLine} per saved frame. With `resume: true`, frames whose
+ * file is already in `outputDir` are kept as they are, and the rest is decoded and written.
+ *
+ * A run that fails or is aborted leaves only complete files (and, with `manifest`, the `frames.jsonl` that lists
+ * them). A write that fails (disk full, permission denied, read-only file system, an `imageWriter` that throws)
+ * stops decoding at once and rejects with `ERR_FRAMEPIPE_WRITE_FAILED`, `error.path` the file, `error.cause` the
+ * error underneath.
  *
  * @example
  * const paths = await streamVideoFramesToDir('https://example.com/clip.mp4', '/tmp/frames', { start: 0, end: 9 });
@@ -57,13 +65,22 @@ export async function streamVideoFramesToDir(
     // Read when the manifest is written: by then the run has chosen both.
     manifest: settings.manifest && { fields: () => ({ strategy: stats.strategy, decodePath: stats.decodePath }) },
   });
-  attachProbe(stats, () => ({ framesDelivered: sink.framesWritten }));
+  attachProbe(stats, () => ({ framesDelivered: sink.framesWritten, framesReused: sink.framesAdopted }));
+  // The run's stages stop on an abort; the sink too, or an abort after the last frame was decoded would let the run
+  // succeed: the writes under way finish, none starts, and the call rejects.
+  const { signal } = settings;
+  const onAbort = () => sink.destroy(new AbortError(signal?.reason));
+  signal?.addEventListener('abort', onAbort, { once: true });
+  // Its failures reach the caller through the pipeline; destroyed before it is piped, it has no other listener.
+  sink.on('error', () => {});
   try {
-    const stages = await run.openStages(1);
+    const stages = await run.openStages(1, settings.resume ? await savedFrames(sink) : undefined);
+    await sink.adopt(run.reused);
     if (!stages) {
-      // Nothing to write: the sink still creates the directory (and writes an empty manifest, if asked).
+      // Nothing to write: the sink still creates the directory (and writes the manifest, if asked: empty, or the
+      // lines of the files kept).
       await pipelinePromise(Readable.from([]), sink);
-      return [];
+      return sink.paths;
     }
     await pipelinePromise(stages.demuxer, ...stages.transforms, stages.converter, sink);
     return sink.paths;
@@ -71,6 +88,7 @@ export async function streamVideoFramesToDir(
     sink.destroy();
     throw error;
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     await run.close();
     await closedSink(sink);
     finishStats(stats);
@@ -117,6 +135,15 @@ async function* iterateFrames(source: ByteSourceInput, settings: ReturnType<type
     await run.close();
     finishStats(settings.stats);
   }
+}
+
+/**
+ * The frames whose final file is in the sink's directory, once the temporary files of writers killed mid-write are
+ * removed (those of a process still running are left to it).
+ */
+async function savedFrames(sink: FrameDirSink): Promise<Set<number>> {
+  await removeStaleTemporaries(sink.directory);
+  return new Set(await findFrameFiles(sink.directory, sink.ext));
 }
 
 function closedSink(sink: FrameDirSink): Promise<void> {

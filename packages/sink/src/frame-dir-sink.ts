@@ -1,5 +1,5 @@
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { extname, join, resolve } from 'node:path';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { Writable } from 'streamx';
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
@@ -17,8 +17,9 @@ import {
   objectStreamOptions,
   releaseBuffered,
 } from '@framepipe/common';
-import { MANIFEST_FILE_NAME, formatManifest } from './manifest.ts';
-import type { ManifestEntry, ManifestOptions } from './manifest.ts';
+import { MANIFEST_FILE_NAME, formatManifest, parseManifest } from './manifest.ts';
+import type { KeptManifestLine, ManifestEntry, ManifestOptions, ManifestValue } from './manifest.ts';
+import { frameFileName, temporaryName } from './output-dir.ts';
 
 /** The image formats the built-in encoder writes. */
 export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp'] as const;
@@ -43,6 +44,19 @@ export interface SinkFrame {
  * that ends in the same extension as the final name; the sink renames it once the promise resolves.
  */
 export type ImageWriter = (path: string, frame: SinkFrame) => Promise<void> | void;
+
+/**
+ * A complete frame file that an earlier run left in the directory, for {@link FrameDirSink.adopt}. `pts`, `time`,
+ * `keyframe` and `fields` only serve the manifest, when the earlier manifest has no line for the file.
+ */
+export interface AdoptedFrame {
+  readonly index: number;
+  readonly pts?: bigint | null | undefined;
+  readonly time?: number | null | undefined;
+  readonly keyframe?: boolean | null | undefined;
+  /** Fields of its manifest line besides the frame's own, instead of those of the `manifest` option. */
+  readonly fields?: Readonly<Record<string, ManifestValue>> | undefined;
+}
 
 /** Options of {@link FrameDirSink}. */
 export interface FrameDirSinkOptions {
@@ -78,11 +92,6 @@ export interface FrameDirSinkOptions {
 
 const KNOWN_OPTIONS = ['ext', 'maxWriteWorkers', 'progress', 'imageWriter', 'budget', 'highWaterMark', 'manifest'] as const;
 
-/** `frame_<index:06d>.<ext>`, Supervisely's file name. */
-export function frameFileName(index: number, ext: string): string {
-  return `frame_${String(index).padStart(6, '0')}.${ext}`;
-}
-
 /**
  * Writes RGB frames as image files named `frame_<index:06d>.<ext>` into a directory (created if missing), up to
  * `maxWriteWorkers` at once. Each file is written under a hidden temporary name and renamed when complete, so
@@ -91,6 +100,10 @@ export function frameFileName(index: number, ext: string): string {
  *
  * Encoding: PNG at zlib level 1 without adaptive filtering, JPEG at quality 95 with 4:2:0 chroma (OpenCV's
  * defaults, which Supervisely's writer uses), WebP at quality 90.
+ *
+ * A write that fails (disk full, permission denied, read-only file system, an `imageWriter` that throws) destroys
+ * the sink with `ERR_FRAMEPIPE_WRITE_FAILED`: `error.path` is the file, `error.cause` the error underneath (the
+ * system error, with its `code`, for the built-in encoder). Writes under way finish or remove their temporary file.
  *
  * @example
  * const sink = new FrameDirSink('/tmp/frames', { ext: 'jpg', maxWriteWorkers: 4, progress: (n) => bar.tick(n) });
@@ -108,7 +121,8 @@ export class FrameDirSink extends Writable {
   #manifest: ManifestOptions | null;
   #manifestDone = false;
   #written = new Map<number, string>();
-  #entries = new Map<number, ManifestEntry>();
+  #adopted = new Map<number, string>();
+  #entries = new Map<number, ManifestEntry | KeptManifestLine>();
   #active = new Set<Promise<void>>();
   #parked: ((err: Error | null) => void) | null = null;
   #failure: Error | null = null;
@@ -128,14 +142,56 @@ export class FrameDirSink extends Writable {
     this.#manifest = checkManifest(opts.manifest);
   }
 
-  /** Absolute paths of the files written so far, in frame order. */
+  /** Absolute paths of the files written so far and of the adopted ones, in frame order. */
   get paths(): string[] {
-    return [...this.#written].sort(([a], [b]) => a - b).map(([, path]) => path);
+    return [...new Map([...this.#adopted, ...this.#written])].sort(([a], [b]) => a - b).map(([, path]) => path);
   }
 
-  /** Files written so far. */
+  /** Files written so far (adopted files not included). */
   get framesWritten(): number {
     return this.#written.size;
+  }
+
+  /** Files adopted from an earlier run. */
+  get framesAdopted(): number {
+    return this.#adopted.size;
+  }
+
+  /**
+   * Counts complete files that an earlier run left in the directory as this sink's own, before any frame is
+   * written (a resumed run): they join {@link FrameDirSink.paths}, and the manifest lists them too. Each keeps the
+   * line the directory's `frames.jsonl` has for it; a file that it does not list (the earlier run was killed before
+   * writing it) gets a line from `frame`, with the size read from the image's header.
+   *
+   * @example
+   * await sink.adopt([{ index: 0 }, { index: 1 }]);
+   * await pipelinePromise(Readable.from(missingFrames), sink);
+   * sink.paths; // frame_000000.png, frame_000001.png, then the files written
+   */
+  async adopt(frames: Iterable<AdoptedFrame>): Promise<void> {
+    const earlier = this.#manifest ? await this.#readManifest() : new Map<string, KeptManifestLine>();
+    for (const frame of frames) {
+      const file = frameFileName(frame.index, this.ext);
+      const path = join(this.directory, file);
+      this.#adopted.set(frame.index, path);
+      if (!this.#manifest) continue;
+      const kept = earlier.get(file);
+      if (kept?.index === frame.index) {
+        this.#entries.set(frame.index, kept);
+        continue;
+      }
+      let size: { width?: number | undefined; height?: number | undefined };
+      try {
+        size = await sharp(path).metadata();
+      } catch (cause) {
+        throw this.#writeError(path, `Cannot read the size of ${path} for the manifest`, cause);
+      }
+      const { index, pts = null, time = null, keyframe = null, fields = {} } = frame;
+      const entry: ManifestEntry & Record<string, unknown> = { index, pts, time, keyframe, file, width: size.width ?? 0, height: size.height ?? 0 };
+      // The frame's own fields win, as on a written frame's line.
+      for (const [key, value] of Object.entries(fields)) if (!Object.hasOwn(entry, key)) entry[key] = value;
+      this.#entries.set(index, entry);
+    }
   }
 
   override _open(cb: (err: Error | null) => void): void {
@@ -184,7 +240,7 @@ export class FrameDirSink extends Writable {
     // lists what is kept. The failure that destroyed the sink is the one to report, not a manifest that could not
     // be written on top of it.
     Promise.allSettled([...this.#active])
-      .then(() => (this.#written.size > 0 ? this.#writeManifest().catch(() => {}) : undefined))
+      .then(() => (this.#written.size + this.#adopted.size > 0 ? this.#writeManifest().catch(() => {}) : undefined))
       .then(() => cb(null));
   }
 
@@ -202,7 +258,8 @@ export class FrameDirSink extends Writable {
     try {
       await this.#commit(file, async (tempPath) => {
         if (this.#imageWriter) await this.#imageWriter(tempPath, frame);
-        else await this.#encode(frame).toFile(tempPath);
+        // Encoded in memory, then written by fs: a failed write reports the system error (ENOSPC, EACCES, EROFS).
+        else await writeFile(tempPath, await this.#encode(frame).toBuffer());
       });
     } catch (cause) {
       throw this.#writeError(finalPath, `Cannot write frame ${frame.index} to ${finalPath}`, cause);
@@ -235,13 +292,24 @@ export class FrameDirSink extends Writable {
    * format from it), then renames it: the file is complete or absent, and a failure removes the temporary file.
    */
   async #commit(name: string, write: (tempPath: string) => Promise<void>): Promise<void> {
-    const tempPath = join(this.directory, `.${name}.${process.pid}-${++this.#sequence}.partial${extname(name)}`);
+    const tempPath = join(this.directory, temporaryName(name, ++this.#sequence));
     try {
       await write(tempPath);
       await rename(tempPath, join(this.directory, name));
     } catch (cause) {
       await rm(tempPath, { force: true }).catch(() => {});
       throw cause;
+    }
+  }
+
+  /** The lines of the directory's `frames.jsonl` by file name; none when there is no such file. */
+  async #readManifest(): Promise<Map<string, KeptManifestLine>> {
+    const path = join(this.directory, MANIFEST_FILE_NAME);
+    try {
+      return parseManifest(await readFile(path, 'utf8'));
+    } catch (cause) {
+      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+      throw this.#writeError(path, `Cannot read the manifest ${path}`, cause);
     }
   }
 

@@ -37,13 +37,26 @@ export interface ManifestEntry extends Omit<ManifestLine, 'pts'> {
   readonly pts: bigint | null;
 }
 
-/** The text of `frames.jsonl`: one JSON object per entry, in frame order, each line ending in a newline. */
-export function formatManifest(entries: Iterable<ManifestEntry>, extra: Readonly<Record<string, ManifestValue>> = {}): string {
+/** A line of an earlier run's manifest, kept as it was written (so its pts digits stay exact). */
+export interface KeptManifestLine {
+  readonly index: number;
+  readonly text: string;
+}
+
+/**
+ * The text of `frames.jsonl`: one JSON object per entry, in frame order, each line ending in a newline. A kept line
+ * is written as it was; an entry gets the `extra` fields it does not have itself.
+ */
+export function formatManifest(
+  entries: Iterable<ManifestEntry | KeptManifestLine>,
+  extra: Readonly<Record<string, ManifestValue>> = {},
+): string {
   const sorted = [...entries].sort((a, b) => a.index - b.index);
   // The frame's fields first, then the extra ones it does not have.
   const others = Object.entries(extra);
   return sorted
     .map((entry) => {
+      if ('text' in entry) return `${entry.text}\n`;
       const line: Record<string, unknown> = { ...entry };
       for (const [key, value] of others) if (!Object.hasOwn(line, key)) line[key] = value;
       return `${jsonObject(line)}\n`;
@@ -61,4 +74,22 @@ function jsonObject(fields: Readonly<Record<string, unknown>>): string {
     return `${JSON.stringify(key)}:${json}`;
   });
   return `{${members.join(',')}}`;
+}
+
+/**
+ * The lines of a manifest's text by file name, as written (a line that is not a JSON object naming its `file` and
+ * `index` is left out).
+ */
+export function parseManifest(text: string): Map<string, KeptManifestLine> {
+  const lines = new Map<string, KeptManifestLine>();
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    try {
+      const { file, index } = JSON.parse(line) as { file?: unknown; index?: unknown };
+      if (typeof file === 'string' && typeof index === 'number' && Number.isSafeInteger(index)) lines.set(file, { index, text: line });
+    } catch {
+      // Not a line this sink wrote.
+    }
+  }
+  return lines;
 }

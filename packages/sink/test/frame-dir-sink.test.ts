@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import os from 'node:os';
@@ -8,7 +10,15 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import sharp from 'sharp';
 import { Readable, pipelinePromise } from 'streamx';
 import { ErrorCode, FrameBudget, FramepipeError, InvalidOptionError } from '@framepipe/common';
-import { FrameDirSink, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, frameFileName, type SinkFrame } from '../src/index.ts';
+import {
+  FrameDirSink,
+  IMAGE_EXTENSIONS,
+  MANIFEST_FILE_NAME,
+  findFrameFiles,
+  frameFileName,
+  removeStaleTemporaries,
+  type SinkFrame,
+} from '../src/index.ts';
 import { readFrameCodeFromFile, renderFrameCode } from '../../../test/support/frame-code.ts';
 
 const W = 320;
@@ -347,6 +357,83 @@ test('manifest: one that cannot be written fails the sink with WRITE_FAILED; its
   const error = await failsWith(writeAll(new FrameDirSink(dir, { manifest: true }), [codeFrame(1, 64, 64)]), path.join(dir, MANIFEST_FILE_NAME));
   assert.match(error.message, /^Cannot write the manifest .*frames\.jsonl: /);
   assert.deepEqual(readdirSync(dir).sort(), ['frame_000001.png', MANIFEST_FILE_NAME]);
+});
+
+// ---------------------------------------------------------------- resume
+
+/** The id of a process that has exited: no process runs under it now. */
+async function deadPid(): Promise<number> {
+  const child = spawn(process.execPath, ['-e', '']);
+  await once(child, 'exit');
+  return child.pid!;
+}
+
+test('findFrameFiles: the frame numbers of final files with the extension, sorted; never a temporary file', async () => {
+  const dir = outDir();
+  assert.deepEqual(await findFrameFiles(dir, 'png'), [], 'no directory yet: none');
+  await fs.mkdir(path.join(dir, 'frame_000004.png'), { recursive: true }); // a directory, not a file
+  for (const name of [
+    'frame_000012.png',
+    'frame_000003.png',
+    'frame_1000000.png', // past six digits, the name grows
+    'frame_0000007.png', // not a name the sink writes
+    'frame_000005.jpg',
+    '.frame_000006.png.123-1.partial.png',
+    'frame_000008.png.tmp',
+    MANIFEST_FILE_NAME,
+  ]) {
+    await fs.writeFile(path.join(dir, name), 'x');
+  }
+  assert.deepEqual(await findFrameFiles(dir, 'png'), [3, 12, 1_000_000]);
+  assert.deepEqual(await findFrameFiles(dir, 'jpg'), [5]);
+  assert.deepEqual(await findFrameFiles(dir, 'jpeg'), []);
+});
+
+test('removeStaleTemporaries: removes what a dead writer left, keeps a running writer\'s and every other file', async () => {
+  const dir = outDir();
+  await fs.mkdir(dir);
+  const dead = await deadPid();
+  const stale = [`.frame_000001.png.${dead}-7.partial.png`, `.${MANIFEST_FILE_NAME}.${dead}-9.partial.jsonl`];
+  const kept = [`.frame_000002.png.${process.pid}-3.partial.png`, 'frame_000003.png', '.hidden', 'notes.partial.png'];
+  for (const name of [...stale, ...kept]) await fs.writeFile(path.join(dir, name), 'x');
+  assert.deepEqual((await removeStaleTemporaries(dir)).sort(), stale.sort());
+  assert.deepEqual(readdirSync(dir).sort(), kept.sort());
+  assert.deepEqual(await removeStaleTemporaries(outDir()), [], 'no directory: nothing to do');
+});
+
+test('adopt: adopted files join paths; the manifest keeps their earlier lines as written, and makes one for a file it did not list', async () => {
+  const dir = outDir();
+  await writeAll(new FrameDirSink(dir), [codeFrame(0, 64, 64), codeFrame(1, 64, 80), codeFrame(2, 64, 64)]);
+  const huge = 2n ** 60n + 1n;
+  const earlier = [
+    `{"index":0,"pts":${huge},"time":0,"keyframe":true,"file":"frame_000000.png","width":64,"height":64,"strategy":"stream"}`,
+    // A file that is not adopted (not in this run's selection): its line goes.
+    '{"index":2,"pts":1024,"time":0.08,"keyframe":false,"file":"frame_000002.png","width":64,"height":64,"strategy":"stream"}',
+    'not json',
+  ];
+  await fs.writeFile(path.join(dir, MANIFEST_FILE_NAME), `${earlier.join('\n')}\n`);
+  const sink = new FrameDirSink(dir, { manifest: { fields: () => ({ strategy: 'container' }) } });
+  await sink.adopt([{ index: 0 }, { index: 1, pts: 512n, time: 0.04, keyframe: false, fields: { strategy: 'index' } }]);
+  assert.equal(sink.framesAdopted, 2);
+  await writeAll(sink, [{ ...codeFrame(3, 64, 64), pts: 1536n, time: 0.12, keyframe: false }]);
+  assert.equal(sink.framesWritten, 1);
+  assert.deepEqual(sink.paths.map((p) => path.basename(p)), ['frame_000000.png', 'frame_000001.png', 'frame_000003.png']);
+  assert.deepEqual(await manifestLines(dir), [
+    earlier[0],
+    '{"index":1,"pts":512,"time":0.04,"keyframe":false,"file":"frame_000001.png","width":64,"height":80,"strategy":"index"}',
+    '{"index":3,"pts":1536,"time":0.12,"keyframe":false,"file":"frame_000003.png","width":64,"height":64,"strategy":"container"}',
+  ]);
+});
+
+test('adopt: a sink destroyed before writing anything still writes the manifest of the adopted files', async () => {
+  const dir = outDir();
+  await writeAll(new FrameDirSink(dir, { manifest: true }), [codeFrame(0, 64, 64), codeFrame(1, 64, 64)]);
+  const sink = new FrameDirSink(dir, { manifest: true });
+  await sink.adopt([{ index: 1 }]);
+  sink.destroy();
+  await closed(sink);
+  const lines = (await manifestLines(dir)).map((line) => JSON.parse(line) as { file: string });
+  assert.deepEqual(lines.map((line) => line.file), ['frame_000001.png']);
 });
 
 // ---------------------------------------------------------------- errors
