@@ -40,8 +40,6 @@ export class FrameRun {
   #reused: AdoptedFrame[] = [];
   /** Why the run was stopped, once it has been: no stage may start after that. */
   #stopped: Error | null = null;
-  /** The demuxer while it seeks for the run, with the seek's end: destroying it waits for that. */
-  #seeking: { demuxer: Demuxer; done: Promise<void> } | null = null;
 
   /** `budgetFrames`: how many decoded frames may be alive at once (queue, workers and the one in hand). */
   constructor(input: ByteSourceInput, settings: RunSettings, budgetFrames: number) {
@@ -140,7 +138,7 @@ export class FrameRun {
     this.#throwIfStopped();
     const keyframe = index.decodeFromStart ? undefined : index.keyframeFor(selection.start);
     const fromStart = keyframe === undefined;
-    if (keyframe) await this.#seek(demuxer, keyframe);
+    if (keyframe) await demuxer.seekKeyframe(keyframe.pts, keyframe.dts);
     this.#throwIfStopped();
     const parts = fromStart ? [] : planParts(index, selection);
     attachProbe(stats, () => ({ decodePath: fromStart ? 'from-start' : 'seek', seeks: fromStart ? 0 : 1 + this.#jumps }));
@@ -206,29 +204,7 @@ export class FrameRun {
   /** Stops every stage; native memory is freed as each stage closes. Stages not built yet never start. */
   destroy(error?: Error): void {
     this.#stopped ??= error ?? new AbortError();
-    const seeking = this.#seeking;
-    for (const stream of this.#streams) {
-      if (stream !== seeking?.demuxer) {
-        stream.destroy(error);
-        continue;
-      }
-      // Demuxer.seekKeyframe reads a packet after its seek without checking for a destroy in between, and a destroy
-      // then frees the container under that read (a crash in FFmpeg). Let the seek end first; closing the source
-      // (when the run opened it) fails its reads, so a stalled request does not hold the abort up.
-      if (this.#ownsSource) void this.source.close().catch(() => {});
-      void seeking.done.then(() => stream.destroy(error));
-    }
-  }
-
-  /** `demuxer.seekKeyframe`, during which a destroy of the run waits (see {@link FrameRun.destroy}). */
-  async #seek(demuxer: Demuxer, keyframe: { pts: bigint; dts: bigint }): Promise<void> {
-    const seek = demuxer.seekKeyframe(keyframe.pts, keyframe.dts);
-    this.#seeking = { demuxer, done: seek.then(() => {}, () => {}) };
-    try {
-      await seek;
-    } finally {
-      this.#seeking = null;
-    }
+    for (const stream of this.#streams) stream.destroy(error);
   }
 
   /**

@@ -188,7 +188,16 @@ export class Demuxer extends Readable {
     this.#jump = { pts, dts };
   }
 
+  /**
+   * Every call into FFmpeg starts here first: once the stream is being destroyed, none may start, since teardown
+   * frees the container as soon as the calls already running have returned.
+   */
+  #throwIfStopping(): void {
+    if (this.#abort.signal.aborted) throw new AbortError(this.#abort.signal.reason);
+  }
+
   async #seekFrame(pts: bigint): Promise<void> {
+    this.#throwIfStopping();
     const ret = await this.#inFlight.track(this.#format!.seekFrame(this.info.streamIndex, pts, AVSEEK_FLAG_BACKWARD));
     if (ret < 0) throw this.#failure(ret, `Cannot seek to pts ${pts}`);
   }
@@ -324,12 +333,14 @@ export class Demuxer extends Readable {
       return held;
     }
     if (this.#stopped) return null;
+    this.#throwIfStopping();
     const format = this.#format!;
     const streamIndex = this.info.streamIndex;
     const packet = new Packet();
     packet.alloc();
     try {
       for (;;) {
+        this.#throwIfStopping();
         const ret = await format.readFrame(packet);
         if (ret === AVERROR_EOF) {
           if (this.#ioError) throw this.#ioError;

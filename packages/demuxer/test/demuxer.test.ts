@@ -325,6 +325,47 @@ describe('Demuxer: seeking', () => {
 });
 
 describe('Demuxer: backpressure, stop and destroy', () => {
+  // seekKeyframe seeks, reads a packet, and may seek again: a destroy between two of those steps must stop the next
+  // one, because teardown frees the container once the call running has returned (before, a crash in FFmpeg).
+  for (const spec of [H264_MP4_MOOV_END, H264_TS]) {
+    test(`destroy() at any point of seekKeyframe() ends it cleanly (${spec.container})`, async () => {
+      const file = await makeFixture(spec);
+      const keyframe = await withFile(file, async (source) => {
+        const demuxer = new Demuxer(source);
+        try {
+          await demuxer.open();
+          let found: { pts: bigint; dts: bigint } | undefined;
+          for await (const packet of demuxer) {
+            if (packet.isKeyframe && packet.pts > 0n) found ??= { pts: packet.pts, dts: packet.dts };
+            packet.free();
+          }
+          return found!;
+        } finally {
+          demuxer.destroy();
+        }
+      });
+      const outcomes = new Map<string, number>();
+      for (let ticks = 0; ticks < 40; ticks++) {
+        await withFile(file, async (source) => {
+          const demuxer = new Demuxer(source);
+          demuxer.on('error', () => {});
+          await demuxer.open();
+          const seeking = demuxer.seekKeyframe(keyframe.pts, keyframe.dts).then(
+            () => 'done',
+            (error: FramepipeError) => error.code,
+          );
+          for (let i = 0; i < ticks; i++) await new Promise((resolve) => setImmediate(resolve));
+          demuxer.destroy();
+          const outcome = await seeking;
+          outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+          await once(demuxer, 'close');
+        });
+      }
+      for (const outcome of outcomes.keys()) assert.ok(outcome === 'done' || outcome === ErrorCode.ABORTED, outcome);
+      assert.ok(outcomes.has(ErrorCode.ABORTED), `some destroys came mid-seek: ${JSON.stringify([...outcomes])}`);
+    });
+  }
+
   test('reads ahead no more than highWaterMark packets while nobody consumes', async () => {
     await withFile(await makeFixture(H264_MP4_MOOV_END), async (source) => {
       const demuxer = new Demuxer(source, { highWaterMark: 3 });
