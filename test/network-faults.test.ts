@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { ErrorCode, streamVideoFramesToDir } from '@framepipe/core';
+import { ErrorCode, RunStats, streamVideoFramesToDir } from '@framepipe/core';
 import type { StreamToDirOptions } from '@framepipe/core';
 import { H264_1080P, H264_MP4_FASTSTART, H264_MP4_MOOV_END, H264_TS, VP9_WEBM, makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
@@ -274,9 +274,11 @@ describe('cut bodies', () => {
   }
 });
 
-test('retries and timeout given to streamVideoFramesToDir itself, with a plain URL, seed 121', async (t) => {
-  const server = await faultyRun(t, 'moov-end.mp4', 'range', { seed: 121, failures: { cut: 1 }, maxFaults: 2 }, { plainUrl: true });
+test('retries and timeout given to streamVideoFramesToDir itself, with a plain URL, seed 121; RunStats counts the retries', async (t) => {
+  const stats = new RunStats();
+  const server = await faultyRun(t, 'moov-end.mp4', 'range', { seed: 121, failures: { cut: 1 }, maxFaults: 2 }, { plainUrl: true, options: { stats } });
   assert.equal(server.faults.cut, 2);
+  assert.equal(stats.retries, 2);
 });
 
 describe('short bodies (Connection: close, no Content-Length)', () => {

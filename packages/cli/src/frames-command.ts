@@ -105,6 +105,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
         outputDir,
         seconds: round(stats.seconds),
         bytesRead: stats.bytesRead,
+        ...(stats.retries > 0 ? { retries: stats.retries } : {}),
         ...(args.resume ? { reused: framesReused } : {}),
         ...(corruptFrames > 0 ? { corruptFrames } : {}),
         ...(rejectedPackets > 0 ? { rejectedPackets } : {}),
@@ -113,6 +114,9 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     } else if (!args.quiet) {
       const reused = framesReused > 0 ? ` (${framesReused} of them already there)` : '';
       io.stdout.write(`Saved ${paths.length} frames to ${outputDir}${reused} in ${round(stats.seconds)} s\n`);
+    }
+    if (stats.retries > 0 && !args.quiet && !args.json) {
+      io.stderr.write(`Note: ${stats.retries} HTTP request${stats.retries === 1 ? ' was' : 's were'} retried after network failures; every frame is complete.\n`);
     }
     const skipped = skippedData(stats);
     if (skipped && !args.quiet) io.stderr.write(`${skipped}\n`);

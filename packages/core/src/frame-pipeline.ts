@@ -47,7 +47,7 @@ export class FrameRun {
     this.#ownsSource = !isByteSource(input);
     this.source = openByteSource(input, httpOptionsOf(settings));
     this.budget = new FrameBudget(budgetFrames);
-    attachProbe(settings.stats, () => ({ bytesRead: this.source.bytesRead }));
+    attachProbe(settings.stats, () => ({ bytesRead: this.source.bytesRead, retries: this.source.retriesMade ?? 0 }));
   }
 
   /**

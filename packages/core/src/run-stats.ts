@@ -33,6 +33,8 @@ export interface RunStatsSnapshot {
   framesTotal: number | null;
   /** Bytes pulled from the source (network or disk), read-ahead included. */
   bytesRead: number;
+  /** HTTP requests retried after a dropped or stalled connection, a short body or a 408/429/5xx answer. */
+  retries: number;
   /** Wall-clock seconds since the run started. */
   seconds: number;
 }
@@ -70,6 +72,7 @@ export class RunStats implements RunStatsSnapshot {
   get framesReused() { return this.#read('framesReused', 0); }
   get framesTotal() { return this.#read('framesTotal', null); }
   get bytesRead() { return this.#read('bytesRead', 0); }
+  get retries() { return this.#read('retries', 0); }
   get seconds(): number {
     const { started, ended } = this[internals];
     return ((ended ?? performance.now()) - started) / 1000;
@@ -91,6 +94,7 @@ export class RunStats implements RunStatsSnapshot {
       framesReused: this.framesReused,
       framesTotal: this.framesTotal,
       bytesRead: this.bytesRead,
+      retries: this.retries,
       seconds: this.seconds,
     };
   }

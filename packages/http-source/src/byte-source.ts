@@ -11,6 +11,8 @@ export interface ByteSource {
   readonly size: number;
   /** Bytes delivered to the caller by {@link ByteSource.read} plus read-ahead, i.e. bytes pulled from the origin. */
   readonly bytesRead: number;
+  /** Requests retried after a failure that may pass, if the source retries (HTTP sources do). */
+  readonly retriesMade?: number;
   /** Learns the size and checks that the source is reachable. Idempotent. */
   open(signal?: AbortSignal): Promise<void>;
   /**

@@ -133,6 +133,7 @@ export class HttpSource implements ByteSource {
   readonly #closer = new AbortController();
   #size = -1;
   #bytesRead = 0;
+  #retriesMade = 0;
   readonly #opening = new SharedAttempt();
   #cache: { offset: number; data: Buffer } | undefined;
   #blockSize: number;
@@ -174,6 +175,11 @@ export class HttpSource implements ByteSource {
   /** Retries allowed for each request (the `retries` option). */
   get retries(): number {
     return this.#retries;
+  }
+
+  /** Retries made so far, over all requests: how flaky the link has been. */
+  get retriesMade(): number {
+    return this.#retriesMade;
   }
 
   /** Body bytes received from the server so far, read-ahead included: the network cost of the reads. */
@@ -557,6 +563,7 @@ export class HttpSource implements ByteSource {
   /** Waits before the next try: what the server's Retry-After asks, or the backoff for this attempt. */
   #pause(failure: Transient, attempt: number, signal: AbortSignal | undefined): Promise<void> {
     const wait = retryWait(attempt, this.#retryDelay, failure.retryAfter);
+    this.#retriesMade++;
     const combined = signal ? AbortSignal.any([this.#closer.signal, signal]) : this.#closer.signal;
     return delay(wait, undefined, { signal: combined }).catch(() => {
       throw new AbortError(combined.reason);

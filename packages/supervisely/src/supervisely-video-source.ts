@@ -138,6 +138,11 @@ export class SuperviselyVideoSource implements ByteSource {
     return this.#inner!.read(offset, length, signal);
   }
 
+  /** Retries made by the reads of the file so far (the `videos.info` call's are not counted). */
+  get retriesMade(): number {
+    return this.#inner?.retriesMade ?? 0;
+  }
+
   /** Stops a resolution in flight and closes the file's connections. Idempotent; fine before open. */
   async close(): Promise<void> {
     if (!this.#closer.signal.aborted) this.#closer.abort(new Error(`SuperviselyVideoSource closed (${this.description})`));
