@@ -44,13 +44,14 @@ export function releaseBuffered<T>(stream: object, release: (item: T) => void): 
  * InFlight.settled} first.
  */
 export class InFlight {
-  #last: Promise<unknown> = Promise.resolve();
+  #last: Promise<void> = Promise.resolve();
 
   /** Records a started call and returns it unchanged. */
   track<T>(call: Promise<T>): Promise<T> {
     const previous = this.#last;
-    // Settled only when this call and every earlier one have settled, whatever their outcome.
-    this.#last = Promise.allSettled([previous, call]);
+    // Settled only when this call and every earlier one have settled, whatever their outcome. Only the fact is kept,
+    // not the results: a chain of allSettled arrays would hold every result ever tracked (every frame of a run).
+    this.#last = Promise.allSettled([previous, call]).then(() => undefined);
     return call;
   }
 

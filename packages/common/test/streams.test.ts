@@ -118,3 +118,23 @@ test('InFlight.settled waits for every tracked call, whatever its outcome, and n
   await settled;
   assert.deepEqual(order, ['slow', 'settled']);
 });
+
+test('InFlight keeps no result of a settled call: what a stage tracked (a frame) can be collected', async () => {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const inFlight = new InFlight();
+  const refs: Array<WeakRef<object>> = [];
+  for (let i = 0; i < 50; i++) {
+    const result = { frame: Buffer.alloc(1024) };
+    refs.push(new WeakRef(result));
+    await inFlight.track(Promise.resolve(result));
+  }
+  await inFlight.settled();
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  const alive = refs.filter((ref) => ref.deref() !== undefined).length;
+  // Before the fix, each allSettled result array held the previous one, and with it every result: all 50 alive.
+  assert.ok(alive <= 1, `${alive} of 50 results still reachable`);
+});
