@@ -1,0 +1,191 @@
+/**
+ * One measured run, in a process of its own so that its peak RSS is its own: `bench/run.ts` starts this file once
+ * per case and round with a {@link CaseSpec} as JSON in argv[2]; it prints one line, `RESULT <json>` (a
+ * {@link CaseResult}), and exits 0, or fails with a non-zero exit code.
+ *
+ * The clock and the CPU counter start just before the work and stop when it resolves: Node's start-up and the
+ * module imports are not counted; opening and probing the video are (as they are in an ffmpeg run).
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { streamVideoFrames, streamVideoFramesToDir } from '../packages/core/src/index.ts';
+import { Decoder } from '../packages/decoder/src/index.ts';
+import { Demuxer } from '../packages/demuxer/src/index.ts';
+import { FileSource } from '../packages/http-source/src/index.ts';
+import { streamx } from './deps.ts';
+import { RssSampler, dirFiles, procStatusBytes, reapedChildrenCpuMs } from './measure.ts';
+
+/** The kinds of run: framepipe in this process, or Debian's ffmpeg as a child of it. */
+export const CASE_KINDS = ['decode', 'rgb', 'jpeg', 'png', 'webp', 'ffmpeg-jpeg', 'ffmpeg-png'] as const;
+export type CaseKind = (typeof CASE_KINDS)[number];
+
+/** What to run. */
+export interface CaseSpec {
+  readonly kind: CaseKind;
+  readonly clip: string;
+  /** Output directory for the file-writing kinds; emptied first. */
+  readonly out?: string | undefined;
+  /** Only the first `frames` frames (decode-only decodes the few more already in flight, and counts them). */
+  readonly frames?: number | undefined;
+  /** Extra options of `streamVideoFramesToDir` (the 4K case). */
+  readonly queueMaxSize?: number | undefined;
+  readonly maxWriteWorkers?: number | undefined;
+}
+
+/** What one run measured. */
+export interface CaseResult {
+  readonly frames: number;
+  readonly wallMs: number;
+  /** User + system CPU time of the whole process (all its threads), or of the ffmpeg child. */
+  readonly cpuMs: number;
+  /** Peak RSS: the kernel's VmHWM of this process, or the last one read from the ffmpeg child's. */
+  readonly peakRss: number;
+  /** RSS sampled every 20 ms (this process only), as a cross-check of `peakRss`. */
+  readonly sampledPeakRss: number | null;
+  /** RSS just before the work started (this process after its imports; 0 for ffmpeg). */
+  readonly startRss: number;
+  readonly outputFiles: number;
+  readonly outputBytes: number;
+  /** The process that ran the case (for the profiler's clean-up). */
+  readonly pid: number;
+}
+
+/** Under `bench/profile.ts`: perf's control FIFO, to record only the measured window. */
+const perfControl = process.env.BENCH_PERF_CONTROL;
+
+type Measured = Omit<CaseResult, 'outputFiles' | 'outputBytes' | 'pid'>;
+
+/** Runs `work` (which returns a frame count) and measures it in this process. */
+async function measureInProcess(work: () => Promise<number>): Promise<Measured> {
+  const startRss = process.memoryUsage.rss();
+  const sampler = new RssSampler(20);
+  if (perfControl) writeFileSync(perfControl, 'enable\n');
+  const cpu = process.cpuUsage();
+  const t0 = performance.now();
+  const frames = await work();
+  const wallMs = performance.now() - t0;
+  const used = process.cpuUsage(cpu);
+  if (perfControl) writeFileSync(perfControl, 'disable\n');
+  const sampledPeakRss = sampler.stop();
+  return {
+    frames,
+    wallMs,
+    cpuMs: (used.user + used.system) / 1000,
+    peakRss: procStatusBytes('self', 'VmHWM') ?? sampledPeakRss,
+    sampledPeakRss,
+    startRss,
+  };
+}
+
+/** Demuxer and Decoder stages only, every frame freed as it comes out: the ceiling for everything else. */
+async function decodeOnly(clip: string, limit: number | undefined): Promise<number> {
+  const source = new FileSource(clip);
+  try {
+    const demuxer = new Demuxer(source);
+    const info = await demuxer.open();
+    const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase });
+    let frames = 0;
+    const sink = new streamx.Writable<{ free(): void }>({
+      write(frame: { free(): void }, cb: (error: Error | null) => void) {
+        frame.free();
+        if (++frames === limit) demuxer.stop();
+        cb(null);
+      },
+    });
+    await streamx.pipelinePromise(demuxer, decoder, sink);
+    return frames;
+  } finally {
+    await source.close();
+  }
+}
+
+async function rgbIteration(clip: string, limit: number | undefined): Promise<number> {
+  let frames = 0;
+  for await (const frame of streamVideoFrames(clip, limit === undefined ? {} : { end: limit - 1 })) {
+    if (frame.data.length === 0) throw new Error(`frame ${frame.index} has no pixels`);
+    frames++;
+  }
+  return frames;
+}
+
+async function toDir(spec: CaseSpec, ext: 'jpg' | 'png' | 'webp', out: string): Promise<number> {
+  const paths = await streamVideoFramesToDir(spec.clip, out, {
+    ext,
+    ...(spec.frames === undefined ? {} : { end: spec.frames - 1 }),
+    ...(spec.queueMaxSize === undefined ? {} : { queueMaxSize: spec.queueMaxSize }),
+    ...(spec.maxWriteWorkers === undefined ? {} : { maxWriteWorkers: spec.maxWriteWorkers }),
+  });
+  return paths.length;
+}
+
+/**
+ * Debian's ffmpeg with its defaults, frame for frame (`-fps_mode passthrough`), files numbered from 0 like
+ * framepipe's. Its CPU time is read once it is reaped; its peak RSS is its VmHWM read every 20 ms while it runs
+ * (the kernel's figure, which only grows: the last reading misses at most the final 20 ms).
+ */
+async function ffmpegRun(spec: CaseSpec, ext: 'jpg' | 'png', out: string): Promise<Measured> {
+  const args = ['-v', 'error', '-nostdin', '-y', '-i', spec.clip];
+  if (spec.frames !== undefined) args.push('-frames:v', String(spec.frames));
+  args.push('-fps_mode', 'passthrough');
+  if (ext === 'jpg') args.push('-q:v', '2');
+  args.push('-start_number', '0', join(out, `frame_%06d.${ext}`));
+  const cpuBefore = reapedChildrenCpuMs();
+  const t0 = performance.now();
+  const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  let peakRss = 0;
+  const poll = setInterval(() => {
+    if (child.pid !== undefined) peakRss = Math.max(peakRss, procStatusBytes(child.pid, 'VmHWM') ?? 0);
+  }, 20);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (exitCode) => resolve(exitCode));
+  });
+  const wallMs = performance.now() - t0;
+  clearInterval(poll);
+  if (code !== 0) throw new Error(`ffmpeg ${args.join(' ')} exited with code ${code}`);
+  const { files } = await dirFiles(out);
+  return { frames: files, wallMs, cpuMs: reapedChildrenCpuMs() - cpuBefore, peakRss, sampledPeakRss: null, startRss: 0 };
+}
+
+async function runCase(spec: CaseSpec): Promise<CaseResult> {
+  const out = spec.out;
+  const needOut = (): string => {
+    if (!out) throw new Error(`case ${spec.kind} needs an output directory`);
+    return out;
+  };
+  if (out) {
+    await rm(out, { recursive: true, force: true });
+    await mkdir(out, { recursive: true });
+  }
+  let measured: Measured;
+  switch (spec.kind) {
+    case 'decode':
+      measured = await measureInProcess(() => decodeOnly(spec.clip, spec.frames));
+      break;
+    case 'rgb':
+      measured = await measureInProcess(() => rgbIteration(spec.clip, spec.frames));
+      break;
+    case 'jpeg':
+    case 'png':
+    case 'webp': {
+      const dir = needOut();
+      measured = await measureInProcess(() => toDir(spec, spec.kind === 'jpeg' ? 'jpg' : (spec.kind as 'png' | 'webp'), dir));
+      break;
+    }
+    case 'ffmpeg-jpeg':
+    case 'ffmpeg-png':
+      measured = await ffmpegRun(spec, spec.kind === 'ffmpeg-jpeg' ? 'jpg' : 'png', needOut());
+      break;
+  }
+  const output = out ? await dirFiles(out) : { files: 0, bytes: 0 };
+  return { ...measured, outputFiles: output.files, outputBytes: output.bytes, pid: process.pid };
+}
+
+if (import.meta.main) {
+  const arg = process.argv[2];
+  if (!arg) throw new Error('usage: node bench/case.ts <case spec as JSON>');
+  const result = await runCase(JSON.parse(arg) as CaseSpec);
+  process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+}

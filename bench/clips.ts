@@ -1,0 +1,73 @@
+/**
+ * The bench's own videos, made once with Debian's ffmpeg and kept in `.bench/` (git-ignored). `testsrc2` is a
+ * detailed, moving picture, so the bitrate, and the work of the image encoders, is closer to real footage than the
+ * test fixtures' frame code, which compresses to almost nothing.
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** What a bench clip is. Every clip is H.264 (High, yuv420p) with B-frames in MP4. */
+export interface ClipSpec {
+  readonly width: number;
+  readonly height: number;
+  readonly fps: number;
+  readonly seconds: number;
+}
+
+/** The clips of a full run: 1080p for 10 s, and 4K for 4 s (the memory case). */
+export const FULL_CLIPS = {
+  hd: { width: 1920, height: 1080, fps: 25, seconds: 10 },
+  uhd: { width: 3840, height: 2160, fps: 25, seconds: 4 },
+} as const satisfies Record<string, ClipSpec>;
+
+/** The clips of `--quick`: the same pictures, shorter. */
+export const QUICK_CLIPS = {
+  hd: { ...FULL_CLIPS.hd, seconds: 2 },
+  uhd: { ...FULL_CLIPS.uhd, seconds: 1 },
+} as const satisfies Record<string, ClipSpec>;
+
+// Bump when the ffmpeg arguments change, so cached clips are remade.
+const VERSION = 1;
+
+/** `1920x1080, 25 fps, 10 s (250 frames)`. */
+export function describeClip(spec: ClipSpec): string {
+  return `${spec.width}×${spec.height}, ${spec.fps} fps, ${spec.seconds} s (${spec.fps * spec.seconds} frames)`;
+}
+
+/**
+ * Returns the path of a clip made to `spec` in `dir`, making it first unless it is there. It is written under a
+ * temporary name and renamed, and checked first: exactly `fps × seconds` frames, with B-frames.
+ */
+export async function makeClip(spec: ClipSpec, dir: string): Promise<string> {
+  const { width, height, fps, seconds } = spec;
+  const path = join(dir, `testsrc2-${width}x${height}-${fps}fps-${seconds}s-h264-v${VERSION}.mp4`);
+  if (existsSync(path)) return path;
+  await mkdir(dir, { recursive: true });
+  process.stderr.write(`making ${path} (${describeClip(spec)})...\n`);
+  const tmp = `${path}.${process.pid}.tmp.mp4`;
+  try {
+    const source = ['-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=${fps}`, '-t', String(seconds)];
+    // A GOP of 2 s and 3 B-frames, as a camera or a web encoder would make; veryfast keeps the making short.
+    const coding = ['-c:v', 'libx264', '-preset', 'veryfast', '-crf', '23', '-g', String(2 * fps), '-bf', '3', '-pix_fmt', 'yuv420p'];
+    await run('ffmpeg', ['-v', 'error', '-nostdin', '-y', ...source, ...coding, tmp], { maxBuffer: 1 << 24 });
+    const { stdout } = await run('ffprobe', [
+      '-v', 'error', '-select_streams', 'v:0', '-count_packets',
+      '-show_entries', 'stream=nb_read_packets,has_b_frames', '-of', 'json', tmp,
+    ]);
+    const stream = (JSON.parse(stdout) as { streams: Array<{ nb_read_packets?: string; has_b_frames?: number }> }).streams[0];
+    const frames = Number(stream?.nb_read_packets);
+    if (frames !== fps * seconds || !(Number(stream?.has_b_frames) > 0)) {
+      throw new Error(`bench: ${tmp} has ${frames} frames and has_b_frames ${stream?.has_b_frames}; expected ${fps * seconds} frames with B-frames`);
+    }
+    await rename(tmp, path);
+    return path;
+  } catch (error) {
+    await rm(tmp, { force: true });
+    throw error;
+  }
+}
