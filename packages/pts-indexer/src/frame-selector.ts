@@ -124,6 +124,16 @@ export class FrameSelector extends Transform {
     return this.#wanted ? this.#wanted.has(index) : (index - start) % this.#step === 0;
   }
 
+  /**
+   * streamx drops, without freeing, what is written to a stream being destroyed, and the decoder goes on writing
+   * until this stage has closed: free such frames and give their units back.
+   */
+  override write(frame: Frame): boolean {
+    if (!this.destroying) return super.write(frame);
+    this.#drop(frame);
+    return false;
+  }
+
   override _predestroy(): void {
     releaseBuffered<Frame | NumberedFrame>(this, (item) => this.#drop('frame' in item ? item.frame : item));
   }

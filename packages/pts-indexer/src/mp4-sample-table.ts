@@ -160,6 +160,8 @@ export async function readMp4SampleTable(
   if (!top || top.fragmented || !top.moov) return null;
   const moov = top.moov;
   if (top.cut === moov) throw truncatedIndex(input, `its index ('moov' box) ends past the end of the file`);
+  // A size field damaged into a huge one would have us hold most of the file in memory: leave such a file to FFmpeg.
+  if (moov.end - moov.payload > MAX_MOOV_BYTES) return null;
   const buffer = await source.read(moov.payload, moov.end - moov.payload, signal);
   if (buffer.length < moov.end - moov.payload) throw truncatedIndex(input, `its index ('moov' box) could not be read whole`);
 
@@ -187,7 +189,7 @@ export async function readMp4SampleTable(
     if (track.unusable !== undefined || sanity !== 'ok') return null;
     if (!keyframesFromTables(track)) return null;
     const timescale = track.timescale || movieTimescale || 1;
-    const built = buildSamples(track, { timescale, movieTimescale, advancedEditList });
+    const built = buildSamples(track, { timescale, movieTimescale, advancedEditList, fileSize: input.size });
     if (!built) return null;
     const table = new Mp4SampleTable({
       streamIndex: index,
@@ -241,6 +243,8 @@ interface BuildContext {
   readonly timescale: number;
   readonly movieTimescale: number;
   readonly advancedEditList: boolean;
+  /** Size of the file, which bounds how many samples of a constant size it can hold. */
+  readonly fileSize: number;
 }
 
 interface Built {
@@ -267,19 +271,35 @@ function rescale(a: number, b: number, c: number): number {
 }
 
 const INT64_MAX = (1n << 63n) - 1n;
+/**
+ * The most samples FFmpeg indexes in a track: its index takes 24 bytes a sample (AVIndexEntry) in one allocation, and
+ * av_malloc refuses more than INT_MAX bytes. A track that claims more gets no index, hence no packets.
+ */
+const MAX_INDEXED_SAMPLES = Math.floor(0x7fffffff / 24);
+/**
+ * The largest `moov` read into memory. An index this large would describe days of video; a size field damaged into a
+ * huge one is far likelier, and FFmpeg, which parses `moov` as a stream, is left to make sense of it.
+ */
+const MAX_MOOV_BYTES = 256 * 2 ** 20;
 
 /** The demuxer's packets for the track: FFmpeg's index, then its edit-list rewrite, then the packet timestamps. */
 function buildSamples(t: TrackTables, ctx: BuildContext): Built | null {
   const count = t.sampleCount;
-  if (!count) return null;
+  if (!count || count > MAX_INDEXED_SAMPLES) return null;
+  // A sample count is only bounded by its box when the sizes are listed. With one size for all, a damaged count or
+  // size may claim more media data than the file holds; the tables then cannot stand in for demuxing, and building
+  // them could take gigabytes.
+  const visited = samplesVisited(t);
+  if (t.constantSize > 0 && visited * t.constantSize > ctx.fileSize) return null;
 
   // FFmpeg expands stts and ctts to one entry per sample; the list is as long as the longer of the two (capped at
-  // the sample count), a missing duration or offset reading as 0.
+  // the sample count), a missing duration or offset reading as 0. Entries past the samples that the chunk walk
+  // visits are never read (a damaged stts count may claim billions), so the arrays stop there.
   let sttsCovered = 0;
   for (const e of t.stts) sttsCovered += e.count;
   let cttsCovered = 0;
   for (const e of t.ctts) cttsCovered += e.count;
-  const ttsCount = Math.max(Math.min(sttsCovered, count), Math.min(cttsCovered, count));
+  const ttsCount = Math.min(Math.max(Math.min(sttsCovered, count), Math.min(cttsCovered, count)), visited);
   const durations = new Float64Array(ttsCount);
   const compositionOffsets = new Float64Array(ttsCount);
   fillRuns(durations, t.stts.map((e) => ({ count: e.count, value: e.duration })));
@@ -319,6 +339,18 @@ function buildSamples(t: TrackTables, ctx: BuildContext): Built | null {
     built.flags[k] = e.flags;
   }
   return built;
+}
+
+/** How many samples the chunk walk of {@link buildIndex} visits: the stsc counts over the chunks, up to the sample count. */
+function samplesVisited(t: TrackTables): number {
+  const stsc = t.sampleToChunk;
+  let total = 0;
+  let stscAt = 0;
+  for (let chunk = 0; chunk < t.chunkOffsets.length && total < t.sampleCount; chunk++) {
+    while (stscAt < stsc.length - 1 && chunk + 1 === stsc[stscAt + 1]!.first) stscAt++;
+    total += stsc[stscAt]?.count ?? 0;
+  }
+  return Math.min(total, t.sampleCount);
 }
 
 function fillRuns(target: Float64Array, runs: ReadonlyArray<{ count: number; value: number }>): void {

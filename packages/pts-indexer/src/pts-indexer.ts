@@ -57,6 +57,13 @@ export class PtsIndexer extends Transform {
     cb(null);
   }
 
+  /** streamx drops, without freeing, what is written to a stream being destroyed: free such packets here. */
+  override write(packet: Packet | typeof DISCONTINUITY): boolean {
+    if (!this.destroying) return super.write(packet);
+    if (!isDiscontinuity(packet)) packet.free();
+    return false;
+  }
+
   override _predestroy(): void {
     releaseBuffered<Packet | typeof DISCONTINUITY>(this, (item) => isDiscontinuity(item) || item.free());
   }

@@ -420,6 +420,95 @@ describe('truncated files', () => {
   });
 });
 
+describe('damaged counts and sizes (found by test/fuzz.test.ts): no allocation in proportion to a claimed count', () => {
+  let dir: string;
+  const stbl = (moov: Box) => find(videoTrack(moov), 'mdia/minf/stbl')!;
+  const craft = async (name: string, edit: (moov: Box) => void) => {
+    const file = path.join(dir, name);
+    await rewriteMoov(await makeFixture(H264_MP4_MOOV_END), file, edit);
+    return file;
+  };
+  /** Peak RSS growth while `fn` runs, MiB (the process's high-water mark: a regression shows as gigabytes). */
+  const peakGrowth = async (fn: () => Promise<void>) => {
+    const before = process.resourceUsage().maxRSS;
+    await fn();
+    return (process.resourceUsage().maxRSS - before) / 1024;
+  };
+  before(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), 'framepipe-counts-'));
+  });
+  after(async () => {
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  test('a constant sample size, a count past what FFmpeg indexes, a huge stsc run: null, as FFmpeg has no index', async () => {
+    // Was: one JS object per claimed sample, until the heap ran out and the process died.
+    const file = await craft('count-past-ffmpeg.mp4', (m) => {
+      find(stbl(m), 'stsz')!.payload = fullBox(0, [1, 0x7ffffff0]);
+      find(stbl(m), 'stsc')!.payload = fullBox(0, [1, 1, 0x7fffffff, 1]);
+    });
+    const growth = await peakGrowth(async () => {
+      assert.equal(await withFile(file, (source) => readMp4SampleTable(source)), null);
+    });
+    assert.ok(growth < 256, `peak RSS grew by ${growth.toFixed(0)} MiB`);
+    const scanned = await withFile(file, (source) => PtsIndex.scan(new Demuxer(source)));
+    assert.equal(scanned.size, 0, 'FFmpeg emits no packet for the track');
+  });
+
+  test('more samples of a constant size than the file holds: null, and the scan has the last word', async () => {
+    const file = await craft('more-than-the-file.mp4', (m) => {
+      find(stbl(m), 'stsz')!.payload = fullBox(0, [1, 10_000_000]);
+      find(stbl(m), 'stsc')!.payload = fullBox(0, [1, 1, 0x7fffffff, 1]);
+    });
+    const growth = await peakGrowth(async () => {
+      assert.equal(await withFile(file, (source) => readMp4SampleTable(source)), null);
+    });
+    assert.ok(growth < 256, `peak RSS grew by ${growth.toFixed(0)} MiB`);
+  });
+
+  test('an stts run of 2^32 - 1 samples over a large constant-size count: arrays as long as the samples walked', async () => {
+    // Was: two arrays of 80 million durations and offsets for a track whose chunks hold 60 samples.
+    const file = await craft('stts-run-huge.mp4', (m) => {
+      find(stbl(m), 'stsz')!.payload = fullBox(0, [1, 80_000_000]);
+      find(stbl(m), 'stts')!.payload = fullBox(0, [1, 0xffffffff, 512]);
+    });
+    let table: Mp4SampleTable | null = null;
+    const growth = await peakGrowth(async () => {
+      table = await withFile(file, (source) => readMp4SampleTable(source));
+    });
+    assert.ok(growth < 256, `peak RSS grew by ${growth.toFixed(0)} MiB`);
+    // The timestamps are those of the undamaged file (the demuxer's keyframe flags are not comparable here: FFmpeg's
+    // parser looks inside the 1-byte samples).
+    const original = await withFile(await makeFixture(H264_MP4_MOOV_END), (source) => readMp4SampleTable(source));
+    assert.equal(table!.count, 60);
+    assert.deepEqual(table!.pts, original!.pts);
+    assert.deepEqual(table!.dts, original!.dts);
+  });
+
+  test('a moov size damaged into a huge one is not read into memory', async () => {
+    // A 1 GiB source whose moov claims 600 MiB: the reader gives the file to FFmpeg instead of holding it.
+    const head = Buffer.alloc(32);
+    head.writeUInt32BE(16, 0);
+    head.write('ftypisom', 4, 'latin1');
+    head.writeUInt32BE(600 * 2 ** 20, 16);
+    head.write('moov', 20, 'latin1');
+    const reads: number[] = [];
+    const source: ByteSource = {
+      description: 'huge-moov.mp4',
+      size: 2 ** 30,
+      bytesRead: 0,
+      open: async () => {},
+      close: async () => {},
+      read: async (offset, length) => {
+        reads.push(length);
+        return offset < head.length ? head.subarray(offset, Math.min(head.length, offset + length)) : Buffer.alloc(Math.min(length, 64));
+      },
+    };
+    assert.equal(await readMp4SampleTable(source), null);
+    assert.ok(Math.max(...reads) <= 16, `reads of ${reads.join(', ')} bytes`);
+  });
+});
+
 test('PtsIndex.fromSampleTable: flags and the complete map from a table', async () => {
   const file = await makeFixture(H264_MP4_MOOV_END);
   const table = await withFile(file, (source) => readMp4SampleTable(source));

@@ -188,6 +188,25 @@ test('destroy mid-stream while the consumer holds some frames', async () => {
   budget.release();
 });
 
+test('a frame written while the selector is being destroyed is freed, and its unit comes back', async () => {
+  // The decoder writes until this stage has closed; streamx drops what reaches a destroyed stream without freeing it.
+  const budget = new FrameBudget(4);
+  const selector = new FrameSelector(makeIndex(10), { budget });
+  const closed = once(selector, 'close');
+  selector.destroy();
+  const late = await frameAt(100n, budget);
+  let freed = false;
+  const free = late.free.bind(late);
+  late.free = () => {
+    freed = true;
+    free();
+  };
+  assert.equal(selector.write(late), false);
+  assert.ok(freed, 'the late frame was freed');
+  assert.equal(budget.inUse, 0);
+  await closed;
+});
+
 test('options are checked with exact messages', () => {
   const index = makeIndex(3);
   const cases: Array<[unknown, string, string]> = [

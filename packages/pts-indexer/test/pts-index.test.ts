@@ -225,6 +225,23 @@ test('PtsIndexer: destroyed mid-stream, it closes and the map stays incomplete',
   });
 });
 
+test('PtsIndexer: a packet written while it is being destroyed is freed', async () => {
+  // The demuxer writes until this stage has closed; streamx drops what reaches a destroyed stream without freeing it.
+  const indexer = new PtsIndexer({ hasBFrames: false });
+  const closed = once(indexer, 'close');
+  indexer.destroy();
+  const late = packet(0n);
+  let freed = false;
+  const free = late.free.bind(late);
+  late.free = () => {
+    freed = true;
+    free();
+  };
+  assert.equal(indexer.write(late), false);
+  assert.ok(freed, 'the late packet was freed');
+  await closed;
+});
+
 test('PtsIndexer: options are checked', () => {
   assert.throws(
     () => new PtsIndexer({ hasBFrames: false }, { highWaterMark: 0 }),

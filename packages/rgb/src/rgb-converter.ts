@@ -3,7 +3,9 @@ import { FFmpegError, Frame, SoftwareScaleContext } from 'node-av';
 import {
   AVCOL_RANGE_JPEG,
   AVCOL_SPC_RGB,
+  AV_FRAME_FLAG_INTERLACED,
   AV_FRAME_FLAG_KEY,
+  AV_FRAME_FLAG_TOP_FIELD_FIRST,
   AV_PIX_FMT_RGB24,
   AV_PIX_FMT_YUV411P,
   AV_PIX_FMT_YUV420P,
@@ -138,6 +140,17 @@ export class RgbConverter extends Transform {
     );
   }
 
+  /**
+   * streamx drops, without freeing, what is written to a stream being destroyed, and the stage upstream goes on
+   * writing until this one has closed (e.g. the iterator's caller left): free such frames and give their units back.
+   */
+  override write(input: NumberedFrameInput): boolean {
+    if (!this.destroying) return super.write(input);
+    input.frame.free();
+    this.#budget?.release();
+    return false;
+  }
+
   override _predestroy(): void {
     // RgbFrames are plain memory; native frames still queued must be freed, and every one gives its unit back.
     releaseBuffered<NumberedFrameInput | RgbFrame>(this, (item) => {
@@ -160,6 +173,9 @@ export class RgbConverter extends Transform {
 
   async #convert({ frame, index }: NumberedFrameInput): Promise<RgbFrame> {
     const { width, height } = frame;
+    // A field-coded picture (interlaced video, or a stream whose damaged header says so) is converted as one picture,
+    // as PyAV's reformat and OpenCV do; sws_scale_frame would refuse it, since the RGB target is progressive.
+    frame.clearFlags(AV_FRAME_FLAG_INTERLACED, AV_FRAME_FLAG_TOP_FIELD_FIRST);
     const alias = FULL_RANGE_ALIASES.get(frame.format as AVPixelFormat);
     if (alias !== undefined) {
       frame.format = alias;

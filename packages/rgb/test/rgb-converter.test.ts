@@ -6,7 +6,9 @@ import {
   AVCOL_RANGE_JPEG,
   AVCOL_RANGE_MPEG,
   AVCOL_SPC_BT709,
+  AV_FRAME_FLAG_INTERLACED,
   AV_FRAME_FLAG_KEY,
+  AV_FRAME_FLAG_TOP_FIELD_FIRST,
   AV_PIX_FMT_YUV420P,
   AV_PIX_FMT_YUV420P10LE,
   AV_PIX_FMT_YUV444P,
@@ -215,6 +217,14 @@ test('keyframe follows the frame\'s AV_FRAME_FLAG_KEY', async () => {
   assert.deepEqual((await convert(inputs)).map((f) => f.keyframe), [true, false, true]);
 });
 
+test('an interlaced (field-coded) frame is converted as one picture, as PyAV and OpenCV do', async () => {
+  // Found by test/fuzz.test.ts (an H.264 header damaged into field coding); every interlaced video failed the same
+  // way: sws_scale_frame refuses to convert interlaced frames into a progressive RGB frame.
+  const frame = solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]);
+  frame.setFlags(AV_FRAME_FLAG_INTERLACED, AV_FRAME_FLAG_TOP_FIELD_FIRST);
+  assert.deepEqual(uniformPixel(await convertOne(frame)), [255, 255, 255]);
+});
+
 test('frame codes drawn by hand in yuvj420p and yuv420p10le read back after conversion', async () => {
   const inputs = [AV_PIX_FMT_YUVJ420P, AV_PIX_FMT_YUV420P10LE, AV_PIX_FMT_YUV420P].map((format, i) => {
     const frame = solidFrame(format, 320, 240, [0, 0, 0]);
@@ -332,6 +342,29 @@ test('destroy mid-stream while frames are converted and queued', async () => {
   }
   await new Promise<void>((resolve) => converter.once('close', () => resolve()));
   assert.ok(got < 8);
+  assert.equal(budget.inUse, 0);
+});
+
+test('a frame written while the converter is being destroyed is freed, and its unit comes back', async () => {
+  // Upstream writes until this stage has closed (here: _destroy waits for a conversion), and streamx drops what
+  // reaches a destroyed stream without freeing it.
+  const budget = new FrameBudget(4);
+  const converter = new RgbConverter({ timeBase: TB, budget });
+  converter.on('data', () => budget.release());
+  await budget.acquire();
+  converter.write({ frame: solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]), index: 0 });
+  converter.destroy();
+  await budget.acquire();
+  const late = solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]);
+  let freed = false;
+  const free = late.free.bind(late);
+  late.free = () => {
+    freed = true;
+    free();
+  };
+  assert.equal(converter.write({ frame: late, index: 1 }), false);
+  assert.ok(freed, 'the late frame was freed');
+  await new Promise<void>((resolve) => converter.once('close', () => resolve()));
   assert.equal(budget.inUse, 0);
 });
 
