@@ -142,7 +142,9 @@ describe('sink failures stop the run with ERR_FRAMEPIPE_WRITE_FAILED', () => {
       const files = await assertWriteFailure(error, mountPoint, 'ENOSPC');
       assert.ok(files.length > 0 && files.length < 240, `${files.length} files fit`);
       const failedAt = indexInName(error.path!);
-      assert.ok(stats.framesDecoded <= failedAt + BUDGET + WORKERS, `failed at frame ${failedAt}, decoded ${stats.framesDecoded}`);
+      // Writes run WORKERS at a time, so frames after the failing one may have been written already (and count as
+      // done, not as alive): at most WORKERS of those, plus what the budget lets exist.
+      assert.ok(stats.framesDecoded <= failedAt + BUDGET + 2 * WORKERS, `failed at frame ${failedAt}, decoded ${stats.framesDecoded}`);
       t.diagnostic(`ENOSPC at frame ${failedAt}: ${files.length} complete files kept, ${stats.framesDecoded} frames decoded`);
     });
   });
