@@ -20,7 +20,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { seededRandom } from './range-server.ts';
+import { parseRange, seededRandom } from './range-server.ts';
 
 /** What the server can do wrong to one request. */
 export type FaultKind = 'cut' | 'status' | 'stall' | 'short' | 'ignore-range' | 'change';
@@ -426,18 +426,3 @@ function ifRangeMatches(ifRange: string, version: Version, sendEtag: boolean): b
   return !Number.isNaN(date) && date === Date.parse(version.lastModified);
 }
 
-/** One range of `bytes=a-b`, `bytes=a-` or `bytes=-n`; undefined when absent or not a single range. */
-function parseRange(header: string | undefined, size: number): [number, number] | 'unsatisfiable' | undefined {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
-  if (!match || (match[1] === '' && match[2] === '')) return undefined;
-  const [, first = '', last = ''] = match;
-  if (first === '') {
-    const suffix = Number(last);
-    if (suffix === 0 || size === 0) return 'unsatisfiable';
-    return [Math.max(0, size - suffix), size - 1];
-  }
-  const start = Number(first);
-  if (last !== '' && Number(last) < start) return undefined;
-  if (start >= size) return 'unsatisfiable';
-  return [start, last === '' ? size - 1 : Math.min(Number(last), size - 1)];
-}

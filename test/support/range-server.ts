@@ -166,7 +166,7 @@ function contentOf(entry: Buffer | string | undefined): Content | undefined {
  * One range of `bytes=a-b`, `bytes=a-` or `bytes=-n`, clamped to the content; undefined when absent or not
  * understood (then the whole body is sent, as RFC 9110 allows), 'unsatisfiable' when it starts past the end.
  */
-function parseRange(header: string | undefined, size: number): [number, number] | 'unsatisfiable' | undefined {
+export function parseRange(header: string | undefined, size: number): [number, number] | 'unsatisfiable' | undefined {
   const match = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
   if (!match || (match[1] === '' && match[2] === '')) return undefined;
   const [, first = '', last = ''] = match;

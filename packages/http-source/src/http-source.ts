@@ -17,7 +17,7 @@ import type { ByteSource } from './byte-source.ts';
 import { hideRequestOptions } from './hide-request-options.ts';
 import { ByteStream, type ByteStreamOptions } from './byte-stream.ts';
 import { Spool } from './spool.ts';
-import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, isPassingNetworkError, isPassingStatus, retryWait } from './retry.ts';
+import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, PassingFailure, isPassingNetworkError, isPassingStatus, retryWait } from './retry.ts';
 
 /**
  * Agents for {@link HttpSourceOptions.agent}; a missing one is created with keep-alive by the source.
@@ -284,7 +284,7 @@ export class HttpSource implements ByteSource {
     let body: Buffer | undefined;
     let received = 0;
     let total = opening ? -1 : this.#size;
-    const failures: Transient[] = [];
+    const failures: PassingFailure[] = [];
     for (;;) {
       const from = first + received;
       const range = `bytes=${from}-${body ? first + body.length - 1 : last}`;
@@ -329,13 +329,13 @@ export class HttpSource implements ByteSource {
         });
         if (empty) return { data: Buffer.alloc(0), total: 0 };
         if (body && received === body.length) return { data: body, total };
-        throw new Transient(
+        throw new PassingFailure(
           new FramepipeError(ErrorCode.UNREACHABLE, `The body of ${range} from ${this.description} ended after ${first + received - from} of ${body ? first + body.length - from : '?'} bytes`, {
             source: this.description,
           }),
         );
       } catch (error) {
-        if (!(error instanceof Transient)) throw error;
+        if (!(error instanceof PassingFailure)) throw error;
         failures.push(error);
         if (failures.length > this.#retries) throw this.#exhausted(`bytes=${first}-${last}`, failures);
         await this.#pause(error, failures.length, signal);
@@ -377,7 +377,7 @@ export class HttpSource implements ByteSource {
    * brings new bytes, since this one request is the whole file.
    */
   async #downloadInto(spool: Spool): Promise<void> {
-    const failures: Transient[] = [];
+    const failures: PassingFailure[] = [];
     const signal = this.#closer.signal;
     while (!signal.aborted) {
       const resumeAt = spool.appended;
@@ -425,13 +425,13 @@ export class HttpSource implements ByteSource {
           },
         });
         if (spool.size === null || spool.appended === spool.size) return spool.finish();
-        throw new Transient(
+        throw new PassingFailure(
           new FramepipeError(ErrorCode.UNREACHABLE, `The download of ${this.description} ended after ${spool.appended} of ${spool.size} bytes`, {
             source: this.description,
           }),
         );
       } catch (error) {
-        if (!(error instanceof Transient)) {
+        if (!(error instanceof PassingFailure)) {
           spool.fail(error as Error);
           return;
         }
@@ -455,7 +455,7 @@ export class HttpSource implements ByteSource {
   /**
    * One request. `response` sees the status and headers first and may throw to end it; `data` gets each body chunk
    * and may throw too. Resolves when the body has ended (complete or not: the caller counts), rejects with a
-   * {@link Transient} for a failure worth retrying.
+   * {@link PassingFailure} for a failure worth retrying.
    */
   #exchange(range: string | null, signal: AbortSignal | undefined, handle: ExchangeHandlers): Promise<void> {
     const combined = signal ? AbortSignal.any([this.#closer.signal, signal]) : this.#closer.signal;
@@ -513,7 +513,7 @@ export class HttpSource implements ByteSource {
     });
   }
 
-  /** Lets a success (2xx) through; a status worth retrying becomes a {@link Transient}, any other fails at once. */
+  /** Lets a success (2xx) through; a status worth retrying becomes a {@link PassingFailure}, any other fails at once. */
   #checkStatus(response: http.IncomingMessage, range: string): void {
     const status = response.statusCode ?? 0;
     if (status < 400) return;
@@ -522,7 +522,7 @@ export class HttpSource implements ByteSource {
       source: this.description,
       status,
     });
-    if (isPassingStatus(status)) throw new Transient(error, response.headers['retry-after']);
+    if (isPassingStatus(status)) throw new PassingFailure(error, response.headers['retry-after']);
     throw error;
   }
 
@@ -561,7 +561,7 @@ export class HttpSource implements ByteSource {
   }
 
   /** Waits before the next try: what the server's Retry-After asks, or the backoff for this attempt. */
-  #pause(failure: Transient, attempt: number, signal: AbortSignal | undefined): Promise<void> {
+  #pause(failure: PassingFailure, attempt: number, signal: AbortSignal | undefined): Promise<void> {
     const wait = retryWait(attempt, this.#retryDelay, failure.retryAfter);
     this.#retriesMade++;
     const combined = signal ? AbortSignal.any([this.#closer.signal, signal]) : this.#closer.signal;
@@ -571,7 +571,7 @@ export class HttpSource implements ByteSource {
   }
 
   /** The one error that ends a request whose retries have run out: the last failure's code, every try listed. */
-  #exhausted(what: string, failures: Transient[]): FramepipeError {
+  #exhausted(what: string, failures: PassingFailure[]): FramepipeError {
     const last = failures[failures.length - 1]!.error;
     const attempts = failures.map((failure) => failure.error.message);
     const list = attempts.map((message, i) => `${i + 1}) ${message}`).join('; ');
@@ -618,11 +618,11 @@ export class HttpSource implements ByteSource {
   #wrap(error: unknown, signal: AbortSignal | undefined): Error {
     if (this.#closer.signal.aborted) return new AbortError(this.#closer.signal.reason);
     if (signal?.aborted) return new AbortError(signal.reason);
-    if (error instanceof FramepipeError || error instanceof Transient || error instanceof RangeIgnored) return error;
+    if (error instanceof FramepipeError || error instanceof PassingFailure || error instanceof RangeIgnored) return error;
     hideRequestOptions(error);
     const { name, code, message } = error as { name?: string; code?: string; message?: string };
     if (name === 'TimeoutError' || code === 'ETIMEDOUT') {
-      return new Transient(
+      return new PassingFailure(
         new FramepipeError(ErrorCode.TIMEOUT, `No data from ${this.description} for ${this.#timeout} ms`, {
           source: this.description,
           cause: error,
@@ -633,7 +633,7 @@ export class HttpSource implements ByteSource {
       source: this.description,
       cause: error,
     });
-    return isPassingNetworkError(error) ? new Transient(failure) : failure;
+    return isPassingNetworkError(error) ? new PassingFailure(failure) : failure;
   }
 }
 
@@ -641,20 +641,6 @@ export class HttpSource implements ByteSource {
 interface ExchangeHandlers {
   response(response: http.IncomingMessage): void;
   data(chunk: Buffer, request: GotRequest): void;
-}
-
-/** A failure that may pass: a dropped or stalled connection, a short body, a 408, 429 or 5xx answer. */
-class Transient extends Error {
-  /** What the caller sees if no retry succeeds. */
-  readonly error: FramepipeError;
-  /** The server's `Retry-After` header, if it sent one. */
-  readonly retryAfter: string | undefined;
-
-  constructor(error: FramepipeError, retryAfter?: string) {
-    super(error.message);
-    this.error = error;
-    this.retryAfter = retryAfter;
-  }
 }
 
 /** The server answered a Range request with the whole file (200): reading goes on from a spooled download. */

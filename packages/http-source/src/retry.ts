@@ -1,4 +1,19 @@
 /** The retry policy shared by every HTTP request framepipe makes: which failures pass, and how long to wait. */
+import type { FramepipeError } from '@framepipe/common';
+
+/** A failure of one try that another try may not meet: what to report if none succeeds, and the server's wish. */
+export class PassingFailure extends Error {
+  /** What the caller sees if no retry succeeds. */
+  readonly error: FramepipeError;
+  /** The server's `Retry-After` header, if it sent one. */
+  readonly retryAfter: string | undefined;
+
+  constructor(error: FramepipeError, retryAfter?: string) {
+    super(error.message);
+    this.error = error;
+    this.retryAfter = retryAfter;
+  }
+}
 
 /** The retries of one request when the caller does not say. */
 export const DEFAULT_RETRIES = 5;

@@ -2,7 +2,7 @@ import http from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import got from 'got';
 import { AbortError, ErrorCode, FramepipeError } from '@framepipe/common';
-import { hideRequestOptions, isPassingNetworkError, isPassingStatus, retryWait } from '@framepipe/http-source';
+import { PassingFailure, hideRequestOptions, isPassingNetworkError, isPassingStatus, retryWait } from '@framepipe/http-source';
 
 /**
  * What the server measured of the file (the SDK's `file_meta`). The server fills it once it has processed the
@@ -110,18 +110,6 @@ export async function fetchVideoInfo(request: VideoInfoRequest): Promise<Supervi
         throw new AbortError(request.signal?.reason);
       });
     }
-  }
-}
-
-/** A failure of one try that another try may not meet. */
-class PassingFailure extends Error {
-  readonly error: FramepipeError;
-  readonly retryAfter: string | undefined;
-
-  constructor(error: FramepipeError, retryAfter?: string) {
-    super(error.message);
-    this.error = error;
-    this.retryAfter = retryAfter;
   }
 }
 
