@@ -12,4 +12,5 @@ export {
   checkSignal,
 } from './options.ts';
 export { FrameBudget, checkBudget } from './frame-budget.ts';
+export { BufferPool, checkPool } from './buffer-pool.ts';
 export { DISCONTINUITY, InFlight, SharedAttempt, isDiscontinuity, objectStreamOptions, releaseBuffered } from './streams.ts';

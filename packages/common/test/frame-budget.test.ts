@@ -113,3 +113,26 @@ test('a signal that fires after its acquire resolved does nothing', async () => 
   await next;
   assert.equal(budget.inUse, 1);
 });
+
+test('BufferPool: a buffer given back is the next one taken; capacity, size changes and double gives are safe', async () => {
+  const { BufferPool } = await import('../src/index.ts');
+  const pool = new BufferPool(2);
+  const a = pool.take(100);
+  const b = pool.take(100);
+  assert.notEqual(a, b);
+  assert.equal(a.byteLength, 100);
+  pool.give(a);
+  pool.give(a);
+  assert.equal(pool.available, 1, 'a buffer given twice is held once');
+  assert.equal(pool.take(100), a);
+  pool.give(a);
+  pool.give(b);
+  pool.give(Buffer.alloc(100));
+  assert.equal(pool.available, 2, 'no more than the capacity is kept');
+  pool.give(Buffer.alloc(50));
+  assert.equal(pool.available, 2, 'a buffer of another size is not kept');
+  const c = pool.take(200);
+  assert.equal(c.byteLength, 200);
+  assert.equal(pool.available, 0, 'a new size drops the old buffers');
+  assert.throws(() => new BufferPool(0), { code: 'ERR_FRAMEPIPE_INVALID_OPTION', option: 'capacity' });
+});

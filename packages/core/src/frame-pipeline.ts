@@ -1,4 +1,4 @@
-import { AbortError, FrameBudget, throwIfAborted } from '@framepipe/common';
+import { AbortError, BufferPool, FrameBudget, throwIfAborted } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
 import type { DemuxerInfo } from '@framepipe/demuxer';
 import { Decoder } from '@framepipe/decoder';
@@ -31,6 +31,8 @@ export class FrameRun {
   readonly source: ByteSource;
   readonly budget: FrameBudget;
   #ownsSource: boolean;
+  /** Where the converter takes frame buffers from, when the consumer gives them back (the file path). */
+  #pool: BufferPool | undefined;
   #streams: Array<Readable | Duplex> = [];
   #progress: ProgressBar | null = null;
   #progressTimer: NodeJS.Timeout | null = null;
@@ -42,8 +44,9 @@ export class FrameRun {
   #stopped: Error | null = null;
 
   /** `budgetFrames`: how many decoded frames may be alive at once (queue, workers and the one in hand). */
-  constructor(input: ByteSourceInput, settings: RunSettings, budgetFrames: number) {
+  constructor(input: ByteSourceInput, settings: RunSettings, budgetFrames: number, pool?: BufferPool) {
     this.settings = settings;
+    this.#pool = pool;
     this.#ownsSource = !isByteSource(input);
     this.source = openByteSource(input, httpOptionsOf(settings));
     this.budget = new FrameBudget(budgetFrames);
@@ -236,7 +239,8 @@ export class FrameRun {
     const { start, end, step, frames } = selection;
     const selector = this.#own(new FrameSelector(index, { start, end, step, ...(frames ? { frames } : {}), budget: this.budget }));
     const rotate = this.settings.autorotate ? rightAngle(demuxer.info.rotation) : 0;
-    const converter = this.#own(new RgbConverter({ timeBase, budget: this.budget, rotate, highWaterMark: converterQueue }));
+    const pool = this.#pool;
+    const converter = this.#own(new RgbConverter({ timeBase, budget: this.budget, rotate, highWaterMark: converterQueue, ...(pool ? { pool } : {}) }));
     // Nothing after the range is wanted: end the input there, the decoder flushes, and the run completes.
     selector.once('done', () => demuxer.stop());
     attachProbe(stats, () => ({

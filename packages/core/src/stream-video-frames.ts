@@ -1,4 +1,5 @@
 import { Readable, pipelinePromise, pipeline } from 'streamx';
+import { BufferPool } from '@framepipe/common';
 import { AbortError } from '@framepipe/common';
 import { FrameDirSink, findFrameFiles, removeStaleTemporaries } from '@framepipe/sink';
 import type { ManifestLine as SinkManifestLine } from '@framepipe/sink';
@@ -54,8 +55,13 @@ export async function streamVideoFramesToDir(
   const settings = checkDirOptions(outputDir, options);
   const { queueMaxSize, maxWriteWorkers, stats } = settings;
   // Frames alive at once: the queue, one per writer, and the one being converted.
-  const run = new FrameRun(source, settings, queueMaxSize + maxWriteWorkers + 1);
+  const frames = queueMaxSize + maxWriteWorkers + 1;
+  // The built-in encoder gives each frame's buffer back once encoded, so a few buffers serve the whole run; an
+  // imageWriter may keep a frame's data, so its frames get buffers of their own.
+  const pool = settings.imageWriter ? undefined : new BufferPool(frames);
+  const run = new FrameRun(source, settings, frames, pool);
   const sink = new FrameDirSink(outputDir, {
+    ...(pool ? { pool } : {}),
     ext: settings.ext,
     maxWriteWorkers,
     progress: settings.progress,

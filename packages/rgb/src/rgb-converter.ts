@@ -23,6 +23,8 @@ import {
   ErrorCode,
   FrameBudget,
   checkBudget,
+  checkPool,
+  BufferPool,
   FramepipeError,
   InFlight,
   assertKnownKeys,
@@ -68,6 +70,11 @@ export interface RgbConverterOptions {
    */
   rotate?: 0 | 90 | 180 | 270 | undefined;
   /**
+   * Takes each frame's `data` from this pool instead of allocating it. Give a pool only when the consumer gives
+   * every buffer back (`pool.give(frame.data)`) once it no longer reads it, as `FrameDirSink` does with the same pool.
+   */
+  pool?: BufferPool | undefined;
+  /**
    * Converted frames that may wait in the output buffer.
    * @default 1
    */
@@ -100,6 +107,7 @@ export class RgbConverter extends Transform {
   #timeBase: { num: number; den: number };
   #budget: FrameBudget | undefined;
   #rotate: 0 | 90 | 180 | 270;
+  #pool: BufferPool | undefined;
   #scaler: SoftwareScaleContext | null = null;
   #target: Frame | null = null;
   #inFlight = new InFlight();
@@ -107,7 +115,7 @@ export class RgbConverter extends Transform {
 
   constructor(options: RgbConverterOptions) {
     const opts = assertOptionsObject(options, 'RgbConverter');
-    assertKnownKeys(opts, ['timeBase', 'budget', 'rotate', 'highWaterMark'], 'RgbConverter');
+    assertKnownKeys(opts, ['timeBase', 'budget', 'rotate', 'pool', 'highWaterMark'], 'RgbConverter');
     super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
     const tb = opts.timeBase;
     if (typeof tb !== 'object' || tb === null || !(tb.num > 0) || !(tb.den > 0)) {
@@ -118,6 +126,7 @@ export class RgbConverter extends Transform {
     const rotate = opts.rotate ?? 0;
     if (rotate !== 0 && rotate !== 90 && rotate !== 180 && rotate !== 270) throw invalidOption('rotate', 'one of 0, 90, 180, 270', rotate);
     this.#rotate = rotate;
+    this.#pool = checkPool(opts.pool);
   }
 
   /** Frames converted so far. */
@@ -192,7 +201,8 @@ export class RgbConverter extends Transform {
     if (ret < 0) {
       throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot convert frame ${index} to RGB: ${FFmpegError.strerror(ret)} (${ret})`);
     }
-    const data = packedCopy(target, width, height, this.#rotate);
+    const size = width * height * 3;
+    const data = packedCopy(target, width, height, this.#rotate, this.#pool?.take(size) ?? Buffer.allocUnsafe(size));
     const pts = frame.pts;
     const time = (Number(pts) * this.#timeBase.num) / this.#timeBase.den;
     const turned = this.#rotate === 90 || this.#rotate === 270;
@@ -223,16 +233,18 @@ export class RgbConverter extends Transform {
 }
 
 /**
- * Copies the native RGB plane into JS memory without row padding (the native frame is reused for the next one),
- * turned `rotate` degrees counter-clockwise.
+ * Copies the native RGB plane into `out` (JS memory, `width × height × 3` bytes) without row padding (the native
+ * frame is reused for the next one), turned `rotate` degrees counter-clockwise.
  */
-function packedCopy(frame: Frame, width: number, height: number, rotate: 0 | 90 | 180 | 270): Buffer {
+function packedCopy(frame: Frame, width: number, height: number, rotate: 0 | 90 | 180 | 270, out: Buffer): Buffer {
   const plane = frame.data?.[0];
   const stride = frame.linesize[0] ?? 0;
   const row = width * 3;
   if (!plane) throw new FramepipeError(ErrorCode.DECODE_FAILED, 'swscale produced no RGB plane');
-  if (rotate === 0 && stride === row) return Buffer.from(plane.subarray(0, row * height));
-  const out = Buffer.allocUnsafe(row * height);
+  if (rotate === 0 && stride === row) {
+    plane.copy(out, 0, 0, row * height);
+    return out;
+  }
   if (rotate === 0) {
     for (let y = 0; y < height; y++) plane.copy(out, y * row, y * stride, y * stride + row);
     return out;

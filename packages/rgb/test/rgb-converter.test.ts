@@ -389,8 +389,9 @@ test('options are checked with exact messages', () => {
     [{ timeBase: 0.04 }, 'timeBase', 'Expected an object { num, den } of positive numbers for timeBase but received 0.04 of type number'],
     [{ timeBase: TB, budget: 3 }, 'budget', 'Expected a FrameBudget for budget but received 3 of type number'],
     [{ timeBase: TB, highWaterMark: -1 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received -1 of type number'],
+    [{ timeBase: TB, pool: {} }, 'pool', 'Expected a BufferPool for pool but received [object] of type object'],
     [{ timeBase: TB, rotate: 45 }, 'rotate', 'Expected one of 0, 90, 180, 270 for rotate but received 45 of type number'],
-    [{ timeBase: TB, size: 2 }, 'size', 'Unknown option size for RgbConverter; known options: timeBase, budget, rotate, highWaterMark'],
+    [{ timeBase: TB, size: 2 }, 'size', 'Unknown option size for RgbConverter; known options: timeBase, budget, rotate, pool, highWaterMark'],
   ];
   for (const [options, option, message] of cases) {
     assert.throws(

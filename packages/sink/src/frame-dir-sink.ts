@@ -7,6 +7,8 @@ import {
   ErrorCode,
   FrameBudget,
   checkBudget,
+  checkPool,
+  BufferPool,
   FramepipeError,
   assertKnownKeys,
   assertOptionsObject,
@@ -77,6 +79,12 @@ export interface FrameDirSinkOptions {
   /** The budget the frames were counted against; each written or discarded frame gives its unit back. */
   budget?: FrameBudget | undefined;
   /**
+   * Where the frames' `data` came from (the `pool` of the `RgbConverter` upstream): the built-in encoder gives each
+   * buffer back once it has encoded the frame. Frames for an `imageWriter` are not given back, since the writer may
+   * keep their data.
+   */
+  pool?: BufferPool | undefined;
+  /**
    * Frames that may wait for a free worker.
    * @default 32
    */
@@ -90,7 +98,7 @@ export interface FrameDirSinkOptions {
   manifest?: boolean | ManifestOptions | undefined;
 }
 
-const KNOWN_OPTIONS = ['ext', 'maxWriteWorkers', 'progress', 'imageWriter', 'budget', 'highWaterMark', 'manifest'] as const;
+const KNOWN_OPTIONS = ['ext', 'maxWriteWorkers', 'progress', 'imageWriter', 'budget', 'pool', 'highWaterMark', 'manifest'] as const;
 
 /**
  * Writes RGB frames as image files named `frame_<index:06d>.<ext>` into a directory (created if missing), up to
@@ -118,6 +126,7 @@ export class FrameDirSink extends Writable {
   #progress: ((count: number) => void) | undefined;
   #imageWriter: ImageWriter | undefined;
   #budget: FrameBudget | undefined;
+  #pool: BufferPool | undefined;
   #manifest: ManifestOptions | null;
   #manifestDone = false;
   #written = new Map<number, string>();
@@ -139,6 +148,7 @@ export class FrameDirSink extends Writable {
     this.#progress = checkFunction('progress', opts.progress);
     this.#imageWriter = checkFunction('imageWriter', opts.imageWriter);
     this.#budget = checkBudget(opts.budget);
+    this.#pool = checkPool(opts.pool);
     this.#manifest = checkManifest(opts.manifest);
   }
 
@@ -259,7 +269,7 @@ export class FrameDirSink extends Writable {
       await this.#commit(file, async (tempPath) => {
         if (this.#imageWriter) await this.#imageWriter(tempPath, frame);
         // Encoded in memory, then written by fs: a failed write reports the system error (ENOSPC, EACCES, EROFS).
-        else await writeFile(tempPath, await this.#encode(frame).toBuffer());
+        else await writeFile(tempPath, await this.#encoded(frame));
       });
     } catch (cause) {
       throw this.#writeError(finalPath, `Cannot write frame ${frame.index} to ${finalPath}`, cause);
@@ -310,6 +320,15 @@ export class FrameDirSink extends Writable {
     } catch (cause) {
       if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
       throw this.#writeError(path, `Cannot read the manifest ${path}`, cause);
+    }
+  }
+
+  /** The image file's bytes. The frame's data is read no more once they are ready, so it goes back to the pool. */
+  async #encoded(frame: SinkFrame): Promise<Buffer> {
+    try {
+      return await this.#encode(frame).toBuffer();
+    } finally {
+      this.#pool?.give(frame.data);
     }
   }
 

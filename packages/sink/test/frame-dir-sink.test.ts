@@ -156,6 +156,21 @@ test('each written frame gives its budget unit back', async () => {
   assert.equal(budget.inUse, 0);
 });
 
+test('the built-in encoder gives each frame buffer back to the pool once encoded; an imageWriter keeps its frames', async () => {
+  const { BufferPool } = await import('@framepipe/common');
+  const pool = new BufferPool(8);
+  const frames = Array.from({ length: 6 }, (_, i) => codeFrame(i, 64, 64));
+  pool.take(64 * 64 * 3); // sets the pool's size to the frames'
+  const dir = outDir();
+  await writeAll(new FrameDirSink(dir, { pool }), frames);
+  assert.equal(pool.available, 6);
+  for (const frame of frames) assert.equal(await readFrameCodeFromFile(path.join(dir, `frame_${String(frame.index).padStart(6, '0')}.png`)), frame.index);
+  const kept = new BufferPool(8);
+  kept.take(64 * 64 * 3);
+  await writeAll(new FrameDirSink(outDir(), { pool: kept, imageWriter: (temp) => fs.writeFile(temp, 'x') }), frames);
+  assert.equal(kept.available, 0, 'frames given to an imageWriter are never reused');
+});
+
 // ---------------------------------------------------------------- parallelism and backpressure
 
 test('maxWriteWorkers 3: three writes run at once and the fourth waits for one to finish', async () => {
@@ -531,7 +546,7 @@ test('options are checked with exact messages', () => {
     ['out', { manifest: 'yes' }, 'manifest', 'Expected a boolean or an object { fields } for manifest but received "yes" of type string'],
     ['out', { manifest: { fields: 3 } }, 'manifest.fields', 'Expected a function for manifest.fields but received 3 of type number'],
     ['out', { manifest: { field: () => ({}) } }, 'field', 'Unknown option field for manifest; known options: fields'],
-    ['out', { workers: 2 }, 'workers', 'Unknown option workers for FrameDirSink; known options: ext, maxWriteWorkers, progress, imageWriter, budget, highWaterMark, manifest'],
+    ['out', { workers: 2 }, 'workers', 'Unknown option workers for FrameDirSink; known options: ext, maxWriteWorkers, progress, imageWriter, budget, pool, highWaterMark, manifest'],
   ];
   for (const [dir, options, option, message] of cases) {
     assert.throws(
