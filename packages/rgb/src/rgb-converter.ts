@@ -110,6 +110,12 @@ export class RgbConverter extends Transform {
   #pool: BufferPool | undefined;
   #scaler: SoftwareScaleContext | null = null;
   #target: Frame | null = null;
+  /**
+   * The target's RGB plane, read once per target: node-av wraps native memory in a new external Buffer at every
+   * `frame.data` read, and V8 counts each as a fresh allocation of its size (6 MB at 1080p), which set off a full
+   * garbage collection every few frames. swscale writes into the buffers the target already has, so the plane stays.
+   */
+  #plane: { data: Buffer; stride: number } | null = null;
   #inFlight = new InFlight();
   #framesConverted = 0;
 
@@ -174,6 +180,7 @@ export class RgbConverter extends Transform {
       .then(() => {
         this.#target?.free();
         this.#target = null;
+        this.#plane = null;
         this.#scaler?.freeContext();
         this.#scaler = null;
       })
@@ -202,7 +209,7 @@ export class RgbConverter extends Transform {
       throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot convert frame ${index} to RGB: ${FFmpegError.strerror(ret)} (${ret})`);
     }
     const size = width * height * 3;
-    const data = packedCopy(target, width, height, this.#rotate, this.#pool?.take(size) ?? Buffer.allocUnsafe(size));
+    const data = packedCopy(this.#plane!, width, height, this.#rotate, this.#pool?.take(size) ?? Buffer.allocUnsafe(size));
     const pts = frame.pts;
     const time = (Number(pts) * this.#timeBase.num) / this.#timeBase.den;
     const turned = this.#rotate === 90 || this.#rotate === 270;
@@ -216,6 +223,8 @@ export class RgbConverter extends Transform {
     const current = this.#target;
     if (current && current.width === width && current.height === height) return current;
     current?.free();
+    this.#target = null;
+    this.#plane = null;
     const target = new Frame();
     target.alloc();
     target.format = AV_PIX_FMT_RGB24;
@@ -227,7 +236,10 @@ export class RgbConverter extends Transform {
     // when a row has no room for the last block, skips the last `width % 8` pixels, leaving them unconverted.
     const ret = target.getBuffer(32);
     if (ret < 0) throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot allocate a ${width}x${height} RGB frame: ${FFmpegError.strerror(ret)}`);
+    const plane = target.data?.[0];
+    if (!plane) throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot allocate a ${width}x${height} RGB frame: no plane`);
     this.#target = target;
+    this.#plane = { data: plane, stride: target.linesize[0] ?? 0 };
     return target;
   }
 }
@@ -236,11 +248,14 @@ export class RgbConverter extends Transform {
  * Copies the native RGB plane into `out` (JS memory, `width × height × 3` bytes) without row padding (the native
  * frame is reused for the next one), turned `rotate` degrees counter-clockwise.
  */
-function packedCopy(frame: Frame, width: number, height: number, rotate: 0 | 90 | 180 | 270, out: Buffer): Buffer {
-  const plane = frame.data?.[0];
-  const stride = frame.linesize[0] ?? 0;
+function packedCopy(
+  { data: plane, stride }: { data: Buffer; stride: number },
+  width: number,
+  height: number,
+  rotate: 0 | 90 | 180 | 270,
+  out: Buffer,
+): Buffer {
   const row = width * 3;
-  if (!plane) throw new FramepipeError(ErrorCode.DECODE_FAILED, 'swscale produced no RGB plane');
   if (rotate === 0 && stride === row) {
     plane.copy(out, 0, 0, row * height);
     return out;
