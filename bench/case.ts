@@ -18,7 +18,7 @@ import { streamx } from './deps.ts';
 import { RssSampler, dirFiles, procStatusBytes, reapedChildrenCpuMs } from './measure.ts';
 
 /** The kinds of run: framepipe in this process, or Debian's ffmpeg as a child of it. */
-export const CASE_KINDS = ['decode', 'rgb', 'jpeg', 'png', 'webp', 'ffmpeg-jpeg', 'ffmpeg-png'] as const;
+export const CASE_KINDS = ['decode', 'rgb', 'rgb-reuse', 'jpeg', 'png', 'webp', 'ffmpeg-jpeg', 'ffmpeg-png'] as const;
 export type CaseKind = (typeof CASE_KINDS)[number];
 
 /** What to run. */
@@ -101,9 +101,9 @@ async function decodeOnly(clip: string, limit: number | undefined): Promise<numb
   }
 }
 
-async function rgbIteration(clip: string, limit: number | undefined): Promise<number> {
+async function rgbIteration(clip: string, limit: number | undefined, reuseBuffers = false): Promise<number> {
   let frames = 0;
-  for await (const frame of streamVideoFrames(clip, limit === undefined ? {} : { end: limit - 1 })) {
+  for await (const frame of streamVideoFrames(clip, { reuseBuffers, ...(limit === undefined ? {} : { end: limit - 1 }) })) {
     if (frame.data.length === 0) throw new Error(`frame ${frame.index} has no pixels`);
     frames++;
   }
@@ -166,6 +166,9 @@ async function runCase(spec: CaseSpec): Promise<CaseResult> {
       break;
     case 'rgb':
       measured = await measureInProcess(() => rgbIteration(spec.clip, spec.frames));
+      break;
+    case 'rgb-reuse':
+      measured = await measureInProcess(() => rgbIteration(spec.clip, spec.frames, true));
       break;
     case 'jpeg':
     case 'png':

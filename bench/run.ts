@@ -55,6 +55,7 @@ interface BenchCase {
 const CASES: readonly BenchCase[] = [
   { id: 'decode', kind: 'decode', clip: 'hd', label: 'decode only (node-av: Demuxer + Decoder stages, frames freed)' },
   { id: 'rgb', kind: 'rgb', clip: 'hd', label: 'framepipe RGB iteration (`streamVideoFrames`)' },
+  { id: 'rgb-reuse', kind: 'rgb-reuse', clip: 'hd', label: 'framepipe RGB iteration, `reuseBuffers: true`' },
   { id: 'jpeg', kind: 'jpeg', clip: 'hd', ext: 'jpg', label: 'framepipe → JPEG (`streamVideoFramesToDir`)' },
   { id: 'png', kind: 'png', clip: 'hd', ext: 'png', label: 'framepipe → PNG' },
   { id: 'webp', kind: 'webp', clip: 'hd', ext: 'webp', label: 'framepipe → WebP' },

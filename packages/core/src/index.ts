@@ -1,6 +1,6 @@
 export { streamVideoFrames, streamVideoFramesToDir } from './stream-video-frames.ts';
 export type { ManifestLine } from './stream-video-frames.ts';
-export type { StreamOptions, StreamToDirOptions } from './options.ts';
+export type { IterateOptions, StreamOptions, StreamToDirOptions } from './options.ts';
 export { RunStats } from './run-stats.ts';
 export { probeVideo } from './probe-video.ts';
 export type { ProbeOptions, VideoProbe } from './probe-video.ts';

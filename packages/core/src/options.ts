@@ -85,6 +85,18 @@ export interface StreamOptions {
   strict?: boolean | undefined;
 }
 
+/** Options of {@link streamVideoFrames}: the shared ones, and how frame buffers are handed out. */
+export interface IterateOptions extends StreamOptions {
+  /**
+   * Reuse frame buffers: each frame's `data` is valid only until the loop asks for the next frame, after which it
+   * is overwritten with a later frame. Copy what you keep (`Buffer.from(frame.data)`). It saves a fresh 6 MB
+   * allocation per 1080p frame, and the garbage collection that comes with it (see BENCHMARKS.md). Off by
+   * default: every frame then has a buffer of its own, which a caller may keep.
+   * @default false
+   */
+  reuseBuffers?: boolean | undefined;
+}
+
 /** Options of {@link streamVideoFramesToDir}. */
 export interface StreamToDirOptions extends StreamOptions {
   /**
@@ -165,11 +177,16 @@ export interface DirSettings extends RunSettings {
 const COMMON_KEYS = ['start', 'end', 'step', 'frames', 'timestamps', 'queueMaxSize', 'showDecodingProgress', 'autorotate', 'signal', 'headers', 'timeout', 'retries', 'stats', 'strict'];
 const DIR_KEYS = [...COMMON_KEYS, 'ext', 'progress', 'imageWriter', 'maxWriteWorkers', 'resume', 'manifest'];
 
+/** Settings of {@link streamVideoFrames}. */
+export interface IterateSettings extends RunSettings {
+  reuseBuffers: boolean;
+}
+
 /** Checks the options of {@link streamVideoFrames}; throws an InvalidOptionError before any I/O. */
-export function checkStreamOptions(options: StreamOptions | undefined): RunSettings {
+export function checkStreamOptions(options: IterateOptions | undefined): IterateSettings {
   const opts = assertOptionsObject(options, 'streamVideoFrames');
-  assertKnownKeys(opts, COMMON_KEYS, 'streamVideoFrames');
-  return checkCommon(opts);
+  assertKnownKeys(opts, [...COMMON_KEYS, 'reuseBuffers'], 'streamVideoFrames');
+  return { ...checkCommon(opts), reuseBuffers: checkBoolean('reuseBuffers', opts.reuseBuffers, false) };
 }
 
 /** Checks the options of {@link streamVideoFramesToDir}; throws an InvalidOptionError before any I/O. */

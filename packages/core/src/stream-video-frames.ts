@@ -6,7 +6,7 @@ import type { ManifestLine as SinkManifestLine } from '@framepipe/sink';
 import type { ByteSourceInput } from '@framepipe/http-source';
 import type { RgbFrame } from '@framepipe/rgb';
 import { checkDirOptions, checkStreamOptions } from './options.ts';
-import type { StreamOptions, StreamToDirOptions } from './options.ts';
+import type { IterateOptions, IterateSettings, StreamToDirOptions } from './options.ts';
 import { FrameRun } from './frame-pipeline.ts';
 import { attachProbe, finishStats } from './run-stats.ts';
 import type { RunStatsSnapshot } from './run-stats.ts';
@@ -114,16 +114,18 @@ export async function streamVideoFramesToDir(
  *   console.log(frame.index, frame.width, frame.height);
  * }
  */
-export function streamVideoFrames(source: ByteSourceInput, options?: StreamOptions): AsyncIterable<RgbFrame> {
+export function streamVideoFrames(source: ByteSourceInput, options?: IterateOptions): AsyncIterable<RgbFrame> {
   const settings = checkStreamOptions(options);
   return {
     [Symbol.asyncIterator]: () => iterateFrames(source, settings)[Symbol.asyncIterator](),
   };
 }
 
-async function* iterateFrames(source: ByteSourceInput, settings: ReturnType<typeof checkStreamOptions>): AsyncGenerator<RgbFrame> {
+async function* iterateFrames(source: ByteSourceInput, settings: IterateSettings): AsyncGenerator<RgbFrame> {
   // Frames alive at once: the queue and the one the caller holds.
-  const run = new FrameRun(source, settings, settings.queueMaxSize + 1);
+  const frames = settings.queueMaxSize + 1;
+  const pool = settings.reuseBuffers ? new BufferPool(frames) : undefined;
+  const run = new FrameRun(source, settings, frames, pool);
   let delivered = 0;
   attachProbe(settings.stats, () => ({ framesDelivered: delivered }));
   try {
@@ -135,6 +137,7 @@ async function* iterateFrames(source: ByteSourceInput, settings: ReturnType<type
       yield frame;
       // The caller asked for the next frame, so it is done with this one.
       run.budget.release();
+      pool?.give(frame.data);
     }
   } finally {
     run.destroy();
