@@ -18,9 +18,8 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { parseRange, seededRandom } from './range-server.ts';
+import { listenOnLoopback, parseRange, seededRandom } from './range-server.ts';
 
 /** What the server can do wrong to one request. */
 export type FaultKind = 'cut' | 'status' | 'stall' | 'short' | 'ignore-range' | 'change';
@@ -348,11 +347,10 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
     }
   });
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
 
   return {
-    url: (path) => `http://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`,
+    url,
     close: () =>
       new Promise<void>((resolve, reject) => {
         for (const timer of stalls) clearTimeout(timer);

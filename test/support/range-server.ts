@@ -134,11 +134,10 @@ export async function startRangeServer(options: RangeServerOptions): Promise<Ran
     connections++;
   });
 
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
+  const url = await listenOnLoopback(server);
 
   return {
-    url: (path) => `http://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`,
+    url,
     close: () =>
       new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));
@@ -180,6 +179,13 @@ export function parseRange(header: string | undefined, size: number): [number, n
   if (last !== '' && Number(last) < start) return undefined;
   if (start >= size) return 'unsatisfiable';
   return [start, end];
+}
+
+/** Starts `server` on a free loopback port; resolves with the function that makes a URL of a path on it. */
+export async function listenOnLoopback(server: http.Server): Promise<(path: string) => string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return (path) => `http://127.0.0.1:${port}${path.startsWith('/') ? path : `/${path}`}`;
 }
 
 /** A seeded PRNG (mulberry32) returning floats in [0, 1): tests that pick random offsets stay reproducible. */
