@@ -139,3 +139,41 @@ describe('corrupt packets', () => {
     assert.deepEqual(await strayFiles(join(dir, 'cli-strict')), []);
   });
 });
+
+describe('damage the codec reports in other words than "invalid data"', () => {
+  // Found by the fuzz pass (seed 5, case 1047): 8 bytes flipped in the frames of an MJPEG AVI make the decoder answer
+  // "patches welcome" for some of them. The ffmpeg CLI leaves such packets out and goes on; so does framepipe.
+  const EDITS = [
+    { op: 'xor', at: 21692, mask: 128 },
+    { op: 'xor', at: 31490, mask: 255 },
+    { op: 'xor', at: 140114, mask: 255 },
+    { op: 'xor', at: 133641, mask: 255 },
+    { op: 'xor', at: 116896, mask: 255 },
+    { op: 'xor', at: 107157, mask: 2 },
+    { op: 'xor', at: 25771, mask: 128 },
+    { op: 'xor', at: 43682, mask: 32 },
+  ] as const;
+  let damaged: string;
+  let workDir: string;
+  before(async () => {
+    const { applyEdits } = await import('./support/fuzz-mutations.ts');
+    const { MJPEG_AVI } = await import('./support/fixtures.ts');
+    workDir = await tempDir('framepipe-damaged-');
+    damaged = join(workDir, 'damaged.avi');
+    await writeFile(damaged, applyEdits(await readFile(await makeFixture(MJPEG_AVI)), EDITS));
+  });
+  after(() => removeDir(workDir));
+
+  test('by default such a packet is skipped and counted; the other frames are saved', async () => {
+    const stats = new RunStats();
+    const out = join(workDir, 'default');
+    const paths = await streamVideoFramesToDir(damaged, out, { stats });
+    assert.ok(stats.rejectedPackets >= 1, `rejected ${stats.rejectedPackets}`);
+    assert.equal(paths.length + stats.rejectedPackets + stats.corruptFrames, FRAMES);
+    assert.deepEqual(await strayFiles(out), []);
+  });
+
+  test('with strict it is ERR_FRAMEPIPE_CORRUPT_DATA', async () => {
+    await assert.rejects(streamVideoFramesToDir(damaged, join(workDir, 'strict'), { strict: true }), { code: ErrorCode.CORRUPT_DATA });
+  });
+});

@@ -4,6 +4,8 @@ import type { CodecParameters, Packet } from 'node-av';
 import {
   AVERROR_EAGAIN,
   AVERROR_EOF,
+  AVERROR_EINVAL,
+  AVERROR_ENOMEM,
   AVERROR_INVALIDDATA,
   AV_FRAME_FLAG_CORRUPT,
   AV_NOPTS_VALUE,
@@ -190,8 +192,10 @@ export class Decoder extends Transform {
           continue;
         }
         if (packet) this.#lastSent = { pts: packet.pts, dts: packet.dts };
-        if (ret === AVERROR_INVALIDDATA) this.#rejectPacket(packet && this.#lastSent, ret);
-        else if (ret < 0 && ret !== AVERROR_EOF) throw this.#error(ret, 'Cannot decode a packet');
+        if (ret === AVERROR_EOF || ret >= 0) break;
+        if (!isDamagedData(ret)) throw this.#error(ret, 'Cannot decode a packet');
+        // As the ffmpeg CLI does: a packet the codec cannot use is left out, and decoding goes on with the next one.
+        this.#rejectPacket(packet && this.#lastSent, ret);
         break;
       }
     } finally {
@@ -216,7 +220,13 @@ export class Decoder extends Transform {
           this.#rejectPacket(null, ret);
           continue;
         }
-        if (ret < 0) throw this.#error(ret, 'Cannot decode a frame');
+        if (ret < 0 && !isDamagedData(ret)) throw this.#error(ret, 'Cannot decode a frame');
+        if (ret < 0) {
+          // Another complaint about the data (e.g. "patches welcome" from a damaged header): counted like invalid
+          // data, and the next packet is sent rather than asking again, which could return the same error forever.
+          this.#rejectPacket(null, ret);
+          return;
+        }
         if (this.#strict) throw this.#corrupt(`Corrupt frame ${this.#describe(pts)}: the decoder flagged it corrupt`);
         this.#corruptFrames++;
         continue;
@@ -263,4 +273,12 @@ export class Decoder extends Transform {
   #error(ret: number, what: string): FramepipeError {
     return new FramepipeError(ErrorCode.DECODE_FAILED, `${what}: ${FFmpegError.strerror(ret)} (${ret})`);
   }
+}
+
+/**
+ * True for a codec error that says the data is damaged or unusual, as opposed to a failure of the decoder itself
+ * (out of memory, or a call it refuses): the first kind spoils a packet or two, the second every packet after it.
+ */
+function isDamagedData(ret: number): boolean {
+  return ret < 0 && ret !== AVERROR_ENOMEM && ret !== AVERROR_EINVAL;
 }
