@@ -140,9 +140,8 @@ export class HttpSource implements ByteSource {
   #lastEnd = -1;
   #queue: Promise<void> = Promise.resolve();
   /** The validators of the version being read, from the first answer. */
-  #version: { etag: string | undefined; lastModified: string | undefined } | undefined;
+  #version: { etag: string | undefined; lastModified: string | undefined; size: number | null } | undefined;
   /** Set once the server is found to ignore Range: every read is served from the spooled download. */
-  #spool: Spool | undefined;
   #spooling: Promise<Spool> | undefined;
   #download: Promise<void> | undefined;
 
@@ -170,11 +169,6 @@ export class HttpSource implements ByteSource {
   get size(): number {
     if (this.#size < 0) throw new Error(`HttpSource.size is known only after open() has resolved (${this.description})`);
     return this.#size;
-  }
-
-  /** Retries allowed for each request (the `retries` option). */
-  get retries(): number {
-    return this.#retries;
   }
 
   /** Retries made so far, over all requests: how flaky the link has been. */
@@ -215,9 +209,9 @@ export class HttpSource implements ByteSource {
     this.#cache = undefined;
     for (const agent of this.#ownedAgents) agent.destroy();
     // A spool still being created removes itself once it sees the source closed.
-    await this.#spooling?.catch(() => {});
+    const spool = await this.#spooling?.catch(() => undefined);
     await this.#download;
-    await this.#spool?.close();
+    await spool?.close();
   }
 
   /**
@@ -241,13 +235,13 @@ export class HttpSource implements ByteSource {
       if (first.data.length > 0) this.#cache = { offset: 0, data: first.data };
     } catch (error) {
       if (!(error instanceof RangeIgnored)) throw error;
-      this.#size = await this.#startSpool(error).whenSized(signal);
+      this.#size = await (await this.#startSpool()).whenSized(signal);
     }
   }
 
   /** `end` is exclusive and at most the size. */
   async #readNow(start: number, end: number, signal: AbortSignal | undefined): Promise<Buffer> {
-    if (this.#spool) return this.#spool.read(start, end, signal);
+    if (this.#spooling) return (await this.#spooling).read(start, end, signal);
     const cache = this.#cache;
     const cacheEnd = cache ? cache.offset + cache.data.length : -1;
     const startsInCache = cache !== undefined && start >= cache.offset && start < cacheEnd;
@@ -266,7 +260,7 @@ export class HttpSource implements ByteSource {
     } catch (error) {
       if (!(error instanceof RangeIgnored)) throw error;
       // The server stopped honouring Range (a new front end, a cache): from now on, read from a download.
-      return this.#startSpool(error).read(start, end, signal);
+      return (await this.#startSpool()).read(start, end, signal);
     }
     this.#cache = { offset: from, data };
     this.#lastEnd = end;
@@ -306,12 +300,11 @@ export class HttpSource implements ByteSource {
               return;
             }
             if (status === 200) {
-              this.#checkUnchanged(response, null);
-              throw new RangeIgnored(response, range);
+              this.#checkUnchanged(response, contentLength(response));
+              throw new RangeIgnored(range);
             }
             if (status !== 206) throw this.#rangeError(`answered ${status} instead of 206 to ${range}`);
             const answered = parseContentRange(response.headers['content-range']);
-            if (answered && total >= 0 && answered.total !== total) this.#changed(`its size went from ${total} to ${answered.total} bytes`);
             this.#checkUnchanged(response, answered?.total ?? null);
             const expectedLast = body ? first + body.length - 1 : opening ? Math.min(last, (answered?.total ?? 0) - 1) : last;
             if (!answered || answered.first !== from || answered.last !== expectedLast) {
@@ -347,28 +340,20 @@ export class HttpSource implements ByteSource {
    * Starts (once) the download of the whole file into a spool, for a server that ignores Range. The request that
    * found out is dropped; the download asks again from the first byte.
    */
-  #startSpool(found: RangeIgnored): { whenSized(signal?: AbortSignal): Promise<number>; read(start: number, end: number, signal?: AbortSignal): Promise<Buffer> } {
+  #startSpool(): Promise<Spool> {
     this.#cache = undefined;
-    if (!this.#spooling) {
-      const length = Number(found.response.headers['content-length']);
-      this.#spooling = Spool.create().then(async (spool) => {
-        if (this.#closer.signal.aborted) {
-          await spool.close();
-          throw new AbortError(this.#closer.signal.reason);
-        }
-        this.#spool = spool;
-        // The size learned from an earlier 206 holds (the version is the same); else the 200's length, if it says.
-        if (this.#size >= 0) spool.expectSize(this.#size);
-        else if (Number.isSafeInteger(length) && length >= 0 && found.response.headers['content-length'] !== undefined) spool.expectSize(length);
-        this.#download = this.#downloadInto(spool);
-        return spool;
-      });
-    }
-    const spooling = this.#spooling;
-    return {
-      whenSized: async (signal) => (await spooling).whenSized(signal),
-      read: async (start, end, signal) => (await spooling).read(start, end, signal),
-    };
+    this.#spooling ??= Spool.create().then(async (spool) => {
+      if (this.#closer.signal.aborted) {
+        await spool.close();
+        throw new AbortError(this.#closer.signal.reason);
+      }
+      // The size of the version being read: from an earlier 206, or the 200's length if it gave one.
+      const size = this.#version?.size;
+      if (size !== null && size !== undefined) spool.expectSize(size);
+      this.#download = this.#downloadInto(spool);
+      return spool;
+    });
+    return this.#spooling;
   }
 
   /**
@@ -392,15 +377,10 @@ export class HttpSource implements ByteSource {
               if (!answered || answered.first !== resumeAt) {
                 throw this.#rangeError(`answered Content-Range: ${response.headers['content-range'] ?? '(none)'} to bytes=${resumeAt}-`);
               }
-              if (spool.size !== null && answered.total !== spool.size) this.#changed(`its size went from ${spool.size} to ${answered.total} bytes`);
               this.#checkUnchanged(response, answered.total);
               spool.expectSize(answered.total);
             } else if (status === 200) {
-              const length = response.headers['content-length'];
-              if (length !== undefined && spool.size !== null && Number(length) !== spool.size) {
-                this.#changed(`its size went from ${spool.size} to ${length} bytes`);
-              }
-              this.#checkUnchanged(response, null);
+              this.#checkUnchanged(response, contentLength(response));
               skip = resumeAt;
             } else {
               throw this.#rangeError(`answered ${status} to a download from byte ${resumeAt}`);
@@ -534,16 +514,18 @@ export class HttpSource implements ByteSource {
     const etag = response.headers.etag;
     const lastModified = response.headers['last-modified'];
     if (!this.#version) {
-      this.#version = { etag, lastModified };
+      this.#version = { etag, lastModified, size: total };
       return;
     }
+    this.#version.size ??= total;
     if (etag !== undefined && this.#version.etag !== undefined && etag !== this.#version.etag) {
       this.#changed(`its ETag went from ${this.#version.etag} to ${etag}`);
     }
     if (lastModified !== undefined && this.#version.lastModified !== undefined && lastModified !== this.#version.lastModified) {
       this.#changed(`its Last-Modified went from ${this.#version.lastModified} to ${lastModified}`);
     }
-    if (total !== null && this.#size >= 0 && total !== this.#size) this.#changed(`its size went from ${this.#size} to ${total} bytes`);
+    const size = this.#version.size;
+    if (total !== null && size !== null && total !== size) this.#changed(`its size went from ${size} to ${total} bytes`);
   }
 
   /** The `If-Range` value for the version being read: a strong ETag, else the Last-Modified date, else none. */
@@ -645,12 +627,16 @@ interface ExchangeHandlers {
 
 /** The server answered a Range request with the whole file (200): reading goes on from a spooled download. */
 class RangeIgnored extends Error {
-  readonly response: http.IncomingMessage;
-
-  constructor(response: http.IncomingMessage, range: string) {
+  constructor(range: string) {
     super(`answered 200 with the whole file to ${range}`);
-    this.response = response;
   }
+}
+
+/** The answer's `Content-Length` as a number, or null when absent or not a length. */
+function contentLength(response: http.IncomingMessage): number | null {
+  const header = response.headers['content-length'];
+  const length = Number(header);
+  return header !== undefined && Number.isSafeInteger(length) && length >= 0 ? length : null;
 }
 
 /** Resolves once `promise` has settled, or rejects with an {@link AbortError} as soon as a signal fires. */
