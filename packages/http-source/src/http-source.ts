@@ -1,6 +1,5 @@
 import http from 'node:http';
 import https from 'node:https';
-import { setTimeout as delay } from 'node:timers/promises';
 import got, { type Request as GotRequest } from 'got';
 import {
   AbortError,
@@ -17,7 +16,7 @@ import type { ByteSource } from './byte-source.ts';
 import { hideRequestOptions } from './hide-request-options.ts';
 import { ByteStream, type ByteStreamOptions } from './byte-stream.ts';
 import { Spool } from './spool.ts';
-import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, PassingFailure, isPassingNetworkError, isPassingStatus, retryWait } from './retry.ts';
+import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, PassingFailure, isPassingNetworkError, isPassingStatus, pauseBeforeRetry, retriesSpent } from './retry.ts';
 
 /**
  * Agents for {@link HttpSourceOptions.agent}; a missing one is created with keep-alive by the source.
@@ -544,25 +543,16 @@ export class HttpSource implements ByteSource {
 
   /** Waits before the next try: what the server's Retry-After asks, or the backoff for this attempt. */
   #pause(failure: PassingFailure, attempt: number, signal: AbortSignal | undefined): Promise<void> {
-    const wait = retryWait(attempt, this.#retryDelay, failure.retryAfter);
     this.#retriesMade++;
     const combined = signal ? AbortSignal.any([this.#closer.signal, signal]) : this.#closer.signal;
-    return delay(wait, undefined, { signal: combined }).catch(() => {
-      throw new AbortError(combined.reason);
-    });
+    return pauseBeforeRetry(failure, attempt, this.#retryDelay, combined);
   }
 
   /** The one error that ends a request whose retries have run out: the last failure's code, every try listed. */
   #exhausted(what: string, failures: PassingFailure[]): FramepipeError {
-    const last = failures[failures.length - 1]!.error;
-    const attempts = failures.map((failure) => failure.error.message);
-    const list = attempts.map((message, i) => `${i + 1}) ${message}`).join('; ');
-    return new FramepipeError(last.code, `Gave up reading ${what} of ${this.description} after ${failures.length} attempts: ${list}`, {
-      source: this.description,
-      cause: last,
-      attempts,
-      ...(last.status !== undefined ? { status: last.status } : {}),
-    });
+    const errors = failures.map((failure) => failure.error);
+    const list = errors.map((error, i) => `${i + 1}) ${error.message}`).join('; ');
+    return retriesSpent(errors, `Gave up reading ${what} of ${this.description} after ${failures.length} attempts: ${list}`, errors.at(-1));
   }
 
   /** Runs `task` after every earlier task has settled: one request in flight per source. */

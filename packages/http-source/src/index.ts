@@ -8,5 +8,14 @@ export type { ByteSourceInput, HttpSourceInput } from './open-source.ts';
 export { ByteStream } from './byte-stream.ts';
 export type { ByteStreamOptions } from './byte-stream.ts';
 export { hideRequestOptions } from './hide-request-options.ts';
-export { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, PassingFailure, isPassingNetworkError, isPassingStatus, retryWait } from './retry.ts';
+export {
+  DEFAULT_RETRIES,
+  DEFAULT_RETRY_DELAY,
+  PassingFailure,
+  isPassingNetworkError,
+  isPassingStatus,
+  pauseBeforeRetry,
+  retriesSpent,
+  retryWait,
+} from './retry.ts';
 export { SPOOL_PREFIX } from './spool.ts';

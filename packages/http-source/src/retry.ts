@@ -1,5 +1,6 @@
 /** The retry policy shared by every HTTP request framepipe makes: which failures pass, and how long to wait. */
-import type { FramepipeError } from '@framepipe/common';
+import { setTimeout as delay } from 'node:timers/promises';
+import { AbortError, FramepipeError } from '@framepipe/common';
 
 /** A failure of one try that another try may not meet: what to report if none succeeds, and the server's wish. */
 export class PassingFailure extends Error {
@@ -61,6 +62,27 @@ export function retryWait(attempt: number, baseDelay: number, retryAfter?: strin
   const asked = parseRetryAfter(retryAfter);
   if (asked !== undefined) return asked;
   return Math.min(baseDelay * 2 ** (attempt - 1), MAX_BACKOFF) * (0.8 + 0.4 * Math.random());
+}
+
+/** Waits before retry number `attempt` (see {@link retryWait}); rejects with an AbortError once `signal` fires. */
+export function pauseBeforeRetry(failure: PassingFailure, attempt: number, baseDelay: number, signal?: AbortSignal): Promise<void> {
+  return delay(retryWait(attempt, baseDelay, failure.retryAfter), undefined, signal ? { signal } : {}).catch(() => {
+    throw new AbortError(signal?.reason);
+  });
+}
+
+/**
+ * The one error that ends a request whose retries have run out: the last failure's code, status and source, and
+ * every try's message in `attempts`.
+ */
+export function retriesSpent(failures: readonly FramepipeError[], message: string, cause: unknown): FramepipeError {
+  const last = failures[failures.length - 1]!;
+  return new FramepipeError(last.code, message, {
+    ...(last.source !== undefined ? { source: last.source } : {}),
+    ...(last.status !== undefined ? { status: last.status } : {}),
+    cause,
+    attempts: failures.map((failure) => failure.message),
+  });
 }
 
 /** `Retry-After` in ms (delay-seconds or an HTTP date), at most 60 s; undefined if absent or unreadable. */

@@ -1,8 +1,7 @@
 import http from 'node:http';
-import { setTimeout as delay } from 'node:timers/promises';
 import got from 'got';
 import { AbortError, ErrorCode, FramepipeError } from '@framepipe/common';
-import { PassingFailure, hideRequestOptions, isPassingNetworkError, isPassingStatus, retryWait } from '@framepipe/http-source';
+import { PassingFailure, hideRequestOptions, isPassingNetworkError, isPassingStatus, pauseBeforeRetry, retriesSpent } from '@framepipe/http-source';
 
 /**
  * What the server measured of the file (the SDK's `file_meta`). The server fills it once it has processed the
@@ -105,10 +104,7 @@ export async function fetchVideoInfo(request: VideoInfoRequest): Promise<Supervi
       if (!(error instanceof PassingFailure)) throw error;
       failures.push(error.error);
       if (failures.length > request.retries) throw gaveUp(failures);
-      const wait = retryWait(failures.length, request.retryDelay, error.retryAfter);
-      await delay(wait, undefined, request.signal ? { signal: request.signal } : {}).catch(() => {
-        throw new AbortError(request.signal?.reason);
-      });
+      await pauseBeforeRetry(error, failures.length, request.retryDelay, request.signal);
     }
   }
 }
@@ -117,13 +113,7 @@ export async function fetchVideoInfo(request: VideoInfoRequest): Promise<Supervi
 function gaveUp(failures: FramepipeError[]): FramepipeError {
   const last = failures[failures.length - 1]!;
   if (failures.length === 1) return last;
-  const attempts = failures.map((failure) => failure.message);
-  return new FramepipeError(last.code, `${last.message} (gave up after ${failures.length} attempts)`, {
-    ...(last.source !== undefined ? { source: last.source } : {}),
-    ...(last.status !== undefined ? { status: last.status } : {}),
-    cause: last.cause,
-    attempts,
-  });
+  return retriesSpent(failures, `${last.message} (gave up after ${failures.length} attempts)`, last.cause);
 }
 
 async function fetchOnce(request: VideoInfoRequest): Promise<SuperviselyVideoInfo> {
