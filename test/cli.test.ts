@@ -319,3 +319,25 @@ describe('--video-id (Supervisely)', () => {
     }
   });
 });
+
+test('--retries and --timeout reach a Supervisely source too (--video-id), not only a URL', async () => {
+  const { chooseVideo } = await import('../packages/cli/src/video-source.ts');
+  const { closedPort } = await import('./support/range-server.ts');
+  const serverAddress = `http://127.0.0.1:${await closedPort()}`;
+  const args = { 'video-id': 7, 'server-address': serverAddress, 'api-token': 'token', timeout: 2 };
+  const once = chooseVideo({ ...args, retries: 0 });
+  const twice = chooseVideo({ ...args, retries: 1 });
+  const sourceOf = (video: typeof once) => video.input as import('@framepipe/http-source').ByteSource;
+  try {
+    assert.deepEqual(once.options, {}, 'the source carries them; the library call does not get them again');
+    const failedOnce = (await sourceOf(once).open().catch((error: unknown) => error)) as { code?: string; attempts?: string[] };
+    assert.equal(failedOnce.code, 'ERR_FRAMEPIPE_UNREACHABLE');
+    assert.equal(failedOnce.attempts, undefined, '--retries 0: one try');
+    const failedTwice = (await sourceOf(twice).open().catch((error: unknown) => error)) as { attempts?: string[] };
+    assert.equal(failedTwice.attempts?.length, 2, '--retries 1: two tries');
+  } finally {
+    await once.close();
+    await twice.close();
+  }
+  assert.deepEqual(chooseVideo({ source: 'https://example.com/a.mp4', timeout: 2, retries: 3 }).options, { timeout: 2000, retries: 3 });
+});

@@ -17,9 +17,7 @@ export async function runProbe(args: ProbeArgs, io: CliIo): Promise<number> {
     video = chooseVideo(args);
     const info = await probeVideo(video.input, {
       countFrames: args['count-frames'],
-      headers: video.headers,
-      timeout: args.timeout === undefined ? undefined : args.timeout * 1000,
-      retries: args.retries,
+      ...video.options,
       signal: io.signal,
     });
     io.stdout.write(args.json ? `${JSON.stringify(info)}\n` : describe(info));

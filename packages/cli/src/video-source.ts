@@ -16,8 +16,11 @@ export interface SourceArgs {
 /** The video to read, and what to release when done with it. */
 export interface ChosenVideo {
   input: ByteSourceInput;
-  /** The HTTP headers given with `--header`, for a URL source. */
-  headers: Record<string, string> | undefined;
+  /**
+   * How to read it, for the library call: `--header`, `--timeout` (in ms) and `--retries` for a URL. A Supervisely
+   * source already carries them, so they are not given a second time.
+   */
+  options: { headers?: Record<string, string>; timeout?: number; retries?: number };
   /** Closes a Supervisely source; nothing to do for a URL or path, which the library opens and closes. */
   close(): Promise<void>;
 }
@@ -28,19 +31,22 @@ export interface ChosenVideo {
  */
 export function chooseVideo(args: SourceArgs): ChosenVideo {
   const headers = parseHeaders(args.header ?? []);
-  const timeoutMs = args.timeout === undefined ? undefined : args.timeout * 1000;
+  const options = {
+    ...(headers ? { headers } : {}),
+    ...(args.timeout !== undefined ? { timeout: args.timeout * 1000 } : {}),
+    ...(args.retries !== undefined ? { retries: args.retries } : {}),
+  };
   const videoId = args['video-id'];
   if (videoId === undefined) {
-    return { input: args.source as string, headers, close: async () => {} };
+    return { input: args.source as string, options, close: async () => {} };
   }
   const api = SuperviselyApi.fromEnv({
     ...(args['server-address'] !== undefined ? { serverAddress: args['server-address'] } : {}),
     ...(args['api-token'] !== undefined ? { token: args['api-token'] } : {}),
-    ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}),
+    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
   });
-  const source = api.videoSource(videoId, headers ? { headers } : {});
-  // The Supervisely source carries the headers; the library must not be given them a second time.
-  return { input: source, headers: undefined, close: () => source.close() };
+  const source = api.videoSource(videoId, options);
+  return { input: source, options: {}, close: () => source.close() };
 }
 
 /**
