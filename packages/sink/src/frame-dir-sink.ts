@@ -179,8 +179,11 @@ export class FrameDirSink extends Writable {
    * sink.paths; // frame_000000.png, frame_000001.png, then the files written
    */
   async adopt(frames: Iterable<AdoptedFrame>): Promise<void> {
+    const adopted = [...frames];
+    // Nothing to adopt (every run that does not resume): the earlier manifest need not be read.
+    if (adopted.length === 0) return;
     const earlier = this.#manifest ? await this.#readManifest() : new Map<string, KeptManifestLine>();
-    for (const frame of frames) {
+    for (const frame of adopted) {
       const file = frameFileName(frame.index, this.ext);
       const path = join(this.directory, file);
       this.#adopted.set(frame.index, path);
