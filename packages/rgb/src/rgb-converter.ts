@@ -145,6 +145,13 @@ export class RgbConverter extends Transform {
     this.#inFlight.track(converting);
     converting.then(
       (rgb) => {
+        if (this.destroying) {
+          // _predestroy has already emptied the queue; a frame pushed now would keep its unit and its buffer.
+          this.#budget?.release();
+          this.#pool?.give(rgb.data);
+          cb(null);
+          return;
+        }
         this.#framesConverted++;
         cb(null, rgb);
       },
@@ -235,9 +242,12 @@ export class RgbConverter extends Transform {
     // Rows padded to a multiple of 32 bytes: swscale's SIMD yuv420p→RGB path writes whole blocks of 8 pixels and,
     // when a row has no room for the last block, skips the last `width % 8` pixels, leaving them unconverted.
     const ret = target.getBuffer(32);
-    if (ret < 0) throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot allocate a ${width}x${height} RGB frame: ${FFmpegError.strerror(ret)}`);
-    const plane = target.data?.[0];
-    if (!plane) throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot allocate a ${width}x${height} RGB frame: no plane`);
+    const plane = ret < 0 ? undefined : target.data?.[0];
+    if (!plane) {
+      target.free();
+      const reason = ret < 0 ? FFmpegError.strerror(ret) : 'no plane';
+      throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot allocate a ${width}x${height} RGB frame: ${reason}`);
+    }
     this.#target = target;
     this.#plane = { data: plane, stride: target.linesize[0] ?? 0 };
     return target;

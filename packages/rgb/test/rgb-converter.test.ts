@@ -381,6 +381,36 @@ test('a frame that cannot be converted → ERR_FRAMEPIPE_DECODE_FAILED, and its 
   assert.equal(budget.inUse, 0);
 });
 
+test('a target that cannot be allocated is freed, not left behind', async () => {
+  const { countNativeObjects } = await import('../../../test/support/pipeline-helpers.ts');
+  const counter = countNativeObjects();
+  try {
+    const frame = solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]);
+    frame.width = 0;
+    const converter = new RgbConverter({ timeBase: TB });
+    converter.on('error', () => {});
+    converter.write({ frame, index: 7 });
+    await new Promise<void>((resolve) => converter.once('close', () => resolve()));
+    assert.deepEqual(counter.live(), { frames: 0, packets: 0 });
+  } finally {
+    counter.restore();
+  }
+});
+
+test('destroyed while a frame is being converted: that frame gives its unit and its pooled buffer back', async () => {
+  const { BufferPool } = await import('@framepipe/common');
+  const budget = new FrameBudget(2);
+  const pool = new BufferPool(2);
+  await budget.acquire();
+  const converter = new RgbConverter({ timeBase: TB, budget, pool });
+  converter.write({ frame: solidFrame(AV_PIX_FMT_YUV420P, 1920, 1080, [235, 128, 128]), index: 0 });
+  await new Promise((resolve) => setImmediate(resolve));
+  converter.destroy();
+  await new Promise<void>((resolve) => converter.once('close', () => resolve()));
+  assert.equal(budget.inUse, 0);
+  assert.equal(pool.available, 1);
+});
+
 test('options are checked with exact messages', () => {
   const cases: Array<[unknown, string, string]> = [
     [{}, 'timeBase', 'Expected an object { num, den } of positive numbers for timeBase but received undefined of type undefined'],
