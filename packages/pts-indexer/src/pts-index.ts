@@ -53,6 +53,8 @@ export class PtsIndex {
   #sorted: bigint[] = [];
   /** Keyframe packets in decode order: where decoding can start. */
   #keyframes: Array<{ pts: bigint; dts: bigint }> = [];
+  /** True while the keyframes' pts, in decode order, never go down: then {@link PtsIndex.keyframeFor} can bisect. */
+  #keyframesInOrder = true;
   #sawPtsNotDts = false;
   #complete = false;
   #sampleTable: Mp4SampleTable | undefined;
@@ -156,7 +158,11 @@ export class PtsIndex {
   #record(pts: bigint, dts: bigint, keyframe: boolean): void {
     if (pts !== AV_NOPTS_VALUE && dts !== AV_NOPTS_VALUE && pts !== dts) this.#sawPtsNotDts = true;
     if (pts !== AV_NOPTS_VALUE && pts >= 0n) this.#insert(pts);
-    if (keyframe && pts !== AV_NOPTS_VALUE) this.#keyframes.push({ pts, dts });
+    if (keyframe && pts !== AV_NOPTS_VALUE) {
+      const last = this.#keyframes.at(-1);
+      if (last && pts < last.pts) this.#keyframesInOrder = false;
+      this.#keyframes.push({ pts, dts });
+    }
   }
 
   /** Marks the map as holding every packet of the stream. */
@@ -178,9 +184,22 @@ export class PtsIndex {
   keyframeFor(index: number): { pts: bigint; dts: bigint } | undefined {
     const pts = this.#sorted[index];
     if (pts === undefined) return undefined;
-    let chosen: { pts: bigint; dts: bigint } | undefined;
-    for (const keyframe of this.#keyframes) if (keyframe.pts <= pts) chosen = keyframe;
-    return chosen;
+    const keyframes = this.#keyframes;
+    if (!this.#keyframesInOrder) {
+      // The last one, in decode order, shown at or before the frame.
+      let chosen: { pts: bigint; dts: bigint } | undefined;
+      for (const keyframe of keyframes) if (keyframe.pts <= pts) chosen = keyframe;
+      return chosen;
+    }
+    // In order, the same keyframe is the last whose pts is at or before the frame's: bisect for it.
+    let low = 0;
+    let high = keyframes.length;
+    while (low < high) {
+      const middle = (low + high) >>> 1;
+      if (keyframes[middle]!.pts <= pts) low = middle + 1;
+      else high = middle;
+    }
+    return keyframes[low - 1];
   }
 
   /** The pts of frame `index`, or undefined past the end of the map. */

@@ -123,6 +123,26 @@ test('keyframeFor: the last keyframe in decode order displayed at or before the 
   assert.equal(indexOf(false, [[0n], [10n, 10n, true]]).keyframeFor(0), undefined);
 });
 
+test('keyframeFor gives the same keyframe whether the keyframes come in pts order (bisected) or not (scanned)', () => {
+  const random = (() => {
+    let state = 12345;
+    return () => ((state = (state * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  })();
+  const reference = (packets: Array<[bigint, bigint, boolean]>, pts: bigint) => {
+    let chosen: { pts: bigint; dts: bigint } | undefined;
+    for (const [p, d, key] of packets) if (key && p <= pts) chosen = { pts: p, dts: d };
+    return chosen;
+  };
+  for (const shuffled of [false, true]) {
+    const packets: Array<[bigint, bigint, boolean]> = Array.from({ length: 400 }, (_, i) => [BigInt(i * 10), BigInt(i * 10 - 5), random() < 0.1]);
+    // Two keyframes with equal pts (in order still), and (when shuffled) a keyframe whose pts goes back.
+    packets.push([3990n, 3989n, true], [3990n, 3990n, true]);
+    if (shuffled) packets.splice(200, 0, [30n, 1999n, true]);
+    const index = indexOf(true, packets);
+    for (let i = 0; i < index.size; i++) assert.deepEqual(index.keyframeFor(i), reference(packets, index.ptsAt(i)!), `frame ${i}, shuffled ${shuffled}`);
+  }
+});
+
 test('complete only once marked', () => {
   const index = indexOf(false, [[0n]]);
   assert.equal(index.complete, false);
