@@ -49,7 +49,7 @@ export interface DecoderOptions {
    */
   highWaterMark?: number;
   /**
-   * Fail with `ERR_FRAMEPIPE_CORRUPT_DATA` at the first packet the decoder rejects as invalid data or frame it
+   * Fail with `ERR_FRAMEPIPE_CORRUPT_DATA` at the first packet the decoder rejects as damaged (invalid data, or another complaint about the data) or frame it
    * flags corrupt, instead of skipping and counting it.
    * @default false
    * @example
@@ -66,8 +66,9 @@ const KNOWN_OPTIONS = ['timeBase', 'threads', 'budget', 'highWaterMark', 'strict
  * Decodes video packets (node-av `Packet`, freed here) into frames (node-av `Frame`, owned by the consumer, who
  * must `free()` them). Threads are chosen by FFmpeg; the decoder is flushed at the end of input so that the
  * frames it holds back for reordering come out too. Frames flagged corrupt are freed and counted, not emitted;
- * a packet the decoder rejects as invalid data is skipped and counted. With `strict`, either ends the stream with
- * `ERR_FRAMEPIPE_CORRUPT_DATA` naming the packet or frame.
+ * a packet the decoder rejects as damaged (invalid data, or another complaint about the data) is skipped and
+ * counted; only a failure of the decoder itself (out of memory, a call it refuses) ends the stream. With `strict`,
+ * a corrupt frame or damaged packet ends it with `ERR_FRAMEPIPE_CORRUPT_DATA` naming the packet or frame.
  *
  * @example
  * const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase });
@@ -111,7 +112,7 @@ export class Decoder extends Transform {
     return this.#corruptFrames;
   }
 
-  /** Packets the decoder rejected as invalid data and that were skipped. */
+  /** Packets the decoder rejected as damaged and that were skipped. */
   get rejectedPackets(): number {
     return this.#rejectedPackets;
   }
@@ -191,11 +192,12 @@ export class Decoder extends Transform {
           await this.#receiveFrames();
           continue;
         }
-        if (packet) this.#lastSent = { pts: packet.pts, dts: packet.dts };
+        // Only a strict error names the packet; reading its timestamps for every packet would be wasted otherwise.
+        if (packet && this.#strict) this.#lastSent = { pts: packet.pts, dts: packet.dts };
         if (ret === AVERROR_EOF || ret >= 0) break;
         if (!isDamagedData(ret)) throw this.#error(ret, 'Cannot decode a packet');
         // As the ffmpeg CLI does: a packet the codec cannot use is left out, and decoding goes on with the next one.
-        this.#rejectPacket(packet && this.#lastSent, ret);
+        this.#rejectPacket(packet !== null, ret);
         break;
       }
     } finally {
@@ -217,14 +219,14 @@ export class Decoder extends Transform {
         this.#budget?.release();
         if (ret === AVERROR_EAGAIN || ret === AVERROR_EOF) return;
         if (ret === AVERROR_INVALIDDATA) {
-          this.#rejectPacket(null, ret);
+          this.#rejectPacket(false, ret);
           continue;
         }
         if (ret < 0 && !isDamagedData(ret)) throw this.#error(ret, 'Cannot decode a frame');
         if (ret < 0) {
           // Another complaint about the data (e.g. "patches welcome" from a damaged header): counted like invalid
           // data, and the next packet is sent rather than asking again, which could return the same error forever.
-          this.#rejectPacket(null, ret);
+          this.#rejectPacket(false, ret);
           return;
         }
         if (this.#strict) throw this.#corrupt(`Corrupt frame ${this.#describe(pts)}: the decoder flagged it corrupt`);
@@ -242,17 +244,20 @@ export class Decoder extends Transform {
     }
   }
 
-  /** A packet the decoder rejected: counted, or the end of a strict run. `packet` is null when a frame reported it. */
-  #rejectPacket(packet: { pts: bigint; dts: bigint } | null, ret: number): void {
+  /**
+   * A packet the decoder rejected: counted, or the end of a strict run. `atSend` when sending the packet failed (with
+   * one thread, that names it exactly), false when receiving a frame reported it.
+   */
+  #rejectPacket(atSend: boolean, ret: number): void {
     if (!this.#strict) {
       this.#rejectedPackets++;
       return;
     }
     const reason = `${FFmpegError.strerror(ret)} (${ret})`;
     // With frame threads, a packet's failure surfaces when a later packet is sent (or a frame received).
-    const exact = packet !== null && (this.#context?.threadCount ?? 0) === 1;
-    if (exact) throw this.#corrupt(`Corrupt packet ${this.#describe(packet.pts, packet.dts)}: the decoder rejected it: ${reason}`);
-    const last = packet ?? this.#lastSent;
+    const last = this.#lastSent;
+    const exact = atSend && last !== null && (this.#context?.threadCount ?? 0) === 1;
+    if (exact) throw this.#corrupt(`Corrupt packet ${this.#describe(last.pts, last.dts)}: the decoder rejected it: ${reason}`);
     const where = last ? ` at or shortly before (in decode order) the packet ${this.#describe(last.pts, last.dts)}` : '';
     throw this.#corrupt(`Corrupt packet${where}: the decoder rejected it: ${reason}`);
   }

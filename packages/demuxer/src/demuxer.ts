@@ -333,7 +333,6 @@ export class Demuxer extends Readable {
       return held;
     }
     if (this.#stopped) return null;
-    this.#throwIfStopping();
     const format = this.#format!;
     const streamIndex = this.info.streamIndex;
     const packet = new Packet();
@@ -350,8 +349,9 @@ export class Demuxer extends Readable {
         }
         if (ret < 0) throw this.#failure(ret, 'Cannot read a packet');
         // A sample cut off by the end of the file comes out short and flagged corrupt; the next read is a plain EOF.
-        const end = packet.pos + BigInt(packet.size);
-        if (packet.hasFlags(AV_PKT_FLAG_CORRUPT) && packet.pos >= 0n && end >= BigInt(this.source.size)) throw this.#truncated();
+        if (packet.hasFlags(AV_PKT_FLAG_CORRUPT) && packet.pos >= 0n && packet.pos + BigInt(packet.size) >= BigInt(this.source.size)) {
+          throw this.#truncated();
+        }
         if (packet.streamIndex === streamIndex) {
           this.#packetsRead++;
           return packet;
