@@ -33,7 +33,7 @@ export interface FrameSelectorOptions {
    * @default 1
    */
   step?: number | undefined;
-  /** Keep only these frame numbers (within `[start, end]`). Omit to keep every frame of the range. */
+  /** Keep only these frame numbers (within `[start, end]`; `step` is then not used). Omit to keep every frame of the range. */
   frames?: Iterable<number> | undefined;
   /** The budget the decoder took a unit from for each frame; a dropped frame gives its unit back. */
   budget?: FrameBudget | undefined;
@@ -110,6 +110,8 @@ export class FrameSelector extends Transform {
     if (index === undefined || !this.#keeps(index) || this.#emitted.has(index)) {
       this.#drop(frame);
       if (index !== undefined && end !== undefined && index > end) this.#passedEnd();
+      // A list with no frame in the range: nothing will ever be kept, so the selection is complete already.
+      if (this.#count === 0) this.#finish();
       return cb(null);
     }
     this.#emitted.add(index);

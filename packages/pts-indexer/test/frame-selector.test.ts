@@ -226,3 +226,18 @@ test('options are checked with exact messages', () => {
   }
   assert.deepEqual(new FrameSelector(index).range, { start: 0, end: undefined });
 });
+
+test('a frames list with nothing in the range is done at the first frame, not after the whole video', async () => {
+  const { PtsIndex } = await import('../src/index.ts');
+  const index = new PtsIndex('scan', false);
+  const selector = new FrameSelector(index, { start: 10, frames: [3, 4] });
+  let done = 0;
+  selector.on('done', () => done++);
+  const { Frame } = await import('node-av');
+  const frame = new Frame();
+  frame.alloc();
+  selector.write(frame);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(done, 1);
+  selector.destroy();
+});
