@@ -335,6 +335,8 @@ describe('error statuses: 500, 503 (and 408, 429, 502)', () => {
   test('408, 429 and 502 are retried too, seed 405', async (t) => {
     const server = await faultyRun(t, 'moov-end.mp4', 'sparse', { seed: 405, failures: { status: 0.6 }, statuses: [408, 429, 502], retryAfter: [null, 0] });
     t.diagnostic(`statuses: ${server.requests.map((r) => r.status).join(' ')}`);
+    const seen = new Set(server.requests.map((r) => r.status));
+    for (const status of [408, 429, 502]) assert.ok(seen.has(status), `a ${status} was answered (and retried past)`);
   });
 
   test('503 with Retry-After: 1 is waited for, seed 410', async (t) => {
@@ -384,8 +386,9 @@ describe('a server that ignores Range', () => {
     ['moov-end.mp4', 'full', { seed: 501, ignoreRange: 1 }],
     ['moov-end.mp4', 'range', { seed: 502, ignoreRange: 1 }],
     ['1080p.mp4', 'range', { seed: 503, ignoreRange: 0.5 }],
-    // The whole-body download is cut too, and retried.
-    ['1080p.mp4', 'sparse', { seed: 504, ignoreRange: 1, failures: { cut: 0.5 } }],
+    // The whole-body download is cut too, and retried: the answer at open is dropped, the download (#1) is cut, and
+    // the retry (#2) gets the whole body again and skips what the spool has.
+    ['1080p.mp4', 'sparse', { seed: 504, script: [['ignore-range'], ['ignore-range', 'cut'], ['ignore-range']] }],
     ['h264.ts', 'range', { seed: 505, ignoreRange: 1, failures: { cut: 0.3, short: 0.2 } }],
     // Range honoured at first, then a whole body with its length, then a download without Content-Length that ends
     // early: the length of the first whole body says bytes are missing.
@@ -404,6 +407,10 @@ describe('a server that ignores Range', () => {
       assert.ok(server.faults['ignore-range'] > 0);
       assert.ok(spooled > 0, 'a framepipe-spool-* file existed in os.tmpdir() while frames were written');
       const whole = server.requests.filter((r) => r.status === 200);
+      if (plan.script?.some((faults) => faults.includes('cut'))) {
+        assert.ok(whole.some((r) => r.faults.includes('cut')), 'a whole-body download was cut');
+        assert.ok(whole.length >= 3, 'and asked for again');
+      }
       t.diagnostic(`whole-body answers: ${whole.map((r) => `#${r.seq} (${r.range ?? 'no range'}) sent ${r.sent}${r.faults.includes('cut') ? ' cut' : ''}`).join(', ')}`);
     });
   }

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { ErrorCode } from '@framepipe/common';
 import { HttpSource } from '../src/http-source.ts';
-import { seededBytes, seededRandom, startRangeServer, type RangeServer, closedPort } from '../../../test/support/range-server.ts';
+import { parseRange, seededBytes, seededRandom, startRangeServer, type RangeServer, closedPort } from '../../../test/support/range-server.ts';
 import { rejectsWith } from '../../../test/support/sources.ts';
 
 const SIZE = 3 * 1024 * 1024;
@@ -360,12 +360,20 @@ describe('HttpSource credentials', () => {
   let storage: RangeServer;
   let front: http.Server;
   let frontUrl: string;
+  const atThere: http.IncomingHttpHeaders[] = [];
   before(async () => {
     storage = await startRangeServer({ files: { '/video.mp4': video } });
-    // Redirects /here to /video.mp4 on the same origin (where it is also served), /away to the storage server.
+    // Redirects /here to /there on the same origin (which serves the video), anything else to the storage server.
     front = http.createServer((request, response) => {
-      if (request.url === '/away') return void response.writeHead(302, { location: storage.url('/video.mp4') }).end();
       if (request.url === '/here') return void response.writeHead(302, { location: '/there' }).end();
+      if (request.url === '/there') {
+        atThere.push(request.headers);
+        const range = parseRange(request.headers.range, video.length);
+        if (!Array.isArray(range)) return void response.writeHead(416).end();
+        const [first, last] = range;
+        response.writeHead(206, { 'content-range': `bytes ${first}-${last}/${video.length}`, 'content-length': last - first + 1 });
+        return void response.end(video.subarray(first, last + 1));
+      }
       response.writeHead(302, { location: storage.url('/video.mp4') }).end();
     });
     await new Promise<void>((resolve) => front.listen(0, '127.0.0.1', resolve));
@@ -393,6 +401,21 @@ describe('HttpSource credentials', () => {
       assert.equal(request.headers.authorization, undefined);
       assert.equal(request.headers['x-trace'], undefined);
       assert.match(request.range ?? '', /^bytes=\d+-\d+$/, 'the range still goes');
+    }
+  });
+
+  test('headers given to the source do follow a redirect on its own origin', async () => {
+    const source = new HttpSource(`${frontUrl}/here`, { headers: { 'x-api-key': 'k3y', 'x-trace': '1' } });
+    try {
+      await source.open();
+      assert.deepEqual(await source.read(1000, 16), video.subarray(1000, 1016));
+    } finally {
+      await source.close();
+    }
+    assert.ok(atThere.length > 0, 'the redirect was followed');
+    for (const headers of atThere) {
+      assert.equal(headers['x-api-key'], 'k3y');
+      assert.equal(headers['x-trace'], '1');
     }
   });
 
