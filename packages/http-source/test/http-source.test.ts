@@ -457,8 +457,9 @@ describe('HttpSource resilience', () => {
 
   /** A 206 for the asked range of `body`; `cutAfter` sends only that many bytes, then drops the connection. */
   function partial(req: http.IncomingMessage, res: http.ServerResponse, body: Buffer, headers: http.OutgoingHttpHeaders = {}, cutAfter?: number) {
-    const [first, last] = /^bytes=(\d+)-(\d*)$/.exec(req.headers.range ?? '')!.slice(1).map((v, i) => (v === '' ? body.length - 1 : Number(v)) + i * 0) as [number, number];
-    const end = Math.min(last, body.length - 1);
+    const range = parseRange(req.headers.range, body.length);
+    assert.ok(Array.isArray(range), `a satisfiable range: ${req.headers.range}`);
+    const [first, end] = range;
     res.writeHead(206, { 'content-range': `bytes ${first}-${end}/${body.length}`, 'content-length': end - first + 1, ...headers });
     if (cutAfter === undefined) return res.end(body.subarray(first, end + 1));
     // end() the socket rather than destroy it, so every byte written reaches the client before it is cut.
