@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { basename } from 'node:path';
+import { parseRange } from '@framepipe/supervisely/stand-in';
 
 /** The embedded sample: 3 s of 320×240 H.264 with B-frames, each frame showing its own number. */
 export const SAMPLE_VIDEO = new URL('../assets/sample.mp4', import.meta.url).pathname;
@@ -14,18 +15,17 @@ export const SAMPLE_VIDEO = new URL('../assets/sample.mp4', import.meta.url).pat
 export async function serveFile(path: string): Promise<{ url: string; close: () => Promise<void> }> {
   const { size } = await stat(path);
   const server = createServer((request, response) => {
-    const range = /^bytes=(\d+)-(\d*)$/.exec(request.headers.range ?? '');
-    if (!range) {
+    const range = parseRange(request.headers.range, size);
+    if (range === undefined) {
       response.writeHead(200, { 'content-length': size, 'accept-ranges': 'bytes', 'content-type': 'video/mp4' });
       createReadStream(path).pipe(response);
       return;
     }
-    const start = Number(range[1]);
-    const end = Math.min(range[2] ? Number(range[2]) : size - 1, size - 1);
-    if (start >= size || end < start) {
+    if (range === 'unsatisfiable') {
       response.writeHead(416, { 'content-range': `bytes */${size}` }).end();
       return;
     }
+    const [start, end] = range;
     response.writeHead(206, {
       'content-range': `bytes ${start}-${end}/${size}`,
       'content-length': end - start + 1,

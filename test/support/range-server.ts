@@ -17,6 +17,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { parseRange } from '@framepipe/supervisely/stand-in';
 
 export interface RangeServerOptions {
   /** URL path → content, a Buffer or the path of a file (streamed, so large videos are fine). */
@@ -161,25 +162,8 @@ function contentOf(entry: Buffer | string | undefined): Content | undefined {
   return { size: fs.statSync(entry).size, slice: (start, end) => fs.createReadStream(entry, { start, end }) };
 }
 
-/**
- * One range of `bytes=a-b`, `bytes=a-` or `bytes=-n`, clamped to the content; undefined when absent or not
- * understood (then the whole body is sent, as RFC 9110 allows), 'unsatisfiable' when it starts past the end.
- */
-export function parseRange(header: string | undefined, size: number): [number, number] | 'unsatisfiable' | undefined {
-  const match = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
-  if (!match || (match[1] === '' && match[2] === '')) return undefined;
-  const [, first = '', last = ''] = match;
-  if (first === '') {
-    const suffix = Number(last);
-    if (suffix === 0 || size === 0) return 'unsatisfiable';
-    return [Math.max(0, size - suffix), size - 1];
-  }
-  const start = Number(first);
-  const end = last === '' ? size - 1 : Math.min(Number(last), size - 1);
-  if (last !== '' && Number(last) < start) return undefined;
-  if (start >= size) return 'unsatisfiable';
-  return [start, end];
-}
+/** The Range parser of the stand-in server, shared by every test server. */
+export { parseRange };
 
 /** Starts `server` on a free loopback port; resolves with the function that makes a URL of a path on it. */
 export async function listenOnLoopback(server: http.Server): Promise<(path: string) => string> {

@@ -260,7 +260,7 @@ async function serveFile(r: Reply, req: http.IncomingMessage, video: Entry): Pro
  * The one range of `bytes=a-b`, `bytes=a-` or `bytes=-n`, clamped to the content. Undefined when there is none or
  * it is not understood (several ranges, garbage), which RFC 9110 answers with the whole content.
  */
-function parseRange(header: string | undefined, size: number): [number, number] | 'unsatisfiable' | undefined {
+export function parseRange(header: string | undefined, size: number): [number, number] | 'unsatisfiable' | undefined {
   const match = /^bytes=(\d*)-(\d*)$/.exec(header?.trim() ?? '');
   if (!match) return undefined;
   const [, from = '', to = ''] = match;
