@@ -15,7 +15,7 @@ import { Decoder } from '../packages/decoder/src/index.ts';
 import { Demuxer } from '../packages/demuxer/src/index.ts';
 import { FileSource } from '../packages/http-source/src/index.ts';
 import { streamx } from './deps.ts';
-import { RssSampler, dirFiles, procStatusBytes, reapedChildrenCpuMs } from './measure.ts';
+import { RssSampler, dirFiles, procStatusBytes } from './measure.ts';
 
 /** The kinds of run: framepipe in this process, or Debian's ffmpeg as a child of it. */
 export const CASE_KINDS = ['decode', 'rgb', 'rgb-reuse', 'jpeg', 'png', 'webp', 'ffmpeg-jpeg', 'ffmpeg-png'] as const;
@@ -122,31 +122,30 @@ async function toDir(spec: CaseSpec, ext: 'jpg' | 'png' | 'webp', out: string): 
 
 /**
  * Debian's ffmpeg with its defaults, frame for frame (`-fps_mode passthrough`), files numbered from 0 like
- * framepipe's. Its CPU time is read once it is reaped; its peak RSS is its VmHWM read every 20 ms while it runs
- * (the kernel's figure, which only grows: the last reading misses at most the final 20 ms).
+ * framepipe's. Its own `-benchmark` figures are used: real and CPU time of the transcode, which, like the in-process
+ * cases, leave out starting the program and loading its libraries, and the process's peak RSS (maxrss).
  */
 async function ffmpegRun(spec: CaseSpec, ext: 'jpg' | 'png', out: string): Promise<Measured> {
-  const args = ['-v', 'error', '-nostdin', '-y', '-i', spec.clip];
+  const args = ['-v', 'info', '-hide_banner', '-nostats', '-benchmark', '-nostdin', '-y', '-i', spec.clip];
   if (spec.frames !== undefined) args.push('-frames:v', String(spec.frames));
   args.push('-fps_mode', 'passthrough');
   if (ext === 'jpg') args.push('-q:v', '2');
   args.push('-start_number', '0', join(out, `frame_%06d.${ext}`));
-  const cpuBefore = reapedChildrenCpuMs();
-  const t0 = performance.now();
-  const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  let peakRss = 0;
-  const poll = setInterval(() => {
-    if (child.pid !== undefined) peakRss = Math.max(peakRss, procStatusBytes(child.pid, 'VmHWM') ?? 0);
-  }, 20);
+  const child = spawn('ffmpeg', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr.setEncoding('utf8').on('data', (text: string) => (log += text));
   const code = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', (exitCode) => resolve(exitCode));
+    child.once('close', (exitCode) => resolve(exitCode));
   });
-  const wallMs = performance.now() - t0;
-  clearInterval(poll);
-  if (code !== 0) throw new Error(`ffmpeg ${args.join(' ')} exited with code ${code}`);
+  if (code !== 0) throw new Error(`ffmpeg ${args.join(' ')} exited with code ${code}:\n${log}`);
+  // bench: utime=1.234s stime=0.056s rtime=0.789s / bench: maxrss=123456kB
+  const times = /bench: utime=([\d.]+)s stime=([\d.]+)s rtime=([\d.]+)s/.exec(log);
+  const rss = /bench: maxrss=(\d+)kB/i.exec(log);
+  if (!times || !rss) throw new Error(`ffmpeg printed no -benchmark figures:\n${log}`);
+  const [utime, stime, rtime] = times.slice(1).map(Number) as [number, number, number];
   const { files } = await dirFiles(out);
-  return { frames: files, wallMs, cpuMs: reapedChildrenCpuMs() - cpuBefore, peakRss, sampledPeakRss: null, startRss: 0 };
+  return { frames: files, wallMs: rtime * 1000, cpuMs: (utime + stime) * 1000, peakRss: Number(rss[1]) * 1024, sampledPeakRss: null, startRss: 0 };
 }
 
 async function runCase(spec: CaseSpec): Promise<CaseResult> {

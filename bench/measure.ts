@@ -1,5 +1,4 @@
 /** What the bench reads from the kernel: peak resident memory, CPU time of reaped children, output sizes. */
-import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -17,24 +16,6 @@ export function procStatusBytes(pid: number | 'self', field: 'VmHWM' | 'VmRSS'):
   }
   const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text);
   return match ? Number(match[1]) * 1024 : null;
-}
-
-let ticksPerSecond: number | undefined;
-
-/**
- * CPU time, in ms, of this process's children that have ended and been waited for (user + system, the `cutime` and
- * `cstime` fields of `/proc/self/stat`). The kernel adds a child's whole CPU time, all its threads, when it is
- * reaped, so the difference around one child's run is that child's CPU time, to the clock tick (10 ms).
- */
-export function reapedChildrenCpuMs(): number {
-  ticksPerSecond ??= Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  // The command name (field 2) may hold spaces and parentheses: count the fields after its closing parenthesis.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 16 and 17 of the whole line; the rest starts at field 3.
-  const cutime = Number(fields[16 - 3]);
-  const cstime = Number(fields[17 - 3]);
-  return ((cutime + cstime) * 1000) / ticksPerSecond;
 }
 
 /**
