@@ -89,3 +89,26 @@ test('errors keep their codes; a bad option fails before any request', async () 
   controller.abort();
   await rejectsWith(probeVideo(server.url('/faststart.mp4'), { signal: controller.signal }), ErrorCode.ABORTED);
 });
+
+test('countFrames on an MP4 counts from the sample tables: the media data is not read', async () => {
+  const { H264_1080P } = await import('./support/fixtures.ts');
+  const { stat } = await import('node:fs/promises');
+  const { server: big, paths: bigPaths } = await serveFixtures({ '1080p.mp4': H264_1080P });
+  try {
+    const size = (await stat(bigPaths['1080p.mp4']!)).size;
+    const sentBy = async (countFrames: boolean) => {
+      const before = big.bytesSent;
+      // Small blocks, so that the bytes sent show what was read (the default first block holds this whole file).
+      const info = await probeVideo({ url: big.url('/1080p.mp4'), readAhead: 4096, maxReadAhead: 4096 }, { countFrames });
+      return { info, sent: big.bytesSent - before };
+    };
+    const quick = await sentBy(false);
+    const counted = await sentBy(true);
+    assert.equal(counted.info.frameCountFrom, 'counted');
+    assert.equal(counted.info.frameCount, 250);
+    // Counting re-reads the sample tables (moov), not the frames: far less than the file on top of the quick probe.
+    assert.ok(counted.sent - quick.sent < size / 4, `counting added ${counted.sent - quick.sent} bytes to ${quick.sent}, file ${size}`);
+  } finally {
+    await big.close();
+  }
+});

@@ -99,7 +99,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       (y) =>
         sourceOptions(y)
           .usage('Usage:\n  $0 probe <url|path> [options]\n  $0 probe --video-id N [options]\n\nPrint what you need before choosing a range. Reads only the container header, unless --count-frames.')
-          .option('count-frames', { type: 'boolean', default: false, describe: 'Count the frames exactly by reading every packet (no decoding)', group: 'Probe:' })
+          .option('count-frames', { type: 'boolean', default: false, describe: 'Count the frames exactly (MP4 sample tables, or every packet read; no decoding)', group: 'Probe:' })
           .option('json', { type: 'boolean', default: false, describe: 'Print the description as one JSON object', group: DISPLAY_GROUP })
           .option('verbose', { type: 'boolean', default: false, describe: "Let FFmpeg's own warnings through", group: DISPLAY_GROUP })
           .epilog(['Examples:', '  framepipe probe https://example.com/clip.mp4', '  framepipe probe --video-id 12345 --count-frames'].join('\n')),

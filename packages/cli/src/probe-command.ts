@@ -40,7 +40,7 @@ function describe(info: VideoProbe): string {
     ['Frame rate', info.fps === null ? 'unknown' : `${Number(info.fps.toFixed(3))} fps`],
     ['Duration', info.duration === null ? 'unknown' : `${info.duration.toFixed(3)} s`],
     ['B-frames', info.hasBFrames ? 'yes' : 'no'],
-    ['Rotation', info.rotation === 0 ? '0 (none)' : `${info.rotation} degrees (frames are saved as stored, not rotated)`],
+    ['Rotation', info.rotation === 0 ? '0 (none)' : `${info.rotation} degrees (frames are saved as stored unless --autorotate)`],
   ];
   const width = Math.max(...rows.map(([name]) => name.length)) + 2;
   return rows.map(([name, value]) => `${name.padEnd(width)}${value}\n`).join('');

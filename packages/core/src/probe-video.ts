@@ -5,31 +5,18 @@ import type { ByteSourceInput } from '@framepipe/http-source';
 import { PtsIndex } from '@framepipe/pts-indexer';
 import { closed } from './frame-pipeline.ts';
 import { checkSourceOptions, httpOptionsOf } from './options.ts';
+import type { StreamOptions } from './options.ts';
 
-/** Options of {@link probeVideo}. */
-export interface ProbeOptions {
+/** Options of {@link probeVideo}: how to reach the video (as for a run), and whether to count its frames. */
+export interface ProbeOptions extends Pick<StreamOptions, 'signal' | 'headers' | 'timeout' | 'retries'> {
   /**
-   * Count the frames by reading every packet's timestamp (no decoding), with the rule that numbers frames, so
-   * `frameCount` is exactly one more than the last frame number. This reads the whole file; without it the
-   * count is the container's own figure, or an estimate from duration × frame rate.
+   * Count the frames exactly, with the rule that numbers frames, so `frameCount` is one more than the last frame
+   * number. An MP4/MOV's sample tables give every timestamp without reading media data; other containers have every
+   * packet's timestamp read (no decoding), which reads the whole file. Without it the count is the container's own
+   * figure, or an estimate from duration × frame rate.
    * @default false
    */
   countFrames?: boolean | undefined;
-  /** Stops the probe; it rejects with `ERR_FRAMEPIPE_ABORTED`. */
-  signal?: AbortSignal | undefined;
-  /** Extra HTTP request headers (e.g. authorization) when the source is a URL. */
-  headers?: Record<string, string> | undefined;
-  /**
-   * Milliseconds without a byte from the server before a request fails.
-   * @default 30000
-   */
-  timeout?: number | undefined;
-  /**
-   * Retries of one HTTP request after a transient failure, resuming where the body stopped (see
-   * `StreamOptions.retries`).
-   * @default 5
-   */
-  retries?: number | undefined;
 }
 
 /** What a user needs to know about a video before choosing a range. */
@@ -61,7 +48,7 @@ export interface VideoProbe {
   duration: number | null;
   /** True when the codec reorders frames (B-frames). */
   hasBFrames: boolean;
-  /** Display rotation in degrees, counter-clockwise, as ffprobe reports it; frames are saved as stored. */
+  /** Display rotation in degrees, counter-clockwise, as ffprobe reports it; frames are saved as stored unless `autorotate`. */
   rotation: number;
 }
 
@@ -93,7 +80,8 @@ export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions)
     let frameCount = info.frameCount;
     let frameCountFrom: VideoProbe['frameCountFrom'] = frameCount === null ? null : 'container';
     if (countFrames) {
-      frameCount = (await PtsIndex.scan(demuxer)).size;
+      const index = (await PtsIndex.fromContainer(source, info, signal ? { signal } : {})) ?? (await PtsIndex.scan(demuxer));
+      frameCount = index.size;
       throwIfAborted(signal);
       frameCountFrom = 'counted';
     } else if (frameCount === null && fps !== null && info.duration !== null) {
