@@ -79,7 +79,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .option('show-decoding-progress', { type: 'boolean', default: false, describe: 'Also draw bars for the packet scan and for a decode from the start', group: DISPLAY_GROUP })
           .option('progress-interval', { type: 'number', requiresArg: true, describe: 'Seconds between progress lines when stderr is not a terminal [default: 2]', group: DISPLAY_GROUP })
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print nothing but errors', group: DISPLAY_GROUP })
-          .option('json', { type: 'boolean', default: false, describe: 'Print one JSON summary on stdout: {frames, outputDir, seconds, bytesRead}', group: DISPLAY_GROUP })
+          .option('json', { type: 'boolean', default: false, describe: 'Print one JSON summary on stdout: {frames, outputDir, seconds, bytesRead, ...}', group: DISPLAY_GROUP })
           .option('verbose', { type: 'boolean', default: false, describe: "Let FFmpeg's own warnings through", group: DISPLAY_GROUP })
           .epilog(
             [

@@ -26,9 +26,9 @@ export interface RunStatsSnapshot {
   /** With `resume`: frames of the selection whose file an earlier run had saved, kept as they are (not decoded). */
   framesReused: number;
   /**
-   * Frames the run expects to deliver (with `resume`, those still missing), for a progress bar: exact once the scan strategy has built its index;
-   * with the stream strategy, taken from the container's frame count (or from `end` when the container does not
-   * say). Null until known.
+   * Frames the run expects to deliver (with `resume`, those still missing), for a progress bar: exact once the
+   * container or scan strategy has built its index; with the stream strategy, taken from the container's frame
+   * count (or from `end` when the container does not say). Null until known.
    */
   framesTotal: number | null;
   /** Bytes pulled from the source (network or disk), read-ahead included. */
