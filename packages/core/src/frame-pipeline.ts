@@ -85,7 +85,12 @@ export class FrameRun {
     this.#throwIfStopped();
 
     const wanted = this.settings.end;
-    if (start === 0 && timestamps === undefined && frames === undefined && !resuming) {
+    const fromFirstFrame = start === 0 && timestamps === undefined && frames === undefined && !resuming;
+    // With a step, most frames are decoded only to be dropped. An index known before decoding (an MP4's sample
+    // tables, which cost no media bytes) tells which, so that the non-reference ones need not be decoded at all.
+    let index = fromFirstFrame && step > 1 ? await PtsIndex.fromContainer(this.source, info, signal ? { signal } : {}) : null;
+    this.#throwIfStopped();
+    if (fromFirstFrame && !index) {
       // Stream strategy: number frames as packets pass, in one pass with no pre-scan.
       const indexer = this.#own(new PtsIndexer(info));
       // The container's count is the best guess before the stream has been read.
@@ -98,7 +103,7 @@ export class FrameRun {
 
     // Container strategy: an MP4/MOV's sample tables give every pts without reading media data; the demuxer that
     // read the header then decodes. Otherwise scan: read packet timestamps up to end + margin, decode with another.
-    let index = await PtsIndex.fromContainer(this.source, info, signal ? { signal } : {});
+    index ??= await PtsIndex.fromContainer(this.source, info, signal ? { signal } : {});
     this.#throwIfStopped();
     let demuxer: Demuxer;
     if (index) {
@@ -233,11 +238,15 @@ export class FrameRun {
     const timeBase = demuxer.info.timeBase;
     // A stream index grows as packets pass: a packet's rank is only final once every smaller pts has been seen.
     const frameNumber = index.strategy === 'stream' ? undefined : (pts: bigint) => index.indexOf(pts);
-    const decoder = this.#own(
-      new Decoder(demuxer.info.codecParameters, { timeBase, budget: this.budget, strict: this.settings.strict, frameNumber }),
-    );
     const { start, end, step, frames } = selection;
-    const selector = this.#own(new FrameSelector(index, { start, end, step, ...(frames ? { frames } : {}), budget: this.budget }));
+    const selector = new FrameSelector(index, { start, end, step, ...(frames ? { frames } : {}), budget: this.budget });
+    // Once the index is final, a packet's pts tells whether its frame will be kept; a non-reference picture that
+    // will not be need not be decoded at all.
+    const unwanted = frameNumber ? (pts: bigint) => !selector.wouldKeep(pts) : undefined;
+    const decoder = this.#own(
+      new Decoder(demuxer.info.codecParameters, { timeBase, budget: this.budget, strict: this.settings.strict, frameNumber, unwanted }),
+    );
+    this.#own(selector);
     const rotate = this.settings.autorotate ? rightAngle(demuxer.info.rotation) : 0;
     const pool = this.#pool;
     const converter = this.#own(new RgbConverter({ timeBase, budget: this.budget, rotate, highWaterMark: converterQueue, ...(pool ? { pool } : {}) }));

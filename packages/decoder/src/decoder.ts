@@ -9,6 +9,8 @@ import {
   AVERROR_INVALIDDATA,
   AV_FRAME_FLAG_CORRUPT,
   AV_NOPTS_VALUE,
+  AVDISCARD_DEFAULT,
+  AVDISCARD_NONREF,
   FF_THREAD_FRAME,
   FF_THREAD_SLICE,
 } from 'node-av/constants';
@@ -58,9 +60,18 @@ export interface DecoderOptions {
   strict?: boolean | undefined;
   /** Names the frame of a pts in a `strict` error (e.g. `PtsIndex.indexOf`); without it, the error gives the pts. */
   frameNumber?: ((pts: bigint) => number | undefined) | undefined;
+  /**
+   * Says, from a packet's pts, that its frame will be thrown away downstream (e.g. a frame before the range, decoded
+   * only because later frames refer to it). The decoder then skips such a packet when no other frame refers to it
+   * (a non-reference picture: FFmpeg's `skip_frame` set to `AVDISCARD_NONREF` for that packet), which saves its
+   * decoding and leaves every other frame as it was. Packets without a pts are always decoded.
+   * @example
+   * new Decoder(info.codecParameters, { timeBase: info.timeBase, unwanted: (pts) => !selector.wouldKeep(pts) });
+   */
+  unwanted?: ((pts: bigint) => boolean) | undefined;
 }
 
-const KNOWN_OPTIONS = ['timeBase', 'threads', 'budget', 'highWaterMark', 'strict', 'frameNumber'] as const;
+const KNOWN_OPTIONS = ['timeBase', 'threads', 'budget', 'highWaterMark', 'strict', 'frameNumber', 'unwanted'] as const;
 
 /**
  * Decodes video packets (node-av `Packet`, freed here) into frames (node-av `Frame`, owned by the consumer, who
@@ -86,6 +97,9 @@ export class Decoder extends Transform {
   #rejectedPackets = 0;
   #strict: boolean;
   #frameNumber: ((pts: bigint) => number | undefined) | undefined;
+  #unwanted: ((pts: bigint) => boolean) | undefined;
+  /** Whether the codec is told to skip non-reference pictures, as it was for the last packet sent. */
+  #skipping = false;
   /** Timestamps of the last packet sent: a rejection reported when receiving a frame came from it or before it. */
   #lastSent: { pts: bigint; dts: bigint } | null = null;
   #abort = new AbortController();
@@ -100,6 +114,7 @@ export class Decoder extends Transform {
     this.#budget = checkBudget(opts.budget);
     this.#strict = checkBoolean('strict', opts.strict, false);
     this.#frameNumber = checkFunction('frameNumber', opts.frameNumber);
+    this.#unwanted = checkFunction('unwanted', opts.unwanted);
   }
 
   /** Frames emitted so far. */
@@ -185,6 +200,7 @@ export class Decoder extends Transform {
   async #decode(packet: Packet | null): Promise<void> {
     const context = this.#context!;
     try {
+      if (packet && this.#unwanted) this.#skipNonReference(context, packet);
       for (;;) {
         const ret = await context.sendPacket(packet);
         if (ret === AVERROR_EAGAIN) {
@@ -204,6 +220,19 @@ export class Decoder extends Transform {
       packet?.free();
     }
     await this.#receiveFrames();
+  }
+
+  /**
+   * Sets the codec's `skip_frame` for the packet about to be sent, only when it changes. Frame threads take the
+   * setting with each packet, so it applies to exactly that packet.
+   */
+  #skipNonReference(context: CodecContext, packet: Packet): void {
+    const pts = packet.pts;
+    const skip = pts !== AV_NOPTS_VALUE && this.#unwanted!(pts);
+    if (skip === this.#skipping) return;
+    const ret = context.setOption('skip_frame', skip ? AVDISCARD_NONREF : AVDISCARD_DEFAULT);
+    if (ret < 0) throw this.#error(ret, 'Cannot set the decoder to skip frames');
+    this.#skipping = skip;
   }
 
   async #receiveFrames(): Promise<void> {

@@ -80,6 +80,55 @@ for (const [name, spec] of Object.entries(TEST_PRESETS)) {
   });
 }
 
+/** Every frame of a file, as its pixels by pts, decoded with these options. */
+async function decodePictures(file: string, options: { unwanted?: (pts: bigint) => boolean; threads?: number }): Promise<{ pictures: Map<bigint, Buffer>; asked: bigint[] }> {
+  return withFile(file, async (source) => {
+    const demuxer = new Demuxer(source);
+    const info = await demuxer.open();
+    const asked: bigint[] = [];
+    const unwanted = options.unwanted;
+    const decoder = new Decoder(info.codecParameters, {
+      timeBase: info.timeBase,
+      ...(options.threads === undefined ? {} : { threads: options.threads }),
+      ...(unwanted ? { unwanted: (pts: bigint) => (asked.push(pts), unwanted(pts)) } : {}),
+    });
+    const pictures = new Map<bigint, Buffer>();
+    await pipelinePromise(
+      demuxer,
+      decoder,
+      frameSink((frame) => {
+        pictures.set(frame.pts, frame.toBuffer());
+        frame.free();
+      }),
+    );
+    assert.equal(decoder.framesDecoded, pictures.size);
+    return { pictures, asked };
+  });
+}
+
+for (const threads of [1, 0]) {
+  test(`unwanted (${threads === 1 ? 'one thread' : 'frame threads'}): unreferenced pictures of unwanted packets are skipped, every other frame is as without`, async () => {
+    const file = await makeFixture(H264_MP4_MOOV_END);
+    const pts = await packetPts(file);
+    const { pictures: every } = await decodePictures(file, { threads });
+    assert.equal(every.size, 60);
+    // Frames 0-29 (the first 30 pts in display order) unwanted; the rest wanted.
+    const sorted = [...pts].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    const cut = sorted[30]!;
+    const { pictures, asked } = await decodePictures(file, { threads, unwanted: (p) => p < cut });
+    assert.deepEqual(asked, pts, 'asked once per packet, in decode order, with its pts');
+    for (const [p, picture] of every) {
+      if (p >= cut) assert.ok(pictures.get(p)?.equals(picture), `wanted frame at pts ${p} decoded, and the same`);
+      else if (pictures.has(p)) assert.ok(pictures.get(p)!.equals(picture), `reference frame at pts ${p} the same`);
+    }
+    const skipped = 30 - [...pictures.keys()].filter((p) => p < cut).length;
+    // GOPs of 12 with 3 B-frames: x264's pyramid leaves 2 of each 3 B-frames unreferenced, about a third of all.
+    assert.ok(skipped >= 8, `${skipped} of the 30 unwanted frames skipped`);
+    const none = await decodePictures(file, { threads, unwanted: () => false });
+    assert.equal(none.pictures.size, 60, 'nothing unwanted: nothing skipped');
+  });
+}
+
 test('a DISCONTINUITY between GOPs: the frames before it and every frame from the new keyframe come out, none corrupt', async () => {
   const file = await makeFixture(H264_MP4_MOOV_END);
   const all = await packetPts(file);
@@ -347,7 +396,8 @@ test('options are checked with exact messages', async () => {
     [{ budget: {} }, 'budget', 'Expected a FrameBudget for budget but received [object] of type object'],
     [{ strict: 'yes' }, 'strict', 'Expected a boolean for strict but received "yes" of type string'],
     [{ frameNumber: 3 }, 'frameNumber', 'Expected a function for frameNumber but received 3 of type number'],
-    [{ thread: 2 }, 'thread', 'Unknown option thread for Decoder; known options: timeBase, threads, budget, highWaterMark, strict, frameNumber'],
+    [{ unwanted: true }, 'unwanted', 'Expected a function for unwanted but received true of type boolean'],
+    [{ thread: 2 }, 'thread', 'Unknown option thread for Decoder; known options: timeBase, threads, budget, highWaterMark, strict, frameNumber, unwanted'],
   ];
   try {
     for (const [options, option, message] of cases) {

@@ -120,6 +120,15 @@ export class FrameSelector extends Transform {
     cb(null, { frame, index } satisfies NumberedFrame);
   }
 
+  /**
+   * Whether a frame with this pts would be kept: its number is in the index and in the selection. Before
+   * decoding, it tells which packets' frames will only be dropped (the `unwanted` option of the Decoder).
+   */
+  wouldKeep(pts: bigint): boolean {
+    const index = this.#index.indexOf(pts);
+    return index !== undefined && this.#keeps(index);
+  }
+
   #keeps(index: number): boolean {
     const { start, end } = this.range;
     if (index < start || (end !== undefined && index > end)) return false;
