@@ -18,6 +18,7 @@ interface SharpPipeline {
   raw(): SharpPipeline;
   removeAlpha(): SharpPipeline;
   jpeg(options: { quality: number; chromaSubsampling: string; optimiseCoding: boolean }): SharpPipeline;
+  png(options: { compressionLevel: number; adaptiveFiltering: boolean }): SharpPipeline;
   toBuffer(options: { resolveWithObject: true }): Promise<RawImage>;
   toBuffer(): Promise<Buffer>;
 }
@@ -25,6 +26,8 @@ interface SharpPipeline {
 interface SharpModule {
   (input: string | Buffer, options?: { raw: { width: number; height: number; channels: 3 } }): SharpPipeline;
   readonly versions: Readonly<Record<string, string | undefined>>;
+  concurrency(threads: number): number;
+  cache(enabled: boolean): unknown;
 }
 
 const fromSink = createRequire(new URL('../packages/sink/package.json', import.meta.url));
