@@ -8,12 +8,22 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { RunStats, streamVideoFramesToDir } from '@framepipe/core';
-import { H264_MKV, H264_MP4_MOOV_END, H264_TS, HEVC_MP4 } from './support/fixtures.ts';
+import { AV1_MP4, H264_MKV, H264_MP4_MOOV_END, H264_TS, HEVC_MP4, MJPEG_AVI, VP9_WEBM } from './support/fixtures.ts';
 import { indexInName, readCodes, removeDir, serveFixtures, tempDir } from './support/pipeline-helpers.ts';
 import type { RangeServer } from './support/range-server.ts';
 
-// 60 frames, GOPs of 12, 3 B-frames: the encoders leave some B-frames unreferenced.
-const CONTAINERS = { 'h264.mp4': H264_MP4_MOOV_END, 'hevc.mp4': HEVC_MP4, 'h264.ts': H264_TS, 'h264.mkv': H264_MKV };
+// 60 frames, GOPs of 12. With 3 B-frames, x264 and x265 leave some B-frames unreferenced. VP9, AV1 and MJPEG have
+// no such frames here (their decoders may also ignore the setting): their files must still come out the same.
+const CONTAINERS = {
+  'h264.mp4': H264_MP4_MOOV_END,
+  'hevc.mp4': HEVC_MP4,
+  'h264.ts': H264_TS,
+  'h264.mkv': H264_MKV,
+  'vp9.webm': VP9_WEBM,
+  'av1.mp4': AV1_MP4,
+  'mjpeg.avi': MJPEG_AVI,
+};
+const WITH_UNREFERENCED = new Set(['h264.mp4', 'hevc.mp4', 'h264.ts', 'h264.mkv']);
 
 /**
  * Selections, with the first frame that has to be decoded for them (the keyframe at or before the first wanted) and
@@ -64,7 +74,7 @@ for (const name of Object.keys(CONTAINERS)) {
         const span = selection.last - selection.from + 1;
         t.diagnostic(`${stats.strategy}: ${stats.framesDecoded} frames decoded for ${paths.length} wanted over ${span}`);
         // A pass from 0 without sample tables (MPEG-TS, Matroska) numbers frames as they come, so it cannot skip.
-        if (stats.strategy !== 'stream' && selection.fewer) {
+        if (stats.strategy !== 'stream' && selection.fewer && WITH_UNREFERENCED.has(name)) {
           assert.ok(stats.framesDecoded < span, `${stats.framesDecoded} frames decoded, fewer than the ${span} from frame ${selection.from} to ${selection.last}`);
         }
       });
