@@ -81,3 +81,15 @@ for (const name of Object.keys(CONTAINERS)) {
     }
   });
 }
+
+// The bytes saved show on a larger file (README: the bench clip); this 11 KB fixture is read in one go.
+test('a step from frame 0 over an MP4 jumps over the GOPs it needs nothing from', async () => {
+  // GOPs of 12: frames 0, 24 and 48 each start a GOP, and the GOPs 12-23 and 36-47 between them hold no wanted frame.
+  const stats = new RunStats();
+  const out = join(dir, 'step-24');
+  const saved = await streamVideoFramesToDir(server.url('/h264.mp4'), out, { step: 24, stats });
+  assert.deepEqual(await readCodes(saved), [0, 24, 48]);
+  assert.equal(stats.strategy, 'container', 'numbered from the sample tables, known before decoding');
+  assert.equal(stats.seeks, 3, 'the first seek, then two jumps');
+  assert.ok(stats.framesDecoded < 40, `${stats.framesDecoded} of 60 frames decoded`);
+});
