@@ -1,6 +1,6 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { ErrorCode, RunStats, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
@@ -192,4 +192,34 @@ test('an abort while the last files are written (decoding done) still rejects wi
   await assert.rejects(run, { code: ErrorCode.ABORTED });
   assert.equal(stats.framesDecoded, 60, 'decoding had ended');
   assert.deepEqual(await strayFiles(out), []);
+});
+
+test('an abort reaches a slow imageWriter through its signal: the run rejects at once and leaves no file', async () => {
+  const out = join(dir, 'abort-a-slow-writer');
+  const controller = new AbortController();
+  const aborted: boolean[] = [];
+  let abortedAt = 0;
+  const run = streamVideoFramesToDir(server.url('/moov-end.mp4'), out, {
+    signal: controller.signal,
+    maxWriteWorkers: 2,
+    imageWriter: async (path, frame, { signal }) => {
+      await writeFile(path, frame.data);
+      if (frame.index === 1) {
+        abortedAt = performance.now();
+        controller.abort(new Error('stop'));
+      }
+      // An upload that would take 3 s, unless it is stopped.
+      await new Promise<void>((resolve, reject) => {
+        if (signal.aborted) return reject(signal.reason);
+        const timer = setTimeout(resolve, 3000);
+        signal.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+      });
+      aborted.push(signal.aborted);
+    },
+  });
+  await assert.rejects(run, { code: ErrorCode.ABORTED });
+  assert.ok(performance.now() - abortedAt < 1500, 'rejected without waiting for the writers');
+  assert.deepEqual(aborted, [], 'no write ran to its end');
+  assert.deepEqual(await strayFiles(out), []);
+  assert.deepEqual(await readCodes((await readdir(out).catch(() => [] as string[])).map((name) => join(out, name))), []);
 });

@@ -11,4 +11,4 @@ export { ErrorCode, FramepipeError, InvalidOptionError, AbortError } from '@fram
 export type { RgbFrame } from '@framepipe/rgb';
 export type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
 export { MANIFEST_FILE_NAME } from '@framepipe/sink';
-export type { ImageExtension, ImageWriter } from '@framepipe/sink';
+export type { ImageExtension, ImageWriter, ImageWriterOptions } from '@framepipe/sink';

@@ -109,7 +109,8 @@ export interface StreamToDirOptions extends StreamOptions {
   /**
    * Writes one frame instead of the built-in encoder. It gets a temporary path in the output directory with the
    * final extension, and the frame (`index`, `width`, `height`, packed RGB `data`); the file is renamed when the
-   * returned promise resolves.
+   * returned promise resolves. Its third argument's `signal` is aborted when the run stops (an abort, a failure):
+   * a slow writer that stops on it lets the call settle at once and leaves no file.
    */
   imageWriter?: ImageWriter | undefined;
   /**

@@ -4,6 +4,7 @@ import { Writable } from 'streamx';
 import sharp from 'sharp';
 import type { Sharp } from 'sharp';
 import {
+  AbortError,
   ErrorCode,
   FrameBudget,
   checkBudget,
@@ -41,11 +42,21 @@ export interface SinkFrame {
   readonly keyframe?: boolean | undefined;
 }
 
+/** What an {@link ImageWriter} gets besides the path and the frame. */
+export interface ImageWriterOptions {
+  /**
+   * Aborted when the sink is destroyed (the run was aborted, or failed elsewhere). The sink waits for every write
+   * under way before it reports closed, so a slow writer (an upload, say) should stop when it fires: a writer that
+   * rejects leaves no file, one that resolves has its file kept.
+   */
+  readonly signal: AbortSignal;
+}
+
 /**
  * Writes one frame to `path`, replacing the built-in encoder. `path` is a temporary name in the output directory
  * that ends in the same extension as the final name; the sink renames it once the promise resolves.
  */
-export type ImageWriter = (path: string, frame: SinkFrame) => Promise<void> | void;
+export type ImageWriter = (path: string, frame: SinkFrame, options: ImageWriterOptions) => Promise<void> | void;
 
 /**
  * A complete frame file that an earlier run left in the directory, for {@link FrameDirSink.adopt}. `pts`, `time`,
@@ -125,6 +136,8 @@ export class FrameDirSink extends Writable {
   readonly maxWriteWorkers: number;
   #progress: ((count: number) => void) | undefined;
   #imageWriter: ImageWriter | undefined;
+  /** Aborts what the writers of an `imageWriter` do once the sink is destroyed. */
+  #stopWriters = new AbortController();
   #budget: FrameBudget | undefined;
   #pool: BufferPool | undefined;
   #manifest: ManifestOptions | null;
@@ -245,6 +258,7 @@ export class FrameDirSink extends Writable {
     const parked = this.#parked;
     this.#parked = null;
     parked?.(this.#failure ?? new Error('FrameDirSink destroyed'));
+    this.#stopWriters.abort(this.#failure ?? new AbortError('FrameDirSink destroyed'));
     releaseBuffered<SinkFrame>(this, () => this.#budget?.release());
   }
 
@@ -270,7 +284,7 @@ export class FrameDirSink extends Writable {
     const finalPath = join(this.directory, file);
     try {
       await this.#commit(file, async (tempPath) => {
-        if (this.#imageWriter) await this.#imageWriter(tempPath, frame);
+        if (this.#imageWriter) await this.#imageWriter(tempPath, frame, { signal: this.#stopWriters.signal });
         // Encoded in memory, then written by fs: a failed write reports the system error (ENOSPC, EACCES, EROFS).
         else await writeFile(tempPath, await this.#encoded(frame));
       });

@@ -288,6 +288,35 @@ test('destroy while writers are halfway through their files: they finish and are
   assert.equal(await fs.readFile(path.join(dir, 'frame_000001.png'), 'utf8'), 'first half second half 1');
 });
 
+test('destroy aborts the signal an imageWriter gets: writers that stop on it leave no file, and the sink closes', async () => {
+  const dir = outDir();
+  const signals: AbortSignal[] = [];
+  const sink = new FrameDirSink(dir, {
+    maxWriteWorkers: 2,
+    imageWriter: async (temp, _frame, { signal }) => {
+      signals.push(signal);
+      await fs.writeFile(temp, 'half an upload');
+      // A slow upload that stops when told to; without the abort it would finish after 2 s and keep its file.
+      await new Promise<void>((resolve, reject) => {
+        if (signal.aborted) return reject(signal.reason);
+        const timer = setTimeout(resolve, 2000);
+        signal.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
+      });
+    },
+  });
+  sink.on('error', () => {});
+  for (let i = 0; i < 6; i++) sink.write(codeFrame(i, 64, 64));
+  await waitFor(() => signals.length === 2, 'two writers under way');
+  const started = performance.now();
+  sink.destroy();
+  await closed(sink);
+  assert.ok(performance.now() - started < 1000, 'closed without waiting for the writers to finish on their own');
+  assert.ok(signals.every((signal) => signal.aborted));
+  assert.equal((signals[0]!.reason as FramepipeError).code, ErrorCode.ABORTED);
+  assert.deepEqual(readdirSync(dir), [], 'no file, no temporary file');
+  assert.deepEqual(sink.paths, []);
+});
+
 // ---------------------------------------------------------------- manifest
 
 /** The lines of the manifest in `dir`, as text. */
