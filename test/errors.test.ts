@@ -1,6 +1,6 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ErrorCode, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
@@ -108,4 +108,16 @@ describe('bad inputs give a coded error that says which, and leave no file behin
       await assert.rejects(iterating(), { code });
     });
   }
+});
+
+test('a step over an MP4 cut short keeps, as a one-pass run does, the frames before the cut, then fails TRUNCATED', async () => {
+  // Its sample tables list frames past the end of the file: the run cannot number from them, and reads in one pass.
+  const everyOut = join(dir, 'cut-every-frame');
+  const stepOut = join(dir, 'cut-step-2');
+  await assert.rejects(streamVideoFramesToDir(server.url('/truncated.mp4'), everyOut, { retries: 0 }), { code: ErrorCode.TRUNCATED });
+  await assert.rejects(streamVideoFramesToDir(server.url('/truncated.mp4'), stepOut, { step: 2, retries: 0 }), { code: ErrorCode.TRUNCATED });
+  const saved = async (out: string) => (await readdir(out)).filter((name) => /^frame_\d{6}\.png$/.test(name)).sort();
+  const even = (await saved(everyOut)).filter((name) => Number(name.slice(6, 12)) % 2 === 0);
+  assert.ok(even.length >= 5, `${even.length} even frames before the cut`);
+  assert.deepEqual(await saved(stepOut), even);
 });

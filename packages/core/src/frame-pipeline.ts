@@ -1,4 +1,4 @@
-import { AbortError, BufferPool, FrameBudget, throwIfAborted } from '@framepipe/common';
+import { AbortError, BufferPool, ErrorCode, FrameBudget, FramepipeError, throwIfAborted } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
 import type { DemuxerInfo } from '@framepipe/demuxer';
 import { Decoder } from '@framepipe/decoder';
@@ -66,6 +66,9 @@ export class FrameRun {
    * null when the range holds no frame (an empty video, or `start` past the last frame), or when every frame of
    * it is in `existing`.
    *
+   * A `step` from frame 0 takes the container index when there is one, so that it knows what it will drop before
+   * decoding (see the Decoder's `unwanted`).
+   *
    * `existing`: frame numbers to leave out because their file is already saved (resume). When one of them may be
    * in the selection, the run numbers frames from an index (container or scan) even for a range from frame 0, so
    * that it knows the selection up front: it decodes only what the missing frames need, jumping over the GOPs that
@@ -87,8 +90,10 @@ export class FrameRun {
     const wanted = this.settings.end;
     const fromFirstFrame = start === 0 && timestamps === undefined && frames === undefined && !resuming;
     // With a step, most frames are decoded only to be dropped. An index known before decoding (an MP4's sample
-    // tables, which cost no media bytes) tells which, so that the non-reference ones need not be decoded at all.
-    let index = fromFirstFrame && step > 1 ? await PtsIndex.fromContainer(this.source, info, signal ? { signal } : {}) : null;
+    // tables, which cost no media bytes) tells which, so that the non-reference ones need not be decoded at all, and
+    // GOPs without a wanted frame are jumped over. It is only a shortcut: a file whose tables point past its end
+    // still gives, in one pass, the frames it holds.
+    let index = fromFirstFrame && step > 1 ? await this.#containerIndexIfWhole(info) : null;
     this.#throwIfStopped();
     if (fromFirstFrame && !index) {
       // Stream strategy: number frames as packets pass, in one pass with no pre-scan.
@@ -175,6 +180,17 @@ export class FrameRun {
         demuxer.jump(next.pts, next.dts);
       }
     });
+  }
+
+  /** The MP4/MOV sample-table index, or null when there is none or the file is cut short of what it lists. */
+  async #containerIndexIfWhole(info: DemuxerInfo): Promise<PtsIndex | null> {
+    const { signal } = this.settings;
+    try {
+      return await PtsIndex.fromContainer(this.source, info, signal ? { signal } : {});
+    } catch (error) {
+      if (error instanceof FramepipeError && error.code === ErrorCode.TRUNCATED) return null;
+      throw error;
+    }
   }
 
   /** True when one of `numbers` may be in the selection, whatever the video holds (timestamps may select any). */

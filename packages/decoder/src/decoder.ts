@@ -8,7 +8,13 @@ import {
   AVERROR_ENOMEM,
   AVERROR_INVALIDDATA,
   AV_FRAME_FLAG_CORRUPT,
+  AV_CODEC_ID_H264,
+  AV_CODEC_ID_HEVC,
+  AV_CODEC_ID_MPEG1VIDEO,
+  AV_CODEC_ID_MPEG2VIDEO,
+  AV_CODEC_ID_MPEG4,
   AV_NOPTS_VALUE,
+  AV_OPT_TYPE_INT,
   AVDISCARD_DEFAULT,
   AVDISCARD_NONREF,
   FF_THREAD_FRAME,
@@ -64,7 +70,10 @@ export interface DecoderOptions {
    * Says, from a packet's pts, that its frame will be thrown away downstream (e.g. a frame before the range, decoded
    * only because later frames refer to it). The decoder then skips such a packet when no other frame refers to it
    * (a non-reference picture: FFmpeg's `skip_frame` set to `AVDISCARD_NONREF` for that packet), which saves its
-   * decoding and leaves every other frame as it was. Packets without a pts are always decoded.
+   * decoding and leaves every other frame as it was. Packets without a pts are always decoded. It applies only to
+   * codecs whose non-reference pictures no other picture can use: H.264, MPEG-1/2, MPEG-4 Part 2, and HEVC with
+   * a single temporal layer; others decode every packet. A damaged packet that is skipped is not decoded, so it is
+   * neither counted nor, with `strict`, an error.
    * @example
    * new Decoder(info.codecParameters, { timeBase: info.timeBase, unwanted: (pts) => !selector.wouldKeep(pts) });
    */
@@ -98,8 +107,10 @@ export class Decoder extends Transform {
   #strict: boolean;
   #frameNumber: ((pts: bigint) => number | undefined) | undefined;
   #unwanted: ((pts: bigint) => boolean) | undefined;
-  /** Whether the codec is told to skip non-reference pictures, as it was for the last packet sent. */
+  /** Whether the codec is told to skip non-reference pictures now. */
   #skipping = false;
+  /** The setting the last packet the codec took was sent with. */
+  #sentSkipping = false;
   /** Timestamps of the last packet sent: a rejection reported when receiving a frame came from it or before it. */
   #lastSent: { pts: bigint; dts: bigint } | null = null;
   #abort = new AbortController();
@@ -114,7 +125,8 @@ export class Decoder extends Transform {
     this.#budget = checkBudget(opts.budget);
     this.#strict = checkBoolean('strict', opts.strict, false);
     this.#frameNumber = checkFunction('frameNumber', opts.frameNumber);
-    this.#unwanted = checkFunction('unwanted', opts.unwanted);
+    const unwanted = checkFunction<(pts: bigint) => boolean>('unwanted', opts.unwanted);
+    this.#unwanted = unwanted && skipsOnlyUnreferenced(codecParameters) ? unwanted : undefined;
   }
 
   /** Frames emitted so far. */
@@ -199,15 +211,20 @@ export class Decoder extends Transform {
   /** Sends one packet (null: end of input) and emits every frame that became ready. */
   async #decode(packet: Packet | null): Promise<void> {
     const context = this.#context!;
+    const unwanted = this.#unwanted;
+    const skip = unwanted !== undefined && packet !== null && packet.pts !== AV_NOPTS_VALUE && unwanted(packet.pts);
     try {
-      if (packet && this.#unwanted) this.#skipNonReference(context, packet);
       for (;;) {
+        if (unwanted) this.#setSkipping(context, skip);
         const ret = await context.sendPacket(packet);
         if (ret === AVERROR_EAGAIN) {
-          // The decoder's output is full: take frames out, then send the same packet again.
+          // The decoder's output is full: take frames out, then send the same packet again. The codec may still hold
+          // the previous packet, which it then decodes: under that packet's own setting.
+          if (unwanted) this.#setSkipping(context, this.#sentSkipping);
           await this.#receiveFrames();
           continue;
         }
+        this.#sentSkipping = skip;
         // Only a strict error names the packet; reading its timestamps for every packet would be wasted otherwise.
         if (packet && this.#strict) this.#lastSent = { pts: packet.pts, dts: packet.dts };
         if (ret === AVERROR_EOF || ret >= 0) break;
@@ -223,14 +240,12 @@ export class Decoder extends Transform {
   }
 
   /**
-   * Sets the codec's `skip_frame` for the packet about to be sent, only when it changes. Frame threads take the
-   * setting with each packet, so it applies to exactly that packet.
+   * Sets the codec's `skip_frame`, only when it changes. The codec reads it when it takes a packet (frame threads
+   * copy it with each packet), so it must be right for the packet being sent.
    */
-  #skipNonReference(context: CodecContext, packet: Packet): void {
-    const pts = packet.pts;
-    const skip = pts !== AV_NOPTS_VALUE && this.#unwanted!(pts);
+  #setSkipping(context: CodecContext, skip: boolean): void {
     if (skip === this.#skipping) return;
-    const ret = context.setOption('skip_frame', skip ? AVDISCARD_NONREF : AVDISCARD_DEFAULT);
+    const ret = context.setOption('skip_frame', skip ? AVDISCARD_NONREF : AVDISCARD_DEFAULT, AV_OPT_TYPE_INT);
     if (ret < 0) throw this.#error(ret, 'Cannot set the decoder to skip frames');
     this.#skipping = skip;
   }
@@ -315,4 +330,35 @@ export class Decoder extends Transform {
  */
 function isDamagedData(ret: number): boolean {
   return ret < 0 && ret !== AVERROR_ENOMEM && ret !== AVERROR_EINVAL;
+}
+
+/**
+ * True when FFmpeg's "non-reference" skip drops only pictures that no picture refers to. H.264's nal_ref_idc 0 and
+ * the B-frames of MPEG-1/2/4 are never references. HEVC's non-reference types are only so within their temporal
+ * layer, so HEVC qualifies only with one layer: from the `hvcC` record, or else from the SPS in Annex B extradata.
+ */
+function skipsOnlyUnreferenced(parameters: CodecParameters): boolean {
+  const codec = parameters.codecId;
+  if (codec === AV_CODEC_ID_H264 || codec === AV_CODEC_ID_MPEG1VIDEO || codec === AV_CODEC_ID_MPEG2VIDEO || codec === AV_CODEC_ID_MPEG4) {
+    return true;
+  }
+  return codec === AV_CODEC_ID_HEVC && hevcTemporalLayers(parameters.extradata) === 1;
+}
+
+/** HEVC temporal layers as the extradata states them; undefined when it does not say. */
+export function hevcTemporalLayers(extradata: Buffer | null): number | undefined {
+  if (!extradata || extradata.length < 23) return undefined;
+  if (extradata[0] === 1) {
+    // hvcC: byte 21 holds constantFrameRate (2 bits), numTemporalLayers (3), temporalIdNested (1), lengthSize (2).
+    const layers = (extradata[21]! >> 3) & 7;
+    return layers === 0 ? undefined : layers;
+  }
+  // Annex B: the first SPS (NAL type 33); after its 2-byte header come sps_video_parameter_set_id (4 bits) and
+  // sps_max_sub_layers_minus1 (3 bits).
+  for (let i = 0; i + 5 < extradata.length; i++) {
+    if (extradata[i] === 0 && extradata[i + 1] === 0 && extradata[i + 2] === 1 && ((extradata[i + 3]! >> 1) & 0x3f) === 33) {
+      return ((extradata[i + 5]! >> 1) & 7) + 1;
+    }
+  }
+  return undefined;
 }

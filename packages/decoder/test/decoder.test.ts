@@ -8,6 +8,7 @@ import { Transform, Writable, pipelinePromise } from 'streamx';
 import { ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, objectStreamOptions, releaseBuffered } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
 import { Decoder } from '../src/index.ts';
+import { hevcTemporalLayers } from '../src/decoder.ts';
 import { H264_MP4_MOOV_END, TEST_PRESETS, VP9_WEBM, makeFixture } from '../../../test/support/fixtures.ts';
 import { seededBytes } from '../../../test/support/range-server.ts';
 import { withFile } from '../../../test/support/sources.ts';
@@ -128,6 +129,27 @@ for (const threads of [1, 0]) {
     assert.equal(none.pictures.size, 60, 'nothing unwanted: nothing skipped');
   });
 }
+
+test('unwanted is ignored for codecs whose skipped pictures could be references: VP9 decodes every frame', async () => {
+  const file = await makeFixture(VP9_WEBM);
+  const { pictures, asked } = await decodePictures(file, { unwanted: () => true });
+  assert.equal(pictures.size, 60);
+  assert.deepEqual(asked, [], 'not even asked');
+});
+
+test('hevcTemporalLayers reads hvcC and Annex B extradata; unknown stays undefined', () => {
+  const hvcc = (byte21: number) => Buffer.from([1, ...new Array(20).fill(0), byte21, 0, 0]);
+  assert.equal(hevcTemporalLayers(hvcc(0b00_001_0_11)), 1);
+  assert.equal(hevcTemporalLayers(hvcc(0b00_011_1_11)), 3);
+  assert.equal(hevcTemporalLayers(hvcc(0b00_000_0_11)), undefined, 'numTemporalLayers 0: unknown');
+  // Annex B: a VPS (type 32), then an SPS (type 33) whose first byte is vps id 0, max_sub_layers_minus1, nesting.
+  const annexB = (minus1: number) =>
+    Buffer.from([0, 0, 0, 1, 32 << 1, 1, 0x0c, 0x01, 0xff, 0xff, 0, 0, 0, 1, 33 << 1, 1, (minus1 << 1) | 1, 0x01, 0x60, 0, 0, 0, 0, 0]);
+  assert.equal(hevcTemporalLayers(annexB(0)), 1);
+  assert.equal(hevcTemporalLayers(annexB(2)), 3);
+  assert.equal(hevcTemporalLayers(null), undefined);
+  assert.equal(hevcTemporalLayers(Buffer.alloc(30)), undefined, 'no SPS');
+});
 
 test('a DISCONTINUITY between GOPs: the frames before it and every frame from the new keyframe come out, none corrupt', async () => {
   const file = await makeFixture(H264_MP4_MOOV_END);
