@@ -108,7 +108,7 @@ export class FrameRun {
 
     // Container strategy: an MP4/MOV's sample tables give every pts without reading media data; the demuxer that
     // read the header then decodes. Otherwise scan: read packet timestamps up to end + margin, decode with another.
-    index ??= await PtsIndex.fromContainer(this.source, info, signal ? { signal } : {});
+    index ??= await this.#containerIndex(info);
     this.#throwIfStopped();
     let demuxer: Demuxer;
     if (index) {
@@ -182,11 +182,16 @@ export class FrameRun {
     });
   }
 
-  /** The MP4/MOV sample-table index, or null when there is none or the file is cut short of what it lists. */
-  async #containerIndexIfWhole(info: DemuxerInfo): Promise<PtsIndex | null> {
+  /** The MP4/MOV sample-table index, or null when the container has none. */
+  #containerIndex(info: DemuxerInfo): Promise<PtsIndex | null> {
     const { signal } = this.settings;
+    return PtsIndex.fromContainer(this.source, info, signal ? { signal } : {});
+  }
+
+  /** {@link #containerIndex}, or null too when the file is cut short of what the tables list. */
+  async #containerIndexIfWhole(info: DemuxerInfo): Promise<PtsIndex | null> {
     try {
-      return await PtsIndex.fromContainer(this.source, info, signal ? { signal } : {});
+      return await this.#containerIndex(info);
     } catch (error) {
       if (error instanceof FramepipeError && error.code === ErrorCode.TRUNCATED) return null;
       throw error;
