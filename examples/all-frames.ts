@@ -1,7 +1,7 @@
 /**
  * Every frame of a video: no `start`, no `end` (Supervisely's tutorial: "All frames").
  *
- *   pnpm exec node examples/all-frames.ts                           the embedded sample (75 frames), into a new temp directory
+ *   pnpm exec node examples/all-frames.ts                           the embedded sample (150 frames), into a new temp directory
  *   pnpm exec node examples/all-frames.ts <url|path> [--out DIR]    your video
  *   pnpm exec node examples/all-frames.ts --video-id N [--out DIR]  a Supervisely video
  */

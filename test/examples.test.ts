@@ -4,8 +4,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import sharp from 'sharp';
+import { streamVideoFramesToDir } from '@framepipe/core';
+import type { SelectionOptions } from '@framepipe/core';
+import { readFrameCode } from './support/frame-code.ts';
 import { startStandInServer } from '@framepipe/supervisely/stand-in';
 import { indexInName, readCodes, removeDir, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import { ROOT, runScript } from './support/run-script.ts';
@@ -28,12 +32,38 @@ async function checkFrameFiles(dir: string, { ext, frames }: FrameFiles): Promis
   assert.deepEqual(await readCodes(paths), frames, 'the frame each file shows');
 }
 
+/**
+ * Checks that `dir` holds one PPM file per frame of `selection` of the embedded sample, each showing its own frame
+ * and holding exactly the RGB pixels of the PNG that `streamVideoFramesToDir` writes for it (PNG is lossless).
+ */
+async function checkPpmFiles(dir: string, selection: SelectionOptions, referenceDir: string): Promise<void> {
+  const reference = await streamVideoFramesToDir(join(EXAMPLES, 'assets/sample.mp4'), referenceDir, selection);
+  const names = (await readdir(dir)).sort();
+  assert.deepEqual(names, reference.map((path) => basename(path).replace(/\.png$/, '.ppm')), 'one PPM file per frame of the selection');
+  for (const [i, name] of names.entries()) {
+    const ppm = await readFile(join(dir, name));
+    const header = /^P6\n(\d+) (\d+)\n255\n/.exec(ppm.toString('latin1', 0, 32));
+    assert.ok(header, `${name} starts with a binary PPM header`);
+    const [width, height] = [Number(header[1]), Number(header[2])];
+    const pixels = ppm.subarray(header[0].length);
+    const png = await sharp(reference[i]!).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([width, height], [png.info.width, png.info.height], `${name}: size`);
+    assert.ok(pixels.equals(png.data), `${name}: the same pixels as ${reference[i]}`);
+    assert.equal(readFrameCode(pixels, width, height), indexInName(reference[i]!), `${name} shows its frame`);
+  }
+}
+
 /** What one example must do when run with no source argument. */
 interface Expectation {
   /** The frame files it writes into `--out`. Scripts without this entry get no `--out` and must write nothing. */
   files?: FrameFiles;
   /** Frame files it writes into subdirectories of `--out`, by subdirectory. */
   subdirs?: Record<string, FrameFiles>;
+  /**
+   * PPM files it writes into subdirectories of `--out`, by subdirectory, with the selection they hold: each must
+   * hold exactly the pixels `streamVideoFramesToDir` writes for that selection of the same video.
+   */
+  ppm?: Record<string, SelectionOptions>;
   /** The frame numbers it prints on stdout as lines starting `frame N`, in order. */
   printed?: number[];
   /** Further patterns stdout must match. */
@@ -44,11 +74,11 @@ interface Expectation {
 
 const range = (first: number, last: number) => Array.from({ length: last - first + 1 }, (_, i) => first + i);
 
-// The embedded sample: 75 frames of 320×240.
+// The embedded sample: 150 frames of 320×240.
 const EXPECTED: Record<string, Expectation> = {
   'demo.ts': { files: { ext: 'png', frames: range(0, 9) }, stdout: [/^Saved 10 frames:$/m] },
   'frame-range.ts': { files: { ext: 'png', frames: range(0, 9) }, stdout: [/^Saved 10 frames of the embedded sample/m] },
-  'all-frames.ts': { files: { ext: 'png', frames: range(0, 74) }, stdout: [/^Total frames saved: 75$/m] },
+  'all-frames.ts': { files: { ext: 'png', frames: range(0, 149) }, stdout: [/^Total frames saved: 150$/m] },
   'jpeg.ts': { files: { ext: 'jpg', frames: range(0, 49) }, stdout: [/^Saved 50 JPEG files/m] },
   'progress-bar.ts': {
     files: { ext: 'png', frames: range(0, 49) },
@@ -64,19 +94,26 @@ const EXPECTED: Record<string, Expectation> = {
     stderr: [/^Decoding from start: (\d+)\/\1 packets \(100%\), .*done in /m],
   },
   'tuning.ts': {
-    files: { ext: 'png', frames: range(0, 74) },
-    stdout: [/^Peak frame memory: \(16 \+ 8 \+ 1\) × 230400 = 5760000 bytes/m, /^Saved 75 frames into /m],
+    files: { ext: 'png', frames: range(0, 149) },
+    stdout: [/^Peak frame memory: \(16 \+ 8 \+ 1\) × 230400 = 5760000 bytes/m, /^Saved 150 frames into /m],
   },
   'async-iteration.ts': {
     printed: [...range(0, 9), 30, 31, 32],
     stdout: [/^frame 0 at 0\.00 s: 320×240, 230400 bytes, mean RGB \(/m],
   },
-  'custom-pipeline.ts': { printed: range(0, 14), stdout: [/^15 frames measured; /m] },
-  // 75 frames at 25 fps: 0.5 s is in frame 12, 1 s starts frame 25, 2.5 s starts frame 62.
+  'custom-pipeline.ts': {
+    ppm: { range: { start: 100, end: 109 }, list: { frames: [140, 3, 77, 3] } },
+    printed: [...range(100, 109), 3, 77, 140],
+    stdout: [
+      /^\{"start":100,"end":109\}: 10 frames, numbered by the container index, 1 part\(s\) decoded from a keyframe$/m,
+      /^\{"frames":\[140,3,77,3\]\}: 3 frames, numbered by the container index, 3 part\(s\) decoded from a keyframe$/m,
+    ],
+  },
+  // 150 frames at 25 fps: 0.5 s is in frame 12, 1 s starts frame 25, 2.5 s starts frame 62.
   'sampling.ts': {
-    subdirs: { 'every-25th': { ext: 'jpg', frames: [0, 25, 50] }, picked: { ext: 'png', frames: [7, 33, 60] } },
+    subdirs: { 'every-25th': { ext: 'jpg', frames: [0, 25, 50, 75, 100, 125] }, picked: { ext: 'png', frames: [7, 33, 60] } },
     printed: [12, 25, 62],
-    stdout: [/^every 25th frame: 3 files in /m, /^frames \[60, 7, 33, 7\]: 3 files; \d+ frames decoded, decoding by seek$/m],
+    stdout: [/^every 25th frame: 6 files in /m, /^frames \[60, 7, 33, 7\]: 3 files; \d+ frames decoded, decoding by seek$/m],
   },
   'supervisely.ts': {
     files: { ext: 'png', frames: range(0, 9) },
@@ -102,13 +139,14 @@ for (const script of scripts) {
       const cwd = join(dir, 'cwd');
       await Promise.all([mkdir(home), mkdir(cwd)]);
       const out = join(dir, 'out'); // not created: the script must create it
-      const args = expected.files || expected.subdirs ? ['--out', out] : [];
+      const args = expected.files || expected.subdirs || expected.ppm ? ['--out', out] : [];
       const { code, signal, stdout, stderr } = await runScript(join(EXAMPLES, script), args, { home, cwd });
       assert.equal(code, 0, `exit ${code} ${signal ?? ''}\nstdout:\n${stdout}\nstderr:\n${stderr}`);
       assert.doesNotMatch(stderr, /error/i, `stderr:\n${stderr}`);
 
       if (expected.files) await checkFrameFiles(out, expected.files);
       for (const [subdir, files] of Object.entries(expected.subdirs ?? {})) await checkFrameFiles(join(out, subdir), files);
+      for (const [subdir, selection] of Object.entries(expected.ppm ?? {})) await checkPpmFiles(join(out, subdir), selection, join(dir, `one-call-${subdir}`));
       assert.deepEqual(await readdir(cwd), [], 'nothing written into the working directory');
 
       if (expected.printed) {

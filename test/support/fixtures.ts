@@ -123,8 +123,8 @@ export const H264_1080P: FixtureSpec = {
   codec: 'h264', container: 'mp4', frames: 250, width: 1920, height: 1080, fps: 25, bFrames: 3, gop: 50,
 };
 
-/** The committed demo video `examples/assets/sample.mp4`: H.264 in MP4, 75 frames (3 s), 3 B-frames, GOP 25, `moov` at the end. */
-export const SAMPLE_MP4: FixtureSpec = { ...H264_MP4_MOOV_END, frames: 75, gop: 25 };
+/** The committed demo video `examples/assets/sample.mp4`: H.264 in MP4, 150 frames (6 s), 3 B-frames, GOP 25, `moov` at the end. */
+export const SAMPLE_MP4: FixtureSpec = { ...H264_MP4_MOOV_END, frames: 150, gop: 25 };
 
 /** HEVC 8-bit (Main) in MP4 with 3 B-frames, GOP 12, 60 frames at 320×240. */
 export const HEVC_MP4: FixtureSpec = { codec: 'hevc', container: 'mp4', frames: 60, ...QVGA, bFrames: 3, gop: 12 };

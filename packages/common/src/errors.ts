@@ -47,6 +47,11 @@ export const ErrorCode = {
   SOURCE_CHANGED: 'ERR_FRAMEPIPE_SOURCE_CHANGED',
   /** A corrupt packet or frame in `strict` mode (by default such frames are skipped and counted). */
   CORRUPT_DATA: 'ERR_FRAMEPIPE_CORRUPT_DATA',
+  /**
+   * The decoder waited for a unit of the frame budget longer than its `stallTimeout` while no frame was given back:
+   * a consumer of composed stages that does not call `budget.release()` for the frames it is done with.
+   */
+  STALLED: 'ERR_FRAMEPIPE_STALLED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

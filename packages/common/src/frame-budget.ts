@@ -1,5 +1,16 @@
-import { AbortError } from './errors.ts';
-import { invalidOption } from './options.ts';
+import { AbortError, ErrorCode, FramepipeError } from './errors.ts';
+import { checkInteger, invalidOption } from './options.ts';
+
+/** Options of {@link FrameBudget}. */
+export interface FrameBudgetOptions {
+  /**
+   * Milliseconds an `acquire` may wait while no unit is given back at all before it fails with
+   * `ERR_FRAMEPIPE_STALLED`: a consumer that never releases the frames it is done with would otherwise hang the
+   * run without a word. 0 waits for ever (a consumer that may legitimately hold every frame that long).
+   * @default 0
+   */
+  stallTimeout?: number | undefined;
+}
 
 /**
  * A count of decoded frames allowed to exist at once between the decoder and their last consumer.
@@ -22,10 +33,15 @@ export class FrameBudget {
   #waiters: Array<{ resolve: () => void; reject: (error: unknown) => void }> = [];
   #closedWith: unknown = undefined;
   #closed = false;
+  readonly #stallTimeout: number;
+  /** When a unit was last given back, or taken without waiting: what tells a slow consumer from a stuck one. */
+  #lastMove = 0;
+  #stallTimer: NodeJS.Timeout | null = null;
 
-  constructor(capacity: number) {
+  constructor(capacity: number, options: FrameBudgetOptions = {}) {
     if (!Number.isSafeInteger(capacity) || capacity < 1) throw new RangeError(`capacity must be a positive integer, got ${capacity}`);
     this.capacity = capacity;
+    this.#stallTimeout = checkInteger('stallTimeout', options.stallTimeout ?? 0, 0);
   }
 
   /** Units taken and not yet given back. */
@@ -39,6 +55,7 @@ export class FrameBudget {
     if (signal?.aborted) return Promise.reject(new AbortError(signal.reason));
     if (this.#inUse < this.capacity) {
       this.#inUse++;
+      this.#lastMove = performance.now();
       return Promise.resolve();
     }
     return new Promise<void>((resolve, reject) => {
@@ -59,15 +76,47 @@ export class FrameBudget {
       };
       signal?.addEventListener('abort', onAbort, { once: true });
       this.#waiters.push(waiter);
+      this.#watchForStall();
     });
+  }
+
+  /**
+   * While someone waits, checks every `stallTimeout` ms that units still come back. The timer keeps the process
+   * alive on purpose: a run whose consumer forgot to release would otherwise end the process with nothing said.
+   */
+  #watchForStall(): void {
+    if (this.#stallTimeout === 0 || this.#stallTimer) return;
+    const check = () => {
+      this.#stallTimer = null;
+      if (this.#waiters.length === 0 || this.#closed) return;
+      const idle = performance.now() - this.#lastMove;
+      if (idle < this.#stallTimeout) {
+        this.#stallTimer = setTimeout(check, this.#stallTimeout - idle);
+        return;
+      }
+      const error = new FramepipeError(
+        ErrorCode.STALLED,
+        `No decoded frame was given back in ${Math.round(idle)} ms while all ${this.capacity} of the frame budget are in use: ` +
+          'whatever consumes the frames must call budget.release() once for each frame it is done with',
+      );
+      for (const waiter of this.#waiters.splice(0)) waiter.reject(error);
+    };
+    this.#stallTimer = setTimeout(check, this.#stallTimeout);
   }
 
   /** Gives one unit back, handing it straight to the oldest waiter if there is one. */
   release(): void {
     if (this.#inUse === 0) throw new Error('FrameBudget.release() called more often than acquire()');
+    this.#lastMove = performance.now();
     const next = this.#waiters.shift();
     if (next) next.resolve();
     else this.#inUse--;
+    if (this.#waiters.length === 0) this.#stopWatching();
+  }
+
+  #stopWatching(): void {
+    if (this.#stallTimer) clearTimeout(this.#stallTimer);
+    this.#stallTimer = null;
   }
 
   /** Fails every waiting and future `acquire`; used when the pipeline is torn down. */
@@ -75,6 +124,7 @@ export class FrameBudget {
     if (this.#closed) return;
     this.#closed = true;
     this.#closedWith = error;
+    this.#stopWatching();
     for (const waiter of this.#waiters.splice(0)) waiter.reject(error ?? new AbortError());
   }
 }

@@ -10,7 +10,12 @@ export {
   checkFunction,
   checkBoolean,
   checkSignal,
+  checkHeaders,
+  checkOptions,
+  rules,
 } from './options.ts';
+export type { DefaultedRule, OptionRule, RuleTable, SettingsOf } from './options.ts';
 export { FrameBudget, checkBudget } from './frame-budget.ts';
+export type { FrameBudgetOptions } from './frame-budget.ts';
 export { BufferPool, checkPool } from './buffer-pool.ts';
 export { DISCONTINUITY, InFlight, SharedAttempt, isDiscontinuity, objectStreamOptions, releaseBuffered } from './streams.ts';

@@ -86,3 +86,97 @@ export function checkSignal(option: string, value: unknown): AbortSignal | undef
   if (!(value instanceof AbortSignal)) throw invalidOption(option, 'an AbortSignal', value);
   return value;
 }
+
+/**
+ * The one rule for HTTP request headers, wherever a caller may give them: an object of header names to strings.
+ * Names come back lowercased. `Range` is never allowed (the sources set it on every request), nor any name in
+ * `reserved` (lowercase name → why).
+ */
+export function checkHeaders(value: unknown, reserved: Readonly<Record<string, string>> = {}): Record<string, string> | undefined {
+  if (value === undefined) return undefined;
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw invalidOption('headers', 'an object of header names to strings', value);
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, header] of Object.entries(value)) {
+    const lower = name.toLowerCase();
+    if (lower === 'range') throw invalidOption(`headers.${name}`, 'no Range header (the source sets it on every request)', header);
+    const why = reserved[lower];
+    if (why !== undefined) throw invalidOption(`headers.${name}`, `no ${lower} header (${why})`, '(not shown)');
+    if (typeof header !== 'string') throw invalidOption(`headers.${name}`, 'a string', header);
+    headers[lower] = header;
+  }
+  return headers;
+}
+
+/**
+ * How one option is checked: `check` turns a value the caller gave (never undefined) into its setting or throws an
+ * InvalidOptionError naming the option; `fallback` gives the setting when the option is absent (without it, the
+ * setting stays undefined). A table of rules, one per option, is the single place where an option's check and
+ * default live; {@link checkOptions} applies it.
+ */
+export interface OptionRule<V> {
+  readonly check: (value: unknown, name: string) => V;
+  readonly fallback?: () => V;
+}
+
+/** A rule with a default: the setting always has a value. */
+export type DefaultedRule<V> = OptionRule<V> & { readonly fallback: () => V };
+
+function integerRule(min: number): OptionRule<number>;
+function integerRule(min: number, fallback: number): DefaultedRule<number>;
+function integerRule(min: number, fallback?: number): OptionRule<number> {
+  return { check: (value, name) => checkInteger(name, value, min), ...(fallback === undefined ? {} : { fallback: () => fallback }) };
+}
+
+/** A table of rules for every option of `O`, each checking to the option's type. */
+export type RuleTable<O> = { readonly [K in keyof O]-?: OptionRule<Exclude<O[K], undefined>> };
+
+/** The settings a table of rules gives: an option with a fallback always has a value, others may be undefined. */
+export type SettingsOf<T> = {
+  -readonly [K in keyof T]: T[K] extends { readonly fallback: () => infer V } ? V : T[K] extends OptionRule<infer V> ? V | undefined : never;
+};
+
+/** The rules of common option kinds. */
+export const rules = {
+  /** An integer >= `min`; `fallback` when absent, if given. */
+  integer: integerRule,
+  /** A finite number > 0. */
+  positiveNumber: (): OptionRule<number> => ({ check: (value, name) => checkPositiveNumber(name, value)! }),
+  /** A boolean, `fallback` when absent. */
+  boolean: (fallback: boolean): DefaultedRule<boolean> => ({ check: (value, name) => checkBoolean(name, value, fallback), fallback: () => fallback }),
+  /** One of fixed strings, `fallback` when absent. */
+  oneOf: <T extends string>(allowed: readonly T[], fallback: T): DefaultedRule<T> => ({ check: (value, name) => checkOneOf(name, value, allowed), fallback: () => fallback }),
+  /** A function. */
+  function: <F extends (...args: never[]) => unknown>(): OptionRule<F> => ({ check: (value, name) => checkFunction<F>(name, value)! }),
+  /** An AbortSignal. */
+  signal: (): OptionRule<AbortSignal> => ({ check: (value, name) => checkSignal(name, value)! }),
+  /** HTTP request headers, by {@link checkHeaders}. */
+  headers: (): OptionRule<Record<string, string>> => ({ check: (value) => checkHeaders(value)! }),
+  /** An instance of a class, described as `what` in the error. */
+  instance: <T>(type: abstract new (...args: never[]) => T, what: string): OptionRule<T> => ({
+    check: (value, name) => {
+      if (!(value instanceof type)) throw invalidOption(name, what, value);
+      return value;
+    },
+  }),
+} as const;
+
+/**
+ * Checks `options` against a table of rules: rejects keys the table does not know, checks every given option, and
+ * fills in the fallbacks. `where` names the call in the unknown-key message.
+ *
+ * @example
+ * const TABLE = { retries: rules.integer(0, 5), signal: rules.signal() } satisfies RuleTable<MyOptions>;
+ * const settings = checkOptions(TABLE, options, 'myCall'); // { retries: number; signal: AbortSignal | undefined }
+ */
+export function checkOptions<T extends Readonly<Record<string, OptionRule<unknown>>>>(table: T, options: unknown, where: string): SettingsOf<T> {
+  const given = assertOptionsObject(options as object | undefined, where) as Record<string, unknown>;
+  assertKnownKeys(given, Object.keys(table), where);
+  const settings: Record<string, unknown> = {};
+  for (const [name, rule] of Object.entries(table)) {
+    const value = given[name];
+    settings[name] = value === undefined ? rule.fallback?.() : rule.check(value, name);
+  }
+  return settings as SettingsOf<T>;
+}

@@ -136,3 +136,32 @@ test('BufferPool: a buffer given back is the next one taken; capacity, size chan
   assert.equal(pool.available, 0, 'a new size drops the old buffers');
   assert.throws(() => new BufferPool(0), { code: 'ERR_FRAMEPIPE_INVALID_OPTION', option: 'capacity' });
 });
+
+test('stallTimeout: a wait with no unit given back for that long fails with ERR_FRAMEPIPE_STALLED', async () => {
+  const budget = new FrameBudget(2, { stallTimeout: 60 });
+  await budget.acquire();
+  await budget.acquire();
+  const started = performance.now();
+  await assert.rejects(budget.acquire(), (error: unknown) => {
+    assert.ok(error instanceof FramepipeError);
+    assert.equal(error.code, ErrorCode.STALLED);
+    assert.match(error.message, /all 2 of the frame budget are in use: .*budget\.release\(\)/);
+    return true;
+  });
+  assert.ok(performance.now() - started >= 55, 'not before the timeout');
+});
+
+test('stallTimeout: a slow consumer that keeps giving units back is never taken for a stuck one', async () => {
+  const budget = new FrameBudget(1, { stallTimeout: 80 });
+  await budget.acquire();
+  // Three waiters in a row: the last waits 150 ms in all, but a unit comes back every 50 ms.
+  const waiters = [1, 2, 3].map(() => budget.acquire());
+  for (const waiter of waiters) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    budget.release();
+    await waiter;
+  }
+  budget.release();
+  assert.equal(budget.inUse, 0);
+  assert.throws(() => new FrameBudget(1, { stallTimeout: -1 }), /stallTimeout/);
+});

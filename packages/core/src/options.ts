@@ -1,61 +1,16 @@
-import {
-  assertKnownKeys,
-  assertOptionsObject,
-  checkBoolean,
-  checkFunction,
-  checkInteger,
-  checkOneOf,
-  checkPositiveNumber,
-  checkSignal,
-  invalidOption,
-} from '@framepipe/common';
+import { BufferPool, FrameBudget, checkInteger, checkOptions, invalidOption, rules } from '@framepipe/common';
+import type { OptionRule, RuleTable, SettingsOf } from '@framepipe/common';
+import { SELECTION_KEYS, Selection } from '@framepipe/pts-indexer';
+import type { SelectionOptions } from '@framepipe/pts-indexer';
 import { IMAGE_EXTENSIONS } from '@framepipe/sink';
 import type { ImageExtension, ImageWriter } from '@framepipe/sink';
 import { RunStats } from './run-stats.ts';
 
-/** Options shared by {@link streamVideoFrames} and {@link streamVideoFramesToDir}. */
-export interface StreamOptions {
-  /**
-   * First frame number (inclusive, 0-based).
-   * @default 0
-   */
-  start?: number | undefined;
-  /** Last frame number (inclusive, 0-based); past the last frame means "to the end". Omit for the last frame. */
-  end?: number | undefined;
-  /**
-   * Keep every `step`-th frame of the range: `start`, `start + step`, `start + 2 × step`, ... up to `end`.
-   * @default 1
-   */
-  step?: number | undefined;
-  /**
-   * Exactly these frame numbers, in any order; duplicates and numbers past the last frame are ignored, and the
-   * output comes in frame order. Not with `start`, `end`, `step` or `timestamps`.
-   */
-  frames?: readonly number[] | undefined;
-  /**
-   * Times in seconds from the first frame; each selects the frame shown at that time: the last frame whose
-   * presentation time is at or before it (nothing for a time past the stream's duration). Two times on one frame
-   * select it once. Not with `start`, `end`, `step` or `frames`.
-   */
-  timestamps?: readonly number[] | undefined;
-  /**
-   * Decoded frames that may wait between decoding and their consumer. Peak frame memory is about
-   * `(queueMaxSize + 1) × width × height × 3` bytes for the iterator, plus `maxWriteWorkers` frames for files.
-   * @default 32
-   */
-  queueMaxSize?: number | undefined;
-  /**
-   * Draw progress lines on stderr for the scan phase and for a decode from the start (they count packets).
-   * @default false
-   */
-  showDecodingProgress?: boolean | undefined;
-  /**
-   * Turn each picture upright as a player does, by the stream's rotation metadata (multiples of 90°; other angles
-   * are left as stored). Off by default, as in Supervisely: frames are saved as stored, and annotation coordinates
-   * refer to the stored picture.
-   * @default false
-   */
-  autorotate?: boolean | undefined;
+// Every option of the API is declared here once: its type and documentation in an interface, its check and
+// default in the rule table next to it. The settings types and the lists of known keys come from the tables.
+
+/** How to reach a video behind a URL, and when to give up. */
+export interface SourceOptions {
   /** Stops the run: every stage ends, native memory is freed, no temporary file is left. */
   signal?: AbortSignal | undefined;
   /** Extra HTTP request headers (e.g. authorization) when the source is a URL. */
@@ -72,8 +27,29 @@ export interface StreamOptions {
    * @default 5
    */
   retries?: number | undefined;
-  /** Receives live figures of the run (bytes read, frames decoded, ...). */
-  stats?: RunStats | undefined;
+}
+
+const SOURCE_RULES = {
+  signal: rules.signal(),
+  headers: rules.headers(),
+  timeout: rules.positiveNumber(),
+  retries: rules.integer(0),
+} satisfies RuleTable<SourceOptions>;
+
+/** How the frames are decoded and converted, and what the run reports. */
+export interface DecodeOptions extends SourceOptions {
+  /**
+   * Draw progress lines on stderr for the scan phase and for a decode from the start (they count packets).
+   * @default false
+   */
+  showDecodingProgress?: boolean | undefined;
+  /**
+   * Turn each picture upright as a player does, by the stream's rotation metadata (multiples of 90°; other angles
+   * are left as stored). Off by default, as in Supervisely: frames are saved as stored, and annotation coordinates
+   * refer to the stored picture.
+   * @default false
+   */
+  autorotate?: boolean | undefined;
   /**
    * Fail with `ERR_FRAMEPIPE_CORRUPT_DATA`, naming the frame or packet, at the first packet the decoder rejects as
    * invalid data or frame it flags corrupt while the run decodes. Without it, such frames are skipped (they get no
@@ -83,7 +59,46 @@ export interface StreamOptions {
    * await streamVideoFramesToDir(url, '/tmp/frames', { strict: true }); // rejects on damaged data
    */
   strict?: boolean | undefined;
+  /** Receives live figures of the run (bytes read, frames decoded, ...). */
+  stats?: RunStats | undefined;
 }
+
+const DECODE_RULES = {
+  ...SOURCE_RULES,
+  showDecodingProgress: rules.boolean(false),
+  autorotate: rules.boolean(false),
+  strict: rules.boolean(false),
+  stats: { ...rules.instance(RunStats, 'a RunStats'), fallback: () => new RunStats() },
+} satisfies RuleTable<DecodeOptions>;
+
+/** The frame options are checked together, by `Selection.from`: one rule, wherever a selection is given. */
+const selectionKey = <V>(): OptionRule<V> => ({ check: (value) => value as V });
+const SELECTION_RULES = {
+  start: selectionKey<number>(),
+  end: selectionKey<number>(),
+  step: selectionKey<number>(),
+  frames: selectionKey<readonly number[]>(),
+  timestamps: selectionKey<readonly number[]>(),
+} satisfies RuleTable<SelectionOptions>;
+
+/**
+ * Options shared by {@link streamVideoFrames} and {@link streamVideoFramesToDir}: which frames (`start`, `end`,
+ * `step`, `frames`, `timestamps`; see `SelectionOptions`), how to read and decode them, and how many may wait.
+ */
+export interface StreamOptions extends SelectionOptions, DecodeOptions {
+  /**
+   * Decoded frames that may wait between decoding and their consumer. Peak frame memory is about
+   * `(queueMaxSize + 1) × width × height × 3` bytes for the iterator, plus `maxWriteWorkers` frames for files.
+   * @default 32
+   */
+  queueMaxSize?: number | undefined;
+}
+
+const STREAM_RULES = {
+  ...SELECTION_RULES,
+  ...DECODE_RULES,
+  queueMaxSize: rules.integer(1, 32),
+} satisfies RuleTable<StreamOptions>;
 
 /** Options of {@link streamVideoFrames}: the shared ones, and how frame buffers are handed out. */
 export interface IterateOptions extends StreamOptions {
@@ -96,6 +111,8 @@ export interface IterateOptions extends StreamOptions {
    */
   reuseBuffers?: boolean | undefined;
 }
+
+const ITERATE_RULES = { ...STREAM_RULES, reuseBuffers: rules.boolean(false) } satisfies RuleTable<IterateOptions>;
 
 /** Options of {@link streamVideoFramesToDir}. */
 export interface StreamToDirOptions extends StreamOptions {
@@ -150,112 +167,128 @@ export interface StreamToDirOptions extends StreamOptions {
   resume?: boolean | undefined;
 }
 
-/** Options after checking, defaults applied. */
-export interface RunSettings extends SourceSettings {
-  start: number;
-  end: number | undefined;
-  step: number;
-  /** Sorted, without duplicates; undefined for a range. */
-  frames: readonly number[] | undefined;
-  /** As given (seconds); undefined unless the caller chose frames by time. */
-  timestamps: readonly number[] | undefined;
-  queueMaxSize: number;
-  showDecodingProgress: boolean;
-  autorotate: boolean;
-  strict: boolean;
-  stats: RunStats;
+const DIR_RULES = {
+  ...STREAM_RULES,
+  ext: rules.oneOf(IMAGE_EXTENSIONS, 'png'),
+  progress: rules.function<(count: number) => void>(),
+  imageWriter: rules.function<ImageWriter>(),
+  maxWriteWorkers: rules.integer(1, 4),
+  resume: rules.boolean(false),
+  manifest: rules.boolean(false),
+} satisfies RuleTable<StreamToDirOptions>;
+
+/** Options of {@link openFrameStages}: how to read and decode, and what bounds the frames alive at once. */
+export interface FrameStagesOptions extends DecodeOptions {
+  /**
+   * How many decoded frames may be alive at once, from the decoder to your consumer: a number, or a `FrameBudget`
+   * you share with stages of your own. The decoder takes a unit for each frame; whoever ends a frame's life gives
+   * it back with `budget.release()`: the stages for the frames they drop, your consumer for every frame it
+   * receives. Peak frame memory is about `budget × width × height × 3` bytes.
+   * @default 8
+   */
+  budget?: FrameBudget | number | undefined;
+  /**
+   * Milliseconds the decoder may wait for a unit of the budget while none is given back before the run fails with
+   * `ERR_FRAMEPIPE_STALLED`: a consumer that never calls `budget.release()` fails loudly instead of hanging. 0
+   * waits for ever. Applies to a budget given as a number (a `FrameBudget` carries its own).
+   * @default 60000
+   */
+  stallTimeout?: number | undefined;
+  /**
+   * Converted frames that may wait in the last stage's output for your consumer.
+   * @default 1
+   */
+  highWaterMark?: number | undefined;
+  /**
+   * Where the converter takes the frames' buffers from; give each `frame.data` back with `pool.give()` once done
+   * with it, and buffers are reused instead of allocated per frame. Without it, every frame has a buffer of its own.
+   */
+  pool?: BufferPool | undefined;
+  /**
+   * Frame numbers to leave out of the selection (their files exist, say). With any of them in the selection, the
+   * frames are numbered from an index even for a range from frame 0, so that GOPs without a wanted frame are not
+   * decoded; `FrameStages.skipped` lists those left out.
+   */
+  skip?: Iterable<number> | undefined;
 }
 
-export interface DirSettings extends RunSettings {
-  ext: ImageExtension;
-  progress: ((count: number) => void) | undefined;
-  imageWriter: ImageWriter | undefined;
-  maxWriteWorkers: number;
-  manifest: boolean;
-  resume: boolean;
+const STAGE_RULES = {
+  ...DECODE_RULES,
+  budget: {
+    check: (value: unknown, name: string) => (value instanceof FrameBudget ? value : checkInteger(name, value, 1)),
+    fallback: () => 8 as FrameBudget | number,
+  },
+  stallTimeout: rules.integer(0, 60_000),
+  highWaterMark: rules.integer(1, 1),
+  pool: rules.instance(BufferPool, 'a BufferPool'),
+  skip: {
+    check: (value: unknown, name: string): Iterable<number> => {
+      if (value === null || typeof (value as Iterable<number>)[Symbol.iterator] !== 'function') throw invalidOption(name, 'an iterable of frame numbers', value);
+      const numbers = new Set<number>();
+      for (const n of value as Iterable<number>) numbers.add(checkInteger(name, n, 0));
+      return numbers;
+    },
+  },
+} satisfies RuleTable<FrameStagesOptions>;
+
+/** The keys of each call's options, for the checks and for callers that pass options through (the CLI, Supervisely). */
+export const OPTION_KEYS = {
+  source: Object.keys(SOURCE_RULES) as Array<keyof SourceOptions>,
+  stream: Object.keys(STREAM_RULES) as Array<keyof StreamOptions>,
+  iterate: Object.keys(ITERATE_RULES) as Array<keyof IterateOptions>,
+  dir: Object.keys(DIR_RULES) as Array<keyof StreamToDirOptions>,
+  stages: Object.keys(STAGE_RULES) as Array<keyof FrameStagesOptions>,
+} as const;
+
+/** The defaults of the options that have one, as the rules give them (for help texts). */
+export function optionDefault(name: keyof StreamToDirOptions | keyof IterateOptions | keyof FrameStagesOptions): unknown {
+  const table: Record<string, OptionRule<unknown>> = { ...DIR_RULES, ...ITERATE_RULES, ...STAGE_RULES };
+  return name === 'stats' ? undefined : table[name]?.fallback?.();
 }
 
-const COMMON_KEYS = ['start', 'end', 'step', 'frames', 'timestamps', 'queueMaxSize', 'showDecodingProgress', 'autorotate', 'signal', 'headers', 'timeout', 'retries', 'stats', 'strict'];
-const DIR_KEYS = [...COMMON_KEYS, 'ext', 'progress', 'imageWriter', 'maxWriteWorkers', 'resume', 'manifest'];
+/** Options after checking, defaults applied: the source's, and the selection as one value. */
+type Checked<T> = Omit<SettingsOf<T>, keyof SelectionOptions> & { selection: Selection };
 
-/** Settings of {@link streamVideoFrames}. */
-export interface IterateSettings extends RunSettings {
-  reuseBuffers: boolean;
+export type SourceSettings = SettingsOf<typeof SOURCE_RULES>;
+export type DecodeSettings = SettingsOf<typeof DECODE_RULES>;
+export type IterateSettings = Checked<typeof ITERATE_RULES>;
+export type DirSettings = Checked<typeof DIR_RULES>;
+export type StageSettings = SettingsOf<typeof STAGE_RULES>;
+
+/** Checks and applies a table, then the selection it holds as one value. */
+function withSelection<T extends Record<string, OptionRule<unknown>>>(table: T, options: unknown, where: string): Checked<T> {
+  const settings = checkOptions(table, options, where) as Record<string, unknown>;
+  const selection = Selection.from(settings as SelectionOptions);
+  for (const key of SELECTION_KEYS) delete settings[key];
+  return { ...settings, selection } as Checked<T>;
 }
 
 /** Checks the options of {@link streamVideoFrames}; throws an InvalidOptionError before any I/O. */
 export function checkStreamOptions(options: IterateOptions | undefined): IterateSettings {
-  const opts = assertOptionsObject(options, 'streamVideoFrames');
-  assertKnownKeys(opts, [...COMMON_KEYS, 'reuseBuffers'], 'streamVideoFrames');
-  return { ...checkCommon(opts), reuseBuffers: checkBoolean('reuseBuffers', opts.reuseBuffers, false) };
+  return withSelection(ITERATE_RULES, options, 'streamVideoFrames');
 }
 
 /** Checks the options of {@link streamVideoFramesToDir}; throws an InvalidOptionError before any I/O. */
 export function checkDirOptions(outputDir: unknown, options: StreamToDirOptions | undefined): DirSettings {
   if (typeof outputDir !== 'string' || outputDir.length === 0) throw invalidOption('outputDir', 'a non-empty path', outputDir);
-  const opts = assertOptionsObject(options, 'streamVideoFramesToDir');
-  assertKnownKeys(opts, DIR_KEYS, 'streamVideoFramesToDir');
-  return {
-    ...checkCommon(opts),
-    ext: checkOneOf('ext', opts.ext ?? 'png', IMAGE_EXTENSIONS),
-    progress: checkFunction('progress', opts.progress),
-    imageWriter: checkFunction('imageWriter', opts.imageWriter),
-    maxWriteWorkers: checkInteger('maxWriteWorkers', opts.maxWriteWorkers ?? 4, 1),
-    manifest: checkBoolean('manifest', opts.manifest, false),
-    resume: checkBoolean('resume', opts.resume, false),
-  };
+  return withSelection(DIR_RULES, options, 'streamVideoFramesToDir');
 }
 
-function checkCommon(opts: Partial<StreamOptions>): RunSettings {
-  const start = checkInteger('start', opts.start ?? 0, 0);
-  const end = checkInteger('end', opts.end, 0, true);
-  if (end !== undefined && end < start) throw invalidOption('end', `an integer >= start (${start})`, end);
-  if (opts.stats !== undefined && !(opts.stats instanceof RunStats)) throw invalidOption('stats', 'a RunStats', opts.stats);
-  const step = checkInteger('step', opts.step ?? 1, 1);
-  const frames = opts.frames === undefined ? undefined : checkFrameList(opts.frames);
-  const timestamps = opts.timestamps === undefined ? undefined : checkTimestamps(opts.timestamps);
-  const chosen = (['frames', 'timestamps'] as const).filter((key) => opts[key] !== undefined);
-  const ranged = (['start', 'end', 'step'] as const).filter((key) => opts[key] !== undefined);
-  if (chosen.length > 1 || (chosen.length === 1 && ranged.length > 0)) {
-    const [first, second] = [...chosen, ...ranged] as [string, string];
-    throw invalidOption(second, `no ${second} together with ${first} (choose a range, a list of frames, or timestamps)`, opts[second as 'start']);
-  }
-  return {
-    start: frames?.[0] ?? start,
-    end: frames === undefined ? end : frames[frames.length - 1],
-    step,
-    frames,
-    timestamps,
-    queueMaxSize: checkInteger('queueMaxSize', opts.queueMaxSize ?? 32, 1),
-    showDecodingProgress: checkBoolean('showDecodingProgress', opts.showDecodingProgress, false),
-    autorotate: checkBoolean('autorotate', opts.autorotate, false),
-    strict: checkBoolean('strict', opts.strict, false),
-    ...checkSourceOptions(opts),
-    stats: opts.stats ?? new RunStats(),
-  };
+/** Checks the options of {@link openFrameStages}. */
+export function checkStageOptions(options: FrameStagesOptions | undefined): StageSettings {
+  return checkOptions(STAGE_RULES, options, 'openFrameStages');
 }
 
-/** A list of frame numbers, sorted and without duplicates. */
-function checkFrameList(value: unknown): number[] {
-  if (!Array.isArray(value)) throw invalidOption('frames', 'an array of frame numbers', value);
-  for (const n of value) checkInteger('frames', n, 0);
-  return [...new Set(value as number[])].sort((a, b) => a - b);
+/** Checks `signal`, `headers`, `timeout` and `retries` among other options, whose keys the caller checks. */
+export function checkSourceOptions(options: SourceOptions): SourceSettings {
+  const { signal, headers, timeout, retries } = options;
+  return checkOptions(SOURCE_RULES, { signal, headers, timeout, retries }, 'source');
 }
 
-function checkTimestamps(value: unknown): number[] {
-  if (!Array.isArray(value)) throw invalidOption('timestamps', 'an array of times in seconds', value);
-  for (const t of value) {
-    if (typeof t !== 'number' || !Number.isFinite(t) || t < 0) throw invalidOption('timestamps', 'an array of times >= 0 in seconds', t);
-  }
-  return [...value] as number[];
-}
-
-/** The options of any call that reads a video: how to reach it and when to give up. */
-export interface SourceSettings {
-  signal: AbortSignal | undefined;
-  headers: Record<string, string> | undefined;
-  timeout: number | undefined;
-  retries: number | undefined;
+/** The decode options among checked settings, to pass on to {@link openFrameStages}. */
+export function decodeOptionsOf(settings: DecodeSettings): DecodeOptions {
+  const { signal, headers, timeout, retries, showDecodingProgress, autorotate, strict, stats } = settings;
+  return { signal, headers, timeout, retries, showDecodingProgress, autorotate, strict, stats };
 }
 
 /** The HttpSource options that follow from the settings (none that were not given). */
@@ -264,22 +297,5 @@ export function httpOptionsOf(settings: SourceSettings): { headers?: Record<stri
     ...(settings.headers ? { headers: settings.headers } : {}),
     ...(settings.timeout !== undefined ? { timeout: settings.timeout } : {}),
     ...(settings.retries !== undefined ? { retries: settings.retries } : {}),
-  };
-}
-
-/** Checks `signal`, `headers`, `timeout` and `retries`. */
-export function checkSourceOptions(opts: { signal?: unknown; headers?: unknown; timeout?: unknown; retries?: unknown }): SourceSettings {
-  const headers = opts.headers;
-  if (
-    headers !== undefined &&
-    (typeof headers !== 'object' || headers === null || Object.values(headers).some((v) => typeof v !== 'string'))
-  ) {
-    throw invalidOption('headers', 'an object of string values', headers);
-  }
-  return {
-    signal: checkSignal('signal', opts.signal),
-    headers: headers as Record<string, string> | undefined,
-    timeout: checkPositiveNumber('timeout', opts.timeout, true),
-    retries: checkInteger('retries', opts.retries, 0, true),
   };
 }

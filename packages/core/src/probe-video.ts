@@ -5,10 +5,10 @@ import type { ByteSourceInput } from '@framepipe/http-source';
 import { PtsIndex } from '@framepipe/pts-indexer';
 import { closed } from './frame-pipeline.ts';
 import { checkSourceOptions, httpOptionsOf } from './options.ts';
-import type { StreamOptions } from './options.ts';
+import type { SourceOptions } from './options.ts';
 
 /** Options of {@link probeVideo}: how to reach the video (as for a run), and whether to count its frames. */
-export interface ProbeOptions extends Pick<StreamOptions, 'signal' | 'headers' | 'timeout' | 'retries'> {
+export interface ProbeOptions extends SourceOptions {
   /**
    * Count the frames exactly, with the rule that numbers frames, so `frameCount` is one more than the last frame
    * number. An MP4/MOV's sample tables give every timestamp without reading media data; other containers have every

@@ -1,13 +1,14 @@
-import { Readable, pipelinePromise, pipeline } from 'streamx';
-import { BufferPool } from '@framepipe/common';
-import { AbortError } from '@framepipe/common';
+import { pipelinePromise, pipeline } from 'streamx';
+import type { Readable } from 'streamx';
+import { AbortError, BufferPool, FrameBudget } from '@framepipe/common';
 import { FrameDirSink, findFrameFiles, removeStaleTemporaries } from '@framepipe/sink';
 import type { ManifestLine as SinkManifestLine } from '@framepipe/sink';
 import type { ByteSourceInput } from '@framepipe/http-source';
 import type { RgbFrame } from '@framepipe/rgb';
-import { checkDirOptions, checkStreamOptions } from './options.ts';
+import { checkDirOptions, checkStreamOptions, decodeOptionsOf } from './options.ts';
 import type { IterateOptions, IterateSettings, StreamToDirOptions } from './options.ts';
-import { FrameRun } from './frame-pipeline.ts';
+import { openFrameStages } from './open-frame-stages.ts';
+import type { FrameStages } from './open-frame-stages.ts';
 import { attachProbe, finishStats } from './run-stats.ts';
 import type { RunStatsSnapshot } from './run-stats.ts';
 
@@ -53,49 +54,46 @@ export async function streamVideoFramesToDir(
   options?: StreamToDirOptions,
 ): Promise<string[]> {
   const settings = checkDirOptions(outputDir, options);
-  const { queueMaxSize, maxWriteWorkers, stats } = settings;
+  const { queueMaxSize, maxWriteWorkers, stats, signal } = settings;
   // Frames alive at once: the queue, one per writer, and the one being converted.
-  const frames = queueMaxSize + maxWriteWorkers + 1;
+  const budget = new FrameBudget(queueMaxSize + maxWriteWorkers + 1);
   // The built-in encoder gives each frame's buffer back once encoded, so a few buffers serve the whole run; an
   // imageWriter may keep a frame's data, so its frames get buffers of their own.
-  const pool = settings.imageWriter ? undefined : new BufferPool(frames);
-  const run = new FrameRun(source, settings, frames, pool);
+  const pool = settings.imageWriter ? undefined : new BufferPool(budget.capacity);
   const sink = new FrameDirSink(outputDir, {
     ...(pool ? { pool } : {}),
     ext: settings.ext,
     maxWriteWorkers,
     progress: settings.progress,
     imageWriter: settings.imageWriter,
-    budget: run.budget,
+    budget,
     highWaterMark: queueMaxSize,
     // Read when the manifest is written: by then the run has chosen both.
     manifest: settings.manifest && { fields: () => ({ strategy: stats.strategy, decodePath: stats.decodePath }) },
   });
   attachProbe(stats, () => ({ framesDelivered: sink.framesWritten, framesReused: sink.framesAdopted }));
-  // The run's stages stop on an abort; the sink too, or an abort after the last frame was decoded would let the run
+  // The stages stop on an abort; the sink too, or an abort after the last frame was decoded would let the run
   // succeed: the writes under way finish, none starts, and the call rejects.
-  const { signal } = settings;
   const onAbort = () => sink.destroy(new AbortError(signal?.reason));
   signal?.addEventListener('abort', onAbort, { once: true });
   // Its failures reach the caller through the pipeline; destroyed before it is piped, it has no other listener.
   sink.on('error', () => {});
+  let stages: FrameStages | undefined;
   try {
-    const stages = await run.openStages(1, settings.resume ? await savedFrames(sink) : undefined);
-    await sink.adopt(run.reused);
-    if (!stages) {
-      // Nothing to write: the sink still creates the directory (and writes the manifest, if asked: empty, or the
-      // lines of the files kept).
-      await pipelinePromise(Readable.from([]), sink);
-      return sink.paths;
-    }
-    await pipelinePromise(stages.demuxer, ...stages.transforms, stages.converter, sink);
+    const skip = settings.resume ? await savedFrames(sink) : undefined;
+    // The sink's queue holds the frames waiting for a writer; the converter hands them over one at a time.
+    stages = await openFrameStages(source, settings.selection, { ...decodeOptionsOf(settings), budget, pool, skip, highWaterMark: 1 });
+    await sink.adopt(stages.skipped);
+    // Nothing to write still creates the directory (and writes the manifest, if asked: empty, or the lines of the
+    // files kept).
+    await pipelinePromise(...stages.streams, sink);
     return sink.paths;
   } catch (error) {
     sink.destroy();
     throw error;
   } finally {
     signal?.removeEventListener('abort', onAbort);
-    await run.close();
+    await stages?.close();
     await closedSink(sink);
     finishStats(stats);
   }
@@ -122,27 +120,35 @@ export function streamVideoFrames(source: ByteSourceInput, options?: IterateOpti
 }
 
 async function* iterateFrames(source: ByteSourceInput, settings: IterateSettings): AsyncGenerator<RgbFrame> {
+  const { queueMaxSize, stats } = settings;
   // Frames alive at once: the queue and the one the caller holds.
-  const frames = settings.queueMaxSize + 1;
-  const pool = settings.reuseBuffers ? new BufferPool(frames) : undefined;
-  const run = new FrameRun(source, settings, frames, pool);
+  const pool = settings.reuseBuffers ? new BufferPool(queueMaxSize + 1) : undefined;
   let delivered = 0;
-  attachProbe(settings.stats, () => ({ framesDelivered: delivered }));
+  attachProbe(stats, () => ({ framesDelivered: delivered }));
+  let stages: FrameStages | undefined;
   try {
-    const stages = await run.openStages(settings.queueMaxSize);
-    if (!stages) return;
-    const output = pipeline(stages.demuxer, ...stages.transforms, stages.converter) as unknown as Readable & AsyncIterable<RgbFrame>;
+    // The caller may hold a frame as long as it likes: a budget that waits for ever.
+    stages = await openFrameStages(source, settings.selection, {
+      ...decodeOptionsOf(settings),
+      budget: new FrameBudget(queueMaxSize + 1),
+      pool,
+      highWaterMark: queueMaxSize,
+    });
+    const [first, ...rest] = stages.streams;
+    const last = rest.pop();
+    if (!last) return;
+    const output = pipeline(first, ...rest, last) as unknown as Readable & AsyncIterable<RgbFrame>;
     for await (const frame of output) {
       delivered++;
       yield frame;
       // The caller asked for the next frame, so it is done with this one.
-      run.budget.release();
+      stages.budget.release();
       pool?.give(frame.data);
     }
   } finally {
-    run.destroy();
-    await run.close();
-    finishStats(settings.stats);
+    stages?.destroy();
+    await stages?.close();
+    finishStats(stats);
   }
 }
 

@@ -7,6 +7,7 @@ import {
   FramepipeError,
   assertKnownKeys,
   assertOptionsObject,
+  checkHeaders,
   checkInteger,
   checkPositiveNumber,
   invalidOption,
@@ -149,7 +150,7 @@ export class HttpSource implements ByteSource {
     this.description = withoutCredentials(this.#url);
     const opts = assertOptionsObject(options, 'HttpSource');
     assertKnownKeys(opts, HTTP_SOURCE_OPTION_KEYS, 'HttpSource');
-    this.#headers = checkHeaders(opts.headers);
+    this.#headers = checkHeaders(opts.headers) ?? {};
     this.#timeout = checkPositiveNumber('timeout', opts.timeout, true) ?? DEFAULT_TIMEOUT;
     this.#retries = checkInteger('retries', opts.retries, 0, true) ?? DEFAULT_RETRIES;
     this.#retryDelay = checkInteger('retryDelay', opts.retryDelay, 0, true) ?? DEFAULT_RETRY_DELAY;
@@ -665,21 +666,6 @@ function withoutCredentials(url: URL): string {
   copy.username = '';
   copy.password = '';
   return copy.href;
-}
-
-function checkHeaders(value: unknown): Record<string, string> {
-  if (value === undefined) return {};
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-    throw invalidOption('headers', 'an object of header names to strings', value);
-  }
-  const headers: Record<string, string> = {};
-  for (const [name, header] of Object.entries(value)) {
-    if (typeof header !== 'string') throw invalidOption(`headers.${name}`, 'a string', header);
-    const lower = name.toLowerCase();
-    if (lower === 'range') throw invalidOption(`headers.${name}`, 'no Range header (the source sets it on every request)', header);
-    headers[lower] = header;
-  }
-  return headers;
 }
 
 function checkAgents(value: unknown): HttpAgents {

@@ -12,6 +12,8 @@ import {
   releaseBuffered,
 } from '@framepipe/common';
 import type { PtsIndex } from './pts-index.ts';
+import { Selection } from './selection.ts';
+import type { SelectionOptions } from './selection.ts';
 
 /** A decoded frame with its frame number. The consumer owns `frame` and must `free()` it. */
 export interface NumberedFrame {
@@ -19,22 +21,13 @@ export interface NumberedFrame {
   readonly index: number;
 }
 
-/** Options of {@link FrameSelector}. */
-export interface FrameSelectorOptions {
-  /**
-   * First frame number to keep (inclusive).
-   * @default 0
-   */
-  start?: number;
-  /** Last frame number to keep (inclusive). Omit to keep every frame from `start` on. */
-  end?: number | undefined;
-  /**
-   * Keep every `step`-th frame from `start` on: `start`, `start + step`, ...
-   * @default 1
-   */
-  step?: number | undefined;
-  /** Keep only these frame numbers (within `[start, end]`; `step` is then not used). Omit to keep every frame of the range. */
-  frames?: Iterable<number> | undefined;
+/**
+ * Options of {@link FrameSelector}: the frames to keep, as a {@link Selection} or its options (`start`, `end`,
+ * `step`, `frames`; times must first be turned into frames with {@link Selection.atTimes}), and the budget.
+ */
+export interface FrameSelectorOptions extends Omit<SelectionOptions, 'timestamps'> {
+  /** The frames to keep, instead of `start`, `end`, `step` and `frames`. */
+  selection?: Selection | undefined;
   /** The budget the decoder took a unit from for each frame; a dropped frame gives its unit back. */
   budget?: FrameBudget | undefined;
   /**
@@ -58,10 +51,8 @@ export interface FrameSelectorOptions {
  * selector.once('done', () => demuxer.stop());
  */
 export class FrameSelector extends Transform {
-  /** The frame numbers kept, inclusive; `end` undefined means "to the last frame". */
-  readonly range: { readonly start: number; readonly end: number | undefined };
-  #step: number;
-  #wanted: ReadonlySet<number> | undefined;
+  /** The frames kept. */
+  readonly selection: Selection;
   /** How many frames complete the selection; undefined when it runs to the last frame. */
   #count: number | undefined;
   #index: PtsIndex;
@@ -72,26 +63,17 @@ export class FrameSelector extends Transform {
 
   constructor(index: PtsIndex, options: FrameSelectorOptions = {}) {
     const opts = assertOptionsObject(options, 'FrameSelector');
-    assertKnownKeys(opts, ['start', 'end', 'step', 'frames', 'budget', 'highWaterMark'], 'FrameSelector');
+    assertKnownKeys(opts, ['start', 'end', 'step', 'frames', 'selection', 'budget', 'highWaterMark'], 'FrameSelector');
     super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
-    const start = checkInteger('start', opts.start ?? 0, 0);
-    const end = checkInteger('end', opts.end, 0, true);
-    if (end !== undefined && end < start) throw invalidOption('end', `an integer >= start (${start})`, end);
-    this.range = Object.freeze({ start, end });
-    this.#step = checkInteger('step', opts.step ?? 1, 1);
-    if (opts.frames !== undefined) {
-      if (opts.frames === null || typeof (opts.frames as Iterable<number>)[Symbol.iterator] !== 'function') {
-        throw invalidOption('frames', 'an iterable of frame numbers', opts.frames);
-      }
-      const wanted = new Set<number>();
-      for (const n of opts.frames) if (checkInteger('frames', n, 0) >= start && (end === undefined || n <= end)) wanted.add(n);
-      this.#wanted = wanted;
-      this.#count = wanted.size;
-    } else if (end !== undefined) {
-      this.#count = Math.floor((end - start) / this.#step) + 1;
-    }
+    if (opts.selection !== undefined && !(opts.selection instanceof Selection)) throw invalidOption('selection', 'a Selection', opts.selection);
+    const { selection: given, budget, highWaterMark, ...keys } = opts;
+    if (given && Object.keys(keys).length > 0) throw invalidOption(Object.keys(keys)[0]!, 'no selection options together with selection', Object.values(keys)[0]);
+    const selection = given ?? Selection.from(keys);
+    if (selection.byTime) throw invalidOption('selection', 'frame numbers (turn times into frames with Selection.atTimes)', selection.timestamps);
+    this.selection = selection;
+    this.#count = selection.count;
     this.#index = index;
-    this.#budget = checkBudget(opts.budget);
+    this.#budget = checkBudget(budget);
   }
 
   /** Frames dropped so far (outside the range, unnumbered, duplicate, or after the range was complete). */
@@ -105,9 +87,9 @@ export class FrameSelector extends Transform {
   }
 
   override _transform(frame: Frame, cb: (err: Error | null, data?: unknown) => void): void {
-    const { end } = this.range;
+    const { end } = this.selection;
     const index = this.#done || frame.pts === AV_NOPTS_VALUE ? undefined : this.#index.indexOf(frame.pts);
-    if (index === undefined || !this.#keeps(index) || this.#emitted.has(index)) {
+    if (index === undefined || !this.selection.keeps(index) || this.#emitted.has(index)) {
       this.#drop(frame);
       if (index !== undefined && end !== undefined && index > end) this.#passedEnd();
       // A list with no frame in the range: nothing will ever be kept, so the selection is complete already.
@@ -126,13 +108,7 @@ export class FrameSelector extends Transform {
    */
   wouldKeep(pts: bigint): boolean {
     const index = this.#index.indexOf(pts);
-    return index !== undefined && this.#keeps(index);
-  }
-
-  #keeps(index: number): boolean {
-    const { start, end } = this.range;
-    if (index < start || (end !== undefined && index > end)) return false;
-    return this.#wanted ? this.#wanted.has(index) : (index - start) % this.#step === 0;
+    return index !== undefined && this.selection.keeps(index);
   }
 
   /**

@@ -6,3 +6,7 @@ export { PtsIndexer } from './pts-indexer.ts';
 export type { PtsIndexerOptions } from './pts-indexer.ts';
 export { FrameSelector } from './frame-selector.ts';
 export type { FrameSelectorOptions, NumberedFrame } from './frame-selector.ts';
+export { SELECTION_KEYS, Selection } from './selection.ts';
+export type { SelectionOptions, StreamTiming } from './selection.ts';
+export { planDecode } from './plan-decode.ts';
+export type { DecodePart, DecodePlan, KeyframePosition, PlanStreamInfo } from './plan-decode.ts';

@@ -5,7 +5,7 @@ import { setImmediate as tick } from 'node:timers/promises';
 import { Frame, Packet } from 'node-av';
 import { AV_NOPTS_VALUE } from 'node-av/constants';
 import { FrameBudget, InvalidOptionError } from '@framepipe/common';
-import { FrameSelector, PtsIndex, type NumberedFrame } from '../src/index.ts';
+import { FrameSelector, PtsIndex, Selection, type NumberedFrame } from '../src/index.ts';
 
 /** A map of `count` frames at pts 0, 100, 200, …; `bFramesNoCtts` makes it a decode-from-start stream. */
 function makeIndex(count: number, bFramesNoCtts = false): PtsIndex {
@@ -83,7 +83,7 @@ test('keeps exactly [start, end], each once; drops unnumbered, duplicate and out
   assert.equal(result.doneEvents, 1);
   assert.equal(result.doneAfter, 11, "'done' as soon as frame 5 passed");
   assert.equal(selector.done, true);
-  assert.deepEqual(selector.range, { start: 2, end: 5 });
+  assert.deepEqual([selector.selection.start, selector.selection.end], [2, 5]);
 });
 
 test('step keeps every n-th frame from start and is done after the last one of the range', async () => {
@@ -98,9 +98,9 @@ test('step keeps every n-th frame from start and is done after the last one of t
   assert.deepEqual((await run(open, all, budget)).kept, [10, 13, 16, 19]);
 });
 
-test('frames keeps only the listed numbers inside the range, each once, done after the last', async () => {
+test('frames keeps only the listed numbers, each once, done after the last', async () => {
   const budget = new FrameBudget(64);
-  const selector = new FrameSelector(makeIndex(20), { start: 2, end: 15, frames: [15, 2, 9, 9, 30], budget });
+  const selector = new FrameSelector(makeIndex(20), { frames: [15, 2, 9, 9], budget });
   const all = Array.from({ length: 20 }, (_, i) => i * 100);
   const result = await run(selector, all, budget);
   assert.deepEqual(result.kept, [2, 9, 15]);
@@ -109,6 +109,18 @@ test('frames keeps only the listed numbers inside the range, each once, done aft
   assert.throws(() => new FrameSelector(makeIndex(2), { frames: [1, -1] }), InvalidOptionError);
   assert.throws(() => new FrameSelector(makeIndex(2), { frames: 3 as never }), InvalidOptionError);
   assert.throws(() => new FrameSelector(makeIndex(2), { step: 0 }), InvalidOptionError);
+  assert.throws(() => new FrameSelector(makeIndex(2), { frames: [1], start: 1 }), InvalidOptionError);
+});
+
+test('a Selection serves as it is; times must be turned into frames first', async () => {
+  const budget = new FrameBudget(64);
+  const selection = Selection.from({ start: 1, end: 7, step: 3 });
+  const selector = new FrameSelector(makeIndex(10), { selection, budget });
+  assert.equal(selector.selection, selection);
+  assert.deepEqual((await run(selector, Array.from({ length: 10 }, (_, i) => i * 100), budget)).kept, [1, 4, 7]);
+  assert.throws(() => new FrameSelector(makeIndex(2), { selection: Selection.from({ timestamps: [1] }) }), /Selection\.atTimes/);
+  assert.throws(() => new FrameSelector(makeIndex(2), { selection, start: 1 }), InvalidOptionError);
+  assert.throws(() => new FrameSelector(makeIndex(2), { selection: { start: 1 } as never }), InvalidOptionError);
 });
 
 test('after done, even a wanted-looking frame is dropped', async () => {
@@ -127,7 +139,7 @@ test('without end: keeps start..last and never says done', async () => {
   assert.deepEqual(result.kept, [7, 8, 9]);
   assert.equal(result.doneEvents, 0);
   assert.equal(selector.done, false);
-  assert.equal(selector.range.end, undefined);
+  assert.equal(selector.selection.end, undefined);
   assert.equal(result.inUseWhileHeld, 3);
 });
 
@@ -215,7 +227,7 @@ test('options are checked with exact messages', () => {
     [{ start: 3, end: 2 }, 'end', 'Expected an integer >= start (3) for end but received 2 of type number'],
     [{ budget: 4 }, 'budget', 'Expected a FrameBudget for budget but received 4 of type number'],
     [{ highWaterMark: 0 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received 0 of type number'],
-    [{ stop: 3 }, 'stop', 'Unknown option stop for FrameSelector; known options: start, end, step, frames, budget, highWaterMark'],
+    [{ stop: 3 }, 'stop', 'Unknown option stop for FrameSelector; known options: start, end, step, frames, selection, budget, highWaterMark'],
   ];
   for (const [options, option, message] of cases) {
     assert.throws(
@@ -224,13 +236,13 @@ test('options are checked with exact messages', () => {
       message,
     );
   }
-  assert.deepEqual(new FrameSelector(index).range, { start: 0, end: undefined });
+  assert.deepEqual([new FrameSelector(index).selection.start, new FrameSelector(index).selection.end], [0, undefined]);
 });
 
-test('a frames list with nothing in the range is done at the first frame, not after the whole video', async () => {
+test('an empty frames list is done at the first frame, not after the whole video', async () => {
   const { PtsIndex } = await import('../src/index.ts');
   const index = new PtsIndex('scan', false);
-  const selector = new FrameSelector(index, { start: 10, frames: [3, 4] });
+  const selector = new FrameSelector(index, { frames: [] });
   let done = 0;
   selector.on('done', () => done++);
   const { Frame } = await import('node-av');

@@ -4,6 +4,7 @@ import {
   FramepipeError,
   assertKnownKeys,
   assertOptionsObject,
+  checkHeaders,
   checkInteger,
   checkPositiveNumber,
   invalidOption,
@@ -85,7 +86,7 @@ export class SuperviselyVideoSource implements ByteSource {
     assertKnownKeys(opts, KNOWN_KEYS, 'videoSource');
     this.#timeout = checkPositiveNumber('timeout', opts.timeout, true) ?? api.timeout;
     this.#retries = checkInteger('retries', opts.retries, 0, true);
-    this.#headers = checkHeaders(opts.headers);
+    this.#headers = checkHeaders(opts.headers, { 'x-api-key': "the API's token is sent" }) ?? {};
     this.api = api;
   }
 
@@ -196,17 +197,3 @@ export function checkVideoId(videoId: unknown): number {
   return checkInteger('videoId', videoId, 1);
 }
 
-function checkHeaders(value: unknown): Record<string, string> {
-  if (value === undefined) return {};
-  if (value === null || typeof value !== 'object' || Array.isArray(value) || Object.values(value).some((v) => typeof v !== 'string')) {
-    throw invalidOption('headers', 'an object of string values', value);
-  }
-  const headers: Record<string, string> = {};
-  for (const [name, header] of Object.entries(value as Record<string, string>)) {
-    const lower = name.toLowerCase();
-    if (lower === 'range') throw invalidOption(`headers.${name}`, 'no Range header (the source sets it on every request)', header);
-    if (lower === 'x-api-key') throw invalidOption(`headers.${name}`, "no x-api-key header (the API's token is sent)", '(not shown)');
-    headers[lower] = header;
-  }
-  return headers;
-}

@@ -1,0 +1,215 @@
+import { Readable } from 'streamx';
+import type { Duplex } from 'streamx';
+import { FrameBudget } from '@framepipe/common';
+import { Decoder } from '@framepipe/decoder';
+import type { Demuxer, DemuxerInfo } from '@framepipe/demuxer';
+import { FrameSelector, Selection, planDecode } from '@framepipe/pts-indexer';
+import type { DecodePart, DecodePlan, PtsIndex, SelectionOptions } from '@framepipe/pts-indexer';
+import { RgbConverter } from '@framepipe/rgb';
+import type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
+import type { AdoptedFrame } from '@framepipe/sink';
+import { FrameRun } from './frame-pipeline.ts';
+import type { IndexedVideo } from './frame-pipeline.ts';
+import { checkStageOptions } from './options.ts';
+import type { FrameStagesOptions } from './options.ts';
+import { attachProbe } from './run-stats.ts';
+
+/**
+ * The stages of one run, opened, planned and wired, ready to pipe into a Writable of your own. `streams` ends
+ * with the `RgbConverter`, which emits `RgbFrame`s; each frame holds a unit of `budget` until your consumer gives
+ * it back with `budget.release()`. Call `close()` once the pipeline has settled (or `await using` the stages).
+ */
+export interface FrameStages extends AsyncDisposable {
+  /**
+   * Every stage in order, first to last, for `pipeline(...stages.streams, yourWritable)`: the demuxer, the
+   * indexer when frames are numbered as packets pass, the decoder, the frame selector and the RGB converter. When
+   * the selection holds no frame of the video, a single empty Readable.
+   */
+  readonly streams: readonly [Readable, ...Duplex[]];
+  /** The frames alive at once; your consumer releases one unit per frame it is done with. */
+  readonly budget: FrameBudget;
+  /** The plan the stages follow: the resolved selection, the seek, the parts, what the decoder skips, the total. */
+  readonly plan: DecodePlan;
+  /** The video stream, as the demuxer opened it; null when the selection was empty and nothing was opened. */
+  readonly info: DemuxerInfo | null;
+  /** The frame-number index (`index.strategy` says how it was built); null when nothing was opened. */
+  readonly index: PtsIndex | null;
+  /** Frames of the selection left out by the `skip` option, with their pts, time and keyframe flag, in frame order. */
+  readonly skipped: readonly AdoptedFrame[];
+  /** The byte source the stages read, with its `bytesRead`. */
+  readonly source: ByteSource;
+  /** Stops every stage at once (an abort, say); native memory is freed as each closes. */
+  destroy(error?: Error): void;
+  /**
+   * Waits until every stage has closed (destroying those still running), closes the budget, and closes the byte
+   * source if `openFrameStages` opened it (a URL or a path; a `ByteSource` you passed stays yours).
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens a video, numbers its frames by the fitting strategy (as packets pass for a range from frame 0, from an
+ * MP4's sample tables, or from a scan of packet timestamps), plans the decode of `selection` with `planDecode`
+ * (the seek, the GOPs to jump, the frames the decoder may skip), and wires the stages: what the one-call API does
+ * before its last stage, for a pipeline of your own. The selection is a `Selection` or its options (`start`,
+ * `end`, `step`, `frames`, `timestamps`), checked like those of the one-call API.
+ *
+ * Each frame your consumer receives holds one unit of the budget until it calls `stages.budget.release()`. A
+ * consumer that forgets makes the decoder wait; after `stallTimeout` ms (60 s by default) without a unit given
+ * back, the pipeline fails with `ERR_FRAMEPIPE_STALLED` instead of hanging.
+ *
+ * @example
+ * const stages = await openFrameStages('https://example.com/clip.mp4', { start: 100, end: 109 });
+ * try {
+ *   await pipelinePromise(...stages.streams, new Writable({
+ *     write(frame, cb) { console.log(frame.index); stages.budget.release(); cb(null); },
+ *   }));
+ * } finally {
+ *   await stages.close();
+ * }
+ */
+export async function openFrameStages(
+  input: ByteSourceInput,
+  selection?: Selection | SelectionOptions,
+  options?: FrameStagesOptions,
+): Promise<FrameStages> {
+  const settings = checkStageOptions(options);
+  const wanted = Selection.from(selection);
+  const { budget: given, stallTimeout, stats } = settings;
+  const budget = given instanceof FrameBudget ? given : new FrameBudget(given, { stallTimeout });
+  const run = new FrameRun(input, settings, budget);
+  try {
+    const skip = (settings.skip as ReadonlySet<number> | undefined) ?? new Set<number>();
+    const leaveOut = skip.size > 0 && wanted.mayInclude(skip);
+    const video = await run.open(wanted, leaveOut);
+    if (!video) return frameStages(run, [emptyStream()], emptyPlan(wanted), null, []);
+    const { index, info } = video;
+    let plan = planDecode(index, info, wanted);
+    let skipped: AdoptedFrame[] = [];
+    if (leaveOut) {
+      // What is saved stays; the rest becomes a list, which the plan decodes GOP by GOP.
+      const fields = { strategy: index.strategy, decodePath: index.decodeFromStart ? 'from-start' : 'seek' };
+      skipped = [...plan.selection].filter((n) => skip.has(n)).map((n) => describeFrame(index, info, n, fields));
+      plan = planDecode(index, info, plan.selection.without(skip));
+    }
+    const { total } = plan;
+    attachProbe(stats, () => ({ framesTotal: total }));
+    if (total === 0 && index.strategy !== 'stream') return frameStages(run, [emptyStream()], plan, video, skipped);
+    return frameStages(run, await wire(run, video, plan), plan, video, skipped);
+  } catch (error) {
+    run.destroy(error instanceof Error ? error : undefined);
+    await run.close();
+    throw error;
+  }
+}
+
+function frameStages(
+  run: FrameRun,
+  streams: readonly [Readable, ...Duplex[]],
+  plan: DecodePlan,
+  video: IndexedVideo | null,
+  skipped: readonly AdoptedFrame[],
+): FrameStages {
+  const close = () => run.close();
+  return {
+    streams,
+    budget: run.budget,
+    plan,
+    info: video?.info ?? null,
+    index: video?.index ?? null,
+    skipped,
+    source: run.source,
+    destroy: (error) => run.destroy(error),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
+
+/**
+ * Seeks where the plan starts, and builds the decoder, the frame selector and the converter around the demuxer
+ * (and the indexer, for frames numbered as packets pass). The selector ends the demuxer's input once the
+ * selection is complete, and, for a sparse selection, makes it jump over the GOPs between parts.
+ */
+async function wire(run: FrameRun, video: IndexedVideo, plan: DecodePlan): Promise<[Readable, ...Duplex[]]> {
+  const { settings, budget } = run;
+  const { stats } = settings;
+  const { info, index, demuxer, before } = video;
+  const fromStart = plan.seek === null;
+  if (plan.seek) await demuxer.seekKeyframe(plan.seek.pts, plan.seek.dts);
+  run.throwIfStopped();
+  let jumps = 0;
+  if (index.strategy === 'stream') {
+    // About one packet per frame up to `end`; the container's count is the best guess before the stream is read.
+    const last = info.frameCount === null ? plan.selection.end : Math.min(plan.selection.end ?? Infinity, info.frameCount - 1);
+    run.startPacketProgress(demuxer, last === undefined ? null : last + 1);
+  } else {
+    attachProbe(stats, () => ({ decodePath: fromStart ? 'from-start' : 'seek', seeks: fromStart ? 0 : 1 + jumps }));
+    if (fromStart) run.startPacketProgress(demuxer, Math.min(plan.selection.end! + 1, info.frameCount ?? Infinity));
+  }
+  const { timeBase } = info;
+  // A stream index grows as packets pass: a packet's rank is only final once every smaller pts has been seen.
+  const frameNumber = index.strategy === 'stream' ? undefined : (pts: bigint) => index.indexOf(pts);
+  const decoder = run.own(
+    new Decoder(info.codecParameters, { timeBase, budget, strict: settings.strict, frameNumber, unwanted: plan.unwanted }),
+  );
+  const selector = run.own(new FrameSelector(index, { selection: plan.selection, budget }));
+  const rotate = settings.autorotate ? rightAngle(info.rotation) : 0;
+  const { pool, highWaterMark } = settings;
+  const converter = run.own(new RgbConverter({ timeBase, budget, rotate, highWaterMark, ...(pool ? { pool } : {}) }));
+  // Nothing after the selection is wanted: end the input there, the decoder flushes, and the run completes.
+  selector.once('done', () => demuxer.stop());
+  if (plan.parts.length > 1) jumpBetween(plan.parts, demuxer, selector, () => jumps++);
+  attachProbe(stats, () => ({
+    packetsRead: demuxer.packetsRead,
+    framesDecoded: decoder.framesDecoded,
+    framesDropped: selector.framesDropped,
+    corruptFrames: decoder.corruptFrames,
+    rejectedPackets: decoder.rejectedPackets,
+  }));
+  return [demuxer, ...before, decoder, selector, converter];
+}
+
+/**
+ * A sparse selection lies in parts separated by whole GOPs that hold no wanted frame: once the last frame of a
+ * part is out, the demuxer jumps to the keyframe of the next part instead of reading and decoding the gap.
+ */
+function jumpBetween(parts: readonly DecodePart[], demuxer: Demuxer, selector: FrameSelector, onJump: () => void): void {
+  let reached = 0;
+  selector.on('kept', (kept: unknown) => {
+    const index = kept as number;
+    let part = reached;
+    while (part < parts.length - 1 && index > parts[part]!.last) part++;
+    reached = Math.max(reached, part);
+    // Jump only if the decode has not already run into the next part by itself.
+    if (index === parts[part]!.last && part === reached && part + 1 < parts.length) {
+      const next = parts[part + 1]!.keyframe;
+      onJump();
+      demuxer.jump(next.pts, next.dts);
+    }
+  });
+}
+
+/** The stream of a run with nothing to decode: it ends at once. */
+function emptyStream(): Readable {
+  return Readable.from([]);
+}
+
+/** The plan of a selection that selects nothing. */
+function emptyPlan(selection: Selection): DecodePlan {
+  return { selection, total: 0, seek: null, parts: [], unwanted: undefined };
+}
+
+/** The rotation as a multiple of 90° (within a degree), or 0 for any other angle, which is left as stored. */
+function rightAngle(degrees: number): 0 | 90 | 180 | 270 {
+  const normalized = ((degrees % 360) + 360) % 360;
+  const quarters = Math.round(normalized / 90);
+  if (Math.abs(normalized - quarters * 90) > 1) return 0;
+  return ((quarters % 4) * 90) as 0 | 90 | 180 | 270;
+}
+
+/** What the manifest line of frame `n` says, from the index: as the decoder would give it, without decoding. */
+function describeFrame(index: PtsIndex, info: DemuxerInfo, n: number, fields: AdoptedFrame['fields']): AdoptedFrame {
+  const pts = index.ptsAt(n)!;
+  const time = (Number(pts) * info.timeBase.num) / info.timeBase.den;
+  return { index: n, pts, time, keyframe: index.keyframeFor(n)?.pts === pts, fields };
+}

@@ -1,0 +1,110 @@
+import type { DemuxerInfo } from '@framepipe/demuxer';
+import type { PtsIndex } from './pts-index.ts';
+import { Selection } from './selection.ts';
+
+/** A keyframe to start decoding from: its pts, and its dts for containers that seek by decode time. */
+export interface KeyframePosition {
+  readonly pts: bigint;
+  readonly dts: bigint;
+}
+
+/** A run of wanted frames decoded from one keyframe; `last` is its highest frame number. */
+export interface DecodePart {
+  readonly keyframe: KeyframePosition;
+  readonly last: number;
+}
+
+/**
+ * How to decode a selection, worked out from the index before any packet is read. {@link planDecode} makes it;
+ * `openFrameStages` follows it.
+ */
+export interface DecodePlan {
+  /** The selection within this video: times turned into frame numbers, `end` capped at the last frame. */
+  readonly selection: Selection;
+  /** How many frames the run delivers; null when the index cannot tell yet (numbered as packets pass, with no frame count). */
+  readonly total: number | null;
+  /** The keyframe to seek to before decoding; null to decode from the first packet. */
+  readonly seek: KeyframePosition | null;
+  /**
+   * The parts of a sparse selection (a list, or a step longer than a GOP), each decoded from its keyframe: once the
+   * last frame of a part is out, the demuxer jumps to the next part's keyframe over the GOPs in between, which hold
+   * no wanted frame. Empty when the decode runs straight through.
+   */
+  readonly parts: readonly DecodePart[];
+  /**
+   * For the decoder (`Decoder`'s `unwanted` option): true for a packet whose frame will not be kept, so that a
+   * picture no other refers to need not be decoded at all. Undefined when the index is still being built as
+   * packets pass, since a frame's number is then not final before it is decoded.
+   */
+  readonly unwanted: ((pts: bigint) => boolean) | undefined;
+}
+
+/** What {@link planDecode} needs to know of the stream: its demuxer info, or just these fields. */
+export type PlanStreamInfo = Pick<DemuxerInfo, 'timeBase' | 'duration' | 'frameCount'>;
+
+/**
+ * Plans the decode of `selection` over a video whose frames `index` numbers: where to seek, which parts to decode
+ * and jump between, which packets the decoder may skip, and how many frames come out. Pure: no I/O.
+ *
+ * - With a final index (read from the container, or scanned), the selection is resolved against it (times become
+ *   frame numbers, `end` is capped at the last frame), decoding starts at the keyframe shown at or before the
+ *   first wanted frame (or at the first packet, for a stream that Supervisely's rule decodes from the start), and
+ *   every packet's pts tells whether its frame is wanted.
+ * - With an index that grows as packets pass (`strategy: 'stream'`, a range from frame 0), decoding starts at the
+ *   first packet, nothing is skipped, and the total is the container's frame count, when it states one.
+ *
+ * @example
+ * const index = await PtsIndex.fromContainer(source, info);
+ * const plan = planDecode(index, info, Selection.from({ frames: [10, 400, 410] }));
+ * plan.seek; // the keyframe at or before frame 10
+ * plan.parts.length; // 2 when frames 400 and 410 lie GOPs away from frame 10
+ */
+export function planDecode(index: PtsIndex, info: PlanStreamInfo, selection: Selection | Parameters<typeof Selection.from>[0]): DecodePlan {
+  const wanted = Selection.from(selection);
+  if (index.strategy === 'stream') {
+    if (wanted.byTime || !wanted.fromFirstFrame) throw new Error('planDecode: an index built as packets pass serves only a range from frame 0');
+    const total = info.frameCount === null ? (wanted.count ?? null) : wanted.upTo(info.frameCount - 1).count!;
+    return { selection: wanted, total, seek: null, parts: [], unwanted: undefined };
+  }
+  const resolved = wanted.atTimes(index, info).upTo(index.size - 1);
+  if (resolved.empty) return { selection: resolved, total: 0, seek: null, parts: [], unwanted: undefined };
+  const seek = index.decodeFromStart ? null : (index.keyframeFor(resolved.start) ?? null);
+  return {
+    selection: resolved,
+    total: resolved.count!,
+    seek,
+    parts: seek ? planParts(index, resolved) : [],
+    unwanted: (pts) => {
+      const n = index.indexOf(pts);
+      return n === undefined || !resolved.keeps(n);
+    },
+  };
+}
+
+/**
+ * Splits a sparse selection (a list of frames, or a step) into parts that each start at a keyframe, merging parts
+ * whose GOPs follow each other: jumping to the next GOP saves nothing. Empty for a plain range.
+ */
+function planParts(index: PtsIndex, selection: Selection): DecodePart[] {
+  if (!selection.frames && selection.step === 1) return [];
+  const parts: Array<{ keyframe: KeyframePosition; last: number }> = [];
+  for (const n of selection) {
+    const keyframe = index.keyframeFor(n);
+    if (!keyframe) return [];
+    const current = parts[parts.length - 1];
+    // The same GOP as the part's last frame (once merged, a part spans several GOPs), or the one after it.
+    if (current && (index.keyframeFor(current.last)?.pts === keyframe.pts || followsPart(index, current, keyframe.pts))) {
+      current.last = n;
+    } else {
+      parts.push({ keyframe, last: n });
+    }
+  }
+  return parts;
+}
+
+/** True when the GOP just before the one starting at `keyframePts` is the GOP holding the part's last frame. */
+function followsPart(index: PtsIndex, part: DecodePart, keyframePts: bigint): boolean {
+  const keyframeIndex = index.indexOf(keyframePts);
+  if (keyframeIndex === undefined || keyframeIndex === 0) return false;
+  return index.keyframeFor(keyframeIndex - 1)?.pts === index.keyframeFor(part.last)?.pts;
+}

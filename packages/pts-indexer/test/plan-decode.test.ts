@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { InvalidOptionError } from '@framepipe/common';
+import { Mp4SampleTable, PtsIndex, SAMPLE_KEYFRAME, Selection, planDecode } from '../src/index.ts';
+import type { DecodePlan } from '../src/index.ts';
+
+/**
+ * The index of an MP4 with `count` frames at 25 fps (time base 1/25, frame n shown at pts n + 2) in GOPs of
+ * `gop`, coded IPBB…: within a GOP each P-frame comes before the two B-frames it follows in display order, so pts
+ * and dts differ. `noCtts` drops the composition offsets (pts = dts), Supervisely's decode-from-start case.
+ */
+function mp4Index(count: number, gop: number, noCtts = false): PtsIndex {
+  const pts = new BigInt64Array(count);
+  const dts = new BigInt64Array(count);
+  const flags = new Uint8Array(count);
+  // Display order within a GOP, in decode order: I0 P3 B1 B2 P6 B4 B5 …
+  const decodeOrder: number[] = [];
+  for (let first = 0; first < count; first += gop) {
+    const last = Math.min(first + gop, count) - 1;
+    decodeOrder.push(first);
+    for (let p = first + 3; p <= last + 2; p += 3) {
+      const shown = Math.min(p, last);
+      decodeOrder.push(shown);
+      for (let b = p - 2; b < shown; b++) decodeOrder.push(b);
+    }
+  }
+  decodeOrder.forEach((shown, i) => {
+    dts[i] = BigInt(i);
+    pts[i] = noCtts ? BigInt(i) : BigInt(shown + 2);
+    flags[i] = shown % gop === 0 ? SAMPLE_KEYFRAME : 0;
+  });
+  const table = new Mp4SampleTable({
+    streamIndex: 0, trackId: 1, timescale: 25, codecTag: 'avc1', pts, dts,
+    offsets: new Float64Array(count), sizes: new Uint32Array(count), flags, indexBytes: 0,
+  });
+  return PtsIndex.fromSampleTable(table, true);
+}
+
+const INFO = { timeBase: { num: 1, den: 25 }, duration: 4, frameCount: 100 };
+
+/** The frame number each part starts decoding from, and its last frame. */
+function parts(plan: DecodePlan, index: PtsIndex): Array<[number, number]> {
+  return plan.parts.map((part) => [index.indexOf(part.keyframe.pts)!, part.last]);
+}
+
+describe('planDecode', () => {
+  const index = mp4Index(100, 10);
+
+  test('the index is what the test says: 100 frames, keyframes every 10, composition offsets', () => {
+    assert.equal(index.size, 100);
+    assert.equal(index.decodeFromStart, false);
+    assert.equal(index.indexOf(index.keyframeFor(37)!.pts), 30);
+  });
+
+  test('a range seeks to the keyframe shown at or before its start and decodes straight through', () => {
+    const plan = planDecode(index, INFO, { start: 25, end: 34 });
+    assert.equal(plan.total, 10);
+    assert.equal(index.indexOf(plan.seek!.pts), 20);
+    assert.equal(plan.seek!.dts, index.keyframeFor(25)!.dts);
+    assert.deepEqual(plan.parts, []);
+    assert.deepEqual([...plan.selection], [25, 26, 27, 28, 29, 30, 31, 32, 33, 34]);
+    // Frame 24 is decoded only to reach 25; frame 25 is wanted.
+    assert.equal(plan.unwanted!(index.ptsAt(24)!), true);
+    assert.equal(plan.unwanted!(index.ptsAt(25)!), false);
+    assert.equal(plan.unwanted!(999n), true, 'a pts the index does not know is never kept');
+  });
+
+  test('a list lies in parts, one per run of neighbouring GOPs, each from its keyframe', () => {
+    const plan = planDecode(index, INFO, { frames: [95, 5, 6, 47, 15] });
+    assert.equal(plan.total, 5);
+    assert.equal(index.indexOf(plan.seek!.pts), 0);
+    // 5, 6 and 15 are in GOPs 0 and 10, next to each other: one part. 47 and 95 each stand alone.
+    assert.deepEqual(parts(plan, index), [[0, 15], [40, 47], [90, 95]]);
+    assert.deepEqual(
+      Array.from({ length: 100 }, (_, n) => n).filter((n) => !plan.unwanted!(index.ptsAt(n)!)),
+      [5, 6, 15, 47, 95],
+    );
+  });
+
+  test('a step longer than a GOP jumps; a step that lands in every GOP does not', () => {
+    assert.deepEqual(parts(planDecode(index, INFO, { step: 30 }), index), [[0, 0], [30, 30], [60, 60], [90, 90]]);
+    assert.deepEqual(parts(planDecode(index, INFO, { start: 3, step: 10 }), index), [[0, 93]]);
+    assert.deepEqual(planDecode(index, INFO, { start: 3, end: 50 }).parts, [], 'a plain range has no parts');
+  });
+
+  test('the end is capped at the last frame; frames past it and a start past it select nothing', () => {
+    const capped = planDecode(index, INFO, { start: 90, end: 500 });
+    assert.equal(capped.total, 10);
+    assert.equal(capped.selection.end, 99);
+    const listed = planDecode(index, INFO, { frames: [98, 99, 100, 250] });
+    assert.deepEqual(listed.selection.frames, [98, 99]);
+    assert.equal(listed.total, 2);
+    for (const empty of [planDecode(index, INFO, { start: 100 }), planDecode(index, INFO, { frames: [120] }), planDecode(index, INFO, { frames: [] })]) {
+      assert.equal(empty.total, 0);
+      assert.equal(empty.seek, null);
+      assert.deepEqual(empty.parts, []);
+    }
+  });
+
+  test('times become the frames shown at them, counted from the first frame; a time past the end selects nothing', () => {
+    // Frame n is shown from n / 25 s on: 0.5 s is in frame 12, 1 s starts frame 25, 3.99 s is in frame 99.
+    const plan = planDecode(index, INFO, { timestamps: [1, 0.5, 3.99, 1.01, 4.5] });
+    assert.deepEqual(plan.selection.frames, [12, 25, 99]);
+    assert.equal(plan.total, 3);
+    assert.deepEqual(parts(plan, index), [[10, 25], [90, 99]]);
+  });
+
+  test('a stream without composition offsets is decoded from its first packet, and skips nothing it cannot know', () => {
+    const flat = mp4Index(100, 10, true);
+    assert.equal(flat.decodeFromStart, true);
+    const plan = planDecode(flat, INFO, { frames: [40, 80] });
+    assert.equal(plan.seek, null);
+    assert.deepEqual(plan.parts, []);
+    assert.equal(plan.total, 2);
+  });
+
+  test('an index built as packets pass: from the first packet, nothing skipped, the total from the container', () => {
+    const growing = new PtsIndex('stream', true);
+    const ranged = planDecode(growing, INFO, { end: 9, step: 2 });
+    assert.deepEqual([ranged.total, ranged.seek, ranged.parts, ranged.unwanted], [5, null, [], undefined]);
+    assert.equal(planDecode(growing, INFO, {}).total, 100);
+    assert.equal(planDecode(growing, { ...INFO, frameCount: null }, {}).total, null);
+    assert.equal(planDecode(growing, { ...INFO, frameCount: null }, { end: 9 }).total, 10);
+    assert.throws(() => planDecode(growing, INFO, { start: 5 }), /range from frame 0/);
+  });
+
+  test('the selection is checked like the options', () => {
+    assert.throws(() => planDecode(index, INFO, { start: 5, end: 1 }), InvalidOptionError);
+  });
+});
+
+describe('Selection', () => {
+  test('a range: keeps, count, the frame list', () => {
+    const selection = Selection.from({ start: 4, end: 20, step: 5 });
+    assert.deepEqual([...selection], [4, 9, 14, 19]);
+    assert.equal(selection.count, 4);
+    assert.deepEqual([4, 5, 9, 19, 20, 24].map((n) => selection.keeps(n)), [true, false, true, true, false, false]);
+    assert.equal(selection.fromFirstFrame, false);
+    assert.equal(Selection.from({ step: 3 }).fromFirstFrame, true);
+    assert.equal(Selection.from(undefined).count, undefined, 'to the last frame: the count waits for the video');
+    assert.throws(() => [...Selection.from({ start: 2 })], /upTo/);
+  });
+
+  test('a list is sorted, without duplicates; start and end are its first and last numbers', () => {
+    const selection = Selection.from({ frames: [9, 2, 9, 4] });
+    assert.deepEqual(selection.frames, [2, 4, 9]);
+    assert.deepEqual([selection.start, selection.end, selection.count], [2, 9, 3]);
+    assert.deepEqual([1, 2, 3, 4, 9].map((n) => selection.keeps(n)), [false, true, false, true, true]);
+    assert.equal(Selection.from({ frames: [] }).empty, true);
+  });
+
+  test('upTo caps at the last frame; without leaves saved frames out; mayInclude asks before the video is known', () => {
+    assert.deepEqual([...Selection.from({ start: 5, step: 2 }).upTo(10)], [5, 7, 9]);
+    assert.equal(Selection.from({ start: 11 }).upTo(10).empty, true);
+    assert.deepEqual([...Selection.from({ end: 4 }).without(new Set([0, 2, 3]))], [1, 4]);
+    const range = Selection.from({ start: 10, step: 10 });
+    assert.equal(range.mayInclude([5, 15, 25]), false);
+    assert.equal(range.mayInclude([5, 30]), true);
+    assert.equal(Selection.from({ timestamps: [1] }).mayInclude([7]), true, 'a time may select any frame');
+  });
+
+  test('lastNeeded tells how far an index must reach before the video is read', () => {
+    assert.equal(Selection.from({ end: 40 }).lastNeeded(null), 40);
+    assert.equal(Selection.from({ frames: [3, 70] }).lastNeeded(null), 70);
+    // 2 s at 25 fps is frame 50; 10% more, and one beyond.
+    const last = Selection.from({ timestamps: [2, 1] }).lastNeeded({ num: 25, den: 1 })!;
+    assert.ok(last >= 56 && last <= 57, `${last}`);
+    assert.equal(Selection.from({ timestamps: [2] }).lastNeeded(null), undefined);
+  });
+
+  test('one rule for the checks, with the messages the options have always had', () => {
+    const cases: Array<[object, string, string]> = [
+      [{ start: -1 }, 'start', 'Expected a non-negative integer for start but received -1 of type number'],
+      [{ start: 10, end: 9 }, 'end', 'Expected an integer >= start (10) for end but received 9 of type number'],
+      [{ step: 0 }, 'step', 'Expected a positive integer for step but received 0 of type number'],
+      [{ frames: [1, 2.5] }, 'frames', 'Expected a non-negative integer for frames but received 2.5 of type number'],
+      [{ timestamps: [Number.POSITIVE_INFINITY] }, 'timestamps', 'Expected an array of times >= 0 in seconds for timestamps but received Infinity of type number'],
+      [{ frames: [1], end: 3 }, 'end', 'Expected no end together with frames (choose a range, a list of frames, or timestamps) for end but received 3 of type number'],
+    ];
+    for (const [options, option, message] of cases) {
+      assert.throws(
+        () => Selection.from(options),
+        (error: unknown) => error instanceof InvalidOptionError && error.option === option && error.message === message,
+        message,
+      );
+    }
+    const made = Selection.from({ start: 1 });
+    assert.equal(Selection.from(made), made, 'a Selection is taken as it is');
+  });
+});
