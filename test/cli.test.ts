@@ -4,13 +4,14 @@ import { readdir, readFile, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { main } from '@framepipe/cli';
+import { FRAME_FLAGS, SOURCE_FLAGS, main } from '@framepipe/cli';
+import { OPTION_KEYS } from '@framepipe/core';
 import { startStandInServer } from '@framepipe/supervisely/stand-in';
 import { H264_1080P, H264_MP4_MOOV_END, H264_RAW_BFRAMES, VP9_WEBM, makeFixture } from './support/fixtures.ts';
 import { indexInName, readCodes, removeDir, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import { startRangeServer } from './support/range-server.ts';
 import type { RangeServer } from './support/range-server.ts';
-import { BIN, runScript } from './support/run-script.ts';
+import { BIN, ROOT, runScript } from './support/run-script.ts';
 
 let open: RangeServer;
 let guarded: RangeServer;
@@ -215,6 +216,26 @@ describe('framepipe --help', () => {
     assert.match(stdout, /framepipe frames \[source\] +Save a range of frames/);
     assert.match(stdout, /framepipe probe \[source\] +Describe a video/);
     assert.match(stdout, /Exit codes: 0 done, 1 the run failed, 2 bad usage or option, 130 interrupted/);
+  });
+
+  test('--version prints the version of the packages, and --help lists it', async () => {
+    const { version } = JSON.parse(await readFile(join(ROOT, 'packages/cli/package.json'), 'utf8')) as { version: string };
+    const { code, stdout, stderr } = await runScript(BIN, ['--version']);
+    assert.equal(code, 0, stderr);
+    assert.equal(stdout, `${version}\n`);
+    assert.match((await runScript(BIN, ['--help'])).stdout, /--version +Show version number/);
+  });
+
+  test("every option flag sets an option the library knows, and its help shows the library's default", async () => {
+    const { stdout } = await runScript(BIN, ['frames', '--help']);
+    for (const { option, flag } of FRAME_FLAGS) {
+      assert.ok((OPTION_KEYS.dir as string[]).includes(option), `--${flag} sets ${option}, an option of streamVideoFramesToDir`);
+      assert.ok(stdout.includes(`--${flag}`), `--${flag} is in the help`);
+    }
+    for (const { option } of SOURCE_FLAGS) assert.ok((OPTION_KEYS.source as string[]).includes(option), option);
+    assert.match(stdout, /--max-write-workers +Files encoded and written at the same time \[default: 4\]/);
+    assert.match(stdout, /--queue-maxsize +Decoded frames .*\n.*\[default: 32\]/);
+    assert.match(stdout, /--ext +Image format: png, jpg, jpeg or webp \[default: png\]/);
   });
 
   test('frames --help groups every flag and shows examples', async () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { Log } from 'node-av';
@@ -8,13 +9,16 @@ import { runProbe } from './probe-command.ts';
 import type { ProbeArgs } from './probe-command.ts';
 import { EXIT } from './report.ts';
 import type { CliIo } from './report.ts';
+import { FRAME_FLAGS, SOURCE_FLAGS, SOURCE_GROUP, yargsOptions } from './flags.ts';
 import { checkSourceArgs } from './video-source.ts';
 import type { SourceArgs } from './video-source.ts';
 
 export { EXIT } from './report.ts';
 export type { CliIo } from './report.ts';
 
-const SOURCE_GROUP = 'Video (a <source>, or a Supervisely --video-id):';
+/** This package's version (all framepipe packages share one), read from its package.json, one level above src/ and dist/. */
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
 const DISPLAY_GROUP = 'Display:';
 
 /** Runs the CLI on `argv` (without the node and script paths) and resolves with the exit code. */
@@ -31,52 +35,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
         sourceOptions(y)
           .usage('Usage:\n  $0 frames <url|path> --out DIR [options]\n  $0 frames --video-id N --out DIR [options]\n\nSave frames <start>..<end> as frame_<number:06d>.<ext> in DIR. Frame numbers follow Supervisely\'s rule, so they match annotations made there.')
           .option('out', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'Output directory (created if missing)', group: 'Frames:' })
-          .option('start', { type: 'number', requiresArg: true, describe: 'First frame number, inclusive, 0-based [default: 0]', group: 'Frames:' })
-          .option('end', { type: 'number', requiresArg: true, describe: 'Last frame number, inclusive [default: the last frame]', group: 'Frames:' })
-          .option('step', { type: 'number', requiresArg: true, describe: 'Keep every n-th frame of the range [default: 1]', group: 'Frames:' })
-          .option('frames', {
-            type: 'string',
-            array: true,
-            requiresArg: true,
-            describe: 'Exactly these frame numbers, e.g. --frames 0,250,500 (instead of a range)',
-            group: 'Frames:',
-          })
-          .option('timestamps', {
-            type: 'string',
-            array: true,
-            requiresArg: true,
-            describe: 'The frames shown at these times in seconds, e.g. --timestamps 1.5,60 (instead of a range)',
-            group: 'Frames:',
-          })
-          .option('ext', { type: 'string', default: 'png', requiresArg: true, describe: 'Image format: png, jpg, jpeg or webp', group: 'Frames:' })
-          .option('manifest', {
-            type: 'boolean',
-            default: false,
-            describe: 'Also write frames.jsonl in DIR: one JSON line per saved frame (index, pts, time, keyframe, file, size, strategy)',
-            group: 'Frames:',
-          })
-          .option('resume', {
-            type: 'boolean',
-            default: false,
-            describe: 'Keep the frame files already in DIR (an earlier run stopped) and decode only the missing ones',
-            group: 'Frames:',
-          })
-          .option('strict', {
-            type: 'boolean',
-            default: false,
-            describe: 'Fail on a corrupt frame or a packet the decoder rejects, instead of skipping it',
-            group: 'Frames:',
-          })
-          .option('max-write-workers', { type: 'number', default: 4, requiresArg: true, describe: 'Files encoded and written at the same time', group: 'Tuning:' })
-          .option('queue-maxsize', {
-            type: 'number',
-            default: 32,
-            requiresArg: true,
-            describe: 'Decoded frames that may wait for a writer; memory is about (queue + workers + 1) x width x height x 3 bytes',
-            group: 'Tuning:',
-          })
-          .option('autorotate', { type: 'boolean', default: false, describe: 'Turn pictures upright by the rotation metadata, as a player does', group: 'Frames:' })
-          .option('show-decoding-progress', { type: 'boolean', default: false, describe: 'Also draw bars for the packet scan and for a decode from the start', group: DISPLAY_GROUP })
+          .options(yargsOptions(FRAME_FLAGS))
           .option('progress-interval', { type: 'number', requiresArg: true, describe: 'Seconds between progress lines when stderr is not a terminal [default: 2]', group: DISPLAY_GROUP })
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print nothing but errors', group: DISPLAY_GROUP })
           .option('json', { type: 'boolean', default: false, describe: 'Print one JSON summary on stdout: {frames, outputDir, seconds, bytesRead, ...}', group: DISPLAY_GROUP })
@@ -109,7 +68,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .strict()
     .help()
     .alias('help', 'h')
-    .version(false)
+    .version(VERSION)
     .epilog('Exit codes: 0 done, 1 the run failed, 2 bad usage or option, 130 interrupted (Ctrl-C).\nRun "framepipe <command> --help" for the options of a command.')
     .wrap(Math.min(110, columns ?? 100))
     .fail((message, error) => {
@@ -153,12 +112,5 @@ function sourceOptions<T>(y: Argv<T>) {
       group: SOURCE_GROUP,
     })
     .option('api-token', { type: 'string', requiresArg: true, describe: 'Supervisely API token [default: API_TOKEN, found as above]', group: SOURCE_GROUP })
-    .option('header', { type: 'string', array: true, requiresArg: true, describe: 'HTTP request header "Name: value" (repeatable)', group: SOURCE_GROUP })
-    .option('timeout', { type: 'number', requiresArg: true, describe: 'Seconds a request may wait for a byte [default: 30]', group: SOURCE_GROUP })
-    .option('retries', {
-      type: 'number',
-      requiresArg: true,
-      describe: 'Retries of a failed HTTP request, resuming at the byte where it stopped [default: 5]',
-      group: SOURCE_GROUP,
-    });
+    .options(yargsOptions(SOURCE_FLAGS));
 }

@@ -1,39 +1,18 @@
 import { resolve } from 'node:path';
-import { InvalidOptionError, MANIFEST_FILE_NAME, ProgressBar, RunStats, streamVideoFramesToDir } from '@framepipe/core';
-import type { ImageExtension } from '@framepipe/core';
+import { MANIFEST_FILE_NAME, ProgressBar, RunStats, streamVideoFramesToDir } from '@framepipe/core';
+import type { StreamToDirOptions } from '@framepipe/core';
+import { FRAME_FLAGS, optionsFromFlags } from './flags.ts';
 import { EXIT, reportFailure, round } from './report.ts';
 import type { CliIo } from './report.ts';
 import { chooseVideo } from './video-source.ts';
 import type { SourceArgs } from './video-source.ts';
 
+/** The flags of `framepipe frames`: those of the table in flags.ts, and the command's own. */
 export interface FramesArgs extends SourceArgs {
   out: string;
-  start?: number | undefined;
-  end?: number | undefined;
-  step?: number | undefined;
-  frames?: string[] | undefined;
-  timestamps?: string[] | undefined;
-  ext: string;
-  manifest: boolean;
-  resume: boolean;
-  strict: boolean;
-  'max-write-workers': number;
-  'queue-maxsize': number;
-  'show-decoding-progress': boolean;
-  autorotate: boolean;
   'progress-interval'?: number | undefined;
   quiet: boolean;
   json: boolean;
-}
-
-/** `1,5,9` (also given as several flags) into numbers, for the library to check; undefined when not given. */
-function numberList(values: string[] | undefined, option: string): number[] | undefined {
-  if (values === undefined) return undefined;
-  const items = values.flatMap((value) => value.split(',')).map((item) => item.trim());
-  const numbers = items.map(Number);
-  const bad = items.find((item, i) => item === '' || Number.isNaN(numbers[i]));
-  if (bad !== undefined) throw new InvalidOptionError(option, `Expected a comma-separated list of numbers for --${option} but received ${JSON.stringify(values.join(','))}`);
-  return numbers;
 }
 
 /** A success with no file deserves a word: the range was empty, or no decoded frame could be numbered. */
@@ -73,23 +52,14 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
   timer?.unref();
   const progress = args.quiet ? undefined : showProgress;
   let video: ReturnType<typeof chooseVideo> | undefined;
+  let options: Partial<StreamToDirOptions> = {};
   try {
+    options = optionsFromFlags(FRAME_FLAGS, args);
     video = chooseVideo(args);
     const paths = await streamVideoFramesToDir(video.input, args.out, {
-      start: args.start,
-      end: args.end,
-      step: args.step,
-      frames: numberList(args.frames, 'frames'),
-      timestamps: numberList(args.timestamps, 'timestamps'),
-      ext: args.ext as ImageExtension,
-      manifest: args.manifest,
-      resume: args.resume,
-      strict: args.strict,
-      maxWriteWorkers: args['max-write-workers'],
-      queueMaxSize: args['queue-maxsize'],
+      ...options,
       ...video.options,
-      showDecodingProgress: args['show-decoding-progress'] && !args.quiet,
-      autorotate: args.autorotate,
+      showDecodingProgress: options.showDecodingProgress === true && !args.quiet,
       progress,
       signal: io.signal,
       stats,
@@ -104,7 +74,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
         seconds: round(stats.seconds),
         bytesRead: stats.bytesRead,
         ...(stats.retries > 0 ? { retries: stats.retries } : {}),
-        ...(args.resume ? { reused: framesReused } : {}),
+        ...(options.resume ? { reused: framesReused } : {}),
         ...(corruptFrames > 0 ? { corruptFrames } : {}),
         ...(rejectedPackets > 0 ? { rejectedPackets } : {}),
       };
@@ -125,7 +95,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     const code = reportFailure(error, io, args.json);
     if (code === EXIT.interrupted && !args.quiet) {
       const kept = stats.framesDelivered + stats.framesReused;
-      const listed = args.manifest && kept > 0 ? `, listed in ${MANIFEST_FILE_NAME}` : '';
+      const listed = options.manifest && kept > 0 ? `, listed in ${MANIFEST_FILE_NAME}` : '';
       io.stderr.write(`Interrupted: ${kept} complete frame files kept in ${resolve(args.out)}${listed}\n`);
     }
     return code;

@@ -1,4 +1,5 @@
 import { ErrorCode, FramepipeError, InvalidOptionError } from '@framepipe/core';
+import { FLAG_OF_OPTION } from './flags.ts';
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -12,24 +13,7 @@ export interface CliIo {
 export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
 
 // The library names options as the API spells them; a CLI user knows the flags.
-const FLAGS: Record<string, string> = {
-  start: '--start',
-  end: '--end',
-  step: '--step',
-  frames: '--frames',
-  timestamps: '--timestamps',
-  ext: '--ext',
-  manifest: '--manifest',
-  resume: '--resume',
-  strict: '--strict',
-  maxWriteWorkers: '--max-write-workers',
-  queueMaxSize: '--queue-maxsize',
-  timeout: '--timeout',
-  retries: '--retries',
-  videoId: '--video-id',
-  serverAddress: '--server-address',
-  token: '--api-token',
-};
+const FLAGS: Record<string, string> = { ...FLAG_OF_OPTION, videoId: '--video-id', serverAddress: '--server-address', token: '--api-token' };
 
 /** Prints one line for a failure (code, then message) and returns the exit code it deserves. */
 export function reportFailure(error: unknown, io: CliIo, json: boolean): number {

@@ -1,16 +1,14 @@
-import { InvalidOptionError } from '@framepipe/core';
 import type { ByteSourceInput } from '@framepipe/core';
 import { SuperviselyApi } from '@framepipe/supervisely';
+import { SOURCE_FLAGS, optionsFromFlags } from './flags.ts';
 
-/** The flags that say which video to read, shared by every command. */
+/** The flags that say which video to read, shared by every command (and those of {@link SOURCE_FLAGS}). */
 export interface SourceArgs {
   source?: string | undefined;
   'video-id'?: number | undefined;
   'server-address'?: string | undefined;
   'api-token'?: string | undefined;
-  header?: string[] | undefined;
-  timeout?: number | undefined;
-  retries?: number | undefined;
+  [flag: string]: unknown;
 }
 
 /** The video to read, and what to release when done with it. */
@@ -30,12 +28,7 @@ export interface ChosenVideo {
  * `./local.env` and `~/supervisely.env` (in that order).
  */
 export function chooseVideo(args: SourceArgs): ChosenVideo {
-  const headers = parseHeaders(args.header ?? []);
-  const options = {
-    ...(headers ? { headers } : {}),
-    ...(args.timeout !== undefined ? { timeout: args.timeout * 1000 } : {}),
-    ...(args.retries !== undefined ? { retries: args.retries } : {}),
-  };
+  const options = optionsFromFlags(SOURCE_FLAGS, args) as ChosenVideo['options'];
   const videoId = args['video-id'];
   if (videoId === undefined) {
     return { input: args.source as string, options, close: async () => {} };
@@ -62,17 +55,4 @@ export function checkSourceArgs(args: SourceArgs): true | string {
     return '--server-address and --api-token go with --video-id';
   }
   return true;
-}
-
-/** `Name: value` pairs into an object; a malformed one is a usage error. */
-function parseHeaders(lines: string[]): Record<string, string> | undefined {
-  if (lines.length === 0) return undefined;
-  const headers: Record<string, string> = {};
-  for (const line of lines) {
-    const colon = line.indexOf(':');
-    const name = colon > 0 ? line.slice(0, colon).trim() : '';
-    if (!name) throw new InvalidOptionError('header', `Expected "Name: value" for --header but received ${JSON.stringify(line)}`);
-    headers[name] = line.slice(colon + 1).trim();
-  }
-  return headers;
 }

@@ -1,0 +1,149 @@
+import type { Options } from 'yargs';
+import { InvalidOptionError, optionDefault } from '@framepipe/core';
+import type { SourceOptions, StreamToDirOptions } from '@framepipe/core';
+
+/**
+ * A flag that sets an option of the library: its name on the command line, how yargs reads it, and how its value
+ * becomes the option's (when the units or the shape differ). The option's check and default stay the library's:
+ * the flag gives no default of its own, and its help shows the library's.
+ */
+export interface OptionFlag<O> {
+  readonly option: keyof O & string;
+  readonly flag: string;
+  readonly yargs: Options & { describe: string; group: string };
+  /** The option's value from the flag's, when they differ. */
+  readonly toOption?: (value: never) => unknown;
+  /** How the help text shows the default, when it differs from the library's value (units). */
+  readonly shownDefault?: string;
+}
+
+export const SOURCE_GROUP = 'Video (a <source>, or a Supervisely --video-id):';
+
+/** Flags of how the video is reached, for every command; a Supervisely source takes them too. */
+export const SOURCE_FLAGS: ReadonlyArray<OptionFlag<SourceOptions>> = [
+  {
+    option: 'headers',
+    flag: 'header',
+    yargs: { type: 'string', array: true, requiresArg: true, describe: 'HTTP request header "Name: value" (repeatable)', group: SOURCE_GROUP },
+    toOption: (lines: string[]) => parseHeaders(lines),
+  },
+  {
+    option: 'timeout',
+    flag: 'timeout',
+    yargs: { type: 'number', requiresArg: true, describe: 'Seconds a request may wait for a byte', group: SOURCE_GROUP },
+    toOption: (seconds: number) => seconds * 1000,
+    shownDefault: '30',
+  },
+  {
+    option: 'retries',
+    flag: 'retries',
+    yargs: { type: 'number', requiresArg: true, describe: 'Retries of a failed HTTP request, resuming at the byte where it stopped', group: SOURCE_GROUP },
+    shownDefault: '5',
+  },
+];
+
+const FRAMES_GROUP = 'Frames:';
+
+/** Flags of `framepipe frames` that set an option of `streamVideoFramesToDir`. */
+export const FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
+  // The selection's defaults are Selection's own, not in the option table.
+  { option: 'start', flag: 'start', yargs: { type: 'number', requiresArg: true, describe: 'First frame number, inclusive, 0-based', group: FRAMES_GROUP }, shownDefault: '0' },
+  { option: 'end', flag: 'end', yargs: { type: 'number', requiresArg: true, describe: 'Last frame number, inclusive [default: the last frame]', group: FRAMES_GROUP } },
+  { option: 'step', flag: 'step', yargs: { type: 'number', requiresArg: true, describe: 'Keep every n-th frame of the range', group: FRAMES_GROUP }, shownDefault: '1' },
+  {
+    option: 'frames',
+    flag: 'frames',
+    yargs: { type: 'string', array: true, requiresArg: true, describe: 'Exactly these frame numbers, e.g. --frames 0,250,500 (instead of a range)', group: FRAMES_GROUP },
+    toOption: (values: string[]) => numberList(values, 'frames'),
+  },
+  {
+    option: 'timestamps',
+    flag: 'timestamps',
+    yargs: {
+      type: 'string',
+      array: true,
+      requiresArg: true,
+      describe: 'The frames shown at these times in seconds, e.g. --timestamps 1.5,60 (instead of a range)',
+      group: FRAMES_GROUP,
+    },
+    toOption: (values: string[]) => numberList(values, 'timestamps'),
+  },
+  { option: 'ext', flag: 'ext', yargs: { type: 'string', requiresArg: true, describe: 'Image format: png, jpg, jpeg or webp', group: FRAMES_GROUP } },
+  {
+    option: 'manifest',
+    flag: 'manifest',
+    yargs: { type: 'boolean', describe: 'Also write frames.jsonl in DIR: one JSON line per saved frame (index, pts, time, keyframe, file, size, strategy)', group: FRAMES_GROUP },
+  },
+  {
+    option: 'resume',
+    flag: 'resume',
+    yargs: { type: 'boolean', describe: 'Keep the frame files already in DIR (an earlier run stopped) and decode only the missing ones', group: FRAMES_GROUP },
+  },
+  { option: 'strict', flag: 'strict', yargs: { type: 'boolean', describe: 'Fail on a corrupt frame or a packet the decoder rejects, instead of skipping it', group: FRAMES_GROUP } },
+  { option: 'autorotate', flag: 'autorotate', yargs: { type: 'boolean', describe: 'Turn pictures upright by the rotation metadata, as a player does', group: FRAMES_GROUP } },
+  { option: 'maxWriteWorkers', flag: 'max-write-workers', yargs: { type: 'number', requiresArg: true, describe: 'Files encoded and written at the same time', group: 'Tuning:' } },
+  {
+    option: 'queueMaxSize',
+    flag: 'queue-maxsize',
+    yargs: {
+      type: 'number',
+      requiresArg: true,
+      describe: 'Decoded frames that may wait for a writer; memory is about (queue + workers + 1) x width x height x 3 bytes',
+      group: 'Tuning:',
+    },
+  },
+  {
+    option: 'showDecodingProgress',
+    flag: 'show-decoding-progress',
+    yargs: { type: 'boolean', describe: 'Also draw bars for the packet scan and for a decode from the start', group: 'Display:' },
+  },
+];
+
+/** The yargs definitions of a table of flags, each help text ending with the library's default. */
+export function yargsOptions<O>(flags: ReadonlyArray<OptionFlag<O>>): Record<string, Options> {
+  return Object.fromEntries(
+    flags.map(({ flag, option, yargs, shownDefault }) => {
+      const value = shownDefault ?? optionDefault(option as keyof StreamToDirOptions);
+      // A switch is off unless given: saying so adds nothing.
+      const shown = value === undefined || value === false || yargs.describe.includes('[default:') ? '' : ` [default: ${String(value)}]`;
+      return [flag, { ...yargs, describe: `${yargs.describe}${shown}` }];
+    }),
+  );
+}
+
+/** The library options that the given flags set: the flags left out stay out, so the library's defaults apply. */
+export function optionsFromFlags<O>(flags: ReadonlyArray<OptionFlag<O>>, args: Readonly<Record<string, unknown>>): Partial<O> {
+  const options: Record<string, unknown> = {};
+  for (const { flag, option, toOption } of flags) {
+    const value = args[flag];
+    if (value !== undefined) options[option] = toOption ? toOption(value as never) : value;
+  }
+  return options as Partial<O>;
+}
+
+/** The flag that sets each library option, for error messages that name an option. */
+export const FLAG_OF_OPTION: Readonly<Record<string, string>> = Object.fromEntries(
+  [...SOURCE_FLAGS, ...FRAME_FLAGS].map(({ option, flag }) => [option, `--${flag}`]),
+);
+
+/** `1,5,9` (also given as several flags) into numbers, for the library to check. */
+function numberList(values: string[], option: string): number[] {
+  const items = values.flatMap((value) => value.split(',')).map((item) => item.trim());
+  const numbers = items.map(Number);
+  const bad = items.find((item, i) => item === '' || Number.isNaN(numbers[i]));
+  if (bad !== undefined) throw new InvalidOptionError(option, `Expected a comma-separated list of numbers for --${option} but received ${JSON.stringify(values.join(','))}`);
+  return numbers;
+}
+
+/** `Name: value` pairs into an object; a malformed one is a usage error. */
+function parseHeaders(lines: string[]): Record<string, string> | undefined {
+  if (lines.length === 0) return undefined;
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    const name = colon > 0 ? line.slice(0, colon).trim() : '';
+    if (!name) throw new InvalidOptionError('header', `Expected "Name: value" for --header but received ${JSON.stringify(line)}`);
+    headers[name] = line.slice(colon + 1).trim();
+  }
+  return headers;
+}

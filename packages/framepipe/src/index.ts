@@ -1,0 +1,57 @@
+// The whole public API of framepipe in one import. Each name comes from the package that owns it; the scoped
+// packages (@framepipe/core, @framepipe/demuxer, ...) stay available to those who want one stage.
+
+// The one-call API: a URL, path or ByteSource, or a Supervisely video by id.
+export { streamVideoFrames, streamVideoFramesToDir } from './stream-video-frames.ts';
+export { probeVideo, ProgressBar, RunStats } from '@framepipe/core';
+export type {
+  DecodeOptions,
+  IterateOptions,
+  ManifestLine,
+  ProbeOptions,
+  ProgressBarOptions,
+  ProgressStream,
+  RunStatsSnapshot,
+  SourceOptions,
+  StreamOptions,
+  StreamToDirOptions,
+  VideoProbe,
+} from '@framepipe/core';
+
+// Supervisely.
+export { SuperviselyApi, SuperviselyVideoSource } from '@framepipe/supervisely';
+export type {
+  SuperviselyApiOptions,
+  SuperviselyFileMeta,
+  SuperviselyFromEnvOptions,
+  SuperviselyStreamOptions,
+  SuperviselyStreamToDirOptions,
+  SuperviselyVideoInfo,
+  SuperviselyVideoRef,
+  SuperviselyVideoSourceOptions,
+  VideoInfoOptions,
+} from '@framepipe/supervisely';
+
+// Pipelines of your own: the default path's stages, planned and wired, ending where your Writable starts.
+export { openFrameStages } from '@framepipe/core';
+export type { FrameStages, FrameStagesOptions } from '@framepipe/core';
+export { Selection, planDecode } from '@framepipe/pts-indexer';
+export type { DecodePart, DecodePlan, KeyframePosition, PlanStreamInfo, SelectionOptions, StreamTiming } from '@framepipe/pts-indexer';
+
+// The stages one by one.
+export { ByteStream, FileSource, HttpSource, isByteSource, openByteSource } from '@framepipe/http-source';
+export type { ByteSource, ByteSourceInput, ByteStreamOptions, HttpAgents, HttpSourceInput, HttpSourceOptions } from '@framepipe/http-source';
+export { Demuxer } from '@framepipe/demuxer';
+export type { DemuxerInfo, DemuxerOptions } from '@framepipe/demuxer';
+export { FrameSelector, PtsIndex, PtsIndexer, SCAN_MARGIN } from '@framepipe/pts-indexer';
+export type { FrameSelectorOptions, NumberedFrame, PtsContainerOptions, PtsIndexerOptions, PtsIndexStrategy, PtsScanOptions } from '@framepipe/pts-indexer';
+export { Decoder } from '@framepipe/decoder';
+export type { DecoderOptions } from '@framepipe/decoder';
+export { RgbConverter } from '@framepipe/rgb';
+export type { NumberedFrameInput, RgbConverterOptions, RgbFrame } from '@framepipe/rgb';
+export { FrameDirSink, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, frameFileName } from '@framepipe/sink';
+export type { AdoptedFrame, FrameDirSinkOptions, ImageExtension, ImageWriter, ImageWriterOptions, SinkFrame } from '@framepipe/sink';
+
+// Shared by every stage: errors with stable codes, the frame budget and the buffer pool.
+export { AbortError, BufferPool, ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, isAbortError } from '@framepipe/common';
+export type { FrameBudgetOptions, FramepipeErrorDetails } from '@framepipe/common';
