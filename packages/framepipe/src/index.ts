@@ -53,5 +53,5 @@ export { FrameDirSink, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, frameFileName } fro
 export type { AdoptedFrame, FrameDirSinkOptions, ImageExtension, ImageWriter, ImageWriterOptions, SinkFrame } from '@framepipe/sink';
 
 // Shared by every stage: errors with stable codes, the frame budget and the buffer pool.
-export { AbortError, BufferPool, ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, isAbortError } from '@framepipe/common';
+export { AbortError, BufferPool, DISCONTINUITY, ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, isAbortError, isDiscontinuity } from '@framepipe/common';
 export type { FrameBudgetOptions, FramepipeErrorDetails } from '@framepipe/common';
