@@ -238,6 +238,19 @@ describe('framepipe --help', () => {
     assert.match(stdout, /--ext +Image format: png, jpg, jpeg or webp \[default: png\]/);
   });
 
+  test("the CLI's README lists the flags the help lists, no more, no fewer", async () => {
+    const readme = await readFile(join(ROOT, 'packages/cli/README.md'), 'utf8');
+    const documented = new Set([...readme.matchAll(/^\| `(--[a-z-]+)`/gm)].map((match) => match[1]));
+    const listed = new Set<string>();
+    for (const command of ['frames', 'probe']) {
+      const { stdout } = await runScript(BIN, [command, '--help']);
+      for (const [, flag] of stdout.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)) if (flag !== '--help' && flag !== '--version') listed.add(flag!);
+    }
+    assert.ok(listed.size >= 20, `flags read from the help: ${[...listed].join(' ')}`);
+    assert.deepEqual([...listed].filter((flag) => !documented.has(flag)), [], 'flags of --help missing from packages/cli/README.md');
+    assert.deepEqual([...documented].filter((flag) => !listed.has(flag)), [], 'flags of packages/cli/README.md that --help does not know');
+  });
+
   test('frames --help groups every flag and shows examples', async () => {
     const { code, stdout } = await runScript(BIN, ['frames', '--help']);
     assert.equal(code, 0);
