@@ -79,7 +79,7 @@ export async function openFrameStages(
   const budget = given instanceof FrameBudget ? given : new FrameBudget(given, { stallTimeout });
   const run = new FrameRun(input, settings, budget);
   try {
-    const skip = (settings.skip as ReadonlySet<number> | undefined) ?? new Set<number>();
+    const skip = settings.skip ?? new Set<number>();
     const leaveOut = skip.size > 0 && wanted.mayInclude(skip);
     const video = await run.open(wanted, leaveOut);
     if (!video) return frameStages(run, [emptyStream()], emptyPlan(wanted), null, []);

@@ -222,7 +222,7 @@ const STAGE_RULES = {
   highWaterMark: rules.integer(1, 1),
   pool: rules.instance(BufferPool, 'a BufferPool'),
   skip: {
-    check: (value: unknown, name: string): Iterable<number> => {
+    check: (value: unknown, name: string): ReadonlySet<number> => {
       if (value === null || typeof (value as Iterable<number>)[Symbol.iterator] !== 'function') throw invalidOption(name, 'an iterable of frame numbers', value);
       const numbers = new Set<number>();
       for (const n of value as Iterable<number>) numbers.add(checkInteger(name, n, 0));
