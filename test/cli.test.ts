@@ -240,7 +240,7 @@ describe('framepipe --help', () => {
 
   test("the CLI's README lists the flags the help lists, no more, no fewer", async () => {
     const readme = await readFile(join(ROOT, 'packages/cli/README.md'), 'utf8');
-    const documented = new Set([...readme.matchAll(/^\| `(--[a-z-]+)`/gm)].map((match) => match[1]));
+    const documented = new Set([...readme.matchAll(/^\| `(--[a-z-]+)`/gm)].map((match) => match[1]!));
     const listed = new Set<string>();
     for (const command of ['frames', 'probe']) {
       const { stdout } = await runScript(BIN, [command, '--help']);
