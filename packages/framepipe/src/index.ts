@@ -49,8 +49,8 @@ export { Decoder } from '@framepipe/decoder';
 export type { DecoderOptions } from '@framepipe/decoder';
 export { RgbConverter } from '@framepipe/rgb';
 export type { NumberedFrameInput, RgbConverterOptions, RgbFrame } from '@framepipe/rgb';
-export { FrameDirSink, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, frameFileName } from '@framepipe/sink';
-export type { AdoptedFrame, FrameDirSinkOptions, ImageExtension, ImageWriter, ImageWriterOptions, SinkFrame } from '@framepipe/sink';
+export { FrameDirSink, FrameEncoder, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, frameFileName } from '@framepipe/sink';
+export type { AdoptedFrame, FrameDirSinkOptions, FrameEncoderOptions, ImageExtension, ImageWriter, ImageWriterOptions, SinkFrame } from '@framepipe/sink';
 
 // Shared by every stage: errors with stable codes, the frame budget and the buffer pool.
 export { AbortError, BufferPool, DISCONTINUITY, ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, isAbortError, isDiscontinuity } from '@framepipe/common';

@@ -2,7 +2,6 @@ import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Writable } from 'streamx';
 import sharp from 'sharp';
-import type { Sharp } from 'sharp';
 import {
   AbortError,
   ErrorCode,
@@ -15,7 +14,6 @@ import {
   assertOptionsObject,
   checkFunction,
   checkInteger,
-  checkOneOf,
   invalidOption,
   objectStreamOptions,
   releaseBuffered,
@@ -23,24 +21,9 @@ import {
 import { MANIFEST_FILE_NAME, formatManifest, parseManifest } from './manifest.ts';
 import type { KeptManifestLine, ManifestEntry, ManifestOptions, ManifestValue } from './manifest.ts';
 import { frameFileName, temporaryName } from './output-dir.ts';
-
-/** The image formats the built-in encoder writes. */
-export const IMAGE_EXTENSIONS = ['png', 'jpg', 'jpeg', 'webp'] as const;
-export type ImageExtension = (typeof IMAGE_EXTENSIONS)[number];
-
-/**
- * The frame the sink writes: packed RGB24 with its number (what `RgbConverter` emits). `pts`, `time` and `keyframe`
- * only go into the manifest; a frame without them gets null there.
- */
-export interface SinkFrame {
-  readonly index: number;
-  readonly width: number;
-  readonly height: number;
-  readonly data: Buffer;
-  readonly pts?: bigint | undefined;
-  readonly time?: number | undefined;
-  readonly keyframe?: boolean | undefined;
-}
+import { FrameEncoder, checkImageExtension } from './frame-encoder.ts';
+import type { ImageExtension } from './frame-encoder.ts';
+import type { SinkFrame } from './sink-frame.ts';
 
 /** What an {@link ImageWriter} gets besides the path and the frame. */
 export interface ImageWriterOptions {
@@ -117,8 +100,8 @@ const KNOWN_OPTIONS = ['ext', 'maxWriteWorkers', 'progress', 'imageWriter', 'bud
  * a file under its final name is always whole; a failed or interrupted write leaves no temporary file. With
  * `manifest`, it also writes `frames.jsonl`, one JSON line per kept file in frame order, the same way.
  *
- * Encoding: PNG at zlib level 1 without adaptive filtering, JPEG at quality 95 with 4:2:0 chroma (OpenCV's
- * defaults, which Supervisely's writer uses), WebP at quality 90.
+ * Encoding is {@link FrameEncoder}'s: PNG at zlib level 1 without adaptive filtering, JPEG at quality 95 with 4:2:0
+ * chroma (OpenCV's defaults, which Supervisely's writer uses), WebP at quality 90.
  *
  * A write that fails (disk full, permission denied, read-only file system, an `imageWriter` that throws) destroys
  * the sink with `ERR_FRAMEPIPE_WRITE_FAILED`: `error.path` is the file, `error.cause` the error underneath (the
@@ -135,11 +118,13 @@ export class FrameDirSink extends Writable {
   readonly ext: ImageExtension;
   readonly maxWriteWorkers: number;
   #progress: ((count: number) => void) | undefined;
-  #imageWriter: ImageWriter | undefined;
+  /** The user's `imageWriter`, or one that writes what the built-in encoder makes. */
+  #writeImage: ImageWriter;
   /** Aborts what the writers of an `imageWriter` do once the sink is destroyed. */
   #stopWriters = new AbortController();
+  /** One object for every `#writeImage` call of the sink, not one per frame. */
+  #writerOptions: ImageWriterOptions;
   #budget: FrameBudget | undefined;
-  #pool: BufferPool | undefined;
   #manifest: ManifestOptions | null;
   #manifestDone = false;
   #written = new Map<number, string>();
@@ -156,13 +141,15 @@ export class FrameDirSink extends Writable {
     assertKnownKeys(opts, KNOWN_OPTIONS, 'FrameDirSink');
     super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 32, 1)));
     this.directory = resolve(directory);
-    this.ext = checkOneOf('ext', opts.ext ?? 'png', IMAGE_EXTENSIONS);
+    this.ext = checkImageExtension(opts.ext);
     this.maxWriteWorkers = checkInteger('maxWriteWorkers', opts.maxWriteWorkers ?? 4, 1);
     this.#progress = checkFunction('progress', opts.progress);
-    this.#imageWriter = checkFunction('imageWriter', opts.imageWriter);
+    const imageWriter = checkFunction<ImageWriter>('imageWriter', opts.imageWriter);
     this.#budget = checkBudget(opts.budget);
-    this.#pool = checkPool(opts.pool);
+    const pool = checkPool(opts.pool);
     this.#manifest = checkManifest(opts.manifest);
+    this.#writeImage = imageWriter ?? encodedFileWriter(new FrameEncoder({ ext: this.ext, pool }));
+    this.#writerOptions = { signal: this.#stopWriters.signal };
   }
 
   /** Absolute paths of the files written so far and of the adopted ones, in frame order. */
@@ -283,11 +270,7 @@ export class FrameDirSink extends Writable {
     const file = frameFileName(frame.index, this.ext);
     const finalPath = join(this.directory, file);
     try {
-      await this.#commit(file, async (tempPath) => {
-        if (this.#imageWriter) await this.#imageWriter(tempPath, frame, { signal: this.#stopWriters.signal });
-        // Encoded in memory, then written by fs: a failed write reports the system error (ENOSPC, EACCES, EROFS).
-        else await writeFile(tempPath, await this.#encoded(frame));
-      });
+      await this.#commit(file, async (tempPath) => this.#writeImage(tempPath, frame, this.#writerOptions));
     } catch (cause) {
       throw this.#writeError(finalPath, `Cannot write frame ${frame.index} to ${finalPath}`, cause);
     } finally {
@@ -340,32 +323,18 @@ export class FrameDirSink extends Writable {
     }
   }
 
-  /** The image file's bytes. The frame's data is read no more once they are ready, so it goes back to the pool. */
-  async #encoded(frame: SinkFrame): Promise<Buffer> {
-    try {
-      return await this.#encode(frame).toBuffer();
-    } finally {
-      this.#pool?.give(frame.data);
-    }
-  }
-
-  #encode(frame: SinkFrame): Sharp {
-    const image = sharp(frame.data, { raw: { width: frame.width, height: frame.height, channels: 3 } });
-    switch (this.ext) {
-      case 'png':
-        return image.png({ compressionLevel: 1, adaptiveFiltering: false });
-      case 'jpg':
-      case 'jpeg':
-        return image.jpeg({ quality: 95, chromaSubsampling: '4:2:0', optimiseCoding: false });
-      case 'webp':
-        return image.webp({ quality: 90 });
-    }
-  }
-
   #writeError(path: string, message: string, cause: unknown): FramepipeError {
     const reason = cause instanceof Error ? `: ${cause.message}` : '';
     return new FramepipeError(ErrorCode.WRITE_FAILED, `${message}${reason}`, { path, cause });
   }
+}
+
+/**
+ * The built-in way of writing a frame: encoded in memory, then written by fs rather than by sharp, so that a failed
+ * write rejects with the system error and its code (ENOSPC, EACCES, EROFS).
+ */
+function encodedFileWriter(encoder: FrameEncoder): ImageWriter {
+  return async (path, frame) => writeFile(path, await encoder.encode(frame));
 }
 
 /** The `manifest` option: null when off. */

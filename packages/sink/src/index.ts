@@ -1,5 +1,8 @@
-export { FrameDirSink, IMAGE_EXTENSIONS } from './frame-dir-sink.ts';
-export type { AdoptedFrame, FrameDirSinkOptions, ImageExtension, ImageWriter, ImageWriterOptions, SinkFrame } from './frame-dir-sink.ts';
+export { FrameDirSink } from './frame-dir-sink.ts';
+export type { AdoptedFrame, FrameDirSinkOptions, ImageWriter, ImageWriterOptions } from './frame-dir-sink.ts';
+export { FrameEncoder, IMAGE_EXTENSIONS } from './frame-encoder.ts';
+export type { FrameEncoderOptions, ImageExtension } from './frame-encoder.ts';
+export type { SinkFrame } from './sink-frame.ts';
 export { findFrameFiles, frameFileName, removeStaleTemporaries } from './output-dir.ts';
 export { MANIFEST_FILE_NAME } from './manifest.ts';
 export type { ManifestLine, ManifestOptions, ManifestValue } from './manifest.ts';
