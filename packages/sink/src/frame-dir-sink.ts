@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Writable } from 'streamx';
 import sharp from 'sharp';
@@ -20,10 +20,11 @@ import {
 } from '@framepipe/common';
 import { MANIFEST_FILE_NAME, formatManifest, parseManifest } from './manifest.ts';
 import type { KeptManifestLine, ManifestEntry, ManifestOptions, ManifestValue } from './manifest.ts';
-import { frameFileName, temporaryName } from './output-dir.ts';
+import { frameFileName } from './output-dir.ts';
 import { FrameEncoder, checkImageExtension } from './frame-encoder.ts';
 import type { ImageExtension } from './frame-encoder.ts';
 import type { SinkFrame } from './sink-frame.ts';
+import { WriterPool } from './writer-pool.ts';
 
 /** What an {@link ImageWriter} gets besides the path and the frame. */
 export interface ImageWriterOptions {
@@ -120,8 +121,7 @@ export class FrameDirSink extends Writable {
   #progress: ((count: number) => void) | undefined;
   /** The user's `imageWriter`, or one that writes what the built-in encoder makes. */
   #writeImage: ImageWriter;
-  /** Aborts what the writers of an `imageWriter` do once the sink is destroyed. */
-  #stopWriters = new AbortController();
+  #writers: WriterPool;
   /** One object for every `#writeImage` call of the sink, not one per frame. */
   #writerOptions: ImageWriterOptions;
   #budget: FrameBudget | undefined;
@@ -130,10 +130,6 @@ export class FrameDirSink extends Writable {
   #written = new Map<number, string>();
   #adopted = new Map<number, string>();
   #entries = new Map<number, ManifestEntry | KeptManifestLine>();
-  #active = new Set<Promise<void>>();
-  #parked: ((err: Error | null) => void) | null = null;
-  #failure: Error | null = null;
-  #sequence = 0;
 
   constructor(directory: string, options: FrameDirSinkOptions = {}) {
     if (typeof directory !== 'string' || directory.length === 0) throw invalidOption('outputDir', 'a non-empty path', directory);
@@ -149,7 +145,8 @@ export class FrameDirSink extends Writable {
     const pool = checkPool(opts.pool);
     this.#manifest = checkManifest(opts.manifest);
     this.#writeImage = imageWriter ?? encodedFileWriter(new FrameEncoder({ ext: this.ext, pool }));
-    this.#writerOptions = { signal: this.#stopWriters.signal };
+    this.#writers = new WriterPool(this.directory, this.maxWriteWorkers, (error) => this.destroy(error));
+    this.#writerOptions = { signal: this.#writers.signal };
   }
 
   /** Absolute paths of the files written so far and of the adopted ones, in frame order. */
@@ -215,37 +212,22 @@ export class FrameDirSink extends Writable {
   }
 
   override _write(frame: SinkFrame, cb: (err: Error | null) => void): void {
-    const job = this.#writeFrame(frame).then(
-      () => {
-        this.#active.delete(job);
-        this.#resumeParked();
-      },
-      (error: Error) => {
-        this.#active.delete(job);
-        this.#failure ??= error;
-        this.destroy(error);
-      },
-    );
-    this.#active.add(job);
-    // Accept the next frame at once while a worker is free; otherwise hold the callback until one frees up.
-    if (this.#active.size < this.maxWriteWorkers) cb(null);
-    else this.#parked = cb;
+    // The next frame comes once a worker is free: at once, or when a write under way ends.
+    this.#writers.run(() => this.#writeFrame(frame), cb);
   }
 
   override _final(cb: (err: Error | null) => void): void {
-    Promise.allSettled([...this.#active])
+    this.#writers
+      .settled()
       .then(() => {
-        if (this.#failure) throw this.#failure;
+        if (this.#writers.failure) throw this.#writers.failure;
         return this.#writeManifest();
       })
       .then(() => cb(null), cb);
   }
 
   override _predestroy(): void {
-    const parked = this.#parked;
-    this.#parked = null;
-    parked?.(this.#failure ?? new Error('FrameDirSink destroyed'));
-    this.#stopWriters.abort(this.#failure ?? new AbortError('FrameDirSink destroyed'));
+    this.#writers.abort(new AbortError('FrameDirSink destroyed'));
     releaseBuffered<SinkFrame>(this, () => this.#budget?.release());
   }
 
@@ -253,24 +235,17 @@ export class FrameDirSink extends Writable {
     // Writes under way finish (or remove their temporary file) before the sink reports closed; then the manifest
     // lists what is kept. The failure that destroyed the sink is the one to report, not a manifest that could not
     // be written on top of it.
-    Promise.allSettled([...this.#active])
+    this.#writers
+      .settled()
       .then(() => (this.#written.size + this.#adopted.size > 0 ? this.#writeManifest().catch(() => {}) : undefined))
       .then(() => cb(null));
-  }
-
-  #resumeParked(): void {
-    const parked = this.#parked;
-    if (parked && this.#active.size < this.maxWriteWorkers) {
-      this.#parked = null;
-      parked(null);
-    }
   }
 
   async #writeFrame(frame: SinkFrame): Promise<void> {
     const file = frameFileName(frame.index, this.ext);
     const finalPath = join(this.directory, file);
     try {
-      await this.#commit(file, async (tempPath) => this.#writeImage(tempPath, frame, this.#writerOptions));
+      await this.#writers.commit(file, async (tempPath) => this.#writeImage(tempPath, frame, this.#writerOptions));
     } catch (cause) {
       throw this.#writeError(finalPath, `Cannot write frame ${frame.index} to ${finalPath}`, cause);
     } finally {
@@ -290,25 +265,10 @@ export class FrameDirSink extends Writable {
     this.#manifestDone = true;
     const { fields } = this.#manifest;
     try {
-      await this.#commit(MANIFEST_FILE_NAME, (tempPath) => writeFile(tempPath, formatManifest(this.#entries.values(), fields?.())));
+      await this.#writers.commit(MANIFEST_FILE_NAME, (tempPath) => writeFile(tempPath, formatManifest(this.#entries.values(), fields?.())));
     } catch (cause) {
       const path = join(this.directory, MANIFEST_FILE_NAME);
       throw this.#writeError(path, `Cannot write the manifest ${path}`, cause);
-    }
-  }
-
-  /**
-   * Writes the file `name` of the directory under a hidden temporary name (same extension, for tools that pick the
-   * format from it), then renames it: the file is complete or absent, and a failure removes the temporary file.
-   */
-  async #commit(name: string, write: (tempPath: string) => Promise<void>): Promise<void> {
-    const tempPath = join(this.directory, temporaryName(name, ++this.#sequence));
-    try {
-      await write(tempPath);
-      await rename(tempPath, join(this.directory, name));
-    } catch (cause) {
-      await rm(tempPath, { force: true }).catch(() => {});
-      throw cause;
     }
   }
 

@@ -6,7 +6,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
-import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as tick } from 'node:timers/promises';
 import sharp from 'sharp';
 import { Readable, pipelinePromise } from 'streamx';
 import { ErrorCode, FrameBudget, FramepipeError, InvalidOptionError } from '@framepipe/common';
@@ -19,45 +19,20 @@ import {
   removeStaleTemporaries,
   type SinkFrame,
 } from '../src/index.ts';
-import { readFrameCodeFromFile, renderFrameCode } from '../../../test/support/frame-code.ts';
+import { readFrameCodeFromFile } from '../../../test/support/frame-code.ts';
+import { GatedWrites, codeFrame, deferred, waitFor } from './support.ts';
 
 const W = 320;
 const H = 240;
-
-/** An RGB frame showing the frame code of `index` (white on black). */
-function codeFrame(index: number, width = W, height = H): SinkFrame {
-  const bitmap = renderFrameCode(index, width, height);
-  const data = Buffer.alloc(width * height * 3);
-  for (let i = 0; i < bitmap.length; i++) if (bitmap[i]) data.fill(255, i * 3, i * 3 + 3);
-  return { index, width, height, data };
-}
 
 /** Writes `frames` into `sink` through a pipeline. */
 async function writeAll(sink: FrameDirSink, frames: SinkFrame[]): Promise<void> {
   await pipelinePromise(Readable.from(frames), sink);
 }
 
-/** A promise with its resolve and reject at hand. */
-function deferred(): { promise: Promise<void>; resolve: () => void; reject: (error: Error) => void } {
-  let resolve!: () => void;
-  let reject!: (error: Error) => void;
-  const promise = new Promise<void>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
-
 /** Resolves when `stream` has closed (an 'error' on the way does not reject). */
 function closed(stream: FrameDirSink): Promise<void> {
   return stream.destroyed ? Promise.resolve() : new Promise((resolve) => stream.once('close', () => resolve()));
-}
-
-/** Polls `condition` (file system work runs on other threads, so turns of the event loop are not enough). */
-async function waitFor(condition: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!condition() && Date.now() < deadline) await sleep(1);
-  assert.ok(condition(), `timed out waiting for ${what}`);
 }
 
 let root: string;
@@ -174,38 +149,15 @@ test('the built-in encoder gives each frame buffer back to the pool once encoded
 // ---------------------------------------------------------------- parallelism and backpressure
 
 test('maxWriteWorkers 3: three writes run at once and the fourth waits for one to finish', async () => {
-  const dir = outDir();
-  let running = 0;
-  let maxRunning = 0;
-  const started: number[] = [];
-  const gates = new Map<number, ReturnType<typeof deferred>>();
-  const sink = new FrameDirSink(dir, {
+  const writes = new GatedWrites();
+  const sink = new FrameDirSink(outDir(), {
     maxWriteWorkers: 3,
-    imageWriter: async (temp, frame) => {
-      running++;
-      maxRunning = Math.max(maxRunning, running);
-      started.push(frame.index);
-      const gate = deferred();
-      gates.set(frame.index, gate);
-      await gate.promise;
-      await fs.writeFile(temp, 'x');
-      running--;
-    },
+    imageWriter: (temp, frame) => writes.write(frame.index, () => fs.writeFile(temp, 'x')),
   });
   const done = writeAll(sink, Array.from({ length: 6 }, (_, i) => codeFrame(i, 64, 64)));
-  await waitFor(() => started.length === 3, 'three writes');
-  for (let i = 0; i < 50; i++) await tick();
-  assert.deepEqual(started, [0, 1, 2], 'the fourth write waits');
-  gates.get(1)!.resolve();
-  await waitFor(() => started.length === 4, 'the fourth write');
-  for (let i = 0; i < 50; i++) await tick();
-  assert.deepEqual(started, [0, 1, 2, 3]);
-  for (let next = 0; next < 6; next++) {
-    await waitFor(() => gates.has(next), `write ${next}`);
-    gates.get(next)!.resolve();
-  }
+  await writes.assertBound(3, 6);
   await done;
-  assert.equal(maxRunning, 3);
+  assert.equal(writes.maxRunning, 3);
   assert.equal(sink.framesWritten, 6);
 });
 

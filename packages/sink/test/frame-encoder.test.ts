@@ -8,15 +8,8 @@ import sharp from 'sharp';
 import { Readable, pipelinePromise } from 'streamx';
 import { BufferPool, ErrorCode, FramepipeError, InvalidOptionError } from '@framepipe/common';
 import { FrameDirSink, FrameEncoder, IMAGE_EXTENSIONS, type SinkFrame } from '../src/index.ts';
-import { readFrameCode, renderFrameCode } from '../../../test/support/frame-code.ts';
-
-/** An RGB frame showing the frame code of `index` (white on black), its data taken from `pool` when given. */
-function codeFrame(index: number, width = 80, height = 64, pool?: BufferPool): SinkFrame {
-  const bitmap = renderFrameCode(index, width, height);
-  const data = pool ? pool.take(width * height * 3).fill(0) : Buffer.alloc(width * height * 3);
-  for (let i = 0; i < bitmap.length; i++) if (bitmap[i]) data.fill(255, i * 3, i * 3 + 3);
-  return { index, width, height, data };
-}
+import { readFrameCode } from '../../../test/support/frame-code.ts';
+import { codeFrame } from './support.ts';
 
 /** The packed RGB pixels of encoded image bytes, and their format and size. */
 async function decode(bytes: Buffer) {
@@ -26,7 +19,7 @@ async function decode(bytes: Buffer) {
 }
 
 test('PNG is lossless: the bytes decode to exactly the frame\'s pixels', async () => {
-  const frame = codeFrame(123);
+  const frame = codeFrame(123, 80, 64);
   const decoded = await decode(await new FrameEncoder().encode(frame));
   assert.equal(decoded.format, 'png');
   assert.deepEqual([decoded.width, decoded.height], [80, 64]);
@@ -35,7 +28,7 @@ test('PNG is lossless: the bytes decode to exactly the frame\'s pixels', async (
 
 for (const ext of IMAGE_EXTENSIONS) {
   test(`${ext}: the bytes are that format, of the frame's size, showing the frame`, async () => {
-    const frame = codeFrame(2748, 320, 240);
+    const frame = codeFrame(2748);
     const encoder = new FrameEncoder({ ext });
     assert.equal(encoder.ext, ext);
     const decoded = await decode(await encoder.encode(frame));
