@@ -1,15 +1,12 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Writable } from 'streamx';
-import sharp from 'sharp';
 import {
   AbortError,
-  ErrorCode,
   FrameBudget,
   checkBudget,
   checkPool,
   BufferPool,
-  FramepipeError,
   assertKnownKeys,
   assertOptionsObject,
   checkFunction,
@@ -18,11 +15,12 @@ import {
   objectStreamOptions,
   releaseBuffered,
 } from '@framepipe/common';
-import { MANIFEST_FILE_NAME, formatManifest, parseManifest } from './manifest.ts';
-import type { KeptManifestLine, ManifestEntry, ManifestOptions, ManifestValue } from './manifest.ts';
-import { frameFileName } from './output-dir.ts';
+import type { ManifestOptions } from './manifest.ts';
+import { frameFileName, writeFailed } from './output-dir.ts';
 import { FrameEncoder, checkImageExtension } from './frame-encoder.ts';
 import type { ImageExtension } from './frame-encoder.ts';
+import { KeptFrames, checkManifest } from './kept-frames.ts';
+import type { AdoptedFrame } from './kept-frames.ts';
 import type { SinkFrame } from './sink-frame.ts';
 import { WriterPool } from './writer-pool.ts';
 
@@ -41,19 +39,6 @@ export interface ImageWriterOptions {
  * that ends in the same extension as the final name; the sink renames it once the promise resolves.
  */
 export type ImageWriter = (path: string, frame: SinkFrame, options: ImageWriterOptions) => Promise<void> | void;
-
-/**
- * A complete frame file that an earlier run left in the directory, for {@link FrameDirSink.adopt}. `pts`, `time`,
- * `keyframe` and `fields` only serve the manifest, when the earlier manifest has no line for the file.
- */
-export interface AdoptedFrame {
-  readonly index: number;
-  readonly pts?: bigint | null | undefined;
-  readonly time?: number | null | undefined;
-  readonly keyframe?: boolean | null | undefined;
-  /** Fields of its manifest line besides the frame's own, instead of those of the `manifest` option. */
-  readonly fields?: Readonly<Record<string, ManifestValue>> | undefined;
-}
 
 /** Options of {@link FrameDirSink}. */
 export interface FrameDirSinkOptions {
@@ -125,11 +110,7 @@ export class FrameDirSink extends Writable {
   /** One object for every `#writeImage` call of the sink, not one per frame. */
   #writerOptions: ImageWriterOptions;
   #budget: FrameBudget | undefined;
-  #manifest: ManifestOptions | null;
-  #manifestDone = false;
-  #written = new Map<number, string>();
-  #adopted = new Map<number, string>();
-  #entries = new Map<number, ManifestEntry | KeptManifestLine>();
+  #kept: KeptFrames;
 
   constructor(directory: string, options: FrameDirSinkOptions = {}) {
     if (typeof directory !== 'string' || directory.length === 0) throw invalidOption('outputDir', 'a non-empty path', directory);
@@ -143,25 +124,26 @@ export class FrameDirSink extends Writable {
     const imageWriter = checkFunction<ImageWriter>('imageWriter', opts.imageWriter);
     this.#budget = checkBudget(opts.budget);
     const pool = checkPool(opts.pool);
-    this.#manifest = checkManifest(opts.manifest);
+    const manifest = checkManifest(opts.manifest);
     this.#writeImage = imageWriter ?? encodedFileWriter(new FrameEncoder({ ext: this.ext, pool }));
     this.#writers = new WriterPool(this.directory, this.maxWriteWorkers, (error) => this.destroy(error));
     this.#writerOptions = { signal: this.#writers.signal };
+    this.#kept = new KeptFrames(this.directory, this.ext, manifest, (name, write) => this.#writers.commit(name, write));
   }
 
   /** Absolute paths of the files written so far and of the adopted ones, in frame order. */
   get paths(): string[] {
-    return [...new Map([...this.#adopted, ...this.#written])].sort(([a], [b]) => a - b).map(([, path]) => path);
+    return this.#kept.paths;
   }
 
   /** Files written so far (adopted files not included). */
   get framesWritten(): number {
-    return this.#written.size;
+    return this.#kept.framesWritten;
   }
 
   /** Files adopted from an earlier run. */
   get framesAdopted(): number {
-    return this.#adopted.size;
+    return this.#kept.framesAdopted;
   }
 
   /**
@@ -175,39 +157,14 @@ export class FrameDirSink extends Writable {
    * await pipelinePromise(Readable.from(missingFrames), sink);
    * sink.paths; // frame_000000.png, frame_000001.png, then the files written
    */
-  async adopt(frames: Iterable<AdoptedFrame>): Promise<void> {
-    const adopted = [...frames];
-    // Nothing to adopt (every run that does not resume): the earlier manifest need not be read.
-    if (adopted.length === 0) return;
-    const earlier = this.#manifest ? await this.#readManifest() : new Map<string, KeptManifestLine>();
-    for (const frame of adopted) {
-      const file = frameFileName(frame.index, this.ext);
-      const path = join(this.directory, file);
-      this.#adopted.set(frame.index, path);
-      if (!this.#manifest) continue;
-      const kept = earlier.get(file);
-      if (kept?.index === frame.index) {
-        this.#entries.set(frame.index, kept);
-        continue;
-      }
-      let size: { width?: number | undefined; height?: number | undefined };
-      try {
-        size = await sharp(path).metadata();
-      } catch (cause) {
-        throw this.#writeError(path, `Cannot read the size of ${path} for the manifest`, cause);
-      }
-      const { index, pts = null, time = null, keyframe = null, fields = {} } = frame;
-      const entry: ManifestEntry & Record<string, unknown> = { index, pts, time, keyframe, file, width: size.width ?? 0, height: size.height ?? 0 };
-      // The frame's own fields win, as on a written frame's line.
-      for (const [key, value] of Object.entries(fields)) if (!Object.hasOwn(entry, key)) entry[key] = value;
-      this.#entries.set(index, entry);
-    }
+  adopt(frames: Iterable<AdoptedFrame>): Promise<void> {
+    return this.#kept.adopt(frames);
   }
 
   override _open(cb: (err: Error | null) => void): void {
     mkdir(this.directory, { recursive: true }).then(
       () => cb(null),
-      (cause: unknown) => cb(this.#writeError(this.directory, `Cannot create the output directory ${this.directory}`, cause)),
+      (cause: unknown) => cb(writeFailed(this.directory, `Cannot create the output directory ${this.directory}`, cause)),
     );
   }
 
@@ -221,7 +178,7 @@ export class FrameDirSink extends Writable {
       .settled()
       .then(() => {
         if (this.#writers.failure) throw this.#writers.failure;
-        return this.#writeManifest();
+        return this.#kept.finish();
       })
       .then(() => cb(null), cb);
   }
@@ -232,12 +189,11 @@ export class FrameDirSink extends Writable {
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
-    // Writes under way finish (or remove their temporary file) before the sink reports closed; then the manifest
-    // lists what is kept. The failure that destroyed the sink is the one to report, not a manifest that could not
-    // be written on top of it.
+    // Writes under way finish (or remove their temporary file) before the sink reports closed, so that the
+    // manifest lists what is kept.
     this.#writers
       .settled()
-      .then(() => (this.#written.size + this.#adopted.size > 0 ? this.#writeManifest().catch(() => {}) : undefined))
+      .then(() => this.#kept.finishDestroyed())
       .then(() => cb(null));
   }
 
@@ -247,45 +203,12 @@ export class FrameDirSink extends Writable {
     try {
       await this.#writers.commit(file, async (tempPath) => this.#writeImage(tempPath, frame, this.#writerOptions));
     } catch (cause) {
-      throw this.#writeError(finalPath, `Cannot write frame ${frame.index} to ${finalPath}`, cause);
+      throw writeFailed(finalPath, `Cannot write frame ${frame.index} to ${finalPath}`, cause);
     } finally {
       this.#budget?.release();
     }
-    this.#written.set(frame.index, finalPath);
-    if (this.#manifest) {
-      const { index, width, height, pts = null, time = null, keyframe = null } = frame;
-      this.#entries.set(index, { index, pts, time, keyframe, file, width, height });
-    }
+    this.#kept.addWritten(frame, file, finalPath);
     if (!this.destroying) this.#progress?.(1);
-  }
-
-  /** Writes `frames.jsonl` for the files kept so far, at most once. */
-  async #writeManifest(): Promise<void> {
-    if (!this.#manifest || this.#manifestDone) return;
-    this.#manifestDone = true;
-    const { fields } = this.#manifest;
-    try {
-      await this.#writers.commit(MANIFEST_FILE_NAME, (tempPath) => writeFile(tempPath, formatManifest(this.#entries.values(), fields?.())));
-    } catch (cause) {
-      const path = join(this.directory, MANIFEST_FILE_NAME);
-      throw this.#writeError(path, `Cannot write the manifest ${path}`, cause);
-    }
-  }
-
-  /** The lines of the directory's `frames.jsonl` by file name; none when there is no such file. */
-  async #readManifest(): Promise<Map<string, KeptManifestLine>> {
-    const path = join(this.directory, MANIFEST_FILE_NAME);
-    try {
-      return parseManifest(await readFile(path, 'utf8'));
-    } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-      throw this.#writeError(path, `Cannot read the manifest ${path}`, cause);
-    }
-  }
-
-  #writeError(path: string, message: string, cause: unknown): FramepipeError {
-    const reason = cause instanceof Error ? `: ${cause.message}` : '';
-    return new FramepipeError(ErrorCode.WRITE_FAILED, `${message}${reason}`, { path, cause });
   }
 }
 
@@ -295,15 +218,4 @@ export class FrameDirSink extends Writable {
  */
 function encodedFileWriter(encoder: FrameEncoder): ImageWriter {
   return async (path, frame) => writeFile(path, await encoder.encode(frame));
-}
-
-/** The `manifest` option: null when off. */
-function checkManifest(value: unknown): ManifestOptions | null {
-  if (value === undefined || value === false) return null;
-  if (value === true) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalidOption('manifest', 'a boolean or an object { fields }', value);
-  }
-  assertKnownKeys(value, ['fields'], 'manifest');
-  return { fields: checkFunction('manifest.fields', (value as ManifestOptions).fields) };
 }

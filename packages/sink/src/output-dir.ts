@@ -63,8 +63,14 @@ async function entriesOf(directory: string) {
     return await readdir(directory, { withFileTypes: true });
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new FramepipeError(ErrorCode.WRITE_FAILED, `Cannot read the output directory ${directory}: ${(cause as Error).message}`, { path: directory, cause });
+    throw writeFailed(directory, `Cannot read the output directory ${directory}`, cause);
   }
+}
+
+/** The error of anything the sink cannot do in its directory: `message`, then the cause's own, with both at hand. */
+export function writeFailed(path: string, message: string, cause: unknown): FramepipeError {
+  const reason = cause instanceof Error ? `: ${cause.message}` : '';
+  return new FramepipeError(ErrorCode.WRITE_FAILED, `${message}${reason}`, { path, cause });
 }
 
 /** True when a process with this id exists (a signal 0 probes without sending anything). */

@@ -1,4 +1,8 @@
 import assert from 'node:assert/strict';
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before } from 'node:test';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import type { BufferPool } from '@framepipe/common';
 import type { SinkFrame } from '../src/index.ts';
@@ -10,6 +14,26 @@ export function codeFrame(index: number, width = 320, height = 240, pool?: Buffe
   const data = pool ? pool.take(width * height * 3).fill(0) : Buffer.alloc(width * height * 3);
   for (let i = 0; i < bitmap.length; i++) if (bitmap[i]) data.fill(255, i * 3, i * 3 + 3);
   return { index, width, height, data };
+}
+
+/**
+ * Fresh empty directories for the tests of one file, under a temporary root made before they run and removed after.
+ * Call it at the top of the file.
+ */
+export function emptyDirs(prefix: string): () => Promise<string> {
+  let root = '';
+  let count = 0;
+  before(async () => {
+    root = await fs.mkdtemp(path.join(os.tmpdir(), prefix));
+  });
+  after(async () => {
+    await fs.rm(root, { recursive: true, force: true });
+  });
+  return async () => {
+    const dir = path.join(root, `out-${++count}`);
+    await fs.mkdir(dir);
+    return dir;
+  };
 }
 
 /** A promise with its resolve and reject at hand. */

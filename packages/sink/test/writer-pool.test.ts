@@ -1,26 +1,12 @@
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { WriterPool } from '../src/writer-pool.ts';
-import { GatedWrites, deferred, waitFor } from './support.ts';
+import { GatedWrites, deferred, emptyDirs, waitFor } from './support.ts';
 
-let root: string;
-let dirCount = 0;
-before(async () => {
-  root = await fs.mkdtemp(path.join(os.tmpdir(), 'framepipe-writer-pool-'));
-});
-after(async () => {
-  await fs.rm(root, { recursive: true, force: true });
-});
-/** A fresh, empty directory. */
-async function emptyDir(): Promise<string> {
-  const dir = path.join(root, `out-${++dirCount}`);
-  await fs.mkdir(dir);
-  return dir;
-}
+const emptyDir = emptyDirs('framepipe-writer-pool-');
 
 /** A pool whose failures are collected in `failures`. */
 function poolOf(dir: string, maxWriters: number) {

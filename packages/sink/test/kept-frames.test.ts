@@ -1,0 +1,160 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { ErrorCode, FramepipeError } from '@framepipe/common';
+import { MANIFEST_FILE_NAME } from '../src/index.ts';
+import type { ManifestOptions } from '../src/index.ts';
+import { KeptFrames } from '../src/kept-frames.ts';
+import { WriterPool } from '../src/writer-pool.ts';
+import { codeFrame, emptyDirs } from './support.ts';
+
+const emptyDir = emptyDirs('framepipe-kept-frames-');
+
+/** Kept frames of `dir` (PNG), committing their manifest as the sink does. */
+function keptIn(dir: string, manifest: ManifestOptions | null = {}): KeptFrames {
+  const writers = new WriterPool(dir, 1, () => {});
+  return new KeptFrames(dir, 'png', manifest, (name, write) => writers.commit(name, write));
+}
+
+/** Records `index` as written (nothing is written to disk: the manifest only needs the frame's fields). */
+function addWritten(kept: KeptFrames, index: number, extra: { pts?: bigint; time?: number; keyframe?: boolean } = {}): void {
+  const file = `frame_${String(index).padStart(6, '0')}.png`;
+  kept.addWritten({ ...codeFrame(index, 64, 64), ...extra }, file, path.join(kept.directory, file));
+}
+
+async function manifestText(dir: string): Promise<string> {
+  return fs.readFile(path.join(dir, MANIFEST_FILE_NAME), 'utf8');
+}
+
+test('written frames: paths in frame order; the manifest has their lines in frame order, pts exact, fields last', async () => {
+  const dir = await emptyDir();
+  let fieldsCalls = 0;
+  const kept = keptIn(dir, { fields: () => (fieldsCalls++, { strategy: 'scan', width: -1 }) });
+  const huge = 2n ** 60n + 1n;
+  addWritten(kept, 9, { pts: 4608n, time: 0.36, keyframe: false });
+  addWritten(kept, 2, { pts: huge, time: 1.5, keyframe: true });
+  addWritten(kept, 5);
+  assert.deepEqual(kept.paths, [2, 5, 9].map((i) => path.join(dir, `frame_00000${i}.png`)));
+  assert.equal(kept.framesWritten, 3);
+  assert.equal(fieldsCalls, 0, 'fields() is asked only when the manifest is written');
+  await kept.finish();
+  assert.equal(fieldsCalls, 1);
+  assert.equal(
+    await manifestText(dir),
+    `{"index":2,"pts":${huge},"time":1.5,"keyframe":true,"file":"frame_000002.png","width":64,"height":64,"strategy":"scan"}\n` +
+      '{"index":5,"pts":null,"time":null,"keyframe":null,"file":"frame_000005.png","width":64,"height":64,"strategy":"scan"}\n' +
+      '{"index":9,"pts":4608,"time":0.36,"keyframe":false,"file":"frame_000009.png","width":64,"height":64,"strategy":"scan"}\n',
+  );
+  assert.deepEqual(readdirSync(dir), [MANIFEST_FILE_NAME], 'no temporary file');
+});
+
+test('the manifest is written at most once, and not at all without the option', async () => {
+  const dir = await emptyDir();
+  const kept = keptIn(dir);
+  await kept.finish();
+  assert.equal(await manifestText(dir), '', 'nothing kept: an empty manifest');
+  addWritten(kept, 1);
+  await kept.finish();
+  await kept.finishDestroyed();
+  assert.equal(await manifestText(dir), '', 'not written again');
+
+  const off = await emptyDir();
+  const none = keptIn(off, null);
+  addWritten(none, 1);
+  await none.finish();
+  assert.deepEqual(readdirSync(off), []);
+});
+
+test('destroyed: the manifest lists the files kept; none is written when nothing was kept', async () => {
+  const empty = await emptyDir();
+  await keptIn(empty).finishDestroyed();
+  assert.equal(existsSync(path.join(empty, MANIFEST_FILE_NAME)), false);
+
+  const dir = await emptyDir();
+  const kept = keptIn(dir);
+  addWritten(kept, 3);
+  await kept.finishDestroyed();
+  assert.deepEqual(JSON.parse(await manifestText(dir)).file, 'frame_000003.png');
+});
+
+test('a manifest that cannot be written: finish rejects with WRITE_FAILED; after a destroy, it is given up silently', async () => {
+  const dir = await emptyDir();
+  await fs.mkdir(path.join(dir, MANIFEST_FILE_NAME));
+  const kept = keptIn(dir);
+  addWritten(kept, 1);
+  await assert.rejects(kept.finish(), (error: FramepipeError) => {
+    assert.equal(error.code, ErrorCode.WRITE_FAILED);
+    assert.equal(error.path, path.join(dir, MANIFEST_FILE_NAME));
+    assert.match(error.message, /^Cannot write the manifest .*frames\.jsonl: /);
+    assert.equal((error.cause as NodeJS.ErrnoException).syscall, 'rename');
+    return true;
+  });
+  assert.deepEqual(readdirSync(dir), [MANIFEST_FILE_NAME], 'its temporary file is removed');
+
+  const destroyed = keptIn(dir);
+  addWritten(destroyed, 1);
+  await destroyed.finishDestroyed();
+  assert.deepEqual(readdirSync(dir), [MANIFEST_FILE_NAME]);
+});
+
+test('adopt: the earlier line is kept as written; a file it does not list gets one from the frame and its header', async () => {
+  const dir = await emptyDir();
+  for (const [index, height] of [[0, 64], [1, 80]] as const) {
+    const { data, width } = codeFrame(index, 64, height);
+    await sharp(data, { raw: { width, height, channels: 3 } }).png().toFile(path.join(dir, `frame_00000${index}.png`));
+  }
+  const earlier = '{"index":0,"pts":1152921504606846977,"time":0,"keyframe":true,"file":"frame_000000.png","width":64,"height":64,"strategy":"stream"}';
+  await fs.writeFile(path.join(dir, MANIFEST_FILE_NAME), `${earlier}\n{"index":7,"file":"frame_000007.png"}\nnot json\n`);
+  const kept = keptIn(dir, { fields: () => ({ strategy: 'container' }) });
+  await kept.adopt([{ index: 0 }, { index: 1, pts: 512n, time: 0.04, keyframe: false, fields: { strategy: 'index', index: 99 } }]);
+  addWritten(kept, 3, { pts: 1536n, time: 0.12, keyframe: false });
+  assert.equal(kept.framesAdopted, 2);
+  assert.equal(kept.framesWritten, 1);
+  assert.deepEqual(kept.paths.map((p) => path.basename(p)), ['frame_000000.png', 'frame_000001.png', 'frame_000003.png']);
+  await kept.finish();
+  assert.equal(
+    await manifestText(dir),
+    `${earlier}\n` +
+      '{"index":1,"pts":512,"time":0.04,"keyframe":false,"file":"frame_000001.png","width":64,"height":80,"strategy":"index"}\n' +
+      '{"index":3,"pts":1536,"time":0.12,"keyframe":false,"file":"frame_000003.png","width":64,"height":64,"strategy":"container"}\n',
+  );
+});
+
+test('adopt: a frame written again takes the place of the adopted one, in paths and in the manifest', async () => {
+  const dir = await emptyDir();
+  await fs.writeFile(path.join(dir, MANIFEST_FILE_NAME), '{"index":4,"file":"frame_000004.png","old":true}\n');
+  const kept = keptIn(dir);
+  await kept.adopt([{ index: 4 }]);
+  addWritten(kept, 4, { pts: 8n });
+  assert.deepEqual(kept.paths, [path.join(dir, 'frame_000004.png')]);
+  await kept.finish();
+  assert.equal(JSON.parse(await manifestText(dir)).pts, 8);
+});
+
+test('adopt: nothing to adopt reads nothing; a manifest or an image that cannot be read is a WRITE_FAILED naming it', async () => {
+  const dir = await emptyDir();
+  await fs.mkdir(path.join(dir, MANIFEST_FILE_NAME));
+  await keptIn(dir).adopt([]);
+  await assert.rejects(keptIn(dir).adopt([{ index: 0 }]), (error: FramepipeError) => {
+    assert.equal(error.code, ErrorCode.WRITE_FAILED);
+    assert.equal(error.path, path.join(dir, MANIFEST_FILE_NAME));
+    assert.match(error.message, /^Cannot read the manifest .*frames\.jsonl: /);
+    return true;
+  });
+  const withoutManifest = keptIn(dir, null);
+  await withoutManifest.adopt([{ index: 0 }]);
+  assert.equal(withoutManifest.framesAdopted, 1, 'without a manifest, neither the manifest nor the image is read');
+
+  const other = await emptyDir();
+  await fs.writeFile(path.join(other, 'frame_000002.png'), 'not an image');
+  const image = path.join(other, 'frame_000002.png');
+  await assert.rejects(keptIn(other).adopt([{ index: 2 }]), (error: FramepipeError) => {
+    assert.equal(error.code, ErrorCode.WRITE_FAILED);
+    assert.equal(error.path, image);
+    assert.ok(error.message.startsWith(`Cannot read the size of ${image} for the manifest: `), error.message);
+    return true;
+  });
+});
