@@ -7,6 +7,137 @@ export function objectStreamOptions(highWaterMark: number): { highWaterMark: num
   return { highWaterMark, byteLength: () => 1 };
 }
 
+/**
+ * How a {@link StageBuffers} frees what its stage still holds when the stage is destroyed.
+ *
+ * @example
+ * // A decoder's: packets in, frames out, each frame holding a unit of the budget.
+ * const release: BufferedRelease<Packet, Frame> = {
+ *   input: (packet) => packet.free(),
+ *   output: (frame) => { frame.free(); budget.release(); },
+ * };
+ */
+export interface BufferedRelease<In, Out> {
+  /** Frees an item written to the stage that its `_transform` (or `_write`) never took. */
+  input?: ((item: In) => void) | undefined;
+  /** Frees an item the stage pushed that no reader took. */
+  output?: ((item: Out) => void) | undefined;
+}
+
+/**
+ * Knows which items a streamx stage holds in its own buffers, so that it can free them when the stage is destroyed:
+ * streamx drops buffered items without a word, and node-av packets and frames would then wait for the garbage
+ * collector, which does not see their native size.
+ *
+ * An input is held from `write()` until the stage's `_transform` (or `_write`) takes it: queued, or parked by a
+ * Transform whose output is full. An output is held from `push()` until a reader takes it out of the readable
+ * buffer (`read()`, a pipe, a `'data'` listener, an async iterator). Only public parts of streamx mark those
+ * moments: the `byteLengthWritable`/`byteLengthReadable` constructor options, which streamx calls as an item
+ * enters a buffer and as it leaves one, and the stage's own `_transform`/`_write`. The common package's
+ * `streams.test.ts` pins that behaviour of streamx, so an upgrade that changes it fails a test instead of leaking.
+ *
+ * Each item must be its own object while it is buffered (as every packet and frame is). A shared marker such as
+ * {@link DISCONTINUITY} may be buffered twice at once; it can then be missed or handed to `release` when it is no
+ * longer buffered, so a release callback must ignore it.
+ *
+ * @example
+ * // A stage that passes node-av packets on, counting them, and frees those it still holds when destroyed.
+ * class PacketCounter extends Transform {
+ *   count = 0;
+ *   readonly #buffered: StageBuffers<Packet, Packet>;
+ *   constructor() {
+ *     const buffered = new StageBuffers<Packet, Packet>();
+ *     super(buffered.options(4));
+ *     this.#buffered = buffered.attach(this, { input: (p) => p.free(), output: (p) => p.free() });
+ *   }
+ *   override write(packet: Packet): boolean {
+ *     return this.#buffered.admit(packet) && super.write(packet);
+ *   }
+ *   override _transform(packet: Packet, cb: (err: Error | null, data?: unknown) => void): void {
+ *     this.#buffered.take(packet);
+ *     this.count++;
+ *     cb(null, packet);
+ *   }
+ *   override _destroy(cb: (err: Error | null) => void): void {
+ *     this.#buffered.release();
+ *     cb(null);
+ *   }
+ * }
+ */
+export class StageBuffers<In, Out = never> {
+  readonly #inputs = new Set<In>();
+  readonly #outputs = new Set<Out>();
+  #stream: { readonly destroying: boolean } | null = null;
+  #release: BufferedRelease<In, Out> = {};
+
+  // streamx measures an input as it is written and again as it leaves the queue for _write. Both only add: the
+  // item is still the stage's after the queue, since a Transform may park it before _transform sees it.
+  readonly #measureInput = (item: In): number => {
+    this.#inputs.add(item);
+    return 1;
+  };
+
+  // streamx measures an output once as it is pushed and once as a reader takes it out: every second measure of the
+  // same item is its departure.
+  readonly #measureOutput = (item: Out): number => {
+    if (!this.#outputs.delete(item)) this.#outputs.add(item);
+    return 1;
+  };
+
+  /**
+   * Options for the stage's streamx constructor: {@link objectStreamOptions}, with item counts that also record what
+   * enters and leaves the buffers. One `StageBuffers` serves one stream.
+   */
+  options(highWaterMark: number): {
+    highWaterMark: number;
+    byteLength: () => number;
+    byteLengthWritable: (item: In) => number;
+    byteLengthReadable: (item: Out) => number;
+  } {
+    return { ...objectStreamOptions(highWaterMark), byteLengthWritable: this.#measureInput, byteLengthReadable: this.#measureOutput };
+  }
+
+  /** Names the stage (once constructed) and how to free what it leaves behind; returns this. */
+  attach(stream: { readonly destroying: boolean }, release: BufferedRelease<In, Out>): this {
+    this.#stream = stream;
+    this.#release = release;
+    return this;
+  }
+
+  /**
+   * For the stage's `write()`: true when the item may go on to streamx; false, with the item already released, when
+   * the stage is being destroyed. streamx drops what reaches a stream being destroyed, and the stage upstream goes
+   * on writing until this one has closed.
+   */
+  admit(item: In): boolean {
+    if (this.#stream?.destroying !== true) return true;
+    this.#release.input?.(item);
+    return false;
+  }
+
+  /** For the start of the stage's `_transform` (or `_write`): the item is the stage's own work from now on. */
+  take(item: In): void {
+    this.#inputs.delete(item);
+  }
+
+  /**
+   * Hands every item still buffered to its release callback, once. Call it from `_destroy`: by then streamx takes
+   * nothing more from the buffers and no `_transform` is running, so nothing held can still move on.
+   */
+  release(): void {
+    const { input, output } = this.#release;
+    // Deleted before each callback: an item is released once even if a callback throws and release runs again.
+    for (const item of this.#outputs) {
+      this.#outputs.delete(item);
+      output?.(item);
+    }
+    for (const item of this.#inputs) {
+      this.#inputs.delete(item);
+      input?.(item);
+    }
+  }
+}
+
 interface Fifo<T> {
   shift(): T | undefined;
   isEmpty(): boolean;
@@ -19,10 +150,10 @@ interface StreamxInternals<T> {
 
 /**
  * Hands every item still held in a streamx stream's buffers (readable queue, writable queue, a transform's parked
- * item) to `release`. Native objects (node-av packets and frames) in those buffers would otherwise wait for the
- * garbage collector, which does not see their native size. Call it from `_predestroy`: streamx no longer
- * takes items from the buffers once destroy has begun, and a Transform's own `destroy()` drops its parked item
- * right after `_predestroy` returns, without freeing it.
+ * item) to `release`, from `_predestroy`.
+ *
+ * @deprecated It reads streamx's private state. Use {@link StageBuffers}; this stays only until `FrameDirSink`, its
+ * last user, has moved to it.
  */
 export function releaseBuffered<T>(stream: object, release: (item: T) => void): void {
   const internals = stream as StreamxInternals<T>;
