@@ -33,8 +33,7 @@ import {
   checkBoolean,
   checkFunction,
   checkInteger,
-  objectStreamOptions,
-  releaseBuffered,
+  StageBuffers,
 } from '@framepipe/common';
 
 /** Options of {@link Decoder}. */
@@ -114,11 +113,20 @@ export class Decoder extends Transform {
   /** Timestamps of the last packet sent: a rejection reported when receiving a frame came from it or before it. */
   #lastSent: { pts: bigint; dts: bigint } | null = null;
   #abort = new AbortController();
+  readonly #buffered: StageBuffers<Packet | typeof DISCONTINUITY, Frame>;
 
   constructor(codecParameters: CodecParameters, options: DecoderOptions = {}) {
     const opts = assertOptionsObject(options, 'Decoder');
     assertKnownKeys(opts, KNOWN_OPTIONS, 'Decoder');
-    super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
+    const buffered = new StageBuffers<Packet | typeof DISCONTINUITY, Frame>();
+    super(buffered.options(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
+    this.#buffered = buffered.attach(this, {
+      input: (packet) => isDiscontinuity(packet) || packet.free(),
+      output: (frame) => {
+        frame.free();
+        this.#budget?.release();
+      },
+    });
     this.#parameters = codecParameters;
     this.#timeBase = opts.timeBase;
     this.#threads = checkInteger('threads', opts.threads ?? 0, 0);
@@ -149,6 +157,7 @@ export class Decoder extends Transform {
   }
 
   override _transform(packet: Packet | typeof DISCONTINUITY, cb: (err: Error | null, data?: unknown) => void): void {
+    this.#buffered.take(packet);
     const work = isDiscontinuity(packet) ? this.#restart() : this.#decode(packet);
     this.#inFlight.track(work).then(() => cb(null), (error: Error) => cb(error));
   }
@@ -168,21 +177,15 @@ export class Decoder extends Transform {
    * writing until this one has closed (a failed open, a consumer that left): free such packets here.
    */
   override write(packet: Packet | typeof DISCONTINUITY): boolean {
-    if (!this.destroying) return super.write(packet);
-    if (!isDiscontinuity(packet)) packet.free();
-    return false;
+    return this.#buffered.admit(packet) && super.write(packet);
   }
 
   override _predestroy(): void {
     this.#abort.abort();
-    releaseBuffered<Packet | Frame | typeof DISCONTINUITY>(this, (item) => {
-      if (isDiscontinuity(item)) return;
-      item.free();
-      if (item instanceof Frame) this.#budget?.release();
-    });
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
+    this.#buffered.release();
     this.#inFlight
       .settled()
       .then(() => {

@@ -5,7 +5,7 @@ import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises'
 import { CodecParameters, Frame, Packet } from 'node-av';
 import { AV_CODEC_ID_NONE, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
 import { Transform, Writable, pipelinePromise } from 'streamx';
-import { ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, objectStreamOptions, releaseBuffered } from '@framepipe/common';
+import { ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, StageBuffers, objectStreamOptions } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
 import { Decoder } from '../src/index.ts';
 import { hevcTemporalLayers } from '../src/decoder.ts';
@@ -35,15 +35,20 @@ function closed(stream: Demuxer | Decoder | Writable): Promise<void> {
  * destroyed go to `discard`.
  */
 function frameSink(onFrame: (frame: Frame) => void | Promise<void>, discard: (frame: Frame) => void = (f) => f.free()): Writable {
-  return new Writable({
-    ...objectStreamOptions(1),
+  const buffered = new StageBuffers<Frame>();
+  const sink = new Writable({
+    ...buffered.options(1),
     write(frame, cb) {
+      buffered.take(frame as Frame);
       Promise.resolve(onFrame(frame as Frame)).then(() => cb(null), cb);
     },
-    predestroy() {
-      releaseBuffered<Frame>(this, discard);
+    destroy(cb) {
+      buffered.release();
+      cb(null);
     },
   });
+  buffered.attach(sink, { input: discard });
+  return sink;
 }
 
 for (const [name, spec] of Object.entries(TEST_PRESETS)) {
@@ -264,6 +269,38 @@ test('backpressure: with nobody reading, the decoder stops pulling packets', asy
   });
 });
 
+test('destroyed with a frame unread, a packet parked and packets queued, the decoder frees every one of them', async () => {
+  const { countNativeObjects } = await import('../../../test/support/pipeline-helpers.ts');
+  const counter = countNativeObjects();
+  try {
+    await withFile(await makeFixture(H264_MP4_MOOV_END), async (source) => {
+      const demuxer = new Demuxer(source);
+      const info = await demuxer.open();
+      // Read by hand: the demuxer stays open, since the decoder opens from codec parameters the demuxer owns.
+      const reading = demuxer[Symbol.asyncIterator]();
+      const packets: Packet[] = [];
+      while (packets.length < 20) packets.push((await reading.next()).value as Packet);
+      const budget = new FrameBudget(8);
+      const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase, budget, threads: 1 });
+      for (const packet of packets) decoder.write(packet);
+      while (decoder.framesDecoded === 0) await sleep(5);
+      await sleep(50);
+      // Nobody reads: the one frame buffered (high-water mark 1) stops the decoder, which parks the next packet
+      // and leaves the others in its write queue.
+      const live = counter.live();
+      assert.equal(live.frames, 1, 'one frame waits unread');
+      assert.ok(live.packets > 1, `${live.packets} packets still buffered`);
+      decoder.destroy();
+      demuxer.destroy();
+      await Promise.all([closed(decoder), closed(demuxer)]);
+      assert.deepEqual(counter.live(), { frames: 0, packets: 0 });
+      assert.equal(budget.inUse, 0);
+    });
+  } finally {
+    counter.restore();
+  }
+});
+
 test('destroy mid-stream: the pipeline fails, every stage closes, and units of buffered frames come back', async () => {
   await withFile(await makeFixture(VP9_WEBM), async (source) => {
     const demuxer = new Demuxer(source);
@@ -353,9 +390,11 @@ for (const threads of [1, 0]) {
       let frames = 0;
       let n = 0;
       let garbagePts = -1n;
+      const buffered = new StageBuffers<Packet, Packet>();
       const replaced = new Transform({
-        ...objectStreamOptions(1),
+        ...buffered.options(1),
         transform(packet, cb) {
+          buffered.take(packet as Packet);
           if (n++ !== 20) return cb(null, packet);
           // Packet 20 becomes random bytes under the same timestamps.
           const garbage = new Packet();
@@ -366,10 +405,12 @@ for (const threads of [1, 0]) {
           (packet as Packet).free();
           cb(null, garbage);
         },
-        predestroy() {
-          releaseBuffered<Packet>(this, (p) => p.free());
+        destroy(cb) {
+          buffered.release();
+          cb(null);
         },
       });
+      buffered.attach(replaced, { input: (p) => p.free(), output: (p) => p.free() });
       const sink = frameSink((frame) => {
         frames++;
         frame.free();
