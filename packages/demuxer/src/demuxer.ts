@@ -28,8 +28,7 @@ import {
   assertKnownKeys,
   assertOptionsObject,
   checkInteger,
-  objectStreamOptions,
-  releaseBuffered,
+  StageBuffers,
 } from '@framepipe/common';
 import type { ByteSource } from '@framepipe/http-source';
 
@@ -119,12 +118,15 @@ export class Demuxer extends Readable {
   #packetsRead = 0;
   #inFlight = new InFlight();
   #abort = new AbortController();
+  readonly #buffered: StageBuffers<never, Packet | typeof DISCONTINUITY>;
 
   constructor(source: ByteSource, options: DemuxerOptions = {}) {
     const opts = assertOptionsObject(options, 'Demuxer');
     assertKnownKeys(opts, KNOWN_OPTIONS, 'Demuxer');
     const highWaterMark = checkInteger('highWaterMark', opts.highWaterMark ?? 4, 1);
-    super(objectStreamOptions(highWaterMark));
+    const buffered = new StageBuffers<never, Packet | typeof DISCONTINUITY>();
+    super(buffered.options(highWaterMark));
+    this.#buffered = buffered.attach(this, { output: (packet) => isDiscontinuity(packet) || packet.free() });
     this.source = source;
     this.#ioBufferSize = checkInteger('ioBufferSize', opts.ioBufferSize ?? 65536, 4096);
   }
@@ -255,10 +257,10 @@ export class Demuxer extends Readable {
   override _predestroy(): void {
     // A read callback waiting on the network would keep FFmpeg (and this stream's teardown) waiting.
     this.#abort.abort(new AbortError());
-    releaseBuffered<Packet | typeof DISCONTINUITY>(this, (item) => isDiscontinuity(item) || item.free());
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
+    this.#buffered.release();
     // FFmpeg may still be inside readFrame/openInput on its thread; free the context only after it has returned.
     this.#inFlight
       .settled()

@@ -402,21 +402,30 @@ describe('Demuxer: backpressure, stop and destroy', () => {
     });
   });
 
-  test('destroy() mid-stream closes promptly', async () => {
-    await withFile(await makeFixture(H264_MP4_MOOV_END), async (source) => {
-      const demuxer = new Demuxer(source, { highWaterMark: 8 });
-      const iterator = demuxer[Symbol.asyncIterator]();
-      const first = await iterator.next();
-      (first.value as Packet).free();
-      const closed = once(demuxer, 'close');
-      demuxer.destroy();
-      const timeout = sleep(2000).then(() => 'timeout');
-      assert.notEqual(await Promise.race([closed.then(() => 'closed'), timeout]), 'timeout');
-      assert.ok(demuxer.destroyed);
-      assert.ok(demuxer.packetsRead < 60);
-      // The source was only borrowed.
-      assert.equal((await source.read(0, 4)).length, 4);
-    });
+  test('destroy() mid-stream closes promptly and frees the packets nobody read', async () => {
+    const { countNativeObjects } = await import('../../../test/support/pipeline-helpers.ts');
+    const counter = countNativeObjects();
+    try {
+      await withFile(await makeFixture(H264_MP4_MOOV_END), async (source) => {
+        const demuxer = new Demuxer(source, { highWaterMark: 8 });
+        const iterator = demuxer[Symbol.asyncIterator]();
+        const first = await iterator.next();
+        (first.value as Packet).free();
+        await sleep(50);
+        assert.ok(counter.live().packets > 1, 'packets wait unread in the buffer');
+        const closed = once(demuxer, 'close');
+        demuxer.destroy();
+        const timeout = sleep(2000).then(() => 'timeout');
+        assert.notEqual(await Promise.race([closed.then(() => 'closed'), timeout]), 'timeout');
+        assert.ok(demuxer.destroyed);
+        assert.ok(demuxer.packetsRead < 60);
+        assert.equal(counter.live().packets, 0);
+        // The source was only borrowed.
+        assert.equal((await source.read(0, 4)).length, 4);
+      });
+    } finally {
+      counter.restore();
+    }
   });
 
   test('breaking out of for-await destroys the demuxer', async () => {
