@@ -8,8 +8,7 @@ import {
   assertOptionsObject,
   checkInteger,
   invalidOption,
-  objectStreamOptions,
-  releaseBuffered,
+  StageBuffers,
 } from '@framepipe/common';
 import type { PtsIndex } from './pts-index.ts';
 import { Selection } from './selection.ts';
@@ -60,11 +59,14 @@ export class FrameSelector extends Transform {
   #emitted = new Set<number>();
   #done = false;
   #dropped = 0;
+  readonly #buffered: StageBuffers<Frame, NumberedFrame>;
 
   constructor(index: PtsIndex, options: FrameSelectorOptions = {}) {
     const opts = assertOptionsObject(options, 'FrameSelector');
     assertKnownKeys(opts, ['start', 'end', 'step', 'frames', 'selection', 'budget', 'highWaterMark'], 'FrameSelector');
-    super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
+    const buffered = new StageBuffers<Frame, NumberedFrame>();
+    super(buffered.options(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
+    this.#buffered = buffered.attach(this, { input: (frame) => this.#drop(frame), output: ({ frame }) => this.#drop(frame) });
     if (opts.selection !== undefined && !(opts.selection instanceof Selection)) throw invalidOption('selection', 'a Selection', opts.selection);
     const { selection: given, budget, highWaterMark, ...keys } = opts;
     if (given && Object.keys(keys).length > 0) throw invalidOption(Object.keys(keys)[0]!, 'no selection options together with selection', Object.values(keys)[0]);
@@ -87,6 +89,7 @@ export class FrameSelector extends Transform {
   }
 
   override _transform(frame: Frame, cb: (err: Error | null, data?: unknown) => void): void {
+    this.#buffered.take(frame);
     const { end } = this.selection;
     const index = this.#done || frame.pts === AV_NOPTS_VALUE ? undefined : this.#index.indexOf(frame.pts);
     if (index === undefined || !this.selection.keeps(index) || this.#emitted.has(index)) {
@@ -116,13 +119,12 @@ export class FrameSelector extends Transform {
    * until this stage has closed: free such frames and give their units back.
    */
   override write(frame: Frame): boolean {
-    if (!this.destroying) return super.write(frame);
-    this.#drop(frame);
-    return false;
+    return this.#buffered.admit(frame) && super.write(frame);
   }
 
-  override _predestroy(): void {
-    releaseBuffered<Frame | NumberedFrame>(this, (item) => this.#drop('frame' in item ? item.frame : item));
+  override _destroy(cb: (err: Error | null) => void): void {
+    this.#buffered.release();
+    cb(null);
   }
 
   #drop(frame: Frame): void {

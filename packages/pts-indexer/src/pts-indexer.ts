@@ -8,8 +8,7 @@ import {
   assertOptionsObject,
   checkInteger,
   isDiscontinuity,
-  objectStreamOptions,
-  releaseBuffered,
+  StageBuffers,
 } from '@framepipe/common';
 import { PtsIndex } from './pts-index.ts';
 
@@ -35,15 +34,20 @@ export interface PtsIndexerOptions {
 export class PtsIndexer extends Transform {
   /** The map being built; it grows as packets pass. */
   readonly index: PtsIndex;
+  readonly #buffered: StageBuffers<Packet | typeof DISCONTINUITY, Packet>;
 
   constructor(stream: { hasBFrames: boolean }, options: PtsIndexerOptions = {}) {
     const opts = assertOptionsObject(options, 'PtsIndexer');
     assertKnownKeys(opts, ['highWaterMark'], 'PtsIndexer');
-    super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
+    const buffered = new StageBuffers<Packet | typeof DISCONTINUITY, Packet>();
+    super(buffered.options(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
+    const free = (packet: Packet | typeof DISCONTINUITY) => isDiscontinuity(packet) || packet.free();
+    this.#buffered = buffered.attach(this, { input: free, output: free });
     this.index = new PtsIndex('stream', stream.hasBFrames);
   }
 
   override _transform(packet: Packet | typeof DISCONTINUITY, cb: (err: Error | null, data?: unknown) => void): void {
+    this.#buffered.take(packet);
     if (isDiscontinuity(packet)) {
       // Frame numbers counted as packets pass are wrong as soon as some packets are skipped.
       return cb(new FramepipeError(ErrorCode.INVALID_OPTION, 'PtsIndexer needs every packet of the stream; number a demuxer that jumps with a scanned PtsIndex', { option: 'jump' }));
@@ -59,12 +63,11 @@ export class PtsIndexer extends Transform {
 
   /** streamx drops, without freeing, what is written to a stream being destroyed: free such packets here. */
   override write(packet: Packet | typeof DISCONTINUITY): boolean {
-    if (!this.destroying) return super.write(packet);
-    if (!isDiscontinuity(packet)) packet.free();
-    return false;
+    return this.#buffered.admit(packet) && super.write(packet);
   }
 
-  override _predestroy(): void {
-    releaseBuffered<Packet | typeof DISCONTINUITY>(this, (item) => isDiscontinuity(item) || item.free());
+  override _destroy(cb: (err: Error | null) => void): void {
+    this.#buffered.release();
+    cb(null);
   }
 }

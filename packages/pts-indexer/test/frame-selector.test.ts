@@ -173,16 +173,27 @@ test('a decode-from-start stream waits for every wanted frame, whatever passes f
 });
 
 test('backpressure: with nobody reading, write() asks to wait and at most the buffered frames are kept', async () => {
-  const budget = new FrameBudget(64);
-  const selector = new FrameSelector(makeIndex(10), { budget, highWaterMark: 1 });
-  const answers: boolean[] = [];
-  for (let i = 0; i < 4; i++) answers.push(selector.write(await frameAt(BigInt(i * 100), budget)));
-  await tick();
-  assert.equal(answers.at(-1), false, 'the writer is told to wait');
-  assert.equal(budget.inUse, 4, 'no frame was dropped to make room');
-  selector.destroy();
-  await once(selector, 'close');
-  assert.equal(budget.inUse, 0, 'destroy freed the queued, parked and buffered frames and gave their units back');
+  const { countNativeObjects } = await import('../../../test/support/pipeline-helpers.ts');
+  const counter = countNativeObjects();
+  try {
+    const budget = new FrameBudget(64);
+    const selector = new FrameSelector(makeIndex(10), { budget, highWaterMark: 1 });
+    const kept: number[] = [];
+    selector.on('kept', (index) => kept.push(index as number));
+    const answers: boolean[] = [];
+    for (let i = 0; i < 4; i++) answers.push(selector.write(await frameAt(BigInt(i * 100), budget)));
+    await tick();
+    assert.equal(answers.at(-1), false, 'the writer is told to wait');
+    assert.equal(budget.inUse, 4, 'no frame was dropped to make room');
+    // Frame 0 waits unread in the output, frame 1 is parked, frames 2 and 3 are queued.
+    assert.deepEqual(kept, [0]);
+    selector.destroy();
+    await once(selector, 'close');
+    assert.equal(budget.inUse, 0, 'destroy freed the queued, parked and buffered frames and gave their units back');
+    assert.equal(counter.live().frames, 0);
+  } finally {
+    counter.restore();
+  }
 });
 
 test('destroy mid-stream while the consumer holds some frames', async () => {

@@ -245,6 +245,24 @@ test('PtsIndexer: destroyed mid-stream, it closes and the map stays incomplete',
   });
 });
 
+test('PtsIndexer: destroyed with a packet unread, one parked and some queued, it frees every one of them', async () => {
+  const { countNativeObjects } = await import('../../../test/support/pipeline-helpers.ts');
+  const counter = countNativeObjects();
+  try {
+    const indexer = new PtsIndexer({ hasBFrames: false }, { highWaterMark: 1 });
+    for (let i = 0; i < 5; i++) indexer.write(packet(BigInt(i)));
+    await sleep(20);
+    // Packet 0 fills the output, which nobody reads: packet 1 is parked, 2 to 4 wait in the write queue.
+    assert.equal(indexer.index.size, 1, 'only the first packet went through');
+    assert.equal(counter.live().packets, 5);
+    indexer.destroy();
+    await once(indexer, 'close');
+    assert.equal(counter.live().packets, 0);
+  } finally {
+    counter.restore();
+  }
+});
+
 test('PtsIndexer: a packet written while it is being destroyed is freed', async () => {
   // The demuxer writes until this stage has closed; streamx drops what reaches a destroyed stream without freeing it.
   const indexer = new PtsIndexer({ hasBFrames: false });
