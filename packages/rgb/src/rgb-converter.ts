@@ -31,8 +31,7 @@ import {
   assertOptionsObject,
   checkInteger,
   invalidOption,
-  objectStreamOptions,
-  releaseBuffered,
+  StageBuffers,
 } from '@framepipe/common';
 
 /** A decoded frame as packed RGB: `data` holds `height` rows of `width` pixels of 3 bytes (R, G, B). */
@@ -118,11 +117,21 @@ export class RgbConverter extends Transform {
   #plane: { data: Buffer; stride: number } | null = null;
   #inFlight = new InFlight();
   #framesConverted = 0;
+  readonly #buffered: StageBuffers<NumberedFrameInput, RgbFrame>;
 
   constructor(options: RgbConverterOptions) {
     const opts = assertOptionsObject(options, 'RgbConverter');
     assertKnownKeys(opts, ['timeBase', 'budget', 'rotate', 'pool', 'highWaterMark'], 'RgbConverter');
-    super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
+    const buffered = new StageBuffers<NumberedFrameInput, RgbFrame>();
+    super(buffered.options(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
+    // An RgbFrame is plain memory: only its unit needs giving back.
+    this.#buffered = buffered.attach(this, {
+      input: ({ frame }) => {
+        frame.free();
+        this.#budget?.release();
+      },
+      output: () => this.#budget?.release(),
+    });
     const tb = opts.timeBase;
     if (typeof tb !== 'object' || tb === null || !(tb.num > 0) || !(tb.den > 0)) {
       throw invalidOption('timeBase', 'an object { num, den } of positive numbers', tb);
@@ -141,12 +150,14 @@ export class RgbConverter extends Transform {
   }
 
   override _transform(input: NumberedFrameInput, cb: (err: Error | null, data?: unknown) => void): void {
+    this.#buffered.take(input);
     const converting = this.#convert(input).finally(() => input.frame.free());
     this.#inFlight.track(converting);
     converting.then(
       (rgb) => {
         if (this.destroying) {
-          // _predestroy has already emptied the queue; a frame pushed now would keep its unit and its buffer.
+          // Nobody will read a frame pushed now. Giving it back here returns its pooled buffer too, which the
+          // release of what is left buffered (only units) would not.
           this.#budget?.release();
           this.#pool?.give(rgb.data);
           cb(null);
@@ -167,21 +178,11 @@ export class RgbConverter extends Transform {
    * writing until this one has closed (e.g. the iterator's caller left): free such frames and give their units back.
    */
   override write(input: NumberedFrameInput): boolean {
-    if (!this.destroying) return super.write(input);
-    input.frame.free();
-    this.#budget?.release();
-    return false;
-  }
-
-  override _predestroy(): void {
-    // RgbFrames are plain memory; native frames still queued must be freed, and every one gives its unit back.
-    releaseBuffered<NumberedFrameInput | RgbFrame>(this, (item) => {
-      if ('frame' in item) item.frame.free();
-      this.#budget?.release();
-    });
+    return this.#buffered.admit(input) && super.write(input);
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
+    this.#buffered.release();
     this.#inFlight
       .settled()
       .then(() => {

@@ -312,20 +312,28 @@ test('H264_BFRAMES_NO_CTTS: frame numbers follow decode order, by the rank rule'
 // ---------------------------------------------------------------- backpressure, destroy, errors
 
 test('backpressure: with nobody reading, the converter stops taking frames', async () => {
-  const budget = new FrameBudget(16);
-  const converter = new RgbConverter({ timeBase: TB, budget, highWaterMark: 1 });
-  const answers: boolean[] = [];
-  for (let i = 0; i < 6; i++) {
-    await budget.acquire();
-    answers.push(converter.write({ frame: solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]), index: i }));
+  const { countNativeObjects } = await import('../../../test/support/pipeline-helpers.ts');
+  const counter = countNativeObjects();
+  try {
+    const budget = new FrameBudget(16);
+    const converter = new RgbConverter({ timeBase: TB, budget, highWaterMark: 1 });
+    const answers: boolean[] = [];
+    for (let i = 0; i < 6; i++) {
+      await budget.acquire();
+      answers.push(converter.write({ frame: solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [235, 128, 128]), index: i }));
+    }
+    await sleep(50);
+    assert.equal(answers.at(-1), false);
+    // One converted frame waits in the output buffer, one more may be converted and parked.
+    assert.ok(converter.framesConverted <= 2, `${converter.framesConverted} converted with nobody reading`);
+    assert.ok(counter.live().frames >= 4, 'inputs are still buffered, parked or queued');
+    converter.destroy();
+    await new Promise<void>((resolve) => converter.once('close', () => resolve()));
+    assert.equal(budget.inUse, 0, 'destroy freed queued frames and gave back the units of every frame it held');
+    assert.equal(counter.live().frames, 0, 'and freed every input frame it held');
+  } finally {
+    counter.restore();
   }
-  await sleep(50);
-  assert.equal(answers.at(-1), false);
-  // One converted frame waits in the output buffer, one more may be converted and parked.
-  assert.ok(converter.framesConverted <= 2, `${converter.framesConverted} converted with nobody reading`);
-  converter.destroy();
-  await new Promise<void>((resolve) => converter.once('close', () => resolve()));
-  assert.equal(budget.inUse, 0, 'destroy freed queued frames and gave back the units of every frame it held');
 });
 
 test('destroy mid-stream while frames are converted and queued', async () => {
