@@ -138,37 +138,6 @@ export class StageBuffers<In, Out = never> {
   }
 }
 
-interface Fifo<T> {
-  shift(): T | undefined;
-  isEmpty(): boolean;
-}
-interface StreamxInternals<T> {
-  _readableState?: { queue: Fifo<T> };
-  _writableState?: { queue: Fifo<T> };
-  _transformState?: { data: T | null };
-}
-
-/**
- * Hands every item still held in a streamx stream's buffers (readable queue, writable queue, a transform's parked
- * item) to `release`, from `_predestroy`.
- *
- * @deprecated It reads streamx's private state. Use {@link StageBuffers}; this stays only until `FrameDirSink`, its
- * last user, has moved to it.
- */
-export function releaseBuffered<T>(stream: object, release: (item: T) => void): void {
-  const internals = stream as StreamxInternals<T>;
-  for (const queue of [internals._readableState?.queue, internals._writableState?.queue]) {
-    if (!queue) continue;
-    while (!queue.isEmpty()) {
-      const item = queue.shift();
-      if (item !== undefined && item !== null) release(item);
-    }
-  }
-  // Left in place: Transform.destroy() checks this slot to complete the parked write's callback.
-  const parked = internals._transformState?.data;
-  if (parked !== undefined && parked !== null) release(parked);
-}
-
 /**
  * The native calls a stage has started and that are still running. FFmpeg works on its own threads while a promise
  * is pending; a stage's `_destroy` must not free a context such a call still uses, so it waits for {@link

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { once } from 'node:events';
 import { Readable, Transform, Writable } from 'streamx';
-import { InFlight, StageBuffers, objectStreamOptions, releaseBuffered } from '../src/index.ts';
+import { InFlight, StageBuffers, objectStreamOptions } from '../src/index.ts';
 
 interface Item {
   readonly id: number;
@@ -300,81 +300,6 @@ test('StageBuffers: a stream that ends normally leaves nothing to release, and r
   await once(stream, 'close');
   assert.equal(taken.length, 5);
   assert.deepEqual(stream.released, []);
-});
-
-test('releaseBuffered (from _predestroy) frees every item still queued in a Readable, once, in order', async () => {
-  const released: number[] = [];
-  const stream = new Readable({
-    ...objectStreamOptions(8),
-    predestroy() {
-      releaseBuffered<Item>(this, (item) => released.push(item.id));
-    },
-  });
-  for (let id = 0; id < 5; id++) stream.push({ id });
-  stream.destroy();
-  await once(stream, 'close');
-  assert.deepEqual(released, [0, 1, 2, 3, 4]);
-});
-
-test('releaseBuffered skips what the consumer already took', async () => {
-  const released: number[] = [];
-  const stream = new Readable({
-    ...objectStreamOptions(8),
-    predestroy() {
-      releaseBuffered<Item>(this, (item) => released.push(item.id));
-    },
-  });
-  for (let id = 0; id < 4; id++) stream.push({ id });
-  await once(stream, 'readable');
-  const taken = stream.read() as Item;
-  assert.equal(taken.id, 0);
-  stream.destroy();
-  await once(stream, 'close');
-  assert.deepEqual(released, [1, 2, 3]);
-});
-
-test('releaseBuffered frees items waiting in a Writable queue', async () => {
-  const released: number[] = [];
-  const writes: number[] = [];
-  let finishWrite: ((err: Error | null) => void) | null = null;
-  const stream = new Writable({
-    ...objectStreamOptions(8),
-    write(item, cb) {
-      writes.push((item as Item).id);
-      finishWrite = cb; // held: later items stay queued
-    },
-    predestroy() {
-      releaseBuffered<Item>(this, (item) => released.push(item.id));
-    },
-  });
-  stream.on('error', () => {});
-  for (let id = 0; id < 4; id++) stream.write({ id });
-  await new Promise((resolve) => setImmediate(resolve));
-  assert.deepEqual(writes, [0]);
-  stream.destroy();
-  assert.ok(finishWrite, 'the first write is in hand');
-  (finishWrite as (err: Error | null) => void)(null);
-  await once(stream, 'close');
-  assert.deepEqual(writes, [0], 'no queued item may be written after destroy');
-  assert.deepEqual(released, [1, 2, 3]);
-});
-
-test('releaseBuffered frees the item a Transform parked because its output was full', async () => {
-  const released: number[] = [];
-  const stream = new Transform({
-    ...objectStreamOptions(1),
-    predestroy() {
-      releaseBuffered<Item>(this, (item) => released.push(item.id));
-    },
-  });
-  // Item 0 fills the output buffer (high-water mark 1); item 1 is parked; item 2 waits in the write queue.
-  for (let id = 0; id < 3; id++) stream.write({ id });
-  await new Promise((resolve) => setImmediate(resolve));
-  stream.destroy();
-  await once(stream, 'close');
-  assert.deepEqual(released.sort(), [0, 1, 2]);
-  // released once each: streamx itself must not have handed the parked item on
-  assert.equal(released.length, 3);
 });
 
 test('InFlight.settled waits for every tracked call, whatever its outcome, and never rejects', async () => {

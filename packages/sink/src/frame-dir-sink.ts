@@ -12,8 +12,7 @@ import {
   checkFunction,
   checkInteger,
   invalidOption,
-  objectStreamOptions,
-  releaseBuffered,
+  StageBuffers,
 } from '@framepipe/common';
 import type { ManifestOptions } from './manifest.ts';
 import { frameFileName, writeFailed } from './output-dir.ts';
@@ -111,12 +110,16 @@ export class FrameDirSink extends Writable {
   #writerOptions: ImageWriterOptions;
   #budget: FrameBudget | undefined;
   #kept: KeptFrames;
+  readonly #buffered: StageBuffers<SinkFrame>;
 
   constructor(directory: string, options: FrameDirSinkOptions = {}) {
     if (typeof directory !== 'string' || directory.length === 0) throw invalidOption('outputDir', 'a non-empty path', directory);
     const opts = assertOptionsObject(options, 'FrameDirSink');
     assertKnownKeys(opts, KNOWN_OPTIONS, 'FrameDirSink');
-    super(objectStreamOptions(checkInteger('highWaterMark', opts.highWaterMark ?? 32, 1)));
+    const buffered = new StageBuffers<SinkFrame>();
+    super(buffered.options(checkInteger('highWaterMark', opts.highWaterMark ?? 32, 1)));
+    // A SinkFrame holds no native memory: one left in the write queue only gives its budget unit back.
+    this.#buffered = buffered.attach(this, { input: () => this.#budget?.release() });
     this.directory = resolve(directory);
     this.ext = checkImageExtension(opts.ext);
     this.maxWriteWorkers = checkInteger('maxWriteWorkers', opts.maxWriteWorkers ?? 4, 1);
@@ -168,7 +171,12 @@ export class FrameDirSink extends Writable {
     );
   }
 
+  override write(frame: SinkFrame): boolean {
+    return this.#buffered.admit(frame) && super.write(frame);
+  }
+
   override _write(frame: SinkFrame, cb: (err: Error | null) => void): void {
+    this.#buffered.take(frame);
     // The next frame comes once a worker is free: at once, or when a write under way ends.
     this.#writers.run(() => this.#writeFrame(frame), cb);
   }
@@ -185,7 +193,7 @@ export class FrameDirSink extends Writable {
 
   override _predestroy(): void {
     this.#writers.abort(new AbortError('FrameDirSink destroyed'));
-    releaseBuffered<SinkFrame>(this, () => this.#budget?.release());
+    this.#buffered.release();
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
