@@ -293,12 +293,24 @@ describe('framepipe probe', () => {
     await mkdir(typedIn, { recursive: true });
     await writeFile(join(typedIn, 'clip.mp4'), await readFile(await makeFixture(H264_MP4_MOOV_END)));
     const env = { npm_lifecycle_event: 'framepipe', INIT_CWD: typedIn };
-    const probe = await runScript(BIN, ['probe', 'clip.mp4'], { env });
+    const fromRoot = join(ROOT, 'scripts/framepipe.ts');
+    const probe = await runScript(fromRoot, ['probe', 'clip.mp4'], { env });
     assert.equal(probe.code, 0, probe.stderr);
     assert.ok(probe.stdout.includes(join(typedIn, 'clip.mp4')));
-    const frames = await runScript(BIN, ['frames', 'clip.mp4', '-o', 'out', '--end', '1', '-q'], { env });
+    const frames = await runScript(fromRoot, ['frames', 'clip.mp4', '-o', 'out', '--end', '1', '-q'], { env });
     assert.equal(frames.code, 0, frames.stderr);
     assert.deepEqual(await readCodes(await frameFiles(join(typedIn, 'out'))), [0, 1]);
+  });
+
+  test('the framepipe bin itself resolves paths from its own working directory, even inside an npm script', async () => {
+    // A user's script such as "cd videos && framepipe frames clip.mp4 …": INIT_CWD is where `npm run` was typed.
+    const videos = join(dir, 'npm-script', 'videos');
+    await mkdir(videos, { recursive: true });
+    await writeFile(join(videos, 'clip.mp4'), await readFile(await makeFixture(H264_MP4_MOOV_END)));
+    const env = { npm_lifecycle_event: 'extract', INIT_CWD: join(dir, 'npm-script') };
+    const frames = await runScript(BIN, ['frames', 'clip.mp4', '-o', 'out', '--end', '1', '-q'], { env, cwd: videos });
+    assert.equal(frames.code, 0, frames.stderr);
+    assert.deepEqual(await readCodes(await frameFiles(join(videos, 'out'))), [0, 1]);
   });
 
   test('a missing file exits 1 with its code', async () => {

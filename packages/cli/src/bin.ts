@@ -1,10 +1,6 @@
 #!/usr/bin/env node
 import { EXIT, main } from './cli.ts';
 
-// `pnpm framepipe …` runs package scripts in the workspace root; paths on the command line are meant relative to
-// where the user typed it, which pnpm (like npm) passes as INIT_CWD.
-if (process.env.npm_lifecycle_event && process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
-
 const controller = new AbortController();
 let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
