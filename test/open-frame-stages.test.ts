@@ -5,10 +5,11 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Writable, pipelinePromise } from 'streamx';
-import { ErrorCode, FramepipeError, RunStats, Selection, openFrameStages, streamVideoFramesToDir } from '@framepipe/core';
+import { ErrorCode, FrameBudget, FramepipeError, RunStats, Selection, openFrameStages, streamVideoFramesToDir } from '@framepipe/core';
 import type { RgbFrame, SelectionOptions } from '@framepipe/core';
 import { FileSource } from '@framepipe/http-source';
 import { readFrameCode } from './support/frame-code.ts';
@@ -171,5 +172,36 @@ describe('openFrameStages', () => {
     await assert.rejects(openFrameStages(server.url('/h264.mp4'), {}, { skip: [1.5] }), /for skip/);
     await assert.rejects(openFrameStages(server.url('/h264.mp4'), {}, { bufer: 3 } as never), /Unknown option bufer for openFrameStages/);
     assert.equal(server.requests.length, before);
+  });
+});
+
+describe('what openFrameStages closes, and what it leaves to its caller', () => {
+  test('a FrameBudget the caller gives stays open: it can serve run after run', async () => {
+    const budget = new FrameBudget(3);
+    for (const selection of [{ start: 10, end: 12 }, { frames: [40, 2] }]) {
+      const stages = await openFrameStages(server.url('/h264.mp4'), selection, { budget });
+      const collector = new Collector(() => budget.release());
+      try {
+        await pipelinePromise(...stages.streams, collector);
+      } finally {
+        await stages.close();
+      }
+      assert.deepEqual(collector.frames.map((frame) => frame.index), [...Selection.from(selection)].sort((a, b) => a - b));
+    }
+    assert.equal(budget.inUse, 0);
+    await assert.rejects(openFrameStages(server.url('/h264.mp4'), {}, { budget, stallTimeout: 5 }), /no stallTimeout with a FrameBudget/);
+  });
+
+  test('resume with a bad source fails before it touches the directory', async () => {
+    const out = join(dir, 'resume-bad-source');
+    await mkdir(out, { recursive: true });
+    // The temporary file of a writer that is no longer running: a resumed run would remove it.
+    const stale = join(out, '.frame_000001.png.999999999-1.partial.png');
+    await writeFile(stale, 'half a file');
+    await assert.rejects(
+      streamVideoFramesToDir({ url: server.url('/h264.mp4'), headrs: {} } as never, out, { resume: true }),
+      (error: unknown) => error instanceof FramepipeError && error.code === ErrorCode.INVALID_OPTION && /Unknown option headrs/.test(error.message),
+    );
+    assert.equal(await readFile(stale, 'utf8'), 'half a file', 'the directory is as it was');
   });
 });

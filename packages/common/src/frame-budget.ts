@@ -72,6 +72,8 @@ export class FrameBudget {
       const onAbort = () => {
         const at = this.#waiters.indexOf(waiter);
         if (at !== -1) this.#waiters.splice(at, 1);
+        // The stall watch keeps the process alive: with nobody waiting any more, it has nothing to watch.
+        if (this.#waiters.length === 0) this.#stopWatching();
         reject(new AbortError(signal?.reason));
       };
       signal?.addEventListener('abort', onAbort, { once: true });

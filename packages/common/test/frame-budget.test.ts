@@ -165,3 +165,16 @@ test('stallTimeout: a slow consumer that keeps giving units back is never taken 
   assert.equal(budget.inUse, 0);
   assert.throws(() => new FrameBudget(1, { stallTimeout: -1 }), /stallTimeout/);
 });
+
+test('stallTimeout: once the last waiter is aborted, no stall timer keeps the process alive', async () => {
+  const timers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
+  const before = timers();
+  const budget = new FrameBudget(1, { stallTimeout: 60_000 });
+  await budget.acquire();
+  const controller = new AbortController();
+  const waiting = budget.acquire(controller.signal);
+  assert.equal(timers(), before + 1, 'the watch runs while someone waits');
+  controller.abort();
+  await assert.rejects(waiting, AbortError);
+  assert.equal(timers(), before, 'and stops with the last waiter');
+});

@@ -31,6 +31,8 @@ export class FrameRun {
   readonly source: ByteSource;
   readonly budget: FrameBudget;
   #ownsSource: boolean;
+  /** A budget the caller gave may serve other runs too: only one made for this run is closed with it. */
+  #ownsBudget: boolean;
   #streams: Array<Readable | Duplex> = [];
   #progress: ProgressBar | null = null;
   #progressTimer: NodeJS.Timeout | null = null;
@@ -39,11 +41,12 @@ export class FrameRun {
   /** Why the run was stopped, once it has been: no stage may start after that. */
   #stopped: Error | null = null;
 
-  constructor(input: ByteSourceInput, settings: StageSettings, budget: FrameBudget) {
+  constructor(input: ByteSourceInput, settings: StageSettings, budget: FrameBudget, ownsBudget: boolean) {
     this.settings = settings;
     this.#ownsSource = !isByteSource(input);
     this.source = openByteSource(input, httpOptionsOf(settings));
     this.budget = budget;
+    this.#ownsBudget = ownsBudget;
     attachProbe(settings.stats, () => ({ bytesRead: this.source.bytesRead, retries: this.source.retriesMade ?? 0 }));
   }
 
@@ -170,14 +173,15 @@ export class FrameRun {
   }
 
   /**
-   * Tears everything down and waits until each stage has closed, then closes the source if this run opened it.
+   * Tears everything down and waits until each stage has closed, then closes the source and the budget if this run
+   * made them.
    * Stages still running are destroyed: call it once the pipeline has settled, or to abandon it.
    */
   async close(): Promise<void> {
     if (this.#onAbort) this.settings.signal?.removeEventListener('abort', this.#onAbort);
     if (this.#progressTimer) clearInterval(this.#progressTimer);
     this.#progress?.finish();
-    this.budget.close();
+    if (this.#ownsBudget) this.budget.close();
     await Promise.all(this.#streams.map((stream) => closed(stream)));
     if (this.#ownsSource) await this.source.close();
   }

@@ -41,8 +41,9 @@ export interface FrameStages extends AsyncDisposable {
   /** Stops every stage at once (an abort, say); native memory is freed as each closes. */
   destroy(error?: Error): void;
   /**
-   * Waits until every stage has closed (destroying those still running), closes the budget, and closes the byte
-   * source if `openFrameStages` opened it (a URL or a path; a `ByteSource` you passed stays yours).
+   * Waits until every stage has closed (destroying those still running), then closes what `openFrameStages` made:
+   * the byte source of a URL or a path, and the budget of a number. A `ByteSource` or a `FrameBudget` you passed
+   * stays yours, open, so that it can serve other runs.
    */
   close(): Promise<void>;
 }
@@ -76,8 +77,9 @@ export async function openFrameStages(
   const settings = checkStageOptions(options);
   const wanted = Selection.from(selection);
   const { budget: given, stallTimeout, stats } = settings;
+  const owned = !(given instanceof FrameBudget);
   const budget = given instanceof FrameBudget ? given : new FrameBudget(given, { stallTimeout });
-  const run = new FrameRun(input, settings, budget);
+  const run = new FrameRun(input, settings, budget, owned);
   try {
     const skip = settings.skip ?? new Set<number>();
     const leaveOut = skip.size > 0 && wanted.mayInclude(skip);

@@ -190,7 +190,7 @@ export interface FrameStagesOptions extends DecodeOptions {
   /**
    * Milliseconds the decoder may wait for a unit of the budget while none is given back before the run fails with
    * `ERR_FRAMEPIPE_STALLED`: a consumer that never calls `budget.release()` fails loudly instead of hanging. 0
-   * waits for ever. Applies to a budget given as a number (a `FrameBudget` carries its own).
+   * waits for ever. Only with a budget given as a number: a `FrameBudget` carries its own (its `stallTimeout`).
    * @default 60000
    */
   stallTimeout?: number | undefined;
@@ -276,7 +276,12 @@ export function checkDirOptions(outputDir: unknown, options: StreamToDirOptions 
 
 /** Checks the options of {@link openFrameStages}. */
 export function checkStageOptions(options: FrameStagesOptions | undefined): StageSettings {
-  return checkOptions(STAGE_RULES, options, 'openFrameStages');
+  const settings = checkOptions(STAGE_RULES, options, 'openFrameStages');
+  if (settings.budget instanceof FrameBudget && options?.stallTimeout !== undefined) {
+    // A budget comes with its own; silently running with another would mislead.
+    throw invalidOption('stallTimeout', 'no stallTimeout with a FrameBudget (give it to the budget: new FrameBudget(n, { stallTimeout }))', options.stallTimeout);
+  }
+  return settings;
 }
 
 /** Checks `signal`, `headers`, `timeout` and `retries` among other options, whose keys the caller checks. */

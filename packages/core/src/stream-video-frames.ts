@@ -3,9 +3,10 @@ import type { Readable } from 'streamx';
 import { AbortError, BufferPool, FrameBudget } from '@framepipe/common';
 import { FrameDirSink, findFrameFiles, removeStaleTemporaries } from '@framepipe/sink';
 import type { ManifestLine as SinkManifestLine } from '@framepipe/sink';
+import { isByteSource, openByteSource } from '@framepipe/http-source';
 import type { ByteSourceInput } from '@framepipe/http-source';
 import type { RgbFrame } from '@framepipe/rgb';
-import { checkDirOptions, checkStreamOptions, decodeOptionsOf } from './options.ts';
+import { checkDirOptions, checkStreamOptions, decodeOptionsOf, httpOptionsOf } from './options.ts';
 import type { IterateOptions, IterateSettings, StreamToDirOptions } from './options.ts';
 import { openFrameStages } from './open-frame-stages.ts';
 import type { FrameStages } from './open-frame-stages.ts';
@@ -55,6 +56,9 @@ export async function streamVideoFramesToDir(
 ): Promise<string[]> {
   const settings = checkDirOptions(outputDir, options);
   const { queueMaxSize, maxWriteWorkers, stats, signal } = settings;
+  // Made here, before a resumed run looks at the directory, so that a bad source fails before any I/O.
+  const ownsSource = !isByteSource(source);
+  const byteSource = openByteSource(source, httpOptionsOf(settings));
   // Frames alive at once: the queue, one per writer, and the one being converted.
   const budget = new FrameBudget(queueMaxSize + maxWriteWorkers + 1);
   // The built-in encoder gives each frame's buffer back once encoded, so a few buffers serve the whole run; an
@@ -82,7 +86,7 @@ export async function streamVideoFramesToDir(
   try {
     const skip = settings.resume ? await savedFrames(sink) : undefined;
     // The sink's queue holds the frames waiting for a writer; the converter hands them over one at a time.
-    stages = await openFrameStages(source, settings.selection, { ...decodeOptionsOf(settings), budget, pool, skip, highWaterMark: 1 });
+    stages = await openFrameStages(byteSource, settings.selection, { ...decodeOptionsOf(settings), budget, pool, skip, highWaterMark: 1 });
     await sink.adopt(stages.skipped);
     // Nothing to write still creates the directory (and writes the manifest, if asked: empty, or the lines of the
     // files kept).
@@ -94,7 +98,9 @@ export async function streamVideoFramesToDir(
   } finally {
     signal?.removeEventListener('abort', onAbort);
     await stages?.close();
+    budget.close();
     await closedSink(sink);
+    if (ownsSource) await byteSource.close();
     finishStats(stats);
   }
 }
@@ -127,10 +133,11 @@ async function* iterateFrames(source: ByteSourceInput, settings: IterateSettings
   attachProbe(stats, () => ({ framesDelivered: delivered }));
   let stages: FrameStages | undefined;
   try {
-    // The caller may hold a frame as long as it likes: a budget that waits for ever.
+    // The caller may hold a frame as long as it likes: a budget that waits for ever (the queue and the frame in hand).
     stages = await openFrameStages(source, settings.selection, {
       ...decodeOptionsOf(settings),
-      budget: new FrameBudget(queueMaxSize + 1),
+      budget: queueMaxSize + 1,
+      stallTimeout: 0,
       pool,
       highWaterMark: queueMaxSize,
     });
