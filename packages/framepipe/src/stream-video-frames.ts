@@ -1,5 +1,6 @@
 import { streamVideoFrames as streamSourceFrames, streamVideoFramesToDir as streamSourceFramesToDir } from '@framepipe/core';
 import type { IterateOptions, RgbFrame, StreamToDirOptions } from '@framepipe/core';
+import { isByteSource } from '@framepipe/http-source';
 import type { ByteSourceInput } from '@framepipe/http-source';
 import { streamVideoFrames as streamSuperviselyFrames, streamVideoFramesToDir as streamSuperviselyFramesToDir } from '@framepipe/supervisely';
 import type { SuperviselyStreamOptions, SuperviselyStreamToDirOptions } from '@framepipe/supervisely';
@@ -41,7 +42,10 @@ export function streamVideoFrames(first: ByteSourceInput | SuperviselyStreamOpti
   return streamSourceFrames(first as ByteSourceInput, options);
 }
 
-/** True for the Supervisely call shape: an object that names a video by `api` and `videoId`. */
+/**
+ * True for the Supervisely call shape: an object that names a video by `api` and `videoId`. A ByteSource is a
+ * source, even one that has both (a `SuperviselyVideoSource` carries its own headers and timeouts).
+ */
 function isVideoRef(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && ('videoId' in value || 'api' in value);
+  return typeof value === 'object' && value !== null && !isByteSource(value) && ('videoId' in value || 'api' in value);
 }

@@ -33,8 +33,14 @@ test('streamVideoFramesToDir and streamVideoFrames take a source, or a Supervise
     };
     assert.deepEqual(await indices(framepipe.streamVideoFrames(SAMPLE, { frames: [9, 2] })), [2, 9]);
     assert.deepEqual(await indices(framepipe.streamVideoFrames({ api, videoId: 42, frames: [9, 2] })), [2, 9]);
-    // A ByteSource object is a source, not a Supervisely reference.
-    assert.deepEqual(await indices(framepipe.streamVideoFrames(new framepipe.FileSource(SAMPLE), { end: 1 })), [0, 1]);
+    // A ByteSource is a source, even a Supervisely one that has `api` and `videoId`: its own settings apply.
+    const source = api.videoSource(42, { timeout: 7000 });
+    try {
+      assert.deepEqual(await indices(framepipe.streamVideoFrames(source)), [...Array(150).keys()]);
+      assert.ok(source.info, 'the given source was the one read');
+    } finally {
+      await source.close();
+    }
   } finally {
     await server.close();
     await rm(dir, { recursive: true, force: true });
