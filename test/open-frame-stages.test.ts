@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { Writable, pipelinePromise } from 'streamx';
@@ -152,6 +152,11 @@ describe('openFrameStages', () => {
     assert.equal(server.requests.length, before, 'no request');
     await using past = await openFrameStages(server.url('/h264.mp4'), { start: 60 });
     assert.deepEqual([past.streams.length, past.plan.total, past.info?.frameCount], [1, 0, 60], 'a start past the end: opened, nothing to decode');
+    // A scanned container: the scan reads the file once, and no demuxer is opened again for a decode that will not be.
+    const size = (await stat(paths['h264.ts']!)).size;
+    await using scanned = await openFrameStages(server.url('/h264.ts'), { start: 60 });
+    assert.deepEqual([scanned.index?.strategy, scanned.plan.total], ['scan', 0]);
+    assert.ok(scanned.source.bytesRead <= size, `${scanned.source.bytesRead} bytes read of a ${size}-byte file`);
   });
 
   test('close() closes a source it opened, not one it was given', async () => {

@@ -11,12 +11,16 @@ import { httpOptionsOf } from './options.ts';
 import type { StageSettings } from './options.ts';
 import { attachProbe } from './run-stats.ts';
 
-/** A video opened and indexed: the demuxer that will feed the decoder, the stages before it, and the index. */
+/** A video opened and indexed: the index, the demuxer that read the header if it can decode, the stages before it. */
 export interface IndexedVideo {
+  /** The stream as the first demuxer opened it. After a scan, its `codecParameters` are gone with that demuxer. */
   readonly info: DemuxerInfo;
   readonly index: PtsIndex;
-  /** The demuxer the decode reads from (opened; the one that read the header, or a fresh one after a scan). */
-  readonly demuxer: Demuxer;
+  /**
+   * The demuxer the decode reads from, opened; null after a scan, which read the first one to its end: the decode
+   * then opens a fresh one ({@link FrameRun.decodingDemuxer}), only if there is something to decode.
+   */
+  readonly demuxer: Demuxer | null;
   /** Stages between the demuxer and the decoder: the indexer that numbers frames as packets pass, or none. */
   readonly before: readonly Duplex[];
 }
@@ -95,13 +99,20 @@ export class FrameRun {
       // The estimate from the frame rate fell short (variable frame rate): read every timestamp.
       index = await this.#scan(this.own(new Demuxer(this.source)), undefined);
     }
-    throwIfAborted(signal);
-    // The scan closed the first demuxer, and with it the codec parameters its info points to: the decode takes
-    // those of the demuxer it reads from.
-    const demuxer = this.own(new Demuxer(this.source));
-    const decodeInfo = await demuxer.open();
     this.throwIfStopped();
-    return { info: decodeInfo, index, demuxer, before: [] };
+    return { info, index, demuxer: null, before: [] };
+  }
+
+  /**
+   * The demuxer to decode from, opened, and the stream info to decode with: the one that read the header, or a
+   * fresh one after a scan (whose demuxer took the codec parameters with it when it closed).
+   */
+  async decodingDemuxer(video: IndexedVideo): Promise<{ demuxer: Demuxer; info: DemuxerInfo }> {
+    throwIfAborted(this.settings.signal);
+    const demuxer = video.demuxer ?? this.own(new Demuxer(this.source));
+    const info = await demuxer.open();
+    this.throwIfStopped();
+    return { demuxer, info };
   }
 
   /** The MP4/MOV sample-table index, or null when the container has none. */

@@ -30,7 +30,10 @@ export interface FrameStages extends AsyncDisposable {
   readonly budget: FrameBudget;
   /** The plan the stages follow: the resolved selection, the seek, the parts, what the decoder skips, the total. */
   readonly plan: DecodePlan;
-  /** The video stream, as the demuxer opened it; null when the selection was empty and nothing was opened. */
+  /**
+   * The video stream, as the demuxer that decodes opened it (its `codecParameters` are valid until the stages
+   * close); null when the selection was empty and nothing was opened.
+   */
   readonly info: DemuxerInfo | null;
   /** The frame-number index (`index.strategy` says how it was built); null when nothing was opened. */
   readonly index: PtsIndex | null;
@@ -84,7 +87,7 @@ export async function openFrameStages(
     const skip = settings.skip ?? new Set<number>();
     const leaveOut = skip.size > 0 && wanted.mayInclude(skip);
     const video = await run.open(wanted, leaveOut);
-    if (!video) return frameStages(run, [emptyStream()], emptyPlan(wanted), null, []);
+    if (!video) return frameStages(run, [emptyStream()], emptyPlan(wanted), null, null, []);
     const { index, info } = video;
     let plan = planDecode(index, info, wanted);
     let skipped: AdoptedFrame[] = [];
@@ -96,8 +99,9 @@ export async function openFrameStages(
     }
     const { total } = plan;
     attachProbe(stats, () => ({ framesTotal: total }));
-    if (total === 0 && index.strategy !== 'stream') return frameStages(run, [emptyStream()], plan, video, skipped);
-    return frameStages(run, await wire(run, video, plan), plan, video, skipped);
+    if (total === 0 && index.strategy !== 'stream') return frameStages(run, [emptyStream()], plan, info, index, skipped);
+    const wired = await wire(run, video, plan);
+    return frameStages(run, wired.streams, plan, wired.info, index, skipped);
   } catch (error) {
     run.destroy(error instanceof Error ? error : undefined);
     await run.close();
@@ -109,7 +113,8 @@ function frameStages(
   run: FrameRun,
   streams: readonly [Readable, ...Duplex[]],
   plan: DecodePlan,
-  video: IndexedVideo | null,
+  info: DemuxerInfo | null,
+  index: PtsIndex | null,
   skipped: readonly AdoptedFrame[],
 ): FrameStages {
   const close = () => run.close();
@@ -117,8 +122,8 @@ function frameStages(
     streams,
     budget: run.budget,
     plan,
-    info: video?.info ?? null,
-    index: video?.index ?? null,
+    info,
+    index,
     skipped,
     source: run.source,
     destroy: (error) => run.destroy(error),
@@ -132,10 +137,11 @@ function frameStages(
  * (and the indexer, for frames numbered as packets pass). The selector ends the demuxer's input once the
  * selection is complete, and, for a sparse selection, makes it jump over the GOPs between parts.
  */
-async function wire(run: FrameRun, video: IndexedVideo, plan: DecodePlan): Promise<[Readable, ...Duplex[]]> {
+async function wire(run: FrameRun, video: IndexedVideo, plan: DecodePlan): Promise<{ streams: [Readable, ...Duplex[]]; info: DemuxerInfo }> {
   const { settings, budget } = run;
   const { stats } = settings;
-  const { info, index, demuxer, before } = video;
+  const { index, before } = video;
+  const { demuxer, info } = await run.decodingDemuxer(video);
   const fromStart = plan.seek === null;
   if (plan.seek) await demuxer.seekKeyframe(plan.seek.pts, plan.seek.dts);
   run.throwIfStopped();
@@ -168,7 +174,7 @@ async function wire(run: FrameRun, video: IndexedVideo, plan: DecodePlan): Promi
     corruptFrames: decoder.corruptFrames,
     rejectedPackets: decoder.rejectedPackets,
   }));
-  return [demuxer, ...before, decoder, selector, converter];
+  return { streams: [demuxer, ...before, decoder, selector, converter], info };
 }
 
 /**
