@@ -1,4 +1,6 @@
 import type { DemuxerInfo } from '@framepipe/demuxer';
+import { InvalidOptionError } from '@framepipe/common';
+import { SCAN_MARGIN } from './pts-index.ts';
 import type { PtsIndex } from './pts-index.ts';
 import { Selection } from './selection.ts';
 
@@ -46,12 +48,15 @@ export type PlanStreamInfo = Pick<DemuxerInfo, 'timeBase' | 'duration' | 'frameC
  * Plans the decode of `selection` over a video whose frames `index` numbers: where to seek, which parts to decode
  * and jump between, which packets the decoder may skip, and how many frames come out. Pure: no I/O.
  *
- * - With a final index (read from the container, or scanned), the selection is resolved against it (times become
+ * - With a final index (read from the container, or scanned far enough), the selection is resolved against it (times become
  *   frame numbers, `end` is capped at the last frame), decoding starts at the keyframe shown at or before the
  *   first wanted frame (or at the first packet, for a stream that Supervisely's rule decodes from the start), and
  *   every packet's pts tells whether its frame is wanted.
  * - With an index that grows as packets pass (`strategy: 'stream'`, a range from frame 0), decoding starts at the
  *   first packet, nothing is skipped, and the total is the container's frame count, when it states one.
+ *
+ * A scanned index that stops before the last frame the selection may want (plus the scan's margin of
+ * {@link SCAN_MARGIN} frames) is refused with `ERR_FRAMEPIPE_INVALID_OPTION`: the frames after it are unknown.
  *
  * @example
  * const index = await PtsIndex.fromContainer(source, info);
@@ -65,6 +70,14 @@ export function planDecode(index: PtsIndex, info: PlanStreamInfo, selection: Sel
     if (wanted.byTime || !wanted.fromFirstFrame) throw new Error('planDecode: an index built as packets pass serves only a range from frame 0');
     const total = info.frameCount === null ? (wanted.count ?? null) : wanted.upTo(info.frameCount - 1).count!;
     return { selection: wanted, total, seek: null, parts: [], unwanted: undefined };
+  }
+  if (!wanted.coveredBy(index, info, SCAN_MARGIN)) {
+    // A scan that stopped early knows the ranks of the frames well before where it stopped, and nothing after.
+    throw new InvalidOptionError(
+      'index',
+      `planDecode needs an index that holds every frame the selection may select, and ${SCAN_MARGIN} more: this one stops at frame ${index.size - 1}` +
+        ' (scan with PtsIndex.scan(demuxer, { end }) up to the last frame wanted, or without end for every frame)',
+    );
   }
   const resolved = wanted.atTimes(index, info).upTo(index.size - 1);
   if (resolved.empty) return { selection: resolved, total: 0, seek: null, parts: [], unwanted: undefined };

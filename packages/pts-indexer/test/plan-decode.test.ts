@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Packet } from 'node-av';
+import { AV_PKT_FLAG_KEY } from 'node-av/constants';
 import { InvalidOptionError } from '@framepipe/common';
 import { Mp4SampleTable, PtsIndex, SAMPLE_KEYFRAME, Selection, planDecode } from '../src/index.ts';
 import type { DecodePlan } from '../src/index.ts';
@@ -37,6 +39,18 @@ function mp4Index(count: number, gop: number, noCtts = false): PtsIndex {
 }
 
 const INFO = { timeBase: { num: 1, den: 25 }, duration: 4, frameCount: 100 };
+
+/** The packet of frame `n` of an index built from a sample table, as a scan would have read it. */
+function packetOf(index: PtsIndex, n: number): Packet {
+  const table = index.sampleTable!;
+  const sample = [...Array(table.count).keys()].find((i) => table.pts[i] === index.ptsAt(n))!;
+  const packet = new Packet();
+  packet.alloc();
+  packet.pts = table.pts[sample]!;
+  packet.dts = table.dts[sample]!;
+  if (table.flags[sample]! & SAMPLE_KEYFRAME) packet.flags = AV_PKT_FLAG_KEY;
+  return packet;
+}
 
 /** The frame number each part starts decoding from, and its last frame. */
 function parts(plan: DecodePlan, index: PtsIndex): Array<[number, number]> {
@@ -122,6 +136,21 @@ describe('planDecode', () => {
     assert.equal(planDecode(growing, { ...INFO, frameCount: null }, {}).total, null);
     assert.equal(planDecode(growing, { ...INFO, frameCount: null }, { end: 9 }).total, 10);
     assert.throws(() => planDecode(growing, INFO, { start: 5 }), /range from frame 0/);
+  });
+
+  test('an index that stops short of the selection is refused, not trusted', () => {
+    // A scan up to frame 20 (and its margin of 64 more) knows frames 0..84 of this 150-frame video, and no more.
+    const long = mp4Index(150, 10);
+    const partial = new PtsIndex('scan', true);
+    for (let n = 0; n < 85; n++) {
+      const packet = packetOf(long, n);
+      partial.addPacket(packet);
+      packet.free();
+    }
+    assert.equal(planDecode(partial, INFO, { start: 10, end: 20 }).total, 11, 'within what the scan knows');
+    for (const selection of [{ start: 50, end: 140 }, { start: 10 }, { frames: [3, 100] }, { timestamps: [5] }]) {
+      assert.throws(() => planDecode(partial, INFO, selection), (error: unknown) => error instanceof InvalidOptionError && /stops at frame 84/.test(error.message), JSON.stringify(selection));
+    }
   });
 
   test('the selection is checked like the options', () => {
