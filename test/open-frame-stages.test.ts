@@ -172,6 +172,7 @@ describe('openFrameStages', () => {
   test('options and selection are checked before any request', async () => {
     const before = server.requests.length;
     await assert.rejects(openFrameStages(server.url('/h264.mp4'), { start: 5, end: 2 }), /Expected an integer >= start \(5\) for end/);
+    await assert.rejects(openFrameStages(server.url('/h264.mp4'), { strat: 5 } as never), /Unknown option strat for selection/);
     await assert.rejects(openFrameStages(server.url('/h264.mp4'), {}, { budget: 0 }), /Expected a positive integer for budget but received 0/);
     await assert.rejects(openFrameStages(server.url('/h264.mp4'), {}, { stallTimeout: -1 }), /for stallTimeout/);
     await assert.rejects(openFrameStages(server.url('/h264.mp4'), {}, { skip: [1.5] }), /for skip/);

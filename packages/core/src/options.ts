@@ -258,7 +258,7 @@ export type StageSettings = SettingsOf<typeof STAGE_RULES>;
 /** Checks and applies a table, then the selection it holds as one value. */
 function withSelection<T extends Record<string, OptionRule<unknown>>>(table: T, options: unknown, where: string): Checked<T> {
   const settings = checkOptions(table, options, where) as Record<string, unknown>;
-  const selection = Selection.from(settings as SelectionOptions);
+  const selection = Selection.from(Object.fromEntries(SELECTION_KEYS.map((key) => [key, settings[key]])));
   for (const key of SELECTION_KEYS) delete settings[key];
   return { ...settings, selection } as Checked<T>;
 }

@@ -69,7 +69,8 @@ export class FrameSelector extends Transform {
     this.#buffered = buffered.attach(this, { input: (frame) => this.#drop(frame), output: ({ frame }) => this.#drop(frame) });
     if (opts.selection !== undefined && !(opts.selection instanceof Selection)) throw invalidOption('selection', 'a Selection', opts.selection);
     const { selection: given, budget, highWaterMark, ...keys } = opts;
-    if (given && Object.keys(keys).length > 0) throw invalidOption(Object.keys(keys)[0]!, 'no selection options together with selection', Object.values(keys)[0]);
+    const named = Object.entries(keys).find(([, value]) => value !== undefined);
+    if (given && named) throw invalidOption(named[0], 'no selection options together with selection', named[1]);
     const selection = given ?? Selection.from(keys);
     if (selection.byTime) throw invalidOption('selection', 'frame numbers (turn times into frames with Selection.atTimes)', selection.timestamps);
     this.selection = selection;

@@ -1,4 +1,4 @@
-import { checkInteger, invalidOption } from '@framepipe/common';
+import { assertKnownKeys, assertOptionsObject, checkInteger, invalidOption } from '@framepipe/common';
 import type { PtsIndex } from './pts-index.ts';
 
 /**
@@ -78,11 +78,14 @@ export class Selection {
 
   /**
    * Checks a selection as a caller wrote it and returns it as a Selection (a Selection is returned as it is).
-   * Throws an `InvalidOptionError` naming the option: a negative or fractional frame number, an `end` before
-   * `start`, a `step` below 1, a time that is not a finite number >= 0, or two kinds of selection at once.
+   * Throws an `InvalidOptionError` naming the option: a key that is not a selection option, a negative or
+   * fractional frame number, an `end` before `start`, a `step` below 1, a time that is not a finite number >= 0,
+   * or two kinds of selection at once.
    */
-  static from(options: SelectionOptions | Selection | undefined = {}): Selection {
-    if (options instanceof Selection) return options;
+  static from(given: SelectionOptions | Selection | undefined = {}): Selection {
+    if (given instanceof Selection) return given;
+    const options = assertOptionsObject(given, 'selection');
+    assertKnownKeys(options, SELECTION_KEYS, 'selection');
     const start = checkInteger('start', options.start ?? 0, 0);
     const end = checkInteger('end', options.end, 0, true);
     if (end !== undefined && end < start) throw invalidOption('end', `an integer >= start (${start})`, end);

@@ -120,6 +120,7 @@ test('a Selection serves as it is; times must be turned into frames first', asyn
   assert.deepEqual((await run(selector, Array.from({ length: 10 }, (_, i) => i * 100), budget)).kept, [1, 4, 7]);
   assert.throws(() => new FrameSelector(makeIndex(2), { selection: Selection.from({ timestamps: [1] }) }), /Selection\.atTimes/);
   assert.throws(() => new FrameSelector(makeIndex(2), { selection, start: 1 }), InvalidOptionError);
+  assert.equal(new FrameSelector(makeIndex(2), { selection, start: undefined }).selection, selection, 'a key set to undefined is not given');
   assert.throws(() => new FrameSelector(makeIndex(2), { selection: { start: 1 } as never }), InvalidOptionError);
 });
 

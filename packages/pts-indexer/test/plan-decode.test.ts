@@ -215,5 +215,8 @@ describe('Selection', () => {
     }
     const made = Selection.from({ start: 1 });
     assert.equal(Selection.from(made), made, 'a Selection is taken as it is');
+    assert.throws(() => Selection.from({ strat: 100 } as never), /^InvalidOptionError: Unknown option strat for selection; known options: start, end, step, frames, timestamps$/);
+    assert.throws(() => Selection.from(null as never), /^InvalidOptionError: Expected an object for selection options but received null of type null$/);
+    assert.equal(Selection.from({ start: undefined, frames: [4] }).frames?.[0], 4, 'a key set to undefined is not given');
   });
 });
