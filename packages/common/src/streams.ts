@@ -69,6 +69,8 @@ export class StageBuffers<In, Out = never> {
   readonly #outputs = new Set<Out>();
   #stream: { readonly destroying: boolean } | null = null;
   #release: BufferedRelease<In, Out> = {};
+  /** Set by {@link StageBuffers.release}: what is pushed afterwards can never be read. */
+  #released = false;
 
   // streamx measures an input as it is written and again as it leaves the queue for _write. Both only add: the
   // item is still the stage's after the queue, since a Transform may park it before _transform sees it.
@@ -80,7 +82,11 @@ export class StageBuffers<In, Out = never> {
   // streamx measures an output once as it is pushed and once as a reader takes it out: every second measure of the
   // same item is its departure.
   readonly #measureOutput = (item: Out): number => {
-    if (!this.#outputs.delete(item)) this.#outputs.add(item);
+    // streamx may call _destroy while an asynchronous _transform is still running (a reader asking for more after
+    // destroy() starts the teardown from the readable side): what that transform pushes later lands in a queue
+    // nobody reads, so it is released as it arrives.
+    if (this.#released) this.#release.output?.(item);
+    else if (!this.#outputs.delete(item)) this.#outputs.add(item);
     return 1;
   };
 
@@ -121,10 +127,13 @@ export class StageBuffers<In, Out = never> {
   }
 
   /**
-   * Hands every item still buffered to its release callback, once. Call it from `_destroy`: by then streamx takes
-   * nothing more from the buffers and no `_transform` is running, so nothing held can still move on.
+   * Hands every item still buffered to its release callback, once, and every item pushed from then on as it is
+   * pushed. Call it from `_destroy`: by then streamx takes nothing more from the buffers. A `_transform` may still
+   * be running (streamx can begin the teardown from the readable side while it is); what it pushes is released
+   * as it arrives, and what it was given it owns, as always.
    */
   release(): void {
+    this.#released = true;
     const { input, output } = this.#release;
     // Deleted before each callback: an item is released once even if a callback throws and release runs again.
     for (const item of this.#outputs) {

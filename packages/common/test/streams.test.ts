@@ -261,6 +261,23 @@ test('StageBuffers: an output pushed by a _transform that finishes after destroy
   assert.deepEqual(stream.released, ['out:100']);
 });
 
+test('StageBuffers: when a reader starts the teardown while a _transform runs, what it pushes later is released as it comes', async () => {
+  let finish!: () => void;
+  const stream = new Tracked(4, (done) => (finish = done));
+  stream.write({ id: 0 });
+  await tick();
+  stream.destroy();
+  await tick();
+  // A reader that arrives after destroy() lets streamx run _destroy from the readable side, before the transform
+  // is done: the stream closes with the transform still running.
+  stream.on('data', () => {});
+  await once(stream, 'close');
+  assert.deepEqual(stream.released, [], 'nothing was buffered when it closed');
+  finish();
+  await tick();
+  assert.deepEqual(stream.released, ['out:100'], 'the late output is released once, as it is pushed');
+});
+
 test('StageBuffers in a Writable: the item in _write is the stage\'s own, the queued ones are released', async () => {
   const released: number[] = [];
   const inHand: Item[] = [];

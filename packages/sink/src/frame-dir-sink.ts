@@ -193,10 +193,10 @@ export class FrameDirSink extends Writable {
 
   override _predestroy(): void {
     this.#writers.abort(new AbortError('FrameDirSink destroyed'));
-    this.#buffered.release();
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
+    this.#buffered.release();
     // Writes under way finish (or remove their temporary file) before the sink reports closed, so that the
     // manifest lists what is kept.
     this.#writers
