@@ -1,6 +1,7 @@
 /**
  * framepipe as its users get it: every package built and packed as it would be published, installed with plain npm
- * into a fresh project outside the workspace (no pnpm links, no TypeScript sources), and used there on Node >= 22
+ * into a fresh project outside the workspace (no pnpm links; what loads is built JavaScript and declarations, the
+ * TypeScript sources ship only for the source maps), and used there on the oldest Node it claims and on the newest
  * through the `framepipe` command, an ESM script and a TypeScript consumer with a stock strict `nodenext` tsconfig.
  */
 import { after, before, describe, test } from 'node:test';
@@ -85,12 +86,22 @@ describe('framepipe installed from its packed tarballs with plain npm', { timeou
     if (work) await removeDir(work);
   });
 
-  test('the installed packages are the packed ones: built JavaScript, semver ranges, nothing from the workspace', async () => {
+  test('the installed packages are the packed ones: entry points in dist/, semver ranges, nothing from the workspace', async () => {
     const { stdout } = await sh('npm', ['ls', '--all', '--parseable'], project);
     assert.ok(!stdout.includes(ROOT), 'nothing resolves into the workspace');
     const umbrella = JSON.parse(await readFile(join(project, 'node_modules/framepipe/package.json'), 'utf8'));
-    assert.equal(umbrella.exports['.'].default, './dist/index.js');
     assert.equal(umbrella.bin.framepipe, './dist/bin.js');
+    // Every entry point of every package is built JavaScript and declarations that the tarball holds.
+    for (const name of manifests.map((m) => m.name as string)) {
+      const dir = join(project, 'node_modules', name);
+      const installed = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { exports: Record<string, { types: string; default: string }> };
+      for (const [entry, target] of Object.entries(installed.exports)) {
+        assert.match(target.default, /^\.\/dist\/.*\.js$/, `${name} ${entry}`);
+        assert.match(target.types, /^\.\/dist\/.*\.d\.ts$/, `${name} ${entry}`);
+        await readFile(join(dir, target.default));
+        await readFile(join(dir, target.types));
+      }
+    }
     for (const [name, range] of Object.entries(umbrella.dependencies as Record<string, string>)) {
       assert.equal(range, `^${version}`, `${name} is a semver range once packed`);
     }

@@ -13,7 +13,7 @@ export interface OptionFlag<O> {
   readonly yargs: Options & { describe: string; group: string };
   /** The option's value from the flag's, when they differ. */
   readonly toOption?: (value: never) => unknown;
-  /** How the help text shows the default, when it differs from the library's value (units). */
+  /** How the help text shows the default, when it is not the library's value as it is (other units, or Selection's). */
   readonly shownDefault?: string;
 }
 
@@ -32,13 +32,12 @@ export const SOURCE_FLAGS: ReadonlyArray<OptionFlag<SourceOptions>> = [
     flag: 'timeout',
     yargs: { type: 'number', requiresArg: true, describe: 'Seconds a request may wait for a byte', group: SOURCE_GROUP },
     toOption: (seconds: number) => seconds * 1000,
-    shownDefault: '30',
+    shownDefault: String((optionDefault('timeout') as number) / 1000),
   },
   {
     option: 'retries',
     flag: 'retries',
     yargs: { type: 'number', requiresArg: true, describe: 'Retries of a failed HTTP request, resuming at the byte where it stopped', group: SOURCE_GROUP },
-    shownDefault: '5',
   },
 ];
 

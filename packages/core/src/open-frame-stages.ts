@@ -66,7 +66,11 @@ export interface FrameStages extends AsyncDisposable {
  * const stages = await openFrameStages('https://example.com/clip.mp4', { start: 100, end: 109 });
  * try {
  *   await pipelinePromise(...stages.streams, new Writable({
- *     write(frame, cb) { console.log(frame.index); stages.budget.release(); cb(null); },
+ *     write(frame: RgbFrame, cb: (error: Error | null) => void) {
+ *       console.log(frame.index);
+ *       stages.budget.release();
+ *       cb(null);
+ *     },
  *   }));
  * } finally {
  *   await stages.close();

@@ -1,5 +1,6 @@
 import { BufferPool, FrameBudget, checkInteger, checkOptions, invalidOption, rules } from '@framepipe/common';
 import type { OptionRule, RuleTable, SettingsOf } from '@framepipe/common';
+import { DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '@framepipe/http-source';
 import { SELECTION_KEYS, Selection } from '@framepipe/pts-indexer';
 import type { SelectionOptions } from '@framepipe/pts-indexer';
 import { IMAGE_EXTENSIONS } from '@framepipe/sink';
@@ -32,8 +33,9 @@ export interface SourceOptions {
 const SOURCE_RULES = {
   signal: rules.signal(),
   headers: rules.headers(),
-  timeout: rules.positiveNumber(),
-  retries: rules.integer(0),
+  // The byte source's own defaults, so that the help of the command line shows the values a run uses.
+  timeout: { ...rules.positiveNumber(), fallback: () => DEFAULT_TIMEOUT },
+  retries: rules.integer(0, DEFAULT_RETRIES),
 } satisfies RuleTable<SourceOptions>;
 
 /** How the frames are decoded and converted, and what the run reports. */
@@ -296,11 +298,7 @@ export function decodeOptionsOf(settings: DecodeSettings): DecodeOptions {
   return { signal, headers, timeout, retries, showDecodingProgress, autorotate, strict, stats };
 }
 
-/** The HttpSource options that follow from the settings (none that were not given). */
-export function httpOptionsOf(settings: SourceSettings): { headers?: Record<string, string>; timeout?: number; retries?: number } {
-  return {
-    ...(settings.headers ? { headers: settings.headers } : {}),
-    ...(settings.timeout !== undefined ? { timeout: settings.timeout } : {}),
-    ...(settings.retries !== undefined ? { retries: settings.retries } : {}),
-  };
+/** The HttpSource options that follow from the settings. */
+export function httpOptionsOf(settings: SourceSettings): { headers?: Record<string, string>; timeout: number; retries: number } {
+  return { ...(settings.headers ? { headers: settings.headers } : {}), timeout: settings.timeout, retries: settings.retries };
 }

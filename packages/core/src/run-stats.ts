@@ -52,6 +52,7 @@ const internals = Symbol('RunStats internals');
  * console.log(stats.framesDelivered, stats.bytesRead, stats.seconds);
  */
 export class RunStats implements RunStatsSnapshot {
+  /** @internal The pipeline's probes and the frozen figures; not part of the API. */
   readonly [internals] = {
     started: performance.now(),
     ended: null as number | null,

@@ -43,15 +43,38 @@ export { ByteStream, FileSource, HttpSource, isByteSource, openByteSource } from
 export type { ByteSource, ByteSourceInput, ByteStreamOptions, HttpAgents, HttpSourceInput, HttpSourceOptions } from '@framepipe/http-source';
 export { Demuxer } from '@framepipe/demuxer';
 export type { DemuxerInfo, DemuxerOptions } from '@framepipe/demuxer';
-export { FrameSelector, PtsIndex, PtsIndexer, SCAN_MARGIN } from '@framepipe/pts-indexer';
-export type { FrameSelectorOptions, NumberedFrame, PtsContainerOptions, PtsIndexerOptions, PtsIndexStrategy, PtsScanOptions } from '@framepipe/pts-indexer';
+export { FrameSelector, Mp4SampleTable, PtsIndex, PtsIndexer, SAMPLE_DISCARD, SAMPLE_KEYFRAME, SCAN_MARGIN, readMp4SampleTable } from '@framepipe/pts-indexer';
+export type {
+  ContainerStreamInfo,
+  FrameSelectorOptions,
+  Mp4Sample,
+  NumberedFrame,
+  PtsContainerOptions,
+  PtsIndexerOptions,
+  PtsIndexStrategy,
+  PtsScanOptions,
+  ReadMp4SampleTableOptions,
+} from '@framepipe/pts-indexer';
 export { Decoder } from '@framepipe/decoder';
 export type { DecoderOptions } from '@framepipe/decoder';
 export { RgbConverter } from '@framepipe/rgb';
 export type { NumberedFrameInput, RgbConverterOptions, RgbFrame } from '@framepipe/rgb';
-export { FrameDirSink, FrameEncoder, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, frameFileName } from '@framepipe/sink';
+export { FrameDirSink, FrameEncoder, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, findFrameFiles, frameFileName, removeStaleTemporaries } from '@framepipe/sink';
 export type { AdoptedFrame, FrameDirSinkOptions, FrameEncoderOptions, ImageExtension, ImageWriter, ImageWriterOptions, SinkFrame } from '@framepipe/sink';
 
-// Shared by every stage: errors with stable codes, the frame budget and the buffer pool.
-export { AbortError, BufferPool, DISCONTINUITY, ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, isAbortError, isDiscontinuity } from '@framepipe/common';
-export type { FrameBudgetOptions, FramepipeErrorDetails } from '@framepipe/common';
+// Shared by every stage: errors with stable codes, the frame budget, the buffer pool, and what a stage of your own
+// between them needs (the jump marker to pass on, the bookkeeping that frees what a destroyed stage still holds).
+export {
+  AbortError,
+  BufferPool,
+  DISCONTINUITY,
+  ErrorCode,
+  FrameBudget,
+  FramepipeError,
+  InvalidOptionError,
+  StageBuffers,
+  isAbortError,
+  isDiscontinuity,
+  objectStreamOptions,
+} from '@framepipe/common';
+export type { BufferedRelease, FrameBudgetOptions, FramepipeErrorDetails } from '@framepipe/common';

@@ -97,7 +97,8 @@ export interface HttpSourceOptions {
 /** The option names of {@link HttpSourceOptions}, for callers that forward them (not re-exported). */
 export const HTTP_SOURCE_OPTION_KEYS = ['headers', 'timeout', 'retries', 'retryDelay', 'readAhead', 'maxReadAhead', 'agent'] as const;
 
-const DEFAULT_TIMEOUT = 30_000;
+/** Milliseconds a request may go without a byte before it fails (and is retried). */
+export const DEFAULT_TIMEOUT = 30_000;
 const DEFAULT_READ_AHEAD = 256 * 1024;
 const DEFAULT_MAX_READ_AHEAD = 8 * 1024 * 1024;
 

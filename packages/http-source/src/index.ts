@@ -1,6 +1,6 @@
 export { isByteSource } from './byte-source.ts';
 export type { ByteSource } from './byte-source.ts';
-export { HttpSource } from './http-source.ts';
+export { DEFAULT_TIMEOUT, HttpSource } from './http-source.ts';
 export type { HttpSourceOptions, HttpAgents } from './http-source.ts';
 export { FileSource } from './file-source.ts';
 export { openByteSource } from './open-source.ts';
