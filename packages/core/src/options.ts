@@ -294,8 +294,10 @@ export function checkSourceOptions(options: SourceOptions): SourceSettings {
 
 /** The decode options among checked settings, to pass on to {@link openFrameStages}. */
 export function decodeOptionsOf(settings: DecodeSettings): DecodeOptions {
-  const { signal, headers, timeout, retries, showDecodingProgress, autorotate, strict, stats } = settings;
-  return { signal, headers, timeout, retries, showDecodingProgress, autorotate, strict, stats };
+  // By the table's keys, so that an option added to the table passes through without a word here.
+  const decode: Record<string, unknown> = {};
+  for (const key of Object.keys(DECODE_RULES)) decode[key] = settings[key as keyof DecodeSettings];
+  return decode as DecodeOptions;
 }
 
 /** The HttpSource options that follow from the settings. */
