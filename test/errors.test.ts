@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { ErrorCode, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
 import { H264_MP4_FASTSTART, H264_MP4_MOOV_END } from './support/fixtures.ts';
 import { makeFixture } from './support/fixtures.ts';
-import { removeDir, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
+import { frameFileName } from '@framepipe/sink';
+import { readCodes, removeDir, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import { seededBytes, startRangeServer } from './support/range-server.ts';
 import type { RangeServer } from './support/range-server.ts';
 
@@ -117,7 +118,11 @@ test('a step over an MP4 cut short keeps, as a one-pass run does, the frames bef
   await assert.rejects(streamVideoFramesToDir(server.url('/truncated.mp4'), everyOut, { retries: 0 }), { code: ErrorCode.TRUNCATED });
   await assert.rejects(streamVideoFramesToDir(server.url('/truncated.mp4'), stepOut, { step: 2, retries: 0 }), { code: ErrorCode.TRUNCATED });
   const saved = async (out: string) => (await readdir(out)).filter((name) => /^frame_\d{6}\.png$/.test(name)).sort();
-  const even = (await saved(everyOut)).filter((name) => Number(name.slice(6, 12)) % 2 === 0);
-  assert.ok(even.length >= 5, `${even.length} even frames before the cut`);
-  assert.deepEqual(await saved(stepOut), even);
+  const every = (await saved(everyOut)).map((name) => Number(name.slice(6, 12)));
+  const stepped = (await saved(stepOut)).map((name) => Number(name.slice(6, 12)));
+  // Which frames a failed run still writes depends on how far its writers got when the cut stopped it, so the two
+  // runs may end a few frames apart; what matters is that the step run numbers and keeps frames as a one-pass run.
+  assert.ok(every.length >= 10 && stepped.length >= 5, `${every.length} and ${stepped.length} frames before the cut`);
+  assert.deepEqual(stepped, stepped.map((_, i) => 2 * i), 'every other frame from frame 0, none missing');
+  assert.deepEqual(await readCodes(stepped.map((n) => join(stepOut, frameFileName(n, 'png')))), stepped, 'each shows its own frame');
 });
