@@ -250,23 +250,25 @@ test('StageBuffers.admit: an item written while the stage is being destroyed is 
   assert.deepEqual(stream.released, ['in:5'], 'and only once');
 });
 
-test('StageBuffers: an output pushed by a _transform that finishes after destroy() is released too', async () => {
+/** A Tracked stream destroyed while its _transform of item 0 still runs; `finish` lets that transform end. */
+async function destroyedMidTransform(): Promise<{ stream: Tracked; finish: () => void }> {
   let finish!: () => void;
   const stream = new Tracked(4, (done) => (finish = done));
   stream.write({ id: 0 });
   await tick();
   stream.destroy();
+  return { stream, finish: () => finish() };
+}
+
+test('StageBuffers: an output pushed by a _transform that finishes after destroy() is released too', async () => {
+  const { stream, finish } = await destroyedMidTransform();
   finish();
   await once(stream, 'close');
   assert.deepEqual(stream.released, ['out:100']);
 });
 
 test('StageBuffers: when a reader starts the teardown while a _transform runs, what it pushes later is released as it comes', async () => {
-  let finish!: () => void;
-  const stream = new Tracked(4, (done) => (finish = done));
-  stream.write({ id: 0 });
-  await tick();
-  stream.destroy();
+  const { stream, finish } = await destroyedMidTransform();
   await tick();
   // A reader that arrives after destroy() lets streamx run _destroy from the readable side, before the transform
   // is done: the stream closes with the transform still running.
