@@ -9,14 +9,20 @@ import { join, resolve } from 'node:path';
 import { Encoder, FFmpegError, FormatContext, Frame, Muxer, Packet, Rational } from 'node-av';
 import type { CodecContext, EncoderOptions, MuxerOptions } from 'node-av';
 import {
+  AVCOL_PRI_BT2020,
   AVCOL_RANGE_JPEG,
   AVCOL_RANGE_MPEG,
+  AVCOL_SPC_BT2020_NCL,
+  AVCOL_TRC_ARIB_STD_B67,
+  AVCOL_TRC_SMPTE2084,
   AVMEDIA_TYPE_VIDEO,
   AV_CHANNEL_ORDER_NATIVE,
   AV_CH_LAYOUT_MONO,
   AV_CODEC_FLAG_QSCALE,
   AV_PIX_FMT_YUV420P,
   AV_PIX_FMT_YUV420P10LE,
+  AV_PIX_FMT_YUV420P12LE,
+  AV_PIX_FMT_YUV422P10LE,
   AV_PIX_FMT_YUV444P,
   AV_PIX_FMT_YUVJ420P,
   AV_PKT_DATA_DISPLAYMATRIX,
@@ -29,7 +35,7 @@ import {
   FF_ENCODER_MJPEG,
   FF_QP2LAMBDA,
 } from 'node-av/constants';
-import { drawFrameCode } from './frame-code.ts';
+import { drawFrameCode, renderFrameCode } from './frame-code.ts';
 
 /** What a fixture video is made of. */
 export interface FixtureSpec {
@@ -54,10 +60,10 @@ export interface FixtureSpec {
   readonly stripCts?: boolean;
   /**
    * Pixel format of the coded pictures. Default `yuv420p`, and `yuvj420p` (full range), the only one allowed, for
-   * mjpeg. `yuv420p10le` is for hevc; `yuv444p` (H.264 High 4:4:4, HEVC Main 4:4:4) is for h264 and hevc, and is the
-   * only format that allows an odd width or height.
+   * mjpeg. `yuv420p10le`, `yuv422p10le` (Main 4:2:2 10) and `yuv420p12le` (Main 12) are for hevc; `yuv444p` (H.264
+   * High 4:4:4, HEVC Main 4:4:4) is for h264 and hevc, and is the only format that allows an odd width or height.
    */
-  readonly pixelFormat?: 'yuv420p' | 'yuv420p10le' | 'yuv444p' | 'yuvj420p';
+  readonly pixelFormat?: 'yuv420p' | 'yuv420p10le' | 'yuv422p10le' | 'yuv420p12le' | 'yuv444p' | 'yuvj420p';
   /**
    * Variable frame rate: the duration of each frame in units of `1/fps`, taken in turn (`[1, 3]`: 1/fps, 3/fps,
    * 1/fps, ...). Frame `n`'s pts is the sum of the durations before it. Default: every frame lasts 1/fps.
@@ -79,6 +85,20 @@ export interface FixtureSpec {
    * as limited range, since the stretch clips them back to 0 and 255. Needs at least 320×240. Default false.
    */
   readonly greyPatches?: boolean;
+  /**
+   * Tag the stream as HDR, as phones and HDR10 masters do: BT.2020 primaries and matrix (non-constant luminance),
+   * limited range, and the PQ (`smpte2084`, with HDR10 mastering-display and light-level metadata) or HLG
+   * (`arib-std-b67`) transfer, in the coded stream (HEVC VUI and SEI) and the container. Only the tags change: the
+   * samples are coded as painted. hevc with a 10- or 12-bit `pixelFormat` only. Default none (untagged).
+   */
+  readonly hdr?: 'pq' | 'hlg';
+  /**
+   * Paint {@link colourBand} below the grid: behind the white digits, saturated colours with sharp edges in both
+   * directions and a hue gradient, and a flat white patch; so that the chroma planes carry detail and a test can
+   * check chroma interpolation and the matrix, not only flat grey. Painted in the stream's matrix (BT.2020 with
+   * `hdr`, else BT.601, which an untagged stream is read as). Needs at least 320×240. Default false.
+   */
+  readonly colourBand?: boolean;
 }
 
 /** Options of {@link makeFixture}. */
@@ -176,6 +196,31 @@ export const H264_RAW_BFRAMES: FixtureSpec = { ...H264_TS, container: 'h264' };
 /** H.264 with 3 B-frames in AVI, which stores no presentation timestamps (only one tick per packet). */
 export const H264_AVI_BFRAMES: FixtureSpec = { ...H264_TS, container: 'avi' };
 
+const COLOUR = { container: 'mp4', frames: 24, width: 640, height: 360, fps: 25, bFrames: 3, gop: 12, colourBand: true } as const;
+
+/** HDR10: HEVC Main 10 tagged BT.2020 PQ (`smpte2084`) with mastering metadata, colour band, 24 frames at 640×360 in MP4. */
+export const HEVC_PQ_MP4: FixtureSpec = { ...COLOUR, codec: 'hevc', pixelFormat: 'yuv420p10le', hdr: 'pq' };
+
+/** As a phone records by default: HEVC Main 10 tagged BT.2020 HLG (`arib-std-b67`), colour band, in MOV. */
+export const HEVC_HLG_MOV: FixtureSpec = { ...COLOUR, codec: 'hevc', container: 'mov', pixelFormat: 'yuv420p10le', hdr: 'hlg' };
+
+/** SDR HEVC Main 10 (yuv420p10le, untagged), colour band. */
+export const HEVC10_COLOUR_MP4: FixtureSpec = { ...COLOUR, codec: 'hevc', pixelFormat: 'yuv420p10le' };
+
+/** SDR HEVC Main 4:2:2 10 (yuv422p10le, untagged), colour band. */
+export const HEVC10_422_MP4: FixtureSpec = { ...COLOUR, codec: 'hevc', pixelFormat: 'yuv422p10le' };
+
+/** SDR HEVC Main 12 (yuv420p12le, untagged), colour band. */
+export const HEVC12_MP4: FixtureSpec = { ...COLOUR, codec: 'hevc', pixelFormat: 'yuv420p12le' };
+
+/** 8-bit H.264 (yuv420p, untagged) with the colour band: the everyday case, which must stay as it is. */
+export const H264_COLOUR_MP4: FixtureSpec = { ...COLOUR, codec: 'h264' };
+
+/** The colour presets (test/colour.test.ts), by name. */
+export const COLOUR_PRESETS: Readonly<Record<string, FixtureSpec>> = {
+  H264_COLOUR_MP4, HEVC10_COLOUR_MP4, HEVC10_422_MP4, HEVC12_MP4, HEVC_PQ_MP4, HEVC_HLG_MOV,
+};
+
 /** The odd-input presets (test/odd-inputs.test.ts), by name. */
 export const ODD_PRESETS: Readonly<Record<string, FixtureSpec>> = {
   HEVC_MP4, HEVC10_MP4, AV1_MP4, AV1_MKV, H264_MKV, MJPEG_AVI, H264_VFR_MP4, H264_VFR_MKV, H264_ROTATED_MP4,
@@ -244,7 +289,7 @@ function withoutDefaults(spec: FixtureSpec): FixtureSpec {
   const defaultFormat = spec.codec === 'mjpeg' ? 'yuvj420p' : 'yuv420p';
   if (copy.pixelFormat === undefined || copy.pixelFormat === defaultFormat) delete copy.pixelFormat;
   if (copy.frameDurations === undefined || spec.frameDurations?.every((d) => d === 1)) delete copy.frameDurations;
-  for (const key of ['rotation', 'audio', 'greyPatches']) if (!copy[key]) delete copy[key];
+  for (const key of ['rotation', 'audio', 'greyPatches', 'hdr', 'colourBand']) if (!copy[key]) delete copy[key];
   return copy as unknown as FixtureSpec;
 }
 
@@ -258,7 +303,7 @@ function checkSpec(spec: FixtureSpec): void {
     throw new RangeError(`fixture: size must be even (or any with yuv444p) and at least 64×64, got ${width}×${height}`);
   }
   const formats: Record<FixtureSpec['codec'], readonly string[]> = {
-    h264: ['yuv420p', 'yuv444p'], hevc: ['yuv420p', 'yuv420p10le', 'yuv444p'], vp9: ['yuv420p'], av1: ['yuv420p'],
+    h264: ['yuv420p', 'yuv444p'], hevc: ['yuv420p', 'yuv420p10le', 'yuv422p10le', 'yuv420p12le', 'yuv444p'], vp9: ['yuv420p'], av1: ['yuv420p'],
     mjpeg: ['yuvj420p'],
   };
   if (!formats[spec.codec].includes(format)) {
@@ -275,6 +320,12 @@ function checkSpec(spec: FixtureSpec): void {
     throw new RangeError(`fixture: audio is only for mp4, mov, mkv and ts, got ${spec.container}`);
   }
   if (spec.greyPatches) greyPatches(width, height);
+  if (spec.colourBand) colourBand(width, height);
+  if (spec.colourBand && spec.codec === 'mjpeg') throw new RangeError('fixture: colourBand is painted in limited range, and mjpeg is full range');
+  if (spec.colourBand && spec.greyPatches) throw new RangeError('fixture: colourBand and greyPatches paint the same band: pick one');
+  if (spec.hdr !== undefined && (spec.codec !== 'hevc' || !/p1[02]le$/.test(format))) {
+    throw new RangeError(`fixture: hdr is for hevc at 10 or 12 bits, got ${spec.codec} ${format}`);
+  }
   if (!ok(fps, 1, 1000)) throw new RangeError(`fixture: fps must be an integer in 1..1000, got ${fps}`);
   if (!ok(bFrames, 0, 16)) throw new RangeError(`fixture: bFrames must be an integer in 0..16, got ${bFrames}`);
   if (bFrames > 0 && spec.codec !== 'h264' && spec.codec !== 'hevc') {
@@ -384,7 +435,8 @@ function frameTiming(spec: FixtureSpec): FrameTiming {
 }
 
 const PIXEL_FORMATS = {
-  yuv420p: AV_PIX_FMT_YUV420P, yuv420p10le: AV_PIX_FMT_YUV420P10LE, yuv444p: AV_PIX_FMT_YUV444P, yuvj420p: AV_PIX_FMT_YUVJ420P,
+  yuv420p: AV_PIX_FMT_YUV420P, yuv420p10le: AV_PIX_FMT_YUV420P10LE, yuv422p10le: AV_PIX_FMT_YUV422P10LE,
+  yuv420p12le: AV_PIX_FMT_YUV420P12LE, yuv444p: AV_PIX_FMT_YUV444P, yuvj420p: AV_PIX_FMT_YUVJ420P,
 } as const;
 
 function codeFrame(spec: FixtureSpec, n: number, timing: FrameTiming): Frame {
@@ -393,6 +445,12 @@ function codeFrame(spec: FixtureSpec, n: number, timing: FrameTiming): Frame {
   frame.alloc();
   frame.format = PIXEL_FORMATS[spec.pixelFormat ?? (mjpeg ? 'yuvj420p' : 'yuv420p')];
   frame.colorRange = mjpeg ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG;
+  if (spec.hdr) {
+    // The encoder takes its VUI (and the muxer its `colr` box) from the first frame's tags.
+    frame.colorPrimaries = AVCOL_PRI_BT2020;
+    frame.colorSpace = AVCOL_SPC_BT2020_NCL;
+    frame.colorTrc = spec.hdr === 'pq' ? AVCOL_TRC_SMPTE2084 : AVCOL_TRC_ARIB_STD_B67;
+  }
   frame.width = spec.width;
   frame.height = spec.height;
   frame.timeBase = new Rational(1, spec.fps);
@@ -401,7 +459,85 @@ function codeFrame(spec: FixtureSpec, n: number, timing: FrameTiming): Frame {
   frame.allocBuffer();
   drawFrameCode(frame, n);
   if (spec.greyPatches) paintGreyPatches(frame, mjpeg);
+  if (spec.colourBand) paintColourBand(frame, n, spec.hdr ? BT2020_LUMA : BT601_LUMA);
   return frame;
+}
+
+/** Luma weights (Kr, Kb) of the matrices the colour band is painted in. */
+const BT601_LUMA = { kr: 0.299, kb: 0.114 } as const;
+const BT2020_LUMA = { kr: 0.2627, kb: 0.0593 } as const;
+
+/**
+ * Where {@link FixtureSpec.colourBand} paints, in a `width`×`height` frame: the band of rows `top`..`height` below
+ * the grid, and in it the flat white patch, a square of `size` pixels at (`x`, `y`) (read its middle). `colourAt`
+ * is the band's colour (R', G', B' in 0..1, as coded, before any transfer) at a pixel outside the digits and the
+ * patch: a hue gradient in the upper half, two rows of colour bars shifted against each other in the lower half.
+ */
+export function colourBand(width: number, height: number): {
+  top: number;
+  white: { x: number; y: number; size: number };
+  colourAt: (x: number, y: number) => [number, number, number];
+} {
+  if (width < 320 || height < 240) throw new RangeError(`fixture: the colour band needs at least 320×240, got ${width}×${height}`);
+  const top = Math.round(height * 0.75); // where the frame code's grid ends
+  const size = 32;
+  const white = { x: width - 8 - size, y: top + 2 * Math.floor((height - top - size) / 4), size };
+  const bars: Array<[number, number, number]> = [
+    [0.75, 0, 0], [0, 0.75, 0], [0, 0, 0.75], [0, 0.75, 0.75], [0.75, 0, 0.75], [0.75, 0.75, 0], [1, 0.5, 0.1], [0.2, 0.1, 0.6],
+  ];
+  // Bar edges at odd positions too, so that chroma samples straddle them.
+  const barWidth = width / 9.5;
+  const middle = top + Math.floor((height - top) / 2);
+  const lower = middle + Math.floor((height - middle) / 2);
+  const colourAt = (x: number, y: number): [number, number, number] => {
+    if (y < middle) return hsv((x / width) * 360, 1, 0.8);
+    const shift = y < lower ? 0 : barWidth / 2;
+    return bars[Math.floor((x + shift) / barWidth) % bars.length]!;
+  };
+  return { top, white, colourAt };
+}
+
+function hsv(hue: number, saturation: number, value: number): [number, number, number] {
+  const f = (k: number) => {
+    const h = (k + hue / 60) % 6;
+    return value - value * saturation * Math.max(0, Math.min(h, 4 - h, 1));
+  };
+  return [f(5), f(3), f(1)];
+}
+
+/**
+ * Paints {@link colourBand} over the band of the frame code (whose digits stay white) at the frame's bit depth,
+ * limited range, with the matrix of `luma`; each chroma sample takes the colour of the luma pixel at its top left.
+ */
+function paintColourBand(frame: Frame, n: number, { kr, kb }: { kr: number; kb: number }): void {
+  const { width, height } = frame;
+  const bits = frame.format === AV_PIX_FMT_YUV420P12LE ? 12 : frame.format === AV_PIX_FMT_YUV420P10LE || frame.format === AV_PIX_FMT_YUV422P10LE ? 10 : 8;
+  const scale = 1 << (bits - 8);
+  const subX = frame.format === AV_PIX_FMT_YUV444P ? 0 : 1;
+  const subY = subX === 1 && frame.format !== AV_PIX_FMT_YUV422P10LE ? 1 : 0;
+  const { top, white, colourAt } = colourBand(width, height);
+  const digits = renderFrameCode(n, width, height);
+  const isWhite = (x: number, y: number) =>
+    digits[y * width + x] === 1 || (x >= white.x && x < white.x + white.size && y >= white.y && y < white.y + white.size);
+  const ycbcr = (x: number, y: number): [number, number, number] => {
+    const [r, g, b] = isWhite(x, y) ? [1, 1, 1] : colourAt(x, y);
+    const ey = kr * r + (1 - kr - kb) * g + kb * b;
+    return [(16 + 219 * ey) * scale, (128 + (224 * (b - ey)) / (2 * (1 - kb))) * scale, (128 + (224 * (r - ey)) / (2 * (1 - kr))) * scale];
+  };
+  const put = (plane: number, x: number, y: number, value: number) => {
+    const data = frame.data![plane]!;
+    const offset = y * frame.linesize[plane]!;
+    if (bits === 8) data[offset + x] = Math.round(value);
+    else data.writeUInt16LE(Math.round(value), offset + 2 * x);
+  };
+  for (let y = top; y < height; y++) for (let x = 0; x < width; x++) put(0, x, y, ycbcr(x, y)[0]);
+  for (let cy = top >> subY; cy < height >> subY; cy++) {
+    for (let cx = 0; cx < width >> subX; cx++) {
+      const [, cb, cr] = ycbcr(cx << subX, cy << subY);
+      put(1, cx, cy, cb);
+      put(2, cx, cy, cr);
+    }
+  }
 }
 
 /** Paints {@link greyPatches} into the luma plane, at the range and bit depth of the frame. */
@@ -496,6 +632,8 @@ class Tone {
 
 function createEncoder(spec: Resolved): Promise<Encoder> {
   const { gop, bFrames } = spec;
+  // The colour band is for checking colours: coded finely enough that its white patch decodes as white.
+  const fine = spec.colourBand === true;
   const context = { gopSize: gop, maxBFrames: bFrames, framerate: new Rational(spec.fps, 1) };
   switch (spec.codec) {
     case 'h264':
@@ -503,19 +641,24 @@ function createEncoder(spec: Resolved): Promise<Encoder> {
         context,
         options: {
           preset: 'veryfast',
-          crf: 23,
+          crf: fine ? 12 : 23,
           'x264-params': `keyint=${gop}:min-keyint=${gop}:scenecut=0:bframes=${bFrames}:b-adapt=0:open-gop=0:log=-1`,
         },
       });
-    case 'hevc':
+    case 'hevc': {
+      // HDR10's static metadata (a P3 D65 mastering display of 1000 nits, MaxCLL 1000, MaxFALL 400), as such files carry.
+      const hdr10 = spec.hdr === 'pq'
+        ? ':hdr10=1:master-display=G(13250,34500)B(7500,3000)R(34000,16000)WP(15635,16450)L(10000000,1):max-cll=1000,400'
+        : '';
       return Encoder.create(FF_ENCODER_LIBX265, {
         context,
         options: {
           preset: 'veryfast',
-          crf: 28,
-          'x265-params': `keyint=${gop}:min-keyint=${gop}:scenecut=0:bframes=${bFrames}:b-adapt=0:open-gop=0:log-level=error`,
+          crf: fine ? 12 : 28,
+          'x265-params': `keyint=${gop}:min-keyint=${gop}:scenecut=0:bframes=${bFrames}:b-adapt=0:open-gop=0:log-level=error${hdr10}`,
         },
       });
+    }
     case 'vp9':
       return Encoder.create(FF_ENCODER_LIBVPX_VP9, {
         context: { ...context, bitRate: 0 },

@@ -20,6 +20,7 @@ import {
   AV_PIX_FMT_NV12,
   AV_PIX_FMT_YUV420P,
   AV_PIX_FMT_YUV420P10LE,
+  AV_PIX_FMT_YUV420P12LE,
   AV_PIX_FMT_YUV422P,
   AV_PIX_FMT_YUV422P10LE,
   AV_PIX_FMT_YUV444P,
@@ -100,6 +101,8 @@ export function renderFrameCode(n: number, width: number, height: number): Uint8
 interface PlaneLayout {
   readonly bytes: 1 | 2;
   readonly full: boolean;
+  /** Bits per sample when `bytes` is 2 (default 10). */
+  readonly bits?: 10 | 12;
 }
 
 const FORMATS = new Map<number, PlaneLayout>([
@@ -114,14 +117,15 @@ const FORMATS = new Map<number, PlaneLayout>([
   [AV_PIX_FMT_YUV420P10LE, { bytes: 2, full: false }],
   [AV_PIX_FMT_YUV422P10LE, { bytes: 2, full: false }],
   [AV_PIX_FMT_YUV444P10LE, { bytes: 2, full: false }],
+  [AV_PIX_FMT_YUV420P12LE, { bytes: 2, full: false, bits: 12 }],
 ]);
 
 /**
  * Paints the code of frame number `n` into an allocated, writable video frame.
  *
  * Supported pixel formats: yuv420p, yuv422p, yuv444p, nv12, gray (8-bit), their yuvj (full range) forms,
- * and yuv420p10le / yuv422p10le / yuv444p10le. Luma is black/white at the range the frame declares
- * (full range for yuvj formats or `colorRange` = JPEG, else limited: 16/235, 64/940 at 10 bits);
+ * yuv420p10le / yuv422p10le / yuv444p10le and yuv420p12le. Luma is black/white at the range the frame declares
+ * (full range for yuvj formats or `colorRange` = JPEG, else limited: 16/235, 64/940 at 10 bits, 256/3760 at 12);
  * chroma planes are set to neutral grey. The frame's other properties (pts, colour tags) are untouched.
  *
  * @throws RangeError for a number or size out of range; Error for an unsupported or unallocated frame.
@@ -133,7 +137,7 @@ export function drawFrameCode(frame: Frame, n: number): void {
   if (!data || data.length === 0) throw new Error('drawFrameCode: frame has no buffers (call allocBuffer first)');
   const bitmap = renderFrameCode(n, width, height);
   const full = layout.full || frame.colorRange === AVCOL_RANGE_JPEG;
-  const shift = layout.bytes === 2 ? 2 : 0;
+  const shift = layout.bytes === 2 ? (layout.bits ?? 10) - 8 : 0;
   const black = (full ? 0 : 16) << shift;
   const white = full ? (256 << shift) - 1 : 235 << shift;
   const neutral = 128 << shift;
