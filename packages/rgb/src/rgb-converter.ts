@@ -1,17 +1,42 @@
 import { Transform } from 'streamx';
 import { FFmpegError, Frame, SoftwareScaleContext } from 'node-av';
 import {
+  AVCHROMA_LOC_LEFT,
+  AVCHROMA_LOC_UNSPECIFIED,
   AVCOL_RANGE_JPEG,
   AVCOL_SPC_RGB,
+  AV_FRAME_DATA_MASTERING_DISPLAY_METADATA,
   AV_FRAME_FLAG_INTERLACED,
   AV_FRAME_FLAG_KEY,
   AV_FRAME_FLAG_TOP_FIELD_FIRST,
+  AV_PIX_FMT_ABGR,
+  AV_PIX_FMT_ARGB,
+  AV_PIX_FMT_BGR0,
+  AV_PIX_FMT_BGR24,
+  AV_PIX_FMT_BGRA,
+  AV_PIX_FMT_GBRAP,
+  AV_PIX_FMT_GBRP,
+  AV_PIX_FMT_GRAY8,
+  AV_PIX_FMT_NV12,
+  AV_PIX_FMT_NV16,
+  AV_PIX_FMT_NV21,
+  AV_PIX_FMT_NV24,
+  AV_PIX_FMT_NV42,
+  AV_PIX_FMT_PAL8,
+  AV_PIX_FMT_RGB0,
   AV_PIX_FMT_RGB24,
+  AV_PIX_FMT_RGBA,
+  AV_PIX_FMT_UYVY422,
+  AV_PIX_FMT_YUV410P,
   AV_PIX_FMT_YUV411P,
   AV_PIX_FMT_YUV420P,
   AV_PIX_FMT_YUV422P,
   AV_PIX_FMT_YUV440P,
   AV_PIX_FMT_YUV444P,
+  AV_PIX_FMT_YUVA420P,
+  AV_PIX_FMT_YUVA422P,
+  AV_PIX_FMT_YUVA444P,
+  AV_PIX_FMT_YUYV422,
   AV_PIX_FMT_YUVJ411P,
   AV_PIX_FMT_YUVJ420P,
   AV_PIX_FMT_YUVJ422P,
@@ -91,9 +116,32 @@ const FULL_RANGE_ALIASES = new Map<AVPixelFormat, AVPixelFormat>([
 ]);
 
 /**
+ * 8-bit formats, which keep swscale's default path: fast, and the same bytes as ffmpeg's `-pix_fmt rgb24` (which
+ * repeats each chroma sample over the pixels it covers).
+ */
+const EIGHT_BIT = new Set<AVPixelFormat>([
+  AV_PIX_FMT_YUV420P, AV_PIX_FMT_YUV422P, AV_PIX_FMT_YUV444P, AV_PIX_FMT_YUV440P, AV_PIX_FMT_YUV411P, AV_PIX_FMT_YUV410P,
+  AV_PIX_FMT_YUVA420P, AV_PIX_FMT_YUVA422P, AV_PIX_FMT_YUVA444P, AV_PIX_FMT_NV12, AV_PIX_FMT_NV21, AV_PIX_FMT_NV16,
+  AV_PIX_FMT_NV24, AV_PIX_FMT_NV42, AV_PIX_FMT_YUYV422, AV_PIX_FMT_UYVY422, AV_PIX_FMT_GRAY8, AV_PIX_FMT_PAL8,
+  AV_PIX_FMT_RGB24, AV_PIX_FMT_BGR24, AV_PIX_FMT_RGBA, AV_PIX_FMT_BGRA, AV_PIX_FMT_ARGB, AV_PIX_FMT_ABGR, AV_PIX_FMT_RGB0,
+  AV_PIX_FMT_BGR0, AV_PIX_FMT_GBRP, AV_PIX_FMT_GBRAP,
+]);
+
+/**
+ * swscale's flags for every other format (10, 12 bits and more): its default path for them repeats each chroma sample
+ * over two pixels across and rounds down (10-bit white, Y 940, came out 253); these interpolate chroma linearly at every
+ * pixel, from where the frame sites it, and round to nearest, as a float conversion does, at about the same speed.
+ */
+const DEEP_FLAGS = 'bilinear+accurate_rnd+full_chroma_int';
+/** swscale's own default, which an allocated context starts with. */
+const DEFAULT_FLAGS = 'bicubic';
+
+/**
  * Converts numbered decoded frames to {@link RgbFrame}s (packed RGB24) with swscale. The conversion follows each
  * frame's own colour tags: limited or full range (including the `yuvj` formats), the BT.601/BT.709/BT.2020 matrix,
- * 8 or 10 bits. A frame with no matrix tag is read as BT.601, as FFmpeg and PyAV do. The input frame is freed.
+ * 8, 10 or 12 bits. A frame with no matrix tag is read as BT.601, as FFmpeg and PyAV do. The conversion is by the matrix
+ * only, as ffmpeg's `-pix_fmt rgb24`: an HDR frame (PQ or HLG, BT.2020) gives its signal's RGB, neither tone- nor
+ * gamut-mapped. The input frame is freed.
  *
  * One instance converts one frame at a time (swscale contexts are not safe to share across concurrent calls).
  *
@@ -108,6 +156,8 @@ export class RgbConverter extends Transform {
   #rotate: 0 | 90 | 180 | 270;
   #pool: BufferPool | undefined;
   #scaler: SoftwareScaleContext | null = null;
+  /** The `sws_flags` set on the scaler: {@link DEEP_FLAGS} or {@link DEFAULT_FLAGS}. */
+  #flags = DEFAULT_FLAGS;
   #target: Frame | null = null;
   /**
    * The target's RGB plane, read once per target: node-av wraps native memory in a new external Buffer at every
@@ -206,11 +256,21 @@ export class RgbConverter extends Transform {
       frame.colorRange = AVCOL_RANGE_JPEG;
     }
     const target = this.#targetFor(width, height);
+    describeLikeSource(target, frame);
     if (!this.#scaler) {
       // Left unconfigured on purpose: sws_scale_frame then sets itself up from the frames' colour properties
-      // (range, matrix) and redoes that only when they change.
+      // (range, matrix) and redoes that only when they, or the flags, change.
       this.#scaler = new SoftwareScaleContext();
       this.#scaler.allocContext();
+    }
+    const flags = EIGHT_BIT.has(frame.format as AVPixelFormat) ? DEFAULT_FLAGS : DEEP_FLAGS;
+    // Unsited chroma is co-sited with the even luma columns, as H.264, HEVC and MPEG-2 define 4:2:0 by default and
+    // every standard defines 4:2:2 (ProRes, DNxHD, HEVC 4:2:2); swscale would take it as centred between them.
+    if (flags === DEEP_FLAGS && frame.chromaLocation === AVCHROMA_LOC_UNSPECIFIED) frame.chromaLocation = AVCHROMA_LOC_LEFT;
+    if (flags !== this.#flags) {
+      const set = this.#scaler.setOption('sws_flags', flags);
+      if (set < 0) throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot set swscale flags ${flags}: ${FFmpegError.strerror(set)} (${set})`);
+      this.#flags = flags;
     }
     const ret = await this.#scaler.scaleFrame(target, frame);
     if (ret < 0) {
@@ -253,6 +313,23 @@ export class RgbConverter extends Transform {
     this.#plane = { data: plane, stride: target.linesize[0] ?? 0 };
     return target;
   }
+}
+
+/**
+ * Gives the RGB target the source's primaries, transfer and mastering display, so that it is the same colour space in
+ * RGB and swscale converts by the matrix only. Left unspecified, FFmpeg 8's sws_scale_frame takes the target for
+ * BT.709 SDR, and gamut- and tone-maps BT.2020 PQ or HLG to it (desaturated, warmer and darker than ffmpeg's
+ * `-pix_fmt rgb24`, and several times slower); the same for a PQ source's mastering display, which otherwise makes
+ * swscale map 1000-nit content into PQ's 10000 nits.
+ */
+function describeLikeSource(target: Frame, source: Frame): void {
+  target.colorPrimaries = source.colorPrimaries;
+  target.colorTrc = source.colorTrc;
+  const mastering = source.getSideData(AV_FRAME_DATA_MASTERING_DISPLAY_METADATA);
+  const current = target.getSideData(AV_FRAME_DATA_MASTERING_DISPLAY_METADATA);
+  if (mastering === null ? current === null : current !== null && mastering.equals(current)) return;
+  target.removeSideData(AV_FRAME_DATA_MASTERING_DISPLAY_METADATA);
+  if (mastering) mastering.copy(target.newSideData(AV_FRAME_DATA_MASTERING_DISPLAY_METADATA, mastering.length));
 }
 
 /**

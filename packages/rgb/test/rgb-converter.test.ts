@@ -3,19 +3,28 @@ import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Frame } from 'node-av';
 import {
+  AVCOL_PRI_BT2020,
   AVCOL_RANGE_JPEG,
   AVCOL_RANGE_MPEG,
+  AVCOL_SPC_BT2020_NCL,
   AVCOL_SPC_BT709,
+  AVCOL_TRC_ARIB_STD_B67,
+  AVCOL_TRC_SMPTE2084,
+  AV_FRAME_DATA_MASTERING_DISPLAY_METADATA,
   AV_FRAME_FLAG_INTERLACED,
   AV_FRAME_FLAG_KEY,
   AV_FRAME_FLAG_TOP_FIELD_FIRST,
   AV_PIX_FMT_YUV420P,
   AV_PIX_FMT_YUV420P10LE,
+  AV_PIX_FMT_YUV420P12LE,
+  AV_PIX_FMT_YUV422P10LE,
   AV_PIX_FMT_YUV444P,
   AV_PIX_FMT_YUVJ420P,
   AV_PIX_FMT_YUVJ444P,
+  type AVColorPrimaries,
   type AVColorRange,
   type AVColorSpace,
+  type AVColorTransferCharacteristic,
   type AVPixelFormat,
 } from 'node-av/constants';
 import { Writable, pipelinePromise } from 'streamx';
@@ -33,7 +42,13 @@ const TB = { num: 1, den: 25 };
 interface Tags {
   range?: AVColorRange;
   space?: AVColorSpace;
+  primaries?: AVColorPrimaries;
+  transfer?: AVColorTransferCharacteristic;
+  /** AVMasteringDisplayMetadata, as an HDR10 decoder attaches it. */
+  mastering?: Buffer;
 }
+
+const WIDE_FORMATS = new Set<AVPixelFormat>([AV_PIX_FMT_YUV420P10LE, AV_PIX_FMT_YUV422P10LE, AV_PIX_FMT_YUV420P12LE]);
 
 /** A frame of one colour: every sample of plane i is `values[i]` (16-bit little-endian for 10-bit formats). */
 function solidFrame(format: AVPixelFormat, width: number, height: number, values: [number, number, number], tags: Tags = {}): Frame {
@@ -44,8 +59,11 @@ function solidFrame(format: AVPixelFormat, width: number, height: number, values
   frame.height = height;
   if (tags.range !== undefined) frame.colorRange = tags.range;
   if (tags.space !== undefined) frame.colorSpace = tags.space;
+  if (tags.primaries !== undefined) frame.colorPrimaries = tags.primaries;
+  if (tags.transfer !== undefined) frame.colorTrc = tags.transfer;
+  if (tags.mastering) tags.mastering.copy(frame.newSideData(AV_FRAME_DATA_MASTERING_DISPLAY_METADATA, tags.mastering.length));
   assert.ok(frame.allocBuffer() >= 0);
-  const wide = format === AV_PIX_FMT_YUV420P10LE;
+  const wide = WIDE_FORMATS.has(format);
   frame.data!.forEach((plane, i) => {
     const value = values[i]!;
     if (!wide) plane.fill(value);
@@ -133,10 +151,53 @@ test('one converter follows the tags of each frame as they change', async () => 
   assert.deepEqual(uniformPixel(out[3]!), [130, 130, 130]);
 });
 
-test('10 bits: Y 940 is white and Y 64 black', async () => {
-  const white = uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUV420P10LE, 64, 64, [940, 512, 512])));
-  for (const channel of white) assert.ok(channel >= 253, `10-bit white came out ${white}`);
-  assert.deepEqual(uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUV420P10LE, 64, 64, [64, 512, 512]))), [0, 0, 0]);
+test('10 and 12 bits, 4:2:0 and 4:2:2: white is 255, black 0, and levels round to nearest', async () => {
+  for (const [format, bits] of [[AV_PIX_FMT_YUV420P10LE, 10], [AV_PIX_FMT_YUV422P10LE, 10], [AV_PIX_FMT_YUV420P12LE, 12]] as const) {
+    const step = 1 << (bits - 8);
+    const grey = async (y: number) => uniformPixel(await convertOne(solidFrame(format, 64, 64, [y, 128 * step, 128 * step])));
+    assert.deepEqual(await grey(235 * step), [255, 255, 255], `${bits}-bit white`);
+    assert.deepEqual(await grey(16 * step), [0, 0, 0], `${bits}-bit black`);
+    // (Y - 16·step) / (219·step) × 255: 130.4 for 8-bit 128 as for its 10- and 12-bit equals.
+    assert.deepEqual(await grey(128 * step), [130, 130, 130], `${bits}-bit grey`);
+  }
+});
+
+/** AVMasteringDisplayMetadata of an HDR10 master: P3 D65 primaries, 0.0001 to 1000 nits. */
+function masteringDisplay(): Buffer {
+  const rationals = [[34000, 50000], [16000, 50000], [13250, 50000], [34500, 50000], [7500, 50000], [3000, 50000], [15635, 50000],
+    [16450, 50000], [1, 10000], [1000, 1]];
+  const data = Buffer.alloc(rationals.length * 8 + 8);
+  rationals.forEach(([num, den], i) => {
+    data.writeInt32LE(num!, i * 8);
+    data.writeInt32LE(den!, i * 8 + 4);
+  });
+  data.writeInt32LE(1, rationals.length * 8); // has_primaries
+  data.writeInt32LE(1, rationals.length * 8 + 4); // has_luminance
+  return data;
+}
+
+test('HDR (BT.2020 PQ or HLG, with or without a mastering display) is converted by the matrix only, not tone-mapped', async () => {
+  // R'G'B' (0.75, 0.25, 0.5) in BT.2020 at 10 bits: Y 411, Cb 561, Cr 727; the matrix alone gives it back.
+  const samples: [number, number, number] = [411, 561, 727];
+  const bt2020 = { range: AVCOL_RANGE_MPEG, space: AVCOL_SPC_BT2020_NCL, primaries: AVCOL_PRI_BT2020 };
+  for (const [what, tags] of [
+    ['PQ', { ...bt2020, transfer: AVCOL_TRC_SMPTE2084 }],
+    ['PQ with a mastering display', { ...bt2020, transfer: AVCOL_TRC_SMPTE2084, mastering: masteringDisplay() }],
+    ['HLG', { ...bt2020, transfer: AVCOL_TRC_ARIB_STD_B67 }],
+  ] as const) {
+    near(uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUV420P10LE, 64, 64, samples, tags))), [191, 64, 128], 1, what);
+    const white = uniformPixel(await convertOne(solidFrame(AV_PIX_FMT_YUV420P10LE, 64, 64, [940, 512, 512], tags)));
+    assert.deepEqual(white, [255, 255, 255], `${what}: white`);
+  }
+});
+
+test('one converter goes from 8-bit to 10-bit frames and back, each converted as on its own', async () => {
+  const bt709: Tags = { range: AVCOL_RANGE_MPEG, space: AVCOL_SPC_BT709 };
+  const eight = () => solidFrame(AV_PIX_FMT_YUV420P, 64, 64, [63, 102, 240], bt709);
+  const ten = () => solidFrame(AV_PIX_FMT_YUV420P10LE, 64, 64, [940, 512, 512]);
+  const alone = [uniformPixel(await convertOne(eight())), uniformPixel(await convertOne(ten()))];
+  const out = await convert([eight(), ten(), eight(), ten()].map((frame, index) => ({ frame, index })));
+  assert.deepEqual(out.map(uniformPixel), [...alone, ...alone]);
 });
 
 // ---------------------------------------------------------------- layout
