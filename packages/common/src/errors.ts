@@ -18,6 +18,11 @@ export const ErrorCode = {
   RANGE_NOT_SUPPORTED: 'ERR_FRAMEPIPE_RANGE_NOT_SUPPORTED',
   /** A local file does not exist or cannot be opened. */
   FILE_NOT_FOUND: 'ERR_FRAMEPIPE_FILE_NOT_FOUND',
+  /**
+   * The input names a way of reaching a file that framepipe does not speak (e.g. `ftp:`, `s3:`): only `http:`,
+   * `https:`, `file:` URLs and local paths are read. Raised before any I/O.
+   */
+  UNSUPPORTED_SCHEME: 'ERR_FRAMEPIPE_UNSUPPORTED_SCHEME',
   /** The bytes are not a container FFmpeg can read (garbage, unknown format). */
   INVALID_DATA: 'ERR_FRAMEPIPE_INVALID_DATA',
   /** The container is readable but holds no video stream. */
@@ -70,6 +75,19 @@ export interface FramepipeErrorDetails {
   status?: number;
   /** Every failed attempt of a request that was retried until its budget ran out, in order. */
   attempts?: readonly string[];
+  /** What FFmpeg said, when the error comes from an FFmpeg call. */
+  ffmpeg?: FfmpegStatus;
+}
+
+/**
+ * An FFmpeg return code and its text (`av_strerror`), kept on an error for bug reports. Messages say what went
+ * wrong in words; the number is here.
+ */
+export interface FfmpegStatus {
+  /** The negative `AVERROR` code an FFmpeg call returned, e.g. -1094995529 (`AVERROR_INVALIDDATA`). */
+  readonly code: number;
+  /** FFmpeg's text for it, e.g. `Invalid data found when processing input`. */
+  readonly text: string;
 }
 
 /** The base of every error framepipe raises on purpose. */
@@ -82,6 +100,8 @@ export class FramepipeError extends Error {
   readonly status: number | undefined;
   /** The failed attempts, oldest first, when the error ends a series of retries. */
   readonly attempts: readonly string[] | undefined;
+  /** FFmpeg's code and text, when an FFmpeg call failed. */
+  readonly ffmpeg: FfmpegStatus | undefined;
 
   constructor(code: ErrorCode, message: string, details: FramepipeErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -92,14 +112,34 @@ export class FramepipeError extends Error {
     this.option = details.option;
     this.status = details.status;
     this.attempts = details.attempts;
+    this.ffmpeg = details.ffmpeg;
   }
 }
 
-/** A bad option; raised before any request is made. */
+/** What an {@link InvalidOptionError} may say besides its message, for callers that word it their own way. */
+export interface InvalidOptionDetails {
+  /** What the option takes, in words: `a non-negative integer`. */
+  expected?: string;
+  /** The other option that may not be given together with this one. */
+  conflictsWith?: string;
+}
+
+/**
+ * A bad option; raised before any request is made. `option` names it; `expected` (what it takes) or
+ * `conflictsWith` (the option it clashes with) let a caller such as the CLI say the same in its own terms
+ * (`--start` for `start`).
+ */
 export class InvalidOptionError extends FramepipeError {
-  constructor(option: string, message: string) {
+  /** What the option takes, in words, when the value was wrong. */
+  readonly expected: string | undefined;
+  /** The other option given that this one cannot go with. */
+  readonly conflictsWith: string | undefined;
+
+  constructor(option: string, message: string, details: InvalidOptionDetails = {}) {
     super(ErrorCode.INVALID_OPTION, message, { option });
     this.name = 'InvalidOptionError';
+    this.expected = details.expected;
+    this.conflictsWith = details.conflictsWith;
   }
 }
 

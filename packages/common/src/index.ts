@@ -1,7 +1,8 @@
 export { ErrorCode, FramepipeError, InvalidOptionError, AbortError, isAbortError, throwIfAborted } from './errors.ts';
-export type { FramepipeErrorDetails } from './errors.ts';
+export type { FfmpegStatus, FramepipeErrorDetails, InvalidOptionDetails } from './errors.ts';
 export {
   invalidOption,
+  conflictingOptions,
   assertKnownKeys,
   assertOptionsObject,
   checkInteger,

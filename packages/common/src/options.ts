@@ -16,7 +16,15 @@ function describe(value: unknown): string {
  * The one way an option is reported wrong: `Expected <what> for <option> but received <value> of type <type>`.
  */
 export function invalidOption(option: string, expected: string, value: unknown): InvalidOptionError {
-  return new InvalidOptionError(option, `Expected ${expected} for ${option} but received ${describe(value)}`);
+  return new InvalidOptionError(option, `Expected ${expected} for ${option} but received ${describe(value)}`, { expected });
+}
+
+/**
+ * The one way two options that exclude each other are reported: both are named, `option` (the one given second)
+ * as the error's `option`, `other` as its `conflictsWith`. `advice` says what to give instead.
+ */
+export function conflictingOptions(option: string, other: string, advice: string): InvalidOptionError {
+  return new InvalidOptionError(option, `${option} cannot be used together with ${other}: ${advice}`, { conflictsWith: other });
 }
 
 /** Rejects keys a caller passed that the receiver does not know (a typo should not be silently ignored). */
@@ -58,12 +66,15 @@ export function checkPositiveNumber(option: string, value: unknown, optional = f
   return value;
 }
 
-/** One of a fixed set of strings. */
-export function checkOneOf<T extends string>(option: string, value: unknown, allowed: readonly T[]): T {
-  if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
+/**
+ * One of a fixed set of strings. With `ignoreCase`, `PNG` is taken for `png` (the allowed spelling is returned).
+ */
+export function checkOneOf<T extends string>(option: string, value: unknown, allowed: readonly T[], ignoreCase = false): T {
+  const found = typeof value === 'string' ? allowed.find((a) => a === value || (ignoreCase && a.toLowerCase() === value.toLowerCase())) : undefined;
+  if (found === undefined) {
     throw invalidOption(option, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}`, value);
   }
-  return value as T;
+  return found;
 }
 
 /** A function, or undefined when absent. */
@@ -145,8 +156,11 @@ export const rules = {
   positiveNumber: (): OptionRule<number> => ({ check: (value, name) => checkPositiveNumber(name, value)! }),
   /** A boolean, `fallback` when absent. */
   boolean: (fallback: boolean): DefaultedRule<boolean> => ({ check: (value, name) => checkBoolean(name, value, fallback), fallback: () => fallback }),
-  /** One of fixed strings, `fallback` when absent. */
-  oneOf: <T extends string>(allowed: readonly T[], fallback: T): DefaultedRule<T> => ({ check: (value, name) => checkOneOf(name, value, allowed), fallback: () => fallback }),
+  /** One of fixed strings, `fallback` when absent; with `ignoreCase`, in upper or lower case. */
+  oneOf: <T extends string>(allowed: readonly T[], fallback: T, ignoreCase = false): DefaultedRule<T> => ({
+    check: (value, name) => checkOneOf(name, value, allowed, ignoreCase),
+    fallback: () => fallback,
+  }),
   /** A function. */
   function: <F extends (...args: never[]) => unknown>(): OptionRule<F> => ({ check: (value, name) => checkFunction<F>(name, value)! }),
   /** An AbortSignal. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import {
   AbortError,
@@ -11,7 +12,7 @@ import {
 
 test('every code is a distinct ERR_FRAMEPIPE_ string', () => {
   const codes = Object.values(ErrorCode);
-  assert.equal(codes.length, 20);
+  assert.equal(codes.length, 21);
   assert.equal(new Set(codes).size, codes.length);
   for (const code of codes) assert.match(code, /^ERR_FRAMEPIPE_[A-Z_]+$/);
   assert.equal(ErrorCode.INVALID_OPTION, 'ERR_FRAMEPIPE_INVALID_OPTION');
@@ -86,4 +87,25 @@ test('throwIfAborted throws an AbortError carrying the reason, only once the sig
     () => throwIfAborted(controller.signal),
     (error: unknown) => error instanceof AbortError && error.cause === reason,
   );
+});
+
+test("the README's error table lists exactly the codes of ErrorCode, in its order, each with its key", async () => {
+  const readme = await readFile(new URL('../../../README.md', import.meta.url), 'utf8');
+  const section = readme.slice(readme.indexOf('\n## Errors\n'), readme.indexOf('\n## ', readme.indexOf('\n## Errors\n') + 1));
+  const rows = [...section.matchAll(/^\| `(ERR_FRAMEPIPE_[A-Z_]+)` \(`([A-Z_]+)`\) \|/gm)].map((match) => [match[2], match[1]]);
+  assert.deepEqual(rows, Object.entries(ErrorCode));
+  // One table of every code: a package's README lists only the codes its stage raises, if any.
+  const { readdir } = await import('node:fs/promises');
+  for (const name of await readdir(new URL('../../', import.meta.url))) {
+    const text = await readFile(new URL(`../../${name}/README.md`, import.meta.url), 'utf8').catch(() => '');
+    const listed = new Set([...text.matchAll(/^\|[^|\n]*`(ERR_FRAMEPIPE_[A-Z_]+)`/gm)].map((match) => match[1]));
+    assert.ok(listed.size < rows.length / 2, `packages/${name}/README.md has a table of ${listed.size} codes; the README's is the one of them all`);
+  }
+});
+
+test('an error from an FFmpeg call keeps its code and text in `ffmpeg`', () => {
+  const ffmpeg = { code: -1094995529, text: 'Invalid data found when processing input' };
+  const error = new FramepipeError(ErrorCode.INVALID_DATA, 'clip.mp4 is not a video framepipe can read', { ffmpeg });
+  assert.deepEqual(error.ffmpeg, ffmpeg);
+  assert.equal(new FramepipeError(ErrorCode.INVALID_DATA, 'x').ffmpeg, undefined);
 });

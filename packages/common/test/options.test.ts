@@ -11,6 +11,7 @@ import {
   checkOneOf,
   checkPositiveNumber,
   checkSignal,
+  conflictingOptions,
   invalidOption,
 } from '../src/index.ts';
 
@@ -80,6 +81,25 @@ test('checkOneOf lists the allowed values', () => {
   assert.equal(checkOneOf('ext', 'jpg', ['png', 'jpg']), 'jpg');
   throwsOption(() => checkOneOf('ext', 'gif', ['png', 'jpg']), 'ext', 'Expected one of "png", "jpg" for ext but received "gif" of type string');
   throwsOption(() => checkOneOf('ext', 1, ['png']), 'ext', 'Expected one of "png" for ext but received 1 of type number');
+  throwsOption(() => checkOneOf('ext', 'JPG', ['png', 'jpg']), 'ext', 'Expected one of "png", "jpg" for ext but received "JPG" of type string');
+});
+
+test('checkOneOf with ignoreCase takes any case and gives the allowed spelling', () => {
+  assert.equal(checkOneOf('ext', 'PNG', ['png', 'jpg'], true), 'png');
+  assert.equal(checkOneOf('ext', 'Jpg', ['png', 'jpg'], true), 'jpg');
+  throwsOption(() => checkOneOf('ext', 'GIF', ['png', 'jpg'], true), 'ext', 'Expected one of "png", "jpg" for ext but received "GIF" of type string');
+});
+
+test('invalidOption and conflictingOptions carry what the option takes, or the option it clashes with', () => {
+  const wrong = invalidOption('start', 'a non-negative integer', 'abc');
+  assert.equal(wrong.expected, 'a non-negative integer');
+  assert.equal(wrong.conflictsWith, undefined);
+  const clash = conflictingOptions('start', 'frames', 'choose one');
+  assert.ok(clash instanceof InvalidOptionError);
+  assert.equal(clash.code, ErrorCode.INVALID_OPTION);
+  assert.equal(clash.option, 'start');
+  assert.equal(clash.conflictsWith, 'frames');
+  assert.equal(clash.message, 'start cannot be used together with frames: choose one');
 });
 
 test('checkFunction, checkBoolean, checkSignal', () => {

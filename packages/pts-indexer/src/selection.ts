@@ -1,4 +1,4 @@
-import { assertKnownKeys, assertOptionsObject, checkInteger, invalidOption } from '@framepipe/common';
+import { assertKnownKeys, assertOptionsObject, checkInteger, conflictingOptions, invalidOption } from '@framepipe/common';
 import type { PtsIndex } from './pts-index.ts';
 
 /**
@@ -96,7 +96,7 @@ export class Selection {
     const ranged = (['start', 'end', 'step'] as const).filter((key) => options[key] !== undefined);
     if (chosen.length > 1 || (chosen.length === 1 && ranged.length > 0)) {
       const [first, second] = [...chosen, ...ranged] as [string, string];
-      throw invalidOption(second, `no ${second} together with ${first} (choose a range, a list of frames, or timestamps)`, options[second as 'start']);
+      throw conflictingOptions(second, first, 'choose a range (start, end, step), a list of frames, or timestamps');
     }
     if (frames) return Selection.#list(frames);
     if (timestamps) return new Selection(0, undefined, 1, undefined, timestamps);
