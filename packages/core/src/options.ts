@@ -119,10 +119,11 @@ const ITERATE_RULES = { ...STREAM_RULES, reuseBuffers: rules.boolean(false) } sa
 /** Options of {@link streamVideoFramesToDir}. */
 export interface StreamToDirOptions extends StreamOptions {
   /**
-   * Image format, by extension: `png`, `jpg`, `jpeg` or `webp`.
+   * Image format, by extension: `png`, `jpg`, `jpeg` or `webp`, in lower or upper case (`PNG` is `png`); files are
+   * always named with the lower-case extension.
    * @default 'png'
    */
-  ext?: ImageExtension | undefined;
+  ext?: ImageExtension | Uppercase<ImageExtension> | undefined;
   /** Called with `1` after each file reaches its final name. */
   progress?: ((count: number) => void) | undefined;
   /**
@@ -171,7 +172,7 @@ export interface StreamToDirOptions extends StreamOptions {
 
 const DIR_RULES = {
   ...STREAM_RULES,
-  ext: rules.oneOf(IMAGE_EXTENSIONS, 'png'),
+  ext: rules.oneOf(IMAGE_EXTENSIONS, 'png', true),
   progress: rules.function<(count: number) => void>(),
   imageWriter: rules.function<ImageWriter>(),
   maxWriteWorkers: rules.integer(1, 4),

@@ -19,9 +19,9 @@ const FORMATS: Readonly<Record<ImageExtension, (image: Sharp) => Sharp>> = {
   webp: (image) => image.webp(WEBP),
 };
 
-/** Checks an `ext` option; absent means PNG. */
+/** Checks an `ext` option, in any case (`PNG` is `png`); absent means PNG. */
 export function checkImageExtension(value: unknown): ImageExtension {
-  return checkOneOf('ext', value ?? 'png', IMAGE_EXTENSIONS);
+  return checkOneOf('ext', value ?? 'png', IMAGE_EXTENSIONS, true);
 }
 
 /** Options of {@link FrameEncoder}. */

@@ -536,6 +536,9 @@ test('options are checked with exact messages', () => {
       message,
     );
   }
+  const upper = new FrameDirSink('out', { ext: 'WebP' as never });
+  assert.equal(upper.ext, 'webp', 'files are named in lower case, whatever case ext was given in');
+  upper.destroy();
   const defaults = new FrameDirSink('out');
   assert.equal(defaults.ext, 'png');
   assert.equal(defaults.maxWriteWorkers, 4);

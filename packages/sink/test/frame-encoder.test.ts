@@ -116,4 +116,5 @@ test('options are checked with exact messages', () => {
     );
   }
   assert.equal(new FrameEncoder().ext, 'png');
+  assert.equal(new FrameEncoder({ ext: 'JPEG' as never }).ext, 'jpeg', 'an extension in upper case is the same format');
 });
