@@ -14,6 +14,7 @@ export { ErrorCode, FramepipeError, InvalidOptionError, AbortError, FrameBudget,
 export { Selection, planDecode } from '@framepipe/pts-indexer';
 export type { DecodePart, DecodePlan, KeyframePosition, SelectionOptions } from '@framepipe/pts-indexer';
 export type { RgbFrame } from '@framepipe/rgb';
-export type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
+export type { ByteSource, ByteSourceInput, RetryEvent } from '@framepipe/http-source';
+export { RETRY_CHANNEL } from '@framepipe/http-source';
 export { MANIFEST_FILE_NAME } from '@framepipe/sink';
 export type { AdoptedFrame, ImageExtension, ImageWriter, ImageWriterOptions } from '@framepipe/sink';

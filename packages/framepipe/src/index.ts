@@ -39,8 +39,8 @@ export { Selection, planDecode } from '@framepipe/pts-indexer';
 export type { DecodePart, DecodePlan, KeyframePosition, PlanStreamInfo, SelectionOptions, StreamTiming } from '@framepipe/pts-indexer';
 
 // The stages one by one.
-export { ByteStream, FileSource, HttpSource, isByteSource, openByteSource } from '@framepipe/http-source';
-export type { ByteSource, ByteSourceInput, ByteStreamOptions, HttpAgents, HttpSourceInput, HttpSourceOptions } from '@framepipe/http-source';
+export { ByteStream, FileSource, HttpSource, RETRY_CHANNEL, isByteSource, openByteSource } from '@framepipe/http-source';
+export type { ByteSource, ByteSourceInput, ByteStreamOptions, HttpAgents, HttpSourceInput, HttpSourceOptions, RetryEvent } from '@framepipe/http-source';
 export { Demuxer } from '@framepipe/demuxer';
 export type { DemuxerInfo, DemuxerOptions } from '@framepipe/demuxer';
 export { FrameSelector, Mp4SampleTable, PtsIndex, PtsIndexer, SAMPLE_DISCARD, SAMPLE_KEYFRAME, SCAN_MARGIN, readMp4SampleTable } from '@framepipe/pts-indexer';
@@ -77,4 +77,4 @@ export {
   isDiscontinuity,
   objectStreamOptions,
 } from '@framepipe/common';
-export type { BufferedRelease, FrameBudgetOptions, FramepipeErrorDetails } from '@framepipe/common';
+export type { BufferedRelease, FfmpegStatus, FrameBudgetOptions, FramepipeErrorDetails, InvalidOptionDetails } from '@framepipe/common';

@@ -18,6 +18,7 @@ import { hideRequestOptions } from './hide-request-options.ts';
 import { ByteStream, type ByteStreamOptions } from './byte-stream.ts';
 import { Spool } from './spool.ts';
 import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, PassingFailure, isPassingNetworkError, isPassingStatus, pauseBeforeRetry, retriesSpent } from './retry.ts';
+import { shownUrl } from './shown-url.ts';
 
 /**
  * Agents for {@link HttpSourceOptions.agent}; a missing one is created with keep-alive by the source.
@@ -120,7 +121,10 @@ const DEFAULT_MAX_READ_AHEAD = 8 * 1024 * 1024;
  * await source.close();
  */
 export class HttpSource implements ByteSource {
-  /** The URL with any `user:password@` removed, as it appears in messages and errors. */
+  /**
+   * The URL as it appears in messages and errors: without `user:password@`, and with the values of query parameters
+   * that carry credentials (`X-Amz-Signature`, `token`, `sig`, …) shown as `(hidden)`.
+   */
   readonly description: string;
   readonly #url: URL;
   readonly #headers: Record<string, string>;
@@ -148,7 +152,7 @@ export class HttpSource implements ByteSource {
 
   constructor(url: string | URL, options?: HttpSourceOptions) {
     this.#url = parseHttpUrl('url', url);
-    this.description = withoutCredentials(this.#url);
+    this.description = shownUrl(this.#url);
     const opts = assertOptionsObject(options, 'HttpSource');
     assertKnownKeys(opts, HTTP_SOURCE_OPTION_KEYS, 'HttpSource');
     this.#headers = checkHeaders(opts.headers) ?? {};
@@ -331,7 +335,7 @@ export class HttpSource implements ByteSource {
       } catch (error) {
         if (!(error instanceof PassingFailure)) throw error;
         failures.push(error);
-        if (failures.length > this.#retries) throw this.#exhausted(`bytes=${first}-${last}`, failures);
+        if (failures.length > this.#retries) throw this.#exhausted(failures);
         await this.#pause(error, failures.length, signal);
       }
     }
@@ -419,7 +423,7 @@ export class HttpSource implements ByteSource {
         if (spool.appended > resumeAt) failures.length = 0;
         failures.push(error);
         if (failures.length > this.#retries) {
-          spool.fail(this.#exhausted('the whole file', failures));
+          spool.fail(this.#exhausted(failures));
           return;
         }
         try {
@@ -547,14 +551,12 @@ export class HttpSource implements ByteSource {
   #pause(failure: PassingFailure, attempt: number, signal: AbortSignal | undefined): Promise<void> {
     this.#retriesMade++;
     const combined = signal ? AbortSignal.any([this.#closer.signal, signal]) : this.#closer.signal;
-    return pauseBeforeRetry(failure, attempt, this.#retryDelay, combined);
+    return pauseBeforeRetry(failure, attempt, this.#retryDelay, combined, this.#retries);
   }
 
-  /** The one error that ends a request whose retries have run out: the last failure's code, every try listed. */
-  #exhausted(what: string, failures: PassingFailure[]): FramepipeError {
-    const errors = failures.map((failure) => failure.error);
-    const list = errors.map((error, i) => `${i + 1}) ${error.message}`).join('; ');
-    return retriesSpent(errors, `Gave up reading ${what} of ${this.description} after ${failures.length} attempts: ${list}`, errors.at(-1));
+  /** The one error that ends a request whose retries have run out (see {@link retriesSpent}). */
+  #exhausted(failures: PassingFailure[]): FramepipeError {
+    return retriesSpent(failures.map((failure) => failure.error));
   }
 
   /** Runs `task` after every earlier task has settled: one request in flight per source. */
@@ -603,13 +605,29 @@ export class HttpSource implements ByteSource {
         }),
       );
     }
-    const failure = new FramepipeError(ErrorCode.UNREACHABLE, `Could not reach ${this.description}: ${message ?? String(error)}`, {
+    // In words where we know the code; the system's own text stays in the cause.
+    const what = (code === undefined ? undefined : NETWORK_FAILURES[code]) ?? message ?? String(error);
+    const failure = new FramepipeError(ErrorCode.UNREACHABLE, `Could not reach ${this.description}: ${what}`, {
       source: this.description,
       cause: error,
     });
     return isPassingNetworkError(error) ? new PassingFailure(failure) : failure;
   }
 }
+
+/** System error codes of a request that could not be made, in words. */
+const NETWORK_FAILURES: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused: no server listens at that address and port',
+  ENOTFOUND: 'no such host: check the address',
+  EAI_AGAIN: 'the host name could not be looked up for now (DNS)',
+  ECONNRESET: 'the server closed the connection',
+  EHOSTUNREACH: 'no route to the host from this network',
+  ENETUNREACH: 'the network is unreachable',
+  CERT_HAS_EXPIRED: "the server's TLS certificate has expired",
+  DEPTH_ZERO_SELF_SIGNED_CERT: "the server's TLS certificate is self-signed",
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: "the server's TLS certificate cannot be verified",
+  ERR_TLS_CERT_ALTNAME_INVALID: "the server's TLS certificate is for another host name",
+};
 
 /** The callbacks of one request, see `HttpSource#exchange`. */
 interface ExchangeHandlers {
@@ -659,14 +677,6 @@ function parseHttpUrl(option: string, value: unknown): URL {
   else if (typeof value === 'string' && URL.canParse(value)) url = new URL(value);
   if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) throw invalidOption(option, 'an http: or https: URL', value);
   return url;
-}
-
-function withoutCredentials(url: URL): string {
-  if (!url.username && !url.password) return url.href;
-  const copy = new URL(url.href);
-  copy.username = '';
-  copy.password = '';
-  return copy.href;
 }
 
 function checkAgents(value: unknown): HttpAgents {

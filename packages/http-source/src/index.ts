@@ -17,5 +17,8 @@ export {
   pauseBeforeRetry,
   retriesSpent,
   retryWait,
+  RETRY_CHANNEL,
 } from './retry.ts';
+export type { RetryEvent } from './retry.ts';
+export { shownUrl } from './shown-url.ts';
 export { SPOOL_PREFIX } from './spool.ts';

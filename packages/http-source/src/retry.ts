@@ -1,4 +1,5 @@
 /** The retry policy shared by every HTTP request framepipe makes: which failures pass, and how long to wait. */
+import { channel } from 'node:diagnostics_channel';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AbortError, FramepipeError } from '@framepipe/common';
 
@@ -64,23 +65,60 @@ export function retryWait(attempt: number, baseDelay: number, retryAfter?: strin
   return Math.min(baseDelay * 2 ** (attempt - 1), MAX_BACKOFF) * (0.8 + 0.4 * Math.random());
 }
 
-/** Waits before retry number `attempt` (see {@link retryWait}); rejects with an AbortError once `signal` fires. */
-export function pauseBeforeRetry(failure: PassingFailure, attempt: number, baseDelay: number, signal?: AbortSignal): Promise<void> {
-  return delay(retryWait(attempt, baseDelay, failure.retryAfter), undefined, signal ? { signal } : {}).catch(() => {
+/**
+ * The `node:diagnostics_channel` name on which every retry of an HTTP request is announced, before its wait, with
+ * a {@link RetryEvent}: a program (the CLI does) subscribes to tell its user why a run is waiting.
+ *
+ * @example
+ * import { subscribe } from 'node:diagnostics_channel';
+ * subscribe(RETRY_CHANNEL, (event) => {
+ *   const { error, attempt, attempts, wait } = event as RetryEvent;
+ *   console.error(`attempt ${attempt} of ${attempts} failed: ${error.message}; next try in ${wait} ms`);
+ * });
+ */
+export const RETRY_CHANNEL = 'framepipe:retry';
+
+/** What {@link RETRY_CHANNEL} publishes when a failed try is about to be tried again. */
+export interface RetryEvent {
+  /** The failure of this try: its code, its message, the URL in `source` (credentials hidden). */
+  readonly error: FramepipeError;
+  /** The try that failed, 1 for the first. */
+  readonly attempt: number;
+  /** How many tries the request may make in all: the retries + 1. */
+  readonly attempts: number;
+  /** Milliseconds until the next try. */
+  readonly wait: number;
+}
+
+const retries = channel(RETRY_CHANNEL);
+
+/**
+ * Waits before retry number `attempt` (see {@link retryWait}), after announcing it on {@link RETRY_CHANNEL}
+ * (`maxRetries` is the request's budget, for the "attempt n of m" there); rejects with an AbortError once `signal`
+ * fires.
+ */
+export function pauseBeforeRetry(failure: PassingFailure, attempt: number, baseDelay: number, signal?: AbortSignal, maxRetries?: number): Promise<void> {
+  const wait = retryWait(attempt, baseDelay, failure.retryAfter);
+  if (retries.hasSubscribers) {
+    const event: RetryEvent = { error: failure.error, attempt, attempts: (maxRetries ?? attempt) + 1, wait };
+    retries.publish(event);
+  }
+  return delay(wait, undefined, signal ? { signal } : {}).catch(() => {
     throw new AbortError(signal?.reason);
   });
 }
 
 /**
- * The one error that ends a request whose retries have run out: the last failure's code, status and source, and
- * every try's message in `attempts`.
+ * The one error that ends a request whose retries have run out: the last failure, said once, with how many tries it
+ * took; its code, status and source; every try's message in `attempts`. A single try is its own failure as it is.
  */
-export function retriesSpent(failures: readonly FramepipeError[], message: string, cause: unknown): FramepipeError {
+export function retriesSpent(failures: readonly FramepipeError[]): FramepipeError {
   const last = failures[failures.length - 1]!;
-  return new FramepipeError(last.code, message, {
+  if (failures.length === 1) return last;
+  return new FramepipeError(last.code, `${last.message} (gave up after ${failures.length} attempts)`, {
     ...(last.source !== undefined ? { source: last.source } : {}),
     ...(last.status !== undefined ? { status: last.status } : {}),
-    cause,
+    cause: last.cause ?? last,
     attempts: failures.map((failure) => failure.message),
   });
 }

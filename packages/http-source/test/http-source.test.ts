@@ -211,7 +211,9 @@ describe('HttpSource errors', () => {
       const error = await rejectsWith(source.open(), ErrorCode.HTTP_STATUS);
       assert.equal(error.status, 500);
       assert.equal(error.attempts?.length, 3);
-      assert.match(error.message, /after 3 attempts: 1\) HTTP 500 .*; 2\) HTTP 500 .*; 3\) HTTP 500/);
+      assert.match(error.attempts![0]!, /^HTTP 500 /);
+      // The last failure, said once: the tries are in error.attempts, not repeated in the message.
+      assert.equal(error.message, `HTTP 500 Internal Server Error from ${server.url('/broken.mp4')} (Range: bytes=0-262143) (gave up after 3 attempts)`);
       assert.equal(server.requests.length - before, 3);
     } finally {
       await source.close();
@@ -236,8 +238,12 @@ describe('HttpSource errors', () => {
     try {
       const error = await rejectsWith(source.open(), ErrorCode.UNREACHABLE);
       assert.equal(error.attempts?.length, 2);
-      assert.match(error.attempts![0]!, /ECONNREFUSED/);
-      assert.ok(error.message.includes(url), error.message);
+      assert.match(error.attempts![0]!, /connection refused/);
+      assert.equal(
+        error.message,
+        `Could not reach ${url}: connection refused: no server listens at that address and port (gave up after 2 attempts)`,
+      );
+      assert.match(String((error.cause as Error).message), /ECONNREFUSED/, "the system's own words stay in the cause");
       assert.equal(error.source, url);
       assert.ok(error.cause);
     } finally {
@@ -416,6 +422,49 @@ describe('HttpSource credentials', () => {
     for (const headers of atThere) {
       assert.equal(headers['x-api-key'], 'k3y');
       assert.equal(headers['x-trace'], '1');
+    }
+  });
+
+  test('credentials in the query string (presigned URLs, tokens) never show in a description or an error', async () => {
+    const query = '?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=AKIA%2F20261205&X-Amz-Signature=0123abcd&X-Amz-Security-Token=zz9&token=t0k&id=7';
+    const shown = '?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Credential=(hidden)&X-Amz-Signature=(hidden)&X-Amz-Security-Token=(hidden)&token=(hidden)&id=7';
+    const url = `http://127.0.0.1:${await closedPort()}/video.mp4`;
+    const source = new HttpSource(`${url}${query}`, { retries: 1, retryDelay: 1 });
+    try {
+      assert.equal(source.description, `${url}${shown}`);
+      const error = await rejectsWith(source.open(), ErrorCode.UNREACHABLE);
+      assert.equal(error.source, `${url}${shown}`);
+      for (const text of [error.message, ...error.attempts!]) {
+        assert.ok(text.includes(`${url}${shown}`), text);
+        assert.doesNotMatch(text, /0123abcd|AKIA|zz9|t0k/);
+      }
+    } finally {
+      await source.close();
+    }
+  });
+
+  test('each retry is announced on the retry channel before its wait: the failure, attempt n of m, the wait', async () => {
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+    const { RETRY_CHANNEL } = await import('../src/retry.ts');
+    const url = `http://127.0.0.1:${await closedPort()}/video.mp4`;
+    const events: Array<{ error: { code: string; message: string }; attempt: number; attempts: number; wait: number }> = [];
+    const listener = (event: unknown) => void events.push(event as (typeof events)[number]);
+    subscribe(RETRY_CHANNEL, listener);
+    const source = new HttpSource(url, { retries: 2, retryDelay: 20 });
+    try {
+      const error = await rejectsWith(source.open(), ErrorCode.UNREACHABLE);
+      assert.deepEqual(events.map(({ attempt, attempts }) => [attempt, attempts]), [[1, 3], [2, 3]], 'two retries of three tries; the last failure is not retried');
+      for (const event of events) {
+        assert.equal(event.error.code, ErrorCode.UNREACHABLE);
+        assert.match(event.error.message, /^Could not reach .*: connection refused/);
+      }
+      // 20 ms, then 40 ms, each ±20%.
+      assert.ok(events[0]!.wait >= 16 && events[0]!.wait <= 24, `${events[0]!.wait}`);
+      assert.ok(events[1]!.wait >= 32 && events[1]!.wait <= 48, `${events[1]!.wait}`);
+      assert.deepEqual(error.attempts, [...events.map((event) => event.error.message), error.attempts!.at(-1)]);
+    } finally {
+      unsubscribe(RETRY_CHANNEL, listener);
+      await source.close();
     }
   });
 

@@ -87,7 +87,6 @@ describe('openByteSource', () => {
     [undefined, 'undefined of type undefined'],
     ['', '"" of type string'],
     [{ headers: {} }, '[object] of type object'],
-    [new URL('ftp://example.com/a.mp4'), '[object] of type object'],
   ];
   for (const [input, received] of bad) {
     test(`a bad input (${received}) → INVALID_OPTION`, () => {
@@ -98,6 +97,25 @@ describe('openByteSource', () => {
       });
     });
   }
+
+  test('a URL of a scheme no source reads → UNSUPPORTED_SCHEME, said as such (not "file not found"), secrets hidden', () => {
+    const cases: Array<[string | URL, string]> = [
+      ['ftp://127.0.0.1/clip.mp4', 'ftp://127.0.0.1/clip.mp4'],
+      [new URL('ftp://example.com/a.mp4'), 'ftp://example.com/a.mp4'],
+      ['s3://bucket/clip.mp4?X-Amz-Signature=abc123', 's3://bucket/clip.mp4?X-Amz-Signature=(hidden)'],
+      ['RTSP://user:pw@cam.local/stream', 'rtsp://cam.local/stream'],
+    ];
+    for (const [input, shown] of cases) {
+      const scheme = new URL(String(input)).protocol;
+      assert.throws(() => openByteSource(input), {
+        code: ErrorCode.UNSUPPORTED_SCHEME,
+        source: shown,
+        message: `Cannot read ${shown}: framepipe reads http:, https: and file: URLs and local paths, not ${scheme} URLs (download the file, or serve it over HTTP, and give that instead)`,
+      });
+    }
+    // A path with a colon in it is still a path.
+    assert.ok(openByteSource('clips/take:1.mp4') instanceof FileSource);
+  });
 
   test('bad options and keys → INVALID_OPTION', () => {
     assert.throws(() => openByteSource('a.mp4', { retry: 3 } as never), {

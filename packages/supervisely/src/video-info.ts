@@ -103,17 +103,10 @@ export async function fetchVideoInfo(request: VideoInfoRequest): Promise<Supervi
     } catch (error) {
       if (!(error instanceof PassingFailure)) throw error;
       failures.push(error.error);
-      if (failures.length > request.retries) throw gaveUp(failures);
-      await pauseBeforeRetry(error, failures.length, request.retryDelay, request.signal);
+      if (failures.length > request.retries) throw retriesSpent(failures);
+      await pauseBeforeRetry(error, failures.length, request.retryDelay, request.signal, request.retries);
     }
   }
-}
-
-/** The last failure, with every try listed (as is, when there was only one). */
-function gaveUp(failures: FramepipeError[]): FramepipeError {
-  const last = failures[failures.length - 1]!;
-  if (failures.length === 1) return last;
-  return retriesSpent(failures, `${last.message} (gave up after ${failures.length} attempts)`, last.cause);
 }
 
 async function fetchOnce(request: VideoInfoRequest): Promise<SuperviselyVideoInfo> {
