@@ -25,6 +25,8 @@ before(async () => {
       '/audio.wav': silentWav(),
       '/truncated.mp4': faststart.subarray(0, Math.floor(faststart.length / 2)),
       '/cut-moov-end.mp4': moovEnd.subarray(0, Math.floor(moovEnd.length / 2)),
+      '/login.mp4': Buffer.from('<!DOCTYPE html>\n<html><head><title>Sign in</title></head></html>\n'),
+      '/no-moov.mp4': moovEnd.subarray(0, moovEnd.indexOf('moov', 0, 'latin1') - 40),
     },
     status: { '/missing.mp4': 404 },
   });
@@ -70,6 +72,15 @@ describe('bad options fail before any request, naming the option and the value',
     assert.throws(() => streamVideoFrames(server.url('/clip.mp4'), { ext: 'png' } as never), { code: ErrorCode.INVALID_OPTION });
   });
 
+  test('ext is case-insensitive: PNG and JPG are png and jpg, and the files are named so', async () => {
+    for (const [ext, written] of [['PNG', 'png'], ['JPG', 'jpg']] as const) {
+      const out = join(dir, `ext-${ext}`);
+      const paths = await streamVideoFramesToDir(server.url('/clip.mp4'), out, { ext, start: 1, end: 2 });
+      assert.deepEqual(paths, [1, 2].map((n) => join(out, frameFileName(n, written))));
+      assert.deepEqual(await readCodes(paths), [1, 2]);
+    }
+  });
+
   test('a source that is neither URL, path nor byte source', async () => {
     await assert.rejects(streamVideoFramesToDir(42 as never, join(dir, 'opts')), { code: ErrorCode.INVALID_OPTION });
   });
@@ -91,6 +102,9 @@ describe('bad inputs give a coded error that says which, and leave no file behin
     ['a truncated file (moov first)', () => server.url('/truncated.mp4'), ErrorCode.TRUNCATED, /truncated\.mp4.*truncated/],
     ['a truncated file (moov at the end, so no index)', () => server.url('/cut-moov-end.mp4'), ErrorCode.TRUNCATED, /cut-moov-end\.mp4/],
     ['a missing local file', () => join(dir, 'nope.mp4'), ErrorCode.FILE_NOT_FOUND, /nope\.mp4/],
+    ['an ftp: URL', () => 'ftp://127.0.0.1/clip.mp4', ErrorCode.UNSUPPORTED_SCHEME, /^Cannot read ftp:\/\/127\.0\.0\.1\/clip\.mp4: framepipe reads http:, https: and file: URLs and local paths, not ftp: URLs/],
+    ['a web page instead of the video', () => server.url('/login.mp4'), ErrorCode.INVALID_DATA, /login\.mp4 is not a video framepipe can read: .*; it is an HTML page \(a login or error page\?\), not a video\. Check that it is the video file itself/],
+    ['an MP4 cut before its moov at the end', () => server.url('/no-moov.mp4'), ErrorCode.TRUNCATED, /no-moov\.mp4 is truncated: its media data \('mdat' box\) ends past the end of the file .*get the whole file again$/],
   ];
   for (const [name, url, code, message] of cases) {
     test(name, async () => {

@@ -35,6 +35,7 @@ import {
   checkInteger,
   StageBuffers,
 } from '@framepipe/common';
+import type { FfmpegStatus } from '@framepipe/common';
 
 /** Options of {@link Decoder}. */
 export interface DecoderOptions {
@@ -208,7 +209,10 @@ export class Decoder extends Transform {
     context.threadCount = this.#threads;
     context.threadType = (FF_THREAD_FRAME | FF_THREAD_SLICE) as never;
     const opened = await context.open2(codec, null);
-    if (opened < 0) throw new FramepipeError(ErrorCode.UNSUPPORTED_CODEC, `Cannot open the ${codec.name} decoder: ${FFmpegError.strerror(opened)}`);
+    if (opened < 0) {
+      const ffmpeg = ffmpegStatus(opened);
+      throw new FramepipeError(ErrorCode.UNSUPPORTED_CODEC, `Cannot open the ${codec.name} decoder for this video (FFmpeg: ${ffmpeg.text})`, { ffmpeg });
+    }
   }
 
   /** Sends one packet (null: end of input) and emits every frame that became ready. */
@@ -300,13 +304,13 @@ export class Decoder extends Transform {
       this.#rejectedPackets++;
       return;
     }
-    const reason = `${FFmpegError.strerror(ret)} (${ret})`;
+    const ffmpeg = ffmpegStatus(ret);
     // With frame threads, a packet's failure surfaces when a later packet is sent (or a frame received).
     const last = this.#lastSent;
     const exact = atSend && last !== null && (this.#context?.threadCount ?? 0) === 1;
-    if (exact) throw this.#corrupt(`Corrupt packet ${this.#describe(last.pts, last.dts)}: the decoder rejected it: ${reason}`);
+    if (exact) throw this.#corrupt(`Corrupt packet ${this.#describe(last.pts, last.dts)}: the decoder rejected it: ${ffmpeg.text}`, ffmpeg);
     const where = last ? ` at or shortly before (in decode order) the packet ${this.#describe(last.pts, last.dts)}` : '';
-    throw this.#corrupt(`Corrupt packet${where}: the decoder rejected it: ${reason}`);
+    throw this.#corrupt(`Corrupt packet${where}: the decoder rejected it: ${ffmpeg.text}`, ffmpeg);
   }
 
   /** `of frame 8 (pts 4096, dts 3584, 0.16 s)`: what a strict error can say about a packet or frame. */
@@ -318,12 +322,14 @@ export class Decoder extends Transform {
     return `${frame === undefined ? '' : `of frame ${frame} `}(${parts.join(', ')})`;
   }
 
-  #corrupt(message: string): FramepipeError {
-    return new FramepipeError(ErrorCode.CORRUPT_DATA, message);
+  #corrupt(message: string, ffmpeg?: FfmpegStatus): FramepipeError {
+    return new FramepipeError(ErrorCode.CORRUPT_DATA, message, ffmpeg ? { ffmpeg } : {});
   }
 
+  /** A failed FFmpeg call: what it was, in words, and FFmpeg's text; the number is kept in `ffmpeg`. */
   #error(ret: number, what: string): FramepipeError {
-    return new FramepipeError(ErrorCode.DECODE_FAILED, `${what}: ${FFmpegError.strerror(ret)} (${ret})`);
+    const ffmpeg = ffmpegStatus(ret);
+    return new FramepipeError(ErrorCode.DECODE_FAILED, `${what} (FFmpeg: ${ffmpeg.text})`, { ffmpeg });
   }
 }
 
@@ -364,4 +370,9 @@ export function hevcTemporalLayers(extradata: Buffer | null): number | undefined
     }
   }
   return undefined;
+}
+
+/** An FFmpeg return code with its text, for an error's `ffmpeg`. */
+function ffmpegStatus(ret: number): FfmpegStatus {
+  return { code: ret, text: FFmpegError.strerror(ret) };
 }

@@ -417,7 +417,9 @@ for (const threads of [1, 0]) {
       });
       const error = await pipelinePromise(demuxer, replaced, decoder, sink).then(() => null, (e: unknown) => e);
       assert.ok(error instanceof FramepipeError && error.code === ErrorCode.CORRUPT_DATA, String(error));
-      const reason = 'the decoder rejected it: Invalid data found when processing input (-1094995529)';
+      // FFmpeg's words in the message, its number in error.ffmpeg.
+      const reason = 'the decoder rejected it: Invalid data found when processing input';
+      assert.deepEqual(error.ffmpeg, { code: -1094995529, text: 'Invalid data found when processing input' });
       if (threads === 1) {
         const seconds = (Number(garbagePts) * info.timeBase.num) / info.timeBase.den;
         assert.match(error.message, new RegExp(`^Corrupt packet of frame ${garbagePts / 512n} \\(pts ${garbagePts}, dts -?\\d+, ${seconds} s\\): ${reason.replace(/[()]/g, '\\$&')}$`));

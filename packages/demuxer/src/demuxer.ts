@@ -1,9 +1,10 @@
 import { Readable } from 'streamx';
-import { FFmpegError, FormatContext, IOContext, InputFormat, Packet, avGetCodecName, avGetPixFmtName } from 'node-av';
+import { FFmpegError, FormatContext, IOContext, InputFormat, Packet, avGetCodecName, avGetMediaTypeString, avGetPixFmtName } from 'node-av';
 import type { CodecParameters, Rational } from 'node-av';
 import {
   AVDISCARD_ALL,
   AVERROR_EOF,
+  AVERROR_INVALIDDATA,
   AVERROR_EXIT,
   AVFMT_FLAG_CUSTOM_IO,
   AVMEDIA_TYPE_VIDEO,
@@ -12,6 +13,7 @@ import {
   AVSEEK_FLAG_BACKWARD,
   AVSEEK_SET,
   AVSEEK_SIZE,
+  AV_CODEC_ID_NONE,
   AV_DISPOSITION_ATTACHED_PIC,
   AV_NOPTS_VALUE,
   AV_PKT_DATA_DISPLAYMATRIX,
@@ -31,6 +33,7 @@ import {
   StageBuffers,
 } from '@framepipe/common';
 import type { ByteSource } from '@framepipe/http-source';
+import { truncatedIndex, walkTopLevel } from './mp4-boxes.ts';
 
 /** What the demuxer learned about the video stream when it opened the container. */
 export interface DemuxerInfo {
@@ -55,8 +58,9 @@ export interface DemuxerInfo {
   /** Stream duration in seconds, or null if unknown. */
   readonly duration: number | null;
   /**
-   * Rotation in degrees from the stream's display matrix, counter-clockwise as FFmpeg reports it (0, 90, 180,
-   * 270, or another angle); 0 when the stream has none. Frames are decoded as stored, not rotated.
+   * Rotation in degrees from the stream's display matrix, counter-clockwise, in [0, 360) (0, 90, 180, 270, or
+   * another angle); 0 when the stream has none. ffprobe shows the same angle in (-180, 180] (270 is its -90), and a
+   * phone's `rotate` tag is the clockwise turn (`rotate=90` is 270 here). Frames are decoded as stored, not rotated.
    */
   readonly rotation: number;
   /** The native codec parameters, for the decoder. Valid while this demuxer is open. */
@@ -116,6 +120,8 @@ export class Demuxer extends Readable {
   #held: Packet | null = null;
   #jump: { pts: bigint; dts: bigint } | null = null;
   #packetsRead = 0;
+  /** True once a seek moved the reading: the packets read are then not the stream from its start. */
+  #seeked = false;
   #inFlight = new InFlight();
   #abort = new AbortController();
   readonly #buffered: StageBuffers<never, Packet | typeof DISCONTINUITY>;
@@ -200,8 +206,9 @@ export class Demuxer extends Readable {
 
   async #seekFrame(pts: bigint): Promise<void> {
     this.#throwIfStopping();
+    this.#seeked = true;
     const ret = await this.#inFlight.track(this.#format!.seekFrame(this.info.streamIndex, pts, AVSEEK_FLAG_BACKWARD));
-    if (ret < 0) throw this.#failure(ret, `Cannot seek to pts ${pts}`);
+    if (ret < 0) throw this.#failure(ret, `Cannot seek in ${this.source.description} to pts ${pts}`);
   }
 
   async #seekKeyframeNow(pts: bigint, dts: bigint): Promise<void> {
@@ -293,16 +300,26 @@ export class Demuxer extends Readable {
     let ret = await format.openInput('', null, null);
     if (ret < 0) throw await this.#openFailure(ret);
     ret = await format.findStreamInfo(null);
-    if (ret < 0) throw this.#failure(ret, 'Cannot read the streams of the container');
+    if (ret < 0) throw this.#failure(ret, `Cannot read the streams of ${this.source.description}`);
 
     const streams = format.streams;
     const video = streams.find(
       (s) => s.codecpar.codecType === AVMEDIA_TYPE_VIDEO && !s.hasDisposition(AV_DISPOSITION_ATTACHED_PIC),
     );
+    const mp4 = isMp4Family(format.iformat?.name);
     if (!video) {
-      throw new FramepipeError(ErrorCode.NO_VIDEO_STREAM, `No video stream in ${this.source.description}`, {
-        source: this.source.description,
-      });
+      // An MP4 whose index was cut inside its first track reads as a container without streams.
+      throw (mp4 && (await this.#cutShort())) ||
+        new FramepipeError(ErrorCode.NO_VIDEO_STREAM, `No video stream in ${this.source.description}: it holds ${describeStreams(streams)}, so there are no frames to read`, {
+          source: this.source.description,
+        });
+    }
+    // An MP4 index cut inside the video track's tables leaves a stream without codec or samples: FFmpeg opens it
+    // and the run would find no frame (or "no decoder for codec 0"). Complete MP4s state both (fragmented ones have
+    // no count, but their walk stops at the first fragment).
+    if (mp4 && (video.codecpar.codecId === AV_CODEC_ID_NONE || video.nbFrames <= 0n)) {
+      const cut = await this.#cutShort();
+      if (cut) throw cut;
     }
     // FFmpeg still reads the bytes of other streams (they are interleaved) but no longer builds packets for them.
     for (const stream of streams) if (stream.index !== video.index) stream.discard = AVDISCARD_ALL;
@@ -346,10 +363,12 @@ export class Demuxer extends Readable {
         if (ret === AVERROR_EOF) {
           if (this.#ioError) throw this.#ioError;
           if (this.#seekedPastEnd) throw this.#truncated();
+          const cut = await this.#endedEarly();
+          if (cut) throw cut;
           packet.free();
           return null;
         }
-        if (ret < 0) throw this.#failure(ret, 'Cannot read a packet');
+        if (ret < 0) throw this.#failure(ret, `Cannot read a packet from ${this.source.description}: its data is damaged`);
         // A sample cut off by the end of the file comes out short and flagged corrupt; the next read is a plain EOF.
         if (packet.hasFlags(AV_PKT_FLAG_CORRUPT) && packet.pos >= 0n && packet.pos + BigInt(packet.size) >= BigInt(this.source.size)) {
           throw this.#truncated();
@@ -400,40 +419,58 @@ export class Demuxer extends Readable {
   /**
    * FFmpeg says only "invalid data" when a container's header cannot be parsed. If the bytes do start like a
    * known container and FFmpeg read all the way to the end looking for the rest (an MP4 cut before its `moov`),
-   * the file was cut short; otherwise it is not a video file we can read.
+   * the file was cut short; otherwise it is not a video file we can read, and the first bytes may say what it is.
    */
   async #openFailure(ret: number): Promise<Error> {
-    if (!this.#ioError && !this.#abort.signal.aborted && !this.#seekedPastEnd && this.#furthest >= this.source.size) {
-      const head = await this.source.read(0, 65536).catch(() => null);
-      const format = head && head.length > 0 ? InputFormat.probe(head) : null;
-      if (format) {
-        return new FramepipeError(
-          ErrorCode.TRUNCATED,
-          `${this.source.description} is truncated: it starts as a ${format.name} file but ends (at ${this.source.size} bytes) before its container is complete`,
-          { source: this.source.description },
-        );
-      }
+    if (this.#ioError || this.#abort.signal.aborted || this.#seekedPastEnd) return this.#failure(ret, '');
+    const head = await this.source.read(0, 65536).catch(() => null);
+    const format = head && head.length > 0 ? InputFormat.probe(head) : null;
+    // An MP4 cut inside its media data, before a `moov` at the end: FFmpeg sees the box too long and stops there.
+    const cut = format && isMp4Family(format.name) ? await this.#cutShort() : null;
+    if (cut) return cut;
+    if (format && this.#furthest >= this.source.size) {
+      return truncatedIndex(this.source, `it starts as a ${format.name} file but ends before its container is complete`);
     }
-    return this.#failure(ret, 'Cannot read a video container');
+    const known = ret === AVERROR_INVALIDDATA ? 'FFmpeg found no container format it knows in it' : `FFmpeg could not open it`;
+    return this.#failure(ret, `${this.source.description} is not a video framepipe can read: ${known}${whatItIs(head)}. Check that it is the video file itself (MP4, MOV, MKV, WebM, …) and complete`);
+  }
+
+  /**
+   * At the end of an MP4 read from its start: fewer packets than the track has samples may mean an index cut
+   * inside its tables (the samples it still lists have no place in the file), which the walk confirms.
+   */
+  async #endedEarly(): Promise<FramepipeError | null> {
+    const info = this.#info!;
+    if (this.#seeked || !isMp4Family(info.formatName) || info.frameCount === null || this.#packetsRead >= info.frameCount) return null;
+    return this.#cutShort();
+  }
+
+  /** The MP4 top-level box that runs past the end of the file, as a TRUNCATED error; null if there is none. */
+  async #cutShort(): Promise<FramepipeError | null> {
+    const top = await walkTopLevel(this.source, this.#abort.signal).catch(() => null);
+    if (!top?.cut) return null;
+    const box = top.cut === top.moov ? "index ('moov' box)" : top.cut.type === 'mdat' ? "media data ('mdat' box)" : `'${top.cut.type}' box`;
+    return truncatedIndex(this.source, `its ${box} ends past the end of the file`);
   }
 
   #truncated(): FramepipeError {
-    return new FramepipeError(
-      ErrorCode.TRUNCATED,
-      `${this.source.description} is truncated: the container refers to data past its last byte (${this.source.size} bytes)`,
-      { source: this.source.description },
-    );
+    return truncatedIndex(this.source, 'the container refers to data past its last byte');
   }
 
+  /**
+   * An FFmpeg call that failed: the real cause if it was reading the source, else INVALID_DATA saying `what` in
+   * words (a default naming the input if empty), ending with FFmpeg's own text; its code is kept in `ffmpeg`.
+   */
   #failure(ret: number, what: string): Error {
     if (this.#ioError) return this.#ioError as Error;
     if (this.#abort.signal.aborted) return new AbortError();
     if (this.#seekedPastEnd) return this.#truncated();
-    return new FramepipeError(
-      ErrorCode.INVALID_DATA,
-      `${what} from ${this.source.description}: ${ffmpegMessage(ret)} (not a supported video file, or corrupt)`,
-      { source: this.source.description },
-    );
+    const text = FFmpegError.strerror(ret);
+    const said = what || `Cannot read ${this.source.description}: its data is damaged or not in a format FFmpeg knows`;
+    return new FramepipeError(ErrorCode.INVALID_DATA, `${said} (FFmpeg: ${text})`, {
+      source: this.source.description,
+      ffmpeg: { code: ret, text },
+    });
   }
 
   async #close(): Promise<void> {
@@ -451,8 +488,33 @@ export class Demuxer extends Readable {
   }
 }
 
-function ffmpegMessage(ret: number): string {
-  return `${FFmpegError.strerror(ret)} (${ret})`;
+/** Formats whose demuxer is FFmpeg's `mov` (MP4, MOV, 3GP, …), whose top-level boxes can be walked. */
+function isMp4Family(formatName: string | null | undefined): boolean {
+  return formatName?.split(',').includes('mp4') === true;
+}
+
+/** `2 audio streams`, `no streams at all`: what a container without video holds. */
+function describeStreams(streams: ReadonlyArray<{ codecpar: { codecType: number } }>): string {
+  if (streams.length === 0) return 'no streams at all';
+  const kinds = new Map<string, number>();
+  for (const stream of streams) {
+    const kind = avGetMediaTypeString(stream.codecpar.codecType as never) ?? 'other';
+    kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+  }
+  return [...kinds].map(([kind, n]) => `${n} ${kind} stream${n === 1 ? '' : 's'}`).join(' and ');
+}
+
+/** What the first bytes of a file that is no video look like, as `; it …` for a message, or nothing. */
+function whatItIs(head: Buffer | null): string {
+  if (!head || head.length === 0) return '; it is empty';
+  const start = head.subarray(0, 512).toString('latin1');
+  if (/^\s*<(!doctype html|html|head|body)\b/i.test(start)) return '; it is an HTML page (a login or error page?), not a video';
+  if (/^\s*[{[]/.test(start) && /^[\x09\x0a\x0d\x20-\x7e]*$/.test(start)) return '; it is JSON text, not a video';
+  if (/^[\x09\x0a\x0d\x20-\x7e]+$/.test(start)) {
+    const line = start.trim().split('\n')[0]!.slice(0, 40);
+    return `; it is text, starting ${JSON.stringify(line)}`;
+  }
+  return '';
 }
 
 function durationSeconds(streamDuration: bigint, tb: Rational, formatDuration: bigint): number | null {

@@ -472,7 +472,13 @@ describe('Demuxer: errors', () => {
     await withFile(file, async (source) => {
       const error = await openFails(new Demuxer(source), ErrorCode.INVALID_DATA);
       assert.equal(error.source, file);
-      assert.match(error.message, /Cannot read a video container from .*garbage\.mp4/);
+      assert.equal(
+        error.message,
+        `${file} is not a video framepipe can read: FFmpeg found no container format it knows in it. Check that it is the video file itself (MP4, MOV, MKV, WebM, …) and complete (FFmpeg: Invalid data found when processing input)`,
+      );
+      // The number FFmpeg gave is kept for bug reports, not shown in the message.
+      assert.deepEqual(error.ffmpeg, { code: -1094995529, text: 'Invalid data found when processing input' });
+      assert.doesNotMatch(error.message, /-?\d{6,}/);
     });
     const server = await startRangeServer({ files: { '/garbage.mp4': garbage } });
     const source = new HttpSource(server.url('/garbage.mp4'));
@@ -484,9 +490,23 @@ describe('Demuxer: errors', () => {
     }
   });
 
-  test('an empty file → ERR_FRAMEPIPE_INVALID_DATA', async () => {
-    const file = await scratchFile('empty.mp4', Buffer.alloc(0));
-    await withFile(file, (source) => openFails(new Demuxer(source), ErrorCode.INVALID_DATA));
+  test('an empty file, a text file, a web page named .mp4 → ERR_FRAMEPIPE_INVALID_DATA that says what the file is', async () => {
+    const cases: Array<[string, Buffer, string]> = [
+      ['empty.mp4', Buffer.alloc(0), '; it is empty'],
+      ['notes.mp4', Buffer.from('hello\nthis is not a video\n'), '; it is text, starting "hello"'],
+      ['login.mp4', Buffer.from('<!DOCTYPE html>\n<html><body>Sign in</body></html>\n'), '; it is an HTML page (a login or error page?), not a video'],
+      ['answer.mp4', Buffer.from('{"error": "expired"}'), '; it is JSON text, not a video'],
+    ];
+    for (const [name, bytes, what] of cases) {
+      const file = await scratchFile(name, bytes);
+      await withFile(file, async (source) => {
+        const error = await openFails(new Demuxer(source), ErrorCode.INVALID_DATA);
+        assert.equal(
+          error.message,
+          `${file} is not a video framepipe can read: FFmpeg found no container format it knows in it${what}. Check that it is the video file itself (MP4, MOV, MKV, WebM, …) and complete (FFmpeg: Invalid data found when processing input)`,
+        );
+      });
+    }
   });
 
   test('the error also reaches a reader that never called open()', async () => {
@@ -502,7 +522,7 @@ describe('Demuxer: errors', () => {
     const file = await scratchFile('audio.wav', wavFile());
     await withFile(file, async (source) => {
       const error = await openFails(new Demuxer(source), ErrorCode.NO_VIDEO_STREAM);
-      assert.equal(error.message, `No video stream in ${file}`);
+      assert.equal(error.message, `No video stream in ${file}: it holds 1 audio stream, so there are no frames to read`);
       assert.equal(error.source, file);
     });
   });
@@ -530,6 +550,45 @@ describe('Demuxer: errors', () => {
       assert.match(error.message, /is truncated/);
       assert.equal(error.source, file);
     });
+  });
+
+  describe('an MP4 whose moov at the end is cut off → ERR_FRAMEPIPE_TRUNCATED saying so, wherever the cut falls', () => {
+    /** The offset of the first box `type` inside `data` (its size field), found by its four-character code. */
+    const boxAt = (data: Buffer, type: string) => {
+      const at = data.indexOf(type, 0, 'latin1');
+      assert.ok(at > 4, `no ${type} box`);
+      return at - 4;
+    };
+    const advice = 'It looks like an incomplete download or copy: get the whole file again';
+    // Each cut used to give another error, or none: INVALID_DATA without a hint, NO_VIDEO_STREAM,
+    // "No decoder for codec id 0", or a run with no frame and exit 0.
+    const cuts: Array<[string, (data: Buffer) => number, string, 'open' | 'read']> = [
+      ['no moov at all (cut in the media data)', (data) => boxAt(data, 'moov') - 30, "its media data ('mdat' box) ends past the end of the file", 'open'],
+      ['cut in the movie header (no track)', (data) => boxAt(data, 'mvhd') + 20, "its index ('moov' box) ends past the end of the file", 'open'],
+      ['cut in the sample descriptions (no codec)', (data) => boxAt(data, 'stsd') + 12, "its index ('moov' box) ends past the end of the file", 'open'],
+      ['cut before the chunk offsets (samples without a place)', (data) => boxAt(data, 'stco'), "its index ('moov' box) ends past the end of the file", 'read'],
+    ];
+    for (const [name, cutAt, what, when] of cuts) {
+      test(name, async () => {
+        const whole = await fs.readFile(await makeFixture(H264_MP4_MOOV_END));
+        const size = cutAt(whole);
+        const file = await scratchFile(`cut-${size}.mp4`, whole.subarray(0, size));
+        const message = `${file} is truncated: ${what} (the file has ${size} bytes). ${advice}`;
+        await withFile(file, async (source) => {
+          if (when === 'open') {
+            const error = await openFails(new Demuxer(source), ErrorCode.TRUNCATED);
+            assert.equal(error.message, message);
+            assert.equal(error.source, file);
+          } else {
+            const { error, packets } = await readUntilError(new Demuxer(source));
+            assert.equal(packets, 0);
+            assert.ok(error instanceof FramepipeError, String(error));
+            assert.equal(error.code, ErrorCode.TRUNCATED, error.message);
+            assert.equal(error.message, message);
+          }
+        });
+      });
+    }
   });
 
   test('a source that fails mid-read: its own error comes out, not invalid data', async () => {
