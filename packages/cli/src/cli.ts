@@ -9,7 +9,7 @@ import { runProbe } from './probe-command.ts';
 import type { ProbeArgs } from './probe-command.ts';
 import { EXIT } from './report.ts';
 import type { CliIo } from './report.ts';
-import { FRAME_FLAGS, SOURCE_FLAGS, SOURCE_GROUP, yargsOptions } from './flags.ts';
+import { FRAME_FLAGS, SOURCE_FLAGS, SOURCE_GROUP, numberAsText, numberFlags, numbersFromText, yargsOptions } from './flags.ts';
 import { checkSourceArgs } from './video-source.ts';
 import type { SourceArgs } from './video-source.ts';
 
@@ -36,7 +36,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .usage('Usage:\n  $0 frames <url|path> --out DIR [options]\n  $0 frames --video-id N --out DIR [options]\n\nSave frames <start>..<end> as frame_<number:06d>.<ext> in DIR. Frame numbers follow Supervisely\'s rule, so they match annotations made there.')
           .option('out', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'Output directory (created if missing)', group: 'Frames:' })
           .options(yargsOptions(FRAME_FLAGS))
-          .option('progress-interval', { type: 'number', requiresArg: true, describe: 'Seconds between progress lines when stderr is not a terminal [default: 2]', group: DISPLAY_GROUP })
+          .option('progress-interval', numberAsText({ type: 'number', requiresArg: true, describe: 'Seconds between progress lines when stderr is not a terminal [default: 2]', group: DISPLAY_GROUP }))
           .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print nothing but errors', group: DISPLAY_GROUP })
           .option('json', { type: 'boolean', default: false, describe: 'Print one JSON summary on stdout: {frames, outputDir, seconds, bytesRead, ...}', group: DISPLAY_GROUP })
           .option('verbose', { type: 'boolean', default: false, describe: "Let FFmpeg's own warnings through", group: DISPLAY_GROUP })
@@ -92,6 +92,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   async function run(verbose: boolean, args: SourceArgs, command: () => Promise<number>): Promise<void> {
     // With exitProcess(false), yargs reports a strict-mode failure (an unknown flag) and still calls the handler.
     if (exitCode === EXIT.usage) return;
+    numbersFromText(args, NUMBER_FLAGS);
     const problem = checkSourceArgs(args);
     if (problem !== true) return usage(problem);
     // FFmpeg reports recoverable decoder complaints (e.g. right after a seek) on stderr; they are not errors here.
@@ -100,11 +101,14 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+/** The flags that take a number, read as text (see numberAsText) and turned into numbers before a command runs. */
+const NUMBER_FLAGS = ['video-id', 'progress-interval', ...numberFlags(yargsOptions(SOURCE_FLAGS)), ...numberFlags(yargsOptions(FRAME_FLAGS))];
+
 /** The options that choose the video, shared by every command. */
 function sourceOptions<T>(y: Argv<T>) {
   return y
     .positional('source', { type: 'string', describe: 'http(s) URL or local path of the video' })
-    .option('video-id', { type: 'number', requiresArg: true, describe: 'Supervisely video id, instead of <source>', group: SOURCE_GROUP })
+    .option('video-id', numberAsText({ type: 'number', requiresArg: true, describe: 'Supervisely video id, instead of <source>', group: SOURCE_GROUP }))
     .option('server-address', {
       type: 'string',
       requiresArg: true,

@@ -105,17 +105,56 @@ export function yargsOptions<O>(flags: ReadonlyArray<OptionFlag<O>>): Record<str
       const value = shownDefault ?? optionDefault(option as keyof StreamToDirOptions);
       // A switch is off unless given: saying so adds nothing.
       const shown = value === undefined || value === false || yargs.describe.includes('[default:') ? '' : ` [default: ${String(value)}]`;
-      return [flag, { ...yargs, describe: `${yargs.describe}${shown}` }];
+      return [flag, numberAsText({ ...yargs, describe: `${yargs.describe}${shown}` })];
     }),
   );
+}
+
+/**
+ * A number flag that yargs keeps as the text typed (yargs would turn `abc` into NaN, and the message could only say
+ * "NaN"). Declared string and number at once: yargs then leaves the text alone, and its help still says [number].
+ * {@link numbersFromText} turns the text into a number after parsing; a text that is no number stays text, for the
+ * option's own check to reject as the user typed it.
+ */
+export function numberAsText(options: Options): Options {
+  if (options.type !== 'number') return options;
+  const { type: _number, ...rest } = options;
+  return { ...rest, string: true, number: true };
+}
+
+/** The flags that {@link numberAsText} declared, among `options`. */
+export function numberFlags(options: Record<string, Options>): string[] {
+  return Object.entries(options)
+    .filter(([, option]) => option.string === true && option.number === true)
+    .map(([flag]) => flag);
+}
+
+/**
+ * The numbers of number flags (see {@link numberAsText}) in `args`, in place, under the flag's name and its camelCase
+ * alias: a text that reads as a number becomes that number, any other stays as typed.
+ */
+export function numbersFromText(args: Record<string, unknown>, flags: readonly string[]): void {
+  const toNumber = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(toNumber);
+    if (typeof value !== 'string' || value.trim() === '') return value;
+    const number = Number(value);
+    return Number.isNaN(number) ? value : number;
+  };
+  for (const flag of flags) {
+    for (const key of [flag, flag.replace(/-([a-z])/g, (_, letter: string) => letter.toUpperCase())]) {
+      if (args[key] !== undefined) args[key] = toNumber(args[key]);
+    }
+  }
 }
 
 /** The library options that the given flags set: the flags left out stay out, so the library's defaults apply. */
 export function optionsFromFlags<O>(flags: ReadonlyArray<OptionFlag<O>>, args: Readonly<Record<string, unknown>>): Partial<O> {
   const options: Record<string, unknown> = {};
-  for (const { flag, option, toOption } of flags) {
+  for (const { flag, option, yargs, toOption } of flags) {
     const value = args[flag];
-    if (value !== undefined) options[option] = toOption ? toOption(value as never) : value;
+    // A number flag whose text is no number goes to the option's check as it is, not through a unit conversion.
+    const unconverted = yargs.type === 'number' && typeof value !== 'number';
+    if (value !== undefined) options[option] = toOption && !unconverted ? toOption(value as never) : value;
   }
   return options as Partial<O>;
 }
@@ -130,7 +169,8 @@ function numberList(values: string[], option: string): number[] {
   const items = values.flatMap((value) => value.split(',')).map((item) => item.trim());
   const numbers = items.map(Number);
   const bad = items.find((item, i) => item === '' || Number.isNaN(numbers[i]));
-  if (bad !== undefined) throw new InvalidOptionError(option, `Expected a comma-separated list of numbers for --${option} but received ${JSON.stringify(values.join(','))}`);
+  const expected = 'a comma-separated list of numbers';
+  if (bad !== undefined) throw new InvalidOptionError(option, `Expected ${expected} for --${option} but received ${JSON.stringify(values.join(','))}`, { expected });
   return numbers;
 }
 
@@ -141,7 +181,8 @@ function parseHeaders(lines: string[]): Record<string, string> | undefined {
   for (const line of lines) {
     const colon = line.indexOf(':');
     const name = colon > 0 ? line.slice(0, colon).trim() : '';
-    if (!name) throw new InvalidOptionError('header', `Expected "Name: value" for --header but received ${JSON.stringify(line)}`);
+    const expected = '"Name: value"';
+    if (!name) throw new InvalidOptionError('header', `Expected ${expected} for --header but received ${JSON.stringify(line)}`, { expected });
     headers[name] = line.slice(colon + 1).trim();
   }
   return headers;

@@ -1,8 +1,9 @@
 import { resolve } from 'node:path';
 import { MANIFEST_FILE_NAME, ProgressBar, RunStats, streamVideoFramesToDir } from '@framepipe/core';
+import { checkPositiveNumber } from '@framepipe/common';
 import type { StreamToDirOptions } from '@framepipe/core';
 import { FRAME_FLAGS, optionsFromFlags } from './flags.ts';
-import { EXIT, reportFailure, round } from './report.ts';
+import { EXIT, announceRetries, reportFailure, round } from './report.ts';
 import type { CliIo } from './report.ts';
 import { chooseVideo } from './video-source.ts';
 import type { SourceArgs } from './video-source.ts';
@@ -35,6 +36,11 @@ function skippedData(stats: RunStats): string | null {
 
 /** `framepipe frames`: saves a range of frames as files, with a progress bar, and reports how it went. */
 export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
+  try {
+    checkPositiveNumber('progress-interval', args['progress-interval'], true);
+  } catch (error) {
+    return reportFailure(error, io, args.json, args);
+  }
   const stats = new RunStats();
   // The bar appears once the run knows what to expect (or saves a first frame), so a run that fails to start
   // prints its error alone. Until the first file, the timer keeps the elapsed time moving.
@@ -53,6 +59,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
   const progress = args.quiet ? undefined : showProgress;
   let video: ReturnType<typeof chooseVideo> | undefined;
   let options: Partial<StreamToDirOptions> = {};
+  const stopAnnouncing = args.quiet ? () => {} : announceRetries(io);
   try {
     options = optionsFromFlags(FRAME_FLAGS, args);
     video = chooseVideo(args);
@@ -92,7 +99,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     return EXIT.ok;
   } catch (error) {
     finishProgress();
-    const code = reportFailure(error, io, args.json);
+    const code = reportFailure(error, io, args.json, args);
     if (code === EXIT.interrupted && !args.quiet) {
       const kept = stats.framesDelivered + stats.framesReused;
       const listed = options.manifest && kept > 0 ? `, listed in ${MANIFEST_FILE_NAME}` : '';
@@ -100,6 +107,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     }
     return code;
   } finally {
+    stopAnnouncing();
     await video?.close();
   }
 

@@ -1,6 +1,6 @@
 import { probeVideo } from '@framepipe/core';
 import type { VideoProbe } from '@framepipe/core';
-import { EXIT, reportFailure } from './report.ts';
+import { EXIT, announceRetries, reportFailure } from './report.ts';
 import type { CliIo } from './report.ts';
 import { chooseVideo } from './video-source.ts';
 import type { SourceArgs } from './video-source.ts';
@@ -13,6 +13,7 @@ export interface ProbeArgs extends SourceArgs {
 /** `framepipe probe`: what a user needs before choosing a range. */
 export async function runProbe(args: ProbeArgs, io: CliIo): Promise<number> {
   let video: ReturnType<typeof chooseVideo> | undefined;
+  const stopAnnouncing = announceRetries(io);
   try {
     video = chooseVideo(args);
     const info = await probeVideo(video.input, {
@@ -23,8 +24,9 @@ export async function runProbe(args: ProbeArgs, io: CliIo): Promise<number> {
     io.stdout.write(args.json ? `${JSON.stringify(info)}\n` : describe(info));
     return EXIT.ok;
   } catch (error) {
-    return reportFailure(error, io, args.json);
+    return reportFailure(error, io, args.json, args);
   } finally {
+    stopAnnouncing();
     await video?.close();
   }
 }
@@ -40,10 +42,23 @@ function describe(info: VideoProbe): string {
     ['Frame rate', info.fps === null ? 'unknown' : `${Number(info.fps.toFixed(3))} fps`],
     ['Duration', info.duration === null ? 'unknown' : `${info.duration.toFixed(3)} s`],
     ['B-frames', info.hasBFrames ? 'yes' : 'no'],
-    ['Rotation', info.rotation === 0 ? '0 (none)' : `${info.rotation} degrees (frames are saved as stored unless --autorotate)`],
+    ['Rotation', rotation(info.rotation)],
   ];
   const width = Math.max(...rows.map(([name]) => name.length)) + 2;
   return rows.map(([name, value]) => `${name.padEnd(width)}${value}\n`).join('');
+}
+
+/**
+ * The turn a player makes, in the words and numbers users meet elsewhere: `info.rotation` is counter-clockwise in
+ * [0, 360); ffprobe shows the display matrix's angle in [-180, 180) (270 is -90 there), and phones write the
+ * clockwise turn as the `rotate` tag (90).
+ */
+function rotation(degrees: number): string {
+  if (degrees === 0) return '0 (none)';
+  const matrix = degrees >= 180 ? degrees - 360 : degrees;
+  const tag = (360 - degrees) % 360;
+  const turn = matrix === -180 ? '180°' : matrix < 0 ? `${-matrix}° clockwise` : `${matrix}° counter-clockwise`;
+  return `${turn} to show upright (display matrix ${matrix}, rotate tag ${tag}); frames are saved as stored unless --autorotate`;
 }
 
 function frames(info: VideoProbe): string {

@@ -1,5 +1,6 @@
 import type { ByteSourceInput } from '@framepipe/core';
 import { SuperviselyApi } from '@framepipe/supervisely';
+import { checkInteger } from '@framepipe/common';
 import { SOURCE_FLAGS, optionsFromFlags } from './flags.ts';
 
 /** The flags that say which video to read, shared by every command (and those of {@link SOURCE_FLAGS}). */
@@ -33,6 +34,8 @@ export function chooseVideo(args: SourceArgs): ChosenVideo {
   if (videoId === undefined) {
     return { input: args.source as string, options, close: async () => {} };
   }
+  // A mistyped id is a usage error, whatever the credentials: say so before looking for them.
+  checkInteger('videoId', videoId, 1);
   const api = SuperviselyApi.fromEnv({
     ...(args['server-address'] !== undefined ? { serverAddress: args['server-address'] } : {}),
     ...(args['api-token'] !== undefined ? { token: args['api-token'] } : {}),

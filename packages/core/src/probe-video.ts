@@ -48,7 +48,13 @@ export interface VideoProbe {
   duration: number | null;
   /** True when the codec reorders frames (B-frames). */
   hasBFrames: boolean;
-  /** Display rotation in degrees, counter-clockwise, as ffprobe reports it; frames are saved as stored unless `autorotate`. */
+  /**
+   * How far a player turns the picture to show it upright, in degrees counter-clockwise, from 0 up to (not
+   * including) 360: the display matrix's angle as FFmpeg computes it, made non-negative. ffprobe shows the same
+   * angle in (-180, 180], and phones write the clockwise turn as the `rotate` tag: a phone video tagged `rotate=90`
+   * has `rotation` 270, which ffprobe shows as -90. `autorotate` turns frames by this angle; without it frames are
+   * saved as stored.
+   */
   rotation: number;
 }
 
