@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { ErrorCode, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
-import { H264_MP4_FASTSTART, H264_MP4_MOOV_END } from './support/fixtures.ts';
+import { H264_1080P, H264_MP4_FASTSTART, H264_MP4_MOOV_END } from './support/fixtures.ts';
 import { makeFixture } from './support/fixtures.ts';
 import { frameFileName } from '@framepipe/sink';
 import { readCodes, removeDir, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
@@ -17,6 +17,7 @@ let dir: string;
 before(async () => {
   const faststart = await readFile(await makeFixture(H264_MP4_FASTSTART));
   const moovEnd = await readFile(await makeFixture(H264_MP4_MOOV_END));
+  const big = await readFile(await makeFixture(H264_1080P));
   server = await startRangeServer({
     files: {
       '/clip.mp4': moovEnd,
@@ -26,7 +27,8 @@ before(async () => {
       '/truncated.mp4': faststart.subarray(0, Math.floor(faststart.length / 2)),
       '/cut-moov-end.mp4': moovEnd.subarray(0, Math.floor(moovEnd.length / 2)),
       '/login.mp4': Buffer.from('<!DOCTYPE html>\n<html><head><title>Sign in</title></head></html>\n'),
-      '/no-moov.mp4': moovEnd.subarray(0, moovEnd.indexOf('moov', 0, 'latin1') - 40),
+      // Large enough that FFmpeg skips the media data instead of reading it to the end.
+      '/no-moov.mp4': big.subarray(0, big.indexOf('moov', 0, 'latin1') - 40),
     },
     status: { '/missing.mp4': 404 },
   });

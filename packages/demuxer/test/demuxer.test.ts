@@ -13,6 +13,7 @@ import { DISCONTINUITY, ErrorCode, FramepipeError, InvalidOptionError } from '@f
 import { FileSource, HttpSource } from '@framepipe/http-source';
 import { Demuxer, type DemuxerInfo } from '../src/index.ts';
 import {
+  H264_1080P,
   H264_BFRAMES_NO_CTTS,
   H264_MP4_FASTSTART,
   H264_MP4_MOOV_END,
@@ -563,14 +564,16 @@ describe('Demuxer: errors', () => {
     // Each cut used to give another error, or none: INVALID_DATA without a hint, NO_VIDEO_STREAM,
     // "No decoder for codec id 0", or a run with no frame and exit 0.
     const cuts: Array<[string, (data: Buffer) => number, string, 'open' | 'read']> = [
-      ['no moov at all (cut in the media data)', (data) => boxAt(data, 'moov') - 30, "its media data ('mdat' box) ends past the end of the file", 'open'],
+      ['no moov at all (cut in the media data, read to its end)', (data) => boxAt(data, 'moov') - 30, "its media data ('mdat' box) ends past the end of the file", 'open'],
       ['cut in the movie header (no track)', (data) => boxAt(data, 'mvhd') + 20, "its index ('moov' box) ends past the end of the file", 'open'],
       ['cut in the sample descriptions (no codec)', (data) => boxAt(data, 'stsd') + 12, "its index ('moov' box) ends past the end of the file", 'open'],
       ['cut before the chunk offsets (samples without a place)', (data) => boxAt(data, 'stco'), "its index ('moov' box) ends past the end of the file", 'read'],
     ];
+    // A file large enough that FFmpeg skips its media data rather than reading it through: it said INVALID_DATA.
+    cuts.push(['no moov at all, in a large file (FFmpeg skips the media data)', (data) => boxAt(data, 'moov') - 30, "its media data ('mdat' box) ends past the end of the file", 'open']);
     for (const [name, cutAt, what, when] of cuts) {
       test(name, async () => {
-        const whole = await fs.readFile(await makeFixture(H264_MP4_MOOV_END));
+        const whole = await fs.readFile(await makeFixture(name.includes('large') ? H264_1080P : H264_MP4_MOOV_END));
         const size = cutAt(whole);
         const file = await scratchFile(`cut-${size}.mp4`, whole.subarray(0, size));
         const message = `${file} is truncated: ${what} (the file has ${size} bytes). ${advice}`;
