@@ -315,9 +315,10 @@ export class Demuxer extends Readable {
         });
     }
     // An MP4 index cut inside the video track's tables leaves a stream without codec or samples: FFmpeg opens it
-    // and the run would find no frame (or "no decoder for codec 0"). Complete MP4s state both (fragmented ones have
-    // no count, but their walk stops at the first fragment).
-    if (mp4 && (video.codecpar.codecId === AV_CODEC_ID_NONE || video.nbFrames <= 0n)) {
+    // and the run would find no frame (or "no decoder for codec 0"). Complete MP4s state both, except fragmented
+    // ones, which have no count: those are walked only if FFmpeg read to the end, as it does when the index is cut.
+    const uncounted = video.nbFrames <= 0n && this.#furthest >= this.source.size;
+    if (mp4 && (video.codecpar.codecId === AV_CODEC_ID_NONE || uncounted)) {
       const cut = await this.#cutShort();
       if (cut) throw cut;
     }
