@@ -50,8 +50,8 @@ function describe(info: VideoProbe): string {
 
 /**
  * The turn a player makes, in the words and numbers users meet elsewhere: `info.rotation` is counter-clockwise in
- * [0, 360); ffprobe shows the display matrix's angle in [-180, 180) (270 is -90 there), and phones write the
- * clockwise turn as the `rotate` tag (90).
+ * [0, 360); ffprobe shows the display matrix's angle between -180 and 180 (270 is -90 there), and phones write
+ * the clockwise turn as the `rotate` tag (90).
  */
 function rotation(degrees: number): string {
   if (degrees === 0) return '0 (none)';

@@ -51,9 +51,9 @@ export interface VideoProbe {
   /**
    * How far a player turns the picture to show it upright, in degrees counter-clockwise, from 0 up to (not
    * including) 360: the display matrix's angle as FFmpeg computes it, made non-negative. ffprobe shows the same
-   * angle in (-180, 180], and phones write the clockwise turn as the `rotate` tag: a phone video tagged `rotate=90`
-   * has `rotation` 270, which ffprobe shows as -90. `autorotate` turns frames by this angle; without it frames are
-   * saved as stored.
+   * angle between -180 and 180, and phones write the clockwise turn as the `rotate` tag: a phone video tagged
+   * `rotate=90` has `rotation` 270, which ffprobe shows as -90. `autorotate` turns frames by this angle; without it
+   * frames are saved as stored.
    */
   rotation: number;
 }

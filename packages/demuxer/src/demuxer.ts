@@ -59,8 +59,9 @@ export interface DemuxerInfo {
   readonly duration: number | null;
   /**
    * Rotation in degrees from the stream's display matrix, counter-clockwise, in [0, 360) (0, 90, 180, 270, or
-   * another angle); 0 when the stream has none. ffprobe shows the same angle in (-180, 180] (270 is its -90), and a
-   * phone's `rotate` tag is the clockwise turn (`rotate=90` is 270 here). Frames are decoded as stored, not rotated.
+   * another angle); 0 when the stream has none. ffprobe shows the same angle between -180 and 180 (270 is its -90),
+   * and a phone's `rotate` tag is the clockwise turn (`rotate=90` is 270 here). Frames are decoded as stored, not
+   * rotated.
    */
   readonly rotation: number;
   /** The native codec parameters, for the decoder. Valid while this demuxer is open. */
