@@ -269,13 +269,11 @@ export class RgbConverter extends Transform {
     if (flags === DEEP_FLAGS && frame.chromaLocation === AVCHROMA_LOC_UNSPECIFIED) frame.chromaLocation = AVCHROMA_LOC_LEFT;
     if (flags !== this.#flags) {
       const set = this.#scaler.setOption('sws_flags', flags);
-      if (set < 0) throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot set swscale flags ${flags}: ${FFmpegError.strerror(set)} (${set})`);
+      if (set < 0) throw swscaleFailed(`Cannot set swscale flags ${flags}`, set);
       this.#flags = flags;
     }
     const ret = await this.#scaler.scaleFrame(target, frame);
-    if (ret < 0) {
-      throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot convert frame ${index} to RGB: ${FFmpegError.strerror(ret)} (${ret})`);
-    }
+    if (ret < 0) throw swscaleFailed(`Cannot convert frame ${index} to RGB`, ret);
     const size = width * height * 3;
     const data = packedCopy(this.#plane!, width, height, this.#rotate, this.#pool?.take(size) ?? Buffer.allocUnsafe(size));
     const pts = frame.pts;
@@ -306,8 +304,8 @@ export class RgbConverter extends Transform {
     const plane = ret < 0 ? undefined : target.data?.[0];
     if (!plane) {
       target.free();
-      const reason = ret < 0 ? FFmpegError.strerror(ret) : 'no plane';
-      throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot allocate a ${width}x${height} RGB frame: ${reason}`);
+      const what = `Cannot allocate a ${width}x${height} RGB frame`;
+      throw ret < 0 ? swscaleFailed(what, ret) : new FramepipeError(ErrorCode.DECODE_FAILED, `${what}: FFmpeg gave no plane`);
     }
     this.#target = target;
     this.#plane = { data: plane, stride: target.linesize[0] ?? 0 };
@@ -330,6 +328,12 @@ function describeLikeSource(target: Frame, source: Frame): void {
   if (mastering === null ? current === null : current !== null && mastering.equals(current)) return;
   target.removeSideData(AV_FRAME_DATA_MASTERING_DISPLAY_METADATA);
   if (mastering) mastering.copy(target.newSideData(AV_FRAME_DATA_MASTERING_DISPLAY_METADATA, mastering.length));
+}
+
+/** A failed FFmpeg call of the conversion: what it was and FFmpeg's text; the number is kept in `error.ffmpeg`. */
+function swscaleFailed(what: string, ret: number): FramepipeError {
+  const ffmpeg = { code: ret, text: FFmpegError.strerror(ret) };
+  return new FramepipeError(ErrorCode.DECODE_FAILED, `${what} (FFmpeg: ${ffmpeg.text})`, { ffmpeg });
 }
 
 /**
