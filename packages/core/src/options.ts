@@ -168,6 +168,18 @@ export interface StreamToDirOptions extends StreamOptions {
    * await streamVideoFramesToDir(url, '/tmp/frames', { resume: true });
    */
   resume?: boolean | undefined;
+  /**
+   * Start from a clean directory: remove its frame files (`frame_<index:06d>.<ext>`, in every format), its
+   * `frames.jsonl` and the temporary files of killed writers before the first file is written; nothing else in it is
+   * touched. Without it (and without `resume`), a file of the same name is replaced and the other frame files stay,
+   * listed in `frames.jsonl` beside the new ones; `RunStats.filesFound` and `RunStats.filesReplaced` say how many.
+   * The directory is cleared only once the video has been opened, so a run that cannot read it leaves it as it was.
+   * Not with `resume`, which keeps what this removes.
+   * @default false
+   * @example
+   * await streamVideoFramesToDir(url, '/tmp/frames', { ext: 'jpg', overwrite: true }); // no PNG of an earlier run stays
+   */
+  overwrite?: boolean | undefined;
 }
 
 const DIR_RULES = {
@@ -177,6 +189,7 @@ const DIR_RULES = {
   imageWriter: rules.function<ImageWriter>(),
   maxWriteWorkers: rules.integer(1, 4),
   resume: rules.boolean(false),
+  overwrite: rules.boolean(false),
   manifest: rules.boolean(false),
 } satisfies RuleTable<StreamToDirOptions>;
 
@@ -274,7 +287,11 @@ export function checkStreamOptions(options: IterateOptions | undefined): Iterate
 /** Checks the options of {@link streamVideoFramesToDir}; throws an InvalidOptionError before any I/O. */
 export function checkDirOptions(outputDir: unknown, options: StreamToDirOptions | undefined): DirSettings {
   if (typeof outputDir !== 'string' || outputDir.length === 0) throw invalidOption('outputDir', 'a non-empty path', outputDir);
-  return withSelection(DIR_RULES, options, 'streamVideoFramesToDir');
+  const settings = withSelection(DIR_RULES, options, 'streamVideoFramesToDir');
+  if (settings.overwrite && settings.resume) {
+    throw invalidOption('overwrite', 'no overwrite together with resume (resume keeps the files that overwrite removes)', settings.overwrite);
+  }
+  return settings;
 }
 
 /** Checks the options of {@link openFrameStages}. */

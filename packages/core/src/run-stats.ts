@@ -26,6 +26,17 @@ export interface RunStatsSnapshot {
   /** With `resume`: frames of the selection whose file an earlier run had saved, kept as they are (not decoded). */
   framesReused: number;
   /**
+   * Frame files (`frame_<index:06d>.<ext>`, any image format) that the output directory already held when writing
+   * started, after `overwrite` cleared it: an earlier run's, those `resume` reused included.
+   */
+  filesFound: number;
+  /** Of `filesFound`, those in another format than `ext`: `resume` does not reuse them, and they stay. */
+  filesInOtherFormats: number;
+  /** Of `filesFound`, those the run wrote over (the same frame in the same format). */
+  filesReplaced: number;
+  /** Frame files that `overwrite` removed before the run wrote any. */
+  filesCleared: number;
+  /**
    * Frames the run expects to deliver (with `resume`, those still missing), for a progress bar: exact once the
    * container or scan strategy has built its index; with the stream strategy, taken from the container's frame
    * count (or from `end` when the container does not say). Null until known.
@@ -71,6 +82,10 @@ export class RunStats implements RunStatsSnapshot {
   get rejectedPackets() { return this.#read('rejectedPackets', 0); }
   get framesDelivered() { return this.#read('framesDelivered', 0); }
   get framesReused() { return this.#read('framesReused', 0); }
+  get filesFound() { return this.#read('filesFound', 0); }
+  get filesInOtherFormats() { return this.#read('filesInOtherFormats', 0); }
+  get filesReplaced() { return this.#read('filesReplaced', 0); }
+  get filesCleared() { return this.#read('filesCleared', 0); }
   get framesTotal() { return this.#read('framesTotal', null); }
   get bytesRead() { return this.#read('bytesRead', 0); }
   get retries() { return this.#read('retries', 0); }
@@ -93,6 +108,10 @@ export class RunStats implements RunStatsSnapshot {
       rejectedPackets: this.rejectedPackets,
       framesDelivered: this.framesDelivered,
       framesReused: this.framesReused,
+      filesFound: this.filesFound,
+      filesInOtherFormats: this.filesInOtherFormats,
+      filesReplaced: this.filesReplaced,
+      filesCleared: this.filesCleared,
       framesTotal: this.framesTotal,
       bytesRead: this.bytesRead,
       retries: this.retries,

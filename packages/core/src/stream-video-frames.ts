@@ -16,8 +16,9 @@ import type { RunStatsSnapshot } from './run-stats.ts';
 /**
  * One line of the `frames.jsonl` that {@link streamVideoFramesToDir} writes with `manifest: true`, as `JSON.parse`
  * reads it back. `pts` is written as a JSON integer, digit for digit (exact at any size; a double holds it exactly
- * below 2^53). `strategy` and `decodePath` are the run's (the same on every line), so each line stands alone; with
- * `resume`, a line kept from the earlier manifest has the earlier run's.
+ * below 2^53). `strategy` and `decodePath` are the run's (the same on every line), so each line stands alone; a line
+ * kept from an earlier manifest (a file the run did not write) has the earlier run's. A frame file that no manifest
+ * described gets only `index`, `file`, `width` and `height`, with `pts`, `time` and `keyframe` null.
  *
  * @example
  * const lines = (await readFile('/tmp/frames/frames.jsonl', 'utf8')).split('\n').filter(Boolean);
@@ -37,8 +38,9 @@ export interface ManifestLine extends SinkManifestLine {
  * so they match annotations made there.
  *
  * `source` is an http(s) URL, a local path, `{ url, headers }`, or a `ByteSource`. With `manifest: true`, the
- * directory also gets `frames.jsonl`, one {@link ManifestLine} per saved frame. With `resume: true`, frames whose
- * file is already in `outputDir` are kept as they are, and the rest is decoded and written.
+ * directory also gets `frames.jsonl`, one {@link ManifestLine} per frame file in it. A file of the same name is
+ * replaced, other frame files stay (`overwrite: true` removes them first). With `resume: true`, frames whose file
+ * (in the format of `ext`) is already in `outputDir` are kept as they are, and the rest is decoded and written.
  *
  * A run that fails or is aborted leaves only complete files (and, with `manifest`, the `frames.jsonl` that lists
  * them). A write that fails (disk full, permission denied, read-only file system, an `imageWriter` that throws)
@@ -72,10 +74,19 @@ export async function streamVideoFramesToDir(
     imageWriter: settings.imageWriter,
     budget,
     highWaterMark: queueMaxSize,
-    // Read when the manifest is written: by then the run has chosen both.
-    manifest: settings.manifest && { fields: () => ({ strategy: stats.strategy, decodePath: stats.decodePath }) },
+    // Read when the manifest is written: by then the run has chosen both. Without the option, a manifest already
+    // in the directory is kept up to date.
+    manifest: { fields: () => ({ strategy: stats.strategy, decodePath: stats.decodePath }), ifPresent: !settings.manifest },
+    overwrite: settings.overwrite,
   });
-  attachProbe(stats, () => ({ framesDelivered: sink.framesWritten, framesReused: sink.framesAdopted }));
+  attachProbe(stats, () => ({
+    framesDelivered: sink.framesWritten,
+    framesReused: sink.framesAdopted,
+    filesFound: sink.filesFound,
+    filesInOtherFormats: sink.filesInOtherFormats,
+    filesReplaced: sink.filesReplaced,
+    filesCleared: sink.filesCleared,
+  }));
   // The stages stop on an abort; the sink too, or an abort after the last frame was decoded would let the run
   // succeed: the writes under way finish, none starts, and the call rejects.
   const onAbort = () => sink.destroy(new AbortError(signal?.reason));

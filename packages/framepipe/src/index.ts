@@ -59,8 +59,8 @@ export { Decoder } from '@framepipe/decoder';
 export type { DecoderOptions } from '@framepipe/decoder';
 export { RgbConverter } from '@framepipe/rgb';
 export type { NumberedFrameInput, RgbConverterOptions, RgbFrame } from '@framepipe/rgb';
-export { FrameDirSink, FrameEncoder, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, findFrameFiles, frameFileName, removeStaleTemporaries } from '@framepipe/sink';
-export type { AdoptedFrame, FrameDirSinkOptions, FrameEncoderOptions, ImageExtension, ImageWriter, ImageWriterOptions, SinkFrame } from '@framepipe/sink';
+export { FrameDirSink, FrameEncoder, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, clearFrameFiles, findFrameFiles, frameFileName, listFrameFiles, removeStaleTemporaries } from '@framepipe/sink';
+export type { AdoptedFrame, FrameDirSinkOptions, FrameEncoderOptions, FrameFile, ImageExtension, ImageWriter, ImageWriterOptions, SinkFrame } from '@framepipe/sink';
 
 // Shared by every stage: errors with stable codes, the frame budget, the buffer pool, and what a stage of your own
 // between them needs (the jump marker to pass on, the bookkeeping that frees what a destroyed stage still holds).

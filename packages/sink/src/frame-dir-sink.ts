@@ -4,12 +4,14 @@ import { Writable } from 'streamx';
 import {
   AbortError,
   FrameBudget,
+  InvalidOptionError,
   checkBudget,
   checkPool,
   BufferPool,
   assertKnownKeys,
   assertOptionsObject,
   checkFunction,
+  checkBoolean,
   checkInteger,
   invalidOption,
   StageBuffers,
@@ -69,15 +71,26 @@ export interface FrameDirSinkOptions {
    */
   highWaterMark?: number;
   /**
-   * Also write `frames.jsonl` into the directory: one JSON line per kept frame file, in frame order. Written once
-   * every write has settled: when the input ends, always (empty when no frame came); when the sink is destroyed,
-   * only if at least one file was kept, listing exactly those. `true`, or `{ fields }` to add fields to every line.
+   * Also write `frames.jsonl` into the directory: one JSON line per frame file in the directory, in frame order:
+   * the files this sink wrote or adopted, and those that were there before it (whose lines the earlier manifest had,
+   * or, when it has none, with the size from the image's header and null `pts`, `time` and `keyframe`). Written once
+   * every write has settled: when the input ends, always; when the sink is destroyed, only if at least one file was
+   * kept. `true`, or `{ fields }` to add fields to the lines of this sink's files. Without it, a `frames.jsonl` the
+   * directory already has is still brought up to date, so that it never describes replaced files wrongly.
    * @default false
    */
   manifest?: boolean | ManifestOptions | undefined;
+  /**
+   * Remove the directory's frame files (`frame_<index:06d>.<ext>`, in every format the sink writes), its
+   * `frames.jsonl` and the temporary files of writers no longer running before the first write, so that it holds
+   * only this sink's files. Other files are never touched. Without it, a file of the same name is replaced and the
+   * others stay.
+   * @default false
+   */
+  overwrite?: boolean | undefined;
 }
 
-const KNOWN_OPTIONS = ['ext', 'maxWriteWorkers', 'progress', 'imageWriter', 'budget', 'pool', 'highWaterMark', 'manifest'] as const;
+const KNOWN_OPTIONS = ['ext', 'maxWriteWorkers', 'progress', 'imageWriter', 'budget', 'pool', 'highWaterMark', 'manifest', 'overwrite'] as const;
 
 /**
  * Writes RGB frames as image files named `frame_<index:06d>.<ext>` into a directory (created if missing), up to
@@ -102,6 +115,7 @@ export class FrameDirSink extends Writable {
   readonly directory: string;
   readonly ext: ImageExtension;
   readonly maxWriteWorkers: number;
+  readonly overwrite: boolean;
   #progress: ((count: number) => void) | undefined;
   /** The user's `imageWriter`, or one that writes what the built-in encoder makes. */
   #writeImage: ImageWriter;
@@ -123,6 +137,7 @@ export class FrameDirSink extends Writable {
     this.directory = resolve(directory);
     this.ext = checkImageExtension(opts.ext);
     this.maxWriteWorkers = checkInteger('maxWriteWorkers', opts.maxWriteWorkers ?? 4, 1);
+    this.overwrite = checkBoolean('overwrite', opts.overwrite, false);
     this.#progress = checkFunction('progress', opts.progress);
     const imageWriter = checkFunction<ImageWriter>('imageWriter', opts.imageWriter);
     this.#budget = checkBudget(opts.budget);
@@ -150,6 +165,29 @@ export class FrameDirSink extends Writable {
   }
 
   /**
+   * Frame files (`frame_<index:06d>.<ext>`, in any format the sink writes) that the directory held when the sink
+   * opened, after `overwrite` cleared it: an earlier run's, adopted ones included. 0 before the sink has opened.
+   */
+  get filesFound(): number {
+    return this.#kept.filesFound;
+  }
+
+  /** Of {@link FrameDirSink.filesFound}, those in another format than `ext`: they stay beside the sink's files. */
+  get filesInOtherFormats(): number {
+    return this.#kept.filesInOtherFormats;
+  }
+
+  /** Of {@link FrameDirSink.filesFound}, those the sink has written over (the same frame in the same format). */
+  get filesReplaced(): number {
+    return this.#kept.filesReplaced;
+  }
+
+  /** Frame files that `overwrite` removed when the sink opened. */
+  get filesCleared(): number {
+    return this.#kept.filesCleared;
+  }
+
+  /**
    * Counts complete files that an earlier run left in the directory as this sink's own, before any frame is
    * written (a resumed run): they join {@link FrameDirSink.paths}, and the manifest lists them too. Each keeps the
    * line the directory's `frames.jsonl` has for it; a file that it does not list (the earlier run was killed before
@@ -160,15 +198,21 @@ export class FrameDirSink extends Writable {
    * await pipelinePromise(Readable.from(missingFrames), sink);
    * sink.paths; // frame_000000.png, frame_000001.png, then the files written
    */
-  adopt(frames: Iterable<AdoptedFrame>): Promise<void> {
-    return this.#kept.adopt(frames);
+  async adopt(frames: Iterable<AdoptedFrame>): Promise<void> {
+    const adopted = [...frames];
+    if (this.overwrite && adopted.length > 0) {
+      throw new InvalidOptionError('overwrite', 'FrameDirSink.adopt() keeps files that overwrite removes: use one or the other');
+    }
+    this.#kept.adopt(adopted);
   }
 
   override _open(cb: (err: Error | null) => void): void {
-    mkdir(this.directory, { recursive: true }).then(
-      () => cb(null),
-      (cause: unknown) => cb(writeFailed(this.directory, `Cannot create the output directory ${this.directory}`, cause)),
-    );
+    mkdir(this.directory, { recursive: true })
+      .catch((cause: unknown) => {
+        throw writeFailed(this.directory, `Cannot create the output directory ${this.directory}`, cause);
+      })
+      .then(() => this.#kept.open(this.overwrite))
+      .then(() => cb(null), cb);
   }
 
   override write(frame: SinkFrame): boolean {

@@ -1,10 +1,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { assertKnownKeys, checkFunction, invalidOption } from '@framepipe/common';
-import { MANIFEST_FILE_NAME, formatManifest, parseManifest } from './manifest.ts';
+import { assertKnownKeys, checkBoolean, checkFunction, invalidOption } from '@framepipe/common';
+import { MANIFEST_FILE_NAME, formatManifest, keptLine, parseManifest } from './manifest.ts';
 import type { KeptManifestLine, ManifestEntry, ManifestOptions, ManifestValue } from './manifest.ts';
-import { frameFileName, writeFailed } from './output-dir.ts';
+import { clearFrameFiles, frameFileName, listFrameFiles, writeFailed } from './output-dir.ts';
+import type { FrameFile } from './output-dir.ts';
 import type { SinkFrame } from './sink-frame.ts';
 import type { WriterPool } from './writer-pool.ts';
 
@@ -21,34 +22,47 @@ export interface AdoptedFrame {
   readonly fields?: Readonly<Record<string, ManifestValue>> | undefined;
 }
 
-/** The `manifest` option: null when off. */
-export function checkManifest(value: unknown): ManifestOptions | null {
-  if (value === undefined || value === false) return null;
+/**
+ * The `manifest` option. Off, it still keeps a `frames.jsonl` that the directory already has true to it
+ * (`ifPresent`).
+ */
+export function checkManifest(value: unknown): ManifestOptions {
+  if (value === undefined || value === false) return { ifPresent: true };
   if (value === true) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalidOption('manifest', 'a boolean or an object { fields }', value);
+    throw invalidOption('manifest', 'a boolean or an object { fields, ifPresent }', value);
   }
-  assertKnownKeys(value, ['fields'], 'manifest');
-  return { fields: checkFunction('manifest.fields', (value as ManifestOptions).fields) };
+  assertKnownKeys(value, ['fields', 'ifPresent'], 'manifest');
+  const { fields, ifPresent } = value as ManifestOptions;
+  return { fields: checkFunction('manifest.fields', fields), ifPresent: checkBoolean('manifest.ifPresent', ifPresent, false) };
 }
 
 /**
- * The frame files a sink keeps, the ones it wrote and the ones it adopted from an earlier run, and with a manifest
- * the line each gets in `frames.jsonl`, which it writes when the sink is done. It holds names and manifest fields,
- * never pixels.
+ * The frame files a sink keeps, the ones it wrote and the ones it adopted from an earlier run; what the directory
+ * held before (and what `overwrite` cleared); and the manifest, which it writes when the sink is done: a line for
+ * every frame file in the directory, its own files' from the frames, the others' from the earlier manifest or, when
+ * it has none, from the image's header. It holds names and manifest fields, never pixels.
  */
 export class KeptFrames {
   readonly directory: string;
   readonly ext: string;
-  #manifest: ManifestOptions | null;
+  #manifest: ManifestOptions;
   #commit: WriterPool['commit'];
   #manifestDone = false;
   #written = new Map<number, string>();
   #adopted = new Map<number, string>();
-  #entries = new Map<number, ManifestEntry | KeptManifestLine>();
+  /** The lines of the files written, by file name. */
+  #lines = new Map<string, ManifestEntry>();
+  /** The adopted frames, by file name, for their lines. */
+  #adoptedFrames = new Map<string, AdoptedFrame>();
+  /** The frame files the directory held once opened (after `overwrite` cleared it), by name. */
+  #found = new Map<string, FrameFile>();
+  #replaced = 0;
+  #cleared = 0;
+  #earlier: Promise<Map<string, KeptManifestLine> | null> | null = null;
 
-  /** `manifest` null: no manifest. `commit` writes a file of `directory` whole or not at all. */
-  constructor(directory: string, ext: string, manifest: ManifestOptions | null, commit: WriterPool['commit']) {
+  /** `commit` writes a file of `directory` whole or not at all. */
+  constructor(directory: string, ext: string, manifest: ManifestOptions, commit: WriterPool['commit']) {
     this.directory = directory;
     this.ext = ext;
     this.#manifest = manifest;
@@ -68,47 +82,59 @@ export class KeptFrames {
     return this.#adopted.size;
   }
 
+  /** Frame files, of any format, that the directory held before the first write (after `overwrite`). */
+  get filesFound(): number {
+    return this.#found.size;
+  }
+
+  /** Of {@link KeptFrames.filesFound}, those in another format than `ext`. */
+  get filesInOtherFormats(): number {
+    let count = 0;
+    for (const file of this.#found.values()) if (file.ext !== this.ext) count++;
+    return count;
+  }
+
+  /** Of {@link KeptFrames.filesFound}, those written over so far. */
+  get filesReplaced(): number {
+    return this.#replaced;
+  }
+
+  /** Frame files that `overwrite` removed. */
+  get filesCleared(): number {
+    return this.#cleared;
+  }
+
+  /**
+   * Before the first write: with `overwrite`, removes the frame files, the manifest and stale temporary files;
+   * then notes the frame files the directory holds.
+   */
+  async open(overwrite: boolean): Promise<void> {
+    if (overwrite) {
+      this.#cleared = (await clearFrameFiles(this.directory)).length;
+      this.#earlier = null;
+    }
+    this.#found = new Map((await listFrameFiles(this.directory)).map((file) => [file.name, file]));
+  }
+
   /**
    * Takes files an earlier run left as kept. Each keeps the line the directory's `frames.jsonl` has for it; a file
    * it does not list (the earlier run was killed before writing it) gets a line from `frame`, with the size read
    * from the image's header.
    */
-  async adopt(frames: Iterable<AdoptedFrame>): Promise<void> {
-    const adopted = [...frames];
-    // Nothing to adopt (every run that does not resume): the earlier manifest need not be read.
-    if (adopted.length === 0) return;
-    const earlier = this.#manifest ? await this.#readManifest() : new Map<string, KeptManifestLine>();
-    for (const frame of adopted) {
+  adopt(frames: Iterable<AdoptedFrame>): void {
+    for (const frame of frames) {
       const file = frameFileName(frame.index, this.ext);
-      const path = join(this.directory, file);
-      this.#adopted.set(frame.index, path);
-      if (!this.#manifest) continue;
-      const kept = earlier.get(file);
-      if (kept?.index === frame.index) {
-        this.#entries.set(frame.index, kept);
-        continue;
-      }
-      let size: { width?: number | undefined; height?: number | undefined };
-      try {
-        size = await sharp(path).metadata();
-      } catch (cause) {
-        throw writeFailed(path, `Cannot read the size of ${path} for the manifest`, cause);
-      }
-      const { index, pts = null, time = null, keyframe = null, fields = {} } = frame;
-      const entry: ManifestEntry & Record<string, unknown> = { index, pts, time, keyframe, file, width: size.width ?? 0, height: size.height ?? 0 };
-      // The frame's own fields win, as on a written frame's line.
-      for (const [key, value] of Object.entries(fields)) if (!Object.hasOwn(entry, key)) entry[key] = value;
-      this.#entries.set(index, entry);
+      this.#adopted.set(frame.index, join(this.directory, file));
+      this.#adoptedFrames.set(file, frame);
     }
   }
 
   /** Records `frame` as written to `path`, whose name in the directory is `file`. */
   addWritten(frame: SinkFrame, file: string, path: string): void {
+    if (this.#found.has(file) && !this.#lines.has(file)) this.#replaced++;
     this.#written.set(frame.index, path);
-    if (this.#manifest) {
-      const { index, width, height, pts = null, time = null, keyframe = null } = frame;
-      this.#entries.set(index, { index, pts, time, keyframe, file, width, height });
-    }
+    const { index, width, height, pts = null, time = null, keyframe = null } = frame;
+    this.#lines.set(file, { index, pts, time, keyframe, file, width, height });
   }
 
   /** The input has ended: writes the manifest (empty when nothing was kept); rejects when it cannot. */
@@ -125,27 +151,60 @@ export class KeptFrames {
     if (this.#written.size + this.#adopted.size > 0) await this.#writeManifest().catch(() => {});
   }
 
-  /** Writes `frames.jsonl` for the files kept so far, at most once. */
+  /** Writes `frames.jsonl`, a line for every frame file of the directory, at most once. */
   async #writeManifest(): Promise<void> {
-    if (!this.#manifest || this.#manifestDone) return;
+    if (this.#manifestDone) return;
     this.#manifestDone = true;
+    const path = join(this.directory, MANIFEST_FILE_NAME);
+    const earlier = await this.#readManifest();
+    if (this.#manifest.ifPresent && earlier === null) return;
     const { fields } = this.#manifest;
+    // The files written, then the adopted ones, then what else the directory holds.
+    const entries = new Map<string, ManifestEntry | KeptManifestLine>(this.#lines);
+    const adopted = [...this.#adoptedFrames.keys()].map((name) => ({ name, index: this.#adoptedFrames.get(name)!.index, ext: this.ext }));
+    for (const file of [...adopted, ...(await listFrameFiles(this.directory))]) {
+      if (!entries.has(file.name)) entries.set(file.name, await this.#lineOf(file, earlier ?? new Map()));
+    }
     try {
-      await this.#commit(MANIFEST_FILE_NAME, (tempPath) => writeFile(tempPath, formatManifest(this.#entries.values(), fields?.())));
+      await this.#commit(MANIFEST_FILE_NAME, (tempPath) => writeFile(tempPath, formatManifest(entries.values(), fields?.())));
     } catch (cause) {
-      const path = join(this.directory, MANIFEST_FILE_NAME);
       throw writeFailed(path, `Cannot write the manifest ${path}`, cause);
     }
   }
 
-  /** The lines of the directory's `frames.jsonl` by file name; none when there is no such file. */
-  async #readManifest(): Promise<Map<string, KeptManifestLine>> {
-    const path = join(this.directory, MANIFEST_FILE_NAME);
+  /**
+   * The line of a frame file the sink did not write: the earlier manifest's, else one made from what is known of it
+   * (an adopted frame's pts, time and fields) and the image's header.
+   */
+  async #lineOf(file: FrameFile, earlier: Map<string, KeptManifestLine>): Promise<ManifestEntry | KeptManifestLine> {
+    const kept = earlier.get(file.name);
+    if (kept?.index === file.index) return kept;
+    const path = join(this.directory, file.name);
+    let size: { width?: number | undefined; height?: number | undefined };
     try {
-      return parseManifest(await readFile(path, 'utf8'));
+      size = await sharp(path).metadata();
     } catch (cause) {
-      if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
-      throw writeFailed(path, `Cannot read the manifest ${path}`, cause);
+      throw writeFailed(path, `Cannot read the size of ${path} for the manifest`, cause);
     }
+    const adopted = this.#adoptedFrames.get(file.name);
+    const { pts = null, time = null, keyframe = null, fields } = adopted ?? {};
+    const entry: ManifestEntry & Record<string, unknown> = { index: file.index, pts, time, keyframe, file: file.name, width: size.width ?? 0, height: size.height ?? 0 };
+    // An adopted frame without fields of its own gets the run's, as a written one does.
+    if (adopted && !fields) return entry;
+    // The frame's own fields win, as on a written frame's line.
+    for (const [key, value] of Object.entries(fields ?? {})) if (!Object.hasOwn(entry, key)) entry[key] = value;
+    return keptLine(entry);
+  }
+
+  /** The lines of the directory's `frames.jsonl` by file name (read once); null when there is none. */
+  #readManifest(): Promise<Map<string, KeptManifestLine> | null> {
+    const path = join(this.directory, MANIFEST_FILE_NAME);
+    this.#earlier ??= readFile(path, 'utf8').then(parseManifest, (cause: unknown) => {
+      // A directory in its place is no manifest either (writing one there fails, and says so).
+      const code = (cause as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EISDIR') return null;
+      throw writeFailed(path, `Cannot read the manifest ${path}`, cause);
+    });
+    return this.#earlier;
   }
 }

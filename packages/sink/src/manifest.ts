@@ -30,6 +30,12 @@ export interface ManifestOptions {
    * once, when the manifest is written, so it may report what was only known once the run had started.
    */
   fields?: (() => Readonly<Record<string, ManifestValue>>) | undefined;
+  /**
+   * Write it only when the directory already has a `frames.jsonl`, to keep that one true to the directory: what the
+   * sink does without the `manifest` option, here with `fields`.
+   * @default false
+   */
+  ifPresent?: boolean | undefined;
 }
 
 /** What the sink remembers of a kept file for its manifest line (never the pixels): the line, pts still a bigint. */
@@ -40,18 +46,20 @@ export interface ManifestEntry extends Omit<ManifestLine, 'pts'> {
 /** A line of an earlier run's manifest, kept as it was written (so its pts digits stay exact). */
 export interface KeptManifestLine {
   readonly index: number;
+  readonly file: string;
   readonly text: string;
 }
 
 /**
- * The text of `frames.jsonl`: one JSON object per entry, in frame order, each line ending in a newline. A kept line
- * is written as it was; an entry gets the `extra` fields it does not have itself.
+ * The text of `frames.jsonl`: one JSON object per entry, in frame order (then by file name, when a frame has files
+ * in two formats), each line ending in a newline. A kept line is written as it was; an entry gets the `extra`
+ * fields it does not have itself.
  */
 export function formatManifest(
   entries: Iterable<ManifestEntry | KeptManifestLine>,
   extra: Readonly<Record<string, ManifestValue>> = {},
 ): string {
-  const sorted = [...entries].sort((a, b) => a.index - b.index);
+  const sorted = [...entries].sort((a, b) => a.index - b.index || (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
   // The frame's fields first, then the extra ones it does not have.
   const others = Object.entries(extra);
   return sorted
@@ -62,6 +70,11 @@ export function formatManifest(
       return `${jsonObject(line)}\n`;
     })
     .join('');
+}
+
+/** An entry's line as it stands, without the extra fields of a run: for a file that no run of this sink made. */
+export function keptLine(entry: ManifestEntry & Readonly<Record<string, unknown>>): KeptManifestLine {
+  return { index: entry.index, file: entry.file, text: jsonObject(entry) };
 }
 
 /**
@@ -86,7 +99,7 @@ export function parseManifest(text: string): Map<string, KeptManifestLine> {
     if (line.trim() === '') continue;
     try {
       const { file, index } = JSON.parse(line) as { file?: unknown; index?: unknown };
-      if (typeof file === 'string' && typeof index === 'number' && Number.isSafeInteger(index)) lines.set(file, { index, text: line });
+      if (typeof file === 'string' && typeof index === 'number' && Number.isSafeInteger(index)) lines.set(file, { index, file, text: line });
     } catch {
       // Not a line this sink wrote.
     }

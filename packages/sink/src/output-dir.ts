@@ -1,6 +1,8 @@
 import { readdir, rm } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { FramepipeError, ErrorCode } from '@framepipe/common';
+import { IMAGE_EXTENSIONS } from './frame-encoder.ts';
+import { MANIFEST_FILE_NAME } from './manifest.ts';
 
 /** `frame_<index:06d>.<ext>`, Supervisely's file name. */
 export function frameFileName(index: number, ext: string): string {
@@ -18,6 +20,37 @@ export function temporaryName(name: string, sequence: number, pid = process.pid)
 
 const TEMPORARY = /^\.(.+)\.(\d+)-\d+\.partial(\.\w+)?$/;
 
+/** A frame file of an output directory: `frame_<index:06d>.<ext>`, in one of the formats the sink writes. */
+export interface FrameFile {
+  /** The file name, e.g. `frame_000012.png`. */
+  readonly name: string;
+  readonly index: number;
+  readonly ext: string;
+}
+
+const FRAME_FILE = /^frame_(\d{6,})\.(\w+)$/;
+
+/**
+ * Every frame file in `directory`, whatever its format (`png`, `jpg`, `jpeg`, `webp`), sorted by frame number, then
+ * name; none when the directory does not exist. Only the names the sink writes count: never a temporary file, nor
+ * another file that happens to start with `frame_`.
+ *
+ * @example
+ * const files = await listFrameFiles('/tmp/frames'); // [{ name: 'frame_000000.png', index: 0, ext: 'png' }, ...]
+ */
+export async function listFrameFiles(directory: string): Promise<FrameFile[]> {
+  const found: FrameFile[] = [];
+  for (const entry of await entriesOf(directory)) {
+    const match = FRAME_FILE.exec(entry.name);
+    if (!match || !entry.isFile() || !(IMAGE_EXTENSIONS as readonly string[]).includes(match[2]!)) continue;
+    const index = Number(match[1]);
+    const ext = match[2]!;
+    // `frame_0000012.png` is not a name the sink writes.
+    if (Number.isSafeInteger(index) && frameFileName(index, ext) === entry.name) found.push({ name: entry.name, index, ext });
+  }
+  return found.sort((a, b) => a.index - b.index || (a.name < b.name ? -1 : 1));
+}
+
 /**
  * The frame numbers whose final file `frame_<index:06d>.<ext>` is in `directory`, sorted; none when the directory
  * does not exist. A final name only ever appears by renaming a complete file, so each of these files is whole;
@@ -27,15 +60,28 @@ const TEMPORARY = /^\.(.+)\.(\d+)-\d+\.partial(\.\w+)?$/;
  * const done = await findFrameFiles('/tmp/frames', 'png'); // [0, 1, 2, 5]
  */
 export async function findFrameFiles(directory: string, ext: string): Promise<number[]> {
-  const found: number[] = [];
-  for (const entry of await entriesOf(directory)) {
-    const match = /^frame_(\d{6,})\.(\w+)$/.exec(entry.name);
-    if (!match || match[2] !== ext || !entry.isFile()) continue;
-    const index = Number(match[1]);
-    // `frame_0000012.png` is not a name the sink writes.
-    if (Number.isSafeInteger(index) && frameFileName(index, ext) === entry.name) found.push(index);
-  }
-  return found.sort((a, b) => a - b);
+  return (await listFrameFiles(directory)).filter((file) => file.ext === ext).map((file) => file.index);
+}
+
+/**
+ * Removes what the sink writes from `directory`, and nothing else: every frame file of {@link listFrameFiles}, the
+ * manifest, and the temporary files of writers that are no longer running. Resolves with the frame files removed.
+ *
+ * @example
+ * await clearFrameFiles('/tmp/frames'); // [{ name: 'frame_000000.png', index: 0, ext: 'png' }, ...]
+ */
+export async function clearFrameFiles(directory: string): Promise<FrameFile[]> {
+  const files = await listFrameFiles(directory);
+  const remove = async (name: string) => {
+    const path = join(directory, name);
+    await rm(path, { force: true }).catch((cause: unknown) => {
+      throw writeFailed(path, `Cannot remove ${path}`, cause);
+    });
+  };
+  for (const file of files) await remove(file.name);
+  await remove(MANIFEST_FILE_NAME);
+  await removeStaleTemporaries(directory);
+  return files;
 }
 
 /**

@@ -403,7 +403,7 @@ test('adopt: adopted files join paths; the manifest keeps their earlier lines as
   const huge = 2n ** 60n + 1n;
   const earlier = [
     `{"index":0,"pts":${huge},"time":0,"keyframe":true,"file":"frame_000000.png","width":64,"height":64,"strategy":"stream"}`,
-    // A file that is not adopted (not in this run's selection): its line goes.
+    // A file that is not adopted (not in this run's selection): it stays, and so does its line.
     '{"index":2,"pts":1024,"time":0.08,"keyframe":false,"file":"frame_000002.png","width":64,"height":64,"strategy":"stream"}',
     'not json',
   ];
@@ -417,19 +417,21 @@ test('adopt: adopted files join paths; the manifest keeps their earlier lines as
   assert.deepEqual(await manifestLines(dir), [
     earlier[0],
     '{"index":1,"pts":512,"time":0.04,"keyframe":false,"file":"frame_000001.png","width":64,"height":80,"strategy":"index"}',
+    earlier[1],
     '{"index":3,"pts":1536,"time":0.12,"keyframe":false,"file":"frame_000003.png","width":64,"height":64,"strategy":"container"}',
   ]);
 });
 
-test('adopt: a sink destroyed before writing anything still writes the manifest of the adopted files', async () => {
+test('adopt: a sink destroyed before writing anything still writes the manifest, of every file in the directory', async () => {
   const dir = outDir();
   await writeAll(new FrameDirSink(dir, { manifest: true }), [codeFrame(0, 64, 64), codeFrame(1, 64, 64)]);
-  const sink = new FrameDirSink(dir, { manifest: true });
+  const sink = new FrameDirSink(dir, { manifest: { fields: () => ({ run: 2 }) } });
   await sink.adopt([{ index: 1 }]);
   sink.destroy();
   await closed(sink);
-  const lines = (await manifestLines(dir)).map((line) => JSON.parse(line) as { file: string });
-  assert.deepEqual(lines.map((line) => line.file), ['frame_000001.png']);
+  const lines = (await manifestLines(dir)).map((line) => JSON.parse(line) as { file: string; run?: number });
+  assert.deepEqual(lines.map((line) => line.file), ['frame_000000.png', 'frame_000001.png']);
+  assert.ok(lines.every((line) => line.run === undefined), 'both lines as the first run wrote them');
 });
 
 // ---------------------------------------------------------------- errors
@@ -524,10 +526,11 @@ test('options are checked with exact messages', () => {
     ['out', { imageWriter: 'sharp' }, 'imageWriter', 'Expected a function for imageWriter but received "sharp" of type string'],
     ['out', { budget: 4 }, 'budget', 'Expected a FrameBudget for budget but received 4 of type number'],
     ['out', { highWaterMark: 0 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received 0 of type number'],
-    ['out', { manifest: 'yes' }, 'manifest', 'Expected a boolean or an object { fields } for manifest but received "yes" of type string'],
+    ['out', { manifest: 'yes' }, 'manifest', 'Expected a boolean or an object { fields, ifPresent } for manifest but received "yes" of type string'],
     ['out', { manifest: { fields: 3 } }, 'manifest.fields', 'Expected a function for manifest.fields but received 3 of type number'],
-    ['out', { manifest: { field: () => ({}) } }, 'field', 'Unknown option field for manifest; known options: fields'],
-    ['out', { workers: 2 }, 'workers', 'Unknown option workers for FrameDirSink; known options: ext, maxWriteWorkers, progress, imageWriter, budget, pool, highWaterMark, manifest'],
+    ['out', { manifest: { field: () => ({}) } }, 'field', 'Unknown option field for manifest; known options: fields, ifPresent'],
+    ['out', { overwrite: 'yes' }, 'overwrite', 'Expected a boolean for overwrite but received "yes" of type string'],
+    ['out', { workers: 2 }, 'workers', 'Unknown option workers for FrameDirSink; known options: ext, maxWriteWorkers, progress, imageWriter, budget, pool, highWaterMark, manifest, overwrite'],
   ];
   for (const [dir, options, option, message] of cases) {
     assert.throws(

@@ -14,7 +14,7 @@ import { codeFrame, emptyDirs } from './support.ts';
 const emptyDir = emptyDirs('framepipe-kept-frames-');
 
 /** Kept frames of `dir` (PNG), committing their manifest as the sink does. */
-function keptIn(dir: string, manifest: ManifestOptions | null = {}): KeptFrames {
+function keptIn(dir: string, manifest: ManifestOptions = {}): KeptFrames {
   const writers = new WriterPool(dir, 1, () => {});
   return new KeptFrames(dir, 'png', manifest, (name, write) => writers.commit(name, write));
 }
@@ -51,7 +51,7 @@ test('written frames: paths in frame order; the manifest has their lines in fram
   assert.deepEqual(readdirSync(dir), [MANIFEST_FILE_NAME], 'no temporary file');
 });
 
-test('the manifest is written at most once, and not at all without the option', async () => {
+test('the manifest is written at most once, and not at all without the option when the directory has none', async () => {
   const dir = await emptyDir();
   const kept = keptIn(dir);
   await kept.finish();
@@ -62,7 +62,7 @@ test('the manifest is written at most once, and not at all without the option', 
   assert.equal(await manifestText(dir), '', 'not written again');
 
   const off = await emptyDir();
-  const none = keptIn(off, null);
+  const none = keptIn(off, { ifPresent: true });
   addWritten(none, 1);
   await none.finish();
   assert.deepEqual(readdirSync(off), []);
@@ -109,7 +109,7 @@ test('adopt: the earlier line is kept as written; a file it does not list gets o
   const earlier = '{"index":0,"pts":1152921504606846977,"time":0,"keyframe":true,"file":"frame_000000.png","width":64,"height":64,"strategy":"stream"}';
   await fs.writeFile(path.join(dir, MANIFEST_FILE_NAME), `${earlier}\n{"index":7,"file":"frame_000007.png"}\nnot json\n`);
   const kept = keptIn(dir, { fields: () => ({ strategy: 'container' }) });
-  await kept.adopt([{ index: 0 }, { index: 1, pts: 512n, time: 0.04, keyframe: false, fields: { strategy: 'index', index: 99 } }]);
+  kept.adopt([{ index: 0 }, { index: 1, pts: 512n, time: 0.04, keyframe: false, fields: { strategy: 'index', index: 99 } }]);
   addWritten(kept, 3, { pts: 1536n, time: 0.12, keyframe: false });
   assert.equal(kept.framesAdopted, 2);
   assert.equal(kept.framesWritten, 1);
@@ -127,7 +127,7 @@ test('adopt: a frame written again takes the place of the adopted one, in paths 
   const dir = await emptyDir();
   await fs.writeFile(path.join(dir, MANIFEST_FILE_NAME), '{"index":4,"file":"frame_000004.png","old":true}\n');
   const kept = keptIn(dir);
-  await kept.adopt([{ index: 4 }]);
+  kept.adopt([{ index: 4 }]);
   addWritten(kept, 4, { pts: 8n });
   assert.deepEqual(kept.paths, [path.join(dir, 'frame_000004.png')]);
   await kept.finish();
@@ -136,25 +136,80 @@ test('adopt: a frame written again takes the place of the adopted one, in paths 
 
 test('adopt: nothing to adopt reads nothing; a manifest or an image that cannot be read is a WRITE_FAILED naming it', async () => {
   const dir = await emptyDir();
-  await fs.mkdir(path.join(dir, MANIFEST_FILE_NAME));
-  await keptIn(dir).adopt([]);
-  await assert.rejects(keptIn(dir).adopt([{ index: 0 }]), (error: FramepipeError) => {
+  // A link to itself: there, but it cannot be read.
+  await fs.symlink(MANIFEST_FILE_NAME, path.join(dir, MANIFEST_FILE_NAME));
+  keptIn(dir).adopt([]);
+  const adopting = keptIn(dir);
+  adopting.adopt([{ index: 0 }]);
+  await assert.rejects(adopting.finish(), (error: FramepipeError) => {
     assert.equal(error.code, ErrorCode.WRITE_FAILED);
     assert.equal(error.path, path.join(dir, MANIFEST_FILE_NAME));
     assert.match(error.message, /^Cannot read the manifest .*frames\.jsonl: /);
     return true;
   });
-  const withoutManifest = keptIn(dir, null);
-  await withoutManifest.adopt([{ index: 0 }]);
-  assert.equal(withoutManifest.framesAdopted, 1, 'without a manifest, neither the manifest nor the image is read');
 
   const other = await emptyDir();
   await fs.writeFile(path.join(other, 'frame_000002.png'), 'not an image');
   const image = path.join(other, 'frame_000002.png');
-  await assert.rejects(keptIn(other).adopt([{ index: 2 }]), (error: FramepipeError) => {
+  const withoutManifest = keptIn(other, { ifPresent: true });
+  withoutManifest.adopt([{ index: 2 }]);
+  await withoutManifest.finish();
+  assert.equal(withoutManifest.framesAdopted, 1);
+  assert.deepEqual(readdirSync(other), ['frame_000002.png'], 'without a manifest, neither the manifest nor the image is read');
+  const kept = keptIn(other);
+  kept.adopt([{ index: 2 }]);
+  await assert.rejects(kept.finish(), (error: FramepipeError) => {
     assert.equal(error.code, ErrorCode.WRITE_FAILED);
     assert.equal(error.path, image);
     assert.ok(error.message.startsWith(`Cannot read the size of ${image} for the manifest: `), error.message);
     return true;
   });
+});
+
+/** Writes a 64×`height` PNG (or JPEG) frame file of `index` into `dir`. */
+async function frameFile(dir: string, index: number, ext: 'png' | 'jpg' = 'png', height = 64): Promise<void> {
+  const { data, width } = codeFrame(index, 64, height);
+  await sharp(data, { raw: { width, height, channels: 3 } }).toFile(path.join(dir, `frame_${String(index).padStart(6, '0')}.${ext}`));
+}
+
+test('files already in the directory: counted, those written over counted as replaced, and every one is in the manifest', async () => {
+  const dir = await emptyDir();
+  for (const index of [0, 1, 2]) await frameFile(dir, index);
+  await frameFile(dir, 1, 'jpg', 80);
+  await fs.writeFile(path.join(dir, 'frame_notes.txt'), 'not a frame file');
+  const earlier = '{"index":0,"pts":0,"time":0,"keyframe":true,"file":"frame_000000.png","width":64,"height":64,"strategy":"stream"}';
+  await fs.writeFile(path.join(dir, MANIFEST_FILE_NAME), `${earlier}\n{"index":1,"pts":512,"file":"frame_000001.png","width":64,"height":64}\n`);
+  const kept = keptIn(dir, { fields: () => ({ strategy: 'container' }) });
+  await kept.open(false);
+  assert.deepEqual([kept.filesFound, kept.filesInOtherFormats, kept.filesReplaced, kept.filesCleared], [4, 1, 0, 0]);
+  addWritten(kept, 1, { pts: 1024n });
+  addWritten(kept, 5, { pts: 2560n });
+  assert.equal(kept.filesReplaced, 1, 'frame_000001.png was there');
+  await kept.finish();
+  assert.equal(
+    await manifestText(dir),
+    `${earlier}\n` +
+      // Not this run's, and not in the earlier manifest: what its header says, and nothing about its timing.
+      '{"index":1,"pts":null,"time":null,"keyframe":null,"file":"frame_000001.jpg","width":64,"height":80}\n' +
+      '{"index":1,"pts":1024,"time":null,"keyframe":null,"file":"frame_000001.png","width":64,"height":64,"strategy":"container"}\n' +
+      '{"index":2,"pts":null,"time":null,"keyframe":null,"file":"frame_000002.png","width":64,"height":64}\n' +
+      '{"index":5,"pts":2560,"time":null,"keyframe":null,"file":"frame_000005.png","width":64,"height":64,"strategy":"container"}\n',
+  );
+});
+
+test('overwrite: the frame files of every format, the manifest and stale temporaries go; other files stay', async () => {
+  const dir = await emptyDir();
+  for (const index of [0, 7]) await frameFile(dir, index);
+  await frameFile(dir, 3, 'jpg');
+  const others = ['notes.txt', 'frame_000001.gif', 'frame_0000012.png', '.frame_000009.png.12345-1.partial.png.kept'];
+  for (const name of others) await fs.writeFile(path.join(dir, name), 'theirs');
+  await fs.writeFile(path.join(dir, '.frame_000004.png.4194303-2.partial.png'), 'half a PNG of a killed writer');
+  await fs.writeFile(path.join(dir, MANIFEST_FILE_NAME), '{"index":0,"file":"frame_000000.png"}\n');
+  const kept = keptIn(dir, { ifPresent: true });
+  await kept.open(true);
+  assert.deepEqual([kept.filesCleared, kept.filesFound], [3, 0]);
+  assert.deepEqual(readdirSync(dir).sort(), [...others].sort());
+  addWritten(kept, 2);
+  await kept.finish();
+  assert.deepEqual(readdirSync(dir).sort(), [...others].sort(), 'no manifest: the one there was is gone with its files');
 });
