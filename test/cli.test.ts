@@ -164,11 +164,11 @@ describe('framepipe frames', () => {
     assert.deepEqual(Object.keys((JSON.parse(stdout) as { error: object }).error), ['code', 'message']);
   });
 
-  for (const [signal, what] of [['SIGINT', 'Ctrl-C'], ['SIGTERM', 'A termination request']] as const) {
-    test(`${what} (${signal}) stops cleanly: exit 130, the files written are complete, no temporary file remains`, async () => {
+  for (const [signal, what, exit] of [['SIGINT', 'Ctrl-C', 130], ['SIGTERM', 'A termination request', 143]] as const) {
+    test(`${what} (${signal}) stops cleanly: exit ${exit}, the files written are complete, no temporary file remains; --json lists them`, async () => {
       const out = join(dir, `interrupted-${signal}`);
       let sent = false;
-      const result = await runScript(BIN, ['frames', open.url('/big.mp4'), '-o', out, '--max-write-workers', '1'], {
+      const result = await runScript(BIN, ['frames', open.url('/big.mp4'), '-o', out, '--max-write-workers', '1', '--json'], {
         onSpawn: (child) => {
           // Interrupt once a few frames are on disk, in the middle of the run.
           void (async () => {
@@ -184,7 +184,7 @@ describe('framepipe frames', () => {
         },
       });
       assert.ok(sent, 'the run was still going when interrupted');
-      assert.equal(result.code, 130, result.stderr);
+      assert.equal(result.code, exit, result.stderr);
       assert.match(result.stderr, new RegExp(`^ERR_FRAMEPIPE_ABORTED The operation was aborted: Interrupted by ${signal}$`, 'm'));
       const kept = /Interrupted: (\d+) complete frame files kept in /.exec(result.stderr);
       assert.ok(kept, result.stderr);
@@ -193,6 +193,14 @@ describe('framepipe frames', () => {
       assert.equal(files.length, Number(kept[1]));
       assert.ok(files.length >= 3 && files.length < 250, `${files.length} files`);
       assert.deepEqual(await readCodes(files), files.map(indexInName), 'every kept file is complete and shows its frame');
+      // What a finished run's --json says, for the files kept, and why the run stopped.
+      const summary = JSON.parse(result.stdout) as Record<string, unknown>;
+      assert.deepEqual(Object.keys(summary), ['frames', 'outputDir', 'seconds', 'bytesRead', 'interrupted', 'error']);
+      assert.equal(summary.frames, files.length);
+      assert.equal(summary.outputDir, out);
+      assert.ok(typeof summary.bytesRead === 'number' && summary.bytesRead > 0);
+      assert.equal(summary.interrupted, true);
+      assert.deepEqual(summary.error, { code: 'ERR_FRAMEPIPE_ABORTED', message: `The operation was aborted: Interrupted by ${signal}` });
     });
   }
 
@@ -354,7 +362,7 @@ describe('framepipe --help', () => {
     assert.equal(stderr, '');
     assert.match(stdout, /framepipe frames \[source\] +Save a range of frames/);
     assert.match(stdout, /framepipe probe \[source\] +Describe a video/);
-    assert.match(stdout, /Exit codes: 0 done, 1 the run failed, 2 bad usage or option, 130 interrupted/);
+    assert.match(stdout, /Exit codes: 0 done, 1 the run failed, 2 bad usage or option, 130 interrupted \(Ctrl-C\),\n143 terminated \(SIGTERM\)\./);
   });
 
   test('--version prints the version of the packages, and --help lists it', async () => {

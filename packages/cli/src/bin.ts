@@ -1,14 +1,15 @@
 #!/usr/bin/env node
-import { EXIT, main } from './cli.ts';
+import { Interrupted, interruptedExit, main } from './cli.ts';
 
 const controller = new AbortController();
 let interrupted = false;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     // A second Ctrl-C while stopping exits at once.
-    if (interrupted) process.exit(EXIT.interrupted);
+    const reason = new Interrupted(signal);
+    if (interrupted) process.exit(interruptedExit(reason));
     interrupted = true;
-    controller.abort(new Error(`Interrupted by ${signal}`));
+    controller.abort(reason);
   });
 }
 

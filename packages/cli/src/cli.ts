@@ -13,7 +13,7 @@ import { FRAME_FLAGS, SOURCE_FLAGS, SOURCE_GROUP, numberAsText, numberFlags, num
 import { checkSourceArgs } from './video-source.ts';
 import type { SourceArgs } from './video-source.ts';
 
-export { EXIT } from './report.ts';
+export { EXIT, Interrupted, interruptedExit } from './report.ts';
 export type { CliIo } from './report.ts';
 
 /** This package's version (all framepipe packages share one), read from its package.json, one level above src/ and dist/. */
@@ -69,7 +69,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .help()
     .alias('help', 'h')
     .version(VERSION)
-    .epilog('Exit codes: 0 done, 1 the run failed, 2 bad usage or option, 130 interrupted (Ctrl-C).\nRun "framepipe <command> --help" for the options of a command.')
+    .epilog('Exit codes: 0 done, 1 the run failed, 2 bad usage or option, 130 interrupted (Ctrl-C),\n143 terminated (SIGTERM).\nRun "framepipe <command> --help" for the options of a command.')
     .wrap(Math.min(110, columns ?? 100))
     .fail((message, error) => {
       // Commands report their own failures; what reaches here is a usage mistake that yargs found.

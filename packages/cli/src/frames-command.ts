@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { MANIFEST_FILE_NAME, ProgressBar, RunStats, streamVideoFramesToDir } from '@framepipe/core';
+import { ErrorCode, FramepipeError, MANIFEST_FILE_NAME, ProgressBar, RunStats, streamVideoFramesToDir } from '@framepipe/core';
 import { checkPositiveNumber } from '@framepipe/common';
 import type { StreamToDirOptions } from '@framepipe/core';
 import { FRAME_FLAGS, optionsFromFlags } from './flags.ts';
@@ -32,6 +32,25 @@ function skippedData(stats: RunStats): string | null {
   if (stats.rejectedPackets > 0) parts.push(`${plural(stats.rejectedPackets, 'packet')} the decoder rejected as invalid data`);
   if (parts.length === 0) return null;
   return `Note: skipped ${parts.join(' and ')}; the frames they hold have no file (--strict makes this an error).`;
+}
+
+/**
+ * What the run found in the output directory and did with it, in words, or null when the directory held no frame
+ * file (or `--resume` reused every one of them).
+ */
+function usedDirectory(stats: RunStats, outputDir: string, options: Partial<StreamToDirOptions>): string | null {
+  const { filesFound, filesReplaced, filesInOtherFormats, filesCleared } = stats;
+  const files = (n: number) => `${n} frame file${n === 1 ? '' : 's'}`;
+  if (filesCleared > 0) return `Note: --overwrite first removed ${files(filesCleared)} from ${outputDir}.`;
+  const ext = options.ext ?? 'png';
+  if (options.resume) {
+    if (filesInOtherFormats === 0) return null;
+    const redone = stats.framesDelivered > 0 ? `; the ${stats.framesDelivered} frames without one were decoded and written as .${ext}` : '';
+    return `Note: --resume reuses only .${ext} files: ${files(filesInOtherFormats)} of other formats in ${outputDir} were not reused and stay beside them${redone} (--overwrite clears the directory first).`;
+  }
+  if (filesFound === 0) return null;
+  const left = filesFound - filesReplaced;
+  return `Note: ${outputDir} already held ${files(filesFound)}: this run replaced ${filesReplaced} (same names) and left ${left} as they were (--overwrite clears them first, --resume keeps them and writes only the missing frames).`;
 }
 
 /** `framepipe frames`: saves a range of frames as files, with a progress bar, and reports how it went. */
@@ -73,19 +92,9 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     });
     finishProgress();
     const outputDir = resolve(args.out);
-    const { corruptFrames, rejectedPackets, framesReused } = stats;
+    const { framesReused } = stats;
     if (args.json) {
-      const summary = {
-        frames: paths.length,
-        outputDir,
-        seconds: round(stats.seconds),
-        bytesRead: stats.bytesRead,
-        ...(stats.retries > 0 ? { retries: stats.retries } : {}),
-        ...(options.resume ? { reused: framesReused } : {}),
-        ...(corruptFrames > 0 ? { corruptFrames } : {}),
-        ...(rejectedPackets > 0 ? { rejectedPackets } : {}),
-      };
-      io.stdout.write(`${JSON.stringify(summary)}\n`);
+      io.stdout.write(`${JSON.stringify(summary(paths.length))}\n`);
     } else if (!args.quiet) {
       const reused = framesReused > 0 ? ` (${framesReused} of them already there)` : '';
       io.stdout.write(`Saved ${paths.length} frames to ${outputDir}${reused} in ${round(stats.seconds)} s\n`);
@@ -95,13 +104,17 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     }
     const skipped = skippedData(stats);
     if (skipped && !args.quiet) io.stderr.write(`${skipped}\n`);
+    const used = usedDirectory(stats, outputDir, options);
+    if (used && !args.quiet) io.stderr.write(`${used}\n`);
     if (paths.length === 0 && !args.quiet) io.stderr.write(`${whyNoFrames(stats)}\n`);
     return EXIT.ok;
   } catch (error) {
     finishProgress();
-    const code = reportFailure(error, io, args.json, args);
-    if (code === EXIT.interrupted && !args.quiet) {
-      const kept = stats.framesDelivered + stats.framesReused;
+    const kept = stats.framesDelivered + stats.framesReused;
+    // An interrupted run has kept complete files: --json says which run they came from, as a finished one does.
+    const interrupted = io.signal?.aborted === true || (error instanceof FramepipeError && error.code === ErrorCode.ABORTED);
+    const code = reportFailure(error, io, args.json, args, interrupted ? { ...summary(kept), interrupted } : undefined);
+    if (interrupted && !args.quiet) {
       const listed = options.manifest && kept > 0 ? `, listed in ${MANIFEST_FILE_NAME}` : '';
       io.stderr.write(`Interrupted: ${kept} complete frame files kept in ${resolve(args.out)}${listed}\n`);
     }
@@ -109,6 +122,23 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
   } finally {
     stopAnnouncing();
     await video?.close();
+  }
+
+  /** The JSON summary of a run that kept `frames` files. */
+  function summary(frames: number): Record<string, unknown> {
+    const { corruptFrames, rejectedPackets, framesReused, filesFound, filesReplaced, filesInOtherFormats, filesCleared } = stats;
+    return {
+      frames,
+      outputDir: resolve(args.out),
+      seconds: round(stats.seconds),
+      bytesRead: stats.bytesRead,
+      ...(stats.retries > 0 ? { retries: stats.retries } : {}),
+      ...(options.resume ? { reused: framesReused } : {}),
+      ...(corruptFrames > 0 ? { corruptFrames } : {}),
+      ...(rejectedPackets > 0 ? { rejectedPackets } : {}),
+      ...(filesFound > 0 ? { filesFound, filesReplaced, filesInOtherFormats } : {}),
+      ...(filesCleared > 0 ? { filesCleared } : {}),
+    };
   }
 
   function finishProgress(): void {

@@ -11,8 +11,27 @@ export interface CliIo {
   signal?: AbortSignal | undefined;
 }
 
-/** Exit codes: 0 success, 1 a failed run, 2 bad usage, 130 interrupted (as shells report Ctrl-C). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130 } as const;
+/**
+ * Exit codes: 0 success, 1 a failed run, 2 bad usage, 130 interrupted by Ctrl-C and 143 by SIGTERM (128 + the
+ * signal's number, as shells report a process killed by it).
+ */
+export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130, terminated: 143 } as const;
+
+/** What the bin aborts a run with when a signal arrives: the signal travels with it, for the exit code. */
+export class Interrupted extends Error {
+  readonly signal: NodeJS.Signals;
+
+  constructor(signal: NodeJS.Signals) {
+    super(`Interrupted by ${signal}`);
+    this.name = 'Interrupted';
+    this.signal = signal;
+  }
+}
+
+/** The exit code of a run stopped by `reason` (an {@link Interrupted}, or anything else: as Ctrl-C). */
+export function interruptedExit(reason: unknown): number {
+  return reason instanceof Interrupted && reason.signal === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
+}
 
 // The library names options as the API spells them; a CLI user knows the flags.
 const FLAGS: Record<string, string> = {
@@ -45,9 +64,16 @@ function shownArgument(value: unknown): string {
 
 /**
  * Prints one line for a failure (code, then message) and returns the exit code it deserves. `args` (the parsed
- * command line) lets a bad option be reported with its flag and the value as typed.
+ * command line) lets a bad option be reported with its flag and the value as typed. With `json`, stdout gets
+ * `{ error: { code, message } }`, after the fields of `summary` when given (what an interrupted run kept, say).
  */
-export function reportFailure(error: unknown, io: CliIo, json: boolean, args: Readonly<Record<string, unknown>> = {}): number {
+export function reportFailure(
+  error: unknown,
+  io: CliIo,
+  json: boolean,
+  args: Readonly<Record<string, unknown>> = {},
+  summary?: Readonly<Record<string, unknown>>,
+): number {
   const code = error instanceof FramepipeError ? error.code : 'ERR_FRAMEPIPE_UNEXPECTED';
   let message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
   // An abort says why in its cause (e.g. "Interrupted by SIGINT").
@@ -58,8 +84,8 @@ export function reportFailure(error: unknown, io: CliIo, json: boolean, args: Re
   else if (flag) message += ` (${flag})`;
   if (code === ErrorCode.MISSING_CREDENTIALS) message += '; or pass --server-address and --api-token';
   io.stderr.write(`${code} ${message}\n`);
-  if (json) io.stdout.write(`${JSON.stringify({ error: { code, message } })}\n`);
-  if (io.signal?.aborted || code === ErrorCode.ABORTED) return EXIT.interrupted;
+  if (json) io.stdout.write(`${JSON.stringify({ ...summary, error: { code, message } })}\n`);
+  if (io.signal?.aborted || code === ErrorCode.ABORTED) return interruptedExit(io.signal?.reason);
   if (error instanceof InvalidOptionError || code === ErrorCode.MISSING_CREDENTIALS || code === ErrorCode.UNSUPPORTED_SCHEME) return EXIT.usage;
   return EXIT.failed;
 }
