@@ -99,6 +99,11 @@ export interface FixtureSpec {
    * `hdr`, else BT.601, which an untagged stream is read as). Needs at least 320×240. Default false.
    */
   readonly colourBand?: boolean;
+  /**
+   * Mux a second video stream right after the first: the same codec and timing at half the size, in which frame `n`
+   * shows `n + 1000`, so a test can tell which stream a frame came from. Default false.
+   */
+  readonly secondVideo?: boolean;
 }
 
 /** Options of {@link makeFixture}. */
@@ -175,6 +180,14 @@ export const H264_VFR_MKV: FixtureSpec = { ...H264_VFR_MP4, container: 'mkv' };
 
 /** H.264 with 3 B-frames in MP4 whose display matrix says "rotate 90° counter-clockwise"; pictures stored 320×240. */
 export const H264_ROTATED_MP4: FixtureSpec = { ...H264_MP4_MOOV_END, rotation: 90 };
+
+/**
+ * H.264 with 3 B-frames in MP4 with two video streams: 320×240 showing `n`, then 160×120 showing `n + 1000`.
+ */
+export const H264_TWO_VIDEOS_MP4: FixtureSpec = { ...H264_MP4_MOOV_END, secondVideo: true };
+
+/** The same two video streams in Matroska, which has no sample tables: frame numbers come from a scan. */
+export const H264_TWO_VIDEOS_MKV: FixtureSpec = { ...H264_TWO_VIDEOS_MP4, container: 'mkv' };
 
 /** H.264 with 3 B-frames in MP4 plus an AAC audio stream after it (video is stream 0, audio stream 1). */
 export const H264_AUDIO_MP4: FixtureSpec = { ...H264_MP4_MOOV_END, audio: 'after-video' };
@@ -289,7 +302,7 @@ function withoutDefaults(spec: FixtureSpec): FixtureSpec {
   const defaultFormat = spec.codec === 'mjpeg' ? 'yuvj420p' : 'yuv420p';
   if (copy.pixelFormat === undefined || copy.pixelFormat === defaultFormat) delete copy.pixelFormat;
   if (copy.frameDurations === undefined || spec.frameDurations?.every((d) => d === 1)) delete copy.frameDurations;
-  for (const key of ['rotation', 'audio', 'greyPatches', 'hdr', 'colourBand']) if (!copy[key]) delete copy[key];
+  for (const key of ['rotation', 'audio', 'greyPatches', 'hdr', 'colourBand', 'secondVideo']) if (!copy[key]) delete copy[key];
   return copy as unknown as FixtureSpec;
 }
 
@@ -338,6 +351,8 @@ async function write(path: string, spec: Resolved): Promise<string> {
   await mkdir(resolve(path, '..'), { recursive: true });
   const tmp = `${path}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp`;
   const encoder = await createEncoder(spec);
+  const second = spec.secondVideo ? { ...spec, width: evenHalf(spec.width), height: evenHalf(spec.height) } : undefined;
+  const secondEncoder = second ? await createEncoder(second) : undefined;
   let audio: Encoder | undefined;
   let muxer: Muxer | undefined;
   try {
@@ -354,13 +369,14 @@ async function write(path: string, spec: Resolved): Promise<string> {
     muxer = await Muxer.open(tmp, muxerOptions);
     const audioBefore = audio && spec.audio === 'before-video' ? muxer.addStream(audio) : undefined;
     const index = muxer.addStream(encoder);
+    const secondIndex = secondEncoder ? muxer.addStream(secondEncoder) : -1;
     const tone = audio ? new Tone(audio, muxer, audioBefore ?? muxer.addStream(audio)) : undefined;
     let decodeIndex = 0n;
-    const writeAll = async (packets: Packet[]) => {
+    const writeAll = async (packets: Packet[], stream = index) => {
       try {
         for (const packet of packets) {
           if (spec.stripCts) packet.pts = packet.dts = decodeIndex++;
-          await muxer!.writePacket(packet, index);
+          await muxer!.writePacket(packet, stream);
         }
       } finally {
         for (const packet of packets) packet.free();
@@ -374,10 +390,22 @@ async function write(path: string, spec: Resolved): Promise<string> {
       } finally {
         frame.free();
       }
+      if (second && secondEncoder) {
+        const other = codeFrame(second, n, timing, n + 1000);
+        try {
+          await writeAll(await secondEncoder.encodeAll(other), secondIndex);
+        } finally {
+          other.free();
+        }
+      }
       // The tone keeps up with the video: up to the end of this frame.
       await tone?.until(Number(timing.pts(n + 1)) / spec.fps);
     }
     await writeAll(await encoder.encodeAll(null));
+    if (secondEncoder) {
+      await writeAll(await secondEncoder.encodeAll(null), secondIndex);
+      await muxer.writePacket(null, secondIndex);
+    }
     await tone?.finish();
     await muxer.writePacket(null, index);
     await muxer.close(); // writes the trailer, but swallows its errors: hence the check below
@@ -390,6 +418,7 @@ async function write(path: string, spec: Resolved): Promise<string> {
     throw error;
   } finally {
     encoder.close();
+    secondEncoder?.close();
     audio?.close();
   }
 }
@@ -439,7 +468,13 @@ const PIXEL_FORMATS = {
   yuv420p12le: AV_PIX_FMT_YUV420P12LE, yuv444p: AV_PIX_FMT_YUV444P, yuvj420p: AV_PIX_FMT_YUVJ420P,
 } as const;
 
-function codeFrame(spec: FixtureSpec, n: number, timing: FrameTiming): Frame {
+/** Half of `size`, rounded down to an even number (4:2:0 needs one). */
+function evenHalf(size: number): number {
+  return Math.floor(size / 4) * 2;
+}
+
+/** Frame `n` of `spec`, showing `code`. */
+function codeFrame(spec: FixtureSpec, n: number, timing: FrameTiming, code = n): Frame {
   const mjpeg = spec.codec === 'mjpeg';
   const frame = new Frame();
   frame.alloc();
@@ -457,7 +492,7 @@ function codeFrame(spec: FixtureSpec, n: number, timing: FrameTiming): Frame {
   frame.pts = timing.pts(n);
   frame.duration = timing.duration(n);
   frame.allocBuffer();
-  drawFrameCode(frame, n);
+  drawFrameCode(frame, code);
   if (spec.greyPatches) paintGreyPatches(frame, mjpeg);
   if (spec.colourBand) paintColourBand(frame, n, spec.hdr ? BT2020_LUMA : BT601_LUMA);
   return frame;
