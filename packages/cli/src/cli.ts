@@ -9,7 +9,7 @@ import { runProbe } from './probe-command.ts';
 import type { ProbeArgs } from './probe-command.ts';
 import { EXIT } from './report.ts';
 import type { CliIo } from './report.ts';
-import { FRAME_FLAGS, SOURCE_FLAGS, SOURCE_GROUP, numberAsText, numberFlags, numbersFromText, yargsOptions } from './flags.ts';
+import { FRAME_FLAGS, SOURCE_FLAGS, SOURCE_GROUP, STREAM_FLAG, numberAsText, numberFlags, numbersFromText, yargsOptions } from './flags.ts';
 import { checkSourceArgs } from './video-source.ts';
 import type { SourceArgs } from './video-source.ts';
 
@@ -58,6 +58,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       (y) =>
         sourceOptions(y)
           .usage('Usage:\n  $0 probe <url|path> [options]\n  $0 probe --video-id N [options]\n\nPrint what you need before choosing a range. Reads only the container header, unless --count-frames.')
+          .options(yargsOptions([STREAM_FLAG]))
           .option('count-frames', { type: 'boolean', default: false, describe: 'Count the frames exactly (MP4 sample tables, or every packet read; no decoding)', group: 'Probe:' })
           .option('json', { type: 'boolean', default: false, describe: 'Print the description as one JSON object', group: DISPLAY_GROUP })
           .option('verbose', { type: 'boolean', default: false, describe: "Let FFmpeg's own warnings through", group: DISPLAY_GROUP })

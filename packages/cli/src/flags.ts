@@ -43,6 +43,13 @@ export const SOURCE_FLAGS: ReadonlyArray<OptionFlag<SourceOptions>> = [
 
 const FRAMES_GROUP = 'Frames:';
 
+/** `--stream N`, for every command that reads a video stream. */
+export const STREAM_FLAG: OptionFlag<StreamToDirOptions> = {
+  option: 'stream',
+  flag: 'stream',
+  yargs: { type: 'number', requiresArg: true, describe: 'Which video stream to read when the file has several, from 0 (probe says how many)', group: SOURCE_GROUP },
+};
+
 /** Flags of `framepipe frames` that set an option of `streamVideoFramesToDir`. */
 export const FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
   // The selection's defaults are Selection's own, not in the option table.
@@ -67,6 +74,7 @@ export const FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
     },
     toOption: (values: string[]) => numberList(values, 'timestamps'),
   },
+  STREAM_FLAG,
   { option: 'ext', flag: 'ext', yargs: { type: 'string', requiresArg: true, describe: 'Image format: png, jpg, jpeg or webp', group: FRAMES_GROUP } },
   {
     option: 'manifest',

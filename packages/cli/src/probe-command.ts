@@ -1,5 +1,6 @@
 import { probeVideo } from '@framepipe/core';
 import type { VideoProbe } from '@framepipe/core';
+import { STREAM_FLAG, optionsFromFlags } from './flags.ts';
 import { EXIT, announceRetries, reportFailure } from './report.ts';
 import type { CliIo } from './report.ts';
 import { chooseVideo } from './video-source.ts';
@@ -18,6 +19,7 @@ export async function runProbe(args: ProbeArgs, io: CliIo): Promise<number> {
     video = chooseVideo(args);
     const info = await probeVideo(video.input, {
       countFrames: args['count-frames'],
+      ...optionsFromFlags([STREAM_FLAG], args),
       ...video.options,
       signal: io.signal,
     });
@@ -36,6 +38,7 @@ function describe(info: VideoProbe): string {
   const rows: Array<[string, string]> = [
     ['Source', `${info.source} (${info.bytes.toLocaleString('en-US')} bytes)`],
     ['Container', info.format],
+    ...(info.videoStreams > 1 ? [['Stream', `video stream ${info.stream} of ${info.videoStreams} (--stream N picks another, from 0)`] as [string, string]] : []),
     ['Codec', info.pixelFormat ? `${info.codec} (${info.pixelFormat})` : info.codec],
     ['Size', `${info.width}x${info.height}`],
     ['Frames', frames(info)],

@@ -67,7 +67,7 @@ export class FrameRun {
     const { signal, stats } = this.settings;
     if (selection.empty) return null;
     throwIfAborted(signal);
-    const first = this.own(new Demuxer(this.source));
+    const first = this.own(this.#demuxer());
     if (signal) {
       this.#onAbort = () => this.destroy(new AbortError(signal.reason));
       signal.addEventListener('abort', this.#onAbort, { once: true });
@@ -97,7 +97,7 @@ export class FrameRun {
     index = await this.#scan(first, selection.lastNeeded(info.frameRate));
     if (selection.byTime && !selection.coveredBy(index, info, SCAN_MARGIN)) {
       // The estimate from the frame rate fell short (variable frame rate): read every timestamp.
-      index = await this.#scan(this.own(new Demuxer(this.source)), undefined);
+      index = await this.#scan(this.own(this.#demuxer()), undefined);
     }
     this.throwIfStopped();
     return { info, index, demuxer: null, before: [] };
@@ -109,10 +109,15 @@ export class FrameRun {
    */
   async decodingDemuxer(video: IndexedVideo): Promise<{ demuxer: Demuxer; info: DemuxerInfo }> {
     throwIfAborted(this.settings.signal);
-    const demuxer = video.demuxer ?? this.own(new Demuxer(this.source));
+    const demuxer = video.demuxer ?? this.own(this.#demuxer());
     const info = await demuxer.open();
     this.throwIfStopped();
     return { demuxer, info };
+  }
+
+  /** A demuxer of the run's source, for the video stream the settings choose. */
+  #demuxer(): Demuxer {
+    return new Demuxer(this.source, { stream: this.settings.stream });
   }
 
   /** The MP4/MOV sample-table index, or null when the container has none. */

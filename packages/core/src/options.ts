@@ -63,6 +63,14 @@ export interface DecodeOptions extends SourceOptions {
   strict?: boolean | undefined;
   /** Receives live figures of the run (bytes read, frames decoded, ...). */
   stats?: RunStats | undefined;
+  /**
+   * Which video stream to read when the file has several, counted from 0 among its video streams (cover pictures
+   * not counted). A number past the last fails with `ERR_FRAMEPIPE_INVALID_OPTION`, saying how many there are.
+   * @default 0: the first video stream, as Supervisely reads it
+   * @example
+   * await streamVideoFramesToDir('two-cameras.mkv', '/tmp/second', { stream: 1 });
+   */
+  stream?: number | undefined;
 }
 
 const DECODE_RULES = {
@@ -71,6 +79,7 @@ const DECODE_RULES = {
   autorotate: rules.boolean(false),
   strict: rules.boolean(false),
   stats: { ...rules.instance(RunStats, 'a RunStats'), fallback: () => new RunStats() },
+  stream: rules.integer(0, 0),
 } satisfies RuleTable<DecodeOptions>;
 
 /** The frame options are checked together, by `Selection.from`: one rule, wherever a selection is given. */

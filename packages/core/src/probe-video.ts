@@ -1,4 +1,4 @@
-import { AbortError, assertKnownKeys, assertOptionsObject, checkBoolean, throwIfAborted } from '@framepipe/common';
+import { AbortError, assertKnownKeys, assertOptionsObject, checkBoolean, checkInteger, throwIfAborted } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
 import { isByteSource, openByteSource } from '@framepipe/http-source';
 import type { ByteSourceInput } from '@framepipe/http-source';
@@ -17,6 +17,11 @@ export interface ProbeOptions extends SourceOptions {
    * @default false
    */
   countFrames?: boolean | undefined;
+  /**
+   * Which video stream to describe, counted from 0 among the file's video streams, as the `stream` option of a run.
+   * @default 0
+   */
+  stream?: number | undefined;
 }
 
 /** What a user needs to know about a video before choosing a range. */
@@ -56,9 +61,13 @@ export interface VideoProbe {
    * frames are saved as stored.
    */
   rotation: number;
+  /** The video stream described, counted from 0 among the file's video streams (the `stream` option). */
+  stream: number;
+  /** How many video streams the file has (cover pictures not counted); a run reads the first unless `stream`. */
+  videoStreams: number;
 }
 
-const KNOWN_OPTIONS = ['countFrames', 'signal', 'headers', 'timeout', 'retries'];
+const KNOWN_OPTIONS = ['countFrames', 'stream', 'signal', 'headers', 'timeout', 'retries'];
 
 /**
  * Opens a video and tells its codec, size, frame count, frame rate, duration, B-frames and rotation. It reads
@@ -73,10 +82,11 @@ export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions)
   const opts = assertOptionsObject(options, 'probeVideo');
   assertKnownKeys(opts, KNOWN_OPTIONS, 'probeVideo');
   const countFrames = checkBoolean('countFrames', opts.countFrames, false);
+  const stream = checkInteger('stream', opts.stream ?? 0, 0);
   const settings = checkSourceOptions(opts);
   const { signal } = settings;
   const source = openByteSource(input, httpOptionsOf(settings));
-  const demuxer = new Demuxer(source);
+  const demuxer = new Demuxer(source, { stream });
   const onAbort = () => demuxer.destroy(new AbortError(signal?.reason));
   try {
     throwIfAborted(signal);
@@ -108,6 +118,8 @@ export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions)
       duration: info.duration,
       hasBFrames: info.hasBFrames,
       rotation: info.rotation,
+      stream,
+      videoStreams: info.videoStreams,
     };
   } finally {
     signal?.removeEventListener('abort', onAbort);

@@ -26,6 +26,7 @@ import {
   ErrorCode,
   FramepipeError,
   InFlight,
+  InvalidOptionError,
   isDiscontinuity,
   assertKnownKeys,
   assertOptionsObject,
@@ -39,8 +40,10 @@ import { truncatedIndex, walkTopLevel } from './mp4-boxes.ts';
 export interface DemuxerInfo {
   /** The container format as FFmpeg names it, e.g. `mov,mp4,m4a,3gp,3g2,mj2`. */
   readonly formatName: string;
-  /** Index of the video stream inside the container. */
+  /** Index of the video stream inside the container (among all its streams). */
   readonly streamIndex: number;
+  /** The video streams the container has (cover pictures not counted); `stream` picks one of them. */
+  readonly videoStreams: number;
   /** Codec name, e.g. `h264`, `hevc`, `vp9`. */
   readonly codec: string;
   readonly width: number;
@@ -81,15 +84,21 @@ export interface DemuxerOptions {
    * @default 65536
    */
   ioBufferSize?: number;
+  /**
+   * Which video stream to read, counted from 0 among the container's video streams (cover pictures not counted).
+   * A number past the last one fails the open with `ERR_FRAMEPIPE_INVALID_OPTION`, saying how many there are.
+   * @default 0: the first, as Supervisely reads it
+   */
+  stream?: number;
 }
 
-const KNOWN_OPTIONS = ['highWaterMark', 'ioBufferSize'] as const;
+const KNOWN_OPTIONS = ['highWaterMark', 'ioBufferSize', 'stream'] as const;
 // FFmpeg ORs this into `whence` when it wants a seek even if costly; it does not change the target.
 const AVSEEK_FORCE = 0x20000;
 
 /**
- * Reads a container from a {@link ByteSource} through FFmpeg custom I/O and emits the packets of its first video
- * stream (node-av `Packet`s) as a streamx Readable. Every packet emitted belongs to the consumer, who must
+ * Reads a container from a {@link ByteSource} through FFmpeg custom I/O and emits the packets of one video stream
+ * (its first, or the one the `stream` option picks) as node-av `Packet`s in a streamx Readable. Every packet emitted belongs to the consumer, who must
  * `free()` it. Packets of other streams are dropped inside the demuxer.
  *
  * The source is only borrowed: the demuxer never closes it, so two demuxers can read one source in turn.
@@ -105,6 +114,8 @@ const AVSEEK_FORCE = 0x20000;
  */
 export class Demuxer extends Readable {
   readonly source: ByteSource;
+  /** The video stream read, counted from 0 among the container's video streams. */
+  readonly stream: number;
   #ioBufferSize: number;
   #format: FormatContext | null = null;
   #io: IOContext | null = null;
@@ -136,6 +147,7 @@ export class Demuxer extends Readable {
     this.#buffered = buffered.attach(this, { output: (packet) => isDiscontinuity(packet) || packet.free() });
     this.source = source;
     this.#ioBufferSize = checkInteger('ioBufferSize', opts.ioBufferSize ?? 65536, 4096);
+    this.stream = checkInteger('stream', opts.stream ?? 0, 0);
   }
 
   /** Stream info; throws before {@link Demuxer.open} has resolved. */
@@ -304,16 +316,19 @@ export class Demuxer extends Readable {
     if (ret < 0) throw this.#failure(ret, `Cannot read the streams of ${this.source.description}`);
 
     const streams = format.streams;
-    const video = streams.find(
-      (s) => s.codecpar.codecType === AVMEDIA_TYPE_VIDEO && !s.hasDisposition(AV_DISPOSITION_ATTACHED_PIC),
-    );
+    const videos = streams.filter((s) => s.codecpar.codecType === AVMEDIA_TYPE_VIDEO && !s.hasDisposition(AV_DISPOSITION_ATTACHED_PIC));
     const mp4 = isMp4Family(format.iformat?.name);
-    if (!video) {
+    if (videos.length === 0) {
       // An MP4 whose index was cut inside its first track reads as a container without streams.
       throw (mp4 && (await this.#cutShort())) ||
         new FramepipeError(ErrorCode.NO_VIDEO_STREAM, `No video stream in ${this.source.description}: it holds ${describeStreams(streams)}, so there are no frames to read`, {
           source: this.source.description,
         });
+    }
+    const video = videos[this.stream];
+    if (!video) {
+      const has = videos.length === 1 ? 'has 1 video stream (0)' : `has ${videos.length} video streams (0-${videos.length - 1})`;
+      throw new InvalidOptionError('stream', `There is no video stream ${this.stream} in ${this.source.description}: it ${has}`);
     }
     // An MP4 index cut inside the video track's tables leaves a stream without codec or samples: FFmpeg opens it
     // and the run would find no frame (or "no decoder for codec 0"). Complete MP4s state both, except fragmented
@@ -332,6 +347,7 @@ export class Demuxer extends Readable {
     this.#info = Object.freeze({
       formatName: format.iformat?.name ?? 'unknown',
       streamIndex: video.index,
+      videoStreams: videos.length,
       codec: avGetCodecName(par.codecId) ?? `codec ${par.codecId}`,
       width: par.width,
       height: par.height,

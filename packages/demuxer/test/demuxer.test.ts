@@ -18,6 +18,7 @@ import {
   H264_MP4_FASTSTART,
   H264_MP4_MOOV_END,
   H264_TS,
+  H264_TWO_VIDEOS_MKV,
   TEST_PRESETS,
   VP9_WEBM,
   makeFixture,
@@ -181,6 +182,26 @@ describe('Demuxer: normal flow', () => {
       const second = await readAll(new Demuxer(source));
       assert.deepEqual(second, first);
       assert.equal((await source.read(0, 8)).length, 8);
+    });
+  });
+
+  test('stream picks a video stream by its rank among the video streams: its info, and only its packets', async () => {
+    await withFile(await makeFixture(H264_TWO_VIDEOS_MKV), async (source) => {
+      for (const [stream, width] of [[0, 320], [1, 160]] as const) {
+        const demuxer = new Demuxer(source, { stream });
+        const info = await demuxer.open();
+        assert.deepEqual([demuxer.stream, info.streamIndex, info.videoStreams, info.width], [stream, stream, 2, width]);
+        const packets = await readAll(demuxer);
+        assert.equal(packets.length, 60);
+        assert.ok(packets.every((packet) => packet.streamIndex === stream));
+      }
+      const missing = new Demuxer(source, { stream: 2 });
+      await assert.rejects(missing.open(), (error: unknown) => {
+        assert.ok(error instanceof InvalidOptionError);
+        assert.equal(error.message, `There is no video stream 2 in ${source.description}: it has 2 video streams (0-1)`);
+        return true;
+      });
+      missing.destroy();
     });
   });
 
@@ -618,7 +639,8 @@ describe('Demuxer: errors', () => {
       [{ highWaterMark: 0 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received 0 of type number'],
       [{ highWaterMark: '4' }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received "4" of type string'],
       [{ ioBufferSize: 1024 }, 'ioBufferSize', 'Expected an integer >= 4096 for ioBufferSize but received 1024 of type number'],
-      [{ bufferSize: 1 }, 'bufferSize', 'Unknown option bufferSize for Demuxer; known options: highWaterMark, ioBufferSize'],
+      [{ stream: -1 }, 'stream', 'Expected a non-negative integer for stream but received -1 of type number'],
+      [{ bufferSize: 1 }, 'bufferSize', 'Unknown option bufferSize for Demuxer; known options: highWaterMark, ioBufferSize, stream'],
       [null, 'Demuxer options', 'Expected an object for Demuxer options but received null of type null'],
     ];
     for (const [options, option, message] of cases) {

@@ -1,5 +1,5 @@
 /**
- * The samples of the first video track of an MP4/MOV file, read from its `moov` box alone, with the timestamps,
+ * The samples of a video track of an MP4/MOV file, read from its `moov` box alone, with the timestamps,
  * keyframe flags and byte ranges that FFmpeg's mov demuxer gives the packets it reads from them.
  *
  * FFmpeg does not hand out the sample tables as written. It builds an index (one entry per sample, decode times
@@ -38,8 +38,8 @@ export interface Mp4Sample {
 /** Options of {@link readMp4SampleTable}. */
 export interface ReadMp4SampleTableOptions {
   /**
-   * The index of the video stream the demuxer picked (`DemuxerInfo.streamIndex`). When the first video track is
-   * not that stream, the tables are not used (null).
+   * The index of the video stream the demuxer picked (`DemuxerInfo.streamIndex`): the tables read are that track's
+   * (null when that track is not a video track). Without it, the first video track's.
    */
   streamIndex?: number | undefined;
   /** Aborts the reads. */
@@ -135,12 +135,12 @@ function counting(source: ByteSource): { source: ByteSource; bytes: () => number
 }
 
 /**
- * Reads the sample table of the first video track of an MP4/MOV file: a few box headers to find `moov` (the media
+ * Reads the sample table of a video track of an MP4/MOV file (the first, or the one of `streamIndex`): a few box headers to find `moov` (the media
  * data is skipped by its size, never read), then `moov` in one read.
  *
  * Returns null, without throwing, when the tables cannot stand in for demuxing: the source is not MP4/MOV, it is
- * fragmented (`moof`: samples live outside `moov`), it has no `moov`, the first video track is not the stream the
- * demuxer picked, a table is damaged in a way FFmpeg would repair by reading past the box, or FFmpeg would find the
+ * fragmented (`moof`: samples live outside `moov`), it has no `moov`, the track of the stream the demuxer picked is
+ * not a video track, a table is damaged in a way FFmpeg would repair by reading past the box, or FFmpeg would find the
  * keyframes by parsing the packets (an empty `stss`, or none for a format it parses, such as H.264).
  *
  * @throws FramepipeError `ERR_FRAMEPIPE_TRUNCATED` when the file ends inside `moov`, or a sample of the track lies
@@ -184,8 +184,9 @@ export async function readMp4SampleTable(
     const sanity = trackSanity(track);
     if (sanity === 'broken') return null;
     if (sanity === 'ok' && track.stts.length === 0) advancedEditList = false;
-    if (track.mediaType !== 'video') continue;
-    if (streamIndex !== undefined && streamIndex !== index) return null;
+    // FFmpeg makes one stream per track, in order: the track of the stream picked is the one with its index.
+    if (streamIndex === undefined ? track.mediaType !== 'video' : streamIndex !== index) continue;
+    if (track.mediaType !== 'video') return null;
     if (track.unusable !== undefined || sanity !== 'ok') return null;
     if (!keyframesFromTables(track)) return null;
     const timescale = track.timescale || movieTimescale || 1;

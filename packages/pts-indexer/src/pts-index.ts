@@ -97,7 +97,7 @@ export class PtsIndex {
    * {@link PtsIndex.scan} would give. The per-sample byte ranges stay available as {@link PtsIndex.sampleTable}.
    *
    * Resolves to null, so that the caller can scan instead, when the tables cannot stand in for demuxing: not
-   * MP4/MOV, fragmented, the first video track is not `info.streamIndex`, its time base is not `info.timeBase`,
+   * MP4/MOV, fragmented, the track of `info.streamIndex` is not a video track, its time base is not `info.timeBase`,
    * damaged tables, or keyframes that FFmpeg finds by parsing packets (see `readMp4SampleTable`).
    *
    * @throws FramepipeError `ERR_FRAMEPIPE_TRUNCATED` when the file ends inside `moov` or before a sample's data.

@@ -15,6 +15,7 @@ import {
   H264_BFRAMES_NO_CTTS,
   H264_MP4_FASTSTART,
   H264_MP4_MOOV_END,
+  H264_TWO_VIDEOS_MP4,
   H264_TS,
   SAMPLE_MP4,
   VP9_WEBM,
@@ -55,9 +56,9 @@ interface Row {
 }
 
 /** Every packet the demuxer emits, as a row, and the stream info. */
-async function demux(file: string): Promise<{ info: DemuxerInfo; rows: Row[] }> {
+async function demux(file: string, stream = 0): Promise<{ info: DemuxerInfo; rows: Row[] }> {
   return withFile(file, async (source) => {
-    const demuxer = new Demuxer(source);
+    const demuxer = new Demuxer(source, { stream });
     const info = await demuxer.open();
     const rows: Row[] = [];
     for await (const p of demuxer) {
@@ -85,16 +86,16 @@ function tableRows(table: Mp4SampleTable): Row[] {
 }
 
 /** The container map and the scan map of `file`, and the demuxer's packets. */
-async function bothMaps(file: string): Promise<{ container: PtsIndex | null; scanned: PtsIndex; info: DemuxerInfo; rows: Row[] }> {
-  const { info, rows } = await demux(file);
+async function bothMaps(file: string, stream = 0): Promise<{ container: PtsIndex | null; scanned: PtsIndex; info: DemuxerInfo; rows: Row[] }> {
+  const { info, rows } = await demux(file, stream);
   const container = await withFile(file, (source) => PtsIndex.fromContainer(source, info));
-  const scanned = await withFile(file, (source) => PtsIndex.scan(new Demuxer(source)));
+  const scanned = await withFile(file, (source) => PtsIndex.scan(new Demuxer(source, { stream })));
   return { container, scanned, info, rows };
 }
 
 /** Asserts the container and scan strategies give the same map, and the table the same packets as the demuxer. */
-async function assertSameAsDemuxer(file: string): Promise<PtsIndex> {
-  const { container, scanned, info, rows } = await bothMaps(file);
+async function assertSameAsDemuxer(file: string, stream = 0): Promise<PtsIndex> {
+  const { container, scanned, info, rows } = await bothMaps(file, stream);
   assert.ok(container, `${path.basename(file)}: the container strategy applies`);
   assert.equal(container.strategy, 'container');
   assert.equal(container.complete, true);
@@ -131,6 +132,14 @@ for (const [name, spec] of Object.entries(SPECS)) {
     assert.equal(index.size, spec.frames);
   });
 }
+
+test('the second of two video tracks: its own table, the same map as a scan of that stream', async () => {
+  const file = await makeFixture(H264_TWO_VIDEOS_MP4);
+  const second = await assertSameAsDemuxer(file, 1);
+  assert.equal(second.sampleTable!.streamIndex, 1);
+  assert.equal(second.size, 60);
+  assert.notDeepEqual(tableRows(second.sampleTable!), tableRows((await assertSameAsDemuxer(file)).sampleTable!), 'not the first track\'s');
+});
 
 // ---------------------------------------------------------------- files cut and remuxed by ffmpeg, and hand-made boxes
 
