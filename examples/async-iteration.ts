@@ -6,6 +6,7 @@
  *   pnpm exec node examples/async-iteration.ts               the embedded sample
  *   pnpm exec node examples/async-iteration.ts <url|path>    your video
  *   pnpm exec node examples/async-iteration.ts --video-id N  a Supervisely video
+ *   ... --start N --end N                                    another first range, as with `framepipe frames`
  */
 import { streamVideoFrames } from '@framepipe/core';
 import type { RgbFrame } from '@framepipe/core';
@@ -23,10 +24,10 @@ function meanRgb({ data }: RgbFrame): string {
   return `(${sums.map((sum) => (sum / pixels).toFixed(1)).join(', ')})`;
 }
 
-const video = await openVideo();
+const video = await openVideo({ start: 0, end: 9 });
 try {
-  console.log(`Frames 0-9 of ${video.label}:`);
-  for await (const frame of streamVideoFrames(video.input, { start: 0, end: 9 })) {
+  console.log(`Frames ${video.options.start}-${video.options.end} of ${video.label}:`);
+  for await (const frame of streamVideoFrames(video.input, video.options)) {
     const { index, time, width, height, data } = frame;
     console.log(`frame ${index} at ${time.toFixed(2)} s: ${width}×${height}, ${data.length} bytes, mean RGB ${meanRgb(frame)}`);
   }

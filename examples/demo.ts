@@ -1,30 +1,36 @@
 /**
- * framepipe demo: streams frames 0–9 of a video behind an HTTP URL into PNG files.
+ * framepipe demo: streams frames 0–9 of a video behind an HTTP URL into PNG files, and says what it took.
  *
- *   pnpm demo                           the embedded sample, served on 127.0.0.1, into a temporary directory
- *   pnpm demo [<url|path>] [--out DIR]  your own video, and/or your own output directory
+ *   pnpm demo                                  the embedded sample, served on 127.0.0.1, into a temporary directory
+ *   pnpm demo [<url|path>] [-o DIR]            your own video, and/or your own output directory
+ *   pnpm demo clip.mp4 --start 100 --end 109   other frames (--ext jpg for JPEG), as with `pnpm framepipe frames`
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { RunStats, streamVideoFramesToDir } from '@framepipe/core';
-import { SAMPLE_VIDEO, serveFile } from './lib/serve-file.ts';
+import { openVideo } from './lib/source.ts';
 
-const { positionals, values } = parseArgs({ allowPositionals: true, options: { out: { type: 'string' } } });
-const source = positionals[0];
-const outDir = values.out;
-const served = source ? null : await serveFile(SAMPLE_VIDEO);
-const url = source ?? served!.url;
-const outputDir = outDir ?? (await mkdtemp(join(tmpdir(), 'framepipe-demo-')));
-
+const video = await openVideo({ start: 0, end: 9, ext: 'png' });
 try {
+  const { start, end } = video.options;
+  const outputDir = await video.outputDir();
   const stats = new RunStats();
-  console.log(`Streaming frames 0-9 of ${url}`);
-  const paths = await streamVideoFramesToDir(url, outputDir, { start: 0, end: 9, stats });
+  console.log(`Streaming frames ${start}-${end} of ${video.label}`);
+  const paths = await streamVideoFramesToDir(video.input, outputDir, { ...video.options, stats });
   console.log(`Saved ${paths.length} frames:`);
   for (const path of paths) console.log(path);
-  console.log(`${stats.framesDecoded} frames decoded, ${stats.bytesRead} bytes read, ${stats.seconds.toFixed(2)} s`);
+  console.log(`${stats.bytesRead} bytes read, ${stats.seconds.toFixed(2)} s`);
+  const extra = stats.framesDecoded - stats.framesDelivered;
+  if (extra > 0) {
+    // Decoding cannot start at any frame, nor stop exactly at the last one: say where the other frames came from.
+    const before =
+      stats.decodePath === 'seek'
+        ? `decoding starts at the keyframe at or before frame ${start} (a frame can only be decoded from its keyframe on), so the frames between that keyframe and frame ${start} were decoded only to reach the range`
+        : `decoding runs from the first frame of the video${start! > 0 ? `, so the frames before ${start} were decoded only to reach the range` : ''}`;
+    console.log(
+      `${stats.framesDecoded} frames decoded for ${stats.framesDelivered} saved: ${before}; and the decoder works ahead ` +
+        `(B-frames need later frames first), so some frames past ${end} were decoded before the run could stop. ` +
+        `The ${extra} frames outside ${start}-${end} were not saved.`,
+    );
+  }
 } finally {
-  await served?.close();
+  await video.close();
 }

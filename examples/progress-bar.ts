@@ -6,20 +6,19 @@
  *   pnpm exec node examples/progress-bar.ts                           the embedded sample, into a new temp directory
  *   pnpm exec node examples/progress-bar.ts <url|path> [--out DIR]    your video
  *   pnpm exec node examples/progress-bar.ts --video-id N [--out DIR]  a Supervisely video
+ *   ... --start N --end N                                              another range, as with `framepipe frames`
  */
 import { ProgressBar, streamVideoFramesToDir } from '@framepipe/core';
 import { openVideo } from './lib/source.ts';
 
-const START = 0;
-const END = 49;
-
-const video = await openVideo();
+const video = await openVideo({ start: 0, end: 49 });
 try {
+  const { start, end } = video.options;
   const outputDir = await video.outputDir();
-  const bar = new ProgressBar({ label: 'Streaming frames', total: END - START + 1 });
+  const bar = new ProgressBar({ label: 'Streaming frames', total: end - start + 1 });
   let paths: string[];
   try {
-    paths = await streamVideoFramesToDir(video.input, outputDir, { start: START, end: END, progress: (n) => bar.tick(n) });
+    paths = await streamVideoFramesToDir(video.input, outputDir, { ...video.options, progress: (n) => bar.tick(n) });
   } finally {
     bar.finish(); // the last line, also when the run failed
   }

@@ -16,15 +16,14 @@
 import { SuperviselyApi, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/supervisely';
 import { startStandInServer } from '@framepipe/supervisely/stand-in';
 import type { StandInServer } from '@framepipe/supervisely/stand-in';
-import { parseExampleArgs } from './lib/source.ts';
+import { parseExampleArgs, usageError } from './lib/source.ts';
 import { SAMPLE_VIDEO } from './lib/serve-file.ts';
 
 const STAND_IN_VIDEO_ID = 42;
 
-const args = parseExampleArgs();
+const args = parseExampleArgs({ start: 0, end: 9 });
 if (args.source !== undefined && /^https?:/i.test(args.source)) {
-  console.error('supervisely.ts serves a local file through the stand-in; for a URL use the other examples');
-  process.exit(2);
+  usageError('supervisely.ts serves a local file through the stand-in; for a URL use the other examples', args.options);
 }
 
 let api: SuperviselyApi;
@@ -45,11 +44,11 @@ if (args.videoId !== undefined) {
 
 try {
   const outputDir = await args.outputDir();
-  const paths = await streamVideoFramesToDir({ api, videoId, outputDir, start: 0, end: 9 });
+  const paths = await streamVideoFramesToDir({ api, videoId, outputDir, ...args.options });
   console.log(`Saved ${paths.length} frames:`);
   for (const path of paths) console.log(path);
 
-  for await (const frame of streamVideoFrames({ api, videoId, start: 0, end: 9 })) {
+  for await (const frame of streamVideoFrames({ api, videoId, ...args.options })) {
     // Packed RGB24: the layout of the SDK's (height, width, 3) NumPy array.
     console.log(`frame ${frame.index}: shape (${frame.height}, ${frame.width}, 3), ${frame.data.length} bytes`);
   }

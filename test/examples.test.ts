@@ -76,7 +76,11 @@ const range = (first: number, last: number) => Array.from({ length: last - first
 
 // The embedded sample: 150 frames of 320×240.
 const EXPECTED: Record<string, Expectation> = {
-  'demo.ts': { files: { ext: 'png', frames: range(0, 9) }, stdout: [/^Saved 10 frames:$/m] },
+  'demo.ts': {
+    files: { ext: 'png', frames: range(0, 9) },
+    // From frame 0 the sample is decoded from its start; what the decoder did past frame 9 is explained.
+    stdout: [/^Saved 10 frames:$/m, /^\d+ frames decoded for 10 saved: decoding runs from the first frame of the video; and the decoder works ahead .* The \d+ frames outside 0-9 were not saved\.$/m],
+  },
   'frame-range.ts': { files: { ext: 'png', frames: range(0, 9) }, stdout: [/^Saved 10 frames of the embedded sample/m] },
   'all-frames.ts': { files: { ext: 'png', frames: range(0, 149) }, stdout: [/^Total frames saved: 150$/m] },
   'jpeg.ts': { files: { ext: 'jpg', frames: range(0, 49) }, stdout: [/^Saved 50 JPEG files/m] },
@@ -173,7 +177,10 @@ test('an example takes a path instead of the served sample, and says how to call
 
     const bad = await runScript(join(EXAMPLES, 'frame-range.ts'), ['--video-id', 'x'], { home: dir, cwd: dir });
     assert.equal(bad.code, 2);
-    assert.match(bad.stderr, /^--video-id takes a positive integer, not "x"\nusage: pnpm exec node examples\/frame-range\.ts \[<url\|path> \| --video-id N\] \[--out DIR\]\n$/);
+    assert.equal(
+      bad.stderr,
+      'ERR_FRAMEPIPE_USAGE --video-id takes a positive integer, not "x"\nusage: pnpm exec node examples/frame-range.ts [<url|path> | --video-id N] [-o DIR] [--start …] [--end …]\n',
+    );
   } finally {
     await removeDir(dir);
   }
@@ -207,6 +214,56 @@ test('--video-id reads a Supervisely video with the credentials of ~/supervisely
     assert.deepEqual(await readCodes(tutorial.stdout.split('\n').filter((line) => line.startsWith(join(dir, 'tutorial')))), range(0, 9));
   } finally {
     await server.close();
+    await removeDir(dir);
+  }
+});
+
+test('the examples take the CLI\'s flags: -o, and those of the frame options they use', async () => {
+  const dir = await tempDir('framepipe-example-');
+  try {
+    const sample = join(EXAMPLES, 'assets/sample.mp4');
+    const range = await runScript(join(EXAMPLES, 'frame-range.ts'), [sample, '-o', join(dir, 'range'), '--start', '40', '--end', '42'], { home: dir, cwd: dir });
+    assert.equal(range.code, 0, range.stderr);
+    await checkFrameFiles(join(dir, 'range'), { ext: 'png', frames: [40, 41, 42] });
+    const jpeg = await runScript(join(EXAMPLES, 'jpeg.ts'), [sample, '--out', join(dir, 'jpeg'), '--end', '2', '--ext', 'jpeg'], { home: dir, cwd: dir });
+    assert.equal(jpeg.code, 0, jpeg.stderr);
+    assert.deepEqual(await readdir(join(dir, 'jpeg')), ['frame_000000.jpeg', 'frame_000001.jpeg', 'frame_000002.jpeg']);
+
+    // A flag of an option the example does not use is a usage error, as an unknown flag is for the CLI.
+    const unknown = await runScript(join(EXAMPLES, 'all-frames.ts'), [sample, '--start', '3'], { home: dir, cwd: dir });
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /^ERR_FRAMEPIPE_USAGE Unknown option '--start'\. .*\nusage: pnpm exec node examples\/all-frames\.ts \[<url\|path> \| --video-id N\] \[-o DIR\]\n$/);
+    // A bad value: the library's message, with the flag, and exit code 2.
+    const bad = await runScript(join(EXAMPLES, 'frame-range.ts'), [sample, '--start', 'abc'], { home: dir, cwd: dir });
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stderr, 'ERR_FRAMEPIPE_INVALID_OPTION Expected a non-negative integer for start but received "abc" of type string (--start)\n');
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+test('pnpm demo: paths from where the user typed it (INIT_CWD), -o, frame flags; a missing file is one coded line', async () => {
+  const dir = await tempDir('framepipe-example-');
+  try {
+    const typedIn = join(dir, 'typed-in');
+    await mkdir(typedIn);
+    await writeFile(join(typedIn, 'clip.mov'), await readFile(join(EXAMPLES, 'assets/sample.mp4')));
+    // What pnpm passes to the script it runs in the workspace root.
+    const env = { npm_lifecycle_event: 'demo', INIT_CWD: typedIn };
+    const demo = join(EXAMPLES, 'demo.ts');
+    const ok = await runScript(demo, ['clip.mov', '-o', 'out', '--start', '30', '--end', '33'], { home: dir, env });
+    assert.equal(ok.code, 0, ok.stderr);
+    await checkFrameFiles(join(typedIn, 'out'), { ext: 'png', frames: range(30, 33) });
+    // The sample's keyframes are 25 frames apart: frames 25-29 are decoded to reach frame 30.
+    assert.match(ok.stdout, /^\d+ frames decoded for 4 saved: decoding starts at the keyframe at or before frame 30 \(a frame can only be decoded from its keyframe on\), so the frames between that keyframe and frame 30 were decoded only to reach the range; .* The \d+ frames outside 30-33 were not saved\.$/m);
+
+    const missing = await runScript(demo, ['missing.mp4', '-o', 'out'], { home: dir, env });
+    assert.equal(missing.code, 1);
+    assert.equal(missing.stderr, `ERR_FRAMEPIPE_FILE_NOT_FOUND File not found: ${join(typedIn, 'missing.mp4')}\n`);
+    const usage = await runScript(demo, ['--bogus'], { home: dir, env });
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /^ERR_FRAMEPIPE_USAGE Unknown option '--bogus'\. .*\nusage: pnpm demo \[<url\|path> \| --video-id N\] \[-o DIR\] \[--start …\] \[--end …\] \[--ext …\]\n$/);
+  } finally {
     await removeDir(dir);
   }
 });
