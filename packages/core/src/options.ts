@@ -148,11 +148,12 @@ export interface StreamToDirOptions extends StreamOptions {
    */
   maxWriteWorkers?: number | undefined;
   /**
-   * Also write `frames.jsonl` in the output directory: one JSON object per line per saved frame, in frame order,
-   * with `index`, `pts` (an integer in the stream's time base), `time` (seconds), `keyframe`, `file` (its name in
-   * the directory), `width`, `height`, and the run's `strategy` and `decodePath`. It appears complete or not at
-   * all: always when the run completes (empty if no frame was selected); when the run fails or is aborted, only
-   * if frame files were kept, and then it lists exactly those.
+   * Also write `frames.jsonl` in the output directory: one JSON object per line per frame file in the directory, in
+   * frame order, with `index`, `pts` (an integer in the stream's time base), `time` (seconds), `keyframe`, `file`
+   * (its name in the directory), `width`, `height`, and the run's `strategy` and `decodePath`. Files of earlier runs
+   * keep the earlier manifest's lines (one it did not describe gets its size from the image, and null timing). It
+   * appears complete or not at all: always when the run completes; when the run fails or is aborted, only if frame
+   * files were kept. Without it, a `frames.jsonl` the directory already has is still brought up to date.
    * @default false
    * @example
    * await streamVideoFramesToDir(url, '/tmp/frames', { start: 100, end: 199, manifest: true });
@@ -168,9 +169,11 @@ export interface StreamToDirOptions extends StreamOptions {
    *
    * When such files exist, frame numbers come from the container's index (or a scan) even for a range from frame
    * 0, and the GOPs that hold no missing frame are not decoded at all; when every file is there, nothing is
-   * decoded. With `manifest`, `frames.jsonl` lists the whole selection: the earlier manifest's lines for the files
-   * kept, then a line for each new file (a kept file that the earlier manifest does not list gets a line from the
-   * container's index and the image's header). `RunStats.framesReused` counts the files kept.
+   * decoded. With `manifest`, `frames.jsonl` lists the whole selection (and every other frame file there): the
+   * earlier manifest's lines for the files kept, and a line for each new file (a kept file that the earlier manifest
+   * does not list gets a line from the container's index and the image's header). Only files of the run's `ext` are
+   * reused: files of other formats stay beside the new ones (`RunStats.filesInOtherFormats`).
+   * `RunStats.framesReused` counts the files kept. Not with `overwrite`.
    * @default false
    * @example
    * // Interrupted at frame 6000? Run the same call again: it starts where the files stop.

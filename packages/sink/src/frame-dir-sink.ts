@@ -96,7 +96,9 @@ const KNOWN_OPTIONS = ['ext', 'maxWriteWorkers', 'progress', 'imageWriter', 'bud
  * Writes RGB frames as image files named `frame_<index:06d>.<ext>` into a directory (created if missing), up to
  * `maxWriteWorkers` at once. Each file is written under a hidden temporary name and renamed when complete, so
  * a file under its final name is always whole; a failed or interrupted write leaves no temporary file. With
- * `manifest`, it also writes `frames.jsonl`, one JSON line per kept file in frame order, the same way.
+ * `manifest`, it also writes `frames.jsonl`, one JSON line per frame file in the directory in frame order, the same
+ * way. Files already in the directory are replaced when the sink writes the same name, and stay otherwise (unless
+ * `overwrite`); {@link FrameDirSink.filesFound} and {@link FrameDirSink.filesReplaced} count them.
  *
  * Encoding is {@link FrameEncoder}'s: PNG at zlib level 1 without adaptive filtering, JPEG at quality 95 with 4:2:0
  * chroma (OpenCV's defaults, which Supervisely's writer uses), WebP at quality 90.
