@@ -236,7 +236,7 @@ test('the examples take the CLI\'s flags: -o, and those of the frame options the
     // A bad value: the library's message, with the flag, and exit code 2.
     const bad = await runScript(join(EXAMPLES, 'frame-range.ts'), [sample, '--start', 'abc'], { home: dir, cwd: dir });
     assert.equal(bad.code, 2);
-    assert.equal(bad.stderr, 'ERR_FRAMEPIPE_INVALID_OPTION Expected a non-negative integer for start but received "abc" of type string (--start)\n');
+    assert.equal(bad.stderr, 'ERR_FRAMEPIPE_INVALID_OPTION Expected a non-negative integer for --start but received "abc"\n');
   } finally {
     await removeDir(dir);
   }

@@ -63,6 +63,9 @@ const DEMO = process.env.npm_lifecycle_event === 'demo';
 // it, which pnpm passes as INIT_CWD (as for `pnpm framepipe`, see scripts/framepipe.ts).
 if (DEMO && process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
 
+/** The flags as typed, by name, so that a bad option is said as the CLI says it: with its flag and the value typed. */
+let typed: Record<string, unknown> = {};
+
 // A failure the user can fix (a missing file, a bad option, an unreachable server) is one line with its code, as
 // the CLI prints it; anything else is a bug, and keeps its stack.
 process.on('uncaughtException', (error) => {
@@ -70,7 +73,7 @@ process.on('uncaughtException', (error) => {
     console.error(error);
     process.exit(EXIT.failed);
   }
-  process.exitCode = reportFailure(error, { stdout: process.stdout, stderr: process.stderr }, false);
+  process.exitCode = reportFailure(error, { stdout: process.stdout, stderr: process.stderr }, false, typed);
 });
 
 /** A usage mistake: one line with the CLI's code, how to call the script, and the CLI's exit code. */
@@ -109,6 +112,7 @@ export function parseExampleArgs<O extends ExampleOptions>(defaults: O = {} as O
     const value = values[flag];
     given[flag] = yargs.type === 'number' && typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value)) ? Number(value) : value;
   }
+  typed = given;
   const options = { ...defaults, ...optionsFromFlags(flags, given) } as O;
   const out = values.out === undefined ? undefined : resolve(values.out as string);
   let dir: Promise<string> | undefined;

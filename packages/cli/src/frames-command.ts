@@ -42,7 +42,7 @@ function usedDirectory(stats: RunStats, outputDir: string, options: Partial<Stre
   const { filesFound, filesReplaced, filesInOtherFormats, filesCleared } = stats;
   const files = (n: number) => `${n} frame file${n === 1 ? '' : 's'}`;
   if (filesCleared > 0) return `Note: --overwrite first removed ${files(filesCleared)} from ${outputDir}.`;
-  const ext = options.ext ?? 'png';
+  const ext = (options.ext ?? 'png').toLowerCase();
   if (options.resume) {
     if (filesInOtherFormats === 0) return null;
     const redone = stats.framesDelivered > 0 ? `; the ${stats.framesDelivered} frames without one were decoded and written as .${ext}` : '';

@@ -1,4 +1,4 @@
-import { BufferPool, FrameBudget, checkInteger, checkOptions, invalidOption, rules } from '@framepipe/common';
+import { BufferPool, FrameBudget, checkInteger, checkOptions, conflictingOptions, invalidOption, rules } from '@framepipe/common';
 import type { OptionRule, RuleTable, SettingsOf } from '@framepipe/common';
 import { DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '@framepipe/http-source';
 import { SELECTION_KEYS, Selection } from '@framepipe/pts-indexer';
@@ -301,7 +301,7 @@ export function checkDirOptions(outputDir: unknown, options: StreamToDirOptions 
   if (typeof outputDir !== 'string' || outputDir.length === 0) throw invalidOption('outputDir', 'a non-empty path', outputDir);
   const settings = withSelection(DIR_RULES, options, 'streamVideoFramesToDir');
   if (settings.overwrite && settings.resume) {
-    throw invalidOption('overwrite', 'no overwrite together with resume (resume keeps the files that overwrite removes)', settings.overwrite);
+    throw conflictingOptions('overwrite', 'resume', 'resume keeps the files that overwrite removes; give one or the other');
   }
   return settings;
 }
