@@ -23,7 +23,7 @@ import {
   type FixtureSpec,
 } from '../../../test/support/fixtures.ts';
 import { rejectsWith, withFile, withRead } from '../../../test/support/sources.ts';
-import { find, fullBox, remove, rewriteMoov, setEdits, tracks, videoTrack, words, type Box } from './mp4-rewrite.ts';
+import { find, fullBox, remove, rewriteMoov, setEdits, tracks, videoTrack, words, type Box } from '../../../test/support/mp4-rewrite.ts';
 
 const QVGA = { width: 320, height: 240, fps: 25 } as const;
 

@@ -112,3 +112,29 @@ export async function rewriteMoov(input: string, output: string, edit: (moov: Bo
   edit(moov);
   await writeFile(output, Buffer.concat([file.subarray(0, moovStart), serialize(moov)]));
 }
+
+/** The sync samples (1-based sample numbers, as `stss` lists them) of `trak`; undefined when it has no `stss`. */
+export function syncSamples(trak: Box): number[] | undefined {
+  const stss = find(trak, 'mdia/minf/stbl/stss');
+  return stss && words(stss).slice(1);
+}
+
+/**
+ * Copies the MP4 `input` to `output` with the sync-sample table (`stss`) of its video track replaced by what `edit`
+ * returns, given the table as stored and the number of samples: a keyframe table that lies, for the demuxer's seeks.
+ */
+export async function rewriteSyncSamples(
+  input: string,
+  output: string,
+  edit: (sync: number[], samples: number) => number[],
+): Promise<void> {
+  await rewriteMoov(input, output, (moov) => {
+    const trak = videoTrack(moov);
+    const stbl = find(trak, 'mdia/minf/stbl')!;
+    const stss = find(trak, 'mdia/minf/stbl/stss');
+    if (!stss) throw new Error(`mp4-rewrite: ${input} has no stss box`);
+    const samples = words(find(stbl, 'stsz')!)[1]!;
+    const sync = edit(syncSamples(trak)!, samples);
+    stss.payload = fullBox(0, [sync.length, ...sync]);
+  });
+}
