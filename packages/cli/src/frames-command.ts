@@ -3,7 +3,7 @@ import { ErrorCode, FramepipeError, MANIFEST_FILE_NAME, ProgressBar, RunStats, s
 import { checkPositiveNumber } from '@framepipe/common';
 import type { StreamToDirOptions } from '@framepipe/core';
 import { FRAME_FLAGS, optionsFromFlags } from './flags.ts';
-import { EXIT, announceRetries, reportFailure, round } from './report.ts';
+import { EXIT, announceRetries, missingNote, missingSummary, reportFailure, round } from './report.ts';
 import type { CliIo } from './report.ts';
 import { chooseVideo } from './video-source.ts';
 import type { SourceArgs } from './video-source.ts';
@@ -18,7 +18,7 @@ export interface FramesArgs extends SourceArgs {
 
 /** A success with no file deserves a word: the range was empty, or no decoded frame could be numbered. */
 function whyNoFrames(stats: RunStats): string {
-  if (stats.framesDecoded > 0) {
+  if (stats.framesDecoded > 0 && stats.framesUnnumbered === stats.framesDecoded) {
     return `Note: none of the ${stats.framesDecoded} decoded frames has a timestamp the frame-number rule can use (packets without pts, e.g. raw H.264 or AVI), so no frame has a number.`;
   }
   return 'Note: the requested frames are not in the video (run framepipe probe to see its frame count).';
@@ -106,7 +106,11 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     if (skipped && !args.quiet) io.stderr.write(`${skipped}\n`);
     const used = usedDirectory(stats, outputDir, options);
     if (used && !args.quiet) io.stderr.write(`${used}\n`);
-    if (paths.length === 0 && !args.quiet) io.stderr.write(`${whyNoFrames(stats)}\n`);
+    // Frames without numbers are not in the selection at all: the note on timestamps says why.
+    const unnumbered = stats.framesDecoded > 0 && stats.framesUnnumbered === stats.framesDecoded;
+    const missing = unnumbered ? null : missingNote(stats.framesMissing);
+    if (missing && !args.quiet) io.stderr.write(`${missing}\n`);
+    if (paths.length === 0 && !missing && !args.quiet) io.stderr.write(`${whyNoFrames(stats)}\n`);
     return EXIT.ok;
   } catch (error) {
     finishProgress();
@@ -138,6 +142,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
       ...(rejectedPackets > 0 ? { rejectedPackets } : {}),
       ...(filesFound > 0 ? { filesFound, filesReplaced, filesInOtherFormats } : {}),
       ...(filesCleared > 0 ? { filesCleared } : {}),
+      ...missingSummary(stats.framesMissing),
     };
   }
 

@@ -1,6 +1,6 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { ErrorCode, FramepipeError, InvalidOptionError, RETRY_CHANNEL } from '@framepipe/core';
-import type { RetryEvent } from '@framepipe/core';
+import { ErrorCode, FramepipeError, InvalidOptionError, RETRY_CHANNEL, describeFramesMissing } from '@framepipe/core';
+import type { FramesMissing, RetryEvent } from '@framepipe/core';
 import { FLAG_OF_OPTION } from './flags.ts';
 
 /** Where the CLI writes; tests pass their own. */
@@ -108,4 +108,18 @@ export function announceRetries(io: CliIo): () => void {
 /** Seconds rounded to milliseconds, for summaries. */
 export function round(seconds: number): number {
   return Math.round(seconds * 1000) / 1000;
+}
+
+/** For `--json`: the selected frames not saved, by reason (only the reasons that occurred); empty when none. */
+export function missingSummary(missing: FramesMissing): { missing?: Partial<FramesMissing> } {
+  const occurred = Object.entries(missing).filter(([, count]) => count > 0);
+  return occurred.length === 0 ? {} : { missing: Object.fromEntries(occurred) };
+}
+
+/** The note that names the selected frames not saved and why, or null when every one was saved. */
+export function missingNote(missing: FramesMissing): string | null {
+  const words = describeFramesMissing(missing);
+  const count = Object.values(missing).reduce((sum, n) => sum + n, 0);
+  if (!words) return null;
+  return `Note: ${count} of the selected frames ${count === 1 ? 'was' : 'were'} not saved: ${words}; --strict makes this an error.`;
 }

@@ -53,6 +53,11 @@ export const ErrorCode = {
   /** A corrupt packet or frame in `strict` mode (by default such frames are skipped and counted). */
   CORRUPT_DATA: 'ERR_FRAMEPIPE_CORRUPT_DATA',
   /**
+   * In `strict` mode, selected frames the video cannot give: past its last frame, before its first keyframe, or
+   * hidden by its edit list (by default they are counted in `RunStats.framesMissing` and the run goes on).
+   */
+  FRAMES_MISSING: 'ERR_FRAMEPIPE_FRAMES_MISSING',
+  /**
    * The decoder waited for a unit of the frame budget longer than its `stallTimeout` while no frame was given back:
    * a consumer of composed stages that does not call `budget.release()` for the frames it is done with.
    */

@@ -1,6 +1,6 @@
 import { Readable } from 'streamx';
 import type { Duplex } from 'streamx';
-import { FrameBudget } from '@framepipe/common';
+import { ErrorCode, FrameBudget, FramepipeError } from '@framepipe/common';
 import { Decoder } from '@framepipe/decoder';
 import type { Demuxer, DemuxerInfo } from '@framepipe/demuxer';
 import { FrameSelector, Selection, planDecode } from '@framepipe/pts-indexer';
@@ -12,7 +12,8 @@ import { FrameRun } from './frame-pipeline.ts';
 import type { IndexedVideo } from './frame-pipeline.ts';
 import { checkStageOptions } from './options.ts';
 import type { FrameStagesOptions } from './options.ts';
-import { attachProbe } from './run-stats.ts';
+import { attachProbe, countMissing, describeFramesMissing, noFramesMissing } from './run-stats.ts';
+import type { FramesMissing } from './run-stats.ts';
 
 /**
  * The stages of one run, opened, planned and wired, ready to pipe into a Writable of your own. `streams` ends
@@ -94,6 +95,13 @@ export async function openFrameStages(
     if (!video) return frameStages(run, [emptyStream()], emptyPlan(wanted), null, null, []);
     const { index, info } = video;
     let plan = planDecode(index, info, wanted);
+    const missing = noFramesMissing();
+    attachProbe(stats, () => ({ framesMissing: missing }));
+    // A stream index grows as packets pass: what lies past its end is known once the decode has ended.
+    if (index.strategy !== 'stream') {
+      missing.pastEnd = wanted.pastEnd(index, info);
+      if (settings.strict && missing.pastEnd > 0) throw framesMissingError(missing);
+    }
     let skipped: AdoptedFrame[] = [];
     if (leaveOut) {
       // What is saved stays; the rest becomes a list, which the plan decodes GOP by GOP.
@@ -104,7 +112,7 @@ export async function openFrameStages(
     const { total } = plan;
     attachProbe(stats, () => ({ framesTotal: total }));
     if (total === 0 && index.strategy !== 'stream') return frameStages(run, [emptyStream()], plan, info, index, skipped);
-    const wired = await wire(run, video, plan);
+    const wired = await wire(run, video, plan, missing);
     return frameStages(run, wired.streams, plan, wired.info, index, skipped);
   } catch (error) {
     run.destroy(error instanceof Error ? error : undefined);
@@ -141,7 +149,12 @@ function frameStages(
  * (and the indexer, for frames numbered as packets pass). The selector ends the demuxer's input once the
  * selection is complete, and, for a sparse selection, makes it jump over the GOPs between parts.
  */
-async function wire(run: FrameRun, video: IndexedVideo, plan: DecodePlan): Promise<{ streams: [Readable, ...Duplex[]]; info: DemuxerInfo }> {
+async function wire(
+  run: FrameRun,
+  video: IndexedVideo,
+  plan: DecodePlan,
+  missing: FramesMissing,
+): Promise<{ streams: [Readable, ...Duplex[]]; info: DemuxerInfo }> {
   const { settings, budget } = run;
   const { stats } = settings;
   const { index, before } = video;
@@ -150,31 +163,48 @@ async function wire(run: FrameRun, video: IndexedVideo, plan: DecodePlan): Promi
   if (plan.seek) await demuxer.seekKeyframe(plan.seek.pts, plan.seek.dts);
   run.throwIfStopped();
   let jumps = 0;
+  const seeking = new SeekCheck(index, demuxer, plan);
   if (index.strategy === 'stream') {
     // About one packet per frame up to `end`; the container's count is the best guess before the stream is read.
     const last = info.frameCount === null ? plan.selection.end : Math.min(plan.selection.end ?? Infinity, info.frameCount - 1);
     run.startPacketProgress(demuxer, last === undefined ? null : last + 1);
   } else {
-    attachProbe(stats, () => ({ decodePath: fromStart ? 'from-start' : 'seek', seeks: fromStart ? 0 : 1 + jumps }));
+    attachProbe(stats, () => ({
+      decodePath: fromStart ? 'from-start' : 'seek',
+      seeks: fromStart ? 0 : 1 + jumps + seeking.missed,
+      seeksMissed: seeking.missed,
+    }));
     if (fromStart) run.startPacketProgress(demuxer, Math.min(plan.selection.end! + 1, info.frameCount ?? Infinity));
   }
   const { timeBase } = info;
   // A stream index grows as packets pass: a packet's rank is only final once every smaller pts has been seen.
   const frameNumber = index.strategy === 'stream' ? undefined : (pts: bigint) => index.indexOf(pts);
+  const checkStart = fromStart ? undefined : seeking.check;
   const decoder = run.own(
-    new Decoder(info.codecParameters, { timeBase, budget, strict: settings.strict, frameNumber, unwanted: plan.unwanted }),
+    new Decoder(info.codecParameters, { timeBase, budget, strict: settings.strict, frameNumber, unwanted: plan.unwanted, checkStart }),
   );
-  const selector = run.own(new FrameSelector(index, { selection: plan.selection, budget }));
+  const missed = (frames: readonly number[]): Error | null => {
+    for (const n of frames) missing[whyMissing(index, decoder, n)]++;
+    if (index.strategy === 'stream') missing.pastEnd = plan.selection.pastEnd(index, info);
+    return settings.strict && countMissing(missing) > 0 ? framesMissingError(missing) : null;
+  };
+  const selector = run.own(new FrameSelector(index, { selection: plan.selection, budget, missed }));
   const rotate = settings.autorotate ? rightAngle(info.rotation) : 0;
   const { pool, highWaterMark } = settings;
   const converter = run.own(new RgbConverter({ timeBase, budget, rotate, highWaterMark, ...(pool ? { pool } : {}) }));
   // Nothing after the selection is wanted: end the input there, the decoder flushes, and the run completes.
   selector.once('done', () => demuxer.stop());
-  if (plan.parts.length > 1) jumpBetween(plan.parts, demuxer, selector, () => jumps++);
+  if (plan.parts.length > 1) {
+    jumpBetween(plan.parts, demuxer, selector, (part) => {
+      jumps++;
+      seeking.aimAt(part);
+    });
+  }
   attachProbe(stats, () => ({
     packetsRead: demuxer.packetsRead,
     framesDecoded: decoder.framesDecoded,
     framesDropped: selector.framesDropped,
+    framesUnnumbered: selector.framesUnnumbered,
     corruptFrames: decoder.corruptFrames,
     rejectedPackets: decoder.rejectedPackets,
   }));
@@ -185,7 +215,7 @@ async function wire(run: FrameRun, video: IndexedVideo, plan: DecodePlan): Promi
  * A sparse selection lies in parts separated by whole GOPs that hold no wanted frame: once the last frame of a
  * part is out, the demuxer jumps to the keyframe of the next part instead of reading and decoding the gap.
  */
-function jumpBetween(parts: readonly DecodePart[], demuxer: Demuxer, selector: FrameSelector, onJump: () => void): void {
+function jumpBetween(parts: readonly DecodePart[], demuxer: Demuxer, selector: FrameSelector, onJump: (part: DecodePart) => void): void {
   let reached = 0;
   selector.on('kept', (kept: unknown) => {
     const index = kept as number;
@@ -194,11 +224,75 @@ function jumpBetween(parts: readonly DecodePart[], demuxer: Demuxer, selector: F
     reached = Math.max(reached, part);
     // Jump only if the decode has not already run into the next part by itself.
     if (index === parts[part]!.last && part === reached && part + 1 < parts.length) {
-      const next = parts[part + 1]!.keyframe;
-      onJump();
-      demuxer.jump(next.pts, next.dts);
+      const next = parts[part + 1]!;
+      onJump(next);
+      demuxer.jump(next.keyframe.pts, next.keyframe.dts);
     }
   });
+}
+
+/**
+ * Checks every seek of a run: the picture where decoding starts must be at or before the first frame the seek is
+ * for. A keyframe table can lie (an MP4 `stss` that marks the frame after each real keyframe): FFmpeg then gives
+ * nothing until the next real keyframe, past the frames wanted. On such a miss the demuxer goes back to the
+ * keyframe before (and, when there is none, to the start of the stream), until a start holds.
+ */
+class SeekCheck {
+  /** Seeks that missed, each followed by one more seek. */
+  missed = 0;
+  #index: PtsIndex;
+  #demuxer: Demuxer;
+  /** The pts of the first frame the current seek is for. */
+  #target: bigint | undefined;
+  /** The demuxer went back to the first packet: there is nowhere earlier to go. */
+  #rewound = false;
+
+  constructor(index: PtsIndex, demuxer: Demuxer, plan: DecodePlan) {
+    this.#index = index;
+    this.#demuxer = demuxer;
+    this.#target = plan.total === 0 ? undefined : index.ptsAt(plan.parts[0]?.first ?? plan.selection.start);
+  }
+
+  /** The demuxer jumps to the keyframe of `part`. */
+  aimAt(part: DecodePart): void {
+    this.#target = this.#index.ptsAt(part.first);
+    this.#rewound = false;
+  }
+
+  /** The Decoder's `checkStart`: false, after sending the demuxer further back, when the start misses. */
+  check = (start: { pts: bigint; dts: bigint }, picture: bigint | undefined): boolean => {
+    const target = this.#target;
+    if (this.#rewound || target === undefined || (picture !== undefined && picture <= target)) return true;
+    this.missed++;
+    const earlier = this.#index.keyframeBefore(start);
+    if (earlier) {
+      this.#demuxer.jump(earlier.pts, earlier.dts);
+    } else {
+      this.#rewound = true;
+      this.#demuxer.rewind();
+    }
+    return false;
+  };
+}
+
+/** Why frame `n` of the selection never came, from what the index and the decoder know. */
+function whyMissing(index: PtsIndex, decoder: Decoder, n: number): keyof FramesMissing {
+  const pts = index.ptsAt(n)!;
+  const loss = decoder.lossOf(pts);
+  if (loss === 'discarded') return 'editList';
+  const first = index.firstKeyframe;
+  if (!first || pts < first.pts) return 'beforeKeyframe';
+  if (loss === 'corrupt' || decoder.corruptFrames + decoder.rejectedPackets > 0) return 'corrupt';
+  return 'other';
+}
+
+/** The `strict` failure for frames the video cannot give. */
+function framesMissingError(missing: FramesMissing): FramepipeError {
+  const count = countMissing(missing);
+  return new FramepipeError(
+    ErrorCode.FRAMES_MISSING,
+    `${count} of the selected frames cannot be delivered: ${describeFramesMissing(missing)}; without strict, the run delivers the others`,
+  );
 }
 
 /** The stream of a run with nothing to decode: it ends at once. */

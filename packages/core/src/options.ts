@@ -55,7 +55,10 @@ export interface DecodeOptions extends SourceOptions {
   /**
    * Fail with `ERR_FRAMEPIPE_CORRUPT_DATA`, naming the frame or packet, at the first packet the decoder rejects as
    * invalid data or frame it flags corrupt while the run decodes. Without it, such frames are skipped (they get no
-   * file, as in Supervisely) and counted in `RunStats.rejectedPackets` and `RunStats.corruptFrames`.
+   * file, as in Supervisely) and counted in `RunStats.rejectedPackets` and `RunStats.corruptFrames`. Also fail with
+   * `ERR_FRAMEPIPE_FRAMES_MISSING` when selected frames cannot be delivered for another reason (past the end of the
+   * video, before its first keyframe, hidden by its edit list; see `RunStats.framesMissing`): past the end before
+   * anything is decoded, the others once decoding has shown them missing.
    * @default false
    * @example
    * await streamVideoFramesToDir(url, '/tmp/frames', { strict: true }); // rejects on damaged data

@@ -1,3 +1,49 @@
+/**
+ * The frames of a selection that a run did not deliver, by reason; every frame selected and not delivered (nor
+ * kept from an earlier run with `resume`) is counted under one reason. All 0 for a run that delivered everything.
+ */
+export interface FramesMissing {
+  /** Shown before the stream's first keyframe (a stream that starts inside a GOP): no decoder can make them. */
+  beforeKeyframe: number;
+  /** Hidden by the container's edit list: FFmpeg drops them, as a player does not show them. */
+  editList: number;
+  /** Flagged corrupt by the decoder, or lost with a packet it rejected as damaged (`strict` fails on these). */
+  corrupt: number;
+  /** Past the last frame of the video: a listed frame, the part of a range after it, a time past the duration. */
+  pastEnd: number;
+  /** The decoder gave no picture for them, and reported no reason. */
+  other: number;
+}
+
+/** A {@link FramesMissing} with every count 0. */
+export function noFramesMissing(): FramesMissing {
+  return { beforeKeyframe: 0, editList: 0, corrupt: 0, pastEnd: 0, other: 0 };
+}
+
+/** The sum of the counts of a {@link FramesMissing}. */
+export function countMissing(missing: FramesMissing): number {
+  return missing.beforeKeyframe + missing.editList + missing.corrupt + missing.pastEnd + missing.other;
+}
+
+const MISSING_WORDS: Record<keyof FramesMissing, string> = {
+  beforeKeyframe: "before the stream's first keyframe, which no decoder can make",
+  editList: 'hidden by the edit list',
+  corrupt: 'corrupt',
+  pastEnd: 'past the end of the video',
+  other: 'for which the decoder gave no picture and no reason',
+};
+
+/**
+ * The frames missing, in words, e.g. `2 frames past the end of the video, 1 hidden by the edit list`; null when none
+ * is.
+ */
+export function describeFramesMissing(missing: FramesMissing): string | null {
+  const parts = (Object.keys(MISSING_WORDS) as Array<keyof FramesMissing>)
+    .filter((reason) => missing[reason] > 0)
+    .map((reason, i) => `${missing[reason]}${i === 0 ? (missing[reason] === 1 ? ' frame' : ' frames') : ''} ${MISSING_WORDS[reason]}`);
+  return parts.length === 0 ? null : parts.join(', ');
+}
+
 /** What a run reports about itself; all figures are live while the run goes and final once it has ended. */
 export interface RunStatsSnapshot {
   /**
@@ -7,8 +53,16 @@ export interface RunStatsSnapshot {
   strategy: 'scan' | 'stream' | 'container' | null;
   /** How frames were decoded: from a seek to the keyframe before `start`, or from the start of the stream. */
   decodePath: 'seek' | 'from-start' | null;
-  /** Seeks made by the decoding pass: the first one, then one per gap jumped in a sparse selection. */
+  /**
+   * Seeks made by the decoding pass: the first one, one per gap jumped in a sparse selection, and those of
+   * {@link RunStatsSnapshot.seeksMissed}.
+   */
   seeks: number;
+  /**
+   * Seeks that landed where decoding cannot start (a keyframe table that marks a frame needing earlier ones, as
+   * some MP4 `stss` boxes do), each followed by a seek to an earlier keyframe or a decode from the start.
+   */
+  seeksMissed: number;
   /** Video packets read by the decoding pass. */
   packetsRead: number;
   /** Packets read by the scan pass (0 for the stream strategy). */
@@ -17,6 +71,10 @@ export interface RunStatsSnapshot {
   framesDecoded: number;
   /** Decoded frames not delivered: outside the range, without a number, or duplicates. */
   framesDropped: number;
+  /** Decoded frames dropped for having no number: no pts, or one not among the packets' (e.g. raw H.264, AVI). */
+  framesUnnumbered: number;
+  /** The frames of the selection not delivered, by reason; final once the run has ended. */
+  framesMissing: FramesMissing;
   /** Frames the decoder flagged corrupt (skipped, as Supervisely skips them; with `strict`, the run fails instead). */
   corruptFrames: number;
   /** Packets the decoder rejected as invalid data (skipped; with `strict`, the run fails instead). */
@@ -74,10 +132,13 @@ export class RunStats implements RunStatsSnapshot {
   get strategy() { return this.#read('strategy', null); }
   get decodePath() { return this.#read('decodePath', null); }
   get seeks() { return this.#read('seeks', 0); }
+  get seeksMissed() { return this.#read('seeksMissed', 0); }
   get packetsRead() { return this.#read('packetsRead', 0); }
   get packetsScanned() { return this.#read('packetsScanned', 0); }
   get framesDecoded() { return this.#read('framesDecoded', 0); }
   get framesDropped() { return this.#read('framesDropped', 0); }
+  get framesUnnumbered() { return this.#read('framesUnnumbered', 0); }
+  get framesMissing() { return { ...this.#read('framesMissing', noFramesMissing()) }; }
   get corruptFrames() { return this.#read('corruptFrames', 0); }
   get rejectedPackets() { return this.#read('rejectedPackets', 0); }
   get framesDelivered() { return this.#read('framesDelivered', 0); }
@@ -100,10 +161,13 @@ export class RunStats implements RunStatsSnapshot {
       strategy: this.strategy,
       decodePath: this.decodePath,
       seeks: this.seeks,
+      seeksMissed: this.seeksMissed,
       packetsRead: this.packetsRead,
       packetsScanned: this.packetsScanned,
       framesDecoded: this.framesDecoded,
       framesDropped: this.framesDropped,
+      framesUnnumbered: this.framesUnnumbered,
+      framesMissing: this.framesMissing,
       corruptFrames: this.corruptFrames,
       rejectedPackets: this.rejectedPackets,
       framesDelivered: this.framesDelivered,

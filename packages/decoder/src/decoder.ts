@@ -8,6 +8,7 @@ import {
   AVERROR_ENOMEM,
   AVERROR_INVALIDDATA,
   AV_FRAME_FLAG_CORRUPT,
+  AV_PKT_FLAG_DISCARD,
   AV_CODEC_ID_H264,
   AV_CODEC_ID_HEVC,
   AV_CODEC_ID_MPEG1VIDEO,
@@ -78,9 +79,24 @@ export interface DecoderOptions {
    * new Decoder(info.codecParameters, { timeBase: info.timeBase, unwanted: (pts) => !selector.wouldKeep(pts) });
    */
   unwanted?: ((pts: bigint) => boolean) | undefined;
+  /**
+   * Checks where decoding starts after a seek: the first packet, and the first after each {@link DISCONTINUITY},
+   * is decoded once by itself before the run goes on from it. A keyframe table can lie (an MP4 whose `stss` marks
+   * a frame that needs earlier ones): such a start gives no picture, and FFmpeg would show nothing until the next
+   * real keyframe, past the frames wanted. `checkStart` gets the packet's timestamps and the pts of the picture it
+   * gave (undefined: none) and returns true to decode on from there, or false to have every packet dropped up to
+   * the next DISCONTINUITY: the caller then makes one, jumping the demuxer to an earlier keyframe (or rewinding it).
+   * Costs one more decode of each starting picture. Without it, no start is checked.
+   * @example
+   * new Decoder(info.codecParameters, { checkStart: (start, picture) => picture !== undefined && picture <= wantedPts });
+   */
+  checkStart?: ((start: { readonly pts: bigint; readonly dts: bigint }, picture: bigint | undefined) => boolean) | undefined;
 }
 
-const KNOWN_OPTIONS = ['timeBase', 'threads', 'budget', 'highWaterMark', 'strict', 'frameNumber', 'unwanted'] as const;
+/** Why the decoder gave no frame for a packet, as far as it can tell: see {@link Decoder.lossOf}. */
+export type DecoderLoss = 'discarded' | 'corrupt';
+
+const KNOWN_OPTIONS = ['timeBase', 'threads', 'budget', 'highWaterMark', 'strict', 'frameNumber', 'unwanted', 'checkStart'] as const;
 
 /**
  * Decodes video packets (node-av `Packet`, freed here) into frames (node-av `Frame`, owned by the consumer, who
@@ -111,6 +127,15 @@ export class Decoder extends Transform {
   #skipping = false;
   /** The setting the last packet the codec took was sent with. */
   #sentSkipping = false;
+  #checkStart: DecoderOptions['checkStart'];
+  /** The next packet is where decoding starts (the first, or the first after a jump): it is checked first. */
+  #atStart = true;
+  /** A start failed its check: packets are dropped until the next jump. */
+  #dropping = false;
+  /** The pts of packets that an edit list hides (flagged discard), whose frames FFmpeg drops. */
+  #discarded = new Set<bigint>();
+  /** The pts of frames flagged corrupt and of packets rejected when sent. */
+  #damaged = new Set<bigint>();
   /** Timestamps of the last packet sent: a rejection reported when receiving a frame came from it or before it. */
   #lastSent: { pts: bigint; dts: bigint } | null = null;
   #abort = new AbortController();
@@ -136,6 +161,18 @@ export class Decoder extends Transform {
     this.#frameNumber = checkFunction('frameNumber', opts.frameNumber);
     const unwanted = checkFunction<(pts: bigint) => boolean>('unwanted', opts.unwanted);
     this.#unwanted = unwanted && skipsOnlyUnreferenced(codecParameters) ? unwanted : undefined;
+    this.#checkStart = checkFunction('checkStart', opts.checkStart);
+  }
+
+  /**
+   * Why no frame came out for the packet with this pts, as far as the decoder knows: `discarded` when the
+   * container's edit list hides it (FFmpeg drops such frames), `corrupt` when the frame was flagged corrupt or the
+   * packet rejected as damaged; undefined when the decoder saw no such thing.
+   */
+  lossOf(pts: bigint): DecoderLoss | undefined {
+    if (this.#discarded.has(pts)) return 'discarded';
+    if (this.#damaged.has(pts)) return 'corrupt';
+    return undefined;
   }
 
   /** Frames emitted so far. */
@@ -167,6 +204,8 @@ export class Decoder extends Transform {
   async #restart(): Promise<void> {
     await this.#decode(null);
     this.#context!.flushBuffers();
+    this.#atStart = true;
+    this.#dropping = false;
   }
 
   override _flush(cb: (err: Error | null) => void): void {
@@ -215,9 +254,62 @@ export class Decoder extends Transform {
     }
   }
 
+  /**
+   * Decodes the packet where decoding starts once by itself, then forgets it: whether it gives a picture, and which.
+   * The edit list's discard flag is left out, so that a keyframe shown before an edit still proves itself.
+   */
+  async #probe(packet: Packet): Promise<bigint | undefined> {
+    const context = this.#context!;
+    const copy = packet.clone();
+    if (!copy) throw new FramepipeError(ErrorCode.DECODE_FAILED, 'Cannot copy a packet to check where decoding starts');
+    let picture: bigint | undefined;
+    const frame = new Frame();
+    frame.alloc();
+    try {
+      copy.clearFlags(AV_PKT_FLAG_DISCARD);
+      if (this.#unwanted) this.#setSkipping(context, false);
+      const sent = await context.sendPacket(copy);
+      if (sent < 0 && !isDamagedData(sent)) throw this.#error(sent, 'Cannot decode a packet');
+      await context.sendPacket(null);
+      for (;;) {
+        const ret = await context.receiveFrame(frame);
+        if (ret === AVERROR_EOF || ret === AVERROR_EAGAIN) break;
+        if (ret < 0 && !isDamagedData(ret)) throw this.#error(ret, 'Cannot decode a frame');
+        if (ret >= 0 && !frame.hasFlags(AV_FRAME_FLAG_CORRUPT)) picture ??= frame.pts;
+        frame.unref();
+      }
+    } finally {
+      frame.free();
+      copy.free();
+      context.flushBuffers();
+    }
+    return picture;
+  }
+
   /** Sends one packet (null: end of input) and emits every frame that became ready. */
   async #decode(packet: Packet | null): Promise<void> {
     const context = this.#context!;
+    if (packet && this.#dropping) {
+      packet.free();
+      return;
+    }
+    if (packet && this.#atStart && this.#checkStart) {
+      this.#atStart = false;
+      const start = { pts: packet.pts, dts: packet.dts };
+      let good: boolean;
+      try {
+        good = this.#checkStart(start, await this.#probe(packet));
+      } catch (error) {
+        packet.free();
+        throw error;
+      }
+      if (!good) {
+        this.#dropping = true;
+        packet.free();
+        return;
+      }
+    }
+    if (packet?.hasFlags(AV_PKT_FLAG_DISCARD) && packet.pts !== AV_NOPTS_VALUE) this.#discarded.add(packet.pts);
     const unwanted = this.#unwanted;
     const skip = unwanted !== undefined && packet !== null && packet.pts !== AV_NOPTS_VALUE && unwanted(packet.pts);
     try {
@@ -237,6 +329,7 @@ export class Decoder extends Transform {
         if (ret === AVERROR_EOF || ret >= 0) break;
         if (!isDamagedData(ret)) throw this.#error(ret, 'Cannot decode a packet');
         // As the ffmpeg CLI does: a packet the codec cannot use is left out, and decoding goes on with the next one.
+        if (packet && packet.pts !== AV_NOPTS_VALUE) this.#damaged.add(packet.pts);
         this.#rejectPacket(packet !== null, ret);
         break;
       }
@@ -281,6 +374,7 @@ export class Decoder extends Transform {
           return;
         }
         if (this.#strict) throw this.#corrupt(`Corrupt frame ${this.#describe(pts)}: the decoder flagged it corrupt`);
+        if (pts !== AV_NOPTS_VALUE) this.#damaged.add(pts);
         this.#corruptFrames++;
         continue;
       }

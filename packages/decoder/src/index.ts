@@ -1,2 +1,2 @@
 export { Decoder } from './decoder.ts';
-export type { DecoderOptions } from './decoder.ts';
+export type { DecoderLoss, DecoderOptions } from './decoder.ts';

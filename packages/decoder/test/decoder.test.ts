@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { setImmediate as tick, setTimeout as sleep } from 'node:timers/promises';
 import { CodecParameters, Frame, Packet } from 'node-av';
@@ -12,6 +15,7 @@ import { hevcTemporalLayers } from '../src/decoder.ts';
 import { H264_MP4_MOOV_END, TEST_PRESETS, VP9_WEBM, makeFixture } from '../../../test/support/fixtures.ts';
 import { seededBytes } from '../../../test/support/range-server.ts';
 import { withFile } from '../../../test/support/sources.ts';
+import { rewriteMoov, rewriteSyncSamples, setEdits, videoTrack } from '../../../test/support/mp4-rewrite.ts';
 
 /** The pts of every packet of a file, in decode order. */
 async function packetPts(file: string): Promise<bigint[]> {
@@ -192,6 +196,71 @@ test('a DISCONTINUITY between GOPs: the frames before it and every frame from th
     assert.deepEqual(seen.filter((pts) => pts >= target.pts), sorted.filter((pts) => pts >= target.pts));
     assert.equal(decoder.corruptFrames, 0);
   });
+});
+
+test('checkStart: a start that gives no picture drops every packet up to the next DISCONTINUITY; a true one decodes as usual', async () => {
+  const plain = await makeFixture({ ...H264_MP4_MOOV_END, bFrames: 0 });
+  const dir = await mkdtemp(join(tmpdir(), 'framepipe-decoder-'));
+  try {
+    // The stss marks frame 13, a P-frame, instead of frame 12 (and likewise in every GOP).
+    const lying = join(dir, 'shifted.mp4');
+    await rewriteSyncSamples(plain, lying, (sync) => sync.map((s) => s + 1));
+    const all = await packetPts(plain);
+    const frameOf = (pts: bigint) => all.indexOf(pts);
+    for (const [file, landing, rewinds] of [[lying, 13, true], [plain, 12, false]] as const) {
+      await withFile(file, async (source) => {
+        const demuxer = new Demuxer(source);
+        const info = await demuxer.open();
+        const starts: Array<[number, number | undefined]> = [];
+        const decoder = new Decoder(info.codecParameters, {
+          timeBase: info.timeBase,
+          checkStart: (start, picture) => {
+            starts.push([frameOf(start.pts), picture === undefined ? undefined : frameOf(picture)]);
+            if (picture !== undefined) return true;
+            demuxer.rewind();
+            return false;
+          },
+        });
+        await demuxer.seekKeyframe(all[landing]!, all[landing]!);
+        const seen: number[] = [];
+        await pipelinePromise(demuxer, decoder, frameSink((frame) => (seen.push(frameOf(frame.pts)), frame.free())));
+        if (rewinds) {
+          assert.deepEqual(starts, [[13, undefined], [0, 0]], 'frame 13 gives no picture by itself; frame 0 does');
+          assert.deepEqual(seen, Array.from({ length: 60 }, (_, i) => i), 'nothing from frame 13 on, then every frame from 0');
+        } else {
+          assert.deepEqual(starts, [[12, 12]]);
+          assert.deepEqual(seen, Array.from({ length: 48 }, (_, i) => i + 12), 'every frame from the keyframe, as without the check');
+        }
+        assert.equal(decoder.corruptFrames + decoder.rejectedPackets, 0);
+      });
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('lossOf: the frame an edit list hides is "discarded"; a damaged one "corrupt"; others undefined', async () => {
+  const plain = await makeFixture({ ...H264_MP4_MOOV_END, bFrames: 0 });
+  const dir = await mkdtemp(join(tmpdir(), 'framepipe-decoder-'));
+  try {
+    // The edit ends one frame (40 ms of the movie's 1000 ticks a second) before the last.
+    const edited = join(dir, 'edit.mp4');
+    await rewriteMoov(plain, edited, (moov) => setEdits(videoTrack(moov), [[2360, 0]]));
+    const all = await packetPts(edited);
+    await withFile(edited, async (source) => {
+      const demuxer = new Demuxer(source);
+      const info = await demuxer.open();
+      const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase });
+      const seen = new Set<bigint>();
+      await pipelinePromise(demuxer, decoder, frameSink((frame) => (seen.add(frame.pts), frame.free())));
+      const last = all.reduce((a, b) => (a > b ? a : b));
+      assert.equal(seen.has(last), false, 'the hidden frame does not come out');
+      assert.equal(decoder.lossOf(last), 'discarded');
+      assert.deepEqual(all.filter((pts) => pts !== last).map((pts) => decoder.lossOf(pts)), all.slice(1).map(() => undefined));
+    });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 /**
@@ -462,7 +531,7 @@ test('options are checked with exact messages', async () => {
     [{ strict: 'yes' }, 'strict', 'Expected a boolean for strict but received "yes" of type string'],
     [{ frameNumber: 3 }, 'frameNumber', 'Expected a function for frameNumber but received 3 of type number'],
     [{ unwanted: true }, 'unwanted', 'Expected a function for unwanted but received true of type boolean'],
-    [{ thread: 2 }, 'thread', 'Unknown option thread for Decoder; known options: timeBase, threads, budget, highWaterMark, strict, frameNumber, unwanted'],
+    [{ thread: 2 }, 'thread', 'Unknown option thread for Decoder; known options: timeBase, threads, budget, highWaterMark, strict, frameNumber, unwanted, checkStart'],
   ];
   try {
     for (const [options, option, message] of cases) {

@@ -93,6 +93,8 @@ export interface DemuxerOptions {
 }
 
 const KNOWN_OPTIONS = ['highWaterMark', 'ioBufferSize', 'stream'] as const;
+// A seek to a time before every packet: FFmpeg's MP4 reader then goes to the first sample, others to the first packet.
+const REWIND = -(1n << 62n);
 // FFmpeg ORs this into `whence` when it wants a seek even if costly; it does not change the target.
 const AVSEEK_FORCE = 0x20000;
 
@@ -130,7 +132,8 @@ export class Demuxer extends Readable {
   #stopped = false;
   /** A packet read while checking a seek, to be emitted first. */
   #held: Packet | null = null;
-  #jump: { pts: bigint; dts: bigint } | null = null;
+  /** Where to continue from at the next read: a keyframe, or the first packet of the stream. */
+  #jump: { pts: bigint; dts: bigint } | 'start' | null = null;
   #packetsRead = 0;
   /** True once a seek moved the reading: the packets read are then not the stream from its start. */
   #seeked = false;
@@ -210,6 +213,15 @@ export class Demuxer extends Readable {
   }
 
   /**
+   * While reading: continues from the first packet of the stream, as {@link Demuxer.jump} does from a keyframe (the
+   * {@link DISCONTINUITY} marker comes first). For a decode that must start over: no keyframe the container lists
+   * can serve.
+   */
+  rewind(): void {
+    this.#jump = 'start';
+  }
+
+  /**
    * Every call into FFmpeg starts here first: once the stream is being destroyed, none may start, since teardown
    * frees the container as soon as the calls already running have returned.
    */
@@ -227,6 +239,7 @@ export class Demuxer extends Readable {
   async #seekKeyframeNow(pts: bigint, dts: bigint): Promise<void> {
     this.#held?.free();
     this.#held = null;
+    if (pts === REWIND) return this.#seekFrame(REWIND);
     await this.#seekFrame(pts);
     const first = await this.#inFlight.track(this.#readVideoPacket());
     if (first && first.isKeyframe && first.pts !== AV_NOPTS_VALUE && first.pts <= pts) {
@@ -251,7 +264,8 @@ export class Demuxer extends Readable {
     const jump = this.#stopped ? null : this.#jump;
     this.#jump = null;
     if (jump) {
-      this.#inFlight.track(this.#seekKeyframeNow(jump.pts, jump.dts)).then(
+      const to = jump === 'start' ? { pts: REWIND, dts: REWIND } : jump;
+      this.#inFlight.track(this.#seekKeyframeNow(to.pts, to.dts)).then(
         () => {
           this.push(DISCONTINUITY);
           cb(null);

@@ -304,6 +304,37 @@ describe('Demuxer: seeking', () => {
   }
 
   for (const spec of [H264_TS, H264_MP4_MOOV_END, VP9_WEBM]) {
+    test(`rewind() while reading starts over from the first packet after a DISCONTINUITY marker (${spec.container})`, async () => {
+      const file = await makeFixture(spec);
+      const all = await withFile(file, async (source) => {
+        const pts: bigint[] = [];
+        for await (const packet of new Demuxer(source)) {
+          pts.push(packet.pts);
+          packet.free();
+        }
+        return pts;
+      });
+      await withFile(file, async (source) => {
+        const demuxer = new Demuxer(source, { highWaterMark: 1 });
+        const items: Array<Packet | typeof DISCONTINUITY> = [];
+        try {
+          for await (const item of demuxer as AsyncIterable<Packet | typeof DISCONTINUITY>) {
+            items.push(item);
+            if (items.length === 20) demuxer.rewind();
+          }
+        } finally {
+          demuxer.destroy();
+        }
+        const at = items.indexOf(DISCONTINUITY);
+        assert.ok(at >= 20 && at <= 23, `the marker comes after the packets already buffered (at ${at})`);
+        const after = (items.slice(at + 1) as Packet[]).map((p) => p.pts);
+        assert.deepEqual(after, all, 'after it, every packet from the first');
+        for (const item of items) if (item !== DISCONTINUITY) (item as Packet).free();
+      });
+    });
+  }
+
+  for (const spec of [H264_TS, H264_MP4_MOOV_END, VP9_WEBM]) {
     test(`jump() while reading skips to a later keyframe after a DISCONTINUITY marker (${spec.container})`, async () => {
       const keyframes = await keyframesOf(spec);
       const target = keyframes[3]!;

@@ -11,6 +11,7 @@ export type {
   ProbeOptions,
   ProgressBarOptions,
   ProgressStream,
+  FramesMissing,
   RunStatsSnapshot,
   SourceOptions,
   StreamOptions,

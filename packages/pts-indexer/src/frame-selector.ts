@@ -6,6 +6,7 @@ import {
   checkBudget,
   assertKnownKeys,
   assertOptionsObject,
+  checkFunction,
   checkInteger,
   invalidOption,
   StageBuffers,
@@ -34,6 +35,14 @@ export interface FrameSelectorOptions extends Omit<SelectionOptions, 'timestamps
    * @default 1
    */
   highWaterMark?: number;
+  /**
+   * Called once the input has ended, with the frames of the selection (up to the last frame of the index) that
+   * never came, in order; an error it returns fails the stage (a strict run, say). Not called when the stage is
+   * destroyed before its input ends.
+   * @example
+   * new FrameSelector(index, { start: 10, end: 19, missed: (frames) => frames.length ? new Error(`no ${frames}`) : null });
+   */
+  missed?: ((frames: readonly number[]) => Error | null | undefined) | undefined;
 }
 
 /**
@@ -59,16 +68,18 @@ export class FrameSelector extends Transform {
   #emitted = new Set<number>();
   #done = false;
   #dropped = 0;
+  #unnumbered = 0;
+  #missed: FrameSelectorOptions['missed'];
   readonly #buffered: StageBuffers<Frame, NumberedFrame>;
 
   constructor(index: PtsIndex, options: FrameSelectorOptions = {}) {
     const opts = assertOptionsObject(options, 'FrameSelector');
-    assertKnownKeys(opts, ['start', 'end', 'step', 'frames', 'selection', 'budget', 'highWaterMark'], 'FrameSelector');
+    assertKnownKeys(opts, ['start', 'end', 'step', 'frames', 'selection', 'budget', 'highWaterMark', 'missed'], 'FrameSelector');
     const buffered = new StageBuffers<Frame, NumberedFrame>();
     super(buffered.options(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
     this.#buffered = buffered.attach(this, { input: (frame) => this.#drop(frame), output: ({ frame }) => this.#drop(frame) });
     if (opts.selection !== undefined && !(opts.selection instanceof Selection)) throw invalidOption('selection', 'a Selection', opts.selection);
-    const { selection: given, budget, highWaterMark, ...keys } = opts;
+    const { selection: given, budget, highWaterMark, missed, ...keys } = opts;
     const named = Object.entries(keys).find(([, value]) => value !== undefined);
     if (given && named) throw invalidOption(named[0], 'no selection options together with selection', named[1]);
     const selection = given ?? Selection.from(keys);
@@ -77,11 +88,17 @@ export class FrameSelector extends Transform {
     this.#count = selection.count;
     this.#index = index;
     this.#budget = checkBudget(budget);
+    this.#missed = checkFunction('missed', missed);
   }
 
   /** Frames dropped so far (outside the range, unnumbered, duplicate, or after the range was complete). */
   get framesDropped(): number {
     return this.#dropped;
+  }
+
+  /** Frames dropped because they have no number: no pts, or a pts the index does not know (among {@link framesDropped}). */
+  get framesUnnumbered(): number {
+    return this.#unnumbered;
   }
 
   /** True once the wanted range is complete. */
@@ -94,6 +111,7 @@ export class FrameSelector extends Transform {
     const { end } = this.selection;
     const index = this.#done || frame.pts === AV_NOPTS_VALUE ? undefined : this.#index.indexOf(frame.pts);
     if (index === undefined || !this.selection.keeps(index) || this.#emitted.has(index)) {
+      if (index === undefined && !this.#done) this.#unnumbered++;
       this.#drop(frame);
       if (index !== undefined && end !== undefined && index > end) this.#passedEnd();
       // A list with no frame in the range: nothing will ever be kept, so the selection is complete already.
@@ -121,6 +139,12 @@ export class FrameSelector extends Transform {
    */
   override write(frame: Frame): boolean {
     return this.#buffered.admit(frame) && super.write(frame);
+  }
+
+  override _flush(cb: (err: Error | null) => void): void {
+    if (!this.#missed) return cb(null);
+    const never = [...this.selection.upTo(this.#index.size - 1)].filter((n) => !this.#emitted.has(n));
+    cb(this.#missed(never) ?? null);
   }
 
   override _destroy(cb: (err: Error | null) => void): void {

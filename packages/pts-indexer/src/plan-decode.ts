@@ -10,9 +10,10 @@ export interface KeyframePosition {
   readonly dts: bigint;
 }
 
-/** A run of wanted frames decoded from one keyframe; `last` is its highest frame number. */
+/** A run of wanted frames decoded from one keyframe; `first` and `last` are its lowest and highest frame numbers. */
 export interface DecodePart {
   readonly keyframe: KeyframePosition;
+  readonly first: number;
   readonly last: number;
 }
 
@@ -100,7 +101,7 @@ export function planDecode(index: PtsIndex, info: PlanStreamInfo, selection: Sel
  */
 function planParts(index: PtsIndex, selection: Selection): DecodePart[] {
   if (!selection.frames && selection.step === 1) return [];
-  const parts: Array<{ keyframe: KeyframePosition; last: number }> = [];
+  const parts: Array<{ keyframe: KeyframePosition; first: number; last: number }> = [];
   for (const n of selection) {
     const keyframe = index.keyframeFor(n);
     if (!keyframe) return [];
@@ -109,7 +110,7 @@ function planParts(index: PtsIndex, selection: Selection): DecodePart[] {
     if (current && (index.keyframeFor(current.last)?.pts === keyframe.pts || followsPart(index, current, keyframe.pts))) {
       current.last = n;
     } else {
-      parts.push({ keyframe, last: n });
+      parts.push({ keyframe, first: n, last: n });
     }
   }
   return parts;

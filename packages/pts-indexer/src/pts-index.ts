@@ -202,6 +202,29 @@ export class PtsIndex {
     return keyframes[low - 1];
   }
 
+  /**
+   * The first keyframe in decode order, or undefined when none was seen. Frames shown before it come from packets
+   * that precede every keyframe (a stream cut inside a GOP): a decoder cannot make them.
+   */
+  get firstKeyframe(): { pts: bigint; dts: bigint } | undefined {
+    return this.#keyframes[0];
+  }
+
+  /**
+   * The keyframe to try when decoding cannot start at `start` (a keyframe table that marks a frame which needs
+   * earlier ones): the last keyframe before it in decode order. Undefined when there is none: decode from the start.
+   */
+  keyframeBefore(start: { pts: bigint; dts: bigint }): { pts: bigint; dts: bigint } | undefined {
+    const byDts = start.dts !== AV_NOPTS_VALUE;
+    let chosen: { pts: bigint; dts: bigint } | undefined;
+    for (const keyframe of this.#keyframes) {
+      const earlier = byDts && keyframe.dts !== AV_NOPTS_VALUE ? keyframe.dts < start.dts : keyframe.pts < start.pts;
+      if (!earlier) break;
+      chosen = keyframe;
+    }
+    return chosen;
+  }
+
   /** The pts of frame `index`, or undefined past the end of the map. */
   ptsAt(index: number): bigint | undefined {
     return this.#sorted[index];

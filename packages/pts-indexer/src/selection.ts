@@ -184,6 +184,26 @@ export class Selection {
   }
 
   /**
+   * How many frames of this selection lie past the last frame of the video that `index` numbers (which must be
+   * complete): listed numbers past it, the part of a range past it, or, for times, those past `timing.duration`
+   * (all of them in a video without numbered frames). Each is dropped from what {@link Selection.upTo} and
+   * {@link Selection.atTimes} give; a run says how many.
+   */
+  pastEnd(index: PtsIndex, timing: StreamTiming): number {
+    const last = index.size - 1;
+    if (this.timestamps) {
+      const past = this.timestamps.filter((t) => index.size === 0 || (timing.duration !== null && t > timing.duration));
+      return new Set(past).size;
+    }
+    if (this.frames) return this.frames.filter((n) => n > last).length;
+    if (this.end === undefined || this.end <= last) return 0;
+    const first = Math.max(this.start, last + 1);
+    // The range's frames from `first` on: those on its step's grid.
+    const from = this.start + Math.ceil((first - this.start) / this.step) * this.step;
+    return from > this.end ? 0 : Math.floor((this.end - from) / this.step) + 1;
+  }
+
+  /**
    * Whether `index` knows every frame this selection may need: the whole stream, or, for an index that stops
    * early (a scan up to a frame), every frame up to the last one selected plus `margin` frames after it, the
    * window in which a decoder may still reorder frames.

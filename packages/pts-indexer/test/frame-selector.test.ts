@@ -86,6 +86,19 @@ test('keeps exactly [start, end], each once; drops unnumbered, duplicate and out
   assert.deepEqual([selector.selection.start, selector.selection.end], [2, 5]);
 });
 
+test('missed: once the input ends, the frames of the selection that never came; unnumbered frames are counted', async () => {
+  const budget = new FrameBudget(64);
+  const calls: number[][] = [];
+  const selector = new FrameSelector(makeIndex(10), { frames: [1, 3, 4, 8, 12], budget, missed: (frames) => (calls.push([...frames]), null) });
+  const result = await run(selector, [0, null, 100, 250, 400, 500, 600, 700, 900], budget);
+  assert.deepEqual(result.kept, [1, 4]);
+  assert.deepEqual(calls, [[3, 8]], 'frame 12 is past the index: not the selector\'s to report');
+  assert.equal(selector.framesUnnumbered, 2, 'the frame without pts and the one at 250');
+
+  const failing = new FrameSelector(makeIndex(10), { start: 2, end: 3, budget, missed: (frames) => new Error(`missing ${frames.join(', ')}`) });
+  await assert.rejects(run(failing, [200], budget), /^Error: missing 3$/);
+});
+
 test('step keeps every n-th frame from start and is done after the last one of the range', async () => {
   const budget = new FrameBudget(64);
   const selector = new FrameSelector(makeIndex(20), { start: 3, end: 12, step: 4, budget });
@@ -239,7 +252,7 @@ test('options are checked with exact messages', () => {
     [{ start: 3, end: 2 }, 'end', 'Expected an integer >= start (3) for end but received 2 of type number'],
     [{ budget: 4 }, 'budget', 'Expected a FrameBudget for budget but received 4 of type number'],
     [{ highWaterMark: 0 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received 0 of type number'],
-    [{ stop: 3 }, 'stop', 'Unknown option stop for FrameSelector; known options: start, end, step, frames, selection, budget, highWaterMark'],
+    [{ stop: 3 }, 'stop', 'Unknown option stop for FrameSelector; known options: start, end, step, frames, selection, budget, highWaterMark, missed'],
   ];
   for (const [options, option, message] of cases) {
     assert.throws(

@@ -111,6 +111,31 @@ describe('planDecode', () => {
     }
   });
 
+  test('pastEnd counts what a selection asks for past the last frame: listed numbers, the range after it, late times', () => {
+    const past = (selection: Parameters<typeof Selection.from>[0]) => Selection.from(selection).pastEnd(index, INFO);
+    assert.equal(past({ frames: [98, 99, 100, 250] }), 2);
+    assert.equal(past({ start: 90, end: 500 }), 401);
+    assert.equal(past({ start: 90, end: 120, step: 7 }), 3, '104, 111 and 118');
+    assert.equal(past({ start: 150, end: 160, step: 5 }), 3);
+    assert.equal(past({ start: 90 }), 0, 'an open range ends at the last frame');
+    assert.equal(past({ start: 0, end: 99 }), 0);
+    assert.equal(past({ timestamps: [1, 3.99, 4.5, 4.5, 9] }), 2, 'the video lasts 4 s; two times on one instant count once');
+  });
+
+  test('parts name their first and last frames', () => {
+    const plan = planDecode(index, INFO, { frames: [95, 5, 6, 47, 15] });
+    assert.deepEqual(plan.parts.map(({ first, last }) => [first, last]), [[5, 15], [47, 47], [95, 95]]);
+  });
+
+  test('keyframeBefore: the keyframe before a start, in decode order, to fall back to; firstKeyframe', () => {
+    const at = (n: number) => index.keyframeFor(n)!;
+    assert.equal(index.indexOf(index.keyframeBefore(at(47))!.pts), 30);
+    assert.equal(index.indexOf(index.keyframeBefore(at(10))!.pts), 0);
+    assert.equal(index.keyframeBefore(at(5)), undefined, 'nothing before the first: decode from the start');
+    assert.equal(index.indexOf(index.firstKeyframe!.pts), 0);
+    assert.equal(new PtsIndex('scan', false).firstKeyframe, undefined);
+  });
+
   test('times become the frames shown at them, counted from the first frame; a time past the end selects nothing', () => {
     // Frame n is shown from n / 25 s on: 0.5 s is in frame 12, 1 s starts frame 25, 3.99 s is in frame 99.
     const plan = planDecode(index, INFO, { timestamps: [1, 0.5, 3.99, 1.01, 4.5] });
