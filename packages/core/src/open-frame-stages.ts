@@ -246,6 +246,11 @@ class SeekCheck {
   #target: bigint | undefined;
   /** The demuxer went back to the first packet: there is nowhere earlier to go. */
   #rewound = false;
+  /**
+   * The keyframe the last retreat went to. The next goes before it, whatever packet the demuxer landed on (a
+   * damaged file may land it on the same one again), so that retreats always end.
+   */
+  #retreat: { pts: bigint; dts: bigint } | undefined;
 
   constructor(index: PtsIndex, demuxer: Demuxer, plan: DecodePlan) {
     this.#index = index;
@@ -257,6 +262,7 @@ class SeekCheck {
   aimAt(part: DecodePart): void {
     this.#target = this.#index.ptsAt(part.first);
     this.#rewound = false;
+    this.#retreat = undefined;
   }
 
   /** The Decoder's `checkStart`: false, after sending the demuxer further back, when the start misses. */
@@ -264,7 +270,9 @@ class SeekCheck {
     const target = this.#target;
     if (this.#rewound || target === undefined || (picture !== undefined && picture <= target)) return true;
     this.missed++;
-    const earlier = this.#index.keyframeBefore(start);
+    const from = this.#retreat && !(start.dts < this.#retreat.dts) ? this.#retreat : start;
+    const earlier = this.#index.keyframeBefore(from);
+    this.#retreat = earlier;
     if (earlier) {
       this.#demuxer.jump(earlier.pts, earlier.dts);
     } else {
