@@ -164,6 +164,7 @@ async function wire(
   run.throwIfStopped();
   let jumps = 0;
   const seeking = new SeekCheck(index, demuxer, plan);
+  if (!fromStart) seeking.sought();
   if (index.strategy === 'stream') {
     // About one packet per frame up to `end`; the container's count is the best guess before the stream is read.
     const last = info.frameCount === null ? plan.selection.end : Math.min(plan.selection.end ?? Infinity, info.frameCount - 1);
@@ -252,10 +253,22 @@ class SeekCheck {
    */
   #retreat: { pts: bigint; dts: bigint } | undefined;
 
+  /** Settles the demuxer's held end once the start of the current seek has been checked. */
+  #checked: () => void = () => {};
+
   constructor(index: PtsIndex, demuxer: Demuxer, plan: DecodePlan) {
     this.#index = index;
     this.#demuxer = demuxer;
     this.#target = plan.total === 0 ? undefined : index.ptsAt(plan.parts[0]?.first ?? plan.selection.start);
+  }
+
+  /**
+   * The demuxer has just sought: it must not end before the packet it landed on is checked, since a start among
+   * the last packets of the file may still have to go further back.
+   */
+  sought(): void {
+    this.#checked();
+    this.#demuxer.holdEnd(new Promise<void>((resolve) => (this.#checked = resolve)));
   }
 
   /** The demuxer jumps to the keyframe of `part`. */
@@ -263,13 +276,18 @@ class SeekCheck {
     this.#target = this.#index.ptsAt(part.first);
     this.#rewound = false;
     this.#retreat = undefined;
+    this.sought();
   }
 
   /** The Decoder's `checkStart`: false, after sending the demuxer further back, when the start misses. */
   check = (start: { pts: bigint; dts: bigint }, picture: bigint | undefined): boolean => {
     const target = this.#target;
-    if (this.#rewound || target === undefined || (picture !== undefined && picture <= target)) return true;
+    if (this.#rewound || target === undefined || (picture !== undefined && picture <= target)) {
+      this.#checked();
+      return true;
+    }
     this.missed++;
+    this.sought();
     const from = this.#retreat && !(start.dts < this.#retreat.dts) ? this.#retreat : start;
     const earlier = this.#index.keyframeBefore(from);
     this.#retreat = earlier;

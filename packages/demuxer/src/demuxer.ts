@@ -137,6 +137,9 @@ export class Demuxer extends Readable {
   #packetsRead = 0;
   /** True once a seek moved the reading: the packets read are then not the stream from its start. */
   #seeked = false;
+  /** Packets gone out since the last seek or jump. */
+  #sinceSeek = 0;
+  #endHold: Promise<unknown> | null = null;
   #inFlight = new InFlight();
   #abort = new AbortController();
   readonly #buffered: StageBuffers<never, Packet | typeof DISCONTINUITY>;
@@ -239,6 +242,7 @@ export class Demuxer extends Readable {
   async #seekKeyframeNow(pts: bigint, dts: bigint): Promise<void> {
     this.#held?.free();
     this.#held = null;
+    this.#sinceSeek = 0;
     if (pts === REWIND) return this.#seekFrame(REWIND);
     await this.#seekFrame(pts);
     const first = await this.#inFlight.track(this.#readVideoPacket());
@@ -248,6 +252,28 @@ export class Demuxer extends Readable {
     }
     first?.free();
     await this.#seekFrame(dts === AV_NOPTS_VALUE ? pts : dts);
+  }
+
+  /**
+   * Keeps the output from ending at the end of the container until `until` settles, when a packet has gone out
+   * since the last seek or jump: a {@link Demuxer.jump} or {@link Demuxer.rewind} asked for by then is followed
+   * instead. For a consumer that checks the packet a seek landed on (see the Decoder's `checkStart`) and may send
+   * the demuxer back, even when that packet is one of the last. One hold at a time; {@link Demuxer.stop} ends
+   * without waiting.
+   */
+  holdEnd(until: Promise<unknown>): void {
+    this.#endHold = until;
+  }
+
+  /** At the end of the container: waits for a held end, then tells whether a jump is to be followed. */
+  async #jumpsAtEnd(): Promise<boolean> {
+    const hold = this.#endHold;
+    this.#endHold = null;
+    if (hold && this.#sinceSeek > 0 && !this.#stopped) {
+      const signal = this.#abort.signal;
+      await Promise.race([hold.catch(() => {}), new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
+    }
+    return this.#jump !== null && !this.#stopped && !this.#abort.signal.aborted;
   }
 
   /** Ends the output after the packet being read, as if the container ended there. Buffered packets still flow. */
@@ -275,10 +301,16 @@ export class Demuxer extends Readable {
       return;
     }
     this.#inFlight.track(this.#readVideoPacket()).then(
-      (packet) => {
+      async (packet) => {
+        // At the end, a held end may still turn into a jump: read on from there.
+        if (packet === null && (await this.#jumpsAtEnd())) return this._read(cb);
         // streamx drops, without freeing, what reaches a stream being destroyed.
-        if (this.destroying) packet?.free();
-        else this.push(packet);
+        if (this.destroying) {
+          packet?.free();
+        } else {
+          this.push(packet);
+          if (packet) this.#sinceSeek++;
+        }
         cb(null);
       },
       (error: Error) => cb(error),

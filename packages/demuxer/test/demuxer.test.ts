@@ -303,6 +303,35 @@ describe('Demuxer: seeking', () => {
     });
   }
 
+  test('holdEnd: at the end of the container the output waits for the promise; a rewind asked for by then is followed', async () => {
+    const keyframes = await keyframesOf(H264_MP4_MOOV_END);
+    const last = keyframes.at(-1)!;
+    await withFile(await makeFixture(H264_MP4_MOOV_END), async (source) => {
+      const read = async (then: (demuxer: Demuxer) => void): Promise<Array<bigint | 'marker'>> => {
+        const demuxer = new Demuxer(source, { highWaterMark: 1 });
+        await demuxer.seekKeyframe(last.pts, last.dts);
+        let release!: () => void;
+        demuxer.holdEnd(new Promise<void>((resolve) => (release = resolve)));
+        // Long after the last packet has been read: the output must still be open.
+        setTimeout(() => {
+          then(demuxer);
+          release();
+        }, 300);
+        const items: Array<bigint | 'marker'> = [];
+        for await (const item of demuxer as AsyncIterable<Packet | typeof DISCONTINUITY>) {
+          items.push(item === DISCONTINUITY ? 'marker' : (item as Packet).pts);
+          if (item !== DISCONTINUITY) (item as Packet).free();
+        }
+        return items;
+      };
+      const rewound = await read((demuxer) => demuxer.rewind());
+      const marker = rewound.indexOf('marker');
+      assert.equal(marker, 12, 'the last GOP (12 packets), then the marker');
+      assert.equal(rewound.length, 12 + 1 + 60, 'then every packet from the first');
+      assert.deepEqual(await read(() => {}), rewound.slice(0, 12), 'released without a jump: the output ends');
+    });
+  });
+
   for (const spec of [H264_TS, H264_MP4_MOOV_END, VP9_WEBM]) {
     test(`rewind() while reading starts over from the first packet after a DISCONTINUITY marker (${spec.container})`, async () => {
       const file = await makeFixture(spec);
