@@ -267,9 +267,12 @@ export class Demuxer extends Readable {
 
   /** At the end of the container: waits for a held end, then tells whether a jump is to be followed. */
   async #jumpsAtEnd(): Promise<boolean> {
+    if (this.#stopped || this.#abort.signal.aborted) return false;
+    // A jump already asked for is followed at once, and the hold kept for after it: it may wait on those packets.
+    if (this.#jump !== null) return true;
     const hold = this.#endHold;
     this.#endHold = null;
-    if (hold && this.#sinceSeek > 0 && !this.#stopped) {
+    if (hold && this.#sinceSeek > 0) {
       const signal = this.#abort.signal;
       await Promise.race([hold.catch(() => {}), new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }))]);
     }
