@@ -19,8 +19,10 @@ try {
   let paths: string[];
   try {
     paths = await streamVideoFramesToDir(video.input, outputDir, { ...video.options, progress: (n) => bar.tick(n) });
-  } finally {
-    bar.finish(); // the last line, also when the run failed
+    bar.finish(); // the last line: "done in …"
+  } catch (error) {
+    bar.finish('stopped'); // "stopped after …": the run failed or was interrupted
+    throw error;
   }
   console.log(`Saved ${paths.length} frames of ${video.label} into ${outputDir}`);
 } finally {

@@ -153,9 +153,10 @@ export class FrameRun {
       });
       // The total was a guess (end + margin, or the container's count); a scan that reached the end knows.
       if (bar && index.complete) bar.total = scanned;
+      bar?.finish();
       return index;
     } finally {
-      bar?.finish();
+      bar?.finish('stopped');
     }
   }
 
@@ -196,7 +197,7 @@ export class FrameRun {
   async close(): Promise<void> {
     if (this.#onAbort) this.settings.signal?.removeEventListener('abort', this.#onAbort);
     if (this.#progressTimer) clearInterval(this.#progressTimer);
-    this.#progress?.finish();
+    this.#progress?.finish(this.#stopped ? 'stopped' : 'done');
     if (this.#ownsBudget) this.budget.close();
     await Promise.all(this.#streams.map((stream) => closed(stream)));
     if (this.#ownsSource) await this.source.close();

@@ -44,8 +44,10 @@ const BAR_WIDTH = 24;
  * const bar = new ProgressBar({ label: 'Streaming frames', total: 50 });
  * try {
  *   await streamVideoFramesToDir(url, '/tmp/frames', { start: 0, end: 49, progress: (n) => bar.tick(n) });
- * } finally {
  *   bar.finish();
+ * } catch (error) {
+ *   bar.finish('stopped');
+ *   throw error;
  * }
  */
 export class ProgressBar {
@@ -55,6 +57,7 @@ export class ProgressBar {
   #count = 0;
   #started = performance.now();
   #ended: number | null = null;
+  #stopped = false;
   #stream: ProgressStream;
   #interval: number;
   #lastLine = 0;
@@ -122,10 +125,14 @@ export class ProgressBar {
     }
   }
 
-  /** Draws the final state (count, average rate, time taken) and ends the line. Idempotent. */
-  finish(): void {
+  /**
+   * Draws the final state (count, average rate, time taken) and ends the line. Idempotent. `'stopped'` says the work
+   * ended before it was done (an interrupt, a failure): the line then reads "stopped after", not "done in".
+   */
+  finish(outcome: 'done' | 'stopped' = 'done'): void {
     if (this.#ended !== null) return;
     this.#ended = performance.now();
+    this.#stopped = outcome === 'stopped';
     if (this.#board) this.#board.finished();
     else this.#stream.write(`${this.line(Infinity)}\n`);
   }
@@ -149,7 +156,7 @@ export class ProgressBar {
       parts.push(`${this.#count} ${this.unit}`);
     }
     parts.push(`${rate === null ? '-' : formatRate(rate)} ${this.unit}/s`);
-    if (this.#ended !== null) parts.push(`done in ${formatDuration(elapsed)}`);
+    if (this.#ended !== null) parts.push(`${this.#stopped ? 'stopped after' : 'done in'} ${formatDuration(elapsed)}`);
     else if (this.#total !== null && rate) parts.push(`ETA ${formatDuration(Math.max(0, this.#total - this.#count) / rate)}`);
     else parts.push(formatDuration(elapsed));
     if (!tty) return `${this.label}: ${parts.join(', ')}`;

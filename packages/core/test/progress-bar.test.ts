@@ -98,3 +98,14 @@ test('options are checked with the usual message', () => {
   assert.throws(() => new ProgressBar({ label: 'x', colour: 'red' } as never), { code: 'ERR_FRAMEPIPE_INVALID_OPTION' });
   assert.throws(() => new ProgressBar(undefined as never), { code: 'ERR_FRAMEPIPE_INVALID_OPTION' });
 });
+
+test('work that stops before it is done ends its line with "stopped after", not "done in"', () => {
+  const out = capture(false);
+  const bar = new ProgressBar({ label: 'Saving frames', total: 20, stream: out, interval: 1000 });
+  bar.update(7);
+  bar.finish('stopped');
+  bar.finish();
+  const lines = out.text().split('\n').filter(Boolean);
+  assert.match(lines.at(-1)!, /^Saving frames: 7\/20 frames \(35%\), [\d.]+ frames\/s, stopped after [\d.]+ s$/);
+  assert.doesNotMatch(out.text(), /done in/);
+});
