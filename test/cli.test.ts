@@ -88,6 +88,8 @@ describe('framepipe frames', () => {
     assert.equal(past.code, 0, past.stderr);
     assert.match(past.stdout, /^Saved 0 frames to /);
     assert.match(past.stderr, /^Note: the requested frames are not in the video \(run framepipe probe to see its frame count\)\.$/m);
+    const one = await runScript(BIN, ['frames', open.url('/clip.mp4'), '-o', join(dir, 'one'), '--frames', '5']);
+    assert.match(one.stdout, /^Saved 1 frame to /);
     const raw = await runScript(BIN, ['frames', await makeFixture(H264_RAW_BFRAMES), '-o', join(dir, 'raw')]);
     assert.equal(raw.code, 0, raw.stderr);
     assert.match(raw.stderr, /^Note: none of the 60 decoded frames has a timestamp the frame-number rule can use/m);
@@ -141,7 +143,7 @@ describe('framepipe frames', () => {
       [['frames', '--out', join(dir, 'u')], /Give a <source> \(URL or path\) or --video-id N/],
       [['frames', open.url('/clip.mp4'), '--video-id', '3', '--out', join(dir, 'u')], /either a <source> or --video-id, not both/],
       [['frames', open.url('/clip.mp4'), '--api-token', 'x', '--out', join(dir, 'u')], /--server-address and --api-token go with --video-id/],
-      [['frames', open.url('/clip.mp4')], /Missing required argument: out/],
+      [['frames', open.url('/clip.mp4')], /Missing required argument: --out$/m],
       [['frames', open.url('/clip.mp4'), '--out', join(dir, 'u'), '--colour'], /Unknown argument: colour/],
       [['encode'], /Unknown argument: encode/],
       [[], /Name a command: frames or probe/],
@@ -201,8 +203,29 @@ describe('framepipe frames', () => {
       assert.ok(typeof summary.bytesRead === 'number' && summary.bytesRead > 0);
       assert.equal(summary.interrupted, true);
       assert.deepEqual(summary.error, { code: 'ERR_FRAMEPIPE_ABORTED', message: `The operation was aborted: Interrupted by ${signal}` });
+      // The progress line of a run that did not finish does not say "done".
+      const progress = result.stderr.split('\n').filter((line) => line.startsWith('Saving frames: '));
+      assert.match(progress.at(-1) ?? '', /, stopped after [\d.]+ s$/, result.stderr);
+      assert.ok(!result.stderr.includes('done in'), result.stderr);
     });
   }
+
+  test('interrupted while waiting to retry: the signal is named once, and nothing is said to be kept', async () => {
+    const out = join(dir, 'interrupted-retrying');
+    let sent = false;
+    const result = await runScript(BIN, ['frames', 'http://127.0.0.1:9/clip.mp4', '-o', out, '--json'], {
+      onSpawn: (child) => {
+        child.stderr?.on('data', (chunk: Buffer) => {
+          if (!sent && chunk.toString().includes('Attempt 1 of ')) sent = child.kill('SIGTERM');
+        });
+      },
+    });
+    assert.ok(sent, result.stderr);
+    assert.equal(result.code, 143, result.stderr);
+    assert.match(result.stderr, /^ERR_FRAMEPIPE_ABORTED The operation was aborted: Interrupted by SIGTERM$/m);
+    assert.match(result.stderr, /^Interrupted before any frame was saved$/m);
+    assert.equal(JSON.parse(result.stdout).frames, 0);
+  });
 
   test('on a terminal the frames bar redraws in place with count/total, rate and ETA', async () => {
     const chunks: string[] = [];
@@ -224,6 +247,7 @@ describe('messages a new user understands (issue 13): the code, the input or fla
       [['--end', '2.5'], 'Expected a non-negative integer for --end but received 2.5'],
       [['--step', '0'], 'Expected a positive integer for --step but received 0'],
       [['--start', '1', '--start', '2'], 'Expected a non-negative integer for --start but received 1, 2 (the flag was given 2 times)'],
+      [['--frames', '1,x'], 'Expected a comma-separated list of numbers for --frames but received "1,x"'],
       [['--timeout', 'soon'], 'Expected a positive number for --timeout but received "soon"'],
       [['--timeout', '-1'], 'Expected a positive number for --timeout but received -1'],
       [['--retries', 'many'], 'Expected a non-negative integer for --retries but received "many"'],

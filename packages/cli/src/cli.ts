@@ -45,7 +45,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
               'Examples:',
               '  framepipe frames https://example.com/clip.mp4 -o frames --end 9   frames 0-9 as PNG',
               '  framepipe frames clip.mp4 -o frames --ext jpg                     every frame as JPEG',
-              '  framepipe frames clip.mp4 -o frames --timestamps 0,30,60          the frames shown at 0, 30 and 60 s',
+              '  framepipe frames clip.mp4 -o frames --timestamps 0,30,60          the frames at 0, 30 and 60 s',
               '  framepipe frames --video-id 12345 -o frames --start 100 --end 149',
               '                    a Supervisely video; credentials from ~/supervisely.env',
             ].join('\n'),
@@ -85,6 +85,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   return exitCode;
 
   function usage(message: string): void {
+    // yargs names a missing option by its key ("Missing required argument: out"); users know it by its flag.
+    message = message.replace(/^(Missing required arguments?): (.+)$/, (_all, head: string, names: string) => {
+      return `${head}: ${names.split(', ').map((name) => `--${name}`).join(', ')}`;
+    });
     io.stderr.write(`ERR_FRAMEPIPE_USAGE ${message}\nRun framepipe --help for usage.\n`);
     exitCode = EXIT.usage;
   }

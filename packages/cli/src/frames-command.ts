@@ -3,7 +3,7 @@ import { ErrorCode, FramepipeError, MANIFEST_FILE_NAME, ProgressBar, RunStats, s
 import { checkPositiveNumber } from '@framepipe/common';
 import type { StreamToDirOptions } from '@framepipe/core';
 import { FRAME_FLAGS, optionsFromFlags } from './flags.ts';
-import { EXIT, announceRetries, missingNote, missingSummary, reportFailure, round } from './report.ts';
+import { EXIT, announceRetries, missingNote, missingSummary, plural, reportFailure, round } from './report.ts';
 import type { CliIo } from './report.ts';
 import { chooseVideo } from './video-source.ts';
 import type { SourceArgs } from './video-source.ts';
@@ -26,7 +26,6 @@ function whyNoFrames(stats: RunStats): string {
 
 /** Damaged data that the run skipped, in words, or null when there was none. */
 function skippedData(stats: RunStats): string | null {
-  const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
   const parts: string[] = [];
   if (stats.corruptFrames > 0) parts.push(plural(stats.corruptFrames, 'corrupt frame'));
   if (stats.rejectedPackets > 0) parts.push(`${plural(stats.rejectedPackets, 'packet')} the decoder rejected as invalid data`);
@@ -40,7 +39,7 @@ function skippedData(stats: RunStats): string | null {
  */
 function usedDirectory(stats: RunStats, outputDir: string, options: Partial<StreamToDirOptions>): string | null {
   const { filesFound, filesReplaced, filesInOtherFormats, filesCleared } = stats;
-  const files = (n: number) => `${n} frame file${n === 1 ? '' : 's'}`;
+  const files = (n: number) => plural(n, 'frame file');
   if (filesCleared > 0) return `Note: --overwrite first removed ${files(filesCleared)} from ${outputDir}.`;
   const ext = (options.ext ?? 'png').toLowerCase();
   if (options.resume) {
@@ -90,14 +89,14 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
       signal: io.signal,
       stats,
     });
-    finishProgress();
+    finishProgress('done');
     const outputDir = resolve(args.out);
     const { framesReused } = stats;
     if (args.json) {
       io.stdout.write(`${JSON.stringify(summary(paths.length))}\n`);
     } else if (!args.quiet) {
       const reused = framesReused > 0 ? ` (${framesReused} of them already there)` : '';
-      io.stdout.write(`Saved ${paths.length} frames to ${outputDir}${reused} in ${round(stats.seconds)} s\n`);
+      io.stdout.write(`Saved ${plural(paths.length, 'frame')} to ${outputDir}${reused} in ${round(stats.seconds)} s\n`);
     }
     if (stats.retries > 0 && !args.quiet && !args.json) {
       io.stderr.write(`Note: ${stats.retries} HTTP request${stats.retries === 1 ? ' was' : 's were'} retried after network failures; every frame is complete.\n`);
@@ -113,14 +112,18 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     if (paths.length === 0 && !missing && !args.quiet) io.stderr.write(`${whyNoFrames(stats)}\n`);
     return EXIT.ok;
   } catch (error) {
-    finishProgress();
+    finishProgress('stopped');
     const kept = stats.framesDelivered + stats.framesReused;
     // An interrupted run has kept complete files: --json says which run they came from, as a finished one does.
     const interrupted = io.signal?.aborted === true || (error instanceof FramepipeError && error.code === ErrorCode.ABORTED);
     const code = reportFailure(error, io, args.json, args, interrupted ? { ...summary(kept), interrupted } : undefined);
     if (interrupted && !args.quiet) {
       const listed = options.manifest && kept > 0 ? `, listed in ${MANIFEST_FILE_NAME}` : '';
-      io.stderr.write(`Interrupted: ${kept} complete frame files kept in ${resolve(args.out)}${listed}\n`);
+      io.stderr.write(
+        kept > 0
+          ? `Interrupted: ${plural(kept, 'complete frame file')} kept in ${resolve(args.out)}${listed}\n`
+          : 'Interrupted before any frame was saved\n',
+      );
     }
     return code;
   } finally {
@@ -146,11 +149,11 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     };
   }
 
-  function finishProgress(): void {
+  function finishProgress(outcome: 'done' | 'stopped'): void {
     if (timer) clearInterval(timer);
     const shown = bar as ProgressBar | null;
     // Writes that complete while an interrupted run winds down are kept but get no progress call: count them.
     if (shown && stats.framesDelivered > shown.count) shown.update(stats.framesDelivered);
-    shown?.finish();
+    shown?.finish(outcome);
   }
 }

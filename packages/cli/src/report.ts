@@ -58,6 +58,7 @@ function optionProblem(error: InvalidOptionError, args: Readonly<Record<string, 
 
 /** A flag's value as the user typed it: a number as it is, text quoted, each value of a repeated flag. */
 function shownArgument(value: unknown): string {
+  if (Array.isArray(value) && value.length === 1) return shownArgument(value[0]);
   if (Array.isArray(value)) return `${value.map(shownArgument).join(', ')} (the flag was given ${value.length} times)`;
   return typeof value === 'number' ? String(value) : JSON.stringify(value);
 }
@@ -76,8 +77,11 @@ export function reportFailure(
 ): number {
   const code = error instanceof FramepipeError ? error.code : 'ERR_FRAMEPIPE_UNEXPECTED';
   let message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
-  // An abort says why in its cause (e.g. "Interrupted by SIGINT").
-  if (code === ErrorCode.ABORTED && error instanceof Error && error.cause instanceof Error) message += `: ${error.cause.message}`;
+  // An abort says why: the signal's reason (e.g. "Interrupted by SIGINT"), else its cause, unless the message has it.
+  if (code === ErrorCode.ABORTED && error instanceof Error) {
+    const why = io.signal?.aborted && io.signal.reason instanceof Error ? io.signal.reason : error.cause;
+    if (why instanceof Error && !message.includes(why.message)) message += `: ${why.message}`;
+  }
   const problem = error instanceof InvalidOptionError ? optionProblem(error, args) : undefined;
   const flag = error instanceof FramepipeError && error.option ? FLAGS[error.option] : undefined;
   if (problem) message = problem;
@@ -106,6 +110,11 @@ export function announceRetries(io: CliIo): () => void {
 }
 
 /** Seconds rounded to milliseconds, for summaries. */
+/** `n word` or `n words`. */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
 export function round(seconds: number): number {
   return Math.round(seconds * 1000) / 1000;
 }
