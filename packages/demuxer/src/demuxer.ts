@@ -140,6 +140,10 @@ export class Demuxer extends Readable {
   /** Packets gone out since the last seek or jump. */
   #sinceSeek = 0;
   #endHold: Promise<unknown> | null = null;
+  /** What FFmpeg read while parsing the container header, while it does so (then merged into {@link #header}). */
+  #headerReads: Array<{ offset: number; data: Buffer }> | null = null;
+  /** The byte ranges FFmpeg read while parsing the container header, merged where they touch. */
+  #header: Array<{ offset: number; data: Buffer }> = [];
   #inFlight = new InFlight();
   #abort = new AbortController();
   readonly #buffered: StageBuffers<never, Packet | typeof DISCONTINUITY>;
@@ -160,6 +164,36 @@ export class Demuxer extends Readable {
   get info(): DemuxerInfo {
     if (!this.#info) throw new Error('Demuxer.info is available after open() has resolved');
     return this.#info;
+  }
+
+  /**
+   * The source as read through the bytes FFmpeg already read while parsing the container header after
+   * {@link Demuxer.open}: reads those bytes cover are served from memory, others go to the source. An MP4's box
+   * headers and its whole `moov` are among them, so the sample-table reader (`readMp4SampleTable`) can read the
+   * index again without fetching a byte of it twice.
+   */
+  get headerSource(): ByteSource {
+    const source = this.source;
+    const header = () => this.#header;
+    return {
+      get description() {
+        return source.description;
+      },
+      get size() {
+        return source.size;
+      },
+      get bytesRead() {
+        return source.bytesRead;
+      },
+      open: (signal) => source.open(signal),
+      close: () => source.close(),
+      read(offset, length, signal) {
+        const end = Math.min(offset + length, source.size);
+        const held = header().find((r) => r.offset <= offset && r.offset + r.data.length >= end);
+        if (held) return Promise.resolve(Buffer.from(held.data.subarray(offset - held.offset, Math.max(offset, end) - held.offset)));
+        return source.read(offset, length, signal);
+      },
+    };
   }
 
   /** Packets of the video stream emitted so far. */
@@ -336,6 +370,7 @@ export class Demuxer extends Readable {
       .then(async () => {
         this.#held?.free();
         this.#held = null;
+        this.#header = [];
         await this.#close();
       })
       .then(() => cb(null), cb);
@@ -359,7 +394,10 @@ export class Demuxer extends Readable {
     this.#format = format;
     this.#io = io;
 
+    this.#headerReads = [];
     let ret = await format.openInput('', null, null);
+    this.#header = mergeReads(this.#headerReads);
+    this.#headerReads = null;
     if (ret < 0) throw await this.#openFailure(ret);
     ret = await format.findStreamInfo(null);
     if (ret < 0) throw this.#failure(ret, `Cannot read the streams of ${this.source.description}`);
@@ -457,6 +495,7 @@ export class Demuxer extends Readable {
     try {
       const bytes = await this.source.read(this.#position, size, this.#abort.signal);
       if (bytes.length === 0) return AVERROR_EOF;
+      this.#headerReads?.push({ offset: this.#position, data: bytes });
       this.#position += bytes.length;
       this.#furthest = Math.max(this.#furthest, this.#position);
       return bytes;
@@ -553,6 +592,22 @@ export class Demuxer extends Readable {
     }
     io?.freeContext();
   }
+}
+
+/** Byte ranges read, in order of offset, those that overlap or touch joined into one. */
+function mergeReads(reads: ReadonlyArray<{ offset: number; data: Buffer }>): Array<{ offset: number; data: Buffer }> {
+  const merged: Array<{ offset: number; parts: Buffer[]; end: number }> = [];
+  for (const read of [...reads].sort((a, b) => a.offset - b.offset)) {
+    const last = merged[merged.length - 1];
+    const end = read.offset + read.data.length;
+    if (last && read.offset <= last.end) {
+      if (end > last.end) last.parts.push(read.data.subarray(last.end - read.offset));
+      last.end = Math.max(last.end, end);
+    } else {
+      merged.push({ offset: read.offset, parts: [read.data], end });
+    }
+  }
+  return merged.map((r) => ({ offset: r.offset, data: r.parts.length === 1 ? r.parts[0]! : Buffer.concat(r.parts) }));
 }
 
 /** Formats whose demuxer is FFmpeg's `mov` (MP4, MOV, 3GP, …), whose top-level boxes can be walked. */
