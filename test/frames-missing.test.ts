@@ -21,6 +21,8 @@ import { BIN, runScript } from './support/run-script.ts';
 // 60 frames at 25 fps, a keyframe every 12 (the first GOP is frames 0..11).
 const PLAIN = { ...H264_MP4_MOOV_END, bFrames: 0 };
 const FRAMES = 60;
+// Frames the leading edit list of lead-edit.mp4 hides.
+const LEAD = 5;
 const NONE: FramesMissing = { beforeKeyframe: 0, editList: 0, corrupt: 0, pastEnd: 0, other: 0 };
 
 let dir: string;
@@ -49,7 +51,13 @@ before(async () => {
   // is in the file, counted by its pts, and hidden.
   files['edit.mp4'] = join(dir, 'edit.mp4');
   await rewriteMoov(plain, files['edit.mp4'], (moov) => setEdits(videoTrack(moov), [[2360, 0]]));
-  for (const name of ['mid-gop.mp4', 'mid-gop.ts', 'edit.mp4']) references[name] = await ffmpegReference(files[name]!);
+  // An edit list that starts five frames in, as `ffmpeg -ss … -c copy` cuts make: the first five frames stay in the
+  // file (the frames after them are decoded from their keyframe) with negative timestamps, and have no number.
+  const plainPts = (await ffmpegReference(plain)).packetPts.filter((pts) => pts !== null).sort((a, b) => (a < b ? -1 : 1));
+  const frameDuration = Number(plainPts[1]! - plainPts[0]!);
+  files['lead-edit.mp4'] = join(dir, 'lead-edit.mp4');
+  await rewriteMoov(plain, files['lead-edit.mp4'], (moov) => setEdits(videoTrack(moov), [[(FRAMES - LEAD) * 40, LEAD * frameDuration]]));
+  for (const name of ['mid-gop.mp4', 'mid-gop.ts', 'edit.mp4', 'lead-edit.mp4']) references[name] = await ffmpegReference(files[name]!);
 });
 after(async () => {
   if (dir) await removeDir(dir);
@@ -120,6 +128,43 @@ describe('an edit list that hides a frame', () => {
       ErrorCode.FRAMES_MISSING,
     );
     assert.match(error.message, /^1 of the selected frames cannot be delivered: 1 frame hidden by the edit list;/);
+  });
+});
+
+describe('an edit list that starts after the first frames (a cut made without re-encoding)', () => {
+  test('ffmpeg shows 55 frames, numbered 0-54: probe counts those, and says the edit list hides 5', async () => {
+    const { pictureOf } = references['lead-edit.mp4']!;
+    assert.equal(numbered('lead-edit.mp4'), FRAMES - LEAD, 'the hidden frames have negative timestamps');
+    assert.deepEqual([...pictureOf.keys()], Array.from({ length: FRAMES - LEAD }, (_, i) => i));
+    assert.equal(pictureOf.get(0), LEAD, 'frame 0 is the first picture the edit shows');
+    const probe = await probeVideo(files['lead-edit.mp4']!);
+    assert.deepEqual([probe.frameCount, probe.frameCountFrom, probe.framesHidden], [FRAMES - LEAD, 'container', LEAD]);
+    const counted = await probeVideo(files['lead-edit.mp4']!, { countFrames: true });
+    assert.deepEqual([counted.frameCount, counted.framesHidden], [FRAMES - LEAD, LEAD]);
+    assert.equal((await probeVideo(files['plain.mp4']!)).framesHidden, 0);
+  });
+
+  test('a range from frame 0 past the end: the 55 frames, a total of 55, and the rest past the end', async () => {
+    for (const [selection, label] of [[{}, 'all'], [{ end: FRAMES - 1 }, 'to-59'], [{ start: 3, end: FRAMES - 1 }, 'from-3']] as const) {
+      const stats = await saveAndCheck('lead-edit.mp4', selection, label);
+      assert.equal(stats.framesTotal, FRAMES - LEAD - (selection.start ?? 0), `${label}: the total a progress bar shows`);
+      assert.deepEqual(stats.framesMissing, { ...NONE, pastEnd: 'end' in selection ? LEAD : 0 }, label);
+    }
+  });
+
+  test('strict fails before anything is decoded', async () => {
+    const stats = new RunStats();
+    const out = join(dir, 'strict-lead-edit');
+    const error = await rejectsWith(streamVideoFramesToDir(files['lead-edit.mp4']!, out, { end: FRAMES - 1, strict: true, stats }), ErrorCode.FRAMES_MISSING);
+    assert.match(error.message, /^5 of the selected frames cannot be delivered: 5 frames past the end of the video;/);
+    assert.equal(stats.framesDecoded, 0);
+    assert.deepEqual(await readdir(out).catch(() => []), []);
+  });
+
+  test('the CLI: probe names the frames shown and those hidden', async () => {
+    const probe = await runScript(BIN, ['probe', files['lead-edit.mp4']!]);
+    assert.equal(probe.code, 0, probe.stderr);
+    assert.match(probe.stdout, /^Frames +55, as the container tables give them \(frame numbers 0-54; 60 in the file: the edit list hides 5 before frame 0; --count-frames to count\)$/m);
   });
 });
 

@@ -152,7 +152,10 @@ for (const [name, input] of Object.entries(INPUTS)) {
       const out = join(dir, name, 'all');
       const stats = new RunStats();
       const paths = await streamVideoFramesToDir(server.url(`/${name}`), out, { stats });
-      assert.equal(stats.strategy, 'stream');
+      // An MP4 whose edit list hides its first samples is numbered from its sample tables, which know before decoding
+      // how many frames it shows (its container's figure counts the hidden ones too).
+      const hidden = name.endsWith('.mp4') && references[name]!.packetPts.some((pts) => pts !== null && pts < 0n);
+      assert.equal(stats.strategy, hidden ? 'container' : 'stream');
       await checkFiles(name, paths, expectedIndices(), out, input);
     });
 

@@ -66,13 +66,14 @@ function rotation(degrees: number): string {
 
 function frames(info: VideoProbe): string {
   if (info.frameCount === null) return 'unknown (--count-frames reads the file to count them)';
-  const last = `frame numbers 0-${info.frameCount - 1}`;
+  const hidden = info.framesHidden > 0 ? `; ${info.frameCount + info.framesHidden} in the file: the edit list hides ${info.framesHidden} before frame 0` : '';
+  const last = `frame numbers 0-${info.frameCount - 1}${hidden}`;
   switch (info.frameCountFrom) {
     case 'counted':
       return `${info.frameCount}, counted (${last})`;
     case 'estimate':
       return `about ${info.frameCount}, estimated from the duration (--count-frames for the exact number)`;
     default:
-      return `${info.frameCount}, as the container states (${last}; --count-frames to count)`;
+      return `${info.frameCount}, as the container ${hidden ? 'tables give them' : 'states'} (${last}; --count-frames to count)`;
   }
 }

@@ -76,11 +76,17 @@ export class FrameRun {
     this.throwIfStopped();
 
     const fromFirstFrame = selection.fromFirstFrame && !indexFirst;
-    // With a step, most frames are decoded only to be dropped. An index known before decoding (an MP4's sample
-    // tables, which cost no media bytes) tells which, so that the non-reference ones need not be decoded at all, and
-    // GOPs without a wanted frame are jumped over. It is only a shortcut: a file whose tables point past its end
-    // still gives, in one pass, the frames it holds.
-    let index = fromFirstFrame && selection.step > 1 ? await this.#containerIndexIfWhole(info) : null;
+    // An MP4's sample tables, read from the bytes the demuxer already holds, may make a better index than one built
+    // as packets pass. With a step, most frames are decoded only to be dropped: an index known before decoding
+    // tells which, so that the non-reference ones need not be decoded at all, and GOPs without a wanted frame are
+    // jumped over. An edit list that hides samples before frame 0 (every `ffmpeg -ss … -c copy` cut) leaves the
+    // container's count too high: the index knows how many frames there are before decoding. A file whose tables
+    // point past its end still gives, in one pass, the frames it holds.
+    let index: PtsIndex | null = null;
+    if (fromFirstFrame) {
+      const header = await indexFromHeader(first, info, signal);
+      if (header.index && (selection.step > 1 || header.hidden > 0)) index = header.index;
+    }
     this.throwIfStopped();
     if (fromFirstFrame && !index) {
       const indexer = this.own(new PtsIndexer(info));
@@ -124,16 +130,6 @@ export class FrameRun {
   #containerIndex(info: DemuxerInfo): Promise<PtsIndex | null> {
     const { signal } = this.settings;
     return PtsIndex.fromContainer(this.source, info, signal ? { signal } : {});
-  }
-
-  /** {@link #containerIndex}, or null too when the file is cut short of what the tables list. */
-  async #containerIndexIfWhole(info: DemuxerInfo): Promise<PtsIndex | null> {
-    try {
-      return await this.#containerIndex(info);
-    } catch (error) {
-      if (error instanceof FramepipeError && error.code === ErrorCode.TRUNCATED) return null;
-      throw error;
-    }
   }
 
   /** Reads packet timestamps (no decoding) up to `end` + margin, or all of them, with the scan's progress bar. */
@@ -214,6 +210,34 @@ export class FrameRun {
     stream.on('error', () => {});
     this.#streams.push(stream);
     return stream;
+  }
+}
+
+/** What an MP4's sample tables, read from the bytes its demuxer already holds, tell before any packet is read. */
+export interface HeaderIndex {
+  /** The frame-number index from the tables; null for other containers, or tables that cannot stand in for demuxing. */
+  readonly index: PtsIndex | null;
+  /** Samples an edit list hides before frame 0: they are in the file, decoded for the frames after them, but have no number. */
+  readonly hidden: number;
+  /** `ERR_FRAMEPIPE_TRUNCATED` when a sample lies past the last byte of the file (the index is then null). */
+  readonly truncated: FramepipeError | null;
+}
+
+/**
+ * Reads the sample tables of an opened demuxer's MP4 through {@link Demuxer.headerSource}: the `moov` box FFmpeg
+ * parsed is held in memory, so this fetches no byte again, and the end of the last sample, compared with the
+ * file's size, tells a file cut short without reading it.
+ */
+export async function indexFromHeader(demuxer: Demuxer, info: DemuxerInfo, signal: AbortSignal | undefined): Promise<HeaderIndex> {
+  try {
+    const index = await PtsIndex.fromContainer(demuxer.headerSource, info, signal ? { signal } : {});
+    const pts = index?.sampleTable?.pts ?? [];
+    let hidden = 0;
+    for (const t of pts) if (t < 0n) hidden++;
+    return { index, hidden, truncated: null };
+  } catch (error) {
+    if (error instanceof FramepipeError && error.code === ErrorCode.TRUNCATED) return { index: null, hidden: 0, truncated: error };
+    throw error;
   }
 }
 

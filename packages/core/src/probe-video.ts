@@ -3,7 +3,7 @@ import { Demuxer } from '@framepipe/demuxer';
 import { isByteSource, openByteSource } from '@framepipe/http-source';
 import type { ByteSourceInput } from '@framepipe/http-source';
 import { PtsIndex } from '@framepipe/pts-indexer';
-import { closed } from './frame-pipeline.ts';
+import { closed, indexFromHeader } from './frame-pipeline.ts';
 import { checkSourceOptions, httpOptionsOf } from './options.ts';
 import type { SourceOptions } from './options.ts';
 
@@ -42,8 +42,19 @@ export interface VideoProbe {
   height: number;
   /** Average frames per second, or null if unknown. */
   fps: number | null;
-  /** Number of frames; see {@link VideoProbe.frameCountFrom} for how sure it is. Null if unknown. */
+  /**
+   * Number of frames, those the frame-number rule numbers (and a player shows); see {@link VideoProbe.frameCountFrom}
+   * for how sure it is. Null if unknown. An MP4's own figure counts the samples an edit list hides before frame 0
+   * too: they are left out here, and counted in {@link VideoProbe.framesHidden}.
+   */
   frameCount: number | null;
+  /**
+   * Frames in an MP4 that its edit list hides before frame 0 (a cut made with `ffmpeg -ss … -c copy` keeps the GOP
+   * before its start so that its first frames can be decoded): they are decoded but not shown, and have no number.
+   * 0 when there are none, or the container is not an MP4/MOV.
+   */
+  framesHidden: number;
+
   /**
    * Where `frameCount` comes from: `counted` (every packet read, exact), `container` (the container's own
    * figure), `estimate` (duration × frame rate), or null when there is no count.
@@ -93,10 +104,13 @@ export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions)
     signal?.addEventListener('abort', onAbort, { once: true });
     const info = await demuxer.open();
     const fps = info.frameRate && info.frameRate.den > 0 ? info.frameRate.num / info.frameRate.den : null;
-    let frameCount = info.frameCount;
+    // The sample tables FFmpeg parsed, read again from memory: what the edit list hides.
+    const header = await indexFromHeader(demuxer, info, signal);
+    let frameCount = info.frameCount === null ? null : info.frameCount - header.hidden;
     let frameCountFrom: VideoProbe['frameCountFrom'] = frameCount === null ? null : 'container';
     if (countFrames) {
-      const index = (await PtsIndex.fromContainer(source, info, signal ? { signal } : {})) ?? (await PtsIndex.scan(demuxer));
+      if (header.truncated) throw header.truncated;
+      const index = header.index ?? (await PtsIndex.scan(demuxer));
       frameCount = index.size;
       throwIfAborted(signal);
       frameCountFrom = 'counted';
@@ -115,6 +129,7 @@ export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions)
       fps,
       frameCount,
       frameCountFrom,
+      framesHidden: header.hidden,
       duration: info.duration,
       hasBFrames: info.hasBFrames,
       rotation: info.rotation,
