@@ -3,13 +3,17 @@ import assert from 'node:assert/strict';
 import { readdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { ErrorCode, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
+import { ErrorCode, RunStats, probeVideo, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
+import type { VideoProbe } from '@framepipe/core';
+import { Demuxer } from '@framepipe/demuxer';
+import { HttpSource } from '@framepipe/http-source';
 import { H264_1080P, H264_MP4_FASTSTART, H264_MP4_MOOV_END } from './support/fixtures.ts';
 import { makeFixture } from './support/fixtures.ts';
 import { frameFileName } from '@framepipe/sink';
 import { readCodes, removeDir, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import { seededBytes, startRangeServer } from './support/range-server.ts';
 import type { RangeServer } from './support/range-server.ts';
+import { BIN, runScript } from './support/run-script.ts';
 
 let server: RangeServer;
 let dir: string;
@@ -24,6 +28,7 @@ before(async () => {
       '/missing.mp4': moovEnd,
       '/garbage.mp4': seededBytes(200_000, 7),
       '/audio.wav': silentWav(),
+      '/faststart.mp4': faststart,
       '/truncated.mp4': faststart.subarray(0, Math.floor(faststart.length / 2)),
       '/cut-moov-end.mp4': moovEnd.subarray(0, Math.floor(moovEnd.length / 2)),
       '/login.mp4': Buffer.from('<!DOCTYPE html>\n<html><head><title>Sign in</title></head></html>\n'),
@@ -125,6 +130,61 @@ describe('bad inputs give a coded error that says which, and leave no file behin
       await assert.rejects(iterating(), { code });
     });
   }
+});
+
+describe('an MP4 with its index first, cut inside its media data', () => {
+  const CUT = /truncated\.mp4 is truncated: its index refers to data past its last byte \(sample \d+ of the video track\) \(the file has \d+ bytes\)\. It looks like an incomplete download or copy: get the whole file again$/;
+  /** The Range headers of the requests `fn` makes. */
+  const rangesOf = async (fn: () => Promise<unknown>): Promise<Array<string | undefined>> => {
+    const from = server.requests.length;
+    await fn();
+    return server.requests.slice(from).map((request) => request.range);
+  };
+
+  test('probe says so, from the bytes it reads anyway: no request more than opening the container takes', async () => {
+    // A small read-ahead, so that a read of the index again would be a request of its own.
+    const source = () => new HttpSource(server.url('/truncated.mp4'), { readAhead: 4096, retries: 0 });
+    const opening = await rangesOf(async () => {
+      const demuxer = new Demuxer(source());
+      await demuxer.open();
+      const closing = new Promise<void>((resolve) => demuxer.once('close', () => resolve()));
+      demuxer.destroy();
+      await closing;
+      await demuxer.source.close();
+    });
+    let cut: VideoProbe | undefined;
+    const probing = await rangesOf(async () => {
+      const input = source();
+      cut = await probeVideo(input);
+      await input.close();
+    });
+    assert.match(cut!.truncated!, CUT);
+    assert.deepEqual(probing, opening);
+    const whole = await probeVideo(server.url('/faststart.mp4'), { retries: 0 });
+    assert.equal(whole.truncated, null);
+    assert.equal(cut!.frameCount, whole.frameCount);
+
+    const cli = await runScript(BIN, ['probe', server.url('/truncated.mp4')]);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /^Warning +http:\/\/127\.0\.0\.1:\d+\/truncated\.mp4 is truncated: /m);
+  });
+
+  test('a run whose frames all lie before the cut saves them and says the file is cut short', async () => {
+    const stats = new RunStats();
+    const out = join(dir, 'before-the-cut');
+    const paths = await streamVideoFramesToDir(server.url('/truncated.mp4'), out, { end: 4, retries: 0, stats });
+    assert.deepEqual(await readCodes(paths), [0, 1, 2, 3, 4]);
+    assert.match(stats.truncated!, CUT);
+    const whole = new RunStats();
+    await streamVideoFramesToDir(server.url('/faststart.mp4'), join(dir, 'whole-file'), { end: 4, retries: 0, stats: whole });
+    assert.equal(whole.truncated, null);
+
+    const cli = await runScript(BIN, ['frames', server.url('/truncated.mp4'), '-o', join(dir, 'cli-before-the-cut'), '--end', '4']);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stderr, /^Note: the frames asked for lie before the cut, but http:\S+\/truncated\.mp4 is truncated: .*get the whole file again\.$/m);
+    const json = await runScript(BIN, ['frames', server.url('/truncated.mp4'), '-o', join(dir, 'cli-json-before-the-cut'), '--end', '4', '--json']);
+    assert.match((JSON.parse(json.stdout) as { truncated: string }).truncated, CUT);
+  });
 });
 
 test('a step over an MP4 cut short keeps, as a one-pass run does, the frames before the cut, then fails TRUNCATED', async () => {

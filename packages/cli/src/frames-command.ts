@@ -101,6 +101,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     if (stats.retries > 0 && !args.quiet && !args.json) {
       io.stderr.write(`Note: ${stats.retries} HTTP request${stats.retries === 1 ? ' was' : 's were'} retried after network failures; every frame is complete.\n`);
     }
+    if (stats.truncated && !args.quiet) io.stderr.write(`Note: the frames asked for lie before the cut, but ${stats.truncated}.\n`);
     const skipped = skippedData(stats);
     if (skipped && !args.quiet) io.stderr.write(`${skipped}\n`);
     const used = usedDirectory(stats, outputDir, options);
@@ -145,6 +146,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
       ...(rejectedPackets > 0 ? { rejectedPackets } : {}),
       ...(filesFound > 0 ? { filesFound, filesReplaced, filesInOtherFormats } : {}),
       ...(filesCleared > 0 ? { filesCleared } : {}),
+      ...(stats.truncated ? { truncated: stats.truncated } : {}),
       ...missingSummary(stats.framesMissing),
     };
   }

@@ -46,6 +46,7 @@ function describe(info: VideoProbe): string {
     ['Duration', info.duration === null ? 'unknown' : `${info.duration.toFixed(3)} s`],
     ['B-frames', info.hasBFrames ? 'yes' : 'no'],
     ['Rotation', rotation(info.rotation)],
+    ...(info.truncated ? [['Warning', info.truncated] as [string, string]] : []),
   ];
   const width = Math.max(...rows.map(([name]) => name.length)) + 2;
   return rows.map(([name, value]) => `${name.padEnd(width)}${value}\n`).join('');

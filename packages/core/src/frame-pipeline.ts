@@ -42,6 +42,8 @@ export class FrameRun {
   #progressTimer: NodeJS.Timeout | null = null;
   #onAbort: (() => void) | null = null;
   #packetsScanned = 0;
+  /** Why the file looks cut short, as the sample tables show it before decoding; null when they do not. */
+  #truncated: string | null = null;
   /** Why the run was stopped, once it has been: no stage may start after that. */
   #stopped: Error | null = null;
 
@@ -51,7 +53,7 @@ export class FrameRun {
     this.source = openByteSource(input, httpOptionsOf(settings));
     this.budget = budget;
     this.#ownsBudget = ownsBudget;
-    attachProbe(settings.stats, () => ({ bytesRead: this.source.bytesRead, retries: this.source.retriesMade ?? 0 }));
+    attachProbe(settings.stats, () => ({ bytesRead: this.source.bytesRead, retries: this.source.retriesMade ?? 0, truncated: this.#truncated }));
   }
 
   /**
@@ -81,10 +83,11 @@ export class FrameRun {
     // tells which, so that the non-reference ones need not be decoded at all, and GOPs without a wanted frame are
     // jumped over. An edit list that hides samples before frame 0 (every `ffmpeg -ss … -c copy` cut) leaves the
     // container's count too high: the index knows how many frames there are before decoding. A file whose tables
-    // point past its end still gives, in one pass, the frames it holds.
+    // point past its end still gives, in one pass, the frames it holds; the run says it is cut short.
     let index: PtsIndex | null = null;
     if (fromFirstFrame) {
       const header = await indexFromHeader(first, info, signal);
+      this.#truncated = header.truncated?.message ?? null;
       if (header.index && (selection.step > 1 || header.hidden > 0)) index = header.index;
     }
     this.throwIfStopped();

@@ -54,7 +54,12 @@ export interface VideoProbe {
    * 0 when there are none, or the container is not an MP4/MOV.
    */
   framesHidden: number;
-
+  /**
+   * Why the file looks cut short, when its index lists data past its last byte (an incomplete download or copy):
+   * the frames before the cut can be read, a run that needs one after it fails with `ERR_FRAMEPIPE_TRUNCATED`. Null
+   * when the index does not show a cut (an MP4 whose sample tables fit the file, or another container).
+   */
+  truncated: string | null;
   /**
    * Where `frameCount` comes from: `counted` (every packet read, exact), `container` (the container's own
    * figure), `estimate` (duration × frame rate), or null when there is no count.
@@ -104,7 +109,7 @@ export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions)
     signal?.addEventListener('abort', onAbort, { once: true });
     const info = await demuxer.open();
     const fps = info.frameRate && info.frameRate.den > 0 ? info.frameRate.num / info.frameRate.den : null;
-    // The sample tables FFmpeg parsed, read again from memory: what the edit list hides.
+    // The sample tables FFmpeg parsed, read again from memory: what the edit list hides, and whether the file is whole.
     const header = await indexFromHeader(demuxer, info, signal);
     let frameCount = info.frameCount === null ? null : info.frameCount - header.hidden;
     let frameCountFrom: VideoProbe['frameCountFrom'] = frameCount === null ? null : 'container';
@@ -130,6 +135,7 @@ export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions)
       frameCount,
       frameCountFrom,
       framesHidden: header.hidden,
+      truncated: header.truncated?.message ?? null,
       duration: info.duration,
       hasBFrames: info.hasBFrames,
       rotation: info.rotation,

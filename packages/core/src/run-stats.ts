@@ -102,6 +102,12 @@ export interface RunStatsSnapshot {
   framesTotal: number | null;
   /** Bytes pulled from the source (network or disk), read-ahead included. */
   bytesRead: number;
+  /**
+   * Why the file looks cut short (an MP4 whose sample tables list data past its last byte, as an interrupted
+   * download leaves it), when the run found out before decoding and its frames lay before the cut; null otherwise.
+   * A run that needs frames past the cut fails with `ERR_FRAMEPIPE_TRUNCATED` instead.
+   */
+  truncated: string | null;
   /** HTTP requests retried after a dropped or stalled connection, a short body or a 408/429/5xx answer. */
   retries: number;
   /** Wall-clock seconds since the run started. */
@@ -149,6 +155,7 @@ export class RunStats implements RunStatsSnapshot {
   get filesCleared() { return this.#read('filesCleared', 0); }
   get framesTotal() { return this.#read('framesTotal', null); }
   get bytesRead() { return this.#read('bytesRead', 0); }
+  get truncated() { return this.#read('truncated', null); }
   get retries() { return this.#read('retries', 0); }
   get seconds(): number {
     const { started, ended } = this[internals];
@@ -178,6 +185,7 @@ export class RunStats implements RunStatsSnapshot {
       filesCleared: this.filesCleared,
       framesTotal: this.framesTotal,
       bytesRead: this.bytesRead,
+      truncated: this.truncated,
       retries: this.retries,
       seconds: this.seconds,
     };
