@@ -170,7 +170,8 @@ export class Demuxer extends Readable {
    * The source as read through the bytes FFmpeg already read while parsing the container header after
    * {@link Demuxer.open}: reads those bytes cover are served from memory, others go to the source. An MP4's box
    * headers and its whole `moov` are among them, so the sample-table reader (`readMp4SampleTable`) can read the
-   * index again without fetching a byte of it twice.
+   * index again without fetching a byte of it twice. Only an MP4/MOV's header bytes are kept: for other containers
+   * every read goes to the source.
    */
   get headerSource(): ByteSource {
     const source = this.source;
@@ -396,7 +397,8 @@ export class Demuxer extends Readable {
 
     this.#headerReads = [];
     let ret = await format.openInput('', null, null);
-    this.#header = mergeReads(this.#headerReads);
+    // Only an MP4's header is read again (its sample tables); other containers' bytes need not stay in memory.
+    this.#header = isMp4Family(format.iformat?.name) ? mergeReads(this.#headerReads) : [];
     this.#headerReads = null;
     if (ret < 0) throw await this.#openFailure(ret);
     ret = await format.findStreamInfo(null);
