@@ -175,6 +175,12 @@ describe('an MP4 with its index first, cut inside its media data', () => {
     const paths = await streamVideoFramesToDir(server.url('/truncated.mp4'), out, { end: 4, retries: 0, stats });
     assert.deepEqual(await readCodes(paths), [0, 1, 2, 3, 4]);
     assert.match(stats.truncated!, CUT);
+    // Numbered from the sample tables, which list the frames past the cut too.
+    const sought = new RunStats();
+    const soughtPaths = await streamVideoFramesToDir(server.url('/truncated.mp4'), join(dir, 'sought-before-the-cut'), { start: 2, end: 4, retries: 0, stats: sought });
+    assert.equal(sought.strategy, 'container');
+    assert.deepEqual(await readCodes(soughtPaths), [2, 3, 4]);
+    assert.match(sought.truncated!, CUT);
     const whole = new RunStats();
     await streamVideoFramesToDir(server.url('/faststart.mp4'), join(dir, 'whole-file'), { end: 4, retries: 0, stats: whole });
     assert.equal(whole.truncated, null);
@@ -184,6 +190,13 @@ describe('an MP4 with its index first, cut inside its media data', () => {
     assert.match(cli.stderr, /^Note: the frames asked for lie before the cut, but http:\S+\/truncated\.mp4 is truncated: .*get the whole file again\.$/m);
     const json = await runScript(BIN, ['frames', server.url('/truncated.mp4'), '-o', join(dir, 'cli-json-before-the-cut'), '--end', '4', '--json']);
     assert.match((JSON.parse(json.stdout) as { truncated: string }).truncated, CUT);
+  });
+  test('a run that starts past the cut fails before decoding, naming the first sample missing', async () => {
+    const stats = new RunStats();
+    const out = join(dir, 'past-the-cut');
+    await assert.rejects(streamVideoFramesToDir(server.url('/truncated.mp4'), out, { start: 50, retries: 0, stats }), { code: ErrorCode.TRUNCATED, message: CUT });
+    assert.equal(stats.framesDecoded, 0);
+    assert.deepEqual(await readdir(out).catch(() => []), []);
   });
 });
 

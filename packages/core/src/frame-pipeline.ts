@@ -23,6 +23,8 @@ export interface IndexedVideo {
   readonly demuxer: Demuxer | null;
   /** Stages between the demuxer and the decoder: the indexer that numbers frames as packets pass, or none. */
   readonly before: readonly Duplex[];
+  /** An MP4 whose sample tables list data past the end of the file: why, and from which frame on (its pts) nothing can be decoded. */
+  readonly cut: ContainerTables['cut'];
 }
 
 /**
@@ -78,29 +80,27 @@ export class FrameRun {
     this.throwIfStopped();
 
     const fromFirstFrame = selection.fromFirstFrame && !indexFirst;
-    // An MP4's sample tables, read from the bytes the demuxer already holds, may make a better index than one built
-    // as packets pass. With a step, most frames are decoded only to be dropped: an index known before decoding
-    // tells which, so that the non-reference ones need not be decoded at all, and GOPs without a wanted frame are
-    // jumped over. An edit list that hides samples before frame 0 (every `ffmpeg -ss … -c copy` cut) leaves the
-    // container's count too high: the index knows how many frames there are before decoding. A file whose tables
-    // point past its end still gives, in one pass, the frames it holds; the run says it is cut short.
-    let index: PtsIndex | null = null;
-    if (fromFirstFrame) {
-      const header = await indexFromHeader(first, info, signal);
-      this.#truncated = header.truncated?.message ?? null;
-      if (header.index && (selection.step > 1 || header.hidden > 0)) index = header.index;
-    }
+    // An MP4's sample tables: for a range from frame 0, read from the bytes the demuxer already holds (no request,
+    // where the stream strategy needs none); for other selections, as before, from the source. A file whose tables
+    // list samples past its end (cut short) still gives the frames before the cut; the run says it is cut short.
+    const header = await readContainerIndex(fromFirstFrame ? first.headerSource : this.source, info, signal);
+    this.#truncated = header.truncated?.message ?? null;
     this.throwIfStopped();
-    if (fromFirstFrame && !index) {
+    // For a range from frame 0 they may make a better index than one built as packets pass. With a step, most frames
+    // are decoded only to be dropped: an index known before decoding tells which, so that the non-reference ones need
+    // not be decoded at all, and GOPs without a wanted frame are jumped over (a shortcut that a file cut short does
+    // without: one pass gives the frames it holds). An edit list that hides samples before frame 0 (every
+    // `ffmpeg -ss … -c copy` cut) leaves the container's count too high: the index knows how many frames there are
+    // before decoding.
+    let index = header.index;
+    if (fromFirstFrame && !(index && ((selection.step > 1 && !header.truncated) || header.hidden > 0))) {
       const indexer = this.own(new PtsIndexer(info));
       attachProbe(stats, () => ({ strategy: 'stream', decodePath: 'from-start' }));
-      return { info, index: indexer.index, demuxer: first, before: [indexer] };
+      return { info, index: indexer.index, demuxer: first, before: [indexer], cut: header.cut };
     }
-    index ??= await this.#containerIndex(info);
-    this.throwIfStopped();
     if (index) {
       attachProbe(stats, () => ({ strategy: 'container' }));
-      return { info, index, demuxer: first, before: [] };
+      return { info, index, demuxer: first, before: [], cut: header.cut };
     }
     attachProbe(stats, () => ({ strategy: 'scan', packetsScanned: this.#packetsScanned }));
     index = await this.#scan(first, selection.lastNeeded(info.frameRate));
@@ -109,7 +109,7 @@ export class FrameRun {
       index = await this.#scan(this.own(this.#demuxer()), undefined);
     }
     this.throwIfStopped();
-    return { info, index, demuxer: null, before: [] };
+    return { info, index, demuxer: null, before: [], cut: header.cut };
   }
 
   /**
@@ -127,12 +127,6 @@ export class FrameRun {
   /** A demuxer of the run's source, for the video stream the settings choose. */
   #demuxer(): Demuxer {
     return new Demuxer(this.source, { stream: this.settings.stream });
-  }
-
-  /** The MP4/MOV sample-table index, or null when the container has none. */
-  #containerIndex(info: DemuxerInfo): Promise<PtsIndex | null> {
-    const { signal } = this.settings;
-    return PtsIndex.fromContainer(this.source, info, signal ? { signal } : {});
   }
 
   /** Reads packet timestamps (no decoding) up to `end` + margin, or all of them, with the scan's progress bar. */
@@ -216,30 +210,48 @@ export class FrameRun {
   }
 }
 
-/** What an MP4's sample tables, read from the bytes its demuxer already holds, tell before any packet is read. */
-export interface HeaderIndex {
+/** What an MP4's sample tables tell before any packet is read. */
+export interface ContainerTables {
   /** The frame-number index from the tables; null for other containers, or tables that cannot stand in for demuxing. */
   readonly index: PtsIndex | null;
   /** Samples an edit list hides before frame 0: they are in the file, decoded for the frames after them, but have no number. */
   readonly hidden: number;
-  /** `ERR_FRAMEPIPE_TRUNCATED` when a sample lies past the last byte of the file (the index is then null). */
+  /** `ERR_FRAMEPIPE_TRUNCATED` when a sample lies past the last byte of the file (the index holds every sample still). */
   readonly truncated: FramepipeError | null;
+  /**
+   * With {@link ContainerTables.truncated} and the index: the lowest pts of the samples from the first one past the end
+   * of the file on. No frame shown from there on can be decoded; every frame shown before it can.
+   */
+  readonly cut: { readonly error: FramepipeError; readonly fromPts: bigint } | null;
 }
 
 /**
- * Reads the sample tables of an opened demuxer's MP4 through {@link Demuxer.headerSource}: the `moov` box FFmpeg
- * parsed is held in memory, so this fetches no byte again, and the end of the last sample, compared with the
- * file's size, tells a file cut short without reading it.
+ * Reads the sample tables of an MP4 from `source`; given an opened demuxer's {@link Demuxer.headerSource}, which
+ * holds the `moov` box FFmpeg parsed, it fetches no byte again. The end of the last sample, compared with the file's
+ * size, tells a file cut short without reading it.
  */
-export async function indexFromHeader(demuxer: Demuxer, info: DemuxerInfo, signal: AbortSignal | undefined): Promise<HeaderIndex> {
+export async function readContainerIndex(source: ByteSource, info: DemuxerInfo, signal: AbortSignal | undefined): Promise<ContainerTables> {
   try {
-    const index = await PtsIndex.fromContainer(demuxer.headerSource, info, signal ? { signal } : {});
+    const index = await PtsIndex.fromContainer(source, info, { pastEnd: 'keep', ...(signal ? { signal } : {}) });
     const pts = index?.sampleTable?.pts ?? [];
     let hidden = 0;
     for (const t of pts) if (t < 0n) hidden++;
-    return { index, hidden, truncated: null };
+    const table = index?.sampleTable;
+    const truncated = table?.cut ?? null;
+    let cut: ContainerTables['cut'] = null;
+    if (table && truncated) {
+      const size = source.size;
+      let fromPts: bigint | null = null;
+      let past = false;
+      for (let i = 0; i < table.count; i++) {
+        past ||= table.offsets[i]! + table.sizes[i]! > size;
+        if (past && (fromPts === null || table.pts[i]! < fromPts)) fromPts = table.pts[i]!;
+      }
+      if (fromPts !== null) cut = { error: truncated, fromPts };
+    }
+    return { index, hidden, truncated, cut };
   } catch (error) {
-    if (error instanceof FramepipeError && error.code === ErrorCode.TRUNCATED) return { index: null, hidden: 0, truncated: error };
+    if (error instanceof FramepipeError && error.code === ErrorCode.TRUNCATED) return { index: null, hidden: 0, truncated: error, cut: null };
     throw error;
   }
 }

@@ -110,6 +110,9 @@ export async function openFrameStages(
       plan = planDecode(index, info, plan.selection.without(skip));
     }
     const { total } = plan;
+    // A file cut short gives the frames before the cut; a selection that starts past it has nothing to decode.
+    const firstPts = total === 0 ? undefined : index.ptsAt(plan.parts[0]?.first ?? plan.selection.start);
+    if (video.cut && firstPts !== undefined && firstPts >= video.cut.fromPts) throw video.cut.error;
     attachProbe(stats, () => ({ framesTotal: total }));
     if (total === 0 && index.strategy !== 'stream') return frameStages(run, [emptyStream()], plan, info, index, skipped);
     const wired = await wire(run, video, plan, missing);

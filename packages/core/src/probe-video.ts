@@ -3,7 +3,7 @@ import { Demuxer } from '@framepipe/demuxer';
 import { isByteSource, openByteSource } from '@framepipe/http-source';
 import type { ByteSourceInput } from '@framepipe/http-source';
 import { PtsIndex } from '@framepipe/pts-indexer';
-import { closed, indexFromHeader } from './frame-pipeline.ts';
+import { closed, readContainerIndex } from './frame-pipeline.ts';
 import { checkSourceOptions, httpOptionsOf } from './options.ts';
 import type { SourceOptions } from './options.ts';
 
@@ -110,7 +110,7 @@ export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions)
     const info = await demuxer.open();
     const fps = info.frameRate && info.frameRate.den > 0 ? info.frameRate.num / info.frameRate.den : null;
     // The sample tables FFmpeg parsed, read again from memory: what the edit list hides, and whether the file is whole.
-    const header = await indexFromHeader(demuxer, info, signal);
+    const header = await readContainerIndex(demuxer.headerSource, info, signal);
     let frameCount = info.frameCount === null ? null : info.frameCount - header.hidden;
     let frameCountFrom: VideoProbe['frameCountFrom'] = frameCount === null ? null : 'container';
     if (countFrames) {

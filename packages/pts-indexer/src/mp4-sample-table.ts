@@ -10,6 +10,7 @@
  * (libavformat/mov.c: mov_build_index and mov_fix_index, FFmpeg 8), so that every sample gets exactly the pts and
  * dts the demuxer reports.
  */
+import type { FramepipeError } from '@framepipe/common';
 import { childBoxes, truncatedIndex, walkTopLevel } from './mp4-boxes.ts';
 import type { ByteSource } from './mp4-boxes.ts';
 import { readTrack, trackSanity } from './mp4-track.ts';
@@ -44,6 +45,13 @@ export interface ReadMp4SampleTableOptions {
   streamIndex?: number | undefined;
   /** Aborts the reads. */
   signal?: AbortSignal | undefined;
+  /**
+   * What to do when a sample lies past the end of the file (a file cut short, its index whole): `throw` the
+   * `ERR_FRAMEPIPE_TRUNCATED` error, or `keep` the table and put the error in {@link Mp4SampleTable.cut}, for a
+   * reader of the samples before the cut.
+   * @default 'throw'
+   */
+  pastEnd?: 'throw' | 'keep' | undefined;
 }
 
 /**
@@ -67,10 +75,15 @@ export class Mp4SampleTable {
   readonly flags: Uint8Array;
   /** Bytes read from the source to build this table (box headers and the `moov` box). */
   readonly indexBytes: number;
+  /**
+   * With `pastEnd: 'keep'`, the `ERR_FRAMEPIPE_TRUNCATED` error of a file that ends before the data of a sample
+   * (naming the first such sample), else null.
+   */
+  readonly cut: FramepipeError | null;
 
   constructor(init: {
     streamIndex: number; trackId: number; timescale: number; codecTag: string; pts: BigInt64Array; dts: BigInt64Array;
-    offsets: Float64Array; sizes: Uint32Array; flags: Uint8Array; indexBytes: number;
+    offsets: Float64Array; sizes: Uint32Array; flags: Uint8Array; indexBytes: number; cut?: FramepipeError | null;
   }) {
     this.streamIndex = init.streamIndex;
     this.trackId = init.trackId;
@@ -82,6 +95,7 @@ export class Mp4SampleTable {
     this.sizes = init.sizes;
     this.flags = init.flags;
     this.indexBytes = init.indexBytes;
+    this.cut = init.cut ?? null;
   }
 
   /** Number of samples (= packets the demuxer emits for the track). */
@@ -199,8 +213,9 @@ export async function readMp4SampleTable(
       codecTag: track.formats[0] ?? '',
       ...built,
       indexBytes: bytes(),
+      cut: cutSample(input, built),
     });
-    checkWithinFile(input, table);
+    if (table.cut && options.pastEnd !== 'keep') throw table.cut;
     return table;
   }
   return null;
@@ -232,12 +247,14 @@ function readMovieTimescale(buffer: Buffer, payload: number, end: number): numbe
   return scale <= 0 ? 1 : scale;
 }
 
-function checkWithinFile(source: ByteSource, table: Mp4SampleTable): void {
-  for (let i = 0; i < table.count; i++) {
-    if (table.offsets[i]! + table.sizes[i]! > source.size) {
-      throw truncatedIndex(source, `its index refers to data past its last byte (sample ${i} of the video track)`);
+/** The error for the first sample whose data runs past the end of the file; null when every sample fits. */
+function cutSample(source: ByteSource, samples: { offsets: Float64Array; sizes: Uint32Array }): FramepipeError | null {
+  for (let i = 0; i < samples.offsets.length; i++) {
+    if (samples.offsets[i]! + samples.sizes[i]! > source.size) {
+      return truncatedIndex(source, `its index refers to data past its last byte (sample ${i} of the video track)`);
     }
   }
+  return null;
 }
 
 interface BuildContext {

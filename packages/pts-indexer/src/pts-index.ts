@@ -20,6 +20,12 @@ export type ContainerStreamInfo = Pick<DemuxerInfo, 'timeBase' | 'hasBFrames' | 
 export interface PtsContainerOptions {
   /** Aborts the reads. */
   signal?: AbortSignal | undefined;
+  /**
+   * A file whose index lists samples past its last byte: `throw` `ERR_FRAMEPIPE_TRUNCATED`, or `keep` the whole map
+   * (the error is then in `sampleTable.cut`), for a run of the frames before the cut.
+   * @default 'throw'
+   */
+  pastEnd?: 'throw' | 'keep' | undefined;
 }
 
 /**
@@ -100,7 +106,8 @@ export class PtsIndex {
    * MP4/MOV, fragmented, the track of `info.streamIndex` is not a video track, its time base is not `info.timeBase`,
    * damaged tables, or keyframes that FFmpeg finds by parsing packets (see `readMp4SampleTable`).
    *
-   * @throws FramepipeError `ERR_FRAMEPIPE_TRUNCATED` when the file ends inside `moov` or before a sample's data.
+   * @throws FramepipeError `ERR_FRAMEPIPE_TRUNCATED` when the file ends inside `moov`, or before a sample's data
+   *   (unless `pastEnd: 'keep'`).
    * @example
    * const info = await demuxer.open();
    * const index = (await PtsIndex.fromContainer(source, info)) ?? (await PtsIndex.scan(new Demuxer(source)));
@@ -111,7 +118,7 @@ export class PtsIndex {
     options: PtsContainerOptions = {},
   ): Promise<PtsIndex | null> {
     if (info.formatName !== undefined && !info.formatName.startsWith('mov,')) return null;
-    const table = await readMp4SampleTable(source, { streamIndex: info.streamIndex, signal: options.signal });
+    const table = await readMp4SampleTable(source, { streamIndex: info.streamIndex, signal: options.signal, pastEnd: options.pastEnd });
     if (!table || info.timeBase.num !== 1 || info.timeBase.den !== table.timescale) return null;
     return PtsIndex.fromSampleTable(table, info.hasBFrames);
   }
