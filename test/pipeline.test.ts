@@ -115,6 +115,25 @@ test('strategies: stream for ranges from 0, the sample tables for an MP4, scan o
   }
 });
 
+test('a scan that stops before the end of a long file numbers the range it was made for (MKV, MPEG-TS)', async () => {
+  // 240 frames: a range at 100..109 stops the scan after 109 + 64 packets, long before the end.
+  const long = { ...H264_TS, frames: 240 };
+  const { server: longServer } = await serveFixtures({ 'long.mkv': { ...long, container: 'mkv' }, 'long.ts': long });
+  try {
+    for (const name of ['long.mkv', 'long.ts']) {
+      const stats = new RunStats();
+      const out = join(dir, `early-scan-${name}`);
+      const paths = await streamVideoFramesToDir(longServer.url(`/${name}`), out, { start: 100, end: 109, stats });
+      assert.equal(stats.strategy, 'scan', name);
+      assert.ok(stats.packetsScanned < 240, `${name}: the scan stopped early (${stats.packetsScanned} packets)`);
+      assert.deepEqual(paths.map(indexInName), range(100, 109), name);
+      assert.deepEqual(await readCodes(paths), range(100, 109), `${name}: each file shows its own frame`);
+    }
+  } finally {
+    await longServer.close();
+  }
+});
+
 describe('B-frames without composition offsets (no ctts)', () => {
   test('decodes from the start and numbers frames by the rank of their pts, as Supervisely does', async () => {
     // The numbering computed apart from framepipe with ffprobe and ffmpeg: frame number → the picture it shows.

@@ -56,8 +56,8 @@ export type PlanStreamInfo = Pick<DemuxerInfo, 'timeBase' | 'duration' | 'frameC
  * - With an index that grows as packets pass (`strategy: 'stream'`, a range from frame 0), decoding starts at the
  *   first packet, nothing is skipped, and the total is the container's frame count, when it states one.
  *
- * A scanned index that stops before the last frame the selection may want (plus the scan's margin of
- * {@link SCAN_MARGIN} frames) is refused with `ERR_FRAMEPIPE_INVALID_OPTION`: the frames after it are unknown.
+ * A scanned index shorter than a scan up to the last frame the selection may want (that frame plus the scan's margin
+ * of {@link SCAN_MARGIN} packets) is refused with `ERR_FRAMEPIPE_INVALID_OPTION`: the frames after it are unknown.
  *
  * @example
  * const index = await PtsIndex.fromContainer(source, info);
@@ -76,7 +76,7 @@ export function planDecode(index: PtsIndex, info: PlanStreamInfo, selection: Sel
     // A scan that stopped early knows the ranks of the frames well before where it stopped, and nothing after.
     throw new InvalidOptionError(
       'index',
-      `planDecode needs an index that holds every frame the selection may select, and ${SCAN_MARGIN} more: this one stops at frame ${index.size - 1}` +
+      `planDecode needs an index as long as a scan up to the last frame the selection may select (that frame + ${SCAN_MARGIN}): this one stops at frame ${index.size - 1}` +
         ' (scan with PtsIndex.scan(demuxer, { end }) up to the last frame wanted, or without end for every frame)',
     );
   }

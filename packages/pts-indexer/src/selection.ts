@@ -205,13 +205,13 @@ export class Selection {
 
   /**
    * Whether `index` knows every frame this selection may need: the whole stream, or, for an index that stops
-   * early (a scan up to a frame), every frame up to the last one selected plus `margin` frames after it, the
-   * window in which a decoder may still reorder frames.
+   * early, at least as many frames as a scan up to the last selected frame reads (`last + margin`: the frames up to
+   * it and the window after it in which a decoder may still reorder frames).
    */
   coveredBy(index: PtsIndex, timing: StreamTiming, margin: number): boolean {
     if (index.complete) return true;
     const last = this.timestamps ? framesUpTo(index, timing, Math.max(...this.timestamps)) - 1 : this.end;
-    return last !== undefined && index.size - 1 - last >= margin;
+    return last !== undefined && index.size >= last + margin;
   }
 
   /**

@@ -3,7 +3,7 @@ import { describe, test } from 'node:test';
 import { Packet } from 'node-av';
 import { AV_PKT_FLAG_KEY } from 'node-av/constants';
 import { InvalidOptionError } from '@framepipe/common';
-import { Mp4SampleTable, PtsIndex, SAMPLE_KEYFRAME, Selection, planDecode } from '../src/index.ts';
+import { Mp4SampleTable, PtsIndex, SAMPLE_KEYFRAME, SCAN_MARGIN, Selection, planDecode } from '../src/index.ts';
 import type { DecodePlan } from '../src/index.ts';
 
 /**
@@ -164,17 +164,18 @@ describe('planDecode', () => {
   });
 
   test('an index that stops short of the selection is refused, not trusted', () => {
-    // A scan up to frame 20 (and its margin of 64 more) knows frames 0..84 of this 150-frame video, and no more.
+    // A scan up to frame 20 stops after 20 + 64 packets: it knows frames 0..83 of this 150-frame video, and no more.
     const long = mp4Index(150, 10);
     const partial = new PtsIndex('scan', true);
-    for (let n = 0; n < 85; n++) {
+    for (let n = 0; n < 20 + SCAN_MARGIN; n++) {
       const packet = packetOf(long, n);
       partial.addPacket(packet);
       packet.free();
     }
-    assert.equal(planDecode(partial, INFO, { start: 10, end: 20 }).total, 11, 'within what the scan knows');
-    for (const selection of [{ start: 50, end: 140 }, { start: 10 }, { frames: [3, 100] }, { timestamps: [5] }]) {
-      assert.throws(() => planDecode(partial, INFO, selection), (error: unknown) => error instanceof InvalidOptionError && /stops at frame 84/.test(error.message), JSON.stringify(selection));
+    assert.equal(planDecode(partial, INFO, { start: 10, end: 20 }).total, 11, 'what the scan was made for');
+    assert.equal(planDecode(partial, INFO, { frames: [3, 20] }).total, 2);
+    for (const selection of [{ start: 10, end: 21 }, { start: 50, end: 140 }, { start: 10 }, { frames: [3, 100] }, { timestamps: [5] }]) {
+      assert.throws(() => planDecode(partial, INFO, selection), (error: unknown) => error instanceof InvalidOptionError && /stops at frame 83/.test(error.message), JSON.stringify(selection));
     }
   });
 
