@@ -54,6 +54,14 @@ export interface FixtureSpec {
   /** mp4/mov: put `moov` before the media data. Default false: `moov` at the end, FFmpeg's default. */
   readonly faststart?: boolean;
   /**
+   * mp4/mov: write a fragmented file, an empty `moov` and then a `moof` + `mdat` pair per fragment
+   * (`movflags=frag_keyframe+empty_moov`, a fragment per keyframe), as live and DASH muxers do. `default-base-moof`
+   * adds `default_base_moof` (sample offsets counted from each `moof`). Default none: an unfragmented file.
+   */
+  readonly fragmented?: 'keyframe' | 'default-base-moof';
+  /** With `fragmented`: cut a fragment every this many frames' duration instead (`frag_duration`), so a fragment may span GOPs. */
+  readonly fragmentFrames?: number;
+  /**
    * Give every packet pts = dts = its decode position, as a muxer that drops composition offsets
    * (an MP4 without `ctts`) would. With B-frames, decoded frames then carry decode-order pts. Default false.
    */
@@ -293,6 +301,14 @@ export function makeFixture(spec: FixtureSpec, options: MakeFixtureOptions = {})
   return made;
 }
 
+/** The mov muxer options of a fragmented fixture. */
+function fragmentOptions(spec: FixtureSpec): Record<string, string> {
+  const flags = ['empty_moov', spec.fragmentFrames ? '' : 'frag_keyframe', spec.fragmented === 'default-base-moof' ? 'default_base_moof' : ''];
+  const movflags = flags.filter(Boolean).join('+');
+  if (!spec.fragmentFrames) return { movflags };
+  return { movflags, frag_duration: String(Math.round((spec.fragmentFrames * 1e6) / spec.fps)) };
+}
+
 /** A spec with the defaults of the original options filled in. */
 type Resolved = FixtureSpec & Required<Pick<FixtureSpec, 'bFrames' | 'gop' | 'faststart' | 'stripCts'>>;
 
@@ -302,7 +318,7 @@ function withoutDefaults(spec: FixtureSpec): FixtureSpec {
   const defaultFormat = spec.codec === 'mjpeg' ? 'yuvj420p' : 'yuv420p';
   if (copy.pixelFormat === undefined || copy.pixelFormat === defaultFormat) delete copy.pixelFormat;
   if (copy.frameDurations === undefined || spec.frameDurations?.every((d) => d === 1)) delete copy.frameDurations;
-  for (const key of ['rotation', 'audio', 'greyPatches', 'hdr', 'colourBand', 'secondVideo']) if (!copy[key]) delete copy[key];
+  for (const key of ['rotation', 'audio', 'greyPatches', 'hdr', 'colourBand', 'secondVideo', 'fragmented', 'fragmentFrames']) if (!copy[key]) delete copy[key];
   return copy as unknown as FixtureSpec;
 }
 
@@ -331,6 +347,12 @@ function checkSpec(spec: FixtureSpec): void {
   }
   if (spec.audio && !['mp4', 'mov', 'mkv', 'ts'].includes(spec.container)) {
     throw new RangeError(`fixture: audio is only for mp4, mov, mkv and ts, got ${spec.container}`);
+  }
+  if (spec.fragmented && (spec.faststart || !['mp4', 'mov'].includes(spec.container))) {
+    throw new RangeError('fixture: fragmented is for mp4 and mov, without faststart');
+  }
+  if (spec.fragmentFrames !== undefined && (!spec.fragmented || !ok(spec.fragmentFrames, 1))) {
+    throw new RangeError(`fixture: fragmentFrames must be a positive integer, with fragmented, got ${spec.fragmentFrames}`);
   }
   if (spec.greyPatches) greyPatches(width, height);
   if (spec.colourBand) colourBand(width, height);
@@ -361,6 +383,7 @@ async function write(path: string, spec: Resolved): Promise<string> {
     const muxerOptions: MuxerOptions = {
       format: FORMATS[spec.container],
       ...(spec.faststart ? { options: { movflags: 'faststart' } } : {}),
+      ...(spec.fragmented ? { options: fragmentOptions(spec) } : {}),
       // Called before the header is written, once the streams have their parameters.
       ...(rotation ? { configure: (context: FormatContext) => {
         context.streams[index]!.codecpar.addCodedSideData(AV_PKT_DATA_DISPLAYMATRIX, displayMatrix(rotation));
