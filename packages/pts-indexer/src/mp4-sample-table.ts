@@ -12,7 +12,8 @@
  */
 import type { FramepipeError } from '@framepipe/common';
 import { childBoxes, truncatedIndex, walkTopLevel } from './mp4-boxes.ts';
-import type { ByteSource } from './mp4-boxes.ts';
+import type { BoxHeader, ByteSource } from './mp4-boxes.ts';
+import { readFragments, readTrex } from './mp4-fragments.ts';
 import { readTrack, trackSanity } from './mp4-track.ts';
 import type { TrackTables } from './mp4-track.ts';
 
@@ -169,9 +170,10 @@ export async function readMp4SampleTable(
 ): Promise<Mp4SampleTable | null> {
   const { signal, streamIndex } = options;
   await input.open(signal);
-  const { source, bytes } = counting(input);
+  const counted = counting(input);
+  const { source, bytes } = counted;
   const top = await walkTopLevel(source, signal);
-  if (!top || top.fragmented || !top.moov) return null;
+  if (!top || !top.moov) return null;
   const moov = top.moov;
   if (top.cut === moov) throw truncatedIndex(input, `its index ('moov' box) ends past the end of the file`);
   // A size field damaged into a huge one would have us hold most of the file in memory: leave such a file to FFmpeg.
@@ -186,8 +188,13 @@ export async function readMp4SampleTable(
   // only shifts the timestamps by the first edit (its non-"advanced" mode, meant for fragmented files).
   let advancedEditList = true;
   let trackIndex = 0;
+  const mvex = [...childBoxes(buffer, root.payload, root.end)].find((box) => box.type === 'mvex');
+  if (top.fragmented || mvex) {
+    if (!mvex) return null;
+    return readFragmentedTable(input, counted, { buffer, root, mvex, moovEnd: moov.end }, options);
+  }
   for (const box of childBoxes(buffer, root.payload, root.end)) {
-    if (box.type === 'mvex' || box.type === 'cmov') return null;
+    if (box.type === 'cmov') return null;
     if (box.type === 'mvhd') {
       movieTimescale = readMovieTimescale(buffer, box.payload, box.end) ?? movieTimescale;
       continue;
@@ -220,6 +227,87 @@ export async function readMp4SampleTable(
   }
   return null;
 }
+
+/**
+ * The table of a fragmented file: the track chosen as in an unfragmented one, its samples from the `moof` boxes
+ * (see mp4-fragments.ts). Null where the tables of an unfragmented file would be (not video, keyframes FFmpeg finds
+ * by parsing packets), and when a fragment cannot be read whole.
+ */
+async function readFragmentedTable(
+  input: ByteSource,
+  counted: { source: ByteSource; bytes: () => number },
+  moov: { buffer: Buffer; root: BoxHeader; mvex: BoxHeader; moovEnd: number },
+  options: ReadMp4SampleTableOptions,
+): Promise<Mp4SampleTable | null> {
+  const { buffer, root } = moov;
+  const { streamIndex, signal } = options;
+  let movieTimescale = 0;
+  let trackIndex = 0;
+  for (const box of childBoxes(buffer, root.payload, root.end)) {
+    if (box.type === 'mvhd') movieTimescale = readMovieTimescale(buffer, box.payload, box.end) ?? movieTimescale;
+    if (box.type !== 'trak') continue;
+    const index = trackIndex++;
+    const track = readTrack(buffer, box);
+    if (streamIndex === undefined ? track.mediaType !== 'video' : streamIndex !== index) continue;
+    if (track.mediaType !== 'video' || track.unusable !== undefined) return null;
+    // Samples in moov as well as in fragments (a first fragment written inside moov): not reproduced here.
+    if (track.sampleCount > 0 || track.chunkOffsets.length > 0) return null;
+    // No sync table in moov: FFmpeg's parser flags the keyframes of the formats it parses, not the fragment flags.
+    if (!UNPARSED_FORMATS.has(track.formats[0] ?? '') && !PARSED_AS_FLAGGED.has(track.formats[0] ?? '')) return null;
+    const timescale = track.timescale || movieTimescale || 1;
+    const trex = readTrex(buffer, moov.mvex).get(track.trackId);
+    const timeOffset = fragmentTimeOffset(track, timescale, movieTimescale);
+    // The walk restarts at the file start, so that fragments before moov count too.
+    const samples = await readFragments(counted.source, 0, track, trex, timeOffset, signal);
+    if (!samples || samples.pts.length === 0) return null;
+    const n = samples.pts.length;
+    const built = {
+      pts: BigInt64Array.from(samples.pts, BigInt),
+      dts: BigInt64Array.from(samples.dts, BigInt),
+      offsets: Float64Array.from(samples.offsets),
+      sizes: Uint32Array.from(samples.sizes),
+      flags: Uint8Array.from({ length: n }, (_, i) => (samples.keyframes[i] ? SAMPLE_KEYFRAME : 0)),
+    };
+    const table = new Mp4SampleTable({
+      streamIndex: index,
+      trackId: track.trackId,
+      timescale,
+      codecTag: track.formats[0] ?? '',
+      ...built,
+      indexBytes: counted.bytes(),
+      cut: cutSample(input, built),
+    });
+    if (table.cut && options.pastEnd !== 'keep') throw table.cut;
+    return table;
+  }
+  return null;
+}
+
+/**
+ * What FFmpeg subtracts from the decode times of a fragmented track: the media time of its first edit less a leading
+ * empty edit (its `time_offset`; with no samples in moov it does not rewrite the index along the edits).
+ */
+function fragmentTimeOffset(track: TrackTables, timescale: number, movieTimescale: number): number {
+  let emptyDuration = 0;
+  let startTime = 0;
+  let editStart = 0;
+  track.edits.forEach((e, i) => {
+    if (i === 0 && e.mediaTime === -1) {
+      emptyDuration = e.duration;
+      editStart = 1;
+    } else if (i === editStart && e.mediaTime >= 0) {
+      startTime = e.mediaTime;
+    }
+  });
+  if (!(emptyDuration || startTime) || movieTimescale <= 0) return 0;
+  return startTime - (emptyDuration ? rescale(emptyDuration, timescale, movieTimescale) : 0);
+}
+
+/**
+ * Formats FFmpeg parses whose parser flags the same keyframes as the fragments' sample flags for the files the
+ * muxers write (an IDR access unit is flagged a sync sample).
+ */
+const PARSED_AS_FLAGGED = new Set(['avc1', 'avc3']);
 
 /**
  * Sample entry formats whose packets FFmpeg does not run through a parser, so that their keyframe flags come from

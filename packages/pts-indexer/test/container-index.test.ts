@@ -44,6 +44,12 @@ const SPECS: Record<string, FixtureSpec> = {
   'hevc in mov': { codec: 'hevc', container: 'mov', frames: 40, ...QVGA, bFrames: 2, gop: 10 },
   'av1 in mp4': { codec: 'av1', container: 'mp4', frames: 40, ...QVGA, gop: 10 },
   'mjpeg in mov (no stss: every sample a keyframe)': { codec: 'mjpeg', container: 'mov', frames: 20, ...QVGA },
+  'fragmented h264, a fragment per GOP, B-frames': { codec: 'h264', container: 'mp4', frames: 60, ...QVGA, bFrames: 2, gop: 12, fragmented: 'keyframe' },
+  'fragmented h264, default_base_moof, no B-frames': { codec: 'h264', container: 'mp4', frames: 60, ...QVGA, gop: 12, fragmented: 'default-base-moof' },
+  'fragmented h264, default_base_moof, B-frames': { codec: 'h264', container: 'mp4', frames: 60, ...QVGA, bFrames: 3, gop: 10, fragmented: 'default-base-moof' },
+  'fragmented h264, fragments of 30 frames (several GOPs)': { codec: 'h264', container: 'mp4', frames: 90, ...QVGA, bFrames: 2, gop: 12, fragmented: 'keyframe', fragmentFrames: 30 },
+  'fragmented hevc, B-frames': { codec: 'hevc', container: 'mp4', frames: 40, ...QVGA, bFrames: 2, gop: 10, fragmented: 'keyframe' },
+  'fragmented h264 in mov': { codec: 'h264', container: 'mov', frames: 40, ...QVGA, bFrames: 1, gop: 10, fragmented: 'keyframe' },
 };
 
 interface Row {
@@ -172,6 +178,17 @@ describe('edit lists, composition offsets and odd tables', () => {
     await ffmpeg('audio-first.mp4', ['-f', 'lavfi', '-i', 'sine=d=6', '-ss', '0.5', '-i', long, '-map', '0:a', '-map', '1:v',
       '-c:v', 'copy', '-c:a', 'aac', '-shortest']);
     await ffmpeg('fragmented.mp4', ['-i', long, '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov']);
+    // Fragmented files with an edit list, negative composition offsets, audio in the same fragments, a first
+    // fragment inside moov, and fragment indexes (sidx, mfra).
+    const frag = ['-movflags', 'frag_keyframe+empty_moov'];
+    await ffmpeg('fragmented-cut-0.7.mp4', ['-ss', '0.7', '-i', long, '-c', 'copy', ...frag]);
+    await ffmpeg('fragmented-cut-0.7-edit-list.mp4', ['-ss', '0.7', '-i', long, '-c', 'copy', '-use_editlist', '1', ...frag]);
+    await ffmpeg('fragmented-negative-cts.mp4', ['-ss', '0.5', '-i', long, '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov+negative_cts_offsets']);
+    await ffmpeg('fragmented-audio-first.mp4', ['-f', 'lavfi', '-i', 'sine=d=6', '-i', long, '-map', '0:a', '-map', '1:v',
+      '-c:v', 'copy', '-c:a', 'aac', '-shortest', ...frag]);
+    await ffmpeg('fragmented-first-in-moov.mp4', ['-i', long, '-c', 'copy', '-movflags', 'frag_keyframe']);
+    await ffmpeg('fragmented-sidx.mp4', ['-i', long, '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov+global_sidx']);
+    await ffmpeg('fragmented-frag-duration.mp4', ['-i', long, '-c', 'copy', '-movflags', 'empty_moov+default_base_moof', '-frag_duration', '1500000']);
 
     const craft = async (name: string, input: string, edit: (moov: Box) => void) => {
       const file = path.join(dir, name);
@@ -253,7 +270,9 @@ describe('edit lists, composition offsets and odd tables', () => {
     'zero-length-edit.mp4', 'empty-then-two-edits.mp4', 'empty-edit-in-the-middle.mp4', 'edit-past-the-end.mp4',
     'hevc-two-edits.mp4', 'ctts-version-0-negative.mp4', 'co64.mp4', 'stz2.mp4', 'hevc-no-stss.mp4',
     'hevc-stss-0-based.mp4', 'stts-negative-delta.mp4', 'stts-variable-frame-rate.mp4', 'stts-shorter-than-stsz.mp4',
-    'stsc-other-sample-entry.mp4', 'empty-first-track.mp4',
+    'stsc-other-sample-entry.mp4', 'empty-first-track.mp4', 'fragmented.mp4', 'fragmented-cut-0.7.mp4',
+    'fragmented-cut-0.7-edit-list.mp4', 'fragmented-negative-cts.mp4', 'fragmented-audio-first.mp4',
+    'fragmented-frag-duration.mp4',
   ];
   for (const name of same) {
     test(`${name}: container and scan give the same map; the table lists the demuxer's packets`, async () => {
@@ -289,8 +308,8 @@ describe('edit lists, composition offsets and odd tables', () => {
     assert.ok(repeated > 0, 'some samples are played twice');
   });
 
-  test('null, not a guess: fragmented files, and keyframes FFmpeg finds by parsing packets', async () => {
-    for (const name of ['fragmented.mp4', 'h264-no-stss.mp4', 'hevc-empty-stss.mp4']) {
+  test('null, not a guess: a fragmented file with samples in moov too or a sidx, and keyframes FFmpeg finds by parsing packets', async () => {
+    for (const name of ['fragmented-first-in-moov.mp4', 'fragmented-sidx.mp4', 'h264-no-stss.mp4', 'hevc-empty-stss.mp4']) {
       const { info } = await demux(files.get(name)!);
       const index = await withFile(files.get(name)!, (source) => PtsIndex.fromContainer(source, info));
       assert.equal(index, null, name);
@@ -354,6 +373,34 @@ for (const [name, spec] of [['moov at the end', H264_1080P], ['faststart', { ...
       }
       assert.equal(table.byteRange(table.count), undefined);
       assert.equal(table.sample(-1), undefined);
+    });
+  });
+}
+
+for (const fragmented of ['keyframe', 'default-base-moof'] as const) {
+  test(`fragmented (${fragmented}): the reader reads moov and the moof boxes, two reads a fragment, never media data`, async () => {
+    const file = await makeFixture({ ...H264_1080P, fragmented });
+    const { size } = await fs.stat(file);
+    const mdat = await mdatPayloads(file);
+    assert.ok(mdat.length >= 3, `${mdat.length} fragments`);
+    await withFile(file, async (inner) => {
+      const { source, reads } = recording(inner);
+      const table = await readMp4SampleTable(source);
+      assert.ok(table);
+      assert.equal(table.count, H264_1080P.frames);
+      const total = reads.reduce((sum, r) => sum + r.length, 0);
+      assert.equal(table.indexBytes, total);
+      assert.ok(total < size * 0.05, `read ${total} of ${size} bytes`);
+      assert.ok(reads.length <= 8 + 2 * mdat.length, `${reads.length} reads for ${mdat.length} fragments`);
+      for (const { offset, length } of reads) {
+        for (const [start, end] of mdat) {
+          assert.ok(offset + length <= start || offset >= end, `read [${offset}, ${offset + length}) is inside mdat [${start}, ${end})`);
+        }
+      }
+      for (let i = 0; i < table.count; i++) {
+        const range = table.byteRange(i)!;
+        assert.ok(mdat.some(([start, end]) => range.offset >= start && range.offset + range.size <= end), `sample ${i}`);
+      }
     });
   });
 }
