@@ -80,10 +80,10 @@ export class FrameRun {
     this.throwIfStopped();
 
     const fromFirstFrame = selection.fromFirstFrame && !indexFirst;
-    // An MP4's sample tables: for a range from frame 0, read from the bytes the demuxer already holds (no request,
-    // where the stream strategy needs none); for other selections, as before, from the source. A file whose tables
-    // list samples past its end (cut short) still gives the frames before the cut; the run says it is cut short.
-    const header = await readContainerIndex(fromFirstFrame ? first.headerSource : this.source, info, signal);
+    // An MP4's sample tables, read through the bytes the demuxer already holds: its moov, and for a fragmented file
+    // the moof boxes FFmpeg parsed while opening it (it walks them all), so the index costs no request. A file whose
+    // tables list samples past its end (cut short) still gives the frames before the cut; the run says it is cut short.
+    const header = await readContainerIndex(first.headerSource, info, signal);
     this.#truncated = header.truncated?.message ?? null;
     this.throwIfStopped();
     // For a range from frame 0 they may make a better index than one built as packets pass. With a step, most frames
