@@ -2,7 +2,8 @@
  * How many bytes a run pulls over HTTP, against the targets of issue 4. A script, not a test: it prints the figures
  * (bytes the server sent, over the file size) and whether each is within its target.
  *
- *   pnpm bytes
+ *   pnpm bytes            (every case)
+ *   pnpm bytes fragmented (the cases whose description has that word)
  *
  * The videos are made once with Debian's ffmpeg (testsrc2: detailed, moving pictures, so the bitrate is that of real
  * footage, unlike the test fixtures whose frame code compresses to almost nothing) and kept in .fixtures/. The 10-minute
@@ -24,12 +25,21 @@ interface Video {
   name: string;
   size: string;
   seconds: number;
+  /** Remuxed into a fragmented MP4 (an empty moov, a moof + mdat per GOP). */
+  fragmented?: boolean;
 }
 
 /** The path of a testsrc2 H.264 MP4 (B-frames, GOP 2 s, moov at the end), made if missing. */
-async function video({ name, size, seconds }: Video): Promise<string> {
-  const path = join(FIXTURE_DIR, `bytes-${name}.mp4`);
+async function video({ name, size, seconds, fragmented }: Video): Promise<string> {
+  const path = join(FIXTURE_DIR, `bytes-${name}${fragmented ? '-fragmented' : ''}.mp4`);
   if (existsSync(path)) return path;
+  if (fragmented) {
+    const whole = await video({ name, size, seconds });
+    const tmp = `${path}.tmp.mp4`;
+    await run('ffmpeg', ['-v', 'error', '-y', '-i', whole, '-c', 'copy', '-movflags', 'frag_keyframe+empty_moov', tmp]);
+    await rename(tmp, path);
+    return path;
+  }
   await mkdir(FIXTURE_DIR, { recursive: true });
   process.stderr.write(`making ${path} (${size}, ${seconds} s)...\n`);
   const tmp = `${path}.tmp.mp4`;
@@ -49,12 +59,20 @@ const CASES = [
     options: { start: 14990, end: 14999 },
     target: 0.02,
   },
+  {
+    what: '10 frames three quarters into a fragmented 1080p 20 s file (a fragment per 2 s GOP)',
+    video: { name: '1080p-20s', size: '1920x1080', seconds: 20, fragmented: true },
+    options: { start: 375, end: 384 },
+    target: 0.1,
+  },
   { what: 'first 10 frames of a 3-minute 1080p file, moov at the end', video: { name: '1080p-3min', size: '1920x1080', seconds: 180 }, options: { end: 9 }, target: 0.06 },
 ];
 
 const dir = await tempDir('framepipe-bytes-');
 try {
-  for (const c of CASES) {
+  // `pnpm bytes fragmented`: only the cases whose description has that word.
+  const only = process.argv[2];
+  for (const c of CASES.filter((c) => !only || c.what.includes(only))) {
     const path = await video(c.video);
     const { size } = await stat(path);
     const server = await startRangeServer({ files: { '/video.mp4': path } });
