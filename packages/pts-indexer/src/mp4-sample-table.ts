@@ -151,10 +151,12 @@ function counting(source: ByteSource): { source: ByteSource; bytes: () => number
 
 /**
  * Reads the sample table of a video track of an MP4/MOV file (the first, or the one of `streamIndex`): a few box headers to find `moov` (the media
- * data is skipped by its size, never read), then `moov` in one read.
+ * data is skipped by its size, never read), then `moov` in one read. For a fragmented file (`mvex` in `moov`), the
+ * samples come from every `moof` box, each read with the header after it; the media data is still skipped.
  *
  * Returns null, without throwing, when the tables cannot stand in for demuxing: the source is not MP4/MOV, it is
- * fragmented (`moof`: samples live outside `moov`), it has no `moov`, the track of the stream the demuxer picked is
+ * fragmented with samples in `moov` too or with a segment index (`sidx`, whose times FFmpeg takes), it has no
+ * `moov` before the first `moof`, the track of the stream the demuxer picked is
  * not a video track, a table is damaged in a way FFmpeg would repair by reading past the box, or FFmpeg would find the
  * keyframes by parsing the packets (an empty `stss`, or none for a format it parses, such as H.264).
  *

@@ -99,11 +99,11 @@ export class PtsIndex {
 
   /**
    * The *container* strategy: reads the pts of every sample of the video stream from the MP4/MOV sample tables
-   * (box headers and the `moov` box, never the media data) and returns the complete map, the same as a full
+   * (box headers and the `moov` box, and the `moof` boxes of a fragmented file, never the media data) and returns the complete map, the same as a full
    * {@link PtsIndex.scan} would give. The per-sample byte ranges stay available as {@link PtsIndex.sampleTable}.
    *
    * Resolves to null, so that the caller can scan instead, when the tables cannot stand in for demuxing: not
-   * MP4/MOV, fragmented, the track of `info.streamIndex` is not a video track, its time base is not `info.timeBase`,
+   * MP4/MOV, fragmented with samples in `moov` too or a `sidx`, the track of `info.streamIndex` is not a video track, its time base is not `info.timeBase`,
    * damaged tables, or keyframes that FFmpeg finds by parsing packets (see `readMp4SampleTable`).
    *
    * @throws FramepipeError `ERR_FRAMEPIPE_TRUNCATED` when the file ends inside `moov`, or before a sample's data
