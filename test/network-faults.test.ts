@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import { ErrorCode, RunStats, streamVideoFramesToDir } from '@framepipe/core';
+import { MAX_ATTEMPTS } from '@framepipe/http-source';
 import type { StreamToDirOptions } from '@framepipe/core';
 import { H264_1080P, H264_MP4_FASTSTART, H264_MP4_MOOV_END, H264_TS, VP9_WEBM, makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
@@ -273,6 +274,36 @@ describe('cut bodies', () => {
     });
   }
 });
+
+describe('a link that cuts most answers, however many in a row', () => {
+  // Half the answers are cut at a random offset, with no limit on how many in a row: more than RETRIES in a
+  // row happens, and a run goes on because each cut still brought bytes (the budget counts tries without any).
+  const cases: Array<[FixtureName, string, number]> = [
+    ['1080p.mp4', 'range', 150],
+    ['1080p.mp4', 'range', 153],
+    ['1080p.mp4', 'sparse', 151],
+    ['moov-end.mp4', 'full', 151],
+  ];
+  for (const [fixture, selection, seed] of cases) {
+    test(`${fixture} ${selection}, seed ${seed}`, async (t) => {
+      const server = await faultyRun(t, fixture, selection, { seed, failures: { cut: 0.5 }, maxConsecutive: Number.POSITIVE_INFINITY });
+      const streak = longestCutStreak(server.requests);
+      t.diagnostic(`longest run of cut answers: ${streak}`);
+      assert.ok(streak > RETRIES, `more than ${RETRIES} answers in a row were cut (${streak}): a budget of tries would have given up`);
+    });
+  }
+});
+
+/** The most answers in a row that were cut. */
+function longestCutStreak(requests: readonly FaultRecord[]): number {
+  let longest = 0;
+  let current = 0;
+  for (const record of requests) {
+    current = record.faults.includes('cut') ? current + 1 : 0;
+    longest = Math.max(longest, current);
+  }
+  return longest;
+}
 
 test('retries and timeout given to streamVideoFramesToDir itself, with a plain URL, seed 121; RunStats counts the retries', async (t) => {
   const stats = new RunStats();
@@ -555,24 +586,38 @@ describe('the file changes between requests', () => {
 });
 
 describe('retries run out', () => {
-  const cases: Array<{ name: string; seed: number; plan: Omit<FaultPlan, 'seed'>; retries: number; code: string }> = [
-    { name: 'always 503', seed: 801, plan: { failures: { status: 1 }, statuses: [503] }, retries: 3, code: ErrorCode.HTTP_STATUS },
-    { name: 'always cut, at random offsets', seed: 802, plan: { failures: { cut: 1 } }, retries: 3, code: ErrorCode.UNREACHABLE },
-    { name: 'always cut before the body', seed: 803, plan: { failures: { cut: 1 }, cutAfter: 0 }, retries: 2, code: ErrorCode.UNREACHABLE },
-    { name: 'always stalled', seed: 804, plan: { failures: { stall: 1 }, stallMs: STALL_MS }, retries: 1, code: ErrorCode.TIMEOUT },
+  // `retries` counts tries in a row that bring no new byte. A server that never sends a byte ends after retries + 1
+  // tries; one that sends some before failing ends once the tries stop bringing any (a random cut cannot withhold
+  // the last byte of a range but by sending none), or at the cap on tries of one request.
+  const cases: Array<{ name: string; seed: number; plan: Omit<FaultPlan, 'seed'>; retries: number; code: string; ends: 'no bytes' | 'cap' }> = [
+    { name: 'always 503', seed: 801, plan: { failures: { status: 1 }, statuses: [503] }, retries: 3, code: ErrorCode.HTTP_STATUS, ends: 'no bytes' },
+    { name: 'always cut, at random offsets', seed: 802, plan: { failures: { cut: 1 } }, retries: 3, code: ErrorCode.UNREACHABLE, ends: 'no bytes' },
+    { name: 'always cut before the body', seed: 803, plan: { failures: { cut: 1 }, cutAfter: 0 }, retries: 2, code: ErrorCode.UNREACHABLE, ends: 'no bytes' },
+    { name: 'always cut after 5 bytes', seed: 805, plan: { failures: { cut: 1 }, cutAfter: 5 }, retries: 2, code: ErrorCode.UNREACHABLE, ends: 'cap' },
+    { name: 'always stalled', seed: 804, plan: { failures: { stall: 1 }, stallMs: STALL_MS }, retries: 1, code: ErrorCode.TIMEOUT, ends: 'no bytes' },
   ];
   for (const c of cases) {
-    test(`${c.name}: ${c.code} after ${c.retries} retries, seed ${c.seed}`, async (t) => {
+    test(`${c.name}: ${c.code} once ${c.ends === 'cap' ? `${MAX_ATTEMPTS} tries were made` : `${c.retries + 1} tries in a row brought no byte`}, seed ${c.seed}`, async (t) => {
       const server = await startFaultServer({ files: { '/moov-end.mp4': videos['moov-end.mp4'] }, plan: { seed: c.seed, ...c.plan } });
       const dir = join(root, `run-${++outputs}`);
       try {
         const error = await rejectsWith(streamVideoFramesToDir(sourceOf(server, 'moov-end.mp4', { retries: c.retries }), dir), c.code);
         const log = describeLog(server.requests);
+        const tries = server.requests.length;
         assert.ok(Array.isArray(error.attempts), `error.attempts is a list\n${log}`);
-        assert.equal(error.attempts.length, c.retries + 1, `one attempt per try: ${JSON.stringify(error.attempts)}\n${log}`);
-        assert.equal(server.requests.length, c.retries + 1, `requests made\n${log}`);
+        assert.equal(error.attempts.length, tries, `one attempt per try: ${JSON.stringify(error.attempts)}\n${log}`);
+        // The tries that brought no byte, at the end of the log.
+        const idle = tries - server.requests.findLastIndex((r) => r.sent > 0) - 1;
+        let why = '';
+        if (c.ends === 'cap') {
+          assert.equal(tries, MAX_ATTEMPTS, `requests made\n${log}`);
+          why = ', the most one request may make';
+        } else {
+          assert.equal(idle, c.retries + 1, `the last ${c.retries + 1} tries brought no byte\n${log}`);
+          if (idle < tries) why = `, the last ${idle} without a new byte`;
+        }
         // The message is the last failure, said once, and how many tries it took; every try is in error.attempts.
-        assert.equal(error.message, `${error.attempts.at(-1)} (gave up after ${c.retries + 1} attempts)`);
+        assert.equal(error.message, `${error.attempts.at(-1)} (gave up after ${tries} attempts${why})`);
         assertResumes(server.requests, c.name, { runFailed: true });
         if (c.plan.failures?.status) {
           // Without Retry-After, the waits double from retryDelay (±20%).
@@ -580,9 +625,15 @@ describe('retries run out', () => {
           gaps.forEach((gap, i) => assert.ok(gap >= 0.8 * RETRY_DELAY * 2 ** i - 1, `wait ${i + 1}: ${gap.toFixed(1)} ms\n${log}`));
           t.diagnostic(`waits: ${gaps.map((gap) => `${gap.toFixed(1)} ms`).join(', ')}`);
         }
+        if (c.plan.failures?.cut) {
+          const last = server.requests.at(-1) as FaultRecord;
+          const [first, end] = [last.first as number, last.last as number];
+          const asked = end - first + 1;
+          assert.match(error.message, new RegExp(`^The body of bytes=${first}-${end} from \\S+ was cut after ${last.sent} of ${asked} bytes `));
+        }
         assert.deepEqual(await strayFiles(dir), [], 'no file at all');
         assert.deepEqual(spools(), [], 'no spool file left in os.tmpdir()');
-        t.diagnostic(`${error.code}: ${error.message.replaceAll('\n', ' | ')}`);
+        t.diagnostic(`${error.code}: ${error.message.replaceAll('\n', ' | ')} (${tries} requests)`);
       } finally {
         addFaults(injected, server.faults);
         await server.close();

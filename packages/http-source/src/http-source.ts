@@ -17,7 +17,7 @@ import type { ByteSource } from './byte-source.ts';
 import { hideRequestOptions } from './hide-request-options.ts';
 import { ByteStream, type ByteStreamOptions } from './byte-stream.ts';
 import { Spool } from './spool.ts';
-import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, PassingFailure, isPassingNetworkError, isPassingStatus, pauseBeforeRetry, retriesSpent } from './retry.ts';
+import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, PassingFailure, RetryBudget, isPassingNetworkError, isPassingStatus, pauseBeforeRetry } from './retry.ts';
 import { shownUrl } from './shown-url.ts';
 
 /**
@@ -283,14 +283,16 @@ export class HttpSource implements ByteSource {
     let body: Buffer | undefined;
     let received = 0;
     let total = opening ? -1 : this.#size;
-    const failures: PassingFailure[] = [];
+    const budget = new RetryBudget(this.#retries);
     for (;;) {
       const from = first + received;
       const range = `bytes=${from}-${body ? first + body.length - 1 : last}`;
       let empty = false;
+      let responded = false;
       try {
         await this.#exchange(range, signal, {
           response: (response) => {
+            responded = true;
             const status = response.statusCode ?? 0;
             if (opening && !body && status === 416) {
               const size = parseUnsatisfiedTotal(response.headers['content-range']);
@@ -327,16 +329,17 @@ export class HttpSource implements ByteSource {
         });
         if (empty) return { data: Buffer.alloc(0), total: 0 };
         if (body && received === body.length) return { data: body, total };
-        throw new PassingFailure(
-          new FramepipeError(ErrorCode.UNREACHABLE, `The body of ${range} from ${this.description} ended after ${first + received - from} of ${body ? first + body.length - from : '?'} bytes`, {
-            source: this.description,
-          }),
-        );
-      } catch (error) {
-        if (!(error instanceof PassingFailure)) throw error;
-        failures.push(error);
-        if (failures.length > this.#retries) throw this.#exhausted(failures);
-        await this.#pause(error, failures.length, signal);
+        throw this.#cut(range, first + received - from, body ? first + body.length - from : undefined);
+      } catch (caught) {
+        if (!(caught instanceof PassingFailure)) throw caught;
+        const delivered = first + received - from;
+        // A connection that broke inside the body did reach the server: say how much of the body came.
+        const error = responded && !caught.error.status && caught.error.code === ErrorCode.UNREACHABLE && body
+          ? this.#cut(range, delivered, first + body.length - from, caught.error.cause)
+          : caught;
+        const spent = budget.spend(error, delivered);
+        if (spent) throw spent;
+        await this.#pause(error, budget.withoutProgress, signal, delivered);
       }
     }
   }
@@ -367,10 +370,11 @@ export class HttpSource implements ByteSource {
    * brings new bytes, since this one request is the whole file.
    */
   async #downloadInto(spool: Spool): Promise<void> {
-    const failures: PassingFailure[] = [];
+    const budget = new RetryBudget(this.#retries);
     const signal = this.#closer.signal;
     while (!signal.aborted) {
       const resumeAt = spool.appended;
+      const download = resumeAt > 0 ? `bytes=${resumeAt}-` : 'the whole file';
       let skip = 0;
       try {
         await this.#exchange(resumeAt > 0 ? `bytes=${resumeAt}-` : null, undefined, {
@@ -410,24 +414,20 @@ export class HttpSource implements ByteSource {
           },
         });
         if (spool.size === null || spool.appended === spool.size) return spool.finish();
-        throw new PassingFailure(
-          new FramepipeError(ErrorCode.UNREACHABLE, `The download of ${this.description} ended after ${spool.appended} of ${spool.size} bytes`, {
-            source: this.description,
-          }),
-        );
+        throw this.#cut(download, spool.appended - resumeAt, spool.size - resumeAt);
       } catch (error) {
         if (!(error instanceof PassingFailure)) {
           spool.fail(error as Error);
           return;
         }
-        if (spool.appended > resumeAt) failures.length = 0;
-        failures.push(error);
-        if (failures.length > this.#retries) {
-          spool.fail(this.#exhausted(failures));
+        const delivered = spool.appended - resumeAt;
+        const spent = budget.spend(error, delivered);
+        if (spent) {
+          spool.fail(spent);
           return;
         }
         try {
-          await this.#pause(error, failures.length, undefined);
+          await this.#pause(error, budget.withoutProgress, undefined, delivered);
         } catch (aborted) {
           spool.fail(aborted as Error);
           return;
@@ -547,16 +547,25 @@ export class HttpSource implements ByteSource {
     });
   }
 
-  /** Waits before the next try: what the server's Retry-After asks, or the backoff for this attempt. */
-  #pause(failure: PassingFailure, attempt: number, signal: AbortSignal | undefined): Promise<void> {
+  /**
+   * Waits before the next try: what the server's Retry-After asks, or the backoff for `attempt`, the tries in a row
+   * without a new byte (the first wait again after a try that brought `received` bytes).
+   */
+  #pause(failure: PassingFailure, attempt: number, signal: AbortSignal | undefined, received: number): Promise<void> {
     this.#retriesMade++;
     const combined = signal ? AbortSignal.any([this.#closer.signal, signal]) : this.#closer.signal;
-    return pauseBeforeRetry(failure, attempt, this.#retryDelay, combined, this.#retries);
+    return pauseBeforeRetry(failure, attempt, this.#retryDelay, combined, this.#retries, received);
   }
 
-  /** The one error that ends a request whose retries have run out (see {@link retriesSpent}). */
-  #exhausted(failures: PassingFailure[]): FramepipeError {
-    return retriesSpent(failures.map((failure) => failure.error));
+  /** A body that ended, or whose connection broke, before the bytes it promised: worth another try. */
+  #cut(range: string, delivered: number, promised: number | null | undefined, cause?: unknown): PassingFailure {
+    const of = promised === null || promised === undefined ? '' : ` of ${promised}`;
+    return new PassingFailure(
+      new FramepipeError(ErrorCode.UNREACHABLE, `The body of ${range} from ${this.description} was cut after ${delivered}${of} bytes`, {
+        source: this.description,
+        ...(cause === undefined ? {} : { cause }),
+      }),
+    );
   }
 
   /** Runs `task` after every earlier task has settled: one request in flight per source. */

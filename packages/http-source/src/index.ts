@@ -11,7 +11,9 @@ export { hideRequestOptions } from './hide-request-options.ts';
 export {
   DEFAULT_RETRIES,
   DEFAULT_RETRY_DELAY,
+  MAX_ATTEMPTS,
   PassingFailure,
+  RetryBudget,
   isPassingNetworkError,
   isPassingStatus,
   pauseBeforeRetry,

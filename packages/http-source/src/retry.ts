@@ -17,8 +17,13 @@ export class PassingFailure extends Error {
   }
 }
 
-/** The retries of one request when the caller does not say. */
+/** The retries in a row without a new byte that one request may make when the caller does not say. */
 export const DEFAULT_RETRIES = 5;
+/**
+ * The tries one request may make in all, bytes or not: a server that cuts every answer after a few bytes still
+ * delivers, but so slowly that giving up is kinder than going on.
+ */
+export const MAX_ATTEMPTS = 100;
 /** Milliseconds before the first retry when the caller does not say. */
 export const DEFAULT_RETRY_DELAY = 500;
 /** The longest backoff between two tries. */
@@ -82,10 +87,15 @@ export const RETRY_CHANNEL = 'framepipe:retry';
 export interface RetryEvent {
   /** The failure of this try: its code, its message, the URL in `source` (credentials hidden). */
   readonly error: FramepipeError;
-  /** The try that failed, 1 for the first. */
+  /**
+   * Tries in a row that brought no new byte, this one included, 1 for the first; 0 when this try brought bytes
+   * (a body cut short), which starts the count again.
+   */
   readonly attempt: number;
-  /** How many tries the request may make in all: the retries + 1. */
+  /** How many tries in a row without a new byte the request may make: the retries + 1. */
   readonly attempts: number;
+  /** New bytes this try delivered before it failed (0 for a status, a refused connection, a stall before the body). */
+  readonly received: number;
   /** Milliseconds until the next try. */
   readonly wait: number;
 }
@@ -94,13 +104,20 @@ const retries = channel(RETRY_CHANNEL);
 
 /**
  * Waits before retry number `attempt` (see {@link retryWait}), after announcing it on {@link RETRY_CHANNEL}
- * (`maxRetries` is the request's budget, for the "attempt n of m" there); rejects with an AbortError once `signal`
- * fires.
+ * (`maxRetries` is the request's budget, for the "attempt n of m" there; `received` the new bytes the try brought,
+ * after which the count starts again and the wait is the first one); rejects with an AbortError once `signal` fires.
  */
-export function pauseBeforeRetry(failure: PassingFailure, attempt: number, baseDelay: number, signal?: AbortSignal, maxRetries?: number): Promise<void> {
-  const wait = retryWait(attempt, baseDelay, failure.retryAfter);
+export function pauseBeforeRetry(
+  failure: PassingFailure,
+  attempt: number,
+  baseDelay: number,
+  signal?: AbortSignal,
+  maxRetries?: number,
+  received = 0,
+): Promise<void> {
+  const wait = retryWait(Math.max(attempt, 1), baseDelay, failure.retryAfter);
   if (retries.hasSubscribers) {
-    const event: RetryEvent = { error: failure.error, attempt, attempts: (maxRetries ?? attempt) + 1, wait };
+    const event: RetryEvent = { error: failure.error, attempt, attempts: (maxRetries ?? attempt) + 1, received, wait };
     retries.publish(event);
   }
   return delay(wait, undefined, signal ? { signal } : {}).catch(() => {
@@ -110,17 +127,55 @@ export function pauseBeforeRetry(failure: PassingFailure, attempt: number, baseD
 
 /**
  * The one error that ends a request whose retries have run out: the last failure, said once, with how many tries it
- * took; its code, status and source; every try's message in `attempts`. A single try is its own failure as it is.
+ * took (and `why`, when given); its code, status and source; every try's message in `attempts`. A single try is its
+ * own failure as it is.
  */
-export function retriesSpent(failures: readonly FramepipeError[]): FramepipeError {
+export function retriesSpent(failures: readonly FramepipeError[], why?: string): FramepipeError {
   const last = failures[failures.length - 1]!;
   if (failures.length === 1) return last;
-  return new FramepipeError(last.code, `${last.message} (gave up after ${failures.length} attempts)`, {
+  return new FramepipeError(last.code, `${last.message} (gave up after ${failures.length} attempts${why ? `, ${why}` : ''})`, {
     ...(last.source !== undefined ? { source: last.source } : {}),
     ...(last.status !== undefined ? { status: last.status } : {}),
     cause: last.cause ?? last,
     attempts: failures.map((failure) => failure.message),
   });
+}
+
+/**
+ * The retry budget of one request that may deliver its bytes over several tries: `retries` tries in a row that
+ * bring no new byte (a try that brings some starts the count again), and {@link MAX_ATTEMPTS} tries in all, so that
+ * a dead server and one that cuts every answer after a few bytes both end.
+ */
+export class RetryBudget {
+  readonly #retries: number;
+  readonly #maxAttempts: number;
+  readonly #failures: FramepipeError[] = [];
+  #withoutProgress = 0;
+
+  constructor(retries: number, maxAttempts = MAX_ATTEMPTS) {
+    this.#retries = retries;
+    this.#maxAttempts = maxAttempts;
+  }
+
+  /** Tries in a row, the last failed one included, that brought no new byte (0 after one that did). */
+  get withoutProgress(): number {
+    return this.#withoutProgress;
+  }
+
+  /**
+   * Counts a failed try that brought `received` new bytes: returns the error that ends the request when the
+   * budget is spent, undefined when another try is due.
+   */
+  spend(failure: PassingFailure, received: number): FramepipeError | undefined {
+    this.#failures.push(failure.error);
+    this.#withoutProgress = received > 0 ? 0 : this.#withoutProgress + 1;
+    const tries = this.#failures.length;
+    if (this.#withoutProgress > this.#retries) {
+      return retriesSpent(this.#failures, this.#withoutProgress < tries ? `the last ${this.#withoutProgress} without a new byte` : undefined);
+    }
+    if (tries >= this.#maxAttempts) return retriesSpent(this.#failures, 'the most one request may make');
+    return undefined;
+  }
 }
 
 /** `Retry-After` in ms (delay-seconds or an HTTP date), at most 60 s; undefined if absent or unreadable. */
