@@ -531,6 +531,66 @@ describe('HttpSource resilience', () => {
     }
   });
 
+  test('a try that brings bytes starts the retry count again: with retries: 1, cut, 503, cut, 503, cut, 503 still succeeds', async () => {
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+    const { RETRY_CHANNEL } = await import('../src/retry.ts');
+    // Odd answers are a 503, even ones are cut after 10,000 bytes, from the seventh on the answers are whole.
+    const server = await scriptedServer((req, res, n) => {
+      if (n >= 6) return partial(req, res, video);
+      if (n % 2 === 1) return void res.writeHead(503).end();
+      partial(req, res, video, {}, 10_000);
+    });
+    const events: Array<{ error: { code: string; message: string }; attempt: number; attempts: number; received: number; wait: number }> = [];
+    const listener = (event: unknown) => void events.push(event as (typeof events)[number]);
+    subscribe(RETRY_CHANNEL, listener);
+    const source = new HttpSource(server.url, { retries: 1, retryDelay: 20 });
+    try {
+      await source.open();
+      assert.deepEqual(await source.read(0, 256 * KiB), video.subarray(0, 256 * KiB));
+      assert.deepEqual(
+        server.seen.map((h) => h.range),
+        [0, 10_000, 10_000, 20_000, 20_000, 30_000, 30_000].map((from) => `bytes=${from}-${256 * KiB - 1}`),
+        'each try asks from the first byte not received',
+      );
+      assert.equal(source.retriesMade, 6);
+      // A cut: no count of tries without bytes, and what it brought; a 503 after it: the first of such tries.
+      assert.deepEqual(events.map(({ attempt, attempts, received }) => [attempt, attempts, received]), [
+        [0, 2, 10_000],
+        [1, 2, 0],
+        [0, 2, 10_000],
+        [1, 2, 0],
+        [0, 2, 10_000],
+        [1, 2, 0],
+      ]);
+      assert.equal(events[0]!.error.message, `The body of bytes=0-${256 * KiB - 1} from ${server.url} was cut after 10000 of ${256 * KiB} bytes`);
+      assert.equal(events[2]!.error.message, `The body of bytes=10000-${256 * KiB - 1} from ${server.url} was cut after 10000 of ${256 * KiB - 10_000} bytes`);
+      assert.match(events[1]!.error.message, /^HTTP 503 /);
+      // The waits never double: each try without bytes is the first in a row (20 ms ±20%).
+      for (const event of events) assert.ok(event.wait >= 16 && event.wait <= 24, `${event.wait}`);
+    } finally {
+      unsubscribe(RETRY_CHANNEL, listener);
+      await source.close();
+      await server.close();
+    }
+  });
+
+  test('tries without bytes after one with bytes still end the read: cut, 503, 503 with retries: 1', async () => {
+    const server = await scriptedServer((req, res, n) => {
+      if (n >= 1) return void res.writeHead(503).end();
+      partial(req, res, video, {}, 10_000);
+    });
+    const source = new HttpSource(server.url, { retries: 1, retryDelay: 1 });
+    try {
+      const error = await rejectsWith(source.open(), ErrorCode.HTTP_STATUS);
+      assert.equal(server.seen.length, 3);
+      assert.equal(error.message, `HTTP 503 Service Unavailable from ${server.url} (Range: bytes=10000-${256 * KiB - 1}) (gave up after 3 attempts, the last 2 without a new byte)`);
+      assert.deepEqual(error.attempts?.[0], `The body of bytes=0-${256 * KiB - 1} from ${server.url} was cut after 10000 of ${256 * KiB} bytes`);
+    } finally {
+      await source.close();
+      await server.close();
+    }
+  });
+
   test('a body that ends early without an error is a fault to retry, not data', async () => {
     const server = await scriptedServer((req, res, n) => {
       if (n !== 0) return partial(req, res, video);
