@@ -349,6 +349,29 @@ describe('messages a new user understands (issue 13): the code, the input or fla
     assert.equal(quiet.stderr, `ERR_FRAMEPIPE_UNREACHABLE Could not reach ${url}: connection refused: no server listens at that address and port (gave up after 2 attempts)\n`, '--quiet: the error only');
   });
 
+  test('a body cut short: one line that says how much came and that the rest is asked for; it does not spend --retries', async () => {
+    const { startFaultServer } = await import('./support/fault-server.ts');
+    const server = await startFaultServer({ files: { '/clip.mp4': await makeFixture(H264_MP4_MOOV_END) }, plan: { seed: 1, script: [['cut']], cutAfter: 300 } });
+    try {
+      const out = join(dir, 'cut-once');
+      const { code, stderr } = await runScript(BIN, ['frames', server.url('/clip.mp4'), '-o', out, '--end', '2', '--retries', '0']);
+      assert.equal(code, 0, stderr);
+      const [cut] = server.requests;
+      const asked = (cut!.last as number) - (cut!.first as number) + 1;
+      const lines = stderr.split('\n').filter(Boolean);
+      // Then the progress line and the note on retries.
+      assert.equal(lines.filter((line) => / failed: |was cut after/.test(line)).length, 1, stderr);
+      assert.match(
+        lines[0]!,
+        new RegExp(`^${escape(`The body of ${cut!.range} from ${server.url('/clip.mp4')} was cut after 300 of ${asked} bytes; asking for the rest in `)}0\\.[4-6] s$`),
+      );
+      assert.equal(server.requests[1]?.range, `bytes=300-${cut!.last}`, 'the rest of the answered range');
+      assert.deepEqual((await readdir(out)).sort(), ['frame_000000.png', 'frame_000001.png', 'frame_000002.png']);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('probe says a phone video\'s rotation as ffprobe and the rotate tag do; --json keeps rotation counter-clockwise', async () => {
     const { execFile } = await import('node:child_process');
     const { promisify } = await import('node:util');

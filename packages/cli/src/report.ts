@@ -100,10 +100,13 @@ export function reportFailure(
  */
 export function announceRetries(io: CliIo): () => void {
   const listener = (message: unknown): void => {
-    const { error, attempt, attempts, wait } = message as RetryEvent;
+    const { error, attempt, attempts, received, wait } = message as RetryEvent;
     // On a terminal a progress bar may be drawn on the current line: clear it; the bar redraws below.
     const clear = io.stderr.isTTY ? '\r\x1b[2K' : '';
-    io.stderr.write(`${clear}Attempt ${attempt} of ${attempts} failed: ${error.message}; trying again in ${(wait / 1000).toFixed(1)} s\n`);
+    const next = `in ${(wait / 1000).toFixed(1)} s`;
+    // A try cut short after some bytes is not one of the "n of m": those count the tries in a row without a byte.
+    const line = received > 0 ? `${error.message}; asking for the rest ${next}` : `Attempt ${attempt} of ${attempts} failed: ${error.message}; trying again ${next}`;
+    io.stderr.write(`${clear}${line}\n`);
   };
   subscribe(RETRY_CHANNEL, listener);
   return () => unsubscribe(RETRY_CHANNEL, listener);

@@ -22,9 +22,11 @@ export interface SourceOptions {
    */
   timeout?: number | undefined;
   /**
-   * Retries of one HTTP request after a connection error, a timeout, a short body or a 408/429/5xx answer. Each
-   * retry waits (0.5 s doubling up to 30 s, or the server's `Retry-After`) and resumes at the byte where the body
-   * stopped. When they run out, the run fails with the last failure's code and `error.attempts` lists each try.
+   * Retries in a row that bring no new byte, of one HTTP request after a connection error, a timeout, a body cut
+   * short or a 408/429/5xx answer. Each retry resumes at the byte where the body stopped; a try that brought bytes
+   * starts the count again, up to 100 tries per request in all. Each retry waits (0.5 s, doubling with each try in
+   * a row without a new byte up to 30 s, or the server's `Retry-After`). When they run out, the run fails with the
+   * last failure's code and `error.attempts` lists each try.
    * @default 5
    */
   retries?: number | undefined;

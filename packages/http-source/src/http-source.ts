@@ -63,10 +63,12 @@ export interface HttpSourceOptions {
    */
   timeout?: number;
   /**
-   * Retries of one request after a connection error, a timeout, a body shorter than promised, or a 408, 429 or
-   * 5xx answer. A retry waits 0.5 s, doubling each time up to 30 s (or what the server's `Retry-After` asks, up to
-   * 60 s), then asks only for the bytes that have not arrived yet. When the retries run out, the read fails with
-   * the last failure's code and `error.attempts` lists every try.
+   * Retries in a row that bring no new byte, of one request after a connection error, a timeout, a body cut
+   * short, or a 408, 429 or 5xx answer. Every retry asks only for the bytes that have not arrived yet; a try that
+   * brought bytes before it failed starts the count again, so a flaky link that keeps delivering is followed to the
+   * end, up to 100 tries per request in all. A retry waits 0.5 s, doubling with each try
+   * in a row without a new byte up to 30 s (or what the server's `Retry-After` asks, up to 60 s). When the retries
+   * run out, the read fails with the last failure's code and `error.attempts` lists every try.
    * @default 5
    */
   retries?: number;

@@ -77,8 +77,9 @@ export function retryWait(attempt: number, baseDelay: number, retryAfter?: strin
  * @example
  * import { subscribe } from 'node:diagnostics_channel';
  * subscribe(RETRY_CHANNEL, (event) => {
- *   const { error, attempt, attempts, wait } = event as RetryEvent;
- *   console.error(`attempt ${attempt} of ${attempts} failed: ${error.message}; next try in ${wait} ms`);
+ *   const { error, attempt, attempts, received, wait } = event as RetryEvent;
+ *   if (received > 0) console.error(`${error.message}; asking for the rest in ${wait} ms`);
+ *   else console.error(`attempt ${attempt} of ${attempts} failed: ${error.message}; next try in ${wait} ms`);
  * });
  */
 export const RETRY_CHANNEL = 'framepipe:retry';
