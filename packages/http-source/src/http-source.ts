@@ -335,10 +335,7 @@ export class HttpSource implements ByteSource {
       } catch (caught) {
         if (!(caught instanceof PassingFailure)) throw caught;
         const delivered = first + received - from;
-        // A connection that broke inside the body did reach the server: say how much of the body came.
-        const error = responded && !caught.error.status && caught.error.code === ErrorCode.UNREACHABLE && body
-          ? this.#cut(range, delivered, first + body.length - from, caught.error.cause)
-          : caught;
+        const error = responded && body ? this.#brokenBody(caught, range, delivered, first + body.length - from) : caught;
         const spent = budget.spend(error, delivered);
         if (spent) throw spent;
         await this.#pause(error, budget.withoutProgress, signal, delivered);
@@ -378,9 +375,11 @@ export class HttpSource implements ByteSource {
       const resumeAt = spool.appended;
       const download = resumeAt > 0 ? `bytes=${resumeAt}-` : 'the whole file';
       let skip = 0;
+      let responded = false;
       try {
         await this.#exchange(resumeAt > 0 ? `bytes=${resumeAt}-` : null, undefined, {
           response: (response) => {
+            responded = true;
             const status = response.statusCode ?? 0;
             this.#checkStatus(response, `bytes=${resumeAt}-`);
             if (status === 206) {
@@ -417,12 +416,14 @@ export class HttpSource implements ByteSource {
         });
         if (spool.size === null || spool.appended === spool.size) return spool.finish();
         throw this.#cut(download, spool.appended - resumeAt, spool.size - resumeAt);
-      } catch (error) {
-        if (!(error instanceof PassingFailure)) {
-          spool.fail(error as Error);
+      } catch (caught) {
+        if (!(caught instanceof PassingFailure)) {
+          spool.fail(caught as Error);
           return;
         }
         const delivered = spool.appended - resumeAt;
+        const promised = spool.size === null ? null : spool.size - resumeAt;
+        const error = responded ? this.#brokenBody(caught, download, delivered, promised) : caught;
         const spent = budget.spend(error, delivered);
         if (spent) {
           spool.fail(spent);
@@ -557,6 +558,15 @@ export class HttpSource implements ByteSource {
     this.#retriesMade++;
     const combined = signal ? AbortSignal.any([this.#closer.signal, signal]) : this.#closer.signal;
     return pauseBeforeRetry(failure, attempt, this.#retryDelay, combined, this.#retries, received);
+  }
+
+  /**
+   * A connection that broke inside a body (got says `Content-Length mismatch` or reset) did reach the server: it
+   * becomes a body cut after `delivered` bytes. Other failures stay as they are.
+   */
+  #brokenBody(failure: PassingFailure, range: string, delivered: number, promised: number | null): PassingFailure {
+    if (failure.error.code !== ErrorCode.UNREACHABLE) return failure;
+    return this.#cut(range, delivered, promised, failure.error.cause);
   }
 
   /** A body that ended, or whose connection broke, before the bytes it promised: worth another try. */

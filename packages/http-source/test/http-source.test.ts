@@ -251,8 +251,9 @@ describe('HttpSource errors', () => {
     }
   });
 
-  test('a stalled body → TIMEOUT after the timeout (no retries left)', { timeout: 5000 }, async () => {
-    const stalling = await startRangeServer({ files: { '/video.mp4': video }, stallAfterBytes: 1000 });
+  // A stall after some bytes would be retried even with retries: 0 (the try brought bytes): see the resilience tests.
+  test('a body stalled before its first byte → TIMEOUT after the timeout (no retries left)', { timeout: 5000 }, async () => {
+    const stalling = await startRangeServer({ files: { '/video.mp4': video }, stallAfterBytes: 0 });
     const source = new HttpSource(stalling.url('/video.mp4'), { timeout: 300, retries: 0 });
     try {
       const started = Date.now();
@@ -706,6 +707,11 @@ describe('HttpSource resilience', () => {
       if (req.headers.range === undefined && ++downloads === 1) return res.write(video.subarray(0, 1024 * KiB), () => res.socket?.end());
       res.end(video);
     });
+    const { subscribe, unsubscribe } = await import('node:diagnostics_channel');
+    const { RETRY_CHANNEL } = await import('../src/retry.ts');
+    const events: Array<{ error: { message: string }; received: number }> = [];
+    const listener = (event: unknown) => void events.push(event as (typeof events)[number]);
+    subscribe(RETRY_CHANNEL, listener);
     const source = new HttpSource(server.url, { retryDelay: 1 });
     try {
       await source.open();
@@ -715,7 +721,12 @@ describe('HttpSource resilience', () => {
       const resumedAt = Number(/^bytes=(\d+)-$/.exec(server.seen[2]?.range ?? '')?.[1]);
       assert.ok(resumedAt > 0 && resumedAt <= 1024 * KiB, `resumed at ${server.seen[2]?.range}`);
       assert.equal(server.seen[2]?.['if-range'], '"same"');
+      assert.deepEqual(
+        events.map(({ error, received }) => [error.message, received]),
+        [[`The body of the whole file from ${server.url} was cut after ${resumedAt} of ${SIZE} bytes`, resumedAt]],
+      );
     } finally {
+      unsubscribe(RETRY_CHANNEL, listener);
       await source.close();
       await server.close();
     }

@@ -71,7 +71,7 @@ describe('openByteSource', () => {
   });
 
   test('options reach the HttpSource (timeout)', { timeout: 5000 }, async () => {
-    const stalling = await startRangeServer({ files: { '/video.mp4': video }, stallAfterBytes: 10 });
+    const stalling = await startRangeServer({ files: { '/video.mp4': video }, stallAfterBytes: 0 });
     const source = openByteSource(stalling.url('/video.mp4'), { timeout: 200, retries: 0 });
     try {
       await assert.rejects(source.open(), { code: ErrorCode.TIMEOUT });
