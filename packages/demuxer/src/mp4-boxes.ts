@@ -40,6 +40,33 @@ export function readSafeU64(buffer: Buffer, offset: number): number | null {
   return value > BigInt(Number.MAX_SAFE_INTEGER) ? null : Number(value);
 }
 
+/**
+ * The size of the box whose first 8 bytes are `head`, at `offset` of `source` (`size` bytes): reads the 64-bit size
+ * after a size of 1, runs a size of 0 to the end. Null when the size cannot be read or is smaller than the header,
+ * which ends a walk.
+ */
+export async function boxSizeAt(
+  source: ByteSource,
+  offset: number,
+  head: Buffer,
+  size: number,
+  signal?: AbortSignal,
+): Promise<{ boxSize: number; headerSize: number } | null> {
+  let boxSize = head.readUInt32BE(0);
+  let headerSize = 8;
+  if (boxSize === 1) {
+    const large = await source.read(offset + 8, 8, signal);
+    if (large.length < 8) return null;
+    const value = readSafeU64(large, 0);
+    if (value === null) return null;
+    boxSize = value;
+    headerSize = 16;
+  } else if (boxSize === 0) {
+    boxSize = size - offset;
+  }
+  return boxSize < headerSize ? null : { boxSize, headerSize };
+}
+
 /** What the top-level walk found. */
 export interface TopLevel {
   /** The first `moov` box (FFmpeg skips any later one). */
@@ -67,23 +94,13 @@ export async function walkTopLevel(source: ByteSource, signal?: AbortSignal): Pr
   while (offset + 8 <= size) {
     const head = await source.read(offset, 8, signal);
     if (head.length < 8) break;
-    let boxSize = head.readUInt32BE(0);
     const type = fourcc(head, 4);
     if (first && !TOP_LEVEL.has(type)) return null;
     first = false;
     if (!isPrintableType(type)) break;
-    let headerSize = 8;
-    if (boxSize === 1) {
-      const large = await source.read(offset + 8, 8, signal);
-      if (large.length < 8) break;
-      const value = readSafeU64(large, 0);
-      if (value === null) break;
-      boxSize = value;
-      headerSize = 16;
-    } else if (boxSize === 0) {
-      boxSize = size - offset;
-    }
-    if (boxSize < headerSize) break;
+    const sized = await boxSizeAt(source, offset, head, size, signal);
+    if (!sized) break;
+    const { boxSize, headerSize } = sized;
     const declaredEnd = offset + boxSize;
     const box: BoxHeader = { type, start: offset, payload: offset + headerSize, end: Math.min(declaredEnd, size) };
     if (declaredEnd > size) cut = box;

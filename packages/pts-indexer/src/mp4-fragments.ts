@@ -12,7 +12,7 @@
  * then from the track's `trex`.
  */
 import type { BoxHeader, ByteSource } from './mp4-boxes.ts';
-import { childBoxes, fourcc, readSafeU64 } from './mp4-boxes.ts';
+import { boxSizeAt, childBoxes, fourcc, readSafeU64 } from './mp4-boxes.ts';
 import type { TrackTables } from './mp4-track.ts';
 
 /** The largest `moof` read into memory; a larger one is a damaged size, left to FFmpeg. */
@@ -72,20 +72,10 @@ export async function readFragments(
     const head = known ?? (await source.read(offset, 8, signal));
     known = undefined;
     if (head.length < 8) break;
-    let boxSize = head.readUInt32BE(0);
     const type = fourcc(head, 4);
-    let headerSize = 8;
-    if (boxSize === 1) {
-      const large = await source.read(offset + 8, 8, signal);
-      if (large.length < 8) break;
-      const value = readSafeU64(large, 0);
-      if (value === null) break;
-      boxSize = value;
-      headerSize = 16;
-    } else if (boxSize === 0) {
-      boxSize = size - offset;
-    }
-    if (boxSize < headerSize) break;
+    const sized = await boxSizeAt(source, offset, head, size, signal);
+    if (!sized) break;
+    const { boxSize, headerSize } = sized;
     // FFmpeg takes the timestamps of a file with a segment index from it: not reproduced here.
     if (type === 'sidx') return null;
     if (type === 'moof') {
