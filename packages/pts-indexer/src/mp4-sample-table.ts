@@ -286,14 +286,14 @@ async function readFragmentedTable(
 }
 
 /**
- * What FFmpeg subtracts from the decode times of a fragmented track: the media time of its first edit less a leading
- * empty edit (its `time_offset`; with no samples in moov it does not rewrite the index along the edits).
+ * The start an edit list gives a track, as FFmpeg reads it without rewriting the index: the duration of a leading
+ * empty edit (in the movie's timescale) and the media time of the first edit after it.
  */
-function fragmentTimeOffset(track: TrackTables, timescale: number, movieTimescale: number): number {
+function firstEdit(edits: TrackTables['edits']): { emptyDuration: number; startTime: number } {
   let emptyDuration = 0;
   let startTime = 0;
   let editStart = 0;
-  track.edits.forEach((e, i) => {
+  edits.forEach((e, i) => {
     if (i === 0 && e.mediaTime === -1) {
       emptyDuration = e.duration;
       editStart = 1;
@@ -301,6 +301,15 @@ function fragmentTimeOffset(track: TrackTables, timescale: number, movieTimescal
       startTime = e.mediaTime;
     }
   });
+  return { emptyDuration, startTime };
+}
+
+/**
+ * What FFmpeg subtracts from the decode times of a fragmented track: the media time of its first edit less a leading
+ * empty edit (its `time_offset`; with no samples in moov it does not rewrite the index along the edits).
+ */
+function fragmentTimeOffset(track: TrackTables, timescale: number, movieTimescale: number): number {
+  const { emptyDuration, startTime } = firstEdit(track.edits);
   if (!(emptyDuration || startTime) || movieTimescale <= 0) return 0;
   return startTime - (emptyDuration ? rescale(emptyDuration, timescale, movieTimescale) : 0);
 }
@@ -479,20 +488,10 @@ function buildIndex(t: TrackTables, ctx: BuildContext, durations: Float64Array):
   let dts = 0;
   if (t.edits.length) {
     // Without the index rewrite, FFmpeg only moves the start by the first edit (after a leading empty one).
-    let emptyDuration = 0;
-    let startTime = 0;
-    let editStart = 0;
-    t.edits.forEach((e, i) => {
-      if (i === 0 && e.mediaTime === -1) {
-        emptyDuration = e.duration;
-        editStart = 1;
-      } else if (i === editStart && e.mediaTime >= 0) {
-        startTime = e.mediaTime;
-      }
-    });
+    const { emptyDuration, startTime } = firstEdit(t.edits);
     if ((emptyDuration || startTime) && ctx.movieTimescale > 0) {
-      if (emptyDuration) emptyDuration = rescale(emptyDuration, ctx.timescale, ctx.movieTimescale);
-      if (!ctx.advancedEditList) dts = -(startTime - emptyDuration);
+      const empty = emptyDuration ? rescale(emptyDuration, ctx.timescale, ctx.movieTimescale) : 0;
+      if (!ctx.advancedEditList) dts = -(startTime - empty);
     }
   }
   dts -= t.dtsShift;
