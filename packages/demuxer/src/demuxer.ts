@@ -33,6 +33,7 @@ import {
   checkInteger,
   StageBuffers,
 } from '@framepipe/common';
+import { withRead } from '@framepipe/http-source';
 import type { ByteSource } from '@framepipe/http-source';
 import { truncatedIndex, walkTopLevel } from './mp4-boxes.ts';
 
@@ -176,25 +177,12 @@ export class Demuxer extends Readable {
   get headerSource(): ByteSource {
     const source = this.source;
     const header = () => this.#header;
-    return {
-      get description() {
-        return source.description;
-      },
-      get size() {
-        return source.size;
-      },
-      get bytesRead() {
-        return source.bytesRead;
-      },
-      open: (signal) => source.open(signal),
-      close: () => source.close(),
-      read(offset, length, signal) {
-        const end = Math.min(offset + length, source.size);
-        const held = header().find((r) => r.offset <= offset && r.offset + r.data.length >= end);
-        if (held) return Promise.resolve(Buffer.from(held.data.subarray(offset - held.offset, Math.max(offset, end) - held.offset)));
-        return source.read(offset, length, signal);
-      },
-    };
+    return withRead(source, (offset, length, signal) => {
+      const end = Math.min(offset + length, source.size);
+      const held = header().find((r) => r.offset <= offset && r.offset + r.data.length >= end);
+      if (held) return Promise.resolve(Buffer.from(held.data.subarray(offset - held.offset, Math.max(offset, end) - held.offset)));
+      return source.read(offset, length, signal);
+    });
   }
 
   /** Packets of the video stream emitted so far. */

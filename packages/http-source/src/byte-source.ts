@@ -35,3 +35,24 @@ export function isByteSource(value: unknown): value is ByteSource {
     'size' in value
   );
 }
+
+/**
+ * A view of `source` whose reads go through `read` (to serve some bytes from memory, count them, …); its size,
+ * description, `bytesRead`, `open` and `close` are the source's own.
+ */
+export function withRead(source: ByteSource, read: ByteSource['read']): ByteSource {
+  return {
+    get description() {
+      return source.description;
+    },
+    get size() {
+      return source.size;
+    },
+    get bytesRead() {
+      return source.bytesRead;
+    },
+    open: (signal) => source.open(signal),
+    close: () => source.close(),
+    read,
+  };
+}

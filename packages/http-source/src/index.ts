@@ -1,4 +1,4 @@
-export { isByteSource } from './byte-source.ts';
+export { isByteSource, withRead } from './byte-source.ts';
 export type { ByteSource } from './byte-source.ts';
 export { DEFAULT_TIMEOUT, HttpSource } from './http-source.ts';
 export type { HttpSourceOptions, HttpAgents } from './http-source.ts';

@@ -4,7 +4,7 @@
  */
 import type { Demuxer } from '@framepipe/demuxer';
 
-export { boxSizeAt, childBoxes, fourcc, readSafeU64, truncatedIndex, walkTopLevel } from '@framepipe/demuxer';
+export { boxSizeAt, childBoxes, fourcc, readSafeU64, truncatedIndex, walkTopLevel, withRead } from '@framepipe/demuxer';
 export type { BoxHeader, TopLevel } from '@framepipe/demuxer';
 
 /** The random-access byte source a {@link Demuxer} reads (the `ByteSource` of `@framepipe/http-source`). */

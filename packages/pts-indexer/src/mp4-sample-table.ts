@@ -11,7 +11,7 @@
  * dts the demuxer reports.
  */
 import type { FramepipeError } from '@framepipe/common';
-import { childBoxes, truncatedIndex, walkTopLevel } from './mp4-boxes.ts';
+import { childBoxes, truncatedIndex, walkTopLevel, withRead } from './mp4-boxes.ts';
 import type { BoxHeader, ByteSource } from './mp4-boxes.ts';
 import { readFragments, readTrex } from './mp4-fragments.ts';
 import { readTrack, trackSanity } from './mp4-track.ts';
@@ -128,24 +128,11 @@ export class Mp4SampleTable {
 /** A view of `source` that counts the bytes it delivers, so the reader can say what the index cost. */
 function counting(source: ByteSource): { source: ByteSource; bytes: () => number } {
   let bytes = 0;
-  const view: ByteSource = {
-    get description() {
-      return source.description;
-    },
-    get size() {
-      return source.size;
-    },
-    get bytesRead() {
-      return source.bytesRead;
-    },
-    open: (signal) => source.open(signal),
-    close: () => source.close(),
-    async read(offset, length, signal) {
-      const data = await source.read(offset, length, signal);
-      bytes += data.length;
-      return data;
-    },
-  };
+  const view = withRead(source, async (offset, length, signal) => {
+    const data = await source.read(offset, length, signal);
+    bytes += data.length;
+    return data;
+  });
   return { source: view, bytes: () => bytes };
 }
 
