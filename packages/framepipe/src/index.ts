@@ -36,12 +36,22 @@ export type {
 // Pipelines of your own: the default path's stages, planned and wired, ending where your Writable starts.
 export { openFrameStages } from '@framepipe/core';
 export type { FrameStages, FrameStagesOptions } from '@framepipe/core';
-export { Selection, planDecode } from '@framepipe/pts-indexer';
+export { Selection, planByteRanges, planDecode } from '@framepipe/pts-indexer';
 export type { DecodePart, DecodePlan, KeyframePosition, PlanStreamInfo, SelectionOptions, StreamTiming } from '@framepipe/pts-indexer';
 
 // The stages one by one.
-export { ByteStream, FileSource, HttpSource, RETRY_CHANNEL, isByteSource, openByteSource } from '@framepipe/http-source';
-export type { ByteSource, ByteSourceInput, ByteStreamOptions, HttpAgents, HttpSourceInput, HttpSourceOptions, RetryEvent } from '@framepipe/http-source';
+export { ByteStream, FileSource, HttpSource, RETRY_CHANNEL, ReadCache, isByteSource, openByteSource } from '@framepipe/http-source';
+export type {
+  ByteSource,
+  ByteSourceInput,
+  ByteStreamOptions,
+  HttpAgents,
+  HttpSourceInput,
+  HttpSourceOptions,
+  PlannedRange,
+  ReadCacheOptions,
+  RetryEvent,
+} from '@framepipe/http-source';
 export { Demuxer } from '@framepipe/demuxer';
 export type { DemuxerInfo, DemuxerOptions } from '@framepipe/demuxer';
 export { FrameSelector, Mp4SampleTable, PtsIndex, PtsIndexer, SAMPLE_DISCARD, SAMPLE_KEYFRAME, SCAN_MARGIN, readMp4SampleTable } from '@framepipe/pts-indexer';

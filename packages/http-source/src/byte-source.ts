@@ -13,6 +13,11 @@ export interface ByteSource {
   readonly bytesRead: number;
   /** Requests retried after a failure that may pass, if the source retries (HTTP sources do). */
   readonly retriesMade?: number;
+  /**
+   * Told by a reader which byte ranges it will need from now on, a source that reads ahead keeps its read-ahead
+   * within them (`HttpSource` and `ReadCache` do). Optional.
+   */
+  planReads?(ranges: ReadonlyArray<{ readonly start: number; readonly end: number }>): void;
   /** Learns the size and checks that the source is reachable. Idempotent. */
   open(signal?: AbortSignal): Promise<void>;
   /**

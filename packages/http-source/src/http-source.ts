@@ -16,6 +16,8 @@ import {
 import type { ByteSource } from './byte-source.ts';
 import { hideRequestOptions } from './hide-request-options.ts';
 import { ByteStream, type ByteStreamOptions } from './byte-stream.ts';
+import { ReadAhead, type PlannedRange } from './read-ahead.ts';
+import { DEFAULT_CACHE_DISK, DEFAULT_CACHE_MEMORY, RangeStore } from './range-store.ts';
 import { Spool } from './spool.ts';
 import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, PassingFailure, RetryBudget, isPassingNetworkError, isPassingStatus, pauseBeforeRetry } from './retry.ts';
 import { shownUrl } from './shown-url.ts';
@@ -95,10 +97,34 @@ export interface HttpSourceOptions {
    * @default one keep-alive agent per protocol, owned by the source
    */
   agent?: HttpAgents;
+  /**
+   * Bytes of the source kept in memory once fetched, so that no reader of this source (every demuxer of a run, the
+   * index readers) fetches a byte twice. Beyond it, the least recently used ranges move to a temporary file (see
+   * {@link HttpSourceOptions.cacheDisk}); the read-ahead block in flight may exceed it for a moment.
+   * @default 67108864 (64 MiB)
+   */
+  cacheMemory?: number;
+  /**
+   * Bytes of the source the temporary file of the cache may hold (in `os.tmpdir()`, removed by
+   * {@link HttpSource.close}); once it is full, ranges that leave memory are forgotten, and fetched again if read again.
+   * 0 keeps nothing on disk.
+   * @default 536870912 (512 MiB)
+   */
+  cacheDisk?: number;
 }
 
 /** The option names of {@link HttpSourceOptions}, for callers that forward them (not re-exported). */
-export const HTTP_SOURCE_OPTION_KEYS = ['headers', 'timeout', 'retries', 'retryDelay', 'readAhead', 'maxReadAhead', 'agent'] as const;
+export const HTTP_SOURCE_OPTION_KEYS = [
+  'headers',
+  'timeout',
+  'retries',
+  'retryDelay',
+  'readAhead',
+  'maxReadAhead',
+  'agent',
+  'cacheMemory',
+  'cacheDisk',
+] as const;
 
 /** Milliseconds a request may go without a byte before it fails (and is retried). */
 export const DEFAULT_TIMEOUT = 30_000;
@@ -106,8 +132,11 @@ const DEFAULT_READ_AHEAD = 256 * 1024;
 const DEFAULT_MAX_READ_AHEAD = 8 * 1024 * 1024;
 
 /**
- * A {@link ByteSource} over HTTP(S): every read is a closed `Range: bytes=a-b` request, served through a
- * one-block read-ahead cache that grows while the caller reads sequentially and shrinks back on a seek.
+ * A {@link ByteSource} over HTTP(S): every read is a closed `Range: bytes=a-b` request. Every byte fetched is kept
+ * (in memory up to {@link HttpSourceOptions.cacheMemory}, then in a temporary file), so that the readers of one
+ * source, such as the demuxers of a run, never fetch a byte twice; only the gaps between the ranges held are
+ * fetched, with a read-ahead that grows while the caller reads sequentially, shrinks back on a seek, and stays
+ * within the ranges announced by {@link HttpSource.planReads}.
  * Requests are made one at a time over one keep-alive connection; concurrent reads queue.
  *
  * A request that fails in a way that may pass is retried, asking only for the bytes still missing (see
@@ -142,9 +171,8 @@ export class HttpSource implements ByteSource {
   #bytesRead = 0;
   #retriesMade = 0;
   readonly #opening = new SharedAttempt();
-  #cache: { offset: number; data: Buffer } | undefined;
-  #blockSize: number;
-  #lastEnd = -1;
+  readonly #store: RangeStore;
+  readonly #ahead: ReadAhead;
   #queue: Promise<void> = Promise.resolve();
   /** The validators of the version being read, from the first answer. */
   #version: { etag: string | undefined; lastModified: string | undefined; size: number | null } | undefined;
@@ -164,7 +192,11 @@ export class HttpSource implements ByteSource {
     this.#readAhead = checkInteger('readAhead', opts.readAhead, 1, true) ?? DEFAULT_READ_AHEAD;
     this.#maxReadAhead =
       checkInteger('maxReadAhead', opts.maxReadAhead, this.#readAhead, true) ?? Math.max(DEFAULT_MAX_READ_AHEAD, this.#readAhead);
-    this.#blockSize = this.#readAhead;
+    this.#ahead = new ReadAhead(this.#readAhead, this.#maxReadAhead);
+    this.#store = new RangeStore({
+      memory: checkInteger('cacheMemory', opts.cacheMemory, 0, true) ?? DEFAULT_CACHE_MEMORY,
+      disk: checkInteger('cacheDisk', opts.cacheDisk, 0, true) ?? DEFAULT_CACHE_DISK,
+    });
     const given = checkAgents(opts.agent);
     this.#agents = {
       http: given.http ?? this.#ownAgent(new http.Agent({ keepAlive: true })),
@@ -207,13 +239,32 @@ export class HttpSource implements ByteSource {
   }
 
   /**
+   * Tells the source which bytes its reader will need from now on (a demuxer decoding a planned selection: the
+   * span of each part's samples): read-ahead then never runs past the end of the range a read starts in, and a read
+   * outside every range fetches only what it asks for. Reads are served whatever the plan. An empty list lifts it.
+   *
+   * @example
+   * source.planReads([{ start: 1_048_576, end: 3_145_728 }]);
+   */
+  planReads(ranges: readonly PlannedRange[]): void {
+    this.#ahead.plan(ranges);
+  }
+
+  /** Bytes of this source held by its cache: in memory, and in its temporary file. */
+  get cached(): { memory: number; disk: number } {
+    return { memory: this.#store.memoryBytes, disk: this.#store.diskBytes };
+  }
+
+  /**
    * Aborts the request in flight, rejects queued reads, destroys the agents the source created and removes the
-   * spool file, if any. Idempotent.
+   * cache's and the spool's temporary files, if any. Idempotent.
    */
   async close(): Promise<void> {
     if (this.#closer.signal.aborted) return;
     this.#closer.abort(new Error(`HttpSource closed (${this.description})`));
-    this.#cache = undefined;
+    // Reads run one at a time: the one in flight has seen the abort once the queue has settled.
+    await this.#queue.catch(() => {});
+    await this.#store.close();
     for (const agent of this.#ownedAgents) agent.destroy();
     // A spool still being created removes itself once it sees the source closed.
     const spool = await this.#spooling?.catch(() => undefined);
@@ -239,7 +290,8 @@ export class HttpSource implements ByteSource {
     try {
       const first = await this.#fetch(0, this.#readAhead - 1, signal, true);
       this.#size = first.total;
-      if (first.data.length > 0) this.#cache = { offset: 0, data: first.data };
+      this.#ahead.fetchedTo(first.data.length);
+      if (first.data.length > 0) await this.#store.put(0, first.data);
     } catch (error) {
       if (!(error instanceof RangeIgnored)) throw error;
       this.#size = await (await this.#startSpool()).whenSized(signal);
@@ -249,30 +301,18 @@ export class HttpSource implements ByteSource {
   /** `end` is exclusive and at most the size. */
   async #readNow(start: number, end: number, signal: AbortSignal | undefined): Promise<Buffer> {
     if (this.#spooling) return (await this.#spooling).read(start, end, signal);
-    const cache = this.#cache;
-    const cacheEnd = cache ? cache.offset + cache.data.length : -1;
-    const startsInCache = cache !== undefined && start >= cache.offset && start < cacheEnd;
-    if (startsInCache && end <= cacheEnd) {
-      this.#lastEnd = end;
-      return Buffer.from(cache.data.subarray(start - cache.offset, end - cache.offset));
-    }
-    const head = startsInCache ? cache.data.subarray(start - cache.offset) : undefined;
-    const from = startsInCache ? cacheEnd : start;
-    const sequential = startsInCache || start === this.#lastEnd;
-    this.#blockSize = sequential ? Math.min(this.#blockSize * 2, this.#maxReadAhead) : this.#readAhead;
-    const to = Math.min(this.#size, Math.max(end, from + this.#blockSize));
-    let data: Buffer;
     try {
-      ({ data } = await this.#fetch(from, to - 1, signal, false));
+      return await this.#store.read(start, end, this.#size, async (from, needed, limit) => {
+        const to = this.#ahead.fetchEnd(from, needed, limit, start);
+        return (await this.#fetch(from, to - 1, signal, false)).data;
+      });
     } catch (error) {
       if (!(error instanceof RangeIgnored)) throw error;
       // The server stopped honouring Range (a new front end, a cache): from now on, read from a download.
       return (await this.#startSpool()).read(start, end, signal);
+    } finally {
+      this.#ahead.readEnded(end);
     }
-    this.#cache = { offset: from, data };
-    this.#lastEnd = end;
-    const tail = data.subarray(0, end - from);
-    return head ? Buffer.concat([head, tail]) : Buffer.from(tail);
   }
 
   /**
@@ -348,7 +388,8 @@ export class HttpSource implements ByteSource {
    * found out is dropped; the download asks again from the first byte.
    */
   #startSpool(): Promise<Spool> {
-    this.#cache = undefined;
+    // Every read is served from the download from now on: what the cache held is not needed.
+    void this.#store.close();
     this.#spooling ??= Spool.create().then(async (spool) => {
       if (this.#closer.signal.aborted) {
         await spool.close();
