@@ -1,8 +1,8 @@
 import { AbortError, ErrorCode, FrameBudget, FramepipeError, throwIfAborted } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
 import type { DemuxerInfo } from '@framepipe/demuxer';
-import { PtsIndex, PtsIndexer, SCAN_MARGIN } from '@framepipe/pts-indexer';
-import type { Selection } from '@framepipe/pts-indexer';
+import { PtsIndex, PtsIndexer, SCAN_MARGIN, planByteRanges } from '@framepipe/pts-indexer';
+import type { DecodePlan, Selection } from '@framepipe/pts-indexer';
 import { isByteSource, openByteSource } from '@framepipe/http-source';
 import type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
 import type { Duplex, Readable } from 'streamx';
@@ -25,6 +25,8 @@ export interface IndexedVideo {
   readonly before: readonly Duplex[];
   /** An MP4 whose sample tables list data past the end of the file: why, and from which frame on (its pts) nothing can be decoded. */
   readonly cut: ContainerTables['cut'];
+  /** The index from an MP4's sample tables, even when frames are numbered as packets pass: where each sample's bytes are. */
+  readonly tables: PtsIndex | null;
 }
 
 /**
@@ -44,6 +46,8 @@ export class FrameRun {
   #progressTimer: NodeJS.Timeout | null = null;
   #onAbort: (() => void) | null = null;
   #packetsScanned = 0;
+  /** Set once the source was told which bytes the decode reads. */
+  #planned = false;
   /** Why the file looks cut short, as the sample tables show it before decoding; null when they do not. */
   #truncated: string | null = null;
   /** Why the run was stopped, once it has been: no stage may start after that. */
@@ -96,11 +100,11 @@ export class FrameRun {
     if (fromFirstFrame && !(index && ((selection.step > 1 && !header.truncated) || header.hidden > 0))) {
       const indexer = this.own(new PtsIndexer(info));
       attachProbe(stats, () => ({ strategy: 'stream', decodePath: 'from-start' }));
-      return { info, index: indexer.index, demuxer: first, before: [indexer], cut: header.cut };
+      return { info, index: indexer.index, demuxer: first, before: [indexer], cut: header.cut, tables: index };
     }
     if (index) {
       attachProbe(stats, () => ({ strategy: 'container' }));
-      return { info, index, demuxer: first, before: [], cut: header.cut };
+      return { info, index, demuxer: first, before: [], cut: header.cut, tables: index };
     }
     attachProbe(stats, () => ({ strategy: 'scan', packetsScanned: this.#packetsScanned }));
     index = await this.#scan(first, selection.lastNeeded(info.frameRate));
@@ -109,7 +113,7 @@ export class FrameRun {
       index = await this.#scan(this.own(this.#demuxer()), undefined);
     }
     this.throwIfStopped();
-    return { info, index, demuxer: null, before: [], cut: header.cut };
+    return { info, index, demuxer: null, before: [], cut: header.cut, tables: null };
   }
 
   /**
@@ -153,6 +157,18 @@ export class FrameRun {
     }
   }
 
+  /**
+   * Tells the source which bytes the decode of `plan` reads, when the sample tables say (see `planByteRanges`), so
+   * that its read-ahead stops where the decode does. The plan is lifted when the run closes: a source the caller
+   * gave may serve other runs.
+   */
+  planReads(video: IndexedVideo, plan: DecodePlan): void {
+    const ranges = video.tables && this.source.planReads ? planByteRanges(video.tables, plan) : null;
+    if (!ranges) return;
+    this.source.planReads!(ranges);
+    this.#planned = true;
+  }
+
   /** With `showDecodingProgress`, a bar of the packets read by a decode from the start. */
   startPacketProgress(demuxer: Demuxer, total: number | null): void {
     if (!this.settings.showDecodingProgress) return;
@@ -194,6 +210,7 @@ export class FrameRun {
     if (this.#ownsBudget) this.budget.close();
     await Promise.all(this.#streams.map((stream) => closed(stream)));
     if (this.#ownsSource) await this.source.close();
+    else if (this.#planned) this.source.planReads?.([]);
   }
 
   /** Registers a stage for teardown; a run already stopped destroys it and throws why. */

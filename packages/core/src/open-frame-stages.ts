@@ -115,6 +115,7 @@ export async function openFrameStages(
     if (video.cut && firstPts !== undefined && firstPts >= video.cut.fromPts) throw video.cut.error;
     attachProbe(stats, () => ({ framesTotal: total }));
     if (total === 0 && index.strategy !== 'stream') return frameStages(run, [emptyStream()], plan, info, index, skipped);
+    run.planReads(video, plan);
     const wired = await wire(run, video, plan, missing);
     return frameStages(run, wired.streams, plan, wired.info, index, skipped);
   } catch (error) {

@@ -122,3 +122,59 @@ function followsPart(index: PtsIndex, part: DecodePart, keyframePts: bigint): bo
   if (keyframeIndex === undefined || keyframeIndex === 0) return false;
   return index.keyframeFor(keyframeIndex - 1)?.pts === index.keyframeFor(part.last)?.pts;
 }
+
+/**
+ * Samples past the last wanted one, in decode order, counted into the bytes a part needs: a decoder that reorders
+ * pictures gives a frame out only after a few more packets have gone in. Bytes past the ranges are still read
+ * when the decode asks for them, only without read-ahead, so a short window costs a request, never a frame.
+ */
+const DECODE_DELAY = 3;
+
+/**
+ * The byte ranges of an MP4's media data that decoding `plan` reads, from its sample table (`index.sampleTable`):
+ * for each part, from the keyframe it starts at to the last sample (in decode order) shown at or before the part's
+ * last frame, plus a few for the decoder's delay. Interleaved samples of other tracks in between count, since the
+ * demuxer reads through them. Null when the index has no sample table, or the selection has no last frame (a whole
+ * run reads every byte anyway). For `HttpSource.planReads`, so read-ahead stops where the decode does.
+ *
+ * @example
+ * const ranges = planByteRanges(index, planDecode(index, info, { start: 100, end: 109 }));
+ * if (ranges) source.planReads?.(ranges);
+ */
+export function planByteRanges(index: PtsIndex, plan: DecodePlan): Array<{ start: number; end: number }> | null {
+  const table = index.sampleTable;
+  const end = plan.selection.end;
+  if (!table || end === undefined) return null;
+  if (plan.total === 0) return [];
+  const parts = plan.parts.length > 0 ? plan.parts : [{ keyframe: plan.seek, last: end }];
+  const ranges: Array<{ start: number; end: number }> = [];
+  for (const part of parts) {
+    const lastPts = index.ptsAt(part.last);
+    if (lastPts === undefined) return null;
+    let first = 0;
+    if (part.keyframe) {
+      const dts = part.keyframe.dts;
+      while (first < table.count && table.dts[first]! !== dts) first++;
+      if (first === table.count) return null;
+    }
+    // The last sample shown at or before the part's last frame: past it, a run of samples shown later ends the search.
+    let last = first;
+    for (let i = first, later = 0; i < table.count && later <= 2 * DECODE_DELAY + 16; i++) {
+      if (table.pts[i]! <= lastPts) {
+        last = i;
+        later = 0;
+      } else {
+        later++;
+      }
+    }
+    last = Math.min(table.count - 1, last + DECODE_DELAY);
+    let start = Infinity;
+    let stop = 0;
+    for (let i = first; i <= last; i++) {
+      start = Math.min(start, table.offsets[i]!);
+      stop = Math.max(stop, table.offsets[i]! + table.sizes[i]!);
+    }
+    ranges.push({ start, end: stop });
+  }
+  return ranges;
+}
