@@ -102,17 +102,18 @@ export function seedNumbering(packetPts: ReadonlyArray<bigint | null>, frames: r
 /**
  * A file made from `source` by `ffmpeg -i source <args> out.<ext>` (e.g. a stream-copy cut), kept in the fixture
  * cache under a name derived from the source, the arguments and the ffmpeg version, so it is made once. `inputArgs`
- * go before `-i` (e.g. `['-ss', '0.6']`).
+ * go before `-i` (e.g. `['-ss', '0.6']`, or `['-f', 'lavfi']` for a source that is a filter graph). `name` replaces
+ * the source's name at the start of the file's name.
  */
 export async function deriveWithFfmpeg(
   source: string,
-  options: { inputArgs?: string[]; args: string[]; ext: string; dir?: string },
+  options: { inputArgs?: string[]; args: string[]; ext: string; dir?: string; name?: string },
 ): Promise<string> {
   const version = (await runTool('ffmpeg', ['-version'])).toString().split('\n')[0] ?? '';
   const key = JSON.stringify([basename(source), options.inputArgs ?? [], options.args, version]);
   const hash = createHash('sha256').update(key).digest('hex').slice(0, 12);
   const dir = options.dir ?? FIXTURE_DIR;
-  const path = join(dir, `${basename(source, extname(source))}-derived-${hash}.${options.ext}`);
+  const path = join(dir, `${options.name ?? `${basename(source, extname(source))}-derived`}-${hash}.${options.ext}`);
   if (existsSync(path)) return path;
   await mkdir(dir, { recursive: true });
   const tmp = `${path}.${process.pid}-${Math.random().toString(36).slice(2)}.tmp.${options.ext}`;
