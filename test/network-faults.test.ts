@@ -105,13 +105,14 @@ function spools(): string[] {
 }
 
 /** The source of a run: the URL with short timeouts and backoff, so that faults cost milliseconds. */
-function sourceOf(server: FaultServer, fixture: string, own: { retries?: number } = {}) {
+function sourceOf(server: FaultServer, fixture: string, own: { retries?: number; retryTimeLimit?: number } = {}) {
   return {
     url: server.url(`/${fixture}`),
     timeout: TIMEOUT,
     retryDelay: RETRY_DELAY,
     retries: own.retries ?? RETRIES,
     readAhead: READ_AHEAD,
+    ...(own.retryTimeLimit === undefined ? {} : { retryTimeLimit: own.retryTimeLimit }),
   };
 }
 
@@ -580,20 +581,37 @@ describe('the file changes between requests', () => {
 describe('retries run out', () => {
   // `retries` counts tries in a row that bring no new byte. A server that never sends a byte ends after retries + 1
   // tries; one that sends some before failing ends once the tries stop bringing any (a random cut cannot withhold
-  // the last byte of a range but by sending none), or at the cap on tries of one request.
-  const cases: Array<{ name: string; seed: number; plan: Omit<FaultPlan, 'seed'>; retries: number; code: string; ends: 'no bytes' | 'cap' }> = [
+  // the last byte of a range but by sending none), at the cap on tries of one request, or once it has been retrying
+  // for longer than retryTimeLimit (a stall after a few bytes brings a byte on every try, and costs a timeout).
+  const TIME_LIMIT = 1500;
+  const cases: Array<{
+    name: string;
+    seed: number;
+    plan: Omit<FaultPlan, 'seed'>;
+    retries: number;
+    code: string;
+    ends: 'no bytes' | 'cap' | 'time';
+  }> = [
     { name: 'always 503', seed: 801, plan: { failures: { status: 1 }, statuses: [503] }, retries: 3, code: ErrorCode.HTTP_STATUS, ends: 'no bytes' },
     { name: 'always cut, at random offsets', seed: 802, plan: { failures: { cut: 1 } }, retries: 3, code: ErrorCode.UNREACHABLE, ends: 'no bytes' },
     { name: 'always cut before the body', seed: 803, plan: { failures: { cut: 1 }, cutAfter: 0 }, retries: 2, code: ErrorCode.UNREACHABLE, ends: 'no bytes' },
     { name: 'always cut after 5 bytes', seed: 805, plan: { failures: { cut: 1 }, cutAfter: 5 }, retries: 2, code: ErrorCode.UNREACHABLE, ends: 'cap' },
     { name: 'always stalled', seed: 804, plan: { failures: { stall: 1 }, stallMs: STALL_MS }, retries: 1, code: ErrorCode.TIMEOUT, ends: 'no bytes' },
+    { name: 'always stalled after 5 bytes', seed: 806, plan: { failures: { stall: 1 }, stallAfter: 5, stallMs: STALL_MS }, retries: 2, code: ErrorCode.TIMEOUT, ends: 'time' },
   ];
+  const endsWhen = (c: (typeof cases)[number]): string =>
+    c.ends === 'cap'
+      ? `${MAX_ATTEMPTS} tries were made`
+      : c.ends === 'time'
+        ? `it has retried for ${TIME_LIMIT} ms`
+        : `${c.retries + 1} tries in a row brought no byte`;
   for (const c of cases) {
-    test(`${c.name}: ${c.code} once ${c.ends === 'cap' ? `${MAX_ATTEMPTS} tries were made` : `${c.retries + 1} tries in a row brought no byte`}, seed ${c.seed}`, async (t) => {
+    test(`${c.name}: ${c.code} once ${endsWhen(c)}, seed ${c.seed}`, async (t) => {
       const server = await startFaultServer({ files: { '/moov-end.mp4': videos['moov-end.mp4'] }, plan: { seed: c.seed, ...c.plan } });
       const dir = join(root, `run-${++outputs}`);
       try {
-        const error = await rejectsWith(streamVideoFramesToDir(sourceOf(server, 'moov-end.mp4', { retries: c.retries }), dir), c.code);
+        const limits = { retries: c.retries, ...(c.ends === 'time' ? { retryTimeLimit: TIME_LIMIT } : {}) };
+        const error = await rejectsWith(streamVideoFramesToDir(sourceOf(server, 'moov-end.mp4', limits), dir), c.code);
         const log = describeLog(server.requests);
         const tries = server.requests.length;
         assert.ok(Array.isArray(error.attempts), `error.attempts is a list\n${log}`);
@@ -604,6 +622,20 @@ describe('retries run out', () => {
         if (c.ends === 'cap') {
           assert.equal(tries, MAX_ATTEMPTS, `requests made\n${log}`);
           why = ', the most one request may make';
+        } else if (c.ends === 'time') {
+          // Every try brought its 5 bytes and waited out the timeout: the limit, not the count, ended the request.
+          assert.ok(server.requests.every((r) => r.sent === 5), `every try sent 5 bytes\n${log}`);
+          const first = server.requests[0] as FaultRecord;
+          const last = server.requests.at(-1) as FaultRecord;
+          // Each try failed a timeout after it began, so the last began about the limit or more after the first.
+          assert.ok(last.at - first.at >= TIME_LIMIT - 50, `the last try began ${Math.round(last.at - first.at)} ms after the first\n${log}`);
+          assert.ok(tries <= Math.ceil(TIME_LIMIT / TIMEOUT) + 2, `${tries} tries, about one per timeout over ${TIME_LIMIT} ms\n${log}`);
+          // The message says how long it retried (from the first failure), which only the clock knows.
+          const head = `${error.attempts.at(-1)} (gave up after ${tries} attempts, `;
+          assert.ok(error.message.startsWith(head), error.message);
+          const spent = /^(\d+(?:\.\d)?) s of retrying, past the 1\.5 s one request may spend\)$/.exec(error.message.slice(head.length));
+          assert.ok(spent && Number(spent[1]) >= TIME_LIMIT / 1000, error.message);
+          why = `, ${spent[0].slice(0, -1)}`;
         } else {
           assert.equal(idle, c.retries + 1, `the last ${c.retries + 1} tries brought no byte\n${log}`);
           if (idle < tries) why = `, the last ${idle} without a new byte`;

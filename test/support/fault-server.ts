@@ -78,6 +78,12 @@ export interface FaultPlan {
    */
   readonly cutAfter?: number;
   /**
+   * Bytes of the body sent before a `stall`, after the headers (clamped below the body's length), as a server that
+   * sends a little and then hangs; when absent, a third of the stalls come before the headers, a third right after
+   * them and a third after a random part of the body.
+   */
+  readonly stallAfter?: number;
+  /**
    * How long a stalled answer stays silent before the server drops the connection. Make it longer than the
    * client's timeout, so that the client is the one giving up.
    * @default 3000
@@ -308,7 +314,7 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
     state.failing++;
     const delivered = Math.min(
       body.length - 1,
-      bodyFailure === 'cut' && plan?.cutAfter !== undefined ? plan.cutAfter : Math.floor(amountRoll * body.length),
+      (bodyFailure === 'cut' ? plan?.cutAfter : bodyFailure === 'stall' ? plan?.stallAfter : undefined) ?? Math.floor(amountRoll * body.length),
     );
     const part = body.subarray(0, delivered);
 
@@ -325,8 +331,9 @@ export async function startFaultServer(options: FaultServerOptions): Promise<Fau
       res.writeHead(record.status, { ...headers, connection: 'close', ...(told ? {} : { 'content-length': body.length }) });
       sendThen(res, part, record, () => res.end());
     } else {
-      // Stall: a third of the time before the headers, a third after them, a third after some of the body.
-      const variant = Math.floor(variantRoll * 3);
+      // Stall: a third of the time before the headers, a third after them, a third after some of the body (always
+      // after `stallAfter` bytes when the plan says).
+      const variant = plan?.stallAfter !== undefined ? 2 : Math.floor(variantRoll * 3);
       const hang = (): void => {
         const timer = setTimeout(() => {
           stalls.delete(timer);

@@ -19,7 +19,7 @@ import { ByteStream, type ByteStreamOptions } from './byte-stream.ts';
 import { ReadAhead, type PlannedRange } from './read-ahead.ts';
 import { DEFAULT_CACHE_DISK, DEFAULT_CACHE_MEMORY, RangeStore } from './range-store.ts';
 import { Spool } from './spool.ts';
-import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, PassingFailure, RetryBudget, isPassingNetworkError, isPassingStatus, pauseBeforeRetry } from './retry.ts';
+import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, PassingFailure, RetryBudget, isPassingNetworkError, isPassingStatus, pauseBeforeRetry, retryTimeLimitFor } from './retry.ts';
 import { shownUrl } from './shown-url.ts';
 
 /**
@@ -68,12 +68,24 @@ export interface HttpSourceOptions {
    * Retries in a row that bring no new byte, of one request after a connection error, a timeout, a body cut
    * short, or a 408, 429 or 5xx answer. Every retry asks only for the bytes that have not arrived yet; a try that
    * brought bytes before it failed starts the count again, so a flaky link that keeps delivering is followed to the
-   * end, up to 100 tries per request in all. A retry waits 0.5 s, doubling with each try
-   * in a row without a new byte up to 30 s (or what the server's `Retry-After` asks, up to 60 s). When the retries
-   * run out, the read fails with the last failure's code and `error.attempts` lists every try.
+   * end, within 100 tries per request in all and {@link HttpSourceOptions.retryTimeLimit}. A retry waits 0.5 s,
+   * doubling with each try in a row without a new byte up to 30 s (or what the server's `Retry-After` asks, up to
+   * 60 s). When the retries run out, the read fails with the last failure's code and `error.attempts` lists every
+   * try.
    * @default 5
    */
   retries?: number;
+  /**
+   * Milliseconds one request may go on retrying, counted from its first failure: the first try that fails after
+   * that ends the request (a try under way is not stopped), and the message says so. It ends a server that sends a
+   * few bytes and then stalls, on every try, which the count of {@link HttpSourceOptions.retries} never would (each
+   * try brings a byte) and which would otherwise hold one request for 100 timeouts. The default leaves the default
+   * retries their whole course (against a dead server they last at most 8 minutes, the longest `Retry-After` waits
+   * included). A download of the whole file (a server that ignores Range) is one request: raise it for a large file
+   * over a link that keeps breaking.
+   * @default 600000 (10 minutes), or 20 × `timeout` if that is longer
+   */
+  retryTimeLimit?: number;
   /**
    * Milliseconds before the first retry; each further retry waits twice as long (±20%), at most 30 s.
    * @default 500
@@ -118,6 +130,7 @@ export const HTTP_SOURCE_OPTION_KEYS = [
   'headers',
   'timeout',
   'retries',
+  'retryTimeLimit',
   'retryDelay',
   'readAhead',
   'maxReadAhead',
@@ -161,6 +174,7 @@ export class HttpSource implements ByteSource {
   readonly #headers: Record<string, string>;
   readonly #timeout: number;
   readonly #retries: number;
+  readonly #retryTimeLimit: number;
   readonly #retryDelay: number;
   readonly #readAhead: number;
   readonly #maxReadAhead: number;
@@ -188,6 +202,7 @@ export class HttpSource implements ByteSource {
     this.#headers = checkHeaders(opts.headers) ?? {};
     this.#timeout = checkPositiveNumber('timeout', opts.timeout, true) ?? DEFAULT_TIMEOUT;
     this.#retries = checkInteger('retries', opts.retries, 0, true) ?? DEFAULT_RETRIES;
+    this.#retryTimeLimit = checkPositiveNumber('retryTimeLimit', opts.retryTimeLimit, true) ?? retryTimeLimitFor(this.#timeout);
     this.#retryDelay = checkInteger('retryDelay', opts.retryDelay, 0, true) ?? DEFAULT_RETRY_DELAY;
     this.#readAhead = checkInteger('readAhead', opts.readAhead, 1, true) ?? DEFAULT_READ_AHEAD;
     this.#maxReadAhead =
@@ -325,7 +340,7 @@ export class HttpSource implements ByteSource {
     let body: Buffer | undefined;
     let received = 0;
     let total = opening ? -1 : this.#size;
-    const budget = new RetryBudget(this.#retries);
+    const budget = new RetryBudget(this.#retries, { timeLimit: this.#retryTimeLimit });
     for (;;) {
       const from = first + received;
       const range = `bytes=${from}-${body ? first + body.length - 1 : last}`;
@@ -410,7 +425,7 @@ export class HttpSource implements ByteSource {
    * brings new bytes, since this one request is the whole file.
    */
   async #downloadInto(spool: Spool): Promise<void> {
-    const budget = new RetryBudget(this.#retries);
+    const budget = new RetryBudget(this.#retries, { timeLimit: this.#retryTimeLimit });
     const signal = this.#closer.signal;
     while (!signal.aborted) {
       const resumeAt = spool.appended;

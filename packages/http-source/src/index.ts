@@ -15,6 +15,7 @@ export { hideRequestOptions } from './hide-request-options.ts';
 export {
   DEFAULT_RETRIES,
   DEFAULT_RETRY_DELAY,
+  DEFAULT_RETRY_TIME_LIMIT,
   MAX_ATTEMPTS,
   PassingFailure,
   RetryBudget,
@@ -22,9 +23,10 @@ export {
   isPassingStatus,
   pauseBeforeRetry,
   retriesSpent,
+  retryTimeLimitFor,
   retryWait,
   RETRY_CHANNEL,
 } from './retry.ts';
-export type { RetryEvent } from './retry.ts';
+export type { RetryEvent, RetryLimits } from './retry.ts';
 export { shownUrl } from './shown-url.ts';
 export { SPOOL_PREFIX } from './spool.ts';

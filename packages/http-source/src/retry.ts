@@ -1,5 +1,6 @@
 /** The retry policy shared by every HTTP request framepipe makes: which failures pass, and how long to wait. */
 import { channel } from 'node:diagnostics_channel';
+import { performance } from 'node:perf_hooks';
 import { setTimeout as delay } from 'node:timers/promises';
 import { AbortError, FramepipeError } from '@framepipe/common';
 
@@ -24,6 +25,11 @@ export const DEFAULT_RETRIES = 5;
  * delivers, but so slowly that giving up is kinder than going on.
  */
 export const MAX_ATTEMPTS = 100;
+/**
+ * The least time, in milliseconds, that one request may go on retrying when the caller does not say: 10 minutes, or
+ * 20 timeouts if that is longer (see {@link retryTimeLimitFor}).
+ */
+export const DEFAULT_RETRY_TIME_LIMIT = 600_000;
 /** Milliseconds before the first retry when the caller does not say. */
 export const DEFAULT_RETRY_DELAY = 500;
 /** The longest backoff between two tries. */
@@ -143,19 +149,64 @@ export function retriesSpent(failures: readonly FramepipeError[], why?: string):
 }
 
 /**
+ * How long one request may go on retrying when the caller does not say, for a given `timeout` (ms):
+ * {@link DEFAULT_RETRY_TIME_LIMIT}, or 20 timeouts if that is longer.
+ *
+ * Why that much: the limit is there for a server that sends a few bytes and then stalls, on every try. Each such try
+ * brings a new byte, so the count of tries without one never runs out, and each costs a whole timeout: at the
+ * defaults, 100 tries of 30 s kept one request going for 50 minutes. The limit must not cut short what `retries`
+ * allows, though: at the defaults, six tries in a row without a byte take at most 6 × 30 s of timeouts and 15.5 s of
+ * backoff (0.5 + 1 + 2 + 4 + 8), or 5 × 60 s of waits when the server asks for them with `Retry-After`: 8 minutes.
+ * 10 minutes is more, and 20 timeouts keep it so for a longer timeout. A server that stalls after every few bytes is
+ * then given up on after about 20 tries, where a dead one is after 6.
+ */
+export function retryTimeLimitFor(timeout: number): number {
+  return Math.max(DEFAULT_RETRY_TIME_LIMIT, 20 * timeout);
+}
+
+/** The limits of a {@link RetryBudget} besides its retries. */
+export interface RetryLimits {
+  /**
+   * Milliseconds from the request's first failure after which a failed try ends the request. A try under way is
+   * not stopped: the limit is checked when a try fails.
+   * @default DEFAULT_RETRY_TIME_LIMIT
+   */
+  readonly timeLimit?: number;
+  /**
+   * Tries in all, with bytes or not.
+   * @default MAX_ATTEMPTS
+   */
+  readonly maxAttempts?: number;
+  /** The clock, in milliseconds (for tests). @default performance.now */
+  readonly now?: () => number;
+}
+
+/**
  * The retry budget of one request that may deliver its bytes over several tries: `retries` tries in a row that
- * bring no new byte (a try that brings some starts the count again), and {@link MAX_ATTEMPTS} tries in all, so that
- * a dead server and one that cuts every answer after a few bytes both end.
+ * bring no new byte (a try that brings some starts the count again), {@link MAX_ATTEMPTS} tries in all, and at
+ * most `timeLimit` ms of retrying from the first failure, so that a dead server, one that cuts every answer after a
+ * few bytes and one that stalls after a few bytes (each try then lasts a timeout) all end.
+ *
+ * @example
+ * const budget = new RetryBudget(5, { timeLimit: retryTimeLimitFor(30_000) });
+ * // after a failed try that delivered `received` new bytes:
+ * const spent = budget.spend(failure, received);
+ * if (spent) throw spent;
  */
 export class RetryBudget {
   readonly #retries: number;
+  readonly #timeLimit: number;
   readonly #maxAttempts: number;
+  readonly #now: () => number;
   readonly #failures: FramepipeError[] = [];
   #withoutProgress = 0;
+  #firstFailure: number | undefined;
 
-  constructor(retries: number, maxAttempts = MAX_ATTEMPTS) {
+  constructor(retries: number, { timeLimit = DEFAULT_RETRY_TIME_LIMIT, maxAttempts = MAX_ATTEMPTS, now = () => performance.now() }: RetryLimits = {}) {
     this.#retries = retries;
+    this.#timeLimit = timeLimit;
     this.#maxAttempts = maxAttempts;
+    this.#now = now;
   }
 
   /** Tries in a row, the last failed one included, that brought no new byte (0 after one that did). */
@@ -168,6 +219,8 @@ export class RetryBudget {
    * budget is spent, undefined when another try is due.
    */
   spend(failure: PassingFailure, received: number): FramepipeError | undefined {
+    const now = this.#now();
+    this.#firstFailure ??= now;
     this.#failures.push(failure.error);
     this.#withoutProgress = received > 0 ? 0 : this.#withoutProgress + 1;
     const tries = this.#failures.length;
@@ -175,8 +228,17 @@ export class RetryBudget {
       return retriesSpent(this.#failures, this.#withoutProgress < tries ? `the last ${this.#withoutProgress} without a new byte` : undefined);
     }
     if (tries >= this.#maxAttempts) return retriesSpent(this.#failures, 'the most one request may make');
+    const retrying = now - this.#firstFailure;
+    if (retrying >= this.#timeLimit) {
+      return retriesSpent(this.#failures, `${seconds(retrying)} s of retrying, past the ${seconds(this.#timeLimit)} s one request may spend`);
+    }
     return undefined;
   }
+}
+
+/** Milliseconds as seconds for a message: `600`, `1.5`. */
+function seconds(ms: number): string {
+  return String(Math.round(ms / 100) / 10);
 }
 
 /** `Retry-After` in ms (delay-seconds or an HTTP date), at most 60 s; undefined if absent or unreadable. */

@@ -343,10 +343,11 @@ describe('HttpSource options', () => {
     ['agent.http', { agent: { http: {} } }, 'Expected an http.Agent for agent.http but received [object] of type object'],
     ['retries', { retries: -1 }, 'Expected a non-negative integer for retries but received -1 of type number'],
     ['retryDelay', { retryDelay: 0.5 }, 'Expected a non-negative integer for retryDelay but received 0.5 of type number'],
+    ['retryTimeLimit', { retryTimeLimit: 0 }, 'Expected a positive number for retryTimeLimit but received 0 of type number'],
     [
       'timout',
       { timout: 5 },
-      'Unknown option timout for HttpSource; known options: headers, timeout, retries, retryDelay, readAhead, maxReadAhead, agent, cacheMemory, cacheDisk',
+      'Unknown option timout for HttpSource; known options: headers, timeout, retries, retryTimeLimit, retryDelay, readAhead, maxReadAhead, agent, cacheMemory, cacheDisk',
     ],
     ['HttpSource options', 5, 'Expected an object for HttpSource options but received 5 of type number'],
   ];

@@ -119,10 +119,10 @@ describe('openByteSource', () => {
 
   test('bad options and keys → INVALID_OPTION', () => {
     assert.throws(() => openByteSource('a.mp4', { retry: 3 } as never), {
-      message: 'Unknown option retry for openByteSource; known options: headers, timeout, retries, retryDelay, readAhead, maxReadAhead, agent, cacheMemory, cacheDisk',
+      message: 'Unknown option retry for openByteSource; known options: headers, timeout, retries, retryTimeLimit, retryDelay, readAhead, maxReadAhead, agent, cacheMemory, cacheDisk',
     });
     assert.throws(() => openByteSource({ url: 'https://example.com/a.mp4', header: {} } as never), {
-      message: 'Unknown option header for source; known options: url, headers, timeout, retries, retryDelay, readAhead, maxReadAhead, agent, cacheMemory, cacheDisk',
+      message: 'Unknown option header for source; known options: url, headers, timeout, retries, retryTimeLimit, retryDelay, readAhead, maxReadAhead, agent, cacheMemory, cacheDisk',
     });
     assert.throws(() => openByteSource({ url: 'file:///tmp/a.mp4' }), {
       message: 'Expected an http: or https: URL for url but received "file:///tmp/a.mp4" of type string',
