@@ -5,19 +5,21 @@
  * and leave only complete files. Each case names its seed: the same seed replays the same faults.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, test, type TestContext } from 'node:test';
-import { ErrorCode, RunStats, streamVideoFramesToDir } from '@framepipe/core';
+import { ErrorCode, RunStats, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
 import { MAX_ATTEMPTS } from '@framepipe/http-source';
 import type { StreamToDirOptions } from '@framepipe/core';
-import { H264_1080P, H264_MP4_FASTSTART, H264_MP4_MOOV_END, H264_TS, VP9_WEBM, makeFixture } from './support/fixtures.ts';
+import { H264_1080P, H264_1080P_FOOTAGE, H264_MP4_FASTSTART, H264_MP4_MOOV_END, H264_TS, VP9_WEBM, makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
 import { FAILURE_KINDS, FAULT_KINDS, addFaults, askedRange, startFaultServer } from './support/fault-server.ts';
 import type { FaultKind, FaultPlan, FaultRecord, FaultServer, FaultServerOptions } from './support/fault-server.ts';
+import { readFrameCode } from './support/frame-code.ts';
 import { removeDir, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import { rejectsWith } from './support/sources.ts';
 
@@ -467,6 +469,110 @@ describe('mixed faults', () => {
       await faultyRun(t, fixture, selection, { seed, ...plan });
     });
   }
+});
+
+describe('20 seeded full runs of 1080p footage, half the answers cut or failed', () => {
+  // The issue's target: a 1080p, 300-frame file at the bit rate of real footage (7.7 MB), read with the default
+  // read-ahead and retries, through a server that cuts a quarter of its answers at random offsets and answers another
+  // quarter with 500 or 503, with no limit on faults in a row. Every run must give the clean run's frames.
+  const SEEDS = Array.from({ length: 20 }, (_, i) => 1001 + i);
+  // The first answer of each run fails (a cut on even seeds, a status on odd ones), whatever requests the client
+  // makes: a run of few requests could otherwise draw no fault at all and pass without having been tested.
+  const planOf = (seed: number): FaultPlan => ({
+    seed,
+    failures: { cut: 0.25, status: 0.25 },
+    statuses: [500, 503],
+    script: [[seed % 2 === 0 ? 'cut' : 'status']],
+  });
+  // No stall in the plan, so a timeout could only be a loaded machine's; backoff from 10 ms instead of 500.
+  const source = (server: FaultServer) => ({ url: server.url('/footage.mp4'), retryDelay: RETRY_DELAY, timeout: 10_000 });
+  let footage: string;
+  let clean: string[];
+  const tally = {
+    runs: 0,
+    answers: 0,
+    failed: 0,
+    ms: 0,
+    statuses: new Set<number>(),
+    /** Where the cuts fell: body bytes sent before each. */
+    cutAt: [] as number[],
+    faults: Object.fromEntries(FAULT_KINDS.map((kind) => [kind, 0])) as Record<FaultKind, number>,
+  };
+
+  /**
+   * One sha1 per frame, in the order the frames come, as `index:hash`; `check` sees each frame first. Hashing the RGB
+   * of the iterator costs less than writing image files (4.4 s a run here, 7.9 s with JPEG files), and equal pixels
+   * make equal files.
+   */
+  async function frameHashes(server: FaultServer, check?: (frame: { index: number; width: number; height: number; data: Buffer }) => void): Promise<string[]> {
+    const hashes: string[] = [];
+    // Buffers reused: a fresh 6 MB buffer per frame costs more than the decoding.
+    for await (const frame of streamVideoFrames(source(server), { reuseBuffers: true })) {
+      check?.(frame);
+      hashes.push(`${frame.index}:${createHash('sha1').update(frame.data).digest('hex')}`);
+    }
+    return hashes;
+  }
+
+  // Making the fixture (once; it is cached) takes a minute and a half on two busy cores: more than a test's timeout.
+  before(async () => {
+    footage = await makeFixture(H264_1080P_FOOTAGE);
+    const server = await startFaultServer({ files: { '/footage.mp4': footage } });
+    try {
+      // The clean run is the reference: every frame, in order, each showing its own number through the grain.
+      clean = await frameHashes(server, (frame) => {
+        assert.equal(readFrameCode(frame.data, frame.width, frame.height), frame.index, `frame ${frame.index} shows its number`);
+      });
+      assert.deepEqual(clean.map((hash) => Number(hash.split(':')[0])), Array.from({ length: 300 }, (_, i) => i));
+    } finally {
+      await server.close();
+    }
+   }, { timeout: 600_000 });
+
+  for (const seed of SEEDS) {
+    test(`seed ${seed}`, async (t) => {
+      const server = await startFaultServer({ files: { '/footage.mp4': footage }, plan: planOf(seed) });
+      const started = performance.now();
+      try {
+        let hashes: string[];
+        try {
+          hashes = await frameHashes(server);
+        } catch (error) {
+          const { code, message } = error as { code?: string; message?: string };
+          assert.fail(`seed ${seed}: the run failed with ${code}: ${message}\n${describeLog(server.requests)}`);
+        }
+        const ms = performance.now() - started;
+        const failed = server.faults.cut + server.faults.status;
+        assert.ok(failed >= 1, `seed ${seed}: no fault injected\n${describeLog(server.requests)}`);
+        assert.equal(hashes.length, clean.length, `seed ${seed}: frames`);
+        hashes.forEach((hash, i) => assert.equal(hash, clean[i], `seed ${seed}: frame ${i} differs from the clean run`));
+        const resumed = assertResumes(server.requests, `seed ${seed}`);
+        tally.runs++;
+        tally.answers += server.requests.length;
+        tally.failed += failed;
+        tally.ms += ms;
+        addFaults(tally.faults, server.faults);
+        for (const record of server.requests) {
+          if (record.faults.includes('status')) tally.statuses.add(record.status);
+          if (record.faults.includes('cut')) tally.cutAt.push(record.sent);
+        }
+        t.diagnostic(`${failed} of ${server.requests.length} answers failed (${formatCounts(server.faults)}), ${resumed} resumes checked, ${Math.round(ms)} ms`);
+      } finally {
+        addFaults(injected, server.faults);
+        await server.close();
+      }
+    });
+  }
+
+  test('across the 20 runs, about half the answers failed: cuts at random offsets, 500s and 503s', (t) => {
+    assert.equal(tally.runs, SEEDS.length, 'every run passed');
+    const share = tally.failed / tally.answers;
+    t.diagnostic(`${tally.failed} of ${tally.answers} answers failed (${(100 * share).toFixed(1)}%: ${formatCounts(tally.faults)}); the 20 runs took ${(tally.ms / 1000).toFixed(1)} s`);
+    assert.ok(share > 0.4 && share < 0.6, `${(100 * share).toFixed(1)}% of the answers failed`);
+    assert.ok(tally.faults.cut >= 20 && tally.faults.status >= 20, formatCounts(tally.faults));
+    assert.deepEqual([...tally.statuses].sort(), [500, 503]);
+    assert.ok(new Set(tally.cutAt).size >= 0.9 * tally.cutAt.length, `cuts after ${tally.cutAt.join(', ')} bytes`);
+  });
 });
 
 describe('the file changes between requests', () => {

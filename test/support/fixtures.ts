@@ -112,6 +112,19 @@ export interface FixtureSpec {
    * shows `n + 1000`, so a test can tell which stream a frame came from. Default false.
    */
   readonly secondVideo?: boolean;
+  /**
+   * Cover the picture with grain, as a camera's sensor does: seeded noise of ±{@link GRAIN} in luma, new in every
+   * frame, over a code whose black and white are pulled in by as much (so the blocks still read as black and
+   * white). Noise cannot be predicted from the frames before it, so the encoder spends the whole `bitRate` on
+   * it and the file has the size of real footage, where flat frame codes compress to almost nothing. 8-bit
+   * yuv420p, at least 320×240, with `bitRate`. Default false.
+   */
+  readonly grain?: boolean;
+  /**
+   * Code at this average bit rate (bits per second; x264 ABR with a VBV buffer of two seconds) instead of a constant
+   * quality: with {@link FixtureSpec.grain}, the file's size. h264 only. Default none (constant quality).
+   */
+  readonly bitRate?: number;
 }
 
 /** Options of {@link makeFixture}. */
@@ -155,6 +168,12 @@ export const H264_BFRAMES_NO_CTTS: FixtureSpec = { ...H264_MP4_MOOV_END, stripCt
 export const H264_1080P: FixtureSpec = {
   codec: 'h264', container: 'mp4', frames: 250, width: 1920, height: 1080, fps: 25, bFrames: 3, gop: 50,
 };
+
+/**
+ * 1920×1080 H.264 at the bit rate of real footage: {@link H264_1080P} with grain coded at 5 Mbit/s, 300 frames (12 s),
+ * 7.7 MB. For runs whose requests must be as many and as large as a real file's (read-ahead, retries).
+ */
+export const H264_1080P_FOOTAGE: FixtureSpec = { ...H264_1080P, frames: 300, grain: true, bitRate: 5_000_000 };
 
 /** The committed demo video `examples/assets/sample.mp4`: H.264 in MP4, 150 frames (6 s), 3 B-frames, GOP 25, `moov` at the end. */
 export const SAMPLE_MP4: FixtureSpec = { ...H264_MP4_MOOV_END, frames: 150, gop: 25 };
@@ -318,7 +337,7 @@ function withoutDefaults(spec: FixtureSpec): FixtureSpec {
   const defaultFormat = spec.codec === 'mjpeg' ? 'yuvj420p' : 'yuv420p';
   if (copy.pixelFormat === undefined || copy.pixelFormat === defaultFormat) delete copy.pixelFormat;
   if (copy.frameDurations === undefined || spec.frameDurations?.every((d) => d === 1)) delete copy.frameDurations;
-  for (const key of ['rotation', 'audio', 'greyPatches', 'hdr', 'colourBand', 'secondVideo', 'fragmented', 'fragmentFrames']) if (!copy[key]) delete copy[key];
+  for (const key of ['rotation', 'audio', 'greyPatches', 'hdr', 'colourBand', 'secondVideo', 'fragmented', 'fragmentFrames', 'grain', 'bitRate']) if (!copy[key]) delete copy[key];
   return copy as unknown as FixtureSpec;
 }
 
@@ -358,6 +377,12 @@ function checkSpec(spec: FixtureSpec): void {
   if (spec.colourBand) colourBand(width, height);
   if (spec.colourBand && spec.codec === 'mjpeg') throw new RangeError('fixture: colourBand is painted in limited range, and mjpeg is full range');
   if (spec.colourBand && spec.greyPatches) throw new RangeError('fixture: colourBand and greyPatches paint the same band: pick one');
+  if (spec.grain && (format !== 'yuv420p' || width < 320 || height < 240 || spec.bitRate === undefined)) {
+    throw new RangeError(`fixture: grain is for yuv420p at 320×240 or more, with a bitRate, got ${format} ${width}×${height}`);
+  }
+  if (spec.bitRate !== undefined && (spec.codec !== 'h264' || !ok(spec.bitRate, 100_000, 100_000_000))) {
+    throw new RangeError(`fixture: bitRate is for h264, an integer in 100000..100000000, got ${spec.bitRate} for ${spec.codec}`);
+  }
   if (spec.hdr !== undefined && (spec.codec !== 'hevc' || !/p1[02]le$/.test(format))) {
     throw new RangeError(`fixture: hdr is for hevc at 10 or 12 bits, got ${spec.codec} ${format}`);
   }
@@ -518,7 +543,35 @@ function codeFrame(spec: FixtureSpec, n: number, timing: FrameTiming, code = n):
   drawFrameCode(frame, code);
   if (spec.greyPatches) paintGreyPatches(frame, mjpeg);
   if (spec.colourBand) paintColourBand(frame, n, spec.hdr ? BT2020_LUMA : BT601_LUMA);
+  if (spec.grain) paintGrain(frame, n);
   return frame;
+}
+
+/** The amplitude of {@link FixtureSpec.grain} in 8-bit luma steps, and how far black and white are pulled in. */
+const GRAIN = 24;
+
+/**
+ * Adds {@link FixtureSpec.grain} to the luma plane of frame `n` (8-bit, limited range): black and white are moved
+ * `GRAIN` steps towards grey, then each pixel gets a seeded value in -GRAIN..GRAIN, the same for the same `n`.
+ */
+function paintGrain(frame: Frame, n: number): void {
+  const luma = frame.data![0]!;
+  const stride = frame.linesize[0]!;
+  // xorshift32, one draw for four pixels; seeded by the frame number (never 0).
+  let state = (Math.imul(n + 1, 0x9e3779b1) ^ 0x5bd1e995) >>> 0 || 1;
+  for (let y = 0; y < frame.height; y++) {
+    const row = y * stride;
+    for (let x = 0; x < frame.width; x += 4) {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      for (let i = 0; i < 4 && x + i < frame.width; i++) {
+        const noise = (((state >>> (8 * i)) & 0xff) * (2 * GRAIN + 1)) >> 8;
+        const v = luma[row + x + i]!;
+        luma[row + x + i] = (v > 128 ? v - GRAIN : v + GRAIN) + noise - GRAIN;
+      }
+    }
+  }
 }
 
 /** Luma weights (Kr, Kb) of the matrices the colour band is painted in. */
@@ -688,6 +741,13 @@ class Tone {
   }
 }
 
+/** x264's VBV parameters for an average `bitRate`: a peak of twice it, over a buffer of two seconds. */
+function vbv(bitRate: number | undefined): string {
+  if (bitRate === undefined) return '';
+  const kbits = Math.round(bitRate / 1000);
+  return `:vbv-maxrate=${2 * kbits}:vbv-bufsize=${2 * kbits}`;
+}
+
 function createEncoder(spec: Resolved): Promise<Encoder> {
   const { gop, bFrames } = spec;
   // The colour band is for checking colours: coded finely enough that its white patch decodes as white.
@@ -696,11 +756,11 @@ function createEncoder(spec: Resolved): Promise<Encoder> {
   switch (spec.codec) {
     case 'h264':
       return Encoder.create(FF_ENCODER_LIBX264, {
-        context,
+        context: spec.bitRate === undefined ? context : { ...context, bitRate: spec.bitRate },
         options: {
           preset: 'veryfast',
-          crf: fine ? 12 : 23,
-          'x264-params': `keyint=${gop}:min-keyint=${gop}:scenecut=0:bframes=${bFrames}:b-adapt=0:open-gop=0:log=-1`,
+          ...(spec.bitRate === undefined ? { crf: fine ? 12 : 23 } : {}),
+          'x264-params': `keyint=${gop}:min-keyint=${gop}:scenecut=0:bframes=${bFrames}:b-adapt=0:open-gop=0:log=-1${vbv(spec.bitRate)}`,
         },
       });
     case 'hevc': {
