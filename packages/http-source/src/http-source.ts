@@ -93,8 +93,10 @@ export interface HttpSourceOptions {
   retryDelay?: number;
   /**
    * Bytes fetched by the first request and after every seek. Each sequential miss doubles the block, up to
-   * {@link HttpSourceOptions.maxReadAhead}.
-   * @default 262144 (256 KiB)
+   * {@link HttpSourceOptions.maxReadAhead}. Small, because most of a video's seeks land where little is read: the
+   * header of an MP4 whose index sits at the end, or each fragment's index in a fragmented one (FFmpeg reads 64 KiB
+   * at a time there).
+   * @default 65536 (64 KiB)
    */
   readAhead?: number;
   /**
@@ -141,7 +143,7 @@ export const HTTP_SOURCE_OPTION_KEYS = [
 
 /** Milliseconds a request may go without a byte before it fails (and is retried). */
 export const DEFAULT_TIMEOUT = 30_000;
-const DEFAULT_READ_AHEAD = 256 * 1024;
+const DEFAULT_READ_AHEAD = 64 * 1024;
 const DEFAULT_MAX_READ_AHEAD = 8 * 1024 * 1024;
 
 /**
@@ -187,6 +189,8 @@ export class HttpSource implements ByteSource {
   readonly #opening = new SharedAttempt();
   readonly #store: RangeStore;
   readonly #ahead: ReadAhead;
+  /** Set once an answer showed another version of the file: every later read fails with it, without a request. */
+  #changedError: FramepipeError | undefined;
   #queue: Promise<void> = Promise.resolve();
   /** The validators of the version being read, from the first answer. */
   #version: { etag: string | undefined; lastModified: string | undefined; size: number | null } | undefined;
@@ -250,6 +254,7 @@ export class HttpSource implements ByteSource {
     await this.open(signal);
     const end = Math.min(offset + length, this.#size);
     if (offset >= end) return Buffer.alloc(0);
+    if (this.#changedError) throw this.#changedError;
     return this.#exclusive(signal, () => this.#readNow(offset, end, signal));
   }
 
@@ -601,9 +606,10 @@ export class HttpSource implements ByteSource {
   }
 
   #changed(what: string): never {
-    throw new FramepipeError(ErrorCode.SOURCE_CHANGED, `${this.description} changed while it was being read: ${what}`, {
+    this.#changedError = new FramepipeError(ErrorCode.SOURCE_CHANGED, `${this.description} changed while it was being read: ${what}`, {
       source: this.description,
     });
+    throw this.#changedError;
   }
 
   /**

@@ -212,7 +212,7 @@ describe('HttpSource errors', () => {
 
   test('500 → HTTP_STATUS 500 once the retries are spent, each attempt listed', async () => {
     const before = server.requests.length;
-    const source = new HttpSource(server.url('/broken.mp4'), { retries: 2, retryDelay: 1 });
+    const source = new HttpSource(server.url('/broken.mp4'), { readAhead: 256 * KiB, retries: 2, retryDelay: 1 });
     try {
       const error = await rejectsWith(source.open(), ErrorCode.HTTP_STATUS);
       assert.equal(error.status, 500);
@@ -525,7 +525,7 @@ describe('HttpSource resilience', () => {
 
   test('a body cut after k bytes is resumed at exactly that byte', async () => {
     const server = await scriptedServer((req, res, n) => partial(req, res, video, {}, n === 1 ? 70_000 : undefined));
-    const source = new HttpSource(server.url, { retryDelay: 1 });
+    const source = new HttpSource(server.url, { readAhead: 256 * KiB, retryDelay: 1 });
     try {
       await source.open();
       const bytes = await source.read(300_000, 200_000);
@@ -551,7 +551,7 @@ describe('HttpSource resilience', () => {
     const events: Array<{ error: { code: string; message: string }; attempt: number; attempts: number; received: number; wait: number }> = [];
     const listener = (event: unknown) => void events.push(event as (typeof events)[number]);
     subscribe(RETRY_CHANNEL, listener);
-    const source = new HttpSource(server.url, { retries: 1, retryDelay: 20 });
+    const source = new HttpSource(server.url, { readAhead: 256 * KiB, retries: 1, retryDelay: 20 });
     try {
       await source.open();
       assert.deepEqual(await source.read(0, 256 * KiB), video.subarray(0, 256 * KiB));
@@ -587,7 +587,7 @@ describe('HttpSource resilience', () => {
       if (n >= 1) return void res.writeHead(503).end();
       partial(req, res, video, {}, 10_000);
     });
-    const source = new HttpSource(server.url, { retries: 1, retryDelay: 1 });
+    const source = new HttpSource(server.url, { readAhead: 256 * KiB, retries: 1, retryDelay: 1 });
     try {
       const error = await rejectsWith(source.open(), ErrorCode.HTTP_STATUS);
       assert.equal(server.seen.length, 3);
@@ -606,7 +606,7 @@ describe('HttpSource resilience', () => {
       res.writeHead(206, { 'content-range': `bytes 0-${256 * KiB - 1}/${SIZE}`, connection: 'close' });
       res.end(video.subarray(0, 1000));
     });
-    const source = new HttpSource(server.url, { retryDelay: 1 });
+    const source = new HttpSource(server.url, { readAhead: 256 * KiB, retryDelay: 1 });
     try {
       await source.open();
       assert.deepEqual(await source.read(0, 256 * KiB), video.subarray(0, 256 * KiB));

@@ -305,7 +305,7 @@ describe('videoSource', () => {
     try {
       await source.open();
       await shortLived.close();
-      // The first block (256 KiB) is cached; a read past it needs the (now closed) server.
+      // The first block (64 KiB) is cached; a read past it needs the (now closed) server.
       const error = await rejectsWith(source.read(900_000, 100), ErrorCode.UNREACHABLE);
       assert.ok(!inspect(error, { depth: Infinity }).includes(shortLived.token));
     } finally {
