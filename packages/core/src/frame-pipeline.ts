@@ -2,7 +2,7 @@ import { AbortError, ErrorCode, FrameBudget, FramepipeError, throwIfAborted } fr
 import { Demuxer } from '@framepipe/demuxer';
 import type { DemuxerInfo } from '@framepipe/demuxer';
 import { PtsIndex, PtsIndexer, SCAN_MARGIN, planByteRanges } from '@framepipe/pts-indexer';
-import type { DecodePlan, Selection } from '@framepipe/pts-indexer';
+import type { DecodePlan, PlannedBytes, Selection } from '@framepipe/pts-indexer';
 import { isByteSource, openByteSource } from '@framepipe/http-source';
 import type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
 import type { Duplex, Readable } from 'streamx';
@@ -159,14 +159,17 @@ export class FrameRun {
 
   /**
    * Tells the source which bytes the decode of `plan` reads, when the sample tables say (see `planByteRanges`), so
-   * that its read-ahead stops where the decode does. The plan is lifted when the run closes: a source the caller
-   * gave may serve other runs.
+   * that its read-ahead stops where the decode does; returns them, for `Demuxer.endAt` and `Demuxer.route`. The
+   * plan is lifted when the run closes: a source the caller gave may serve other runs.
    */
-  planReads(video: IndexedVideo, plan: DecodePlan): void {
-    const ranges = video.tables && this.source.planReads ? planByteRanges(video.tables, plan) : null;
-    if (!ranges) return;
-    this.source.planReads!(ranges);
-    this.#planned = true;
+  planReads(video: IndexedVideo, plan: DecodePlan): PlannedBytes | null {
+    const bytes = video.tables ? planByteRanges(video.tables, plan) : null;
+    if (!bytes) return null;
+    if (this.source.planReads) {
+      this.source.planReads(bytes.ranges);
+      this.#planned = true;
+    }
+    return bytes;
   }
 
   /** With `showDecodingProgress`, a bar of the packets read by a decode from the start. */

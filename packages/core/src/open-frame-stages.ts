@@ -115,7 +115,6 @@ export async function openFrameStages(
     if (video.cut && firstPts !== undefined && firstPts >= video.cut.fromPts) throw video.cut.error;
     attachProbe(stats, () => ({ framesTotal: total }));
     if (total === 0 && index.strategy !== 'stream') return frameStages(run, [emptyStream()], plan, info, index, skipped);
-    run.planReads(video, plan);
     const wired = await wire(run, video, plan, missing);
     return frameStages(run, wired.streams, plan, wired.info, index, skipped);
   } catch (error) {
@@ -163,6 +162,12 @@ async function wire(
   const { stats } = settings;
   const { index, before } = video;
   const { demuxer, info } = await run.decodingDemuxer(video);
+  // Where the bytes each part needs end (from an MP4's sample tables): the demuxer sees the file end there, and goes
+  // on to the next part by itself.
+  const bytes = run.planReads(video, plan);
+  const routed = bytes !== null && plan.parts.length > 1;
+  if (routed) demuxer.route(plan.parts.map((part, i) => ({ keyframe: part.keyframe, end: bytes.ranges[i]!.end })));
+  else if (bytes) demuxer.endAt(bytes.end);
   const fromStart = plan.seek === null;
   if (plan.seek) await demuxer.seekKeyframe(plan.seek.pts, plan.seek.dts);
   run.throwIfStopped();
@@ -199,7 +204,12 @@ async function wire(
   const converter = run.own(new RgbConverter({ timeBase, budget, rotate, highWaterMark, ...(pool ? { pool } : {}) }));
   // Nothing after the selection is wanted: end the input there, the decoder flushes, and the run completes.
   selector.once('done', () => demuxer.stop());
-  if (plan.parts.length > 1) {
+  if (routed) {
+    demuxer.on('part', (n: unknown) => {
+      jumps++;
+      seeking.aimAt(plan.parts[n as number]!);
+    });
+  } else if (plan.parts.length > 1) {
     jumpBetween(plan.parts, demuxer, selector, (part) => {
       jumps++;
       seeking.aimAt(part);

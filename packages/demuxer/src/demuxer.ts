@@ -131,6 +131,11 @@ export class Demuxer extends Readable {
   #ioError: unknown = null;
   #reading = false;
   #stopped = false;
+  /** Where the source ends for FFmpeg, once {@link Demuxer.endAt} has said: no byte from there on is read. */
+  #endAt = Infinity;
+  /** The parts still to read after the current one (see {@link Demuxer.route}), and how many have been started. */
+  #route: Array<{ pts: bigint; dts: bigint; end: number }> = [];
+  #partsStarted = 0;
   /** A packet read while checking a seek, to be emitted first. */
   #held: Packet | null = null;
   /** Where to continue from at the next read: a keyframe, or the first packet of the stream. */
@@ -302,6 +307,46 @@ export class Demuxer extends Readable {
     return this.#jump !== null && !this.#stopped && !this.#abort.signal.aborted;
   }
 
+  /**
+   * From now on, FFmpeg sees the source end at byte `offset`: no byte at or past it is read, and the packets end
+   * where the file would end there. For a decode whose plan needs nothing past that byte (see `planByteRanges`):
+   * the decoder then flushes at once, instead of the demuxer reading on while the last frames come out. A file cut
+   * short is still told by its real end, not by this one.
+   */
+  endAt(offset: number): void {
+    checkInteger('offset', offset, 0);
+    this.#endAt = offset;
+  }
+
+  /**
+   * Reads parts of the stream one after another, each from its keyframe up to byte `end`, where FFmpeg sees the
+   * file end ({@link Demuxer.endAt}): there the demuxer jumps to the next part's keyframe by itself, as
+   * {@link Demuxer.jump} does (a {@link DISCONTINUITY} lets the decoder drain the part's last frames), and emits
+   * `'part'` with the position of the part it starts; it ends after the last part. The first part is read from where
+   * the demuxer stands (sought to its keyframe, whose position is not used). For a sparse selection whose bytes the
+   * sample tables give (`planByteRanges`): no packet past what a part needs is read or decoded.
+   *
+   * @example
+   * demuxer.route(plan.parts.map((part, i) => ({ keyframe: part.keyframe, end: bytes.ranges[i].end })));
+   * demuxer.on('part', (n) => console.log('now reading part', n));
+   */
+  route(parts: ReadonlyArray<{ readonly keyframe: { readonly pts: bigint; readonly dts: bigint }; readonly end: number }>): void {
+    if (parts.length === 0) return;
+    this.endAt(parts[0]!.end);
+    this.#route = parts.slice(1).map((part) => ({ pts: part.keyframe.pts, dts: part.keyframe.dts, end: part.end }));
+    this.#partsStarted = 1;
+  }
+
+  /** At the end of a part of a {@link Demuxer.route}: jumps on to the next one; false after the last. */
+  #nextPart(): boolean {
+    const next = this.#route.shift();
+    if (!next || this.#stopped || this.#abort.signal.aborted) return false;
+    this.#endAt = next.end;
+    this.emit('part', this.#partsStarted++);
+    this.#jump = { pts: next.pts, dts: next.dts };
+    return true;
+  }
+
   /** Ends the output after the packet being read, as if the container ended there. Buffered packets still flow. */
   stop(): void {
     this.#stopped = true;
@@ -329,7 +374,7 @@ export class Demuxer extends Readable {
     this.#inFlight.track(this.#readVideoPacket()).then(
       async (packet) => {
         // At the end, a held end may still turn into a jump: read on from there.
-        if (packet === null && (await this.#jumpsAtEnd())) return this._read(cb);
+        if (packet === null && ((await this.#jumpsAtEnd()) || this.#nextPart())) return this._read(cb);
         // streamx drops, without freeing, what reaches a stream being destroyed.
         if (this.destroying) {
           packet?.free();
@@ -469,6 +514,11 @@ export class Demuxer extends Readable {
           throw this.#truncated();
         }
         if (packet.streamIndex === streamIndex) {
+          // Bytes FFmpeg had buffered before endAt() may hold packets past it: the end is where they start.
+          if (Number(packet.pos) >= this.#endAt) {
+            packet.free();
+            return null;
+          }
           this.#packetsRead++;
           return packet;
         }
@@ -483,7 +533,9 @@ export class Demuxer extends Readable {
   async #readCallback(size: number): Promise<Buffer | number> {
     if (this.#abort.signal.aborted) return AVERROR_EXIT;
     try {
-      const bytes = await this.source.read(this.#position, size, this.#abort.signal);
+      const length = Math.min(size, this.#endAt - this.#position);
+      if (length <= 0) return AVERROR_EOF;
+      const bytes = await this.source.read(this.#position, length, this.#abort.signal);
       if (bytes.length === 0) return AVERROR_EOF;
       this.#headerReads?.push({ offset: this.#position, data: bytes });
       this.#position += bytes.length;
@@ -537,7 +589,7 @@ export class Demuxer extends Readable {
    */
   async #endedEarly(): Promise<FramepipeError | null> {
     const info = this.#info!;
-    if (this.#seeked || !isMp4Family(info.formatName) || info.frameCount === null || this.#packetsRead >= info.frameCount) return null;
+    if (this.#seeked || this.#endAt < this.source.size || !isMp4Family(info.formatName) || info.frameCount === null || this.#packetsRead >= info.frameCount) return null;
     return this.#cutShort();
   }
 

@@ -37,7 +37,7 @@ export type {
 export { openFrameStages } from '@framepipe/core';
 export type { FrameStages, FrameStagesOptions } from '@framepipe/core';
 export { Selection, planByteRanges, planDecode } from '@framepipe/pts-indexer';
-export type { DecodePart, DecodePlan, KeyframePosition, PlanStreamInfo, SelectionOptions, StreamTiming } from '@framepipe/pts-indexer';
+export type { DecodePart, DecodePlan, KeyframePosition, PlannedBytes, PlanStreamInfo, SelectionOptions, StreamTiming } from '@framepipe/pts-indexer';
 
 // The stages one by one.
 export { ByteStream, FileSource, HttpSource, RETRY_CHANNEL, ReadCache, isByteSource, openByteSource } from '@framepipe/http-source';

@@ -9,4 +9,4 @@ export type { FrameSelectorOptions, NumberedFrame } from './frame-selector.ts';
 export { SELECTION_KEYS, Selection } from './selection.ts';
 export type { SelectionOptions, StreamTiming } from './selection.ts';
 export { planByteRanges, planDecode } from './plan-decode.ts';
-export type { DecodePart, DecodePlan, KeyframePosition, PlanStreamInfo } from './plan-decode.ts';
+export type { DecodePart, DecodePlan, KeyframePosition, PlannedBytes, PlanStreamInfo } from './plan-decode.ts';

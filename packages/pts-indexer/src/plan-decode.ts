@@ -2,6 +2,7 @@ import type { DemuxerInfo } from '@framepipe/demuxer';
 import { InvalidOptionError } from '@framepipe/common';
 import { SCAN_MARGIN } from './pts-index.ts';
 import type { PtsIndex } from './pts-index.ts';
+import type { Mp4SampleTable } from './mp4-sample-table.ts';
 import { Selection } from './selection.ts';
 
 /** A keyframe to start decoding from: its pts, and its dts for containers that seek by decode time. */
@@ -124,30 +125,46 @@ function followsPart(index: PtsIndex, part: DecodePart, keyframePts: bigint): bo
 }
 
 /**
- * Samples past the last wanted one, in decode order, counted into the bytes a part needs: a decoder that reorders
- * pictures gives a frame out only after a few more packets have gone in. Bytes past the ranges are still read
- * when the decode asks for them, only without read-ahead, so a short window costs a request, never a frame.
+ * More samples in a row than any decoder reorders (H.264 and HEVC allow 16) shown after a part's last frame: past
+ * them, no sample shown at or before it can follow.
  */
-const DECODE_DELAY = 3;
+const REORDER_WINDOW = 24;
+
+/** The bytes of an MP4's media data that decoding a plan reads (see {@link planByteRanges}). */
+export interface PlannedBytes {
+  /**
+   * Per part of the plan (one when it has no parts), `[start, end)`: the samples from its keyframe to the last one
+   * it needs, and those of other tracks between them.
+   */
+  readonly ranges: ReadonlyArray<{ readonly start: number; readonly end: number }>;
+  /**
+   * The end of the last sample the plan needs: the decode may see the file end there (`Demuxer.endAt`, or per part
+   * `Demuxer.route`), so that the decoder drains the last frames instead of waiting for packets that are not needed.
+   */
+  readonly end: number;
+}
 
 /**
  * The byte ranges of an MP4's media data that decoding `plan` reads, from its sample table (`index.sampleTable`):
  * for each part, from the keyframe it starts at to the last sample (in decode order) shown at or before the part's
- * last frame, plus a few for the decoder's delay. Interleaved samples of other tracks in between count, since the
- * demuxer reads through them. Null when the index has no sample table, or the selection has no last frame (a whole
- * run reads every byte anyway). For `HttpSource.planReads`, so read-ahead stops where the decode does.
+ * last frame. Interleaved samples of other tracks in between count, since the demuxer reads through them. A decoder
+ * that reorders pictures gives the last frames out only when its input ends or jumps, which `Demuxer.endAt` and
+ * `Demuxer.route` make happen right there. Null when the index has no sample table, or the selection
+ * has no last frame (a whole run reads every byte anyway). For `HttpSource.planReads`, so read-ahead stops where the
+ * decode does, and `Demuxer.endAt`.
  *
  * @example
- * const ranges = planByteRanges(index, planDecode(index, info, { start: 100, end: 109 }));
- * if (ranges) source.planReads?.(ranges);
+ * const bytes = planByteRanges(index, planDecode(index, info, { start: 100, end: 109 }));
+ * if (bytes) source.planReads?.(bytes.ranges);
  */
-export function planByteRanges(index: PtsIndex, plan: DecodePlan): Array<{ start: number; end: number }> | null {
+export function planByteRanges(index: PtsIndex, plan: DecodePlan): PlannedBytes | null {
   const table = index.sampleTable;
   const end = plan.selection.end;
   if (!table || end === undefined) return null;
-  if (plan.total === 0) return [];
+  if (plan.total === 0) return { ranges: [], end: 0 };
   const parts = plan.parts.length > 0 ? plan.parts : [{ keyframe: plan.seek, last: end }];
   const ranges: Array<{ start: number; end: number }> = [];
+  let needed = 0;
   for (const part of parts) {
     const lastPts = index.ptsAt(part.last);
     if (lastPts === undefined) return null;
@@ -159,7 +176,7 @@ export function planByteRanges(index: PtsIndex, plan: DecodePlan): Array<{ start
     }
     // The last sample shown at or before the part's last frame: past it, a run of samples shown later ends the search.
     let last = first;
-    for (let i = first, later = 0; i < table.count && later <= 2 * DECODE_DELAY + 16; i++) {
+    for (let i = first, later = 0; i < table.count && later <= REORDER_WINDOW; i++) {
       if (table.pts[i]! <= lastPts) {
         last = i;
         later = 0;
@@ -167,14 +184,20 @@ export function planByteRanges(index: PtsIndex, plan: DecodePlan): Array<{ start
         later++;
       }
     }
-    last = Math.min(table.count - 1, last + DECODE_DELAY);
-    let start = Infinity;
-    let stop = 0;
-    for (let i = first; i <= last; i++) {
-      start = Math.min(start, table.offsets[i]!);
-      stop = Math.max(stop, table.offsets[i]! + table.sizes[i]!);
-    }
-    ranges.push({ start, end: stop });
+    const span = spanOf(table, first, last);
+    needed = Math.max(needed, span.end);
+    ranges.push(span);
   }
-  return ranges;
+  return { ranges, end: needed };
+}
+
+/** The bytes from the lowest offset to the highest end among samples `first..last` of `table`. */
+function spanOf(table: Mp4SampleTable, first: number, last: number): { start: number; end: number } {
+  let start = Infinity;
+  let end = 0;
+  for (let i = first; i <= last; i++) {
+    start = Math.min(start, table.offsets[i]!);
+    end = Math.max(end, table.offsets[i]! + table.sizes[i]!);
+  }
+  return { start, end };
 }
