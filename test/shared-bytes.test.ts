@@ -136,3 +136,22 @@ describe('MP4: requests stop where the decode does', () => {
     });
   }
 });
+
+describe('the cache limits are options of a run', () => {
+  test('streamVideoFrames with a URL: by default byte 0 is fetched once; with cacheMemory and cacheDisk 0, again by each demuxer', async () => {
+    const server = await startRangeServer({ files: { '/footage.ts': files['footage.ts']! } });
+    try {
+      const startRequests = async (options: IterateOptions): Promise<number> => {
+        const before = server.requests.length;
+        let frames = 0;
+        for await (const _ of streamVideoFrames(server.url('/footage.ts'), { ...options, start: 150, end: 151, reuseBuffers: true })) frames++;
+        assert.equal(frames, 2);
+        return server.requests.slice(before).filter((r) => r.range?.startsWith('bytes=0-')).length;
+      };
+      assert.equal(await startRequests({}), 1);
+      assert.ok((await startRequests({ cacheMemory: 0, cacheDisk: 0 })) >= 2);
+    } finally {
+      await server.close();
+    }
+  });
+});

@@ -17,6 +17,8 @@ export interface OptionFlag<O> {
   readonly shownDefault?: string;
 }
 
+const MiB = 1024 * 1024;
+
 export const SOURCE_GROUP = 'Video (a <source>, or a Supervisely --video-id):';
 
 /** Flags of how the video is reached, for every command; a Supervisely source takes them too. */
@@ -39,7 +41,26 @@ export const SOURCE_FLAGS: ReadonlyArray<OptionFlag<SourceOptions>> = [
     flag: 'retries',
     yargs: { type: 'number', requiresArg: true, describe: 'Retries of a failed HTTP request, resuming at the byte where it stopped', group: SOURCE_GROUP },
   },
+  {
+    option: 'cacheMemory',
+    flag: 'cache-memory',
+    yargs: { type: 'number', requiresArg: true, describe: 'MiB of the video kept in memory once fetched, so no byte is fetched twice', group: SOURCE_GROUP },
+    toOption: (mib: number) => mebibytes(mib),
+    shownDefault: String((optionDefault('cacheMemory') as number) / MiB),
+  },
+  {
+    option: 'cacheDisk',
+    flag: 'cache-disk',
+    yargs: { type: 'number', requiresArg: true, describe: 'MiB of the video the cache may keep in a temporary file beyond that (0: none)', group: SOURCE_GROUP },
+    toOption: (mib: number) => mebibytes(mib),
+    shownDefault: String((optionDefault('cacheDisk') as number) / MiB),
+  },
 ];
+
+/** Bytes from a number of MiB on the command line (fractions allowed, rounded to a byte); anything else stays as given, for the option's check to refuse. */
+function mebibytes(mib: number): unknown {
+  return typeof mib === 'number' && Number.isFinite(mib) && mib >= 0 ? Math.round(mib * MiB) : mib;
+}
 
 const FRAMES_GROUP = 'Frames:';
 

@@ -16,10 +16,10 @@ export interface SourceArgs {
 export interface ChosenVideo {
   input: ByteSourceInput;
   /**
-   * How to read it, for the library call: `--header`, `--timeout` (in ms) and `--retries` for a URL. A Supervisely
-   * source already carries them, so they are not given a second time.
+   * How to read it, for the library call: `--header`, `--timeout` (in ms), `--retries` and the cache limits for a
+   * URL. A Supervisely source already carries them, so they are not given a second time.
    */
-  options: { headers?: Record<string, string>; timeout?: number; retries?: number };
+  options: { headers?: Record<string, string>; timeout?: number; retries?: number; cacheMemory?: number; cacheDisk?: number };
   /** Closes a Supervisely source; nothing to do for a URL or path, which the library opens and closes. */
   close(): Promise<void>;
 }

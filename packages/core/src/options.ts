@@ -1,6 +1,7 @@
 import { BufferPool, FrameBudget, checkInteger, checkOptions, conflictingOptions, invalidOption, rules } from '@framepipe/common';
 import type { OptionRule, RuleTable, SettingsOf } from '@framepipe/common';
-import { DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '@framepipe/http-source';
+import { DEFAULT_CACHE_DISK, DEFAULT_CACHE_MEMORY, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '@framepipe/http-source';
+import type { HttpSourceOptions } from '@framepipe/http-source';
 import { SELECTION_KEYS, Selection } from '@framepipe/pts-indexer';
 import type { SelectionOptions } from '@framepipe/pts-indexer';
 import { IMAGE_EXTENSIONS } from '@framepipe/sink';
@@ -30,6 +31,19 @@ export interface SourceOptions {
    * @default 5
    */
   retries?: number | undefined;
+  /**
+   * Bytes of the video kept in memory once fetched, so that no reader of the run (the demuxer that opens it, a
+   * scan, the decode, the index readers) fetches a byte twice; beyond, the least recently used ranges move to a
+   * temporary file (see `cacheDisk`). See `HttpSourceOptions.cacheMemory`.
+   * @default 67108864 (64 MiB)
+   */
+  cacheMemory?: number | undefined;
+  /**
+   * Bytes of the video the cache's temporary file may hold (in the system's temp directory, removed when the run
+   * ends); once it is full, ranges that leave memory are forgotten and fetched again if read again. 0: nothing on disk.
+   * @default 536870912 (512 MiB)
+   */
+  cacheDisk?: number | undefined;
 }
 
 const SOURCE_RULES = {
@@ -38,6 +52,8 @@ const SOURCE_RULES = {
   // The byte source's own defaults, so that the help of the command line shows the values a run uses.
   timeout: { ...rules.positiveNumber(), fallback: () => DEFAULT_TIMEOUT },
   retries: rules.integer(0, DEFAULT_RETRIES),
+  cacheMemory: rules.integer(0, DEFAULT_CACHE_MEMORY),
+  cacheDisk: rules.integer(0, DEFAULT_CACHE_DISK),
 } satisfies RuleTable<SourceOptions>;
 
 /** How the frames are decoded and converted, and what the run reports. */
@@ -321,10 +337,10 @@ export function checkStageOptions(options: FrameStagesOptions | undefined): Stag
   return settings;
 }
 
-/** Checks `signal`, `headers`, `timeout` and `retries` among other options, whose keys the caller checks. */
+/** Checks `signal`, `headers`, `timeout`, `retries` and the cache limits among other options, whose keys the caller checks. */
 export function checkSourceOptions(options: SourceOptions): SourceSettings {
-  const { signal, headers, timeout, retries } = options;
-  return checkOptions(SOURCE_RULES, { signal, headers, timeout, retries }, 'source');
+  const { signal, headers, timeout, retries, cacheMemory, cacheDisk } = options;
+  return checkOptions(SOURCE_RULES, { signal, headers, timeout, retries, cacheMemory, cacheDisk }, 'source');
 }
 
 /** The decode options among checked settings, to pass on to {@link openFrameStages}. */
@@ -336,6 +352,7 @@ export function decodeOptionsOf(settings: DecodeSettings): DecodeOptions {
 }
 
 /** The HttpSource options that follow from the settings. */
-export function httpOptionsOf(settings: SourceSettings): { headers?: Record<string, string>; timeout: number; retries: number } {
-  return { ...(settings.headers ? { headers: settings.headers } : {}), timeout: settings.timeout, retries: settings.retries };
+export function httpOptionsOf(settings: SourceSettings): HttpSourceOptions {
+  const { timeout, retries, cacheMemory, cacheDisk } = settings;
+  return { ...(settings.headers ? { headers: settings.headers } : {}), timeout, retries, cacheMemory, cacheDisk };
 }

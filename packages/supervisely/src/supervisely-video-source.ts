@@ -40,9 +40,20 @@ export interface SuperviselyVideoSourceOptions {
    * @default {}
    */
   headers?: Record<string, string> | undefined;
+  /**
+   * Bytes of the file kept in memory once fetched, so that no reader fetches a byte twice. See
+   * `HttpSourceOptions.cacheMemory`.
+   * @default 67108864 (64 MiB)
+   */
+  cacheMemory?: number | undefined;
+  /**
+   * Bytes of the file the cache's temporary file may hold. See `HttpSourceOptions.cacheDisk`.
+   * @default 536870912 (512 MiB)
+   */
+  cacheDisk?: number | undefined;
 }
 
-const KNOWN_KEYS = ['timeout', 'retries', 'headers'] as const;
+const KNOWN_KEYS = ['timeout', 'retries', 'headers', 'cacheMemory', 'cacheDisk'] as const;
 
 /**
  * The file of a Supervisely video as a {@link ByteSource}: what the demuxer reads. Creating it does no I/O. The
@@ -72,6 +83,8 @@ export class SuperviselyVideoSource implements ByteSource {
   readonly #timeout: number;
   readonly #retries: number | undefined;
   readonly #headers: Record<string, string>;
+  /** The cache limits given, for the HttpSource of the file (checked there too). */
+  readonly #cache: { cacheMemory?: number; cacheDisk?: number };
   readonly #closer = new AbortController();
   readonly #opening = new SharedAttempt();
   #inner: HttpSource | undefined;
@@ -87,6 +100,9 @@ export class SuperviselyVideoSource implements ByteSource {
     this.#timeout = checkPositiveNumber('timeout', opts.timeout, true) ?? api.timeout;
     this.#retries = checkInteger('retries', opts.retries, 0, true);
     this.#headers = checkHeaders(opts.headers, { 'x-api-key': "the API's token is sent" }) ?? {};
+    const cacheMemory = checkInteger('cacheMemory', opts.cacheMemory, 0, true);
+    const cacheDisk = checkInteger('cacheDisk', opts.cacheDisk, 0, true);
+    this.#cache = { ...(cacheMemory === undefined ? {} : { cacheMemory }), ...(cacheDisk === undefined ? {} : { cacheDisk }) };
     this.api = api;
   }
 
@@ -156,7 +172,7 @@ export class SuperviselyVideoSource implements ByteSource {
       const retries = this.#retries === undefined ? {} : { retries: this.#retries };
       const info = await this.api.videoInfo(this.videoId, { signal: combined, timeout: this.#timeout, ...retries });
       const url = withOriginOf(this.#storageUrl(info), this.api.serverAddress);
-      const inner = new HttpSource(url, { headers: { ...this.#headers, ...apiKeyHeader(this.api) }, timeout: this.#timeout, ...retries });
+      const inner = new HttpSource(url, { headers: { ...this.#headers, ...apiKeyHeader(this.api) }, timeout: this.#timeout, ...retries, ...this.#cache });
       if (this.#closer.signal.aborted) {
         await inner.close();
         throw new AbortError(this.#closer.signal.reason);
