@@ -155,3 +155,57 @@ describe('the cache limits are options of a run', () => {
     }
   });
 });
+
+describe('a sparse selection over small GOPs close together loses no part', () => {
+  // 320×240 at 300 kbit/s, a GOP of 12: the next part's keyframe lies a few KB past where a part ends, so FFmpeg
+  // reaches it by reading on rather than seeking; a read that had met the part's end used to end the next part too.
+  const SMALL_GOPS = { codec: 'h264', container: 'mp4', frames: 150, width: 320, height: 240, fps: 25, bFrames: 3, gop: 12, grain: true, bitRate: 300_000 } as const;
+  const cases: Array<[IterateOptions, number[]]> = [
+    [{ frames: [5, 29, 53, 77, 101, 125] }, [5, 29, 53, 77, 101, 125]],
+    [{ start: 5, end: 149, step: 24 }, [5, 29, 53, 77, 101, 125, 149]],
+    [{ frames: [0, 13, 40, 41, 100, 148] }, [0, 13, 40, 41, 100, 148]],
+  ];
+  for (const [selection, expected] of cases) {
+    test(`${JSON.stringify(selection)}: every frame, each showing its number`, async () => {
+      const path = await makeFixture(SMALL_GOPS);
+      const server = await startRangeServer({ files: { '/small.mp4': path } });
+      try {
+        const frames: number[] = [];
+        for await (const frame of streamVideoFrames(server.url('/small.mp4'), { ...selection, strict: true, reuseBuffers: true })) {
+          assert.equal(readFrameCode(frame.data, frame.width, frame.height), frame.index);
+          frames.push(frame.index);
+        }
+        assert.deepEqual(frames, expected);
+      } finally {
+        await server.close();
+      }
+    });
+  }
+});
+
+describe('the cache writes to disk only what a run may read again', () => {
+  async function runOn(name: string, selection: IterateOptions): Promise<{ disk: number; sent: number; size: number }> {
+    const server = await startRangeServer({ files: { [`/${name}`]: files[name]! } });
+    const source = new HttpSource(server.url(`/${name}`), { cacheMemory: 1024 * KiB });
+    try {
+      for await (const _ of streamVideoFrames(source, { ...selection, reuseBuffers: true })) void _;
+      return { disk: source.cached.disk, sent: server.bytesSent, size: (await stat(files[name]!)).size };
+    } finally {
+      await source.close();
+      await server.close();
+    }
+  }
+
+  test('a full run (frames numbered as packets pass) writes to disk at most what opening the file read past memory', async () => {
+    const { disk, sent, size } = await runOn('footage.ts', {});
+    // Opening an MPEG-TS file reads about 1.2 MB to find its streams, before the run knows it reads forward only.
+    assert.ok(disk <= 512 * KiB, `${disk} of ${size} bytes written to disk`);
+    assert.equal(sent, size);
+  });
+
+  test('a frame list over MPEG-TS keeps what the scan read beyond memory on disk, and fetches no byte twice', async () => {
+    const { disk, sent, size } = await runOn('footage.ts', { frames: [5, 150, 298] });
+    assert.ok(disk > 0, 'the scan spilled');
+    assert.ok(sent <= size, `${sent} of ${size} bytes`);
+  });
+});

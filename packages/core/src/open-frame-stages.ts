@@ -166,7 +166,7 @@ async function wire(
   // on to the next part by itself.
   const bytes = run.planReads(video, plan);
   const routed = bytes !== null && plan.parts.length > 1;
-  if (routed) demuxer.route(plan.parts.map((part, i) => ({ keyframe: part.keyframe, end: bytes.ranges[i]!.end })));
+  if (routed) demuxer.route(plan.parts.map((part, i) => ({ keyframe: part.keyframe, ...bytes.ranges[i]! })));
   else if (bytes) demuxer.endAt(bytes.end);
   const fromStart = plan.seek === null;
   if (plan.seek) await demuxer.seekKeyframe(plan.seek.pts, plan.seek.dts);

@@ -94,6 +94,8 @@ export interface DemuxerOptions {
 }
 
 const KNOWN_OPTIONS = ['highWaterMark', 'ioBufferSize', 'stream'] as const;
+/** How far FFmpeg's I/O goes forward by reading rather than seeking, past its buffer (its SHORT_SEEK_THRESHOLD). */
+const SHORT_SEEK = 32 * 1024;
 // A seek to a time before every packet: FFmpeg's MP4 reader then goes to the first sample, others to the first packet.
 const REWIND = -(1n << 62n);
 // FFmpeg ORs this into `whence` when it wants a seek even if costly; it does not change the target.
@@ -134,7 +136,9 @@ export class Demuxer extends Readable {
   /** Where the source ends for FFmpeg, once {@link Demuxer.endAt} has said: no byte from there on is read. */
   #endAt = Infinity;
   /** The parts still to read after the current one (see {@link Demuxer.route}), and how many have been started. */
-  #route: Array<{ pts: bigint; dts: bigint; end: number }> = [];
+  #route: Array<{ pts: bigint; dts: bigint; end: number; packetsEnd: number }> = [];
+  /** No packet of the video stream that starts at or past this byte is given out (see {@link Demuxer.route}). */
+  #packetsEnd = Infinity;
   #partsStarted = 0;
   /** A packet read while checking a seek, to be emitted first. */
   #held: Packet | null = null;
@@ -316,24 +320,34 @@ export class Demuxer extends Readable {
   endAt(offset: number): void {
     checkInteger('offset', offset, 0);
     this.#endAt = offset;
+    this.#packetsEnd = offset;
   }
 
   /**
-   * Reads parts of the stream one after another, each from its keyframe up to byte `end`, where FFmpeg sees the
-   * file end ({@link Demuxer.endAt}): there the demuxer jumps to the next part's keyframe by itself, as
+   * Reads parts of the stream one after another, each from its keyframe (at byte `start`) up to byte `end`, where
+   * FFmpeg sees the file end ({@link Demuxer.endAt}): there the demuxer jumps to the next part's keyframe by itself, as
    * {@link Demuxer.jump} does (a {@link DISCONTINUITY} lets the decoder drain the part's last frames), and emits
    * `'part'` with the position of the part it starts; it ends after the last part. The first part is read from where
    * the demuxer stands (sought to its keyframe, whose position is not used). For a sparse selection whose bytes the
    * sample tables give (`planByteRanges`): no packet past what a part needs is read or decoded.
    *
    * @example
-   * demuxer.route(plan.parts.map((part, i) => ({ keyframe: part.keyframe, end: bytes.ranges[i].end })));
+   * demuxer.route(plan.parts.map((part, i) => ({ keyframe: part.keyframe, ...bytes.ranges[i] })));
    * demuxer.on('part', (n) => console.log('now reading part', n));
    */
-  route(parts: ReadonlyArray<{ readonly keyframe: { readonly pts: bigint; readonly dts: bigint }; readonly end: number }>): void {
+  route(parts: ReadonlyArray<{ readonly keyframe: { readonly pts: bigint; readonly dts: bigint }; readonly start: number; readonly end: number }>): void {
     if (parts.length === 0) return;
-    this.endAt(parts[0]!.end);
-    this.#route = parts.slice(1).map((part) => ({ pts: part.keyframe.pts, dts: part.keyframe.dts, end: part.end }));
+    // FFmpeg goes a short way forward by reading, not seeking (up to its buffer plus 32 KiB), and a read that met
+    // the end of a part would end the next one too: the file ends at the next part's start then, and the packets of
+    // this part end where it ends, by their position.
+    const reach = this.#ioBufferSize + SHORT_SEEK;
+    const ends = parts.map((part, i) => {
+      const next = parts[i + 1]?.start;
+      return next !== undefined && next >= part.end && next - part.end <= reach ? next : part.end;
+    });
+    this.#packetsEnd = parts[0]!.end;
+    this.endAt(ends[0]!);
+    this.#route = parts.slice(1).map((part, i) => ({ pts: part.keyframe.pts, dts: part.keyframe.dts, end: ends[i + 1]!, packetsEnd: part.end }));
     this.#partsStarted = 1;
   }
 
@@ -342,6 +356,7 @@ export class Demuxer extends Readable {
     const next = this.#route.shift();
     if (!next || this.#stopped || this.#abort.signal.aborted) return false;
     this.#endAt = next.end;
+    this.#packetsEnd = next.packetsEnd;
     this.emit('part', this.#partsStarted++);
     this.#jump = { pts: next.pts, dts: next.dts };
     return true;
@@ -515,7 +530,7 @@ export class Demuxer extends Readable {
         }
         if (packet.streamIndex === streamIndex) {
           // Bytes FFmpeg had buffered before endAt() may hold packets past it: the end is where they start.
-          if (Number(packet.pos) >= this.#endAt) {
+          if (Number(packet.pos) >= this.#packetsEnd) {
             packet.free();
             return null;
           }
