@@ -164,9 +164,12 @@ export class FrameRun {
    */
   planReads(video: IndexedVideo, plan: DecodePlan): PlannedBytes | null {
     const bytes = video.tables ? planByteRanges(video.tables, plan) : null;
-    if (!bytes) return null;
-    if (this.source.planReads) {
-      this.source.planReads(bytes.ranges);
+    // Frames numbered as packets pass, with no sample tables to say where the decode stops: the file is read once,
+    // forward, by the demuxer that opened it. The whole file is its plan, which keeps the source's cache from writing
+    // it to disk for nothing.
+    const ranges = bytes?.ranges ?? (video.index.strategy === 'stream' ? [{ start: 0, end: this.source.size }] : null);
+    if (ranges && this.source.planReads) {
+      this.source.planReads(ranges);
       this.#planned = true;
     }
     return bytes;

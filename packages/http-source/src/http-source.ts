@@ -261,13 +261,16 @@ export class HttpSource implements ByteSource {
   /**
    * Tells the source which bytes its reader will need from now on (a demuxer decoding a planned selection: the
    * span of each part's samples): read-ahead then never runs past the end of the range a read starts in, and a read
-   * outside every range fetches only what it asks for. Reads are served whatever the plan. An empty list lifts it.
+   * outside every range fetches only what it asks for. Reads are served whatever the plan. A reader with a plan
+   * reads forward: from then on, ranges behind its last read that leave memory are forgotten rather than written to
+   * the temporary file, which would cost a disk write for bytes nobody reads back. An empty list lifts the plan.
    *
    * @example
    * source.planReads([{ start: 1_048_576, end: 3_145_728 }]);
    */
   planReads(ranges: readonly PlannedRange[]): void {
     this.#ahead.plan(ranges);
+    this.#store.forwardOnly = ranges.length > 0;
   }
 
   /** Bytes of this source held by its cache: in memory, and in its temporary file. */

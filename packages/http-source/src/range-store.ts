@@ -55,6 +55,14 @@ export class RangeStore {
   #closed = false;
   /** Set once the temporary file failed: nothing more goes there. */
   #diskFull = false;
+  /**
+   * Set for a reader that has said it reads forward (see `HttpSource.planReads`): ranges behind its last read that
+   * leave memory are forgotten rather than written to the temporary file, where they would never be read back.
+   * Ranges ahead of it still go there.
+   */
+  forwardOnly = false;
+  /** Where the last read started: ranges wholly before it leave memory first, since readers mostly go forward. */
+  #readFrom = 0;
 
   constructor(limits: RangeStoreLimits) {
     this.#limits = limits;
@@ -80,6 +88,8 @@ export class RangeStore {
    * the start of the next held range, or `size`) and held from then on.
    */
   async read(start: number, end: number, size: number, fetch: RangeFetch): Promise<Buffer> {
+    const since = this.#clock;
+    this.#readFrom = start;
     const out = Buffer.allocUnsafe(end - start);
     let position = start;
     while (position < end) {
@@ -102,12 +112,13 @@ export class RangeStore {
       kept.copy(out, position - start, 0, last - position);
       position = last;
     }
-    await this.#fit();
+    await this.#fit(since);
     return position === end ? out : out.subarray(0, position - start);
   }
 
   /** Holds bytes fetched outside {@link RangeStore.read} (the block an open brings); parts already held are ignored. */
   async put(offset: number, data: Buffer): Promise<void> {
+    const since = this.#clock;
     let position = offset;
     const end = offset + data.length;
     while (position < end) {
@@ -123,7 +134,7 @@ export class RangeStore {
       this.#memory += kept.length;
       position = last;
     }
-    await this.#fit();
+    await this.#fit(since);
   }
 
   /** Forgets everything and removes the temporary file. Idempotent. */
@@ -173,15 +184,22 @@ export class RangeStore {
 
   /**
    * Brings memory back under its limit: the least recently used ranges go to the temporary file while it has room,
-   * and are forgotten once it has none.
+   * and are forgotten once it has none. Ranges behind the last read go first, then the least recently used: a reader
+   * that goes forward (FFmpeg, after its first look at a file) reads the bytes ahead of it again, not those behind.
+   * Ranges used after `since` (by the read that ends now) stay, whatever the limit: a block just fetched is what the
+   * next reads most likely want, and forgetting it would fetch it again.
    */
-  async #fit(): Promise<void> {
+  async #fit(since: number): Promise<void> {
     if (this.#memory <= this.#limits.memory) return;
-    const inMemory = this.#pieces.filter((piece) => piece.data !== null).sort((a, b) => a.used - b.used);
+    const behind = (piece: Piece): number => (piece.end <= this.#readFrom ? 0 : 1);
+    const inMemory = this.#pieces
+      .filter((piece) => piece.data !== null && piece.used <= since)
+      .sort((a, b) => behind(a) - behind(b) || a.used - b.used);
     for (const piece of inMemory) {
       if (this.#memory <= this.#limits.memory || this.#closed) break;
       const data = piece.data!;
-      if (!(!this.#diskFull && this.#disk + data.length <= this.#limits.disk && (await this.#spill(piece, data)))) {
+      const keep = !(this.forwardOnly && behind(piece) === 0) && !this.#diskFull && this.#disk + data.length <= this.#limits.disk;
+      if (!(keep && (await this.#spill(piece, data)))) {
         const at = this.#pieces.indexOf(piece);
         if (at >= 0) this.#pieces.splice(at, 1);
       }

@@ -97,9 +97,14 @@ export class ReadCache implements ByteSource {
     return this.source.open(signal);
   }
 
-  /** As {@link HttpSource.planReads}: read-ahead stays within the ranges the reader will need. */
+  /**
+   * As `HttpSource.planReads`: read-ahead stays within the ranges the reader will need, and what leaves memory
+   * behind the last read is forgotten rather than written to the temporary file, until the plan is lifted (an empty
+   * list).
+   */
   planReads(ranges: readonly PlannedRange[]): void {
     this.#ahead.plan(ranges);
+    this.#store.forwardOnly = ranges.length > 0;
   }
 
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {

@@ -133,18 +133,51 @@ describe('HttpSource cache', () => {
     }
   });
 
-  test('cacheMemory and cacheDisk 0: nothing is kept, so a second reader fetches again', async () => {
+  test('cacheMemory and cacheDisk 0: only the block the last read used is kept, so a reader going back fetches again', async () => {
     const server = await startRangeServer({ files: { '/video.mp4': bytes } });
     const source = new HttpSource(server.url('/video.mp4'), { readAhead: 16 * KiB, cacheMemory: 0, cacheDisk: 0 });
     try {
       await source.read(0, 8 * KiB);
       await source.read(SIZE - 8 * KiB, 8 * KiB);
+      assert.equal(source.cached.memory, 8 * KiB, 'the last block only');
       await source.read(0, 8 * KiB);
-      assert.equal(server.requests.length, 4, "the open's first block, then each read");
-      assert.equal(source.cached.memory + source.cached.disk, 0);
+      assert.equal(server.requests.length, 3, "the open's first block (which the first read used), the end, the start again");
+      assert.equal(source.cached.disk, 0);
     } finally {
       await source.close();
       await server.close();
+    }
+  });
+
+  test('a memory limit below the read-ahead block still fetches each byte of a sequential read once', async () => {
+    const server = await startRangeServer({ files: { '/video.mp4': bytes } });
+    const source = new HttpSource(server.url('/video.mp4'), { readAhead: 16 * KiB, maxReadAhead: 256 * KiB, cacheMemory: 0, cacheDisk: 0 });
+    try {
+      for (let offset = 0; offset < SIZE; offset += 4 * KiB) {
+        assert.ok((await source.read(offset, 4 * KiB)).equals(bytes.subarray(offset, offset + 4 * KiB)));
+      }
+      assert.equal(server.bytesSent, SIZE);
+      assert.ok(source.cached.memory <= 256 * KiB, `${source.cached.memory} bytes held: the last block`);
+    } finally {
+      await source.close();
+      await server.close();
+    }
+  });
+});
+
+describe('spilling to disk', () => {
+  test('a planned reader reads forward: what leaves memory behind it is not written to disk; lifting the plan writes again', async () => {
+    const origin = countingSource();
+    const cache = new ReadCache(origin, { cacheMemory: 64 * KiB });
+    try {
+      cache.planReads([{ start: 0, end: SIZE }]);
+      for (let offset = 0; offset < SIZE / 2; offset += 32 * KiB) await cache.read(offset, 32 * KiB);
+      assert.equal(cache.cached.disk, 0);
+      cache.planReads([]);
+      for (let offset = SIZE / 2; offset < SIZE; offset += 32 * KiB) await cache.read(offset, 32 * KiB);
+      assert.ok(cache.cached.disk > 0);
+    } finally {
+      await cache.close();
     }
   });
 });
