@@ -684,6 +684,39 @@ describe('the file changes between requests', () => {
   }
 });
 
+describe('an outage longer than the retries, then the server is back', () => {
+  // Half-way through the clean run's requests the server answers 503 three times in a row: with retries 1, that read
+  // gives up. The server then answers again; a demuxer that let FFmpeg read on would take the gap for damaged data
+  // and go on (an MP4 with garbled frames, a Matroska file with every later frame under the wrong number).
+  const cases: Array<[FixtureName, string, number]> = [
+    ['1080p.mp4', 'range', 901],
+    ['vp9.webm', 'full', 902],
+    ['h264.ts', 'full', 903],
+  ];
+  for (const [fixture, selection, seed] of cases) {
+    test(`${fixture} ${selection}: the run fails with the read's error, and every file it left is the clean run's, seed ${seed}`, async () => {
+      const reference = referenceOf(fixture, selection);
+      const half = Math.max(1, Math.floor(reference.requests.length / 2));
+      const script = [...Array.from({ length: half }, () => []), ['status'], ['status'], ['status']] as FaultKind[][];
+      const server = await startFaultServer({ files: { [`/${fixture}`]: videos[fixture] }, plan: { seed, script, statuses: [503] } });
+      const dir = join(root, `run-${++outputs}`);
+      try {
+        await rejectsWith(streamVideoFramesToDir(sourceOf(server, fixture, { retries: 1 }), dir, SELECTIONS[fixture][selection]), ErrorCode.HTTP_STATUS).catch(
+          (failure: unknown) => {
+            throw new Error(`${String(failure)}\n${describeLog(server.requests)}`);
+          },
+        );
+        assert.equal(server.faults.status, 2, `the read gave up after two 503s\n${describeLog(server.requests)}`);
+        assert.ok(server.requests.length <= half + 2, `no request after the read gave up\n${describeLog(server.requests)}`);
+        await assertOnlyCompleteFiles(dir, reference, `${fixture} ${selection}`);
+      } finally {
+        addFaults(injected, server.faults);
+        await server.close();
+      }
+    });
+  }
+});
+
 describe('retries run out', () => {
   // `retries` counts tries in a row that bring no new byte. A server that never sends a byte ends after retries + 1
   // tries; one that sends some before failing ends once the tries stop bringing any (a random cut cannot withhold

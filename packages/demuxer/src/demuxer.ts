@@ -515,8 +515,10 @@ export class Demuxer extends Readable {
       for (;;) {
         this.#throwIfStopping();
         const ret = await format.readFrame(packet);
+        // A read that failed for good ends the stream with its error, whatever FFmpeg made of it (a packet it marks
+        // corrupt, a resync further on): no packet read after it goes out.
+        if (this.#ioError) throw this.#ioError;
         if (ret === AVERROR_EOF) {
-          if (this.#ioError) throw this.#ioError;
           if (this.#seekedPastEnd) throw this.#truncated();
           const cut = await this.#endedEarly();
           if (cut) throw cut;
@@ -546,7 +548,9 @@ export class Demuxer extends Readable {
   }
 
   async #readCallback(size: number): Promise<Buffer | number> {
-    if (this.#abort.signal.aborted) return AVERROR_EXIT;
+    // Once a read has failed for good, FFmpeg gets no more bytes: it would take the gap for damaged data and go on
+    // from wherever the next read landed, giving frames that are garbled or numbered wrong.
+    if (this.#abort.signal.aborted || this.#ioError) return AVERROR_EXIT;
     try {
       const length = Math.min(size, this.#endAt - this.#position);
       if (length <= 0) return AVERROR_EOF;

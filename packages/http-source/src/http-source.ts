@@ -76,13 +76,13 @@ export interface HttpSourceOptions {
    */
   retries?: number;
   /**
-   * Milliseconds one request may go on retrying, counted from its first failure: the first try that fails after
-   * that ends the request (a try under way is not stopped), and the message says so. It ends a server that sends a
+   * Milliseconds one request may go on retrying, counted from its first failure, and again from the failure of any try
+   * that delivered 1 MiB or more (a link that breaks now and then but keeps delivering goes on): the first try that
+   * fails after that ends the request (a try under way is not stopped), and the message says so. It ends a server that sends a
    * few bytes and then stalls, on every try, which the count of {@link HttpSourceOptions.retries} never would (each
    * try brings a byte) and which would otherwise hold one request for 100 timeouts. The default leaves the default
    * retries their whole course (against a dead server they last at most 8 minutes, the longest `Retry-After` waits
-   * included). A download of the whole file (a server that ignores Range) is one request: raise it for a large file
-   * over a link that keeps breaking.
+   * included).
    * @default 600000 (10 minutes), or 20 × `timeout` if that is longer
    */
   retryTimeLimit?: number;

@@ -232,14 +232,17 @@ export class RangeStore {
     return true;
   }
 
+  /**
+   * The temporary file, made on first use and removed from the directory at once: the open handle keeps it alive
+   * until {@link RangeStore.close}, and a process killed outright (SIGKILL, out of memory) leaves nothing behind.
+   */
   #spillFile(): Promise<{ directory: string; handle: FileHandle }> {
     this.#file ??= (async () => {
       const directory = await mkdtemp(join(tmpdir(), CACHE_PREFIX));
       try {
         return { directory, handle: await open(join(directory, 'ranges'), 'w+') };
-      } catch (error) {
+      } finally {
         await rm(directory, { recursive: true, force: true });
-        throw error;
       }
     })();
     return this.#file;

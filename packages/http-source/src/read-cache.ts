@@ -1,4 +1,4 @@
-import { assertKnownKeys, assertOptionsObject, checkInteger, invalidOption } from '@framepipe/common';
+import { AbortError, assertKnownKeys, assertOptionsObject, checkInteger, invalidOption, throwIfAborted } from '@framepipe/common';
 import { isByteSource, type ByteSource } from './byte-source.ts';
 import { ReadAhead, type PlannedRange } from './read-ahead.ts';
 import { DEFAULT_CACHE_DISK, DEFAULT_CACHE_MEMORY, RangeStore } from './range-store.ts';
@@ -47,7 +47,11 @@ const KNOWN_KEYS = ['cacheMemory', 'cacheDisk', 'readAhead', 'maxReadAhead'] as 
  *
  * @example
  * const source = new ReadCache(new MyS3Source(bucket, key), { readAhead: 1024 * 1024 });
- * const stages = await openFrameStages(source, { start: 100, end: 109 });
+ * try {
+ *   await streamVideoFramesToDir(source, '/tmp/frames', { start: 100, end: 109 });
+ * } finally {
+ *   await source.close(); // closes the S3 source and removes the cache's temporary file
+ * }
  */
 export class ReadCache implements ByteSource {
   /** The source the bytes come from. */
@@ -114,7 +118,8 @@ export class ReadCache implements ByteSource {
     const end = Math.min(offset + length, this.source.size);
     if (offset >= end) return Buffer.alloc(0);
     const task = this.#queue.then(async () => {
-      if (this.#closed) throw new Error(`ReadCache closed (${this.description})`);
+      if (this.#closed) throw new AbortError(new Error(`ReadCache closed (${this.description})`));
+      throwIfAborted(signal);
       try {
         return await this.#store.read(offset, end, this.source.size, (from, needed, limit) =>
           this.source.read(from, this.#ahead.fetchEnd(from, needed, limit, offset) - from, signal),

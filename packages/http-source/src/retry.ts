@@ -167,8 +167,9 @@ export function retryTimeLimitFor(timeout: number): number {
 /** The limits of a {@link RetryBudget} besides its retries. */
 export interface RetryLimits {
   /**
-   * Milliseconds from the request's first failure after which a failed try ends the request. A try under way is
-   * not stopped: the limit is checked when a try fails.
+   * Milliseconds from the request's first failure (or from the last failure of a try that delivered
+   * {@link STEADY_PROGRESS} bytes or more) after which a failed try ends the request. A try under way is not
+   * stopped: the limit is checked when a try fails.
    * @default DEFAULT_RETRY_TIME_LIMIT
    */
   readonly timeLimit?: number;
@@ -220,6 +221,8 @@ export class RetryBudget {
    */
   spend(failure: PassingFailure, received: number): FramepipeError | undefined {
     const now = this.#now();
+    // A try that delivered much before it broke is a link that works: the time limit counts from its failure on.
+    if (received >= STEADY_PROGRESS) this.#firstFailure = now;
     this.#firstFailure ??= now;
     this.#failures.push(failure.error);
     this.#withoutProgress = received > 0 ? 0 : this.#withoutProgress + 1;
@@ -235,6 +238,13 @@ export class RetryBudget {
     return undefined;
   }
 }
+
+/**
+ * Bytes that a failed try must have delivered for the time limit of its request to count again from that failure:
+ * a link that breaks now and then but delivers megabytes in between keeps going, while a server that sends a few
+ * bytes and stalls, try after try, is still given up on.
+ */
+export const STEADY_PROGRESS = 1024 * 1024;
 
 /** Milliseconds as seconds for a message: `600`, `1.5`. */
 function seconds(ms: number): string {

@@ -27,6 +27,20 @@ test('RetryBudget: tries that keep bringing bytes end once the request has retri
   assert.equal(error.attempts?.length, 5);
 });
 
+test('RetryBudget: a try that delivered a MiB or more before it broke starts the time limit again', () => {
+  let now = 0;
+  const budget = new RetryBudget(2, { timeLimit: 600_000, now: () => now });
+  now = 60_000;
+  assert.equal(budget.spend(cut(5), 5), undefined);
+  // Ten minutes later a try that had delivered a GB breaks: the link works, the request goes on.
+  now = 660_000;
+  assert.equal(budget.spend(cut(1e9), 1e9), undefined);
+  now = 1_200_000;
+  assert.equal(budget.spend(cut(5), 5), undefined, 'within ten minutes of the last steady try');
+  now = 1_270_000;
+  assert.match(budget.spend(cut(5), 5)?.message ?? '', /\(gave up after 4 attempts, 610 s of retrying, past the 600 s one request may spend\)$/);
+});
+
 test('RetryBudget: the count of tries without a byte still ends a dead server first', () => {
   let now = 0;
   const budget = new RetryBudget(1, { timeLimit: 600_000, now: () => now });

@@ -133,8 +133,8 @@ const REORDER_WINDOW = 24;
 /** The bytes of an MP4's media data that decoding a plan reads (see {@link planByteRanges}). */
 export interface PlannedBytes {
   /**
-   * Per part of the plan (one when it has no parts), `[start, end)`: the samples from its keyframe to the last one
-   * it needs, and those of other tracks between them.
+   * Per part of the plan (one when it has no parts, none when it selects nothing), `[start, end)`: the samples from
+   * its keyframe to the last one it needs, and those of other tracks between them.
    */
   readonly ranges: ReadonlyArray<{ readonly start: number; readonly end: number }>;
   /**
