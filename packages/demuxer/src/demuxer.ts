@@ -345,8 +345,8 @@ export class Demuxer extends Readable {
       const next = parts[i + 1]?.start;
       return next !== undefined && next >= part.end && next - part.end <= reach ? next : part.end;
     });
-    this.#packetsEnd = parts[0]!.end;
     this.endAt(ends[0]!);
+    this.#packetsEnd = parts[0]!.end;
     this.#route = parts.slice(1).map((part, i) => ({ pts: part.keyframe.pts, dts: part.keyframe.dts, end: ends[i + 1]!, packetsEnd: part.end }));
     this.#partsStarted = 1;
   }
