@@ -7,7 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
-import { RunStats, streamVideoFrames } from '@framepipe/core';
+import { RunStats, probeVideo, streamVideoFrames } from '@framepipe/core';
 import type { FixtureSpec } from './support/fixtures.ts';
 import { readFrameCode } from './support/frame-code.ts';
 import { serveFixtures } from './support/pipeline-helpers.ts';
@@ -60,6 +60,12 @@ for (const name of Object.keys(SPECS)) {
       // FFmpeg walks every moof while opening the file (it fetches them once); the index reads them from what the
       // demuxer holds, and decoding fetches the GOP of the range.
       assert.ok(sent < size * 1.4, `${sent} of ${size} bytes`);
+    });
+
+    test('probe counts the frames from the fragments it read while opening, without being asked to', async () => {
+      const probe = await probeVideo(server.url(`/${name}`));
+      assert.equal(probe.frameCount, SPECS[name]!.frames);
+      assert.equal(probe.frameCountFrom, 'counted');
     });
   });
 }

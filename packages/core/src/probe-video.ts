@@ -61,8 +61,9 @@ export interface VideoProbe {
    */
   truncated: string | null;
   /**
-   * Where `frameCount` comes from: `counted` (every packet read, exact), `container` (the container's own
-   * figure), `estimate` (duration × frame rate), or null when there is no count.
+   * Where `frameCount` comes from: `counted` (every packet, or every sample of a fragmented MP4's fragments, read:
+   * exact), `container` (the container's own figure), `estimate` (duration × frame rate), or null when there is no
+   * count.
    */
   frameCountFrom: 'counted' | 'container' | 'estimate' | null;
   /** Duration of the video stream in seconds, or null if unknown. */
@@ -118,6 +119,10 @@ export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions)
       const index = header.index ?? (await PtsIndex.scan(demuxer));
       frameCount = index.size;
       throwIfAborted(signal);
+      frameCountFrom = 'counted';
+    } else if (frameCount === null && header.index) {
+      // A fragmented MP4 states no count, but its fragments' index, read while opening, has every frame.
+      frameCount = header.index.size;
       frameCountFrom = 'counted';
     } else if (frameCount === null && fps !== null && info.duration !== null) {
       frameCount = Math.round(info.duration * fps);
