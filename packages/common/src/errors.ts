@@ -62,6 +62,13 @@ export const ErrorCode = {
    * a consumer of composed stages that does not call `budget.release()` for the frames it is done with.
    */
   STALLED: 'ERR_FRAMEPIPE_STALLED',
+  /**
+   * A batch source whose output name would be empty once made safe (a URL that ends in `/`, a name of dots only):
+   * it has no directory of its own under the batch's `out`. Raised before any video is read.
+   */
+  INVALID_NAME: 'ERR_FRAMEPIPE_INVALID_NAME',
+  /** Two sources of one batch would write into the same directory (the same name, or names that differ only in case). Raised before any video is read. */
+  DUPLICATE_NAME: 'ERR_FRAMEPIPE_DUPLICATE_NAME',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

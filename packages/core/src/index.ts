@@ -2,7 +2,7 @@ export { streamVideoFrames, streamVideoFramesToDir } from './stream-video-frames
 export type { ManifestLine } from './stream-video-frames.ts';
 export { openFrameStages } from './open-frame-stages.ts';
 export type { FrameStages } from './open-frame-stages.ts';
-export { OPTION_KEYS, optionDefault } from './options.ts';
+export { OPTION_KEYS, checkDirOptions, optionDefault } from './options.ts';
 export type { DecodeOptions, FrameStagesOptions, IterateOptions, SourceOptions, StreamOptions, StreamToDirOptions } from './options.ts';
 export { RunStats, describeFramesMissing } from './run-stats.ts';
 export { probeVideo } from './probe-video.ts';

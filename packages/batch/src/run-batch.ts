@@ -1,0 +1,237 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { join, resolve } from 'node:path';
+import { ErrorCode, FramepipeError, assertKnownKeys, assertOptionsObject, checkOptions, invalidOption, rules, throwIfAborted } from '@framepipe/common';
+import type { RuleTable } from '@framepipe/common';
+import { OPTION_KEYS, RunStats, checkDirOptions, streamVideoFramesToDir } from '@framepipe/core';
+import type { StreamToDirOptions } from '@framepipe/core';
+import { isByteSource } from '@framepipe/http-source';
+import { shownSource, sourceName } from './source-name.ts';
+import type { BatchSource } from './source-name.ts';
+
+/** The report a batch writes into its `out` directory once every video has ended. */
+export const BATCH_FILE_NAME = 'batch.jsonl';
+
+/** The code a video's failure is recorded with when the error is not one of framepipe's (a bug). */
+const UNEXPECTED = 'ERR_FRAMEPIPE_UNEXPECTED';
+
+/**
+ * Options of a run's own that a batch sets for every video: `resume` always (a batch run again does only what is
+ * missing), hence never `overwrite`; the figures and file callbacks of one video, which the batch gives per video.
+ */
+type PerVideo = 'resume' | 'overwrite' | 'progress' | 'stats';
+
+/** Options of {@link runBatch}: where, how many at once, and every frame option of `streamVideoFramesToDir`. */
+export interface BatchOptions extends Omit<StreamToDirOptions, PerVideo> {
+  /** The directory the videos go to, each into `<out>/<name>/` (see `sourceName`); created if missing. */
+  out: string;
+  /**
+   * Videos read at the same time.
+   * @default os.availableParallelism()
+   */
+  concurrency?: number | undefined;
+  /** Called after each frame file a video writes, and when a video ends, with the counts of the whole batch. */
+  onProgress?: ((progress: BatchProgress) => void) | undefined;
+}
+
+/** Where a batch stands, as {@link BatchOptions.onProgress} receives it. */
+export interface BatchProgress {
+  /** The video the call is about. */
+  readonly video: {
+    /** Its place in the list of sources, from 0. */
+    readonly index: number;
+    readonly name: string;
+    /** Frame files it has written so far in this run. */
+    readonly framesWritten: number;
+    readonly status: 'running' | 'done' | 'failed';
+  };
+  readonly videos: number;
+  readonly videosDone: number;
+  readonly videosFailed: number;
+  /** Frame files written so far by every video of this run (files kept from an earlier run not counted). */
+  readonly framesWritten: number;
+}
+
+/** How one video of a batch ended. */
+export interface BatchVideoResult {
+  /** The source as given, URLs without credentials (see `shownUrl`); never its request headers. */
+  readonly source: string;
+  readonly name: string;
+  /** `<out>/<name>`, absolute. */
+  readonly dir: string;
+  /** Frame files of its selection in `dir` once it ended: written now or kept from an earlier run. */
+  readonly frames: number;
+  readonly status: 'done' | 'failed';
+  /** Why it failed: the error's `code`, `ERR_FRAMEPIPE_UNEXPECTED` for an error that is not framepipe's. */
+  readonly code?: string;
+  /** The error it failed with. */
+  readonly error?: unknown;
+  /** Frame files written by this run. */
+  readonly framesWritten: number;
+  /** Frame files of an earlier run kept as they were. */
+  readonly framesReused: number;
+}
+
+/** What {@link runBatch} resolves with. */
+export interface BatchSummary {
+  /** One result per source, in the order of the sources. */
+  readonly videos: readonly BatchVideoResult[];
+  readonly done: number;
+  readonly failed: number;
+  readonly framesWritten: number;
+  readonly framesReused: number;
+  /** The path of the `batch.jsonl` written. */
+  readonly report: string;
+}
+
+/** One line of `batch.jsonl`, as `JSON.parse` reads it back. */
+export interface BatchReportLine {
+  readonly source: string;
+  readonly name: string;
+  readonly frames: number;
+  readonly status: 'done' | 'failed';
+  readonly code?: string;
+}
+
+const BATCH_RULES = {
+  out: { check: (value: unknown, name: string) => checkPath(name, value) },
+  concurrency: { ...rules.integer(1), fallback: () => Math.max(1, availableParallelism()) },
+  onProgress: rules.function<(progress: BatchProgress) => void>(),
+} satisfies RuleTable<Pick<BatchOptions, 'out' | 'concurrency' | 'onProgress'>>;
+
+const PER_VIDEO: readonly string[] = ['resume', 'overwrite', 'progress', 'stats'] satisfies PerVideo[];
+
+/**
+ * Extracts the frames of many videos, `concurrency` at a time, each into `<out>/<name>/` as `frame_<index:06d>.<ext>`
+ * (`<name>` from {@link sourceName}), with the same frame options for all. Every video runs as
+ * `streamVideoFramesToDir` with `resume: true`: a batch run again (after a crash, Ctrl-C, a failed video) keeps
+ * the complete files and writes only the missing ones.
+ *
+ * Before any video is read, the options are checked and every source is named: a source with no name fails with
+ * `ERR_FRAMEPIPE_INVALID_NAME`, two sources with one name (or names that differ only in case) with
+ * `ERR_FRAMEPIPE_DUPLICATE_NAME`. A video that fails (a 404, a file with no video) does not stop the others: its
+ * result has `status: 'failed'` and the error's `code`. Once every video has ended, `<out>/batch.jsonl` holds one
+ * {@link BatchReportLine} per source, in their order, written whole or not at all; it never holds request headers
+ * or the credentials of a URL. `signal` stops every video (no partial file is left) and rejects with
+ * `ERR_FRAMEPIPE_ABORTED`, without writing `batch.jsonl`.
+ *
+ * @example
+ * const summary = await runBatch(['https://example.com/a.mp4', '/data/b.mkv'], { out: '/tmp/frames', step: 10 });
+ * console.log(`${summary.done} done, ${summary.failed} failed`); // frames in /tmp/frames/a/ and /tmp/frames/b/
+ */
+export async function runBatch(sources: readonly BatchSource[], options: BatchOptions): Promise<BatchSummary> {
+  if (!Array.isArray(sources)) throw invalidOption('sources', 'an array of URLs, paths or { url, headers }', sources);
+  const given = assertOptionsObject(options, 'runBatch') as Record<string, unknown>;
+  const batchKeys = Object.keys(BATCH_RULES);
+  const runKeys = OPTION_KEYS.dir.filter((key) => !PER_VIDEO.includes(key));
+  assertKnownKeys(given, [...batchKeys, ...runKeys], 'runBatch');
+  if (given.out === undefined) throw invalidOption('out', 'a non-empty path', given.out);
+  const settings = checkOptions(BATCH_RULES, Object.fromEntries(batchKeys.map((key) => [key, given[key]])), 'runBatch');
+  const out = resolve(settings.out!);
+  const runOptions = Object.fromEntries(runKeys.filter((key) => given[key] !== undefined).map((key) => [key, given[key]])) as StreamToDirOptions;
+  // The frame options of every video, checked once here rather than failing each video alike.
+  checkDirOptions(out, { ...runOptions, resume: true });
+  const { signal } = runOptions;
+  const videos = namedVideos(sources);
+  throwIfAborted(signal);
+
+  await mkdir(out, { recursive: true });
+  const results: BatchVideoResult[] = new Array(videos.length);
+  const totals = { done: 0, failed: 0, framesWritten: 0 };
+  const report = (index: number, name: string, framesWritten: number, status: BatchProgress['video']['status']) =>
+    settings.onProgress?.({
+      video: { index, name, framesWritten, status },
+      videos: videos.length,
+      videosDone: totals.done,
+      videosFailed: totals.failed,
+      framesWritten: totals.framesWritten,
+    });
+
+  const runVideo = async (index: number): Promise<void> => {
+    const { source, name } = videos[index]!;
+    const dir = join(out, name);
+    const stats = new RunStats();
+    let written = 0;
+    const progress = () => {
+      written++;
+      totals.framesWritten++;
+      report(index, name, written, 'running');
+    };
+    const shown = shownSource(source);
+    try {
+      const paths = await streamVideoFramesToDir(source, dir, { ...runOptions, resume: true, stats, progress });
+      results[index] = { source: shown, name, dir, frames: paths.length, status: 'done', framesWritten: stats.framesDelivered, framesReused: stats.framesReused };
+      totals.done++;
+    } catch (error) {
+      if (signal?.aborted) throw error;
+      const code = error instanceof FramepipeError ? error.code : UNEXPECTED;
+      const frames = stats.framesDelivered + stats.framesReused;
+      results[index] = { source: shown, name, dir, frames, status: 'failed', code, error, framesWritten: stats.framesDelivered, framesReused: stats.framesReused };
+      totals.failed++;
+    }
+    report(index, name, written, results[index].status);
+  };
+
+  // `concurrency` lanes, each taking the next video in the order of the sources.
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < videos.length && !signal?.aborted) await runVideo(next++);
+  };
+  const lanes = await Promise.allSettled(Array.from({ length: Math.min(settings.concurrency, videos.length) }, lane));
+  // Every lane has settled, so no video still writes: an abort leaves only complete files.
+  throwIfAborted(signal);
+  const failure = lanes.find((lane) => lane.status === 'rejected');
+  if (failure) throw failure.reason;
+
+  const path = join(out, BATCH_FILE_NAME);
+  await writeAtomically(path, results.map((result) => `${JSON.stringify(reportLine(result))}\n`).join(''));
+  let framesReused = 0;
+  for (const result of results) framesReused += result.framesReused;
+  return { videos: results, done: totals.done, failed: totals.failed, framesWritten: totals.framesWritten, framesReused, report: path };
+}
+
+/** Names every source and refuses two that would share a directory, before anything runs. */
+function namedVideos(sources: readonly BatchSource[]): Array<{ source: BatchSource; name: string }> {
+  const byKey = new Map<string, { source: BatchSource; name: string }>();
+  return sources.map((source) => {
+    if (isByteSource(source)) throw invalidOption('sources', 'URLs, paths or { url, headers } (a ByteSource has no name to file its frames under)', source);
+    const name = sourceName(source);
+    // Case-insensitive file systems (macOS, Windows, some shared mounts) would put both in one directory.
+    const key = name.toLowerCase();
+    const earlier = byKey.get(key);
+    if (earlier) {
+      const how = earlier.name === name ? `the name ${JSON.stringify(name)}` : `the names ${JSON.stringify(earlier.name)} and ${JSON.stringify(name)}, which differ only in case`;
+      throw new FramepipeError(
+        ErrorCode.DUPLICATE_NAME,
+        `${shownSource(earlier.source)} and ${shownSource(source)} would both write into the same directory (${how}): rename one, or run them as two batches`,
+        { source: shownSource(source) },
+      );
+    }
+    const video = { source, name };
+    byKey.set(key, video);
+    return video;
+  });
+}
+
+function reportLine(result: BatchVideoResult): BatchReportLine {
+  const { source, name, frames, status, code } = result;
+  return code === undefined ? { source, name, frames, status } : { source, name, frames, status, code };
+}
+
+/** Writes a temporary file beside `path`, then renames it: readers see the old file or the whole new one. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  try {
+    await writeFile(temporary, text);
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw new FramepipeError(ErrorCode.WRITE_FAILED, `Cannot write ${path}: ${(error as Error).message}`, { path, cause: error });
+  }
+}
+
+function checkPath(name: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length === 0) throw invalidOption(name, 'a non-empty path', value);
+  return value;
+}
