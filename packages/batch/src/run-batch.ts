@@ -17,13 +17,11 @@ export const BATCH_FILE_NAME = 'batch.jsonl';
 const UNEXPECTED = 'ERR_FRAMEPIPE_UNEXPECTED';
 
 /**
- * Options of a run's own that a batch sets for every video: `resume` always (a batch run again does only what is
- * missing), hence never `overwrite`; the figures and file callbacks of one video, which the batch gives per video.
+ * Options of {@link runBatch}: where, how many at once, and every option of `streamVideoFramesToDir` but those the
+ * batch sets for each video: `resume` always (a batch run again does only what is missing), hence never `overwrite`;
+ * `progress` and `stats`, which count one video (see `onProgress` and the summary).
  */
-type PerVideo = 'resume' | 'overwrite' | 'progress' | 'stats';
-
-/** Options of {@link runBatch}: where, how many at once, and every frame option of `streamVideoFramesToDir`. */
-export interface BatchOptions extends Omit<StreamToDirOptions, PerVideo> {
+export interface BatchOptions extends Omit<StreamToDirOptions, 'resume' | 'overwrite' | 'progress' | 'stats'> {
   /** The directory the videos go to, each into `<out>/<name>/` (see `sourceName`); created if missing. */
   out: string;
   /**
@@ -100,7 +98,8 @@ const BATCH_RULES = {
   onProgress: rules.function<(progress: BatchProgress) => void>(),
 } satisfies RuleTable<Pick<BatchOptions, 'out' | 'concurrency' | 'onProgress'>>;
 
-const PER_VIDEO: readonly string[] = ['resume', 'overwrite', 'progress', 'stats'] satisfies PerVideo[];
+/** The options of `streamVideoFramesToDir` that {@link BatchOptions} leaves out. */
+const PER_VIDEO: readonly string[] = ['resume', 'overwrite', 'progress', 'stats'] satisfies Array<keyof StreamToDirOptions>;
 
 /**
  * Extracts the frames of many videos, `concurrency` at a time, each into `<out>/<name>/` as `frame_<index:06d>.<ext>`

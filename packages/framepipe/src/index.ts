@@ -19,6 +19,10 @@ export type {
   VideoProbe,
 } from '@framepipe/core';
 
+// Many videos in one call: each into <out>/<name>/, N at a time, resumable, with a batch.jsonl report.
+export { BATCH_FILE_NAME, NAME_MAX_BYTES, runBatch, sourceName } from '@framepipe/batch';
+export type { BatchOptions, BatchProgress, BatchReportLine, BatchSource, BatchSummary, BatchVideoResult, VideoIdSource } from '@framepipe/batch';
+
 // Supervisely.
 export { SuperviselyApi, SuperviselyVideoSource } from '@framepipe/supervisely';
 export type {
