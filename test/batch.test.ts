@@ -127,6 +127,15 @@ describe('runBatch', () => {
     for (const name of ['gone', 'sound']) assert.deepEqual((await readdir(join(out, name)).catch(() => [])).filter((f) => !f.startsWith('frame_')), [], `${name} holds no stray file`);
   });
 
+  test('a report that cannot be written fails with ERR_FRAMEPIPE_WRITE_FAILED and leaves no temporary file', async () => {
+    const out = join(work, 'unwritable');
+    await mkdir(join(out, BATCH_FILE_NAME), { recursive: true });
+    const error = await rejectsWith(runBatch([files.mkv], { out, start: 0, end: 2 }), ErrorCode.WRITE_FAILED);
+    assert.equal(error.path, join(out, BATCH_FILE_NAME));
+    assert.deepEqual((await readdir(out)).sort(), [BATCH_FILE_NAME, 'turn']);
+    await assertFrames(join(out, 'turn'), [0, 1, 2]);
+  });
+
   test('two sources with one name are refused before any request, the message naming both', async () => {
     const out = join(work, 'duplicates');
     const requests = server.requests.length;
@@ -141,6 +150,9 @@ describe('runBatch', () => {
     await assert.rejects(stat(out), { code: 'ENOENT' }, 'out was not even created');
     // A source with no name, and a bad option, are refused as early.
     await rejectsWith(runBatch([files.mkv, server.url('/videos/')], { out }), ErrorCode.INVALID_NAME);
+    // A directory named as the report would stop batch.jsonl from being written, at the very end.
+    const report = await rejectsWith(runBatch([files.mkv, server.url('/videos/Batch.JSONL.mp4')], { out }), ErrorCode.INVALID_NAME);
+    assert.equal(report.message, `${server.url('/videos/Batch.JSONL.mp4')} would write into "Batch.JSONL", the name of the batch's report: rename the file, or run it on its own`);
     const bad = await rejectsWith(runBatch([files.mkv], { out, concurrency: 0 }), ErrorCode.INVALID_OPTION);
     assert.equal(bad.message, 'Expected a positive integer for concurrency but received 0 of type number');
     const overwrite = await rejectsWith(runBatch([files.mkv], { out, overwrite: true } as never), ErrorCode.INVALID_OPTION);

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { ErrorCode, FramepipeError, assertKnownKeys, assertOptionsObject, checkOptions, invalidOption, rules, throwIfAborted } from '@framepipe/common';
 import type { RuleTable } from '@framepipe/common';
 import { OPTION_KEYS, RunStats, checkDirOptions, streamVideoFramesToDir } from '@framepipe/core';
@@ -190,12 +190,19 @@ export async function runBatch(sources: readonly BatchSource[], options: BatchOp
   return { videos: results, done: totals.done, failed: totals.failed, framesWritten: totals.framesWritten, framesReused, report: path };
 }
 
-/** Names every source and refuses two that would share a directory, before anything runs. */
+/** Names every source and refuses two that would share a directory, or one named as the report, before anything runs. */
 function namedVideos(sources: readonly BatchSource[]): Array<{ source: BatchSource; name: string }> {
   const byKey = new Map<string, { source: BatchSource; name: string }>();
   return sources.map((source) => {
     if (isByteSource(source)) throw invalidOption('sources', 'URLs, paths or { url, headers } (a ByteSource has no name to file its frames under)', source);
     const name = sourceName(source);
+    if (name.toLowerCase() === BATCH_FILE_NAME) {
+      throw new FramepipeError(
+        ErrorCode.INVALID_NAME,
+        `${shownSource(source)} would write into ${JSON.stringify(name)}, the name of the batch's report: rename the file, or run it on its own`,
+        { source: shownSource(source) },
+      );
+    }
     // Case-insensitive file systems (macOS, Windows, some shared mounts) would put both in one directory.
     const key = name.toLowerCase();
     const earlier = byKey.get(key);
@@ -220,7 +227,8 @@ function reportLine(result: BatchVideoResult): BatchReportLine {
 
 /** Writes a temporary file beside `path`, then renames it: readers see the old file or the whole new one. */
 async function writeAtomically(path: string, text: string): Promise<void> {
-  const temporary = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
+  // A leading dot: no source's directory has one (see sourceName), so the two never meet.
+  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await writeFile(temporary, text);
     await rename(temporary, path);
