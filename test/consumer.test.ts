@@ -137,8 +137,9 @@ describe('framepipe installed from its packed tarballs with plain npm', { timeou
       await writeFile(
         script,
         [
-          "import { streamVideoFramesToDir, streamVideoFrames, probeVideo, openFrameStages, ErrorCode } from 'framepipe';",
+          "import { streamVideoFramesToDir, streamVideoFrames, probeVideo, openFrameStages, runBatch, ErrorCode } from 'framepipe';",
           "import { Writable, pipelinePromise } from 'streamx';",
+          "import { readFileSync } from 'node:fs';",
           'const [url, out] = process.argv.slice(2);',
           'const paths = await streamVideoFramesToDir(url, out, { frames: [3, 31, 50] });',
           'const iterated = [];',
@@ -152,12 +153,14 @@ describe('framepipe installed from its packed tarballs with plain npm', { timeou
           '  await stages.close();',
           '}',
           'const probe = await probeVideo(url);',
-          'console.log(JSON.stringify({ paths, iterated, composed, frameCount: probe.frameCount, aborted: ErrorCode.ABORTED }));',
+          'const batch = await runBatch([url], { out: `${out}-batch`, frames: [3, 31], concurrency: 1 });',
+          "const report = readFileSync(batch.report, 'utf8');",
+          'console.log(JSON.stringify({ paths, iterated, composed, frameCount: probe.frameCount, aborted: ErrorCode.ABORTED, report }));',
         ].join('\n'),
       );
       const out = join(project, `one-call-${label}`);
       const { stdout } = await sh('node', [script, videoUrl, out], project, nodes[label]);
-      const result = JSON.parse(stdout) as { paths: string[]; iterated: number[][]; composed: Array<[number, string]>; frameCount: number; aborted: string };
+      const result = JSON.parse(stdout) as { paths: string[]; iterated: number[][]; composed: Array<[number, string]>; frameCount: number; aborted: string; report: string };
       assert.deepEqual(result.paths.map(indexInName), [3, 31, 50]);
       assert.deepEqual(await readCodes(result.paths), [3, 31, 50]);
       assert.deepEqual(result.iterated, [40, 41, 42].map((n) => [n, 320, 320 * 240 * 3]));
@@ -168,6 +171,9 @@ describe('framepipe installed from its packed tarballs with plain npm', { timeou
       }
       assert.equal(result.frameCount, 60);
       assert.equal(result.aborted, 'ERR_FRAMEPIPE_ABORTED');
+      // A batch of one: its frames under <out>/<name>/, its report.
+      assert.equal(result.report, `${JSON.stringify({ source: videoUrl, name: 'clip', frames: 2, status: 'done' })}\n`);
+      assert.deepEqual(await readCodes(['frame_000003.png', 'frame_000031.png'].map((name) => join(`${out}-batch`, 'clip', name))), [3, 31]);
     });
   }
 
@@ -184,7 +190,8 @@ describe('framepipe installed from its packed tarballs with plain npm', { timeou
       join(dir, 'consumer.ts'),
       [
         "import { streamVideoFramesToDir, streamVideoFrames, probeVideo, openFrameStages, FramepipeError, ErrorCode, Demuxer, HttpSource } from 'framepipe';",
-        "import type { RgbFrame, StreamToDirOptions, DemuxerInfo, VideoProbe, FrameStages, DecodePlan } from 'framepipe';",
+        "import { runBatch, sourceName } from 'framepipe';",
+        "import type { RgbFrame, StreamToDirOptions, DemuxerInfo, VideoProbe, FrameStages, DecodePlan, BatchOptions, BatchSummary } from 'framepipe';",
         "import { Writable, pipelinePromise } from 'streamx';",
         '',
         "const options: StreamToDirOptions = { start: 3, end: 5, ext: 'jpg', manifest: true };",
@@ -209,6 +216,11 @@ describe('framepipe installed from its packed tarballs with plain npm', { timeou
         '} catch (error) {',
         '  if (error instanceof FramepipeError) console.log(error.code);',
         '}',
+        "const batchOptions: BatchOptions = { out: '/tmp/batch', step: 10, ext: 'jpg', concurrency: 2, onProgress: (p) => console.log(p.framesWritten) };",
+        "const summary: BatchSummary = await runBatch(['clip.mp4', { url: 'http://127.0.0.1/b.mp4', headers: { authorization: 'x' } }], batchOptions);",
+        "console.log(summary.videos[0]?.code, sourceName('http://127.0.0.1/b.mp4'));",
+        '// @ts-expect-error: a batch always resumes; resume is not an option of it',
+        "await runBatch(['clip.mp4'], { out: '/tmp/batch', resume: true });",
         '// @ts-expect-error: an unknown option is a type error, not only a runtime one',
         "await streamVideoFramesToDir('clip.mp4', '/tmp/out', { strat: 3 });",
       ].join('\n'),
