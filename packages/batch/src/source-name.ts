@@ -22,7 +22,7 @@ export const NAME_MAX_BYTES = 120;
 const HASH_SUFFIX_BYTES = 9;
 
 /** A `scheme://` prefix: the text is meant as a URL (as `openByteSource` reads it). */
-const URL_TEXT = /^[a-z][a-z0-9+.-]*:\/\//i;
+const URL_TEXT = /^[a-z][a-z0-9+.-]+:\/\//i;
 
 /**
  * The name of the directory under a batch's `out` that a source's frames go to: a URL's last path segment
