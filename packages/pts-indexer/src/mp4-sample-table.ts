@@ -202,19 +202,35 @@ export async function readMp4SampleTable(
     const timescale = track.timescale || movieTimescale || 1;
     const built = buildSamples(track, { timescale, movieTimescale, advancedEditList, fileSize: input.size });
     if (!built) return null;
-    const table = new Mp4SampleTable({
-      streamIndex: index,
-      trackId: track.trackId,
-      timescale,
-      codecTag: track.formats[0] ?? '',
-      ...built,
-      indexBytes: bytes(),
-      cut: cutSample(input, built),
-    });
-    if (table.cut && options.pastEnd !== 'keep') throw table.cut;
-    return table;
+    return finishTable(input, index, track, timescale, built, bytes(), options);
   }
   return null;
+}
+
+/**
+ * The table of the track at `index` from its samples, with a sample past the end of `input` said in `cut`; thrown
+ * unless `pastEnd` is `keep`. Shared by the sample-table and the fragment paths.
+ */
+function finishTable(
+  input: ByteSource,
+  index: number,
+  track: { trackId: number; formats: readonly string[] },
+  timescale: number,
+  built: Built,
+  indexBytes: number,
+  options: ReadMp4SampleTableOptions,
+): Mp4SampleTable {
+  const table = new Mp4SampleTable({
+    streamIndex: index,
+    trackId: track.trackId,
+    timescale,
+    codecTag: track.formats[0] ?? '',
+    ...built,
+    indexBytes,
+    cut: cutSample(input, built),
+  });
+  if (table.cut && options.pastEnd !== 'keep') throw table.cut;
+  return table;
 }
 
 /**
@@ -250,24 +266,14 @@ async function readFragmentedTable(
     const samples = await readFragments(counted.source, 0, track, trex, timeOffset, signal);
     if (!samples || samples.pts.length === 0) return null;
     const n = samples.pts.length;
-    const built = {
+    const built: Built = {
       pts: BigInt64Array.from(samples.pts, BigInt),
       dts: BigInt64Array.from(samples.dts, BigInt),
       offsets: Float64Array.from(samples.offsets),
       sizes: Uint32Array.from(samples.sizes),
       flags: Uint8Array.from({ length: n }, (_, i) => (samples.keyframes[i] ? SAMPLE_KEYFRAME : 0)),
     };
-    const table = new Mp4SampleTable({
-      streamIndex: index,
-      trackId: track.trackId,
-      timescale,
-      codecTag: track.formats[0] ?? '',
-      ...built,
-      indexBytes: counted.bytes(),
-      cut: cutSample(input, built),
-    });
-    if (table.cut && options.pastEnd !== 'keep') throw table.cut;
-    return table;
+    return finishTable(input, index, track, timescale, built, counted.bytes(), options);
   }
   return null;
 }
