@@ -1,12 +1,11 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { ErrorCode, FramepipeError, assertKnownKeys, assertOptionsObject, checkOptions, invalidOption, rules, throwIfAborted } from '@framepipe/common';
 import type { RuleTable } from '@framepipe/common';
-import { OPTION_KEYS, RunStats, checkDirOptions, streamVideoFramesToDir } from '@framepipe/core';
+import { OPTION_KEYS, RunStats, checkDirOptions } from '@framepipe/core';
 import type { StreamToDirOptions } from '@framepipe/core';
 import { isByteSource } from '@framepipe/http-source';
+import { DirDestination } from './destination.ts';
 import { shownSource, sourceName } from './source-name.ts';
 import type { BatchSource } from './source-name.ts';
 
@@ -135,7 +134,8 @@ export async function runBatch(sources: readonly BatchSource[], options: BatchOp
   const videos = namedVideos(sources);
   throwIfAborted(signal);
 
-  await mkdir(out, { recursive: true });
+  const destination = new DirDestination(out);
+  await destination.prepare();
   const results: BatchVideoResult[] = new Array(videos.length);
   const totals = { done: 0, failed: 0, framesWritten: 0 };
   const report = (index: number, name: string, framesWritten: number, status: BatchProgress['video']['status']) =>
@@ -159,8 +159,8 @@ export async function runBatch(sources: readonly BatchSource[], options: BatchOp
     };
     const shown = shownSource(source);
     try {
-      const paths = await streamVideoFramesToDir(source, dir, { ...runOptions, resume: true, stats, progress });
-      results[index] = { source: shown, name, dir, frames: paths.length, status: 'done', framesWritten: stats.framesDelivered, framesReused: stats.framesReused };
+      const frames = await destination.writeVideo(source, name, { ...runOptions, stats, progress });
+      results[index] = { source: shown, name, dir, frames, status: 'done', framesWritten: stats.framesDelivered, framesReused: stats.framesReused };
       totals.done++;
     } catch (error) {
       if (signal?.aborted) throw error;
@@ -183,8 +183,7 @@ export async function runBatch(sources: readonly BatchSource[], options: BatchOp
   const failure = lanes.find((lane) => lane.status === 'rejected');
   if (failure) throw failure.reason;
 
-  const path = join(out, BATCH_FILE_NAME);
-  await writeAtomically(path, results.map((result) => `${JSON.stringify(reportLine(result))}\n`).join(''));
+  const path = await destination.writeReport(BATCH_FILE_NAME, results.map((result) => `${JSON.stringify(reportLine(result))}\n`).join(''));
   let framesReused = 0;
   for (const result of results) framesReused += result.framesReused;
   return { videos: results, done: totals.done, failed: totals.failed, framesWritten: totals.framesWritten, framesReused, report: path };
@@ -223,19 +222,6 @@ function namedVideos(sources: readonly BatchSource[]): Array<{ source: BatchSour
 function reportLine(result: BatchVideoResult): BatchReportLine {
   const { source, name, frames, status, code } = result;
   return code === undefined ? { source, name, frames, status } : { source, name, frames, status, code };
-}
-
-/** Writes a temporary file beside `path`, then renames it: readers see the old file or the whole new one. */
-async function writeAtomically(path: string, text: string): Promise<void> {
-  // A leading dot: no source's directory has one (see sourceName), so the two never meet.
-  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
-  try {
-    await writeFile(temporary, text);
-    await rename(temporary, path);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw new FramepipeError(ErrorCode.WRITE_FAILED, `Cannot write ${path}: ${(error as Error).message}`, { path, cause: error });
-  }
 }
 
 function checkPath(name: string, value: unknown): string {

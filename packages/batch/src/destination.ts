@@ -1,0 +1,69 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { ErrorCode, FramepipeError } from '@framepipe/common';
+import { streamVideoFramesToDir } from '@framepipe/core';
+import type { RunStats, StreamToDirOptions } from '@framepipe/core';
+import type { BatchSource } from './source-name.ts';
+
+/**
+ * The options a destination writes one video with: every option of `streamVideoFramesToDir` but `resume` and
+ * `overwrite` (a destination always keeps complete frames already there and writes only the missing ones), with
+ * `stats` (where the counts of written and kept frames are read) and `progress` always given.
+ */
+export interface VideoWriteOptions extends Omit<StreamToDirOptions, 'resume' | 'overwrite' | 'stats' | 'progress'> {
+  stats: RunStats;
+  progress: (count: number) => void;
+}
+
+/** Where a batch puts its frames: a directory, or (see `openDestination`) a bucket of object storage. */
+export interface FrameDestination {
+  /** Where it writes, as shown to people: an absolute path, or `s3://bucket/prefix`. */
+  readonly location: string;
+  /**
+   * Writes the selected frames of `source` under `<location>/<name>/` as `frame_<index:06d>.<ext>`, keeping the
+   * complete frames already there, and resolves with how many frames of the selection are there once it ends.
+   * A frame appears whole or not at all.
+   */
+  writeVideo(source: BatchSource, name: string, options: VideoWriteOptions): Promise<number>;
+  /** Writes `<location>/<fileName>` whole or not at all, and resolves with where it went (a path or a URL). */
+  writeReport(fileName: string, text: string): Promise<string>;
+}
+
+/** A directory on this machine, or a shared mount every worker sees. */
+export class DirDestination implements FrameDestination {
+  readonly location: string;
+
+  constructor(dir: string) {
+    this.location = resolve(dir);
+  }
+
+  /** Creates the directory if missing. */
+  async prepare(): Promise<void> {
+    await mkdir(this.location, { recursive: true });
+  }
+
+  async writeVideo(source: BatchSource, name: string, options: VideoWriteOptions): Promise<number> {
+    const paths = await streamVideoFramesToDir(source as string, join(this.location, name), { ...options, resume: true });
+    return paths.length;
+  }
+
+  async writeReport(fileName: string, text: string): Promise<string> {
+    const path = join(this.location, fileName);
+    await writeAtomically(path, text);
+    return path;
+  }
+}
+
+/** Writes a temporary file beside `path`, then renames it: readers see the old file or the whole new one. */
+async function writeAtomically(path: string, text: string): Promise<void> {
+  // A leading dot: no source's directory has one (see sourceName), so the two never meet.
+  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  try {
+    await writeFile(temporary, text);
+    await rename(temporary, path);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw new FramepipeError(ErrorCode.WRITE_FAILED, `Cannot write ${path}: ${(error as Error).message}`, { path, cause: error });
+  }
+}
