@@ -41,14 +41,27 @@ const FRAME_FILE = /^frame_(\d{6,})\.(\w+)$/;
 export async function listFrameFiles(directory: string): Promise<FrameFile[]> {
   const found: FrameFile[] = [];
   for (const entry of await entriesOf(directory)) {
-    const match = FRAME_FILE.exec(entry.name);
-    if (!match || !entry.isFile() || !(IMAGE_EXTENSIONS as readonly string[]).includes(match[2]!)) continue;
-    const index = Number(match[1]);
-    const ext = match[2]!;
-    // `frame_0000012.png` is not a name the sink writes.
-    if (Number.isSafeInteger(index) && frameFileName(index, ext) === entry.name) found.push({ name: entry.name, index, ext });
+    const file = parseFrameFileName(entry.name);
+    if (file && entry.isFile()) found.push(file);
   }
   return found.sort((a, b) => a.index - b.index || (a.name < b.name ? -1 : 1));
+}
+
+/**
+ * The frame file that `name` names, exactly as the sink writes it (`frame_<index:06d>.<ext>` in one of its
+ * formats); null for any other name: a temporary file, `frame_0000012.png`, `frame_000012.gif`. A store of frames
+ * that is no directory (object storage, say) reads its listing with it.
+ *
+ * @example
+ * parseFrameFileName('frame_000012.png'); // { name: 'frame_000012.png', index: 12, ext: 'png' }
+ */
+export function parseFrameFileName(name: string): FrameFile | null {
+  const match = FRAME_FILE.exec(name);
+  if (!match || !(IMAGE_EXTENSIONS as readonly string[]).includes(match[2]!)) return null;
+  const index = Number(match[1]);
+  const ext = match[2]!;
+  // `frame_0000012.png` is not a name the sink writes.
+  return Number.isSafeInteger(index) && frameFileName(index, ext) === name ? { name, index, ext } : null;
 }
 
 /**

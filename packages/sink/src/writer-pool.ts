@@ -3,31 +3,33 @@ import { join } from 'node:path';
 import { temporaryName } from './output-dir.ts';
 
 /**
- * The writes into one directory: at most `maxWriters` under way at once, each file committed whole or not at all,
- * and one signal that tells every writer under way to stop.
+ * Writes of frames to wherever they go (files, objects of a bucket): at most `maxWriters` under way at once, and one
+ * signal that tells every writer under way to stop.
  *
  * The bound is kept with the caller's help, the way a streamx `_write` works: start a write with {@link
- * WriterPool.run}, and the next one only once its `ready` has been called. `ready` is called at once while a writer
- * is free, otherwise when one frees up; {@link WriterPool.abort} fails it so that nothing waits for ever.
+ * WritePool.run}, and the next one only once its `ready` has been called. `ready` is called at once while a writer
+ * is free, otherwise when one frees up; {@link WritePool.abort} fails it so that nothing waits for ever.
+ *
+ * @example
+ * const writers = new WritePool(4, (error) => sink.destroy(error));
+ * // in a Writable's _write(frame, cb):
+ * writers.run(() => upload(frame, { signal: writers.signal }), cb);
  */
-export class WriterPool {
-  readonly directory: string;
+export class WritePool {
   readonly maxWriters: number;
   #onFailure: (error: Error) => void;
   #stop = new AbortController();
   #active = new Set<Promise<void>>();
   #parked: ((error: Error | null) => void) | null = null;
   #failure: Error | null = null;
-  #sequence = 0;
 
-  /** `onFailure` hears of the first write that rejects, and of every later one; it should {@link WriterPool.abort}. */
-  constructor(directory: string, maxWriters: number, onFailure: (error: Error) => void) {
-    this.directory = directory;
+  /** `onFailure` hears of the first write that rejects, and of every later one; it should {@link WritePool.abort}. */
+  constructor(maxWriters: number, onFailure: (error: Error) => void) {
     this.maxWriters = maxWriters;
     this.#onFailure = onFailure;
   }
 
-  /** Aborted by {@link WriterPool.abort}: what a write under way should stop on. */
+  /** Aborted by {@link WritePool.abort}: what a write under way should stop on. */
   get signal(): AbortSignal {
     return this.#stop.signal;
   }
@@ -55,31 +57,15 @@ export class WriterPool {
     else this.#parked = ready;
   }
 
-  /**
-   * Writes the file `name` of the directory under a hidden temporary name (same extension, for tools that pick the
-   * format from it), then renames it: the file is complete or absent, and a failure removes the temporary file.
-   * Not counted against `maxWriters`: the caller counts it, when it runs inside a write.
-   */
-  async commit(name: string, write: (tempPath: string) => Promise<void>): Promise<void> {
-    const tempPath = join(this.directory, temporaryName(name, ++this.#sequence));
-    try {
-      await write(tempPath);
-      await rename(tempPath, join(this.directory, name));
-    } catch (cause) {
-      await rm(tempPath, { force: true }).catch(() => {});
-      throw cause;
-    }
-  }
-
   /** Resolves once every write under way has settled, whatever its outcome. */
   async settled(): Promise<void> {
     await Promise.allSettled([...this.#active]);
   }
 
   /**
-   * Fails a held `ready` and aborts {@link WriterPool.signal}, both with the write failure if there was one (the
+   * Fails a held `ready` and aborts {@link WritePool.signal}, both with the write failure if there was one (the
    * reason the caller stops), else with `reason`. Writes under way go on until they notice; {@link
-   * WriterPool.settled} waits for them.
+   * WritePool.settled} waits for them.
    */
   abort(reason: Error): void {
     const error = this.#failure ?? reason;
@@ -94,6 +80,33 @@ export class WriterPool {
     if (parked && this.#active.size < this.maxWriters) {
       this.#parked = null;
       parked(null);
+    }
+  }
+}
+
+/** The writes into one directory: a {@link WritePool} whose files are each committed whole or not at all. */
+export class WriterPool extends WritePool {
+  readonly directory: string;
+  #sequence = 0;
+
+  constructor(directory: string, maxWriters: number, onFailure: (error: Error) => void) {
+    super(maxWriters, onFailure);
+    this.directory = directory;
+  }
+
+  /**
+   * Writes the file `name` of the directory under a hidden temporary name (same extension, for tools that pick the
+   * format from it), then renames it: the file is complete or absent, and a failure removes the temporary file.
+   * Not counted against `maxWriters`: the caller counts it, when it runs inside a write.
+   */
+  async commit(name: string, write: (tempPath: string) => Promise<void>): Promise<void> {
+    const tempPath = join(this.directory, temporaryName(name, ++this.#sequence));
+    try {
+      await write(tempPath);
+      await rename(tempPath, join(this.directory, name));
+    } catch (cause) {
+      await rm(tempPath, { force: true }).catch(() => {});
+      throw cause;
     }
   }
 }
