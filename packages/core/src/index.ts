@@ -1,5 +1,5 @@
-export { streamVideoFrames, streamVideoFramesToDir } from './stream-video-frames.ts';
-export type { ManifestLine } from './stream-video-frames.ts';
+export { runFrameSink, streamVideoFrames, streamVideoFramesToDir } from './stream-video-frames.ts';
+export type { FrameSinkRun, ManifestLine } from './stream-video-frames.ts';
 export { openFrameStages } from './open-frame-stages.ts';
 export type { FrameStages } from './open-frame-stages.ts';
 export { OPTION_KEYS, checkDirOptions, optionDefault } from './options.ts';

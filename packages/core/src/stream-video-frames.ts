@@ -1,5 +1,5 @@
 import { pipelinePromise, pipeline } from 'streamx';
-import type { Readable } from 'streamx';
+import type { Readable, Writable } from 'streamx';
 import { AbortError, BufferPool, FrameBudget } from '@framepipe/common';
 import { FrameDirSink, findFrameFiles, removeStaleTemporaries } from '@framepipe/sink';
 import type { ManifestLine as SinkManifestLine } from '@framepipe/sink';
@@ -87,32 +87,66 @@ export async function streamVideoFramesToDir(
     filesReplaced: sink.filesReplaced,
     filesCleared: sink.filesCleared,
   }));
-  // The stages stop on an abort; the sink too, or an abort after the last frame was decoded would let the run
-  // succeed: the writes under way finish, none starts, and the call rejects.
+  try {
+    await runFrameSink(sink, signal, {
+      open: async () => {
+        const skip = settings.resume ? await savedFrames(sink) : undefined;
+        // The sink's queue holds the frames waiting for a writer; the converter hands them over one at a time.
+        return openFrameStages(byteSource, settings.selection, { ...decodeOptionsOf(settings), budget, pool, skip, highWaterMark: 1 });
+      },
+      // Nothing to write still creates the directory (and writes the manifest, if asked: empty, or the lines of the
+      // files kept).
+      opened: (stages) => sink.adopt(stages.skipped),
+    });
+    return sink.paths;
+  } finally {
+    budget.close();
+    if (ownsSource) await byteSource.close();
+    finishStats(stats);
+  }
+}
+
+/** How {@link runFrameSink} opens the stages, and what it does with them before the frames flow. */
+export interface FrameSinkRun {
+  /** Opens the stages (with `openFrameStages`), whose last one hands frames to the sink. */
+  open: () => Promise<FrameStages>;
+  /** Called with the stages once open, before the first frame reaches the sink (to take `skipped` frames as kept, say). */
+  opened?: ((stages: FrameStages) => Promise<void> | void) | undefined;
+}
+
+/**
+ * Runs frame stages into a sink of frames the way {@link streamVideoFramesToDir} runs its `FrameDirSink`, for a
+ * sink of your own (object storage, a database): opens the stages, pipes them into `sink`, and resolves with the
+ * stages once the sink has finished. An abort of `signal` destroys the sink as well as the stages (else an abort
+ * after the last frame was decoded would let the run succeed: the writes under way finish, none starts, and the call
+ * rejects); a failure anywhere destroys every stage and the sink. Whatever the outcome, the call settles only once
+ * every stage and the sink have closed. The budget and the source the stages were opened with stay the caller's.
+ *
+ * @example
+ * const budget = new FrameBudget(8);
+ * const sink = new MyUploadSink({ budget }); // a Writable that calls budget.release() for each frame it is done with
+ * const stages = await runFrameSink(sink, signal, { open: () => openFrameStages(url, { end: 99 }, { budget, signal }) });
+ * console.log(stages.plan.total);
+ * budget.close();
+ */
+export async function runFrameSink(sink: Writable, signal: AbortSignal | undefined, run: FrameSinkRun): Promise<FrameStages> {
   const onAbort = () => sink.destroy(new AbortError(signal?.reason));
   signal?.addEventListener('abort', onAbort, { once: true });
   // Its failures reach the caller through the pipeline; destroyed before it is piped, it has no other listener.
   sink.on('error', () => {});
   let stages: FrameStages | undefined;
   try {
-    const skip = settings.resume ? await savedFrames(sink) : undefined;
-    // The sink's queue holds the frames waiting for a writer; the converter hands them over one at a time.
-    stages = await openFrameStages(byteSource, settings.selection, { ...decodeOptionsOf(settings), budget, pool, skip, highWaterMark: 1 });
-    await sink.adopt(stages.skipped);
-    // Nothing to write still creates the directory (and writes the manifest, if asked: empty, or the lines of the
-    // files kept).
+    stages = await run.open();
+    await run.opened?.(stages);
     await pipelinePromise(...stages.streams, sink);
-    return sink.paths;
+    return stages;
   } catch (error) {
     sink.destroy();
     throw error;
   } finally {
     signal?.removeEventListener('abort', onAbort);
     await stages?.close();
-    budget.close();
     await closedSink(sink);
-    if (ownsSource) await byteSource.close();
-    finishStats(stats);
   }
 }
 
@@ -179,7 +213,7 @@ async function savedFrames(sink: FrameDirSink): Promise<Set<number>> {
   return new Set(await findFrameFiles(sink.directory, sink.ext));
 }
 
-function closedSink(sink: FrameDirSink): Promise<void> {
+function closedSink(sink: Writable): Promise<void> {
   if (sink.destroyed || !sink.destroying) return Promise.resolve();
   return new Promise((resolve) => sink.once('close', () => resolve()));
 }
