@@ -9,17 +9,36 @@ import type { BatchSource } from './source-name.ts';
 /**
  * The options a destination writes one video with: every option of `streamVideoFramesToDir` but `resume` and
  * `overwrite` (a destination always keeps complete frames already there and writes only the missing ones), with
- * `stats` (where the counts of written and kept frames are read) and `progress` always given.
+ * `stats` (the figures of the run) and `progress` (called with `1` after each frame written) always given.
  */
 export interface VideoWriteOptions extends Omit<StreamToDirOptions, 'resume' | 'overwrite' | 'stats' | 'progress'> {
   stats: RunStats;
   progress: (count: number) => void;
+  /**
+   * Called once, before the writeVideo call settles (it failed or not), with how many frames of the selection were
+   * already there and are kept as they were.
+   */
+  reused?: ((count: number) => void) | undefined;
 }
 
-/** Where a batch puts its frames: a directory, or (see `openDestination`) a bucket of object storage. */
+/** The options {@link FrameDestination.prepare} checks: those of every video it will write. */
+export type DestinationCheckOptions = Omit<VideoWriteOptions, 'stats' | 'progress' | 'reused'>;
+
+/**
+ * Where a batch puts its frames: a directory ({@link DirDestination}), or a bucket of object storage
+ * ({@link S3Destination}); {@link openDestination} opens the one an `out` names.
+ */
 export interface FrameDestination {
   /** Where it writes, as shown to people: an absolute path, or `s3://bucket/prefix`. */
   readonly location: string;
+  /**
+   * Checks, before any video runs, that videos can be written with `options` and that the destination can be
+   * written: creates a directory if missing, lists a bucket (a bucket that does not exist fails here). Rejects with
+   * `ERR_FRAMEPIPE_INVALID_OPTION` for an option the destination cannot honour.
+   */
+  prepare(options?: DestinationCheckOptions): Promise<void>;
+  /** Where the frames of the video `name` go: `<location>/<name>`. */
+  videoLocation(name: string): string;
   /**
    * Writes the selected frames of `source` under `<location>/<name>/` as `frame_<index:06d>.<ext>`, keeping the
    * complete frames already there, and resolves with how many frames of the selection are there once it ends.
@@ -28,6 +47,8 @@ export interface FrameDestination {
   writeVideo(source: BatchSource, name: string, options: VideoWriteOptions): Promise<number>;
   /** Writes `<location>/<fileName>` whole or not at all, and resolves with where it went (a path or a URL). */
   writeReport(fileName: string, text: string): Promise<string>;
+  /** Lets go of what it holds (the connections of a client it made); it writes no more after. */
+  close(): Promise<void>;
 }
 
 /** A directory on this machine, or a shared mount every worker sees. */
@@ -43,9 +64,18 @@ export class DirDestination implements FrameDestination {
     await mkdir(this.location, { recursive: true });
   }
 
+  videoLocation(name: string): string {
+    return join(this.location, name);
+  }
+
   async writeVideo(source: BatchSource, name: string, options: VideoWriteOptions): Promise<number> {
-    const paths = await streamVideoFramesToDir(source as string, join(this.location, name), { ...options, resume: true });
-    return paths.length;
+    const { reused, ...dirOptions } = options;
+    try {
+      const paths = await streamVideoFramesToDir(source as string, this.videoLocation(name), { ...dirOptions, resume: true });
+      return paths.length;
+    } finally {
+      reused?.(options.stats.framesReused);
+    }
   }
 
   async writeReport(fileName: string, text: string): Promise<string> {
@@ -53,6 +83,8 @@ export class DirDestination implements FrameDestination {
     await writeAtomically(path, text);
     return path;
   }
+
+  async close(): Promise<void> {}
 }
 
 /** Writes a temporary file beside `path`, then renames it: readers see the old file or the whole new one. */

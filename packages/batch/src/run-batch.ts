@@ -1,11 +1,11 @@
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
 import { ErrorCode, FramepipeError, assertKnownKeys, assertOptionsObject, checkOptions, invalidOption, rules, throwIfAborted } from '@framepipe/common';
 import type { RuleTable } from '@framepipe/common';
 import { OPTION_KEYS, RunStats, checkDirOptions } from '@framepipe/core';
 import type { StreamToDirOptions } from '@framepipe/core';
 import { isByteSource } from '@framepipe/http-source';
-import { DirDestination } from './destination.ts';
+import type { FrameDestination } from './destination.ts';
+import { openDestination } from './open-destination.ts';
 import { shownSource, sourceName } from './source-name.ts';
 import type { BatchSource } from './source-name.ts';
 
@@ -21,8 +21,13 @@ const UNEXPECTED = 'ERR_FRAMEPIPE_UNEXPECTED';
  * `progress` and `stats`, which count one video (see `onProgress` and the summary).
  */
 export interface BatchOptions extends Omit<StreamToDirOptions, 'resume' | 'overwrite' | 'progress' | 'stats'> {
-  /** The directory the videos go to, each into `<out>/<name>/` (see `sourceName`); created if missing. */
-  out: string;
+  /**
+   * Where the videos go, each into `<out>/<name>/` (see `sourceName`): a directory (created if missing),
+   * `s3://bucket/prefix` (S3-compatible object storage, with the endpoint and credentials of the standard AWS
+   * environment variables; see `S3Destination`), or a `FrameDestination` of your own making (an `S3Destination`
+   * with a client you configured, say), which the batch leaves open.
+   */
+  out: string | FrameDestination;
   /**
    * Videos read at the same time.
    * @default os.availableParallelism()
@@ -55,9 +60,9 @@ export interface BatchVideoResult {
   /** The source as given, URLs without credentials (see `shownUrl`); never its request headers. */
   readonly source: string;
   readonly name: string;
-  /** `<out>/<name>`, absolute. */
+  /** Where its frames are: `<out>/<name>`, an absolute path, or `s3://bucket/prefix/<name>` for object storage. */
   readonly dir: string;
-  /** Frame files of its selection in `dir` once it ended: written now or kept from an earlier run. */
+  /** Frame files (or objects) of its selection in `dir` once it ended: written now or kept from an earlier run. */
   readonly frames: number;
   readonly status: 'done' | 'failed';
   /** Why it failed: the error's `code`, `ERR_FRAMEPIPE_UNEXPECTED` for an error that is not framepipe's. */
@@ -78,7 +83,7 @@ export interface BatchSummary {
   readonly failed: number;
   readonly framesWritten: number;
   readonly framesReused: number;
-  /** The path of the `batch.jsonl` written. */
+  /** Where the `batch.jsonl` was written: its path, or its `s3://` URL. */
   readonly report: string;
 }
 
@@ -92,7 +97,7 @@ export interface BatchReportLine {
 }
 
 const BATCH_RULES = {
-  out: { check: (value: unknown, name: string) => checkPath(name, value) },
+  out: { check: (value: unknown, name: string) => checkOut(name, value) },
   concurrency: { ...rules.integer(1), fallback: () => Math.max(1, availableParallelism()) },
   onProgress: rules.function<(progress: BatchProgress) => void>(),
 } satisfies RuleTable<Pick<BatchOptions, 'out' | 'concurrency' | 'onProgress'>>;
@@ -124,18 +129,31 @@ export async function runBatch(sources: readonly BatchSource[], options: BatchOp
   const batchKeys = Object.keys(BATCH_RULES);
   const runKeys = OPTION_KEYS.dir.filter((key) => !PER_VIDEO.includes(key));
   assertKnownKeys(given, [...batchKeys, ...runKeys], 'runBatch');
-  if (given.out === undefined) throw invalidOption('out', 'a non-empty path', given.out);
+  if (given.out === undefined) throw invalidOption('out', 'a non-empty path, s3://bucket/prefix or a FrameDestination', given.out);
   const settings = checkOptions(BATCH_RULES, Object.fromEntries(batchKeys.map((key) => [key, given[key]])), 'runBatch');
-  const out = resolve(settings.out!);
   const runOptions = Object.fromEntries(runKeys.filter((key) => given[key] !== undefined).map((key) => [key, given[key]])) as StreamToDirOptions;
+  const ownsDestination = typeof settings.out === 'string';
+  const destination = typeof settings.out === 'string' ? openDestination(settings.out) : settings.out!;
+  try {
+    return await runVideos(sources, destination, settings, runOptions);
+  } finally {
+    if (ownsDestination) await destination.close();
+  }
+}
+
+async function runVideos(
+  sources: readonly BatchSource[],
+  destination: FrameDestination,
+  settings: { concurrency: number; onProgress?: ((progress: BatchProgress) => void) | undefined },
+  runOptions: StreamToDirOptions,
+): Promise<BatchSummary> {
   // The frame options of every video, checked once here rather than failing each video alike.
-  checkDirOptions(out, { ...runOptions, resume: true });
+  checkDirOptions(destination.location, { ...runOptions, resume: true });
   const { signal } = runOptions;
   const videos = namedVideos(sources);
   throwIfAborted(signal);
 
-  const destination = new DirDestination(out);
-  await destination.prepare();
+  await destination.prepare(runOptions);
   const results: BatchVideoResult[] = new Array(videos.length);
   const totals = { done: 0, failed: 0, framesWritten: 0 };
   const report = (index: number, name: string, framesWritten: number, status: BatchProgress['video']['status']) =>
@@ -149,9 +167,10 @@ export async function runBatch(sources: readonly BatchSource[], options: BatchOp
 
   const runVideo = async (index: number): Promise<void> => {
     const { source, name } = videos[index]!;
-    const dir = join(out, name);
+    const dir = destination.videoLocation(name);
     const stats = new RunStats();
     let written = 0;
+    let reused = 0;
     const progress = () => {
       written++;
       totals.framesWritten++;
@@ -159,14 +178,14 @@ export async function runBatch(sources: readonly BatchSource[], options: BatchOp
     };
     const shown = shownSource(source);
     try {
-      const frames = await destination.writeVideo(source, name, { ...runOptions, stats, progress });
-      results[index] = { source: shown, name, dir, frames, status: 'done', framesWritten: stats.framesDelivered, framesReused: stats.framesReused };
+      const frames = await destination.writeVideo(source, name, { ...runOptions, stats, progress, reused: (count) => (reused = count) });
+      results[index] = { source: shown, name, dir, frames, status: 'done', framesWritten: written, framesReused: reused };
       totals.done++;
     } catch (error) {
       if (signal?.aborted) throw error;
       const code = error instanceof FramepipeError ? error.code : UNEXPECTED;
-      const frames = stats.framesDelivered + stats.framesReused;
-      results[index] = { source: shown, name, dir, frames, status: 'failed', code, error, framesWritten: stats.framesDelivered, framesReused: stats.framesReused };
+      const frames = written + reused;
+      results[index] = { source: shown, name, dir, frames, status: 'failed', code, error, framesWritten: written, framesReused: reused };
       totals.failed++;
     }
     report(index, name, written, results[index].status);
@@ -224,7 +243,11 @@ function reportLine(result: BatchVideoResult): BatchReportLine {
   return code === undefined ? { source, name, frames, status } : { source, name, frames, status, code };
 }
 
-function checkPath(name: string, value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0) throw invalidOption(name, 'a non-empty path', value);
-  return value;
+function checkOut(name: string, value: unknown): string | FrameDestination {
+  if (typeof value === 'string' && value.length > 0) return value;
+  const destination = value as Partial<FrameDestination> | null;
+  if (typeof destination === 'object' && destination !== null && typeof destination.writeVideo === 'function' && typeof destination.writeReport === 'function') {
+    return destination as FrameDestination;
+  }
+  throw invalidOption(name, 'a non-empty path, s3://bucket/prefix or a FrameDestination', value);
 }

@@ -69,6 +69,12 @@ export const ErrorCode = {
   INVALID_NAME: 'ERR_FRAMEPIPE_INVALID_NAME',
   /** Two sources of one batch would write into the same directory (the same name, or names that differ only in case). Raised before any video is read. */
   DUPLICATE_NAME: 'ERR_FRAMEPIPE_DUPLICATE_NAME',
+  /**
+   * Object storage (S3, MinIO, R2) refused or failed a request of a batch that writes there: no such bucket, access
+   * denied, credentials missing or wrong, the endpoint unreachable after the client's retries. The message names the
+   * `s3://` URL and the storage's own error name; `error.status` is the HTTP status when there was an answer.
+   */
+  STORAGE_FAILED: 'ERR_FRAMEPIPE_STORAGE_FAILED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

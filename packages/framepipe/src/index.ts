@@ -22,6 +22,9 @@ export type {
 // Many videos in one call: each into <out>/<name>/, N at a time, resumable, with a batch.jsonl report.
 export { BATCH_FILE_NAME, NAME_MAX_BYTES, runBatch, sourceName } from '@framepipe/batch';
 export type { BatchOptions, BatchProgress, BatchReportLine, BatchSource, BatchSummary, BatchVideoResult, VideoIdSource } from '@framepipe/batch';
+// Where a batch writes: a directory, or S3-compatible object storage (`s3://bucket/prefix`).
+export { DirDestination, S3Destination, openDestination } from '@framepipe/batch';
+export type { DestinationCheckOptions, FrameDestination, S3DestinationOptions, VideoWriteOptions } from '@framepipe/batch';
 
 // Supervisely.
 export { SuperviselyApi, SuperviselyVideoSource } from '@framepipe/supervisely';
@@ -38,8 +41,8 @@ export type {
 } from '@framepipe/supervisely';
 
 // Pipelines of your own: the default path's stages, planned and wired, ending where your Writable starts.
-export { openFrameStages } from '@framepipe/core';
-export type { FrameStages, FrameStagesOptions } from '@framepipe/core';
+export { openFrameStages, runFrameSink } from '@framepipe/core';
+export type { FrameSinkRun, FrameStages, FrameStagesOptions } from '@framepipe/core';
 export { Selection, planByteRanges, planDecode } from '@framepipe/pts-indexer';
 export type { DecodePart, DecodePlan, KeyframePosition, PlannedBytes, PlanStreamInfo, SelectionOptions, StreamTiming } from '@framepipe/pts-indexer';
 
