@@ -6,9 +6,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { inspect } from 'node:util';
+import { once } from 'node:events';
+import { createServer, request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { BATCH_FILE_NAME, DirDestination, S3Destination, openDestination, runBatch } from '@framepipe/batch';
 import type { BatchOptions, BatchProgress } from '@framepipe/batch';
@@ -36,10 +39,14 @@ let s3: S3TestServer;
 let server: RangeServer;
 let work: string;
 let sources: string[];
+/** The size of the two videos together. */
+let videoBytes = 0;
 
 before(async () => {
-  s3 = await startS3Server([BUCKET]);
-  ({ server } = await serveFixtures({ 'videos/walk.mp4': H264_MP4_MOOV_END, 'videos/run.webm': VP9_WEBM }));
+  s3 = await startS3Server([BUCKET, 'bare']);
+  let paths: Record<string, string>;
+  ({ server, paths } = await serveFixtures({ 'videos/walk.mp4': H264_MP4_MOOV_END, 'videos/run.webm': VP9_WEBM }));
+  for (const path of Object.values(paths)) videoBytes += (await stat(path)).size;
   sources = [server.url('/videos/walk.mp4'), server.url('/videos/run.webm')];
   work = await tempDir('framepipe-s3-');
   for (const [name, value] of Object.entries({ ...ENV, AWS_ENDPOINT_URL: s3.endpoint })) {
@@ -98,8 +105,14 @@ describe('runBatch into object storage', () => {
     test(`${what}: the objects are byte for byte the files of a directory run, under the same names`, async () => {
       const dir = join(work, `same-${i}`);
       const prefix = `same/${i}`;
+      let sent = server.bytesSent;
       await runBatch(sources, { out: dir, concurrency: 2, ...options });
+      const dirBytes = server.bytesSent - sent;
+      sent = server.bytesSent;
       const summary = await runBatch(sources, { out: `s3://${BUCKET}/${prefix}/`, concurrency: 2, ...options });
+      // The video is read as for a directory, no byte of it twice.
+      assert.equal(server.bytesSent - sent, dirBytes, 'bytes of the videos read');
+      assert.ok(dirBytes <= videoBytes, `${dirBytes} bytes read of ${videoBytes}`);
 
       const files = await filesUnder(dir);
       assert.ok(files.length > 4, `${files.length} files`);
@@ -180,6 +193,57 @@ describe('runBatch into object storage', () => {
     assert.equal(server.requests.length, requests, 'no video was read');
   });
 
+  test('storage that refuses uploads fails that video with ERR_FRAMEPIPE_STORAGE_FAILED, the others go on', async () => {
+    // A proxy in front of s3rver that answers the PUTs of one video as S3 does for a key the credentials may not write.
+    const proxy = createServer((req, res) => {
+      if (req.method === 'PUT' && req.url?.includes('/refused/walk/')) {
+        req.resume();
+        res.writeHead(403, { 'content-type': 'application/xml' });
+        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+        return;
+      }
+      const upstream = httpRequest(`${s3.endpoint}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      });
+      req.pipe(upstream);
+    });
+    proxy.listen(0, '127.0.0.1');
+    await once(proxy, 'listening');
+    const destination = new S3Destination(`s3://${BUCKET}/refused`, {
+      clientConfig: { endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` },
+    });
+    try {
+      const summary = await runBatch(sources, { out: destination, end: 9, concurrency: 1 });
+      assert.deepEqual(summary.videos.map((v) => [v.name, v.status, v.code, v.framesWritten]), [
+        ['walk', 'failed', ErrorCode.STORAGE_FAILED, 0],
+        ['run', 'done', undefined, 10],
+      ]);
+      const error = summary.videos[0]!.error as FramepipeError;
+      assert.match(error.message, /^Cannot upload frame \d+ to s3:\/\/frames\/refused\/walk\/frame_\d{6}\.png: AccessDenied: Access Denied$/);
+      assert.equal(error.status, 403);
+      assert.deepEqual(await s3.keys(BUCKET, 'refused/'), ['refused/batch.jsonl', ...Array.from({ length: 10 }, (_, n) => `refused/run/frame_00000${n}.png`)]);
+      const report = (await s3.get(BUCKET, `refused/${BATCH_FILE_NAME}`)).body.toString();
+      assert.deepEqual(JSON.parse(report.split('\n')[0]!), { source: sources[0], name: 'walk', frames: 0, status: 'failed', code: ErrorCode.STORAGE_FAILED });
+    } finally {
+      await destination.close();
+      proxy.closeAllConnections();
+      proxy.close();
+    }
+  });
+
+  test('an endpoint that cannot be reached fails with ERR_FRAMEPIPE_STORAGE_FAILED, saying why', async () => {
+    const closed = createServer();
+    closed.listen(0, '127.0.0.1');
+    await once(closed, 'listening');
+    const { port } = closed.address() as AddressInfo;
+    closed.close();
+    const destination = new S3Destination(`s3://${BUCKET}/x`, { clientConfig: { endpoint: `http://127.0.0.1:${port}`, maxAttempts: 1 } });
+    const error = await rejectsWith(runBatch(sources, { out: destination }), ErrorCode.STORAGE_FAILED);
+    assert.equal(error.message, `Cannot list s3://frames/x: connect ECONNREFUSED 127.0.0.1:${port}`);
+    await destination.close();
+  });
+
   test('credentials come from the environment and are never shown: not in batch.jsonl, not in an error', async () => {
     const prefix = 'secret';
     const summary = await runBatch([sources[0]!], { out: `s3://${BUCKET}/${prefix}`, end: 2 });
@@ -198,6 +262,12 @@ describe('runBatch into object storage', () => {
     } finally {
       process.env.AWS_ACCESS_KEY_ID = S3_CREDENTIALS.accessKeyId;
     }
+  });
+
+  test('a bucket without a prefix: the videos at its root', async () => {
+    const summary = await runBatch([sources[1]!], { out: 's3://bare', frames: [1] });
+    assert.deepEqual([summary.report, summary.videos[0]!.dir], ['s3://bare/batch.jsonl', 's3://bare/run']);
+    assert.deepEqual(await s3.keys('bare'), ['batch.jsonl', 'run/frame_000001.png']);
   });
 
   test('a client of your own: S3Destination as out, left open by the batch', async () => {

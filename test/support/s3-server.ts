@@ -1,7 +1,8 @@
 /**
- * A real S3-compatible server on loopback for the tests: s3rver (from npm), storing objects in a temporary directory, in a child process (see s3-server-child.ts),
- * talked to over HTTP by the official AWS SDK client. It tells which objects PUTs created, so that a test can tell
- * that a run put nothing.
+ * A real S3-compatible server on loopback for the tests: s3rver (from npm), storing objects in a temporary
+ * directory, in a child process (see s3-server-child.ts), talked to over HTTP by the official AWS SDK client. It
+ * tells which objects PUTs created, so that a test can tell that a run put nothing. s3rver checks the access key id
+ * of a request, not its SigV4 signature.
  */
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';

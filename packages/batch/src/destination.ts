@@ -9,7 +9,9 @@ import type { BatchSource } from './source-name.ts';
 /**
  * The options a destination writes one video with: every option of `streamVideoFramesToDir` but `resume` and
  * `overwrite` (a destination always keeps complete frames already there and writes only the missing ones), with
- * `stats` (the figures of the run) and `progress` (called with `1` after each frame written) always given.
+ * `stats` and `progress` always given. `progress` (called with `1` after each frame written) and `reused` count what
+ * was written and kept, for every destination; `stats` holds the figures of the decode (a directory's also counts
+ * its files).
  */
 export interface VideoWriteOptions extends Omit<StreamToDirOptions, 'resume' | 'overwrite' | 'stats' | 'progress'> {
   stats: RunStats;
