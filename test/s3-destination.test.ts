@@ -11,6 +11,7 @@ import { join, relative } from 'node:path';
 import { inspect } from 'node:util';
 import { once } from 'node:events';
 import { createServer, request as httpRequest } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { BATCH_FILE_NAME, DirDestination, S3Destination, openDestination, runBatch } from '@framepipe/batch';
@@ -73,6 +74,34 @@ after(async () => {
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { recursive: true, withFileTypes: true });
   return entries.filter((entry) => entry.isFile()).map((entry) => relative(dir, join(entry.parentPath, entry.name))).sort();
+}
+
+/** Sends a request on to s3rver and its answer back. */
+function forward(req: IncomingMessage, res: ServerResponse): void {
+  const upstream = httpRequest(`${s3.endpoint}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
+    res.writeHead(answer.statusCode!, answer.headers);
+    answer.pipe(res);
+  });
+  req.pipe(upstream);
+}
+
+/**
+ * An HTTP proxy on loopback in front of s3rver: `answer` may answer a request itself (and returns true), else the
+ * request goes on to s3rver.
+ */
+async function startProxy(answer: (req: IncomingMessage, res: ServerResponse) => boolean): Promise<{ endpoint: string; close(): void }> {
+  const proxy = createServer((req, res) => {
+    if (!answer(req, res)) forward(req, res);
+  });
+  proxy.listen(0, '127.0.0.1');
+  await once(proxy, 'listening');
+  return {
+    endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    close: () => {
+      proxy.closeAllConnections();
+      proxy.close();
+    },
+  };
 }
 
 /** Downloads the frame objects under `prefix` into a directory, for the decoders of the tests. */
@@ -195,24 +224,14 @@ describe('runBatch into object storage', () => {
 
   test('storage that refuses uploads fails that video with ERR_FRAMEPIPE_STORAGE_FAILED, the others go on', async () => {
     // A proxy in front of s3rver that answers the PUTs of one video as S3 does for a key the credentials may not write.
-    const proxy = createServer((req, res) => {
-      if (req.method === 'PUT' && req.url?.includes('/refused/walk/')) {
-        req.resume();
-        res.writeHead(403, { 'content-type': 'application/xml' });
-        res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
-        return;
-      }
-      const upstream = httpRequest(`${s3.endpoint}${req.url}`, { method: req.method, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode!, answer.headers);
-        answer.pipe(res);
-      });
-      req.pipe(upstream);
+    const proxy = await startProxy((req, res) => {
+      if (req.method !== 'PUT' || !req.url?.includes('/refused/walk/')) return false;
+      req.resume();
+      res.writeHead(403, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+      return true;
     });
-    proxy.listen(0, '127.0.0.1');
-    await once(proxy, 'listening');
-    const destination = new S3Destination(`s3://${BUCKET}/refused`, {
-      clientConfig: { endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` },
-    });
+    const destination = new S3Destination(`s3://${BUCKET}/refused`, { clientConfig: { endpoint: proxy.endpoint } });
     try {
       const summary = await runBatch(sources, { out: destination, end: 9, concurrency: 1 });
       assert.deepEqual(summary.videos.map((v) => [v.name, v.status, v.code, v.framesWritten]), [
@@ -227,7 +246,29 @@ describe('runBatch into object storage', () => {
       assert.deepEqual(JSON.parse(report.split('\n')[0]!), { source: sources[0], name: 'walk', frames: 0, status: 'failed', code: ErrorCode.STORAGE_FAILED });
     } finally {
       await destination.close();
-      proxy.closeAllConnections();
+      proxy.close();
+    }
+  });
+
+  test('maxWriteWorkers uploads at once, no more', async () => {
+    let inFlight = 0;
+    let most = 0;
+    // Each PUT is held a little before it goes on, so that uploads overlap as much as the destination lets them.
+    const proxy = await startProxy((req, res) => {
+      if (req.method !== 'PUT') return false;
+      inFlight++;
+      most = Math.max(most, inFlight);
+      res.once('close', () => inFlight--);
+      setTimeout(() => forward(req, res), 30);
+      return true;
+    });
+    const destination = new S3Destination(`s3://${BUCKET}/workers`, { clientConfig: { endpoint: proxy.endpoint } });
+    try {
+      const summary = await runBatch([sources[0]!], { out: destination, end: 29, maxWriteWorkers: 3 });
+      assert.equal(summary.framesWritten, 30);
+      assert.equal(most, 3);
+    } finally {
+      await destination.close();
       proxy.close();
     }
   });
@@ -264,10 +305,17 @@ describe('runBatch into object storage', () => {
     }
   });
 
-  test('a bucket without a prefix: the videos at its root', async () => {
-    const summary = await runBatch([sources[1]!], { out: 's3://bare', frames: [1] });
-    assert.deepEqual([summary.report, summary.videos[0]!.dir], ['s3://bare/batch.jsonl', 's3://bare/run']);
-    assert.deepEqual(await s3.keys('bare'), ['batch.jsonl', 'run/frame_000001.png']);
+  test('a bucket without a prefix: the videos at its root (endpoint from AWS_ENDPOINT_URL_S3, before AWS_ENDPOINT_URL)', async () => {
+    process.env.AWS_ENDPOINT_URL_S3 = s3.endpoint;
+    process.env.AWS_ENDPOINT_URL = 'http://127.0.0.1:9';
+    try {
+      const summary = await runBatch([sources[1]!], { out: 's3://bare', frames: [1] });
+      assert.deepEqual([summary.report, summary.videos[0]!.dir], ['s3://bare/batch.jsonl', 's3://bare/run']);
+      assert.deepEqual(await s3.keys('bare'), ['batch.jsonl', 'run/frame_000001.png']);
+    } finally {
+      delete process.env.AWS_ENDPOINT_URL_S3;
+      process.env.AWS_ENDPOINT_URL = s3.endpoint;
+    }
   });
 
   test('a client of your own: S3Destination as out, left open by the batch', async () => {
