@@ -14,6 +14,7 @@ import { createServer, request as httpRequest } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { BATCH_FILE_NAME, DirDestination, S3Destination, openDestination, runBatch } from '@framepipe/batch';
 import type { BatchOptions, BatchProgress } from '@framepipe/batch';
 import { ErrorCode, FramepipeError } from '@framepipe/common';
@@ -342,6 +343,8 @@ describe('runBatch into object storage', () => {
     await rejectsWith(runBatch(sources, { out: 's3://' }), ErrorCode.INVALID_OPTION);
     assert.throws(() => openDestination('s3://a/x'), { code: ErrorCode.INVALID_OPTION, message: 'Expected s3://bucket/prefix with a bucket name of 3 to 63 letters, digits, dots and hyphens for out but received "s3://a/x" of type string' });
     assert.throws(() => openDestination('https://example.com/frames'), { code: ErrorCode.INVALID_OPTION, message: 'Expected a directory or s3://bucket/prefix (no other storage is written) for out but received "https://example.com/frames" of type string' });
+    assert.throws(() => new S3Destination(`s3://${BUCKET}/m`, { client: {} as S3Client }), { code: ErrorCode.INVALID_OPTION, option: 'client' });
+    assert.throws(() => new S3Destination(`s3://${BUCKET}/m`, { client: s3.client, forcePathStyle: true }), { code: ErrorCode.INVALID_OPTION, option: 'client' });
     assert.ok(openDestination(join(work, 'plain')) instanceof DirDestination);
     assert.equal(openDestination(`S3://${BUCKET}//a//b/`).location, `s3://${BUCKET}/a/b`);
   });

@@ -66,7 +66,8 @@ export class S3Destination implements FrameDestination {
     const opts = assertOptionsObject(options, 'S3Destination');
     assertKnownKeys(opts, ['client', 'clientConfig', 'forcePathStyle'], 'S3Destination');
     if (opts.client !== undefined) {
-      if (!(opts.client instanceof S3Client)) throw invalidOption('client', 'an S3Client', opts.client);
+      // Not instanceof: a client from another copy of the SDK (the application's own version) serves as well.
+      if (typeof (opts.client as Partial<S3Client> | null)?.send !== 'function') throw invalidOption('client', 'an S3Client', opts.client);
       if (opts.clientConfig !== undefined || opts.forcePathStyle !== undefined) {
         throw invalidOption('client', 'no clientConfig or forcePathStyle with a client of your own (give them to the client)', opts.client);
       }
