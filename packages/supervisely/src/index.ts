@@ -1,5 +1,5 @@
 export { SuperviselyApi } from './supervisely-api.ts';
-export type { SuperviselyApiOptions, SuperviselyFromEnvOptions, VideoInfoOptions } from './supervisely-api.ts';
+export type { DatasetVideosOptions, SuperviselyApiOptions, SuperviselyFromEnvOptions, VideoInfoOptions } from './supervisely-api.ts';
 export { SuperviselyVideoSource } from './supervisely-video-source.ts';
 export type { SuperviselyVideoSourceOptions } from './supervisely-video-source.ts';
 export type { SuperviselyFileMeta, SuperviselyVideoInfo } from './video-info.ts';

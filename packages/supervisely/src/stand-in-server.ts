@@ -1,6 +1,6 @@
 /**
  * A stand-in for a Supervisely instance, for tests and for trying the examples without an account: a real HTTP
- * server on 127.0.0.1 that answers `videos.info` and serves the videos' files the way the real server does for the
+ * server on 127.0.0.1 that answers `videos.info` and `videos.list` and serves the videos' files the way the real server does for the
  * calls framepipe makes. Import it as `@framepipe/supervisely/stand-in`.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -35,6 +35,11 @@ export interface StandInVideo {
    * @default true
    */
   ready?: boolean;
+  /**
+   * The dataset the video belongs to, which `videos.list` lists it in.
+   * @default 1
+   */
+  datasetId?: number;
 }
 
 /**
@@ -51,6 +56,12 @@ export interface StandInServerOptions {
    * @default a random 128-character token, as long as real Supervisely tokens
    */
   token?: string;
+  /**
+   * Videos per page of a `videos.list` answer when the request gives no `per_page`, and the most a request may ask
+   * for (a larger `per_page` gets pages of this size, as a server caps what it sends).
+   * @default 1000
+   */
+  perPage?: number;
 }
 
 /** A request the stand-in received. */
@@ -64,6 +75,8 @@ export interface StandInRequest {
   range: string | undefined;
   /** The status answered. */
   status: number;
+  /** The JSON body of an API call (`videos.info`, `videos.list`), as received; undefined for other requests. */
+  body?: Record<string, unknown> | undefined;
 }
 
 /** A running stand-in. */
@@ -86,6 +99,8 @@ export interface StandInServer {
 export const STAND_IN_STORAGE_HOST = 'storage.stand-in.invalid';
 
 const INFO_PATH = '/public/api/v3/videos.info';
+const LIST_PATH = '/public/api/v3/videos.list';
+const DEFAULT_PER_PAGE = 1000;
 const STORAGE_PREFIX = '/stand-in-storage/videos/';
 const TOKEN_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const MAX_BODY = 64 * 1024;
@@ -94,6 +109,7 @@ interface Entry {
   readonly id: number;
   readonly name: string;
   readonly ready: boolean;
+  readonly datasetId: number;
   readonly storagePath: string;
   readonly path: string | undefined;
   readonly bytes: Buffer | undefined;
@@ -107,6 +123,9 @@ interface Entry {
  * - `POST /public/api/v3/videos.info` with `{ id }` answers the video's description (`id`, `name`, `hash`,
  *   `pathOriginal`, `fileMeta` with `size` and `mime`, `meta`, ... and `fullStorageUrl`), `404` with a JSON error
  *   body for an unknown id, `400` for a body without a positive integer id;
+ * - `POST /public/api/v3/videos.list` with `{ datasetId, page, per_page }` answers one page of the dataset's videos
+ *   by id ascending, `{ total, perPage, pagesCount, entities }` (each entity as `videos.info` describes it), pages
+ *   counted from 1; `404` for a dataset that holds no video, `400` for a body without a positive integer `datasetId`;
  * - `fullStorageUrl` names the unreachable host {@link STAND_IN_STORAGE_HOST}; this server serves its path, with
  *   byte ranges (`206`, `Content-Range`, `416` past the end, `HEAD`);
  * - a video with `ready: false` has no `fullStorageUrl` and no file.
@@ -127,12 +146,14 @@ interface Entry {
 export async function startStandInServer(options: StandInServerOptions): Promise<StandInServer> {
   if (options === undefined) throw invalidOption('startStandInServer options', 'an object { videos }', options);
   const opts = assertOptionsObject(options, 'startStandInServer');
-  assertKnownKeys(opts, ['videos', 'token'], 'startStandInServer');
+  assertKnownKeys(opts, ['videos', 'token', 'perPage'], 'startStandInServer');
   const videos = checkVideos(opts.videos);
   if (opts.token !== undefined && (typeof opts.token !== 'string' || !/^[\x21-\x7e]+$/.test(opts.token))) {
     throw invalidOption('token', 'a non-empty string of printable ASCII characters', opts.token);
   }
   const token = opts.token ?? randomToken();
+  const pageSize = opts.perPage ?? DEFAULT_PER_PAGE;
+  if (!Number.isSafeInteger(pageSize) || pageSize < 1) throw invalidOption('perPage', 'a positive integer', opts.perPage);
   const created = new Date().toISOString();
   const requests: StandInRequest[] = [];
 
@@ -156,13 +177,29 @@ export async function startStandInServer(options: StandInServerOptions): Promise
       }
       if (path === INFO_PATH) {
         if (req.method !== 'POST') return sendJson(r, 405, { error: 'Method not allowed', details: { message: 'Use POST' } }, { allow: 'POST' });
-        const id = (await readJson(req))?.id;
+        record.body = await readJson(req);
+        const id = record.body?.id;
         if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 1) {
           return sendJson(r, 400, { error: 'Bad request', details: { message: 'The body must be JSON with a positive integer "id"' } });
         }
         const video = videos.get(id);
         if (!video) return sendJson(r, 404, { error: 'Not found', details: { message: `Video ${id} not found` } });
         return sendJson(r, 200, await describe(video, created));
+      }
+      if (path === LIST_PATH) {
+        if (req.method !== 'POST') return sendJson(r, 405, { error: 'Method not allowed', details: { message: 'Use POST' } }, { allow: 'POST' });
+        record.body = await readJson(req);
+        const { datasetId, page = 1, per_page: asked = pageSize } = record.body ?? {};
+        const positive = (value: unknown) => typeof value === 'number' && Number.isSafeInteger(value) && value >= 1;
+        if (!positive(datasetId) || !positive(page) || !positive(asked)) {
+          return sendJson(r, 400, { error: 'Bad request', details: { message: 'The body must be JSON with a positive integer "datasetId" (and "page", "per_page" if given)' } });
+        }
+        const listed = [...videos.values()].filter((v) => v.datasetId === datasetId).sort((a, b) => a.id - b.id);
+        if (listed.length === 0) return sendJson(r, 404, { error: 'Not found', details: { message: `Dataset ${datasetId as number} not found` } });
+        const perPage = Math.min(asked as number, pageSize);
+        const from = ((page as number) - 1) * perPage;
+        const entities = await Promise.all(listed.slice(from, from + perPage).map((video) => describe(video, created)));
+        return sendJson(r, 200, { total: listed.length, perPage, pagesCount: Math.ceil(listed.length / perPage), entities });
       }
       const video = [...videos.values()].find((v) => v.ready && v.storagePath === path);
       if (video && (req.method === 'GET' || req.method === 'HEAD')) return serveFile(r, req, video);
@@ -216,7 +253,7 @@ async function describe(video: Entry, created: string): Promise<Record<string, u
     teamId: 1,
     workspaceId: 1,
     projectId: 1,
-    datasetId: 1,
+    datasetId: video.datasetId,
     pathOriginal: video.ready ? video.storagePath : null,
     processingPath: `1/${video.id}`,
     createdAt: created,
@@ -333,8 +370,8 @@ function checkVideos(value: unknown): Map<number, Entry> {
     const option = `videos.${key}`;
     if (!Number.isSafeInteger(id) || id < 1) throw invalidOption(`videos key ${JSON.stringify(key)}`, 'a positive integer id', key);
     if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw invalidOption(option, 'an object { path } or { bytes }', spec);
-    assertKnownKeys(spec, ['path', 'bytes', 'name', 'ready'], `startStandInServer ${option}`);
-    const { path, bytes, name, ready } = spec as StandInVideo;
+    assertKnownKeys(spec, ['path', 'bytes', 'name', 'ready', 'datasetId'], `startStandInServer ${option}`);
+    const { path, bytes, name, ready, datasetId } = spec as StandInVideo;
     if ((path === undefined) === (bytes === undefined)) throw invalidOption(option, 'exactly one of path and bytes', spec);
     if (path !== undefined && (typeof path !== 'string' || path === '')) throw invalidOption(`${option}.path`, 'a file path', path);
     if (bytes !== undefined && !Buffer.isBuffer(bytes)) throw invalidOption(`${option}.bytes`, 'a Buffer', bytes);
@@ -342,11 +379,13 @@ function checkVideos(value: unknown): Map<number, Entry> {
       throw invalidOption(`${option}.name`, 'a file name without slashes', name);
     }
     if (ready !== undefined && typeof ready !== 'boolean') throw invalidOption(`${option}.ready`, 'a boolean', ready);
+    if (datasetId !== undefined && (!Number.isSafeInteger(datasetId) || datasetId < 1)) throw invalidOption(`${option}.datasetId`, 'a positive integer', datasetId);
     const fileName = name ?? (path !== undefined ? basename(path) : `video_${id}.mp4`);
     videos.set(id, {
       id,
       name: fileName,
       ready: ready ?? true,
+      datasetId: datasetId ?? 1,
       storagePath: `${STORAGE_PREFIX}${id}/${encodeURIComponent(fileName)}`,
       path,
       bytes,

@@ -15,6 +15,8 @@ import { ENV, findCredentials, type Found } from './credentials.ts';
 import { normalizeServerAddress } from './server-address.ts';
 import { SuperviselyVideoSource, checkVideoId, type SuperviselyVideoSourceOptions } from './supervisely-video-source.ts';
 import { fetchVideoInfo, type SuperviselyVideoInfo } from './video-info.ts';
+import { fetchDatasetVideos } from './dataset-videos.ts';
+import type { ApiConnection } from './api-call.ts';
 
 /**
  * Options of {@link SuperviselyApi}.
@@ -112,14 +114,25 @@ export interface VideoInfoOptions {
   retryDelay?: number | undefined;
 }
 
+/** Options of {@link SuperviselyApi.listDatasetVideos}: those of a `videoInfo` call, for each page, and the page size. */
+export interface DatasetVideosOptions extends VideoInfoOptions {
+  /**
+   * Videos asked for per page.
+   * @default the server's page size
+   */
+  perPage?: number | undefined;
+}
+
 const API_KEYS = ['serverAddress', 'token', 'apiServerAddress', 'timeout'] as const;
 const FROM_ENV_KEYS = [...API_KEYS, 'env', 'homeDir', 'cwd'] as const;
 const INFO_KEYS = ['signal', 'timeout', 'retries', 'retryDelay'] as const;
+const LIST_KEYS = [...INFO_KEYS, 'perPage'] as const;
 const DEFAULT_TIMEOUT = 30_000;
 
 /**
  * A connection to a Supervisely instance: its address and an API token, as the Python SDK's `sly.Api`. It makes
- * no request when created; {@link SuperviselyApi.videoInfo} and {@link SuperviselyApi.videoSource} do.
+ * no request when created; {@link SuperviselyApi.videoInfo}, {@link SuperviselyApi.listDatasetVideos} and
+ * {@link SuperviselyApi.videoSource} do.
  *
  * The token is kept outside the object: it does not show in `util.inspect`, `JSON.stringify`, `toString` or any
  * error message.
@@ -223,21 +236,45 @@ export class SuperviselyApi {
    */
   async videoInfo(videoId: number, options?: VideoInfoOptions): Promise<SuperviselyVideoInfo> {
     checkVideoId(videoId);
-    const opts = assertOptionsObject(options, 'videoInfo');
-    assertKnownKeys(opts, INFO_KEYS, 'videoInfo');
-    const signal = checkSignal('signal', opts.signal);
-    const timeout = checkPositiveNumber('timeout', opts.timeout, true) ?? this.timeout;
-    return await fetchVideoInfo({
-      videoId,
-      url: `${this.apiServerAddress}/v3/videos.info`,
+    return await fetchVideoInfo({ videoId, url: `${this.apiServerAddress}/v3/videos.info`, ...this.#connection(options, INFO_KEYS, 'videoInfo') });
+  }
+
+  /**
+   * Every video of a dataset, by id ascending: `POST <apiServerAddress>/v3/videos.list` page after page, as the SDK's
+   * `api.video.get_list(dataset_id)`. The first page is the server's size unless `perPage` is given; the next ones
+   * are asked for with the size the server answered. Each video is described as by {@link SuperviselyApi.videoInfo}.
+   * Failures that may pass are retried, each page on its own.
+   *
+   * @throws FramepipeError, with `source` = the API URL: `ERR_FRAMEPIPE_AUTH_FAILED` (401/403),
+   * `ERR_FRAMEPIPE_HTTP_STATUS` (status 404 for a dataset the token does not see, or any other status),
+   * `ERR_FRAMEPIPE_INVALID_DATA` (an answer that is not a page of videos, or pages that add up to another count than
+   * the server's `total`), `ERR_FRAMEPIPE_UNREACHABLE`, `ERR_FRAMEPIPE_TIMEOUT`, `ERR_FRAMEPIPE_ABORTED`;
+   * `ERR_FRAMEPIPE_INVALID_OPTION` for an id that is not a positive integer or a bad option, before any request.
+   *
+   * @example
+   * const videos = await api.listDatasetVideos(55846);
+   * const summary = await runBatch(videos.map(({ id }) => ({ videoId: id })), { out: '/tmp/frames', api });
+   */
+  async listDatasetVideos(datasetId: number, options?: DatasetVideosOptions): Promise<SuperviselyVideoInfo[]> {
+    checkInteger('datasetId', datasetId, 1);
+    const perPage = checkInteger('perPage', (options as DatasetVideosOptions | undefined)?.perPage, 1, true);
+    const connection = this.#connection(options, LIST_KEYS, 'listDatasetVideos');
+    return await fetchDatasetVideos({ datasetId, url: `${this.apiServerAddress}/v3/videos.list`, perPage, ...connection });
+  }
+
+  /** How a call reaches the server, from its options (checked against `keys`). */
+  #connection(options: VideoInfoOptions | undefined, keys: readonly string[], where: string): ApiConnection {
+    const opts = assertOptionsObject(options, where);
+    assertKnownKeys(opts, keys, where);
+    return {
       serverAddress: this.#internal ? this.apiServerAddress : this.serverAddress,
       internalAddress: this.#internal,
       headers: apiKeyHeader(this) ?? {},
-      timeout,
+      timeout: checkPositiveNumber('timeout', opts.timeout, true) ?? this.timeout,
       retries: checkInteger('retries', opts.retries, 0, true) ?? DEFAULT_RETRIES,
       retryDelay: checkInteger('retryDelay', opts.retryDelay, 0, true) ?? DEFAULT_RETRY_DELAY,
-      signal,
-    });
+      signal: checkSignal('signal', opts.signal),
+    };
   }
 
   /**

@@ -347,3 +347,64 @@ test('videos.info: a 503 is retried after the Retry-After the server asks; a 500
     await failing.close();
   }
 });
+
+describe('SuperviselyApi.listDatasetVideos', () => {
+  test('lists every video of the dataset page after page, as the SDK asks: the first page at the server size, then its perPage', async () => {
+    const videos = Object.fromEntries([5, 3, 9, 1, 7, 4, 8].map((id) => [id, { bytes: Buffer.from(`v${id}`), datasetId: id === 8 ? 2 : 6 }]));
+    const server = await startStandInServer({ videos, perPage: 2 });
+    try {
+      const listing = new SuperviselyApi({ serverAddress: server.address, token: server.token });
+      const listed = await listing.listDatasetVideos(6);
+      assert.deepEqual(listed.map((video) => video.id), [1, 3, 4, 5, 7, 9], 'every video of dataset 6, by id, none of dataset 2');
+      assert.deepEqual(listed.map((video) => [video.name, video.datasetId]), [1, 3, 4, 5, 7, 9].map((id) => [`video_${id}.mp4`, 6]));
+      const calls = server.requests.filter((request) => request.path === '/public/api/v3/videos.list');
+      const common = { datasetId: 6, filter: [], sort: 'id', sort_order: 'asc', forceMetadataForLinks: false };
+      assert.deepEqual(calls.map((call) => call.body), [
+        { ...common, page: 1 },
+        { ...common, page: 2, per_page: 2 },
+        { ...common, page: 3, per_page: 2 },
+      ]);
+      assert.ok(calls.every((call) => call.method === 'POST' && call.apiKey === server.token));
+      // Asked for a page size, the first request says it too.
+      const sized = await listing.listDatasetVideos(6, { perPage: 4 });
+      assert.deepEqual(sized.map((video) => video.id), [1, 3, 4, 5, 7, 9]);
+      assert.equal(server.requests.at(-2)?.body?.['per_page'], 2, 'the server capped it at 2, and the next pages ask for 2');
+
+      const unknown = await rejectsWith(listing.listDatasetVideos(77, { retries: 0 }), ErrorCode.HTTP_STATUS);
+      assert.equal(unknown.status, 404);
+      assert.equal(
+        unknown.message,
+        `No dataset with id 77 is visible to this API token on ${server.address} (HTTP 404: Not found - Dataset 77 not found): check the dataset id, and that the token belongs to a member of the dataset's team`,
+      );
+      const wrong = new SuperviselyApi({ serverAddress: server.address, token: 'not-the-token' });
+      const denied = await rejectsWith(wrong.listDatasetVideos(6), ErrorCode.AUTH_FAILED);
+      assert.ok(!denied.message.includes(server.token) && !inspect(denied).includes(server.token));
+      const requests = server.requests.length;
+      await rejectsWith(listing.listDatasetVideos(0), ErrorCode.INVALID_OPTION);
+      await rejectsWith(listing.listDatasetVideos(6, { perPage: 0 }), ErrorCode.INVALID_OPTION);
+      await rejectsWith(listing.listDatasetVideos(6, { page: 2 } as never), ErrorCode.INVALID_OPTION);
+      assert.equal(server.requests.length, requests, 'a bad id or option makes no request');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('pages that do not add up to the total, or an answer that is not a page of videos: INVALID_DATA', async () => {
+    const answers: unknown[] = [];
+    const server = await startServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(answers.shift()));
+    });
+    try {
+      const listing = new SuperviselyApi({ serverAddress: server.address, token: 'tok' });
+      answers.push({ total: 3, perPage: 2, pagesCount: 2, entities: [{ id: 1 }, { id: 2 }] }, { total: 3, perPage: 2, pagesCount: 2, entities: [] });
+      const short = await rejectsWith(listing.listDatasetVideos(6, { retries: 0 }), ErrorCode.INVALID_DATA);
+      assert.equal(short.message, `${server.address} listed 2 videos of dataset 6, which it said holds 3: were videos added or removed while it was listed? List it again`);
+      answers.push({ total: 1, perPage: 2, pagesCount: 1, entities: [{ name: 'no id' }] });
+      const bad = await rejectsWith(listing.listDatasetVideos(6, { retries: 0 }), ErrorCode.INVALID_DATA);
+      assert.match(bad.message, /answered videos\.list for dataset 6 with JSON that is not a page of videos/);
+    } finally {
+      await server.close();
+    }
+  });
+});
