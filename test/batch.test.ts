@@ -10,6 +10,9 @@ import { join } from 'node:path';
 import { BATCH_FILE_NAME, runBatch } from '@framepipe/batch';
 import type { BatchProgress, BatchSource } from '@framepipe/batch';
 import { ErrorCode } from '@framepipe/common';
+import { SuperviselyApi } from '@framepipe/supervisely';
+import { startStandInServer } from '@framepipe/supervisely/stand-in';
+import { inspect } from 'node:util';
 import { H264_MKV, H264_MP4_FASTSTART, H264_MP4_MOOV_END, H264_TS, VP9_WEBM, makeFixture } from './support/fixtures.ts';
 import { indexInName, readCodes, removeDir, serveFixtures, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import { startRangeServer } from './support/range-server.ts';
@@ -209,5 +212,31 @@ describe('runBatch', () => {
     assert.equal(again.framesReused, kept);
     assert.equal(again.framesWritten, 180 - kept);
     for (const name of ['walk', 'jump', 'cam']) await assertFrames(join(out, name), [...Array(60).keys()]);
+  });
+
+  test('Supervisely videos by id: read through the api option, named by id, failures with their codes; the token in no result', async () => {
+    const sample = await makeFixture(H264_MP4_MOOV_END);
+    const standIn = await startStandInServer({ videos: { 42: { path: sample }, 43: { path: sample, ready: false }, 44: { path: files.mkv } } });
+    try {
+      const out = join(work, 'supervisely');
+      const api = new SuperviselyApi({ serverAddress: standIn.address, token: standIn.token });
+      const sources: BatchSource[] = [{ videoId: 42 }, { videoId: 7 }, { videoId: 43 }, { videoId: 44 }, files.faststart];
+      const summary = await runBatch(sources, { out, api, start: START, end: END, retries: 0, concurrency: 2 });
+      assert.deepEqual(await reportLines(out), [
+        { source: 'supervisely:video/42', name: '42', frames: 50, status: 'done' },
+        { source: 'supervisely:video/7', name: '7', frames: 0, status: 'failed', code: ErrorCode.VIDEO_NOT_FOUND },
+        { source: 'supervisely:video/43', name: '43', frames: 0, status: 'failed', code: ErrorCode.VIDEO_NOT_READY },
+        { source: 'supervisely:video/44', name: '44', frames: 50, status: 'done' },
+        { source: files.faststart, name: 'jump', frames: 50, status: 'done' },
+      ]);
+      for (const name of ['42', '44', 'jump']) await assertFrames(join(out, name), SELECTED);
+      assert.ok(standIn.requests.every((request) => request.apiKey === standIn.token), 'every request to the instance carries the key');
+      const shown = [await readFile(join(out, BATCH_FILE_NAME), 'utf8'), inspect(summary, { depth: 8, showHidden: true }), JSON.stringify(summary.videos)];
+      for (const text of shown) assert.ok(!text.includes(standIn.token), 'the token shows nowhere');
+      const again = await runBatch(sources.slice(0, 1), { out, api, start: START, end: END });
+      assert.deepEqual([again.framesWritten, again.framesReused], [0, 50], 'a second run writes nothing');
+    } finally {
+      await standIn.close();
+    }
   });
 });

@@ -3,8 +3,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ErrorCode, FramepipeError } from '@framepipe/common';
 import { streamVideoFramesToDir } from '@framepipe/core';
-import type { RunStats, StreamToDirOptions } from '@framepipe/core';
-import type { BatchSource } from './source-name.ts';
+import type { ByteSourceInput, RunStats, StreamToDirOptions } from '@framepipe/core';
 
 /**
  * The options a destination writes one video with: every option of `streamVideoFramesToDir` but `resume` and
@@ -42,11 +41,12 @@ export interface FrameDestination {
   /** Where the frames of the video `name` go: `<location>/<name>`. */
   videoLocation(name: string): string;
   /**
-   * Writes the selected frames of `source` under `<location>/<name>/` as `frame_<index:06d>.<ext>`, keeping the
+   * Writes the selected frames of `source` (a URL, a path, `{ url, headers }`, or a `ByteSource` it does not close,
+   * such as a Supervisely video's) under `<location>/<name>/` as `frame_<index:06d>.<ext>`, keeping the
    * complete frames already there, and resolves with how many frames of the selection are there once it ends.
    * A frame appears whole or not at all.
    */
-  writeVideo(source: BatchSource, name: string, options: VideoWriteOptions): Promise<number>;
+  writeVideo(source: ByteSourceInput, name: string, options: VideoWriteOptions): Promise<number>;
   /** Writes `<location>/<fileName>` whole or not at all, and resolves with where it went (a path or a URL). */
   writeReport(fileName: string, text: string): Promise<string>;
   /** Lets go of what it holds (the connections of a client it made); it writes no more after. */
@@ -70,10 +70,10 @@ export class DirDestination implements FrameDestination {
     return join(this.location, name);
   }
 
-  async writeVideo(source: BatchSource, name: string, options: VideoWriteOptions): Promise<number> {
+  async writeVideo(source: ByteSourceInput, name: string, options: VideoWriteOptions): Promise<number> {
     const { reused, ...dirOptions } = options;
     try {
-      const paths = await streamVideoFramesToDir(source as string, this.videoLocation(name), { ...dirOptions, resume: true });
+      const paths = await streamVideoFramesToDir(source, this.videoLocation(name), { ...dirOptions, resume: true });
       return paths.length;
     } finally {
       reused?.(options.stats.framesReused);

@@ -2,11 +2,13 @@ import { availableParallelism } from 'node:os';
 import { ErrorCode, FramepipeError, assertKnownKeys, assertOptionsObject, checkOptions, invalidOption, rules, throwIfAborted } from '@framepipe/common';
 import type { RuleTable } from '@framepipe/common';
 import { OPTION_KEYS, RunStats, checkDirOptions } from '@framepipe/core';
-import type { StreamToDirOptions } from '@framepipe/core';
+import type { ByteSourceInput, SourceOptions, StreamToDirOptions } from '@framepipe/core';
 import { isByteSource } from '@framepipe/http-source';
+import { SuperviselyApi } from '@framepipe/supervisely';
+import type { SuperviselyVideoSourceOptions } from '@framepipe/supervisely';
 import type { FrameDestination } from './destination.ts';
 import { openDestination } from './open-destination.ts';
-import { shownSource, sourceName } from './source-name.ts';
+import { isVideoIdSource, shownSource, sourceName } from './source-name.ts';
 import type { BatchSource } from './source-name.ts';
 
 /** The report a batch writes into its `out` directory once every video has ended. */
@@ -35,6 +37,14 @@ export interface BatchOptions extends Omit<StreamToDirOptions, 'resume' | 'overw
   concurrency?: number | undefined;
   /** Called after each frame file a video writes, and when a video ends, with the counts of the whole batch. */
   onProgress?: ((progress: BatchProgress) => void) | undefined;
+  /**
+   * The Supervisely instance `{ videoId }` sources are read from. `headers`, `timeout`, `retries` and the cache
+   * limits apply to their reads too. Its token goes nowhere but into the requests to that instance: not into
+   * `batch.jsonl`, results or messages.
+   * @default SuperviselyApi.fromEnv() (SERVER_ADDRESS and API_TOKEN from the environment, ./local.env or
+   * ~/supervisely.env), looked up before any video is read, and only when a source has a videoId
+   */
+  api?: SuperviselyApi | undefined;
 }
 
 /** Where a batch stands, as {@link BatchOptions.onProgress} receives it. */
@@ -57,7 +67,7 @@ export interface BatchProgress {
 
 /** How one video of a batch ended. */
 export interface BatchVideoResult {
-  /** The source as given, URLs without credentials (see `shownUrl`); never its request headers. */
+  /** The source as `shownSource` shows it: URLs without credentials, never request headers or a Supervisely token. */
   readonly source: string;
   readonly name: string;
   /** Where its frames are: `<out>/<name>`, an absolute path, or `s3://bucket/prefix/<name>` for object storage. */
@@ -100,10 +110,14 @@ const BATCH_RULES = {
   out: { check: (value: unknown, name: string) => checkOut(name, value) },
   concurrency: { ...rules.integer(1), fallback: () => Math.max(1, availableParallelism()) },
   onProgress: rules.function<(progress: BatchProgress) => void>(),
-} satisfies RuleTable<Pick<BatchOptions, 'out' | 'concurrency' | 'onProgress'>>;
+  api: rules.instance(SuperviselyApi, 'a SuperviselyApi (new SuperviselyApi({ serverAddress, token }) or SuperviselyApi.fromEnv())'),
+} satisfies RuleTable<Pick<BatchOptions, 'out' | 'concurrency' | 'onProgress' | 'api'>>;
 
 /** The options of `streamVideoFramesToDir` that {@link BatchOptions} leaves out. */
 const PER_VIDEO: readonly string[] = ['resume', 'overwrite', 'progress', 'stats'] satisfies Array<keyof StreamToDirOptions>;
+
+/** The options that say how a video's bytes are fetched: a Supervisely video's source takes them, not the run. */
+const TRANSPORT = ['headers', 'timeout', 'retries', 'cacheMemory', 'cacheDisk'] as const satisfies ReadonlyArray<keyof SourceOptions & keyof SuperviselyVideoSourceOptions>;
 
 /**
  * Extracts the frames of many videos, `concurrency` at a time, each into `<out>/<name>/` as `frame_<index:06d>.<ext>`
@@ -114,7 +128,9 @@ const PER_VIDEO: readonly string[] = ['resume', 'overwrite', 'progress', 'stats'
  * Before any video is read, the options are checked and every source is named: a source with no name fails with
  * `ERR_FRAMEPIPE_INVALID_NAME`, two sources with one name (or names that differ only in case) with
  * `ERR_FRAMEPIPE_DUPLICATE_NAME`. A video that fails (a 404, a file with no video) does not stop the others: its
- * result has `status: 'failed'` and the error's `code`. Once every video has ended, `<out>/batch.jsonl` holds one
+ * result has `status: 'failed'` and the error's `code`. A Supervisely video `{ videoId }` is read through `api` (by
+ * default `SuperviselyApi.fromEnv()`, which fails with `ERR_FRAMEPIPE_MISSING_CREDENTIALS` before any video is read
+ * when it finds no credentials) and named by its id. Once every video has ended, `<out>/batch.jsonl` holds one
  * {@link BatchReportLine} per source, in their order, written whole or not at all; it never holds request headers
  * or the credentials of a URL. `signal` stops every video (no partial file is left) and rejects with
  * `ERR_FRAMEPIPE_ABORTED`, without writing `batch.jsonl`.
@@ -122,9 +138,15 @@ const PER_VIDEO: readonly string[] = ['resume', 'overwrite', 'progress', 'stats'
  * @example
  * const summary = await runBatch(['https://example.com/a.mp4', '/data/b.mkv'], { out: '/tmp/frames', step: 10 });
  * console.log(`${summary.done} done, ${summary.failed} failed`); // frames in /tmp/frames/a/ and /tmp/frames/b/
+ *
+ * @example
+ * // Every video of a Supervisely dataset, each into /tmp/frames/<video id>/:
+ * const api = SuperviselyApi.fromEnv();
+ * const videos = await api.listDatasetVideos(55846);
+ * await runBatch(videos.map(({ id }) => ({ videoId: id })), { out: '/tmp/frames', api, ext: 'jpg' });
  */
 export async function runBatch(sources: readonly BatchSource[], options: BatchOptions): Promise<BatchSummary> {
-  if (!Array.isArray(sources)) throw invalidOption('sources', 'an array of URLs, paths or { url, headers }', sources);
+  if (!Array.isArray(sources)) throw invalidOption('sources', 'an array of URLs, paths, { url, headers } or { videoId }', sources);
   const given = assertOptionsObject(options, 'runBatch') as Record<string, unknown>;
   const batchKeys = Object.keys(BATCH_RULES);
   const runKeys = OPTION_KEYS.dir.filter((key) => !PER_VIDEO.includes(key));
@@ -144,13 +166,16 @@ export async function runBatch(sources: readonly BatchSource[], options: BatchOp
 async function runVideos(
   sources: readonly BatchSource[],
   destination: FrameDestination,
-  settings: { concurrency: number; onProgress?: ((progress: BatchProgress) => void) | undefined },
+  settings: { concurrency: number; onProgress?: ((progress: BatchProgress) => void) | undefined; api?: SuperviselyApi | undefined },
   runOptions: StreamToDirOptions,
 ): Promise<BatchSummary> {
   // The frame options of every video, checked once here rather than failing each video alike.
   checkDirOptions(destination.location, { ...runOptions, resume: true });
   const { signal } = runOptions;
   const videos = namedVideos(sources);
+  // Credentials are looked up once, before any video is read, and only when a video needs them.
+  const api = videos.some((video) => isVideoIdSource(video.source)) ? (settings.api ?? SuperviselyApi.fromEnv()) : undefined;
+  const transport = Object.fromEntries(TRANSPORT.filter((key) => runOptions[key] !== undefined).map((key) => [key, runOptions[key]])) as SuperviselyVideoSourceOptions;
   throwIfAborted(signal);
 
   await destination.prepare(runOptions);
@@ -177,8 +202,11 @@ async function runVideos(
       report(index, name, written, 'running');
     };
     const shown = shownSource(source);
+    // A Supervisely video is read through its own source, which takes the options of how bytes are fetched.
+    const supervisely = isVideoIdSource(source) ? api!.videoSource(source.videoId, transport) : undefined;
+    const input: ByteSourceInput = supervisely ?? (source as Exclude<BatchSource, { videoId: number }>);
     try {
-      const frames = await destination.writeVideo(source, name, { ...runOptions, stats, progress, reused: (count) => (reused = count) });
+      const frames = await destination.writeVideo(input, name, { ...runOptions, stats, progress, reused: (count) => (reused = count) });
       results[index] = { source: shown, name, dir, frames, status: 'done', framesWritten: written, framesReused: reused };
       totals.done++;
     } catch (error) {
@@ -187,6 +215,8 @@ async function runVideos(
       const frames = written + reused;
       results[index] = { source: shown, name, dir, frames, status: 'failed', code, error, framesWritten: written, framesReused: reused };
       totals.failed++;
+    } finally {
+      await supervisely?.close();
     }
     report(index, name, written, results[index].status);
   };
@@ -212,7 +242,7 @@ async function runVideos(
 function namedVideos(sources: readonly BatchSource[]): Array<{ source: BatchSource; name: string }> {
   const byKey = new Map<string, { source: BatchSource; name: string }>();
   return sources.map((source) => {
-    if (isByteSource(source)) throw invalidOption('sources', 'URLs, paths or { url, headers } (a ByteSource has no name to file its frames under)', source);
+    if (isByteSource(source)) throw invalidOption('sources', 'URLs, paths, { url, headers } or { videoId } (a ByteSource has no name to file its frames under)', source);
     const name = sourceName(source);
     if (name.toLowerCase() === BATCH_FILE_NAME) {
       throw new FramepipeError(

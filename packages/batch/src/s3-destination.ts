@@ -2,9 +2,8 @@ import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/clien
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { BufferPool, FrameBudget, assertKnownKeys, assertOptionsObject, checkBoolean, invalidOption } from '@framepipe/common';
 import { OPTION_KEYS, checkDirOptions, openFrameStages, runFrameSink } from '@framepipe/core';
-import type { FrameStagesOptions } from '@framepipe/core';
+import type { ByteSourceInput, FrameStagesOptions } from '@framepipe/core';
 import { parseFrameFileName } from '@framepipe/sink';
-import type { BatchSource } from './source-name.ts';
 import type { DestinationCheckOptions, FrameDestination, VideoWriteOptions } from './destination.ts';
 import { S3FrameSink } from './s3-frame-sink.ts';
 import { S3Location, storageFailed } from './s3-location.ts';
@@ -110,7 +109,7 @@ export class S3Destination implements FrameDestination {
     return this.#root.child(name).toString();
   }
 
-  async writeVideo(source: BatchSource, name: string, options: VideoWriteOptions): Promise<number> {
+  async writeVideo(source: ByteSourceInput, name: string, options: VideoWriteOptions): Promise<number> {
     const { reused, ...given } = options;
     let kept = 0;
     try {
@@ -131,7 +130,7 @@ export class S3Destination implements FrameDestination {
       for (const key of OPTION_KEYS.stages) if (settings[key as keyof typeof settings] !== undefined) decode[key] = settings[key as keyof typeof settings];
       try {
         const stages = await runFrameSink(sink, signal, {
-          open: () => openFrameStages(source as string, settings.selection, { ...(decode as FrameStagesOptions), budget, pool, skip: saved, highWaterMark: 1 }),
+          open: () => openFrameStages(source, settings.selection, { ...(decode as FrameStagesOptions), budget, pool, skip: saved, highWaterMark: 1 }),
           opened: (stages) => {
             kept = stages.skipped.length;
           },

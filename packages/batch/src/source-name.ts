@@ -5,12 +5,12 @@ import { shownUrl } from '@framepipe/http-source';
 import type { HttpSourceInput } from '@framepipe/http-source';
 
 /**
- * What a batch takes as one video: an http(s) or `file:` URL (text or `URL`), a local path, or `{ url, headers }`.
- * A `ByteSource` has no name a batch could file its frames under, so it is not one.
+ * What a batch takes as one video: an http(s) or `file:` URL (text or `URL`), a local path, `{ url, headers }`, or
+ * a Supervisely video `{ videoId }`. A `ByteSource` has no name a batch could file its frames under, so it is not one.
  */
-export type BatchSource = string | URL | HttpSourceInput;
+export type BatchSource = string | URL | HttpSourceInput | VideoIdSource;
 
-/** A Supervisely video, named by its id. */
+/** A Supervisely video, named by its id; `runBatch` reads it through its `api` option (or `SuperviselyApi.fromEnv()`). */
 export interface VideoIdSource {
   readonly videoId: number;
 }
@@ -37,8 +37,8 @@ const URL_TEXT = /^[a-z][a-z0-9+.-]+:\/\//i;
  * sourceName('/data/../x.mp4'); // 'x'
  * sourceName({ videoId: 12345 }); // '12345'
  */
-export function sourceName(source: BatchSource | VideoIdSource): string {
-  if (typeof source === 'object' && source !== null && 'videoId' in source) {
+export function sourceName(source: BatchSource): string {
+  if (isVideoIdSource(source)) {
     const id = source.videoId;
     if (!Number.isSafeInteger(id) || id < 0) throw invalidOption('videoId', 'a non-negative integer', id);
     return String(id);
@@ -57,14 +57,23 @@ export function sourceName(source: BatchSource | VideoIdSource): string {
   return bounded(safe);
 }
 
-/** A source as messages and `batch.jsonl` show it: a URL without credentials (see `shownUrl`), a path as given. */
+/**
+ * A source as messages and `batch.jsonl` show it: a URL without credentials (see `shownUrl`), a path as given, a
+ * Supervisely video as `supervisely:video/<id>` (the server and the token are not shown).
+ */
 export function shownSource(source: BatchSource): string {
+  if (isVideoIdSource(source)) return `supervisely:video/${String(source.videoId)}`;
   const url = urlOf(source);
   return url ? shownUrl(url) : String(source);
 }
 
+/** True for `{ videoId }`, a Supervisely video. */
+export function isVideoIdSource(source: unknown): source is VideoIdSource {
+  return typeof source === 'object' && source !== null && 'videoId' in source;
+}
+
 /** The last segment of a URL's path, decoded once, or a path's file name. */
-function rawName(source: BatchSource): string {
+function rawName(source: Exclude<BatchSource, VideoIdSource>): string {
   const url = urlOf(source);
   if (!url) {
     if (typeof source !== 'string') throw invalidOption('source', 'a URL, a path or { url, headers }', source);
@@ -78,7 +87,7 @@ function rawName(source: BatchSource): string {
   }
 }
 
-function urlOf(source: BatchSource): URL | null {
+function urlOf(source: Exclude<BatchSource, VideoIdSource>): URL | null {
   if (source instanceof URL) return source;
   if (typeof source === 'string') return URL_TEXT.test(source) && URL.canParse(source) ? new URL(source) : null;
   if (typeof source === 'object' && source !== null && 'url' in source) {

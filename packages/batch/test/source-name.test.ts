@@ -78,4 +78,5 @@ test('shownSource hides credentials and never shows headers', () => {
   assert.equal(shownSource('https://user:pw@h/v.mp4?X-Amz-Signature=abc&x=1'), 'https://h/v.mp4?X-Amz-Signature=(hidden)&x=1');
   assert.equal(shownSource({ url: 'https://h/v.mp4', headers: { authorization: 'Bearer secret' } }), 'https://h/v.mp4');
   assert.equal(shownSource('/data/v.mp4'), '/data/v.mp4');
+  assert.equal(shownSource({ videoId: 42 }), 'supervisely:video/42');
 });
