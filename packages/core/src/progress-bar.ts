@@ -63,6 +63,8 @@ export class ProgressBar {
   #lastLine = 0;
   #anchor: { count: number; at: number } | null = null;
   #lineCount = -1;
+  #detail = '';
+  #lineDetail = '';
   #board: Board | null;
 
   constructor(options: ProgressBarOptions) {
@@ -97,6 +99,21 @@ export class ProgressBar {
     this.#total = checkTotal(value);
   }
 
+  /**
+   * Words shown after the count, for what the count alone does not say, e.g. `3/5 videos, 1 failed`; empty shows
+   * nothing. Setting it redraws when due, as {@link ProgressBar.update} does.
+   * @default ''
+   */
+  get detail(): string {
+    return this.#detail;
+  }
+
+  set detail(value: string) {
+    if (typeof value !== 'string') throw invalidOption('detail', 'a string', value);
+    this.#detail = value;
+    this.update(this.#count);
+  }
+
   /** True once {@link ProgressBar.finish} was called. */
   get finished(): boolean {
     return this.#ended !== null;
@@ -118,9 +135,10 @@ export class ProgressBar {
       return;
     }
     const now = performance.now();
-    if (now - this.#lastLine >= this.#interval && count !== this.#lineCount) {
+    if (now - this.#lastLine >= this.#interval && (count !== this.#lineCount || this.#detail !== this.#lineDetail)) {
       this.#lastLine = now;
       this.#lineCount = count;
+      this.#lineDetail = this.#detail;
       this.#stream.write(`${this.line(Infinity)}\n`);
     }
   }
@@ -155,6 +173,7 @@ export class ProgressBar {
     } else {
       parts.push(`${this.#count} ${this.unit}`);
     }
+    if (this.#detail) parts.push(this.#detail);
     parts.push(`${rate === null ? '-' : formatRate(rate)} ${this.unit}/s`);
     if (this.#ended !== null) parts.push(`${this.#stopped ? 'stopped after' : 'done in'} ${formatDuration(elapsed)}`);
     else if (this.#total !== null && rate) parts.push(`ETA ${formatDuration(Math.max(0, this.#total - this.#count) / rate)}`);

@@ -109,3 +109,19 @@ test('work that stops before it is done ends its line with "stopped after", not 
   assert.match(lines.at(-1)!, /^Saving frames: 7\/20 frames \(35%\), [\d.]+ frames\/s, stopped after [\d.]+ s$/);
   assert.doesNotMatch(out.text(), /done in/);
 });
+
+test('detail: words after the count, and a change of them alone is a new line off a terminal', async () => {
+  const out = capture(false);
+  const bar = new ProgressBar({ label: 'Batch', stream: out, interval: 1 });
+  bar.detail = '0/3 videos';
+  await sleep(5);
+  bar.update(5);
+  await sleep(5);
+  bar.detail = '1/3 videos, 1 failed';
+  bar.finish();
+  assert.deepEqual(
+    out.text().split('\n').filter(Boolean).map((line) => line.replace(/[\d.]+ s$/, 'T').replace(/, [\d.-]+ frames\/s/, '')),
+    ['Batch: 0 frames, 0/3 videos, T', 'Batch: 5 frames, 0/3 videos, T', 'Batch: 5 frames, 1/3 videos, 1 failed, T', 'Batch: 5 frames, 1/3 videos, 1 failed, done in T'],
+  );
+  assert.throws(() => (bar.detail = 3 as never), { code: 'ERR_FRAMEPIPE_INVALID_OPTION' });
+});
