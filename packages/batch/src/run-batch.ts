@@ -35,7 +35,10 @@ export interface BatchOptions extends Omit<StreamToDirOptions, 'resume' | 'overw
    * @default os.availableParallelism()
    */
   concurrency?: number | undefined;
-  /** Called after each frame file a video writes, and when a video ends, with the counts of the whole batch. */
+  /**
+   * Called after each frame file a video writes, and when a video ends (or stops, when the batch is aborted), with
+   * the counts of the whole batch.
+   */
   onProgress?: ((progress: BatchProgress) => void) | undefined;
   /**
    * The Supervisely instance `{ videoId }` sources are read from. `headers`, `timeout`, `retries` and the cache
@@ -56,7 +59,8 @@ export interface BatchProgress {
     readonly name: string;
     /** Frame files it has written so far in this run. */
     readonly framesWritten: number;
-    readonly status: 'running' | 'done' | 'failed';
+    /** `stopped`: the batch was aborted while the video ran; the files it wrote are complete and stay. */
+    readonly status: 'running' | 'done' | 'failed' | 'stopped';
   };
   readonly videos: number;
   readonly videosDone: number;
@@ -210,7 +214,14 @@ async function runVideos(
       results[index] = { source: shown, name, dir, frames, status: 'done', framesWritten: written, framesReused: reused };
       totals.done++;
     } catch (error) {
-      if (signal?.aborted) throw error;
+      if (signal?.aborted) {
+        // Writes that complete while a stopped video winds down are kept but get no progress call: count them.
+        const late = stats.framesDelivered - written;
+        written += late;
+        totals.framesWritten += late;
+        report(index, name, written, 'stopped');
+        throw error;
+      }
       const code = error instanceof FramepipeError ? error.code : UNEXPECTED;
       const frames = written + reused;
       results[index] = { source: shown, name, dir, frames, status: 'failed', code, error, framesWritten: written, framesReused: reused };
