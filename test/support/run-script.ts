@@ -26,6 +26,8 @@ export interface RunScriptOptions {
   home?: string;
   /** Extra environment variables. */
   env?: Record<string, string>;
+  /** What the child reads on stdin; without it, stdin ends at once. */
+  input?: string;
   /** Called once the child runs, e.g. to send it a signal. */
   onSpawn?: (child: ChildProcess) => void;
 }
@@ -40,7 +42,8 @@ const SCRUBBED = ['SERVER_ADDRESS', 'API_TOKEN', 'SUPERVISELY_API_SERVER_ADDRESS
 export function runScript(script: string, args: string[], options: RunScriptOptions = {}): Promise<ScriptResult> {
   const env: Record<string, string | undefined> = { ...process.env, HOME: options.home ?? '/tmp', ...options.env };
   for (const name of SCRUBBED) if (!options.env?.[name]) delete env[name];
-  const child = spawn(process.execPath, [script, ...args], { cwd: options.cwd ?? ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [script, ...args], { cwd: options.cwd ?? ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
+  child.stdin.end(options.input ?? '');
   let stdout = '';
   let stderr = '';
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

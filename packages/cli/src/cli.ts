@@ -6,20 +6,19 @@ import { AV_LOG_FATAL, AV_LOG_WARNING } from 'node-av/constants';
 import { runFrames } from './frames-command.ts';
 import type { FramesArgs } from './frames-command.ts';
 import { runProbe } from './probe-command.ts';
+import { BATCH_NUMBER_FLAGS, batchOptions, checkBatchArgs, runBatchCommand } from './batch-command.ts';
+import type { BatchArgs } from './batch-command.ts';
 import type { ProbeArgs } from './probe-command.ts';
 import { EXIT } from './report.ts';
 import type { CliIo } from './report.ts';
-import { FRAME_FLAGS, SOURCE_FLAGS, SOURCE_GROUP, STREAM_FLAG, numberAsText, numberFlags, numbersFromText, yargsOptions } from './flags.ts';
+import { DISPLAY_GROUP, DISPLAY_OPTIONS, FRAME_FLAGS, SOURCE_FLAGS, SOURCE_GROUP, STREAM_FLAG, credentialOptions, numberAsText, numberFlags, numbersFromText, yargsOptions } from './flags.ts';
 import { checkSourceArgs } from './video-source.ts';
-import type { SourceArgs } from './video-source.ts';
 
 export { EXIT, Interrupted, interruptedExit } from './report.ts';
 export type { CliIo } from './report.ts';
 
 /** This package's version (all framepipe packages share one), read from its package.json, one level above src/ and dist/. */
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-const DISPLAY_GROUP = 'Display:';
 
 /** Runs the CLI on `argv` (without the node and script paths) and resolves with the exit code. */
 export async function main(argv: string[], io: CliIo): Promise<number> {
@@ -36,10 +35,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .usage('Usage:\n  $0 frames <url|path> --out DIR [options]\n  $0 frames --video-id N --out DIR [options]\n\nSave frames <start>..<end> as frame_<number:06d>.<ext> in DIR. Frame numbers follow Supervisely\'s rule, so they match annotations made there.')
           .option('out', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'Output directory (created if missing)', group: 'Frames:' })
           .options(yargsOptions(FRAME_FLAGS))
-          .option('progress-interval', numberAsText({ type: 'number', requiresArg: true, describe: 'Seconds between progress lines when stderr is not a terminal [default: 2]', group: DISPLAY_GROUP }))
-          .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print nothing but errors', group: DISPLAY_GROUP })
+          .options(DISPLAY_OPTIONS)
           .option('json', { type: 'boolean', default: false, describe: 'Print one JSON summary on stdout: {frames, outputDir, seconds, bytesRead, ...}', group: DISPLAY_GROUP })
-          .option('verbose', { type: 'boolean', default: false, describe: "Let FFmpeg's own warnings through", group: DISPLAY_GROUP })
           .epilog(
             [
               'Examples:',
@@ -61,9 +58,15 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
           .options(yargsOptions([STREAM_FLAG]))
           .option('count-frames', { type: 'boolean', default: false, describe: 'Count the frames exactly (MP4 sample tables, or every packet read; no decoding)', group: 'Probe:' })
           .option('json', { type: 'boolean', default: false, describe: 'Print the description as one JSON object', group: DISPLAY_GROUP })
-          .option('verbose', { type: 'boolean', default: false, describe: "Let FFmpeg's own warnings through", group: DISPLAY_GROUP })
+          .option('verbose', DISPLAY_OPTIONS.verbose!)
           .epilog(['Examples:', '  framepipe probe https://example.com/clip.mp4', '  framepipe probe --video-id 12345 --count-frames'].join('\n')),
       (args) => run(args.verbose as boolean, args, () => runProbe(args, io)),
+    )
+    .command<BatchArgs>(
+      'batch [sources..]',
+      'Save the frames of many videos, each into a directory of its own; run again, it does what is missing',
+      (y) => batchOptions(y),
+      (args) => run(args.verbose, args, () => runBatchCommand(args, io), checkBatchArgs),
     )
     .demandCommand(1, 'Name a command: frames or probe')
     .strict()
@@ -93,12 +96,17 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     exitCode = EXIT.usage;
   }
 
-  /** Runs a command once its video arguments make sense. */
-  async function run(verbose: boolean, args: SourceArgs, command: () => Promise<number>): Promise<void> {
+  /** Runs a command once its video arguments make sense (`check` says what is wrong, if anything). */
+  async function run<A extends Record<string, unknown>>(
+    verbose: boolean,
+    args: A,
+    command: () => Promise<number>,
+    check: (args: A) => true | string = checkSourceArgs as (args: A) => true | string,
+  ): Promise<void> {
     // With exitProcess(false), yargs reports a strict-mode failure (an unknown flag) and still calls the handler.
     if (exitCode === EXIT.usage) return;
     numbersFromText(args, NUMBER_FLAGS);
-    const problem = checkSourceArgs(args);
+    const problem = check(args);
     if (problem !== true) return usage(problem);
     // FFmpeg reports recoverable decoder complaints (e.g. right after a seek) on stderr; they are not errors here.
     Log.setLevel(verbose ? AV_LOG_WARNING : AV_LOG_FATAL);
@@ -107,19 +115,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
 }
 
 /** The flags that take a number, read as text (see numberAsText) and turned into numbers before a command runs. */
-const NUMBER_FLAGS = ['video-id', 'progress-interval', ...numberFlags(yargsOptions(SOURCE_FLAGS)), ...numberFlags(yargsOptions(FRAME_FLAGS))];
+const NUMBER_FLAGS = ['video-id', 'progress-interval', ...BATCH_NUMBER_FLAGS, ...numberFlags(yargsOptions(SOURCE_FLAGS)), ...numberFlags(yargsOptions(FRAME_FLAGS))];
 
 /** The options that choose the video, shared by every command. */
 function sourceOptions<T>(y: Argv<T>) {
   return y
     .positional('source', { type: 'string', describe: 'http(s) URL or local path of the video' })
     .option('video-id', numberAsText({ type: 'number', requiresArg: true, describe: 'Supervisely video id, instead of <source>', group: SOURCE_GROUP }))
-    .option('server-address', {
-      type: 'string',
-      requiresArg: true,
-      describe: 'Supervisely address [default: SERVER_ADDRESS from the environment, ./local.env or ~/supervisely.env]',
-      group: SOURCE_GROUP,
-    })
-    .option('api-token', { type: 'string', requiresArg: true, describe: 'Supervisely API token [default: API_TOKEN, found as above]', group: SOURCE_GROUP })
+    .options(credentialOptions(SOURCE_GROUP))
     .options(yargsOptions(SOURCE_FLAGS));
 }

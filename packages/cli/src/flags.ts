@@ -1,6 +1,7 @@
 import type { Options } from 'yargs';
 import { InvalidOptionError, optionDefault } from '@framepipe/core';
 import type { SourceOptions, StreamToDirOptions } from '@framepipe/core';
+import type { BatchOptions } from '@framepipe/batch';
 
 /**
  * A flag that sets an option of the library: its name on the command line, how yargs reads it, and how its value
@@ -132,14 +133,58 @@ export const FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
   },
 ];
 
-/** The yargs definitions of a table of flags, each help text ending with the library's default. */
-export function yargsOptions<O>(flags: ReadonlyArray<OptionFlag<O>>): Record<string, Options> {
+/**
+ * The flags of `framepipe frames` that make sense for each video of `framepipe batch`: all but `--resume` (a batch
+ * always resumes), `--overwrite` (which it cannot take) and `--show-decoding-progress` (a bar per video, among many).
+ */
+export const BATCH_FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = FRAME_FLAGS.filter(
+  ({ option }) => option !== 'resume' && option !== 'overwrite' && option !== 'showDecodingProgress',
+);
+
+/** Flags of `framepipe batch` that set an option of `runBatch` itself. */
+export const BATCH_FLAGS: ReadonlyArray<OptionFlag<BatchOptions>> = [
+  {
+    option: 'concurrency',
+    flag: 'concurrency',
+    yargs: { type: 'number', requiresArg: true, describe: 'Videos read at the same time', group: 'Tuning:' },
+    shownDefault: 'one per CPU core',
+  },
+];
+
+/** The group of the flags that say how a command reports. */
+export const DISPLAY_GROUP = 'Display:';
+
+/** `--progress-interval`, `--quiet` and `--verbose`, for the commands that run long (`--json` says its own fields). */
+export const DISPLAY_OPTIONS: Readonly<Record<string, Options>> = {
+  'progress-interval': numberAsText({ type: 'number', requiresArg: true, describe: 'Seconds between progress lines when stderr is not a terminal [default: 2]', group: DISPLAY_GROUP }),
+  quiet: { alias: 'q', type: 'boolean', default: false, describe: 'Print nothing but errors', group: DISPLAY_GROUP },
+  verbose: { type: 'boolean', default: false, describe: "Let FFmpeg's own warnings through", group: DISPLAY_GROUP },
+};
+
+/** `--server-address` and `--api-token`: the Supervisely instance, where `group` shows them. */
+export function credentialOptions(group: string): Record<string, Options> {
+  return {
+    'server-address': {
+      type: 'string',
+      requiresArg: true,
+      describe: 'Supervisely address [default: SERVER_ADDRESS from the environment, ./local.env or ~/supervisely.env]',
+      group,
+    },
+    'api-token': { type: 'string', requiresArg: true, describe: 'Supervisely API token [default: API_TOKEN, found as above]', group },
+  };
+}
+
+/**
+ * The yargs definitions of a table of flags, each help text ending with the library's default; `group` shows them
+ * elsewhere than their table says.
+ */
+export function yargsOptions<O>(flags: ReadonlyArray<OptionFlag<O>>, group?: string): Record<string, Options> {
   return Object.fromEntries(
     flags.map(({ flag, option, yargs, shownDefault }) => {
       const value = shownDefault ?? optionDefault(option as keyof StreamToDirOptions);
       // A switch is off unless given: saying so adds nothing.
       const shown = value === undefined || value === false || yargs.describe.includes('[default:') ? '' : ` [default: ${String(value)}]`;
-      return [flag, numberAsText({ ...yargs, describe: `${yargs.describe}${shown}` })];
+      return [flag, numberAsText({ ...yargs, describe: `${yargs.describe}${shown}`, ...(group === undefined ? {} : { group }) })];
     }),
   );
 }
@@ -195,7 +240,7 @@ export function optionsFromFlags<O>(flags: ReadonlyArray<OptionFlag<O>>, args: R
 
 /** The flag that sets each library option, for error messages that name an option. */
 export const FLAG_OF_OPTION: Readonly<Record<string, string>> = Object.fromEntries(
-  [...SOURCE_FLAGS, ...FRAME_FLAGS].map(({ option, flag }) => [option, `--${flag}`]),
+  [...SOURCE_FLAGS, ...FRAME_FLAGS, ...BATCH_FLAGS].map(({ option, flag }) => [option, `--${flag}`]),
 );
 
 /** `1,5,9` (also given as several flags) into numbers, for the library to check. */

@@ -9,6 +9,8 @@ export interface CliIo {
   stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   /** Aborts the run (the bin wires SIGINT/SIGTERM to it). */
   signal?: AbortSignal | undefined;
+  /** What `--from-file -` reads. @default process.stdin */
+  stdin?: NodeJS.ReadableStream | undefined;
 }
 
 /**
@@ -37,6 +39,7 @@ export function interruptedExit(reason: unknown): number {
 const FLAGS: Record<string, string> = {
   ...FLAG_OF_OPTION,
   videoId: '--video-id',
+  datasetId: '--dataset-id',
   serverAddress: '--server-address',
   token: '--api-token',
   'progress-interval': '--progress-interval',
@@ -63,6 +66,12 @@ function shownArgument(value: unknown): string {
   return typeof value === 'number' ? String(value) : JSON.stringify(value);
 }
 
+/** An error's code (`ERR_FRAMEPIPE_UNEXPECTED` for one that is not framepipe's) and its message on one line. */
+export function errorLine(error: unknown): { code: string; message: string } {
+  const code = error instanceof FramepipeError ? error.code : 'ERR_FRAMEPIPE_UNEXPECTED';
+  return { code, message: (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ') };
+}
+
 /**
  * Prints one line for a failure (code, then message) and returns the exit code it deserves. `args` (the parsed
  * command line) lets a bad option be reported with its flag and the value as typed. With `json`, stdout gets
@@ -75,8 +84,8 @@ export function reportFailure(
   args: Readonly<Record<string, unknown>> = {},
   summary?: Readonly<Record<string, unknown>>,
 ): number {
-  const code = error instanceof FramepipeError ? error.code : 'ERR_FRAMEPIPE_UNEXPECTED';
-  let message = (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ');
+  const { code, message: text } = errorLine(error);
+  let message = text;
   // An abort says why: the signal's reason (e.g. "Interrupted by SIGINT"), else its cause, unless the message has it.
   if (code === ErrorCode.ABORTED && error instanceof Error) {
     const why = io.signal?.aborted && io.signal.reason instanceof Error ? io.signal.reason : error.cause;

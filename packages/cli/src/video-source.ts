@@ -36,13 +36,17 @@ export function chooseVideo(args: SourceArgs): ChosenVideo {
   }
   // A mistyped id is a usage error, whatever the credentials: say so before looking for them.
   checkInteger('videoId', videoId, 1);
-  const api = SuperviselyApi.fromEnv({
+  const source = superviselyApi(args, options.timeout).videoSource(videoId, options);
+  return { input: source, options: {}, close: () => source.close() };
+}
+
+/** The Supervisely connection of `--server-address` and `--api-token`, else of the environment and env files. */
+export function superviselyApi(args: SourceArgs, timeout: number | undefined): SuperviselyApi {
+  return SuperviselyApi.fromEnv({
     ...(args['server-address'] !== undefined ? { serverAddress: args['server-address'] } : {}),
     ...(args['api-token'] !== undefined ? { token: args['api-token'] } : {}),
-    ...(options.timeout !== undefined ? { timeout: options.timeout } : {}),
+    ...(timeout !== undefined ? { timeout } : {}),
   });
-  const source = api.videoSource(videoId, options);
-  return { input: source, options: {}, close: () => source.close() };
 }
 
 /**
