@@ -29,6 +29,7 @@ export type { DestinationCheckOptions, FrameDestination, S3DestinationOptions, V
 // Supervisely.
 export { SuperviselyApi, SuperviselyVideoSource } from '@framepipe/supervisely';
 export type {
+  DatasetVideosOptions,
   SuperviselyApiOptions,
   SuperviselyFileMeta,
   SuperviselyFromEnvOptions,
