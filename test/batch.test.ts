@@ -14,7 +14,7 @@ import { SuperviselyApi } from '@framepipe/supervisely';
 import { startStandInServer } from '@framepipe/supervisely/stand-in';
 import { inspect } from 'node:util';
 import { H264_MKV, H264_MP4_FASTSTART, H264_MP4_MOOV_END, H264_TS, VP9_WEBM, makeFixture } from './support/fixtures.ts';
-import { indexInName, readCodes, removeDir, serveFixtures, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
+import { assertFrames, batchReportLines, indexInName, readCodes, removeDir, serveFixtures, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import { startRangeServer } from './support/range-server.ts';
 import type { RangeServer } from './support/range-server.ts';
 import { rejectsWith } from './support/sources.ts';
@@ -41,19 +41,6 @@ after(async () => {
   await removeDir(work);
 });
 
-/** Asserts that `dir` holds exactly the frame files of `indices`, each showing its own number, and nothing else. */
-async function assertFrames(dir: string, indices: number[]): Promise<void> {
-  const names = (await readdir(dir)).sort();
-  assert.deepEqual(await strayFiles(dir), [], `${dir} holds only frame files`);
-  assert.deepEqual(names.map(indexInName), indices, dir);
-  assert.deepEqual(await readCodes(names.map((name) => join(dir, name))), indices, `the frame each file of ${dir} shows`);
-}
-
-async function reportLines(out: string): Promise<unknown[]> {
-  const text = await readFile(join(out, BATCH_FILE_NAME), 'utf8');
-  assert.ok(text.endsWith('\n'));
-  return text.trimEnd().split('\n').map((line) => JSON.parse(line));
-}
 
 describe('runBatch', () => {
   test('5 videos (MP4 both ways, TS, WebM, MKV; HTTP and paths): every frame right, batch.jsonl exact, a second run writes nothing', async () => {
@@ -83,7 +70,7 @@ describe('runBatch', () => {
       { source: `http://127.0.0.1:${port}/videos/run.webm?token=(hidden)&v=2`, name: 'run', frames: 50, status: 'done' },
       { source: files.mkv, name: 'turn', frames: 50, status: 'done' },
     ];
-    assert.deepEqual(await reportLines(out), expected);
+    assert.deepEqual(await batchReportLines(out), expected);
     const report = await readFile(join(out, BATCH_FILE_NAME), 'utf8');
     for (const secret of ['s3cret', 'pass-word', 'header-secret', 'Bearer']) assert.ok(!report.includes(secret), `batch.jsonl shows ${secret}`);
     // The credentials still reached the server: hidden from the report, not dropped from the requests.
@@ -107,7 +94,7 @@ describe('runBatch', () => {
     assert.deepEqual(again.videos.map((v) => [v.name, v.status, v.framesWritten, v.framesReused]), names.map((n) => [n, 'done', 0, 50]));
     for (const [file, mtime] of before) assert.equal((await stat(join(out, file))).mtimeMs, mtime, `${file} was not written again`);
     for (const name of names) await assertFrames(join(out, name), SELECTED);
-    assert.deepEqual(await reportLines(out), expected);
+    assert.deepEqual(await batchReportLines(out), expected);
   });
 
   test('a 404 and a file with no video fail alone, with their codes; the others complete', async () => {
@@ -116,7 +103,7 @@ describe('runBatch', () => {
     await writeFile(audio, silentWav());
     const sources = [server.url('/videos/walk.mp4'), server.url('/videos/gone.mp4'), audio, files.mkv];
     const summary = await runBatch(sources, { out, start: START, end: END, concurrency: 2 });
-    assert.deepEqual(await reportLines(out), [
+    assert.deepEqual(await batchReportLines(out), [
       { source: sources[0], name: 'walk', frames: 50, status: 'done' },
       { source: sources[1], name: 'gone', frames: 0, status: 'failed', code: ErrorCode.HTTP_STATUS },
       { source: audio, name: 'sound', frames: 0, status: 'failed', code: ErrorCode.NO_VIDEO_STREAM },
@@ -227,7 +214,7 @@ describe('runBatch', () => {
       const api = new SuperviselyApi({ serverAddress: standIn.address, token: standIn.token });
       const sources: BatchSource[] = [{ videoId: 42 }, { videoId: 7 }, { videoId: 43 }, { videoId: 44 }, files.faststart];
       const summary = await runBatch(sources, { out, api, start: START, end: END, retries: 0, concurrency: 2 });
-      assert.deepEqual(await reportLines(out), [
+      assert.deepEqual(await batchReportLines(out), [
         { source: 'supervisely:video/42', name: '42', frames: 50, status: 'done' },
         { source: 'supervisely:video/7', name: '7', frames: 0, status: 'failed', code: ErrorCode.VIDEO_NOT_FOUND },
         { source: 'supervisely:video/43', name: '43', frames: 0, status: 'failed', code: ErrorCode.VIDEO_NOT_READY },

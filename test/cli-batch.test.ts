@@ -11,9 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { BATCH_FILE_NAME } from '@framepipe/batch';
 import { startStandInServer } from '@framepipe/supervisely/stand-in';
 import { H264_1080P, H264_MKV, H264_MP4_FASTSTART, H264_MP4_MOOV_END, H264_TS, VP9_WEBM, makeFixture } from './support/fixtures.ts';
-import { indexInName, readCodes, removeDir, serveFixtures, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
+import { assertFrames, batchReportLines, indexInName, readCodes, removeDir, serveFixtures, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import type { RangeServer } from './support/range-server.ts';
-import { BIN, runScript } from './support/run-script.ts';
+import { BIN, assertUsageErrors, runScript } from './support/run-script.ts';
 
 const START = 5;
 const END = 24;
@@ -39,17 +39,6 @@ after(async () => {
   await removeDir(work);
 });
 
-/** Asserts that `dir` holds exactly the frame files of `indices`, each showing its own number, and nothing else. */
-async function assertFrames(dir: string, indices: number[]): Promise<void> {
-  const names = (await readdir(dir)).sort();
-  assert.deepEqual(await strayFiles(dir), [], `${dir} holds only frame files`);
-  assert.deepEqual(names.map(indexInName), indices, dir);
-  assert.deepEqual(await readCodes(names.map((name) => join(dir, name))), indices, `the frame each file of ${dir} shows`);
-}
-
-async function reportLines(out: string): Promise<unknown[]> {
-  return (await readFile(join(out, BATCH_FILE_NAME), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line));
-}
 
 /** Every file under `dir`, as paths relative to it, with its modification time. */
 async function mtimes(dir: string): Promise<Map<string, number>> {
@@ -71,7 +60,7 @@ describe('framepipe batch', () => {
     const names = ['walk', 'jump', 'cam', 'turn'];
     for (const name of names) await assertFrames(join(out, name), SELECTED);
     assert.deepEqual((await readdir(out)).sort(), [BATCH_FILE_NAME, ...names].sort());
-    assert.deepEqual(await reportLines(out), sources.map((source, i) => ({ source, name: names[i], frames: 20, status: 'done' })));
+    assert.deepEqual(await batchReportLines(out), sources.map((source, i) => ({ source, name: names[i], frames: 20, status: 'done' })));
     // Off a terminal: plain lines of the whole batch, the last one with every video and frame.
     const lines = first.stderr.split('\n').filter(Boolean);
     assert.ok(lines.length >= 2, first.stderr);
@@ -129,7 +118,7 @@ describe('framepipe batch', () => {
     assert.equal(errors.length, 2, result.stderr);
     assert.match(errors[0]!, new RegExp(`^ERR_FRAMEPIPE_HTTP_STATUS gone: .*404.*${server.url('/v/gone.mp4').replace(/[.?]/g, '\\$&')}`));
     assert.match(errors[1]!, /^ERR_FRAMEPIPE_NO_VIDEO_STREAM sound: /);
-    assert.deepEqual(await reportLines(out), [
+    assert.deepEqual(await batchReportLines(out), [
       { source: sources[0], name: 'walk', frames: 10, status: 'done' },
       { source: sources[1], name: 'gone', frames: 0, status: 'failed', code: 'ERR_FRAMEPIPE_HTTP_STATUS' },
       { source: files.sound, name: 'sound', frames: 0, status: 'failed', code: 'ERR_FRAMEPIPE_NO_VIDEO_STREAM' },
@@ -207,7 +196,7 @@ describe('framepipe batch', () => {
       assert.equal(result.code, 1, result.stderr);
       const lists = standIn.requests.filter((request) => request.path === '/public/api/v3/videos.list');
       assert.deepEqual(lists.map((request) => [request.body?.['page'], request.body?.['per_page']]), [[1, undefined], [2, 2], [3, 2]]);
-      assert.deepEqual(await reportLines(out), [
+      assert.deepEqual(await batchReportLines(out), [
         ...[11, 12, 13, 15].map((id) => ({ source: `supervisely:video/${id}`, name: String(id), frames: 20, status: 'done' })),
         { source: 'supervisely:video/16', name: '16', frames: 0, status: 'failed', code: 'ERR_FRAMEPIPE_VIDEO_NOT_READY' },
       ]);
@@ -259,13 +248,7 @@ describe('framepipe batch', () => {
       [['batch', files.turn, '-o', out, '--overwrite'], /Unknown argument: overwrite/],
       [['batch', files.turn], /Missing required argument: --out$/m],
     ];
-    for (const [args, message] of cases) {
-      const { code, stdout, stderr } = await runScript(BIN, args);
-      assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
-      assert.equal(stdout, '');
-      assert.match(stderr, /^ERR_FRAMEPIPE_USAGE /);
-      assert.match(stderr, message);
-    }
+    await assertUsageErrors(cases);
     const concurrency = await runScript(BIN, ['batch', files.turn, '-o', out, '--concurrency', '0']);
     assert.equal(concurrency.code, 2);
     assert.equal(concurrency.stderr, 'ERR_FRAMEPIPE_INVALID_OPTION Expected a positive integer for --concurrency but received 0\n');

@@ -11,7 +11,7 @@ import { H264_1080P, H264_MP4_MOOV_END, H264_RAW_BFRAMES, VP9_WEBM, makeFixture 
 import { indexInName, readCodes, removeDir, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import { startRangeServer } from './support/range-server.ts';
 import type { RangeServer } from './support/range-server.ts';
-import { BIN, ROOT, runScript } from './support/run-script.ts';
+import { BIN, ROOT, assertUsageErrors, runScript } from './support/run-script.ts';
 
 let open: RangeServer;
 let guarded: RangeServer;
@@ -148,13 +148,7 @@ describe('framepipe frames', () => {
       [['encode'], /Unknown argument: encode/],
       [[], /Name a command: frames or probe/],
     ];
-    for (const [args, message] of cases) {
-      const { code, stdout, stderr } = await runScript(BIN, args);
-      assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
-      assert.equal(stdout, '');
-      assert.match(stderr, /^ERR_FRAMEPIPE_USAGE /);
-      assert.match(stderr, message);
-    }
+    await assertUsageErrors(cases);
   });
 
   test('a failed run exits 1 with one line: the error code and the URL; --json also gives it on stdout', async () => {

@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { Frame, Log, Packet } from 'node-av';
@@ -45,6 +46,21 @@ export function readCodes(paths: string[]): Promise<number[]> {
 export async function strayFiles(dir: string): Promise<string[]> {
   const names = await readdir(dir).catch(() => [] as string[]);
   return names.filter((name) => !/^frame_\d{6}\.(png|jpg|jpeg|webp)$/.test(name));
+}
+
+/** Asserts that `dir` holds exactly the frame files of `indices`, each showing its own number, and nothing else. */
+export async function assertFrames(dir: string, indices: number[]): Promise<void> {
+  const names = (await readdir(dir)).sort();
+  assert.deepEqual(await strayFiles(dir), [], `${dir} holds only frame files`);
+  assert.deepEqual(names.map(indexInName), indices, dir);
+  assert.deepEqual(await readCodes(names.map((name) => join(dir, name))), indices, `the frame each file of ${dir} shows`);
+}
+
+/** The lines of `<out>/batch.jsonl`, parsed; the file ends with a newline. */
+export async function batchReportLines(out: string): Promise<unknown[]> {
+  const text = await readFile(join(out, 'batch.jsonl'), 'utf8');
+  assert.ok(text.endsWith('\n'));
+  return text.trimEnd().split('\n').map((line) => JSON.parse(line));
 }
 
 /**

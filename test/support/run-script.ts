@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -53,4 +54,15 @@ export function runScript(script: string, args: string[], options: RunScriptOpti
     child.on('error', fail);
     child.on('close', (code, signal) => done({ code, signal, stdout, stderr }));
   });
+}
+
+/** Runs the CLI with each set of `args` and asserts a usage error: exit 2, nothing on stdout, `ERR_FRAMEPIPE_USAGE` and `message` on stderr. */
+export async function assertUsageErrors(cases: Array<[string[], RegExp]>): Promise<void> {
+  for (const [args, message] of cases) {
+    const { code, stdout, stderr } = await runScript(BIN, args);
+    assert.equal(code, 2, `${args.join(' ')}: ${stderr}`);
+    assert.equal(stdout, '');
+    assert.match(stderr, /^ERR_FRAMEPIPE_USAGE /);
+    assert.match(stderr, message);
+  }
 }

@@ -34,6 +34,20 @@ export interface ApiCall extends ApiConnection {
   notFound: (answered: string, details: FramepipeErrorDetails) => FramepipeError;
 }
 
+/**
+ * The `notFound` of a call about one thing by id: `code`, and a message that says the token does not see it, and
+ * what to check.
+ */
+export function notVisible(code: ErrorCode, kind: 'video' | 'dataset', id: number, serverAddress: string): ApiCall['notFound'] {
+  return (answered, details) =>
+    new FramepipeError(
+      code,
+      `No ${kind} with id ${id} is visible to this API token on ${serverAddress} (${answered}): ` +
+        `check the ${kind} id, and that the token belongs to a member of the ${kind}'s team`,
+      details,
+    );
+}
+
 const TOKEN_HELP = 'Copy a valid token from Account settings > API token in Supervisely and set API_TOKEN in ~/supervisely.env';
 
 /**

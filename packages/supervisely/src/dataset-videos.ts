@@ -1,5 +1,5 @@
 import { ErrorCode, FramepipeError } from '@framepipe/common';
-import { postApi, type ApiConnection } from './api-call.ts';
+import { notVisible, postApi, type ApiConnection } from './api-call.ts';
 import type { SuperviselyVideoInfo } from './video-info.ts';
 
 /** What a `videos.list` listing needs; the API class fills it in. */
@@ -35,13 +35,7 @@ export async function fetchDatasetVideos(request: DatasetVideosRequest): Promise
       body: { datasetId, filter: [], sort: 'id', sort_order: 'asc', forceMetadataForLinks: false, page, ...(perPage === undefined ? {} : { per_page: perPage }) },
       subject,
       expected: { what: 'a page of videos ({ total, perPage, pagesCount, entities } with a numeric id in every entity)', test: isListPage },
-      notFound: (answered, details) =>
-        new FramepipeError(
-          ErrorCode.HTTP_STATUS,
-          `No dataset with id ${datasetId} is visible to this API token on ${serverAddress} (${answered}): ` +
-            `check the dataset id, and that the token belongs to a member of the dataset's team`,
-          details,
-        ),
+      notFound: notVisible(ErrorCode.HTTP_STATUS, 'dataset', datasetId, serverAddress),
     });
   const first = await page(1, request.perPage);
   const videos = [...first.entities];

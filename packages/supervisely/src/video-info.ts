@@ -1,5 +1,5 @@
-import { ErrorCode, FramepipeError } from '@framepipe/common';
-import { postApi, type ApiConnection } from './api-call.ts';
+import { ErrorCode } from '@framepipe/common';
+import { notVisible, postApi, type ApiConnection } from './api-call.ts';
 
 /**
  * What the server measured of the file (the SDK's `file_meta`). The server fills it once it has processed the
@@ -87,12 +87,6 @@ export async function fetchVideoInfo(request: VideoInfoRequest): Promise<Supervi
     body: { id: videoId, forceMetadataForLinks: false },
     subject: `video ${videoId}`,
     expected: { what: 'a video description (no numeric id)', test: (answer) => typeof answer['id'] === 'number' },
-    notFound: (answered, details) =>
-      new FramepipeError(
-        ErrorCode.VIDEO_NOT_FOUND,
-        `No video with id ${videoId} is visible to this API token on ${serverAddress} (${answered}): ` +
-          `check the video id, and that the token belongs to a member of the video's team`,
-        details,
-      ),
+    notFound: notVisible(ErrorCode.VIDEO_NOT_FOUND, 'video', videoId, serverAddress),
   });
 }
