@@ -137,53 +137,57 @@ describe('framepipe batch', () => {
     assert.equal(json.stderr.split('\n').filter((line) => line.startsWith('ERR_')).length, 2, '--quiet still names each failure');
   });
 
-  test('Ctrl-C mid-batch: exit 130, only complete files, no batch.jsonl; a second run writes only the rest', async () => {
-    const out = join(work, 'interrupted');
-    const sources = [server.url('/v/long0.mp4'), files.long1, files.long2];
-    const args = ['batch', ...sources, '-o', out, '--concurrency', '2', '--max-write-workers', '1', '--ext', 'jpg'];
-    let sent = false;
-    const result = await runScript(BIN, [...args, '--json'], {
-      onSpawn: (child) => {
-        void (async () => {
-          while (!sent && child.exitCode === null) {
-            const written = (await readdir(out, { recursive: true }).catch(() => [] as string[])).filter((name) => /frame_\d+\.jpg$/.test(name));
-            if (written.length >= 6) sent = child.kill('SIGINT');
-            else await sleep(20);
-          }
-        })();
-      },
-    });
-    assert.ok(sent, 'the batch was still going when interrupted');
-    assert.equal(result.code, 130, result.stderr);
-    assert.match(result.stderr, /^ERR_FRAMEPIPE_ABORTED The operation was aborted: Interrupted by SIGINT$/m);
-    const said = /^Interrupted: the (\d+) frame files this run wrote are complete and kept under (.*); run the same command again to finish$/m.exec(result.stderr);
-    assert.ok(said, result.stderr);
-    assert.equal(said[2], out);
-    assert.ok(!(await readdir(out)).includes(BATCH_FILE_NAME), 'no report for a batch that did not end');
-    let kept = 0;
-    for (const name of await readdir(out)) {
-      const dir = join(out, name);
-      assert.deepEqual(await strayFiles(dir), [], `no temporary file in ${name}`);
-      const names = (await readdir(dir)).sort();
-      kept += names.length;
-      assert.deepEqual(await readCodes(names.map((file) => join(dir, file))), names.map(indexInName), `every file of ${name} is complete`);
-    }
-    assert.equal(kept, Number(said[1]));
-    assert.ok(kept >= 6 && kept < 750, `${kept} files kept`);
-    const summary = JSON.parse(result.stdout) as Record<string, unknown>;
-    assert.deepEqual([summary.videos, summary.framesWritten, summary.interrupted], [3, kept, true]);
-    assert.deepEqual(summary.error, { code: 'ERR_FRAMEPIPE_ABORTED', message: 'The operation was aborted: Interrupted by SIGINT' });
+  for (const [signal, exit] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    test(`${signal} mid-batch: exit ${exit}, only complete files, no batch.jsonl${signal === 'SIGINT' ? '; a second run writes only the rest' : ''}`, async () => {
+      const out = join(work, `interrupted-${signal}`);
+      const sources = [server.url('/v/long0.mp4'), files.long1, files.long2];
+      const args = ['batch', ...sources, '-o', out, '--concurrency', '2', '--max-write-workers', '1', '--ext', 'jpg'];
+      let sent = false;
+      const result = await runScript(BIN, [...args, '--json'], {
+        onSpawn: (child) => {
+          void (async () => {
+            while (!sent && child.exitCode === null) {
+              const written = (await readdir(out, { recursive: true }).catch(() => [] as string[])).filter((name) => /frame_\d+\.jpg$/.test(name));
+              if (written.length >= 6) sent = child.kill(signal);
+              else await sleep(20);
+            }
+          })();
+        },
+      });
+      assert.ok(sent, 'the batch was still going when interrupted');
+      assert.equal(result.code, exit, result.stderr);
+      assert.match(result.stderr, new RegExp(`^ERR_FRAMEPIPE_ABORTED The operation was aborted: Interrupted by ${signal}$`, 'm'));
+      const said = /^Interrupted: the (\d+) frame files this run wrote are complete and kept under (.*); run the same command again to finish$/m.exec(result.stderr);
+      assert.ok(said, result.stderr);
+      assert.equal(said[2], out);
+      assert.ok(!(await readdir(out)).includes(BATCH_FILE_NAME), 'no report for a batch that did not end');
+      let kept = 0;
+      for (const name of await readdir(out)) {
+        const dir = join(out, name);
+        assert.deepEqual(await strayFiles(dir), [], `no temporary file in ${name}`);
+        const names = (await readdir(dir)).sort();
+        kept += names.length;
+        assert.deepEqual(await readCodes(names.map((file) => join(dir, file))), names.map(indexInName), `every file of ${name} is complete`);
+      }
+      assert.equal(kept, Number(said[1]));
+      assert.ok(kept >= 6 && kept < 750, `${kept} files kept`);
+      const summary = JSON.parse(result.stdout) as Record<string, unknown>;
+      assert.deepEqual([summary.videos, summary.framesWritten, summary.interrupted], [3, kept, true]);
+      assert.deepEqual(summary.error, { code: 'ERR_FRAMEPIPE_ABORTED', message: `The operation was aborted: Interrupted by ${signal}` });
+      // One run again is enough to show that what an interrupt leaves resumes.
+      if (signal === 'SIGTERM') return;
 
-    const again = await runScript(BIN, [...args, '--json']);
-    assert.equal(again.code, 0, again.stderr);
-    const done = JSON.parse(again.stdout) as Record<string, number>;
-    assert.deepEqual([done.done, done.framesReused, done.framesWritten], [3, kept, 750 - kept]);
-    for (const name of ['long0', 'long1', 'long2']) assert.equal((await readdir(join(out, name))).length, 250);
-    for (const name of ['long0', 'long2']) {
-      const frames = [0, 1, 99, 100, 249];
-      assert.deepEqual(await readCodes(frames.map((i) => join(out, name, `frame_${String(i).padStart(6, '0')}.jpg`))), frames);
-    }
-  });
+      const again = await runScript(BIN, [...args, '--json']);
+      assert.equal(again.code, 0, again.stderr);
+      const done = JSON.parse(again.stdout) as Record<string, number>;
+      assert.deepEqual([done.done, done.framesReused, done.framesWritten], [3, kept, 750 - kept]);
+      for (const name of ['long0', 'long1', 'long2']) assert.equal((await readdir(join(out, name))).length, 250);
+      for (const name of ['long0', 'long2']) {
+        const frames = [0, 1, 99, 100, 249];
+        assert.deepEqual(await readCodes(frames.map((i) => join(out, name, `frame_${String(i).padStart(6, '0')}.jpg`))), frames);
+      }
+    });
+  }
 
   test('--dataset-id: every video of the dataset, listed page after page; credentials from the environment; the token in no output', async () => {
     const sample = await makeFixture(H264_MP4_MOOV_END);
@@ -217,6 +221,11 @@ describe('framepipe batch', () => {
       const missing = await runScript(BIN, ['batch', '--dataset-id', '3', '-o', join(work, 'dataset-x')], { home: nowhere, cwd: nowhere });
       assert.equal(missing.code, 2);
       assert.match(missing.stderr, /^ERR_FRAMEPIPE_MISSING_CREDENTIALS .*--server-address and --api-token\n$/);
+      await assert.rejects(stat(join(work, 'dataset-x')), { code: 'ENOENT' }, 'nothing was created');
+      const wrong = await runScript(BIN, ['batch', '--dataset-id', '3', '-o', join(work, 'dataset-x'), '--api-token', 'not-the-token-1234'], { env });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /^ERR_FRAMEPIPE_AUTH_FAILED /);
+      assert.ok(!wrong.stderr.includes('not-the-token-1234') && !wrong.stderr.includes(standIn.token), 'no token in the message');
       const flags = await runScript(BIN, ['batch', '--dataset-id', '9', '-o', join(work, 'dataset-9'), '--end', '2', '--server-address', standIn.address, '--api-token', standIn.token, '-q'], { home: nowhere, cwd: nowhere });
       assert.equal(flags.code, 0, flags.stderr);
       await assertFrames(join(work, 'dataset-9', '14'), [0, 1, 2]);
