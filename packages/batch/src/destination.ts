@@ -71,11 +71,18 @@ export class DirDestination implements FrameDestination {
   }
 
   async writeVideo(source: ByteSourceInput, name: string, options: VideoWriteOptions): Promise<number> {
-    const { reused, ...dirOptions } = options;
+    const { reused, progress, ...dirOptions } = options;
+    let counted = 0;
+    const count = () => {
+      counted++;
+      progress(1);
+    };
     try {
-      const paths = await streamVideoFramesToDir(source, this.videoLocation(name), { ...dirOptions, resume: true });
+      const paths = await streamVideoFramesToDir(source, this.videoLocation(name), { ...dirOptions, progress: count, resume: true });
       return paths.length;
     } finally {
+      // Files that complete while a stopped run winds down are kept but get no progress call: count them too.
+      while (counted < options.stats.framesDelivered) count();
       reused?.(options.stats.framesReused);
     }
   }

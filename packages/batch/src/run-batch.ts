@@ -215,10 +215,6 @@ async function runVideos(
       totals.done++;
     } catch (error) {
       if (signal?.aborted) {
-        // Writes that complete while a stopped video winds down are kept but get no progress call: count them.
-        const late = stats.framesDelivered - written;
-        written += late;
-        totals.framesWritten += late;
         report(index, name, written, 'stopped');
         throw error;
       }
