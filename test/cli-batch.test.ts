@@ -13,6 +13,7 @@ import { startStandInServer } from '@framepipe/supervisely/stand-in';
 import { H264_1080P, H264_MKV, H264_MP4_FASTSTART, H264_MP4_MOOV_END, H264_TS, VP9_WEBM, makeFixture } from './support/fixtures.ts';
 import { assertFrames, batchReportLines, indexInName, readCodes, removeDir, serveFixtures, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import type { RangeServer } from './support/range-server.ts';
+import { S3_CREDENTIALS, S3_REGION, startS3Server } from './support/s3-server.ts';
 import { BIN, assertUsageErrors, runScript } from './support/run-script.ts';
 
 const START = 5;
@@ -231,6 +232,40 @@ describe('framepipe batch', () => {
       await assertFrames(join(work, 'dataset-9', '14'), [0, 1, 2]);
     } finally {
       await standIn.close();
+    }
+  });
+
+  test('--out s3://bucket/prefix: the frames as objects, batch.jsonl beside them, no secret printed; a second run puts nothing', async () => {
+    const s3 = await startS3Server(['frames']);
+    try {
+      const env = {
+        AWS_ENDPOINT_URL: s3.endpoint,
+        AWS_REGION: S3_REGION,
+        AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
+        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+        AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+      };
+      const args = ['batch', server.url('/v/walk.mp4'), files.turn, '--out', 's3://frames/cli', '--end', '4', '--ext', 'jpg'];
+      const first = await runScript(BIN, args, { env });
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(first.stdout.replace(/in [\d.]+ s/, 'in T s'), '2 videos done: 10 frames saved to s3://frames/cli in T s; report in s3://frames/cli/batch.jsonl\n');
+      const names = [0, 1, 2, 3, 4].map((i) => `frame_00000${i}.jpg`);
+      assert.deepEqual(await s3.keys('frames', 'cli/'), ['cli/batch.jsonl', ...names.map((n) => `cli/turn/${n}`), ...names.map((n) => `cli/walk/${n}`)].sort());
+      const copies = join(work, 's3-copies');
+      await mkdir(copies, { recursive: true });
+      for (const name of names) await writeFile(join(copies, name), (await s3.get('frames', `cli/walk/${name}`)).body);
+      assert.deepEqual(await readCodes(names.map((name) => join(copies, name))), [0, 1, 2, 3, 4]);
+      const report = (await s3.get('frames', 'cli/batch.jsonl')).body.toString();
+      assert.equal(report, `${JSON.stringify({ source: server.url('/v/walk.mp4'), name: 'walk', frames: 5, status: 'done' })}\n${JSON.stringify({ source: files.turn, name: 'turn', frames: 5, status: 'done' })}\n`);
+      const puts = (await s3.puts()).length;
+      const again = await runScript(BIN, [...args, '--json'], { env });
+      assert.equal(again.code, 0, again.stderr);
+      assert.deepEqual((JSON.parse(again.stdout) as { framesWritten: number; framesReused: number; outputDir: string }), { ...JSON.parse(again.stdout), framesWritten: 0, framesReused: 10, outputDir: 's3://frames/cli' });
+      assert.deepEqual((await s3.puts()).slice(puts), ['cli/batch.jsonl'], 'only the report is put again');
+      for (const text of [first.stdout, first.stderr, again.stdout, again.stderr]) assert.ok(!text.includes(S3_CREDENTIALS.secretAccessKey));
+    } finally {
+      await s3.close();
     }
   });
 

@@ -1,9 +1,8 @@
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { text } from 'node:stream/consumers';
 import type { Argv } from 'yargs';
-import { BATCH_FILE_NAME, runBatch } from '@framepipe/batch';
-import type { BatchOptions, BatchProgress, BatchSource, BatchSummary } from '@framepipe/batch';
+import { BATCH_FILE_NAME, openDestination, runBatch } from '@framepipe/batch';
+import type { BatchOptions, BatchProgress, BatchSource, BatchSummary, FrameDestination } from '@framepipe/batch';
 import { ErrorCode, FramepipeError, InvalidOptionError, checkInteger, checkPositiveNumber } from '@framepipe/common';
 import { ProgressBar } from '@framepipe/core';
 import type { SuperviselyApi } from '@framepipe/supervisely';
@@ -48,7 +47,14 @@ export function batchOptions<T>(y: Argv<T>) {
       ].join('\n'),
     )
     .positional('sources', { type: 'string', array: true, describe: 'http(s) URLs or local paths of the videos' })
-    .option('out', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'Output directory (created if missing)', group: 'Frames:' })
+    .option('out', {
+      alias: 'o',
+      type: 'string',
+      demandOption: true,
+      requiresArg: true,
+      describe: 'Output directory (created if missing), or s3://bucket/prefix (endpoint and credentials from the AWS variables)',
+      group: 'Frames:',
+    })
     .option('from-file', {
       type: 'string',
       requiresArg: true,
@@ -102,7 +108,8 @@ export function checkBatchArgs(args: BatchArgs): true | string {
 /** `framepipe batch`: runs `runBatch` with one progress display for the whole batch, and reports each failure. */
 export async function runBatchCommand(args: BatchArgs, io: CliIo): Promise<number> {
   const started = performance.now();
-  const out = resolve(args.out);
+  let destination: FrameDestination | null = null;
+  let out = args.out;
   let bar: ProgressBar | null = null;
   let timer: NodeJS.Timeout | null = null;
   let last: BatchProgress | null = null;
@@ -110,6 +117,9 @@ export async function runBatchCommand(args: BatchArgs, io: CliIo): Promise<numbe
   const stopAnnouncing = args.quiet ? () => {} : announceRetries(io);
   try {
     const interval = checkPositiveNumber('progress-interval', args['progress-interval'], true);
+    // Opening makes no request and creates nothing; the batch prepares it once every option is checked.
+    destination = openDestination(args.out);
+    out = destination.location;
     const options: Partial<BatchOptions> = {
       ...optionsFromFlags(SOURCE_FLAGS, args),
       ...optionsFromFlags(BATCH_FRAME_FLAGS, args),
@@ -128,7 +138,7 @@ export async function runBatchCommand(args: BatchArgs, io: CliIo): Promise<numbe
     };
     const running = runBatch(sources, {
       ...options,
-      out,
+      out: destination,
       ...(api ? { api } : {}),
       signal: io.signal,
       onProgress: (progress) => {
@@ -160,6 +170,7 @@ export async function runBatchCommand(args: BatchArgs, io: CliIo): Promise<numbe
     return code;
   } finally {
     stopAnnouncing();
+    await destination?.close();
   }
 
   function seconds(): number {
