@@ -11,6 +11,14 @@ import type { S3Location } from './s3-location.ts';
 /** The Content-Type of each image format the encoder writes. */
 const CONTENT_TYPES: Readonly<Record<ImageExtension, string>> = { png: 'image/png', jpg: 'image/jpeg', jpeg: 'image/jpeg', webp: 'image/webp' };
 
+/**
+ * How long uploads under way may go on once the sink is stopped before they are cut. A stopped sink starts no upload
+ * and lets those under way end, so that each object is whole even on a server that stores a body as it arrives
+ * (AWS S3 refuses a body cut short; some S3-compatible servers keep what they got); only a server that hangs longer
+ * gets its uploads cut.
+ */
+export const UPLOAD_GRACE_MS = 10_000;
+
 /** Options of {@link S3FrameSink}. */
 export interface S3FrameSinkOptions {
   readonly ext: ImageExtension;
@@ -30,7 +38,8 @@ export interface S3FrameSinkOptions {
  * Uploads RGB frames as objects `<prefix>frame_<index:06d>.<ext>` of a bucket, each encoded as `FrameDirSink` encodes
  * files (so the objects are byte for byte the files a directory run writes) and put with one `PutObject`: an object
  * exists whole or not at all, and up to `maxWriteWorkers` uploads run at once. A failed upload destroys the sink with
- * `ERR_FRAMEPIPE_STORAGE_FAILED`; destroying it aborts the uploads under way and waits for them before it closes.
+ * `ERR_FRAMEPIPE_STORAGE_FAILED`; destroying it starts no more uploads and waits for those under way before it closes
+ * (see {@link UPLOAD_GRACE_MS}).
  */
 export class S3FrameSink extends Writable {
   readonly location: S3Location;
@@ -43,6 +52,9 @@ export class S3FrameSink extends Writable {
   #budget: FrameBudget;
   #progress: ((count: number) => void) | undefined;
   readonly #buffered: StageBuffers<SinkFrame>;
+  /** Cuts the uploads under way: {@link UPLOAD_GRACE_MS} after the sink is stopped. */
+  readonly #cut = new AbortController();
+  #graceTimer: NodeJS.Timeout | undefined;
 
   /** Uploads to `location`, a prefix that ends in `/` (or is empty), of the bucket it names, through `client`. */
   constructor(client: S3Client, location: S3Location, options: S3FrameSinkOptions) {
@@ -75,12 +87,15 @@ export class S3FrameSink extends Writable {
 
   override _predestroy(): void {
     this.#writers.abort(new AbortError('S3FrameSink destroyed'));
+    this.#graceTimer = setTimeout(() => this.#cut.abort(this.#writers.signal.reason), UPLOAD_GRACE_MS);
   }
 
   override _destroy(cb: (err: Error | null) => void): void {
     this.#buffered.release();
-    // An upload under way is aborted: the object is not created, or is whole (the server had it all).
-    this.#writers.settled().then(() => cb(null));
+    this.#writers.settled().then(() => {
+      clearTimeout(this.#graceTimer);
+      cb(null);
+    });
   }
 
   async #upload(frame: SinkFrame): Promise<void> {
@@ -92,9 +107,11 @@ export class S3FrameSink extends Writable {
       } catch (cause) {
         throw new FramepipeError(ErrorCode.WRITE_FAILED, `Cannot encode frame ${frame.index} for ${this.location.url(key)}: ${(cause as Error).message}`, { cause });
       }
+      // Stopped while it encoded: no upload starts after the stop.
+      if (this.#writers.signal.aborted) throw this.#writers.signal.reason;
       await this.#client.send(
         new PutObjectCommand({ Bucket: this.location.bucket, Key: key, Body: body, ContentLength: body.length, ContentType: this.#contentType }),
-        { abortSignal: this.#writers.signal },
+        { abortSignal: this.#cut.signal },
       );
     } catch (cause) {
       if (this.#writers.signal.aborted) throw this.#writers.signal.reason;
@@ -103,7 +120,8 @@ export class S3FrameSink extends Writable {
     } finally {
       this.#budget.release();
     }
+    // Counted also when it ended after the stop: the object exists.
     this.framesWritten++;
-    if (!this.destroying) this.#progress?.(1);
+    this.#progress?.(1);
   }
 }
