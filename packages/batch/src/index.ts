@@ -7,3 +7,5 @@ export type { DestinationCheckOptions, FrameDestination, VideoWriteOptions } fro
 export { S3Destination } from './s3-destination.ts';
 export type { S3DestinationOptions } from './s3-destination.ts';
 export { openDestination } from './open-destination.ts';
+export { DEFAULT_SHARD_FRAMES, planShards } from './shards.ts';
+export type { Shard, ShardOptions, ShardPlan } from './shards.ts';

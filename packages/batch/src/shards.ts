@@ -1,0 +1,159 @@
+import { assertKnownKeys, assertOptionsObject, checkInteger, invalidOption, throwIfAborted } from '@framepipe/common';
+import type { SourceOptions } from '@framepipe/core';
+import { Demuxer } from '@framepipe/demuxer';
+import { openByteSource } from '@framepipe/http-source';
+import { PtsIndex, SELECTION_KEYS, Selection, planDecode } from '@framepipe/pts-indexer';
+import type { SelectionOptions } from '@framepipe/pts-indexer';
+import type { BatchSource } from './source-name.ts';
+
+/** Options of {@link planShards}: the run's selection and how to reach the video, and how big a shard may grow. */
+export interface ShardOptions extends SelectionOptions, Omit<SourceOptions, 'cacheMemory' | 'cacheDisk'> {
+  /**
+   * About how many selected frames one shard holds. A shard ends at the first GOP boundary once it holds this many,
+   * so it may hold a GOP's worth more; a selection of at most this many frames is one shard.
+   * @default 1000
+   */
+  shardFrames?: number | undefined;
+  /**
+   * Which video stream, counted from 0 among the file's video streams, as the `stream` option of a run.
+   * @default 0
+   */
+  stream?: number | undefined;
+}
+
+/** One shard of a video: a run of whole GOPs, and the frames of the selection in it. */
+export interface Shard {
+  /** Its place among the video's shards, from 0. */
+  readonly index: number;
+  /** The first frame number of its range: a GOP's first frame (0 for the first shard). */
+  readonly first: number;
+  /** The last frame number of its range, the frame before the next shard's first. */
+  readonly last: number;
+  /** How many frames of the selection lie in the range. */
+  readonly frames: number;
+  /**
+   * The selection to run the shard with (`streamVideoFramesToDir(source, dir, { ...options, ...selection, resume:
+   * true })`): the video's selection within `[first, last]`, as a range (`start`, `end`, `step`) for a range and as
+   * a list of frames for a list or times. A lone shard keeps the selection as given, so that it runs exactly as a
+   * run of the whole video would.
+   */
+  readonly selection: SelectionOptions;
+}
+
+/** What {@link planShards} resolves with. */
+export interface ShardPlan {
+  /** The video's frames, as the frame-number rule counts them. */
+  readonly frameCount: number;
+  /** The frames of the selection within the video. */
+  readonly selected: number;
+  /** The shards, in frame order; together they select exactly the selection, and no two share a GOP. */
+  readonly shards: readonly Shard[];
+}
+
+const SHARD_KEYS = ['shardFrames', 'stream', 'signal', 'headers', 'timeout', 'retries', ...SELECTION_KEYS] as const;
+
+/** The default of {@link ShardOptions.shardFrames}. */
+export const DEFAULT_SHARD_FRAMES = 1000;
+
+/**
+ * Splits the selection of a video into shards that many workers can run at once: ranges of whole GOPs holding about
+ * `shardFrames` selected frames each, so that no two shards decode the same GOP. It reads the video's index (an
+ * MP4's sample tables, or every packet's timestamps for other containers; no decoding). Each shard is one resumable
+ * run, `streamVideoFramesToDir` with its {@link Shard.selection} and `resume: true`, into the video's directory; the
+ * shards together write exactly the files one run of the whole selection writes.
+ *
+ * A selection of at most `shardFrames` frames, an empty one, and a stream decoded from its start (B-frames without
+ * composition offsets: every run decodes from frame 0, so shards would only repeat work) are one shard that keeps the
+ * selection as given.
+ *
+ * @example
+ * const plan = await planShards('https://example.com/long.mp4', { shardFrames: 500, step: 2 });
+ * for (const shard of plan.shards) {
+ *   await streamVideoFramesToDir('https://example.com/long.mp4', '/tmp/frames/long', { step: 2, ...shard.selection, resume: true });
+ * }
+ */
+export async function planShards(source: BatchSource, options: ShardOptions = {}): Promise<ShardPlan> {
+  const given = assertOptionsObject(options, 'planShards');
+  assertKnownKeys(given, SHARD_KEYS, 'planShards');
+  const shardFrames = checkInteger('shardFrames', given.shardFrames ?? DEFAULT_SHARD_FRAMES, 1);
+  const stream = checkInteger('stream', given.stream ?? 0, 0);
+  const asGiven = Object.fromEntries(SELECTION_KEYS.filter((key) => given[key] !== undefined).map((key) => [key, given[key]])) as SelectionOptions;
+  const selection = Selection.from(asGiven);
+  const { signal, headers, timeout, retries } = given;
+  if (typeof source !== 'string' && !(source instanceof URL) && (typeof source !== 'object' || source === null || !('url' in source))) {
+    throw invalidOption('source', 'a URL, a path or { url, headers }', source);
+  }
+  throwIfAborted(signal);
+  const bytes = openByteSource(source, {
+    ...(headers ? { headers } : {}),
+    ...(timeout === undefined ? {} : { timeout }),
+    ...(retries === undefined ? {} : { retries }),
+  });
+  const demuxer = new Demuxer(bytes, { stream });
+  try {
+    const info = await demuxer.open();
+    const index =
+      (await PtsIndex.fromContainer(demuxer.headerSource, info, { pastEnd: 'keep', ...(signal ? { signal } : {}) })) ?? (await PtsIndex.scan(demuxer));
+    throwIfAborted(signal);
+    const resolved = planDecode(index, info, selection).selection;
+    const frames = [...resolved];
+    const lone = (): ShardPlan => ({
+      frameCount: index.size,
+      selected: frames.length,
+      shards: [{ index: 0, first: frames[0] ?? 0, last: frames.at(-1) ?? 0, frames: frames.length, selection: asGiven }],
+    });
+    if (frames.length <= shardFrames || index.decodeFromStart) return lone();
+    return { frameCount: index.size, selected: frames.length, shards: splitAtGops(index, resolved, frames, shardFrames) };
+  } finally {
+    await new Promise<void>((resolve) => {
+      if (demuxer.destroyed) return resolve();
+      demuxer.once('close', () => resolve());
+      demuxer.destroy();
+    });
+    await bytes.close();
+  }
+}
+
+/** Cuts the selected `frames` (in order) into runs of whole GOPs of at least `shardFrames` frames each. */
+function splitAtGops(index: PtsIndex, resolved: Selection, frames: readonly number[], shardFrames: number): Shard[] {
+  const starts = gopStarts(index);
+  const shards: Shard[] = [];
+  let gop = 0;
+  let taken: number[] = [];
+  let first = 0;
+  const close = (last: number) => {
+    shards.push({ index: shards.length, first, last, frames: taken.length, selection: within(resolved, taken) });
+    taken = [];
+    first = last + 1;
+  };
+  for (const n of frames) {
+    // Past the start of the next GOP: the shard may end before it, once it is big enough.
+    while (gop + 1 < starts.length && n >= starts[gop + 1]!) {
+      gop++;
+      if (taken.length >= shardFrames) close(starts[gop]! - 1);
+    }
+    taken.push(n);
+  }
+  close(index.size - 1);
+  return shards;
+}
+
+/** The frame number each GOP starts at, ascending: where the keyframe a frame is decoded from changes. */
+function gopStarts(index: PtsIndex): number[] {
+  const starts = [0];
+  let current = index.keyframeFor(0)?.pts;
+  for (let n = 1; n < index.size; n++) {
+    const keyframe = index.keyframeFor(n)?.pts;
+    if (keyframe !== current) starts.push(n);
+    current = keyframe;
+  }
+  return starts;
+}
+
+/** The selection's frames `taken` (in order, at least one) as a range with the selection's step, or as a list. */
+function within(resolved: Selection, taken: readonly number[]): SelectionOptions {
+  if (resolved.frames) return { frames: taken };
+  const start = taken[0]!;
+  const end = taken.at(-1)!;
+  return resolved.step === 1 ? { start, end } : { start, end, step: resolved.step };
+}

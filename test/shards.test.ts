@@ -1,0 +1,122 @@
+/**
+ * planShards over fixture videos with short GOPs: shard boundaries fall on the keyframes ffprobe reports, the shards
+ * together select exactly the selection (ranges, steps, lists, times), and running the shards one after the other
+ * into one directory writes the files one run of the whole selection writes.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { planShards } from '@framepipe/batch';
+import type { ShardPlan } from '@framepipe/batch';
+import { ErrorCode } from '@framepipe/common';
+import { Selection, streamVideoFramesToDir } from '@framepipe/core';
+import type { SelectionOptions } from '@framepipe/core';
+import { H264_MKV, SAMPLE_MP4, makeFixture } from './support/fixtures.ts';
+import type { FixtureSpec } from './support/fixtures.ts';
+import { runTool } from './support/ffmpeg-reference.ts';
+import { readCodes, removeDir, tempDir } from './support/pipeline-helpers.ts';
+import { rejectsWith } from './support/sources.ts';
+
+/** 150 frames in GOPs of 25, read by a scan (Matroska has no sample tables). */
+const LONG_MKV: FixtureSpec = { ...H264_MKV, frames: 150, gop: 25 };
+
+let work: string;
+const files: { mp4: string; mkv: string } = { mp4: '', mkv: '' };
+before(async () => {
+  work = await tempDir('framepipe-shards-');
+  files.mp4 = await makeFixture(SAMPLE_MP4);
+  files.mkv = await makeFixture(LONG_MKV);
+});
+after(() => removeDir(work));
+
+/** The frame numbers of the keyframes, by ffprobe: the ranks of the keyframe packets' pts among all packets' pts. */
+async function keyframeNumbers(path: string): Promise<Set<number>> {
+  const out = await runTool('ffprobe', ['-select_streams', 'v:0', '-show_entries', 'packet=pts,flags', '-of', 'json', path]);
+  const packets = (JSON.parse(out.toString()) as { packets: Array<{ pts?: number; flags: string }> }).packets.filter((p) => p.pts !== undefined && p.pts >= 0);
+  const sorted = packets.map((p) => p.pts!).sort((a, b) => a - b);
+  return new Set(packets.filter((p) => p.flags.includes('K')).map((p) => sorted.indexOf(p.pts!)));
+}
+
+/** Every frame number each shard's selection picks, in shard order (a shard's range bounds its selection). */
+function framesOf(plan: ShardPlan, frameCount: number): number[][] {
+  return plan.shards.map((shard) => [...Selection.from(shard.selection).upTo(frameCount - 1)]);
+}
+
+/** Checks the shards of `plan`: adjacent whole ranges over the video, cut at keyframes, each of about `size` frames. */
+async function assertAligned(plan: ShardPlan, path: string, size: number): Promise<void> {
+  const keyframes = await keyframeNumbers(path);
+  assert.ok(plan.shards.length > 1, 'more than one shard');
+  assert.equal(plan.shards[0]!.first, 0);
+  assert.equal(plan.shards.at(-1)!.last, plan.frameCount - 1);
+  for (const [i, shard] of plan.shards.entries()) {
+    assert.equal(shard.index, i);
+    if (i > 0) {
+      assert.equal(shard.first, plan.shards[i - 1]!.last + 1, 'ranges follow each other');
+      assert.ok(keyframes.has(shard.first), `shard ${i} starts at frame ${shard.first}, a keyframe (${[...keyframes].sort((a, b) => a - b).join(' ')})`);
+    }
+    const picked = [...Selection.from(shard.selection).upTo(plan.frameCount - 1)];
+    assert.equal(shard.frames, picked.length);
+    assert.ok(picked.every((n) => n >= shard.first && n <= shard.last), `shard ${i}'s frames lie in its range`);
+    if (i < plan.shards.length - 1) assert.ok(shard.frames >= size, `shard ${i} holds ${shard.frames} >= ${size} frames`);
+  }
+}
+
+describe('planShards', () => {
+  test('every frame of an MP4 (sample tables): shards of whole GOPs cut at keyframes, together every frame once', async () => {
+    const plan = await planShards(files.mp4, { shardFrames: 40 });
+    assert.equal(plan.frameCount, 150);
+    assert.equal(plan.selected, 150);
+    await assertAligned(plan, files.mp4, 40);
+    assert.deepEqual(framesOf(plan, 150).flat(), Array.from({ length: 150 }, (_, i) => i));
+    assert.deepEqual(plan.shards.map((s) => [s.first, s.last]), [[0, 49], [50, 99], [100, 149]]);
+  });
+
+  test('a step over a Matroska file (scanned): each shard a range with the step, on the grid of the whole', async () => {
+    const plan = await planShards(files.mkv, { start: 7, step: 3, shardFrames: 10 });
+    await assertAligned(plan, files.mkv, 10);
+    const expected = Array.from({ length: Math.floor((149 - 7) / 3) + 1 }, (_, i) => 7 + 3 * i);
+    assert.deepEqual(framesOf(plan, 150).flat(), expected);
+    assert.equal(plan.selected, expected.length);
+    for (const shard of plan.shards) assert.equal(shard.selection.step, 3);
+  });
+
+  test('a list of frames and a list of times: each shard lists its own frames', async () => {
+    const frames = [149, 3, 3, 60, 61, 110, 24, 25, 26, 400];
+    const byList = await planShards(files.mp4, { frames, shardFrames: 2 });
+    await assertAligned(byList, files.mp4, 2);
+    assert.deepEqual(framesOf(byList, 150).flat(), [3, 24, 25, 26, 60, 61, 110, 149]);
+    // 25 fps: 1.0 s is frame 25, 4.42 s frame 110.
+    const byTime = await planShards(files.mp4, { timestamps: [4.42, 1, 0.2, 5.9], shardFrames: 1 });
+    await assertAligned(byTime, files.mp4, 1);
+    assert.deepEqual(framesOf(byTime, 150).flat(), [5, 25, 110, 147]);
+    for (const shard of [...byList.shards, ...byTime.shards]) assert.deepEqual(Object.keys(shard.selection), ['frames']);
+  });
+
+  test('a selection of at most shardFrames frames is one shard that keeps the selection as given', async () => {
+    const given: SelectionOptions = { start: 10, end: 40, step: 2 };
+    const plan = await planShards(files.mkv, { ...given, shardFrames: 16 });
+    assert.deepEqual(plan.shards, [{ index: 0, first: 10, last: 40, frames: 16, selection: given }]);
+    const whole = await planShards(files.mp4);
+    assert.equal(whole.shards.length, 1);
+    assert.deepEqual(whole.shards[0]!.selection, {});
+  });
+
+  test('the shards, run one after the other into one directory, write the files of one run of the whole selection', async () => {
+    const options = { start: 7, step: 3 };
+    const plan = await planShards(files.mkv, { ...options, shardFrames: 10 });
+    const sharded = join(work, 'sharded');
+    for (const shard of plan.shards) await streamVideoFramesToDir(files.mkv, sharded, { ...options, ...shard.selection, resume: true });
+    const single = join(work, 'single');
+    await streamVideoFramesToDir(files.mkv, single, options);
+    const names = (await readdir(sharded)).sort();
+    assert.deepEqual(names, (await readdir(single)).sort());
+    assert.deepEqual(await readCodes(names.map((name) => join(sharded, name))), await readCodes(names.map((name) => join(single, name))));
+  });
+
+  test('bad options fail before any I/O, naming the option', async () => {
+    await assert.rejects(planShards(files.mp4, { shardFrames: 0 }), { code: ErrorCode.INVALID_OPTION, message: /shardFrames/ });
+    await assert.rejects(planShards(files.mp4, { ext: 'png' } as never), { code: ErrorCode.INVALID_OPTION, message: /ext/ });
+    await rejectsWith(planShards(join(work, 'missing.mp4')), ErrorCode.FILE_NOT_FOUND);
+  });
+});
