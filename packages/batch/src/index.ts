@@ -1,4 +1,4 @@
-export { BATCH_FILE_NAME, runBatch } from './run-batch.ts';
+export { BATCH_FILE_NAME, namedVideos, runBatch } from './run-batch.ts';
 export type { BatchOptions, BatchProgress, BatchReportLine, BatchSummary, BatchVideoResult } from './run-batch.ts';
 export { NAME_MAX_BYTES, shownSource, sourceName } from './source-name.ts';
 export type { BatchSource, VideoIdSource } from './source-name.ts';

@@ -245,8 +245,15 @@ async function runVideos(
   return { videos: results, done: totals.done, failed: totals.failed, framesWritten: totals.framesWritten, framesReused, report: path };
 }
 
-/** Names every source and refuses two that would share a directory, or one named as the report, before anything runs. */
-function namedVideos(sources: readonly BatchSource[]): Array<{ source: BatchSource; name: string }> {
+/**
+ * Names every source of a batch ({@link sourceName}) and refuses, before anything runs, a source with no name
+ * (`ERR_FRAMEPIPE_INVALID_NAME`), one named as the report (`batch.jsonl`), and two that would share a directory
+ * (`ERR_FRAMEPIPE_DUPLICATE_NAME`, names that differ only in case included).
+ *
+ * @example
+ * namedVideos(['https://h/a.mp4', '/data/b.mkv']); // [{ source: 'https://h/a.mp4', name: 'a' }, { source: '/data/b.mkv', name: 'b' }]
+ */
+export function namedVideos(sources: readonly BatchSource[]): Array<{ source: BatchSource; name: string }> {
   const byKey = new Map<string, { source: BatchSource; name: string }>();
   return sources.map((source) => {
     if (isByteSource(source)) throw invalidOption('sources', 'URLs, paths, { url, headers } or { videoId } (a ByteSource has no name to file its frames under)', source);

@@ -75,6 +75,12 @@ export const ErrorCode = {
    * `s3://` URL and the storage's own error name; `error.status` is the HTTP status when there was an answer.
    */
   STORAGE_FAILED: 'ERR_FRAMEPIPE_STORAGE_FAILED',
+  /**
+   * A job record read from the work queue (Redis) is not one a worker can act on: a field missing or of the wrong
+   * kind, a name that is not the safe name of its source, an option a queued run does not take. That job fails,
+   * once; the worker goes on with the next.
+   */
+  INVALID_JOB: 'ERR_FRAMEPIPE_INVALID_JOB',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

@@ -1,0 +1,48 @@
+import { ErrorCode, FramepipeError, invalidOption } from '@framepipe/common';
+import { shownUrl } from '@framepipe/http-source';
+import { Redis } from 'ioredis';
+
+/** `redis://[user:password@]host[:port][/db]` or `rediss://` (TLS). */
+export function checkRedisUrl(value: unknown): string {
+  if (typeof value !== 'string' || !URL.canParse(value) || !/^rediss?:$/.test(new URL(value).protocol)) {
+    throw invalidOption('redis', 'a redis:// or rediss:// URL', typeof value === 'string' && URL.canParse(value) ? shownUrl(new URL(value)) : value);
+  }
+  return value;
+}
+
+/** The Redis URL as messages show it: no password. */
+export function shownRedis(url: string): string {
+  return shownUrl(new URL(url));
+}
+
+/**
+ * A connection to Redis, ready: ioredis with the URL as given (password, `rediss://` TLS, db). `blocking` is for
+ * BullMQ's workers, whose commands wait for jobs and must never be given up on; the others fail after a few tries
+ * instead of waiting for ever on a Redis that is not there.
+ */
+export async function connectRedis(url: string, blocking: boolean): Promise<Redis> {
+  const redis = blocking
+    ? new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true })
+    : new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 5000, retryStrategy: (times: number) => (times > 3 ? null : 200 * times), lazyConnect: true });
+  // Errors surface through the commands that fail; the client's own 'error' events would only be noise.
+  redis.on('error', () => {});
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (cause) {
+    redis.disconnect();
+    throw redisError(url, cause);
+  }
+  return redis;
+}
+
+/** A failure to reach or log in to Redis, as a FramepipeError whose message shows the URL without its password. */
+export function redisError(url: string, cause: unknown): FramepipeError {
+  const text = cause instanceof Error ? cause.message : String(cause);
+  const auth = /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(text);
+  return new FramepipeError(
+    auth ? ErrorCode.AUTH_FAILED : ErrorCode.UNREACHABLE,
+    `Cannot ${auth ? 'log in to' : 'reach'} Redis at ${shownRedis(url)}: ${text.replaceAll(new URL(url).password || '\0', '(hidden)')}`,
+    { source: shownRedis(url), cause },
+  );
+}

@@ -1,0 +1,10 @@
+export { enqueue } from './enqueue.ts';
+export type { EnqueueOptions } from './enqueue.ts';
+export { runWorker } from './worker.ts';
+export type { WorkerEvent, WorkerOptions, WorkerSummary } from './worker.ts';
+export { queueStatus } from './status.ts';
+export type { BatchStatus, QueueStatusOptions, StageCounts } from './status.ts';
+export type { QueueFailure } from './batch-record.ts';
+export { QUEUE_FRAME_KEYS } from './job-data.ts';
+export type { QueueFrameOptions } from './job-data.ts';
+export { QUEUE_NAMES } from './names.ts';

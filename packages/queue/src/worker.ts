@@ -1,0 +1,316 @@
+import { ErrorCode, FramepipeError, assertKnownKeys, assertOptionsObject, checkBoolean, checkHeaders, checkInteger, checkSignal } from '@framepipe/common';
+import { planShards, shownSource } from '@framepipe/batch';
+import type { BatchSource } from '@framepipe/batch';
+import { RunStats } from '@framepipe/core';
+import { FlowProducer, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
+import type { Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { BatchRecord, destinationFor } from './batch-record.ts';
+import type { QueueFailure } from './batch-record.ts';
+import { checkRedisUrl, connectRedis } from './connection.ts';
+import { jobRetry } from './enqueue.ts';
+import { checkJob, selectionOf, withoutSelection } from './job-data.ts';
+import type { ShardJobData, VideoJobData, VideoRecord } from './job-data.ts';
+import { QUEUE_NAMES, jobIds } from './names.ts';
+
+/** Options of {@link runWorker}. */
+export interface WorkerOptions {
+  /** The Redis of the batches: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. */
+  redis: string;
+  /**
+   * Shards run at the same time by this worker.
+   * @default 1
+   */
+  concurrency?: number | undefined;
+  /** Stop once the queue has nothing left to run: no job waiting, delayed, running (here or elsewhere) or waiting for its shards. */
+  exitWhenIdle?: boolean | undefined;
+  /**
+   * Stops the worker: it takes no new job, hands its running shards back to the queue (another worker resumes them,
+   * keeping the frames written) and resolves once they are back.
+   */
+  signal?: AbortSignal | undefined;
+  /** Request headers for every http(s) source this worker reads (authorization, say): they never go into Redis. */
+  headers?: Record<string, string> | undefined;
+  /**
+   * Milliseconds a running job's lock lasts; the worker renews it at half that while it runs. A worker that dies
+   * (SIGKILL, a lost machine) stops renewing it, and once it has run out the job is given to another worker.
+   * @default 30000
+   */
+  lockDuration?: number | undefined;
+  /**
+   * Milliseconds between this worker's checks for jobs whose lock ran out (stalled: their worker died).
+   * @default 30000
+   */
+  stalledInterval?: number | undefined;
+  /**
+   * Times a job may stall (its worker dying under it) and be run again before it fails for good.
+   * @default 3
+   */
+  maxStalledCount?: number | undefined;
+  /** Told what the worker does: each job it ends, for a log. Sources are shown without credentials. */
+  onEvent?: ((event: WorkerEvent) => void) | undefined;
+}
+
+/** What {@link WorkerOptions.onEvent} receives. */
+export type WorkerEvent =
+  | { readonly type: 'planned'; readonly batch: string; readonly name: string; readonly shards: number; readonly frames: number }
+  | { readonly type: 'shard-done'; readonly batch: string; readonly name: string; readonly shard: number; readonly frames: number; readonly written: number }
+  | { readonly type: 'video-done'; readonly batch: string; readonly name: string; readonly status: 'done' | 'failed'; readonly frames: number }
+  | { readonly type: 'failed'; readonly job: string; readonly code: string; readonly message: string; readonly final: boolean }
+  | { readonly type: 'handed-back'; readonly job: string };
+
+/** What {@link runWorker} resolves with: what this worker did. */
+export interface WorkerSummary {
+  readonly shards: number;
+  readonly framesWritten: number;
+  readonly failures: number;
+}
+
+/**
+ * Codes of failures that running the job again cannot mend: the job fails at once, with its code, and is not retried.
+ * Anything else (a timeout, a server that cannot be reached, a write that failed, an error that is not framepipe's)
+ * is retried with backoff, up to the batch's `attempts`.
+ */
+const PERMANENT = new Set<string>([
+  ErrorCode.INVALID_OPTION, ErrorCode.FILE_NOT_FOUND, ErrorCode.UNSUPPORTED_SCHEME, ErrorCode.INVALID_DATA, ErrorCode.NO_VIDEO_STREAM,
+  ErrorCode.TRUNCATED, ErrorCode.UNSUPPORTED_CODEC, ErrorCode.DECODE_FAILED, ErrorCode.RANGE_NOT_SUPPORTED, ErrorCode.MISSING_CREDENTIALS,
+  ErrorCode.AUTH_FAILED, ErrorCode.VIDEO_NOT_FOUND, ErrorCode.SOURCE_CHANGED, ErrorCode.CORRUPT_DATA, ErrorCode.FRAMES_MISSING,
+  ErrorCode.INVALID_NAME, ErrorCode.DUPLICATE_NAME, ErrorCode.INVALID_JOB,
+]);
+
+/** An HTTP status that a later try may not get: 408, 429 and 5xx may pass, the other 4xx will not. */
+function isPermanent(error: unknown): boolean {
+  if (!(error instanceof FramepipeError)) return false;
+  if (error.code === ErrorCode.HTTP_STATUS) return error.status === undefined || (error.status < 500 && error.status !== 408 && error.status !== 429);
+  return PERMANENT.has(error.code);
+}
+
+/** The code a failure is recorded with. */
+function codeOf(error: unknown): string {
+  return error instanceof FramepipeError ? error.code : 'ERR_FRAMEPIPE_UNEXPECTED';
+}
+
+/**
+ * Runs the jobs of every batch in the queue (see `enqueue`), `concurrency` shards at a time, until `signal` stops it
+ * or, with `exitWhenIdle`, the queue has nothing left. Start any number, on any number of machines: each shard is
+ * run by one worker at a time, as a resumable run into `<out>/<name>/`, so a shard whose worker died (its lock ran
+ * out: see `lockDuration`) is run again by another, which keeps the frames already written and writes the rest.
+ *
+ * A failure that cannot pass (a 404, no video stream, bad data, a job record that is not framepipe's) fails its job
+ * once, with its code; others are retried with exponential backoff. A video whose shards have all ended is recorded
+ * as done or failed, and the last video of a batch to end writes the batch's `batch.jsonl`.
+ *
+ * @example
+ * const controller = new AbortController();
+ * process.once('SIGTERM', () => controller.abort());
+ * await runWorker({ redis: 'redis://127.0.0.1:6379', concurrency: 2, signal: controller.signal });
+ */
+export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
+  const given = assertOptionsObject(options, 'runWorker');
+  assertKnownKeys(given, ['redis', 'concurrency', 'exitWhenIdle', 'signal', 'headers', 'lockDuration', 'stalledInterval', 'maxStalledCount', 'onEvent'], 'runWorker');
+  const url = checkRedisUrl(given.redis);
+  const concurrency = checkInteger('concurrency', given.concurrency ?? 1, 1);
+  const exitWhenIdle = checkBoolean('exitWhenIdle', given.exitWhenIdle, false);
+  const signal = checkSignal('signal', given.signal);
+  const headers = checkHeaders(given.headers);
+  const lockDuration = checkInteger('lockDuration', given.lockDuration ?? 30_000, 100);
+  const stalledInterval = checkInteger('stalledInterval', given.stalledInterval ?? 30_000, 100);
+  const maxStalledCount = checkInteger('maxStalledCount', given.maxStalledCount ?? 3, 0);
+  const onEvent = given.onEvent ?? (() => {});
+
+  const connections: Redis[] = [];
+  const connect = async (blocking: boolean) => {
+    const redis = await connectRedis(url, blocking);
+    connections.push(redis);
+    return redis;
+  };
+  const records = await connect(false);
+  const summary = { shards: 0, framesWritten: 0, failures: 0 };
+  let stopping = false;
+  const flows = new FlowProducer({ connection: await connect(true) });
+  const videos = new Queue(QUEUE_NAMES.videos, { connection: await connect(true) });
+  const inputOf = (source: string): BatchSource => (headers && /^https?:/i.test(source) ? { url: source, headers } : source);
+
+  /** Fails a job: once and for good when it cannot pass or was the last try, else for a retry. */
+  const fail = async (job: Job, error: unknown, record: VideoRecord | null, shard?: number): Promise<never> => {
+    if (stopping && error instanceof FramepipeError && error.code === ErrorCode.ABORTED) throw error;
+    const code = codeOf(error);
+    const message = error instanceof Error ? error.message : String(error);
+    const permanent = isPermanent(error);
+    const final = permanent || job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    summary.failures++;
+    onEvent({ type: 'failed', job: job.id ?? '(no id)', code, message, final });
+    if (final && record) {
+      const failure: QueueFailure = {
+        name: record.name,
+        source: shownSource(record.source),
+        ...(shard === undefined ? {} : { shard }),
+        code,
+        message,
+        attempts: job.attemptsMade + 1,
+      };
+      const batch = new BatchRecord(records, record.batch);
+      await batch.failed(record.video, shard, failure);
+      // A video that failed before it had shards has ended here.
+      if (shard === undefined) await batch.videoEnded(record, { frames: 0, status: 'failed', code });
+    }
+    throw permanent ? new UnrecoverableError(`${code}: ${message}`) : error;
+  };
+
+  const plan = async (job: Job): Promise<number> => {
+    let record: ReturnType<typeof checkJob.plan>;
+    try {
+      record = checkJob.plan(job.data, job.id);
+    } catch (error) {
+      return fail(job, error, null);
+    }
+    const { batch, video, name, out, options, retry } = record;
+    const parentId = jobIds.video(batch, video);
+    // A plan run again after its worker died may find its flow added already.
+    if (await videos.getJob(parentId)) return 0;
+    let shards;
+    try {
+      shards = await planShards(inputOf(record.source), {
+        ...selectionOf(options),
+        shardFrames: record.shardFrames,
+        ...(options.stream === undefined ? {} : { stream: options.stream }),
+        ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
+        ...(options.retries === undefined ? {} : { retries: options.retries }),
+      });
+    } catch (error) {
+      return fail(job, error, record);
+    }
+    const base = { batch, video, source: record.source, name, out };
+    const shardOptions = withoutSelection(options);
+    await flows.add({
+      name: 'video',
+      queueName: QUEUE_NAMES.videos,
+      data: { ...base, shards: shards.shards.length } satisfies VideoJobData,
+      opts: { jobId: parentId, ...jobRetry(retry) },
+      children: shards.shards.map((shard) => ({
+        name: 'shard',
+        queueName: QUEUE_NAMES.shards,
+        data: { ...base, options: shardOptions, shard: shard.index, selection: shard.selection } satisfies ShardJobData,
+        // Failed for good, a shard still lets its video end (as failed); its failure is recorded with its code.
+        opts: { jobId: jobIds.shard(batch, video, shard.index), ...jobRetry(retry), ignoreDependencyOnFailure: true },
+      })),
+    });
+    await new BatchRecord(records, batch).planned(video, shards.shards.length);
+    onEvent({ type: 'planned', batch, name, shards: shards.shards.length, frames: shards.selected });
+    return shards.shards.length;
+  };
+
+  const runShard = async (job: Job, token: string | undefined, jobSignal: AbortSignal | undefined): Promise<{ frames: number }> => {
+    let record: ShardJobData;
+    try {
+      record = checkJob.shard(job.data, job.id);
+    } catch (error) {
+      return fail(job, error, null);
+    }
+    const batch = new BatchRecord(records, record.batch);
+    const stats = new RunStats();
+    let pending = 0;
+    const flush = () => {
+      if (pending === 0) return;
+      const count = pending;
+      pending = 0;
+      batch.written(count).catch(() => {});
+    };
+    const timer = setInterval(flush, 1000);
+    try {
+      const frames = await destinationFor(record.out).writeVideo(inputOf(record.source), record.name, {
+        ...record.options,
+        ...record.selection,
+        ...(jobSignal ? { signal: jobSignal } : {}),
+        stats,
+        progress: () => {
+          pending++;
+          summary.framesWritten++;
+        },
+      });
+      flush();
+      await batch.shardDone(record.video, record.shard, frames);
+      summary.shards++;
+      onEvent({ type: 'shard-done', batch: record.batch, name: record.name, shard: record.shard, frames, written: stats.framesDelivered });
+      return { frames };
+    } catch (error) {
+      flush();
+      if (stopping && token) {
+        // Handed back: the job waits for another worker, which keeps the frames written and writes the rest.
+        await job.moveToWait(token);
+        onEvent({ type: 'handed-back', job: job.id ?? '(no id)' });
+        throw new WaitingError();
+      }
+      return fail(job, error, record, record.shard);
+    } finally {
+      clearInterval(timer);
+    }
+  };
+
+  const endVideo = async (job: Job): Promise<number> => {
+    let record: VideoJobData;
+    try {
+      record = checkJob.video(job.data, job.id);
+    } catch (error) {
+      return fail(job, error, null);
+    }
+    const batch = new BatchRecord(records, record.batch);
+    let frames = 0;
+    for (const value of Object.values(await job.getChildrenValues<{ frames?: unknown }>())) {
+      if (typeof value?.frames === 'number') frames += value.frames;
+    }
+    const failures = await batch.shardFailures(record.video);
+    const first = [...failures].sort(([a], [b]) => a - b)[0]?.[1];
+    const status = first ? 'failed' : 'done';
+    await batch.videoEnded(record, first ? { frames, status, code: first.code } : { frames, status });
+    onEvent({ type: 'video-done', batch: record.batch, name: record.name, status, frames });
+    return frames;
+  };
+
+  const settings = { lockDuration, stalledInterval, maxStalledCount };
+  const workers = [
+    new Worker(QUEUE_NAMES.plans, plan, { connection: await connect(true), concurrency: 1, ...settings }),
+    new Worker(QUEUE_NAMES.shards, runShard, { connection: await connect(true), concurrency, ...settings }),
+    new Worker(QUEUE_NAMES.videos, endVideo, { connection: await connect(true), concurrency: 1, ...settings }),
+  ];
+  // Failures are handled in the processors; BullMQ's own events would repeat them.
+  for (const worker of workers) worker.on('error', () => {});
+
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    for (const worker of workers) worker.cancelAllJobs('the worker is stopping');
+    await Promise.all(workers.map((worker) => worker.close()));
+  };
+  const stopped = new Promise<void>((resolve) => {
+    if (signal?.aborted) resolve();
+    signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+  let idleTimer: NodeJS.Timeout | undefined;
+  const idle = new Promise<void>((resolve) => {
+    if (!exitWhenIdle) return;
+    const queues = Object.values(QUEUE_NAMES).map((name) => new Queue(name, { connection: records }));
+    const check = async () => {
+      let open = 0;
+      for (const queue of queues) {
+        const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'waiting-children');
+        for (const count of Object.values(counts)) open += count;
+      }
+      if (open === 0) {
+        await Promise.all(queues.map((queue) => queue.close()));
+        resolve();
+      } else idleTimer = setTimeout(() => void check().catch(() => (idleTimer = setTimeout(check, 500))), 500);
+    };
+    idleTimer = setTimeout(() => void check(), 500);
+  });
+  try {
+    await Promise.race([stopped, idle]);
+  } finally {
+    clearTimeout(idleTimer);
+    await stop();
+    await flows.close();
+    await videos.close();
+    for (const redis of connections) redis.disconnect();
+  }
+  return summary;
+}
