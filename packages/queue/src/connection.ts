@@ -24,14 +24,15 @@ export async function connectRedis(url: string, blocking: boolean): Promise<Redi
   const redis = blocking
     ? new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true })
     : new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 5000, retryStrategy: (times: number) => (times > 3 ? null : 200 * times), lazyConnect: true });
-  // Errors surface through the commands that fail; the client's own 'error' events would only be noise.
-  redis.on('error', () => {});
+  // A refused login reaches only the client's 'error' event; connect() then rejects with "Connection is closed".
+  let refused: unknown;
+  redis.on('error', (error) => (refused ??= error));
   try {
     await redis.connect();
     await redis.ping();
   } catch (cause) {
     redis.disconnect();
-    throw redisError(url, cause);
+    throw redisError(url, refused ?? cause);
   }
   return redis;
 }

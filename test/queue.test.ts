@@ -1,0 +1,245 @@
+/**
+ * The work queue on a real Redis (Debian's redis-server on a loopback port, started here): worker processes share
+ * a batch, one is killed with SIGKILL in the middle of a shard and another resumes it, and every video's files equal
+ * those of one run in one process; failures that cannot pass fail once with their code; hostile names and hostile
+ * job records lead nowhere; Redis with a password works.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { BATCH_FILE_NAME, sourceName } from '@framepipe/batch';
+import { ErrorCode } from '@framepipe/common';
+import { streamVideoFramesToDir } from '@framepipe/core';
+import { QUEUE_NAMES, enqueue, queueStatus, runWorker } from '@framepipe/queue';
+import type { BatchStatus, WorkerEvent } from '@framepipe/queue';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { H264_MKV, H264_MP4_MOOV_END, H264_TS, SAMPLE_MP4, VP9_WEBM, makeFixture } from './support/fixtures.ts';
+import type { FixtureSpec } from './support/fixtures.ts';
+import { removeDir, serveFixtures, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
+import type { RangeServer } from './support/range-server.ts';
+import { startRedis } from './support/redis-server.ts';
+import type { RedisServer } from './support/redis-server.ts';
+import { ROOT, runScript } from './support/run-script.ts';
+
+/** 600 frames in GOPs of 25: with 150 frames a shard, four shards that workers share. */
+const LONG_MP4: FixtureSpec = { ...H264_MP4_MOOV_END, frames: 600, gop: 25 };
+const WORKER = resolve(ROOT, 'test/support/queue-worker.ts');
+
+let redis: RedisServer;
+let server: RangeServer;
+let work: string;
+const files = { long: '', mkv: '', ts: '', wav: '' };
+
+before(async () => {
+  redis = await startRedis({ password: 's3cret pass' });
+  ({ server } = await serveFixtures({ 'videos/walk.mp4': SAMPLE_MP4, 'videos/run.webm': VP9_WEBM, 'videos/%2e%2e%2fwalk.mp4': H264_TS }));
+  work = await tempDir('framepipe-queue-');
+  await mkdir(join(work, 'in'));
+  files.long = await makeFixture(LONG_MP4);
+  files.mkv = await makeFixture(H264_MKV);
+  files.ts = await makeFixture(H264_TS);
+  files.wav = join(work, 'in', 'silence.wav');
+  await writeFile(files.wav, silentWav());
+});
+after(async () => {
+  await server?.close();
+  await redis?.close();
+  await removeDir(work);
+});
+
+/** Waits for `check` to hold, polling. */
+async function until<T>(what: string, check: () => Promise<T | undefined | false>, timeout = 60_000): Promise<T> {
+  const deadline = Date.now() + timeout;
+  while (Date.now() < deadline) {
+    const value = await check();
+    if (value) return value;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** Asserts that `dir` holds exactly the files of `reference`, byte for byte, and nothing else. */
+async function assertSameFiles(dir: string, reference: string): Promise<number> {
+  const names = (await readdir(dir)).sort();
+  const expected = (await readdir(reference)).sort();
+  assert.deepEqual(await strayFiles(dir), [], `${dir} holds only frame files (no temporary file)`);
+  assert.deepEqual(names, expected, `${dir} holds the frames of a single run`);
+  for (const name of names) assert.ok((await readFile(join(dir, name))).equals(await readFile(join(reference, name))), `${dir}/${name} equals the single run's`);
+  return names.length;
+}
+
+/** Starts a worker process; its events, one JSON line each, collect in `events`. */
+function startWorker(events: WorkerEvent[], concurrency = 1): { child: Promise<ChildProcess>; done: ReturnType<typeof runScript> } {
+  let spawned: (child: ChildProcess) => void;
+  const child = new Promise<ChildProcess>((resolve) => (spawned = resolve));
+  const done = runScript(WORKER, [redis.url, String(concurrency)], {
+    onSpawn: (process) => {
+      let rest = '';
+      process.stdout!.on('data', (chunk: Buffer) => {
+        const lines = (rest + chunk.toString()).split('\n');
+        rest = lines.pop()!;
+        for (const line of lines) if (line) events.push(JSON.parse(line) as WorkerEvent);
+      });
+      spawned(process);
+    },
+  });
+  return { child, done };
+}
+
+async function statusOf(batch: string): Promise<BatchStatus> {
+  const [status] = await queueStatus({ redis: redis.url, batch });
+  return status!;
+}
+
+describe('the work queue on Redis', () => {
+  test('3 worker processes over 5 videos and 2 failing sources, one worker killed mid-shard: every frame once, status done', async () => {
+    const out = join(work, 'distributed');
+    const walk = new URL(server.url('/videos/walk.mp4'));
+    walk.username = 'user';
+    walk.password = 'pass-word';
+    const missing = server.url('/videos/gone.mp4');
+    const sources = [files.long, walk.href, server.url('/videos/run.webm'), files.mkv, files.ts, missing, files.wav];
+    const batch = await enqueue(sources, { redis: redis.url, out, shardFrames: 150, attempts: 4, backoff: 200 });
+    assert.match(batch, /^[0-9a-f]{16}$/);
+
+    // One worker alone first, so that it takes the long video's first shard; killed once it has written some of it.
+    const events: WorkerEvent[] = [];
+    const first = startWorker(events);
+    const victim = await first.child;
+    const longDir = join(out, sourceName(files.long));
+    const written = await until('the first worker to write frames of the long video', async () => {
+      const count = (await readdir(longDir).catch(() => [])).filter((name) => name.startsWith('frame_')).length;
+      return count >= 20 && count;
+    });
+    victim.kill('SIGKILL');
+    const killed = await first.done;
+    assert.equal(killed.signal, 'SIGKILL');
+    assert.ok(written < 150, `killed in the middle of its first shard (${written} of 150 frames written)`);
+    const running = await statusOf(batch);
+    assert.equal(running.done, false);
+
+    const others = [startWorker(events), startWorker(events, 2)];
+    const results = await Promise.all(others.map((worker) => worker.done));
+    for (const result of results) assert.equal(result.code, 0, result.stderr);
+
+    const status = await statusOf(batch);
+    assert.equal(status.done, true);
+    assert.deepEqual(status.videos, { total: 7, waiting: 0, active: 0, done: 5, failed: 2 });
+    // The long video in 4 shards of 150 frames, the others in 1 each.
+    assert.deepEqual(status.shards, { total: 8, waiting: 0, active: 0, done: 8, failed: 0 });
+    assert.deepEqual(
+      status.failures.map(({ name, code, attempts }) => ({ name, code, attempts })).sort((a, b) => (a.name < b.name ? -1 : 1)),
+      [
+        { name: 'gone', code: ErrorCode.HTTP_STATUS, attempts: 1 },
+        { name: 'silence', code: ErrorCode.NO_VIDEO_STREAM, attempts: 1 },
+      ],
+    );
+    // No retry storm: the 404 was asked for once (a range request, then no more).
+    assert.equal(server.requests.filter((request) => request.path === '/videos/gone.mp4').length, 1);
+
+    // The shard the killed worker held was run again, resuming: it kept the frames already written.
+    const resumed = events.filter((event) => event.type === 'shard-done' && event.shard === 0 && event.name === sourceName(files.long));
+    assert.equal(resumed.length, 1);
+    assert.ok(resumed[0]!.type === 'shard-done' && resumed[0]!.written < resumed[0]!.frames, `the resumed shard wrote only the missing frames (${JSON.stringify(resumed[0])})`);
+
+    // Every video's files equal those of one run in one process.
+    let frames = 0;
+    for (const source of sources.slice(0, 5)) {
+      const name = sourceName(source);
+      const reference = join(work, 'single', name);
+      await streamVideoFramesToDir(source, reference);
+      frames += await assertSameFiles(join(out, name), reference);
+    }
+    assert.equal(status.frames, frames);
+    assert.deepEqual((await readdir(out)).sort(), [BATCH_FILE_NAME, ...sources.slice(0, 5).map((source) => sourceName(source))].sort());
+
+    const report = (await readFile(join(out, BATCH_FILE_NAME), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line));
+    assert.deepEqual(
+      report.map(({ name, frames, status, code }) => ({ name, frames, status, code })),
+      [
+        { name: sourceName(files.long), frames: 600, status: 'done', code: undefined },
+        { name: 'walk', frames: 150, status: 'done', code: undefined },
+        { name: 'run', frames: 60, status: 'done', code: undefined },
+        { name: sourceName(files.mkv), frames: 60, status: 'done', code: undefined },
+        { name: sourceName(files.ts), frames: 60, status: 'done', code: undefined },
+        { name: 'gone', frames: 0, status: 'failed', code: ErrorCode.HTTP_STATUS },
+        { name: 'silence', frames: 0, status: 'failed', code: ErrorCode.NO_VIDEO_STREAM },
+      ],
+    );
+    // The URL's credentials are in no report, status or log line.
+    const shown = JSON.stringify([report, status, events]);
+    assert.ok(!shown.includes('pass-word') && !shown.includes('s3cret'), 'no credential shown');
+    assert.ok(report[1].source.startsWith('http://127.0.0.1'), report[1].source);
+  });
+
+  test('hostile names stay inside out, and a hostile job record fails alone, with its code, while the batch completes', async () => {
+    const out = join(work, 'hostile');
+    const long = 'a'.repeat(240);
+    await writeFile(join(work, 'in', `${long}.mp4`), await readFile(files.ts));
+    await writeFile(join(work, 'in', '..dots.mp4'), await readFile(files.ts));
+    const sources = [join(work, 'in', `${long}.mp4`), `${join(work, 'in')}/../in/..dots.mp4`, server.url('/videos/%2e%2e%2fwalk.mp4')];
+    const before = (await readdir(work)).sort();
+    const batch = await enqueue(sources, { redis: redis.url, out, attempts: 3, backoff: 100 });
+
+    // Records no enqueue writes: a name that leaves out, a relative out, a source of another scheme, headers.
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    const shards = new Queue(QUEUE_NAMES.shards, { connection });
+    const good = { batch, video: 0, source: files.ts, name: sourceName(files.ts), out, options: {}, shard: 0, selection: {} };
+    const hostile = {
+      'name-escapes': { ...good, name: '../../escaped' },
+      'relative-out': { ...good, out: 'relative/out' },
+      'ftp-source': { ...good, source: 'ftp://h/x.mp4', name: 'x' },
+      'headers-option': { ...good, options: { headers: { authorization: 'x' } } },
+      'not-an-object': 'just text',
+    };
+    for (const [id, data] of Object.entries(hostile)) await shards.add('shard', data, { jobId: id, attempts: 3 });
+
+    const events: WorkerEvent[] = [];
+    await runWorker({ redis: redis.url, exitWhenIdle: true, lockDuration: 2000, stalledInterval: 1000, onEvent: (event) => events.push(event) });
+
+    for (const id of Object.keys(hostile)) {
+      const job = (await shards.getJob(id))!;
+      assert.equal(await job.getState(), 'failed', id);
+      assert.equal(job.attemptsMade, 1, `${id} was tried once`);
+      assert.match(job.failedReason, /^ERR_FRAMEPIPE_INVALID_JOB: Job \S+ is not a job framepipe can run/, id);
+    }
+    await shards.close();
+    await connection.quit();
+
+    const status = await statusOf(batch);
+    assert.equal(status.done, true);
+    assert.deepEqual(status.videos, { total: 3, waiting: 0, active: 0, done: 3, failed: 0 });
+    const names = (await readdir(out)).sort();
+    assert.deepEqual(names, [BATCH_FILE_NAME, '_walk', 'dots', `${'a'.repeat(111)}-${names.find((name) => name.startsWith('aaa'))!.slice(-8)}`].sort());
+    // Nothing beside out, nothing above it.
+    assert.deepEqual((await readdir(work)).sort(), [...before, 'hostile'].sort());
+  });
+
+  test('bad options and sources are refused before anything is added', async () => {
+    const out = join(work, 'refused');
+    await assert.rejects(enqueue([files.ts], { redis: redis.url, out, headers: { authorization: 'Bearer t' } } as never), {
+      code: ErrorCode.INVALID_OPTION,
+      message: /headers.*runWorker\(\{ headers \}\)/,
+    });
+    await assert.rejects(enqueue([{ url: server.url('/videos/walk.mp4'), headers: { authorization: 'Bearer t' } }], { redis: redis.url, out }), {
+      code: ErrorCode.INVALID_OPTION,
+    });
+    await assert.rejects(enqueue([files.ts, `${work}/other/${files.ts.split('/').pop()}`], { redis: redis.url, out }), { code: ErrorCode.DUPLICATE_NAME });
+    await assert.rejects(enqueue([files.ts], { redis: 'http://127.0.0.1', out }), { code: ErrorCode.INVALID_OPTION, message: /redis/ });
+    const wrong = new URL(redis.url);
+    wrong.password = 'wrong';
+    const error = await enqueue([files.ts], { redis: wrong.href, out }).then(
+      () => assert.fail('a wrong password is refused'),
+      (error: unknown) => error as Error & { code: string },
+    );
+    assert.equal(error.code, ErrorCode.AUTH_FAILED);
+    assert.match(error.message, /^Cannot log in to Redis at redis:\/\/127\.0\.0\.1:\d+\/?: WRONGPASS/);
+    assert.ok(!error.message.includes('wrong@'), error.message);
+    const none = new URL(redis.url);
+    none.password = '';
+    await assert.rejects(enqueue([files.ts], { redis: none.href, out }), { code: ErrorCode.AUTH_FAILED, message: /NOAUTH/ });
+  });
+});
