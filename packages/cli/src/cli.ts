@@ -9,9 +9,27 @@ import { runProbe } from './probe-command.ts';
 import { BATCH_NUMBER_FLAGS, batchOptions, checkBatchArgs, runBatchCommand } from './batch-command.ts';
 import type { BatchArgs } from './batch-command.ts';
 import type { ProbeArgs } from './probe-command.ts';
+import { enqueueCommand, runEnqueue } from './enqueue-command.ts';
+import { runWorkerCommand, workerCommand } from './worker-command.ts';
+import { queueCommand, runQueueStatus } from './queue-status-command.ts';
 import { EXIT } from './report.ts';
 import type { CliIo } from './report.ts';
-import { DISPLAY_GROUP, DISPLAY_OPTIONS, FRAME_FLAGS, SOURCE_FLAGS, SOURCE_GROUP, STREAM_FLAG, credentialOptions, numberAsText, numberFlags, numbersFromText, yargsOptions } from './flags.ts';
+import {
+  DISPLAY_GROUP,
+  DISPLAY_OPTIONS,
+  ENQUEUE_FLAGS,
+  FRAME_FLAGS,
+  QUEUED_FRAME_FLAGS,
+  SOURCE_FLAGS,
+  SOURCE_GROUP,
+  STREAM_FLAG,
+  WORKER_FLAGS,
+  credentialOptions,
+  numberAsText,
+  numberFlags,
+  numbersFromText,
+  yargsOptions,
+} from './flags.ts';
 import { checkSourceArgs } from './video-source.ts';
 
 export { EXIT, Interrupted, interruptedExit } from './report.ts';
@@ -68,7 +86,10 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       (y) => batchOptions(y),
       (args) => run(args.verbose, args, () => runBatchCommand(args, io), checkBatchArgs),
     )
-    .demandCommand(1, 'Name a command: frames or probe')
+    .command(enqueueCommand((args) => plain(args, () => runEnqueue(args, io))))
+    .command(workerCommand((args) => plain(args, () => runWorkerCommand(args, io))))
+    .command(queueCommand((args) => plain(args, () => runQueueStatus(args, io))))
+    .demandCommand(1, 'Name a command: frames, probe, batch, enqueue, worker or queue')
     .strict()
     .help()
     .alias('help', 'h')
@@ -112,7 +133,17 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     Log.setLevel(verbose ? AV_LOG_WARNING : AV_LOG_FATAL);
     exitCode = await command();
   }
+
+  /** Runs a command of the work queue, which reads no video itself. */
+  async function plain(args: Record<string, unknown>, command: () => Promise<number>): Promise<void> {
+    if (exitCode === EXIT.usage) return;
+    numbersFromText(args, QUEUE_NUMBER_FLAGS);
+    exitCode = await command();
+  }
 }
+
+/** The number flags of the work queue's commands. */
+const QUEUE_NUMBER_FLAGS = numberFlags(yargsOptions([...ENQUEUE_FLAGS, ...QUEUED_FRAME_FLAGS, ...WORKER_FLAGS]));
 
 /** The flags that take a number, read as text (see numberAsText) and turned into numbers before a command runs. */
 const NUMBER_FLAGS = ['video-id', 'progress-interval', ...BATCH_NUMBER_FLAGS, ...numberFlags(yargsOptions(SOURCE_FLAGS)), ...numberFlags(yargsOptions(FRAME_FLAGS))];

@@ -2,6 +2,8 @@ import type { Options } from 'yargs';
 import { InvalidOptionError, optionDefault } from '@framepipe/core';
 import type { SourceOptions, StreamToDirOptions } from '@framepipe/core';
 import type { BatchOptions } from '@framepipe/batch';
+import { QUEUE_FRAME_KEYS } from '@framepipe/queue';
+import type { EnqueueOptions, WorkerOptions } from '@framepipe/queue';
 
 /**
  * A flag that sets an option of the library: its name on the command line, how yargs reads it, and how its value
@@ -133,6 +135,73 @@ export const FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
   },
 ];
 
+const QUEUE_GROUP = 'Queue:';
+
+/** `--redis URL`, for every command of the work queue. */
+export const REDIS_FLAG: OptionFlag<EnqueueOptions & WorkerOptions> = {
+  option: 'redis',
+  flag: 'redis',
+  yargs: { type: 'string', demandOption: true, requiresArg: true, describe: 'Redis of the work queue: redis://[user:password@]host[:port][/db], or rediss:// for TLS', group: QUEUE_GROUP },
+};
+
+const seconds = (value: number) => (typeof value === 'number' && Number.isFinite(value) ? Math.round(value * 1000) : value);
+
+/** Flags of `framepipe enqueue` that set an option of `enqueue` besides the frame options. */
+export const ENQUEUE_FLAGS: ReadonlyArray<OptionFlag<EnqueueOptions>> = [
+  REDIS_FLAG,
+  {
+    option: 'shardFrames',
+    flag: 'shard-frames',
+    yargs: { type: 'number', requiresArg: true, describe: 'About how many frames one shard of a video holds (a longer video is shared by workers)', group: QUEUE_GROUP },
+    shownDefault: '1000',
+  },
+  {
+    option: 'attempts',
+    flag: 'attempts',
+    yargs: { type: 'number', requiresArg: true, describe: 'Tries of a job that failed in a way that may pass (a 404 or a file without video is not retried)', group: QUEUE_GROUP },
+    shownDefault: '5',
+  },
+  {
+    option: 'backoff',
+    flag: 'backoff',
+    yargs: { type: 'number', requiresArg: true, describe: 'Seconds before the first retry of a job, doubling with each one', group: QUEUE_GROUP },
+    toOption: seconds,
+    shownDefault: '5',
+  },
+];
+
+/** The frame and source flags a queued batch takes: those whose options travel in a job record (no --header). */
+export const QUEUED_FRAME_FLAGS: ReadonlyArray<OptionFlag<EnqueueOptions>> = [...FRAME_FLAGS, ...SOURCE_FLAGS]
+  .filter(({ option }) => (QUEUE_FRAME_KEYS as readonly string[]).includes(option))
+  // No Supervisely video here: the group says only how the videos are read.
+  .map((flag) => (flag.yargs.group === SOURCE_GROUP ? { ...flag, yargs: { ...flag.yargs, group: 'Videos:' } } : flag)) as ReadonlyArray<OptionFlag<EnqueueOptions>>;
+
+/** Flags of `framepipe worker` besides --redis. */
+export const WORKER_FLAGS: ReadonlyArray<OptionFlag<WorkerOptions>> = [
+  { option: 'concurrency', flag: 'concurrency', yargs: { type: 'number', requiresArg: true, describe: 'Shards this worker runs at the same time', group: QUEUE_GROUP }, shownDefault: '1' },
+  { option: 'exitWhenIdle', flag: 'exit-when-idle', yargs: { type: 'boolean', describe: 'Stop once the queue has nothing left to run', group: QUEUE_GROUP } },
+  {
+    option: 'headers',
+    flag: 'header',
+    yargs: { ...SOURCE_FLAGS[0]!.yargs, describe: 'HTTP request header "Name: value" for every URL this worker reads (repeatable); never stored in Redis', group: QUEUE_GROUP },
+    toOption: SOURCE_FLAGS[0]!.toOption!,
+  },
+  {
+    option: 'lockDuration',
+    flag: 'lock-duration',
+    yargs: { type: 'number', requiresArg: true, describe: "Seconds a running job's lock lasts: a worker that dies has its shard given to another after that", group: QUEUE_GROUP },
+    toOption: seconds,
+    shownDefault: '30',
+  },
+  {
+    option: 'stalledInterval',
+    flag: 'stalled-interval',
+    yargs: { type: 'number', requiresArg: true, describe: 'Seconds between checks for shards whose worker died', group: QUEUE_GROUP },
+    toOption: seconds,
+    shownDefault: '30',
+  },
+];
+
 /**
  * The flags of `framepipe frames` that make sense for each video of `framepipe batch`: all but `--resume` (a batch
  * always resumes), `--overwrite` (which it cannot take) and `--show-decoding-progress` (a bar per video, among many).
@@ -240,7 +309,7 @@ export function optionsFromFlags<O>(flags: ReadonlyArray<OptionFlag<O>>, args: R
 
 /** The flag that sets each library option, for error messages that name an option. */
 export const FLAG_OF_OPTION: Readonly<Record<string, string>> = Object.fromEntries(
-  [...SOURCE_FLAGS, ...FRAME_FLAGS, ...BATCH_FLAGS].map(({ option, flag }) => [option, `--${flag}`]),
+  [...SOURCE_FLAGS, ...FRAME_FLAGS, ...BATCH_FLAGS, ...ENQUEUE_FLAGS, ...WORKER_FLAGS].map(({ option, flag }) => [option, `--${flag}`]),
 );
 
 /** `1,5,9` (also given as several flags) into numbers, for the library to check. */

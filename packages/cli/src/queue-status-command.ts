@@ -1,0 +1,78 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { queueStatus } from '@framepipe/queue';
+import type { BatchStatus, StageCounts } from '@framepipe/queue';
+import type { CommandModule } from 'yargs';
+import { REDIS_FLAG, optionsFromFlags, yargsOptions } from './flags.ts';
+import { EXIT, reportFailure } from './report.ts';
+import type { CliIo } from './report.ts';
+
+export interface QueueStatusArgs {
+  batch?: string;
+  json: boolean;
+  watch: boolean;
+  [flag: string]: unknown;
+}
+
+/** Seconds between two looks with --watch. */
+const WATCH_INTERVAL = 2;
+
+/**
+ * `framepipe queue status`: where each batch (or the one of --batch) stands. With --watch, looks again every two
+ * seconds until the batch is done (or, for every batch, until stopped).
+ */
+export async function runQueueStatus(args: QueueStatusArgs, io: CliIo): Promise<number> {
+  try {
+    const { redis } = optionsFromFlags([REDIS_FLAG], args) as { redis: string };
+    for (;;) {
+      const statuses = await queueStatus({ redis, ...(args.batch === undefined ? {} : { batch: args.batch }) });
+      if (args.json) io.stdout.write(`${JSON.stringify(args.batch === undefined ? statuses : statuses[0])}\n`);
+      else io.stdout.write(statuses.length === 0 ? 'No batch in this Redis\n' : statuses.map(describe).join('\n'));
+      if (!args.watch || (args.batch !== undefined && statuses[0]?.done)) return EXIT.ok;
+      await sleep(WATCH_INTERVAL * 1000, undefined, { signal: io.signal }).catch(() => {});
+      if (io.signal?.aborted) return EXIT.ok;
+    }
+  } catch (error) {
+    return reportFailure(error, io, args.json, args);
+  }
+}
+
+function counts(what: string, c: StageCounts): string {
+  return `  ${what.padEnd(8)}${c.total}: ${c.waiting} waiting, ${c.active} running, ${c.done} done, ${c.failed} failed\n`;
+}
+
+function describe(status: BatchStatus): string {
+  const lines = [
+    `batch ${status.batch} into ${status.out} (enqueued ${status.created})\n`,
+    counts('videos', status.videos),
+    counts('shards', status.shards),
+    `  ${'frames'.padEnd(8)}${status.frames} in shards done, ${status.fps.toFixed(1)} frames/s over the last minute\n`,
+    ...status.failures.map(
+      (failure) =>
+        `  ${'failed'.padEnd(8)}${failure.name}${failure.shard === undefined ? '' : ` shard ${failure.shard}`}: ${failure.code} ${failure.message} (${failure.attempts} ${failure.attempts === 1 ? 'try' : 'tries'})\n`,
+    ),
+    status.done ? `  ${'done'.padEnd(8)}report in ${status.report}\n` : '',
+  ];
+  return lines.join('');
+}
+
+/** The yargs command of `framepipe queue status`; `handler` runs it once parsed. */
+export function queueCommand(handler: (args: QueueStatusArgs) => Promise<void>): CommandModule<object, QueueStatusArgs> {
+  return {
+    command: 'queue <command>',
+    describe: 'Look at the work queue: queue status',
+    builder: (y) =>
+      y.command({
+        command: 'status',
+        describe: 'Where each batch stands: videos and shards waiting, running, done, failed; frames; failures',
+        builder: (status) =>
+          status
+            .usage('Usage:\n  $0 queue status --redis URL [--batch ID] [--json] [--watch]')
+            .options(yargsOptions([REDIS_FLAG]))
+            .option('batch', { type: 'string', requiresArg: true, describe: 'One batch, by the id enqueue printed [default: every batch]', group: 'Queue:' })
+            .option('json', { type: 'boolean', default: false, describe: 'Print JSON: the batch (with "done": true once every shard has ended), or a list of batches', group: 'Display:' })
+            .option('watch', { type: 'boolean', default: false, describe: `Look again every ${WATCH_INTERVAL} s, until the batch is done`, group: 'Display:' }) as never,
+        handler: handler as (args: unknown) => Promise<void>,
+      }) as never,
+    handler: () => {},
+  };
+}

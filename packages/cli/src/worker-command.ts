@@ -1,0 +1,58 @@
+import { runWorker } from '@framepipe/queue';
+import type { WorkerEvent, WorkerOptions } from '@framepipe/queue';
+import type { CommandModule } from 'yargs';
+import { REDIS_FLAG, WORKER_FLAGS, optionsFromFlags, yargsOptions } from './flags.ts';
+import { EXIT, interruptedExit, plural, reportFailure } from './report.ts';
+import type { CliIo } from './report.ts';
+
+export interface WorkerArgs {
+  quiet: boolean;
+  [flag: string]: unknown;
+}
+
+/** `framepipe worker`: runs shards of the work queue until stopped (SIGTERM hands the running ones back). */
+export async function runWorkerCommand(args: WorkerArgs, io: CliIo): Promise<number> {
+  try {
+    const options = { ...optionsFromFlags([REDIS_FLAG], args), ...optionsFromFlags(WORKER_FLAGS, args) } as WorkerOptions;
+    const summary = await runWorker({
+      ...options,
+      signal: io.signal,
+      ...(args.quiet ? {} : { onEvent: (event: WorkerEvent) => io.stderr.write(`${describe(event)}\n`) }),
+    });
+    if (!args.quiet) io.stderr.write(`${plural(summary.shards, 'shard')} run, ${plural(summary.framesWritten, 'frame')} written, ${plural(summary.failures, 'failure')}\n`);
+    return io.signal?.aborted ? interruptedExit(io.signal.reason) : EXIT.ok;
+  } catch (error) {
+    return reportFailure(error, io, false, args);
+  }
+}
+
+/** One log line per event; sources and names only as a status shows them (no credentials). */
+function describe(event: WorkerEvent): string {
+  switch (event.type) {
+    case 'planned':
+      return `${event.batch} ${event.name}: ${plural(event.frames, 'frame')} in ${plural(event.shards, 'shard')}`;
+    case 'shard-done':
+      return `${event.batch} ${event.name} shard ${event.shard}: ${plural(event.frames, 'frame')} (${event.written} written now)`;
+    case 'video-done':
+      return `${event.batch} ${event.name}: ${event.status}, ${plural(event.frames, 'frame')}`;
+    case 'failed':
+      return `${event.job}: ${event.code} ${event.message}${event.final ? '' : ' (will retry)'}`;
+    case 'handed-back':
+      return `${event.job}: handed back to the queue`;
+  }
+}
+
+/** The yargs command of `framepipe worker`; `handler` runs it once parsed. */
+export function workerCommand(handler: (args: WorkerArgs) => Promise<void>): CommandModule<object, WorkerArgs> {
+  return {
+    command: 'worker',
+    describe: 'Run shards of the work queue until stopped',
+    builder: (y) =>
+      y
+        .usage('Usage:\n  $0 worker --redis URL [options]\n\nRun the shards of every batch in the work queue. Start any number on any number of machines; SIGTERM hands the running shards back, and the shards of a worker that died are run again by another, keeping the frames it wrote.')
+        .options(yargsOptions([REDIS_FLAG]))
+        .options(yargsOptions(WORKER_FLAGS))
+        .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print nothing but errors', group: 'Display:' }) as never,
+    handler,
+  };
+}
