@@ -19,6 +19,7 @@ import { Redis } from 'ioredis';
 import { H264_MKV, H264_MP4_MOOV_END, H264_TS, SAMPLE_MP4, VP9_WEBM, makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
 import { removeDir, serveFixtures, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
+import { startRangeServer } from './support/range-server.ts';
 import type { RangeServer } from './support/range-server.ts';
 import { startRedis } from './support/redis-server.ts';
 import type { RedisServer } from './support/redis-server.ts';
@@ -216,6 +217,39 @@ describe('the work queue on Redis', () => {
     assert.deepEqual(names, [BATCH_FILE_NAME, '_walk', 'dots', `${'a'.repeat(111)}-${names.find((name) => name.startsWith('aaa'))!.slice(-8)}`].sort());
     // Nothing beside out, nothing above it.
     assert.deepEqual((await readdir(work)).sort(), [...before, 'hostile'].sort());
+  });
+
+  test("a worker's request headers read the video and never reach Redis", async () => {
+    const secret = 'Bearer t0ken-never-in-redis';
+    const locked = await startRangeServer({ files: { '/private/clip.mp4': await makeFixture(SAMPLE_MP4) }, requireHeaders: { authorization: secret } });
+    try {
+      const out = join(work, 'headers');
+      const batch = await enqueue([locked.url('/private/clip.mp4')], { redis: redis.url, out, shardFrames: 50 });
+      await runWorker({ redis: redis.url, exitWhenIdle: true, headers: { authorization: secret }, lockDuration: 2000, stalledInterval: 1000 });
+      const status = await statusOf(batch);
+      assert.equal(status.done, true);
+      assert.deepEqual(status.shards, { total: 3, waiting: 0, active: 0, done: 3, failed: 0 });
+      assert.ok(locked.requests.every((request) => request.headers.authorization === secret));
+
+      // Every value of every key, whatever its type.
+      const connection = new Redis(redis.url);
+      const text: string[] = [];
+      for (const key of await connection.keys('*')) {
+        const type = await connection.type(key);
+        if (type === 'string') text.push((await connection.get(key)) ?? '');
+        else if (type === 'hash') text.push(JSON.stringify(await connection.hgetall(key)));
+        else if (type === 'list') text.push(JSON.stringify(await connection.lrange(key, 0, -1)));
+        else if (type === 'set') text.push(JSON.stringify(await connection.smembers(key)));
+        else if (type === 'zset') text.push(JSON.stringify(await connection.zrange(key, 0, -1)));
+        else if (type === 'stream') text.push(JSON.stringify(await connection.xrange(key, '-', '+')));
+        else assert.fail(`a key of type ${type}: ${key}`);
+      }
+      await connection.quit();
+      assert.ok(text.join('').includes('/private/clip.mp4'), 'the dump holds the job records');
+      assert.ok(!text.join('').includes('t0ken'), 'no request header in Redis');
+    } finally {
+      await locked.close();
+    }
   });
 
   test('bad options and sources are refused before anything is added', async () => {
