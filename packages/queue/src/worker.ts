@@ -157,13 +157,17 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     throw permanent ? new UnrecoverableError(`${code}: ${message}`) : error;
   };
 
-  const plan = async (job: Job): Promise<number> => {
-    let record: ReturnType<typeof checkJob.plan>;
+  /** The job's record, checked; a record framepipe did not write fails its job, once. */
+  const recordOf = async <T>(job: Job, check: (data: unknown, id: string | undefined) => T): Promise<T> => {
     try {
-      record = checkJob.plan(job.data, job.id);
+      return check(job.data, job.id);
     } catch (error) {
       return fail(job, error, null);
     }
+  };
+
+  const plan = async (job: Job): Promise<number> => {
+    const record = await recordOf(job, checkJob.plan);
     const { batch, video, name, out, options, retry } = record;
     const parentId = jobIds.video(batch, video);
     // A plan run again after its worker died may find its flow added already.
@@ -201,12 +205,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   };
 
   const runShard = async (job: Job, token: string | undefined, jobSignal: AbortSignal | undefined): Promise<{ frames: number }> => {
-    let record: ShardJobData;
-    try {
-      record = checkJob.shard(job.data, job.id);
-    } catch (error) {
-      return fail(job, error, null);
-    }
+    const record = await recordOf(job, checkJob.shard);
     const batch = new BatchRecord(records, record.batch);
     const stats = new RunStats();
     let pending = 0;
@@ -248,12 +247,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   };
 
   const endVideo = async (job: Job): Promise<number> => {
-    let record: VideoJobData;
-    try {
-      record = checkJob.video(job.data, job.id);
-    } catch (error) {
-      return fail(job, error, null);
-    }
+    const record = await recordOf(job, checkJob.video);
     const batch = new BatchRecord(records, record.batch);
     let frames = 0;
     for (const value of Object.values(await job.getChildrenValues<{ frames?: unknown }>())) {
