@@ -92,6 +92,30 @@ describe('framepipe enqueue, worker, queue status', () => {
     }
   });
 
+  test('rediss:// with a password: a batch runs over TLS; a certificate the client does not trust is refused', async () => {
+    const secure = await startRedis({ tls: true, password: 'tls pass' });
+    try {
+      assert.match(secure.url, /^rediss:\/\/:tls%20pass@127\.0\.0\.1:\d+$/);
+      const env = { NODE_EXTRA_CA_CERTS: secure.certificate! };
+      const out = join(work, 'tls');
+      const enqueued = await runScript(BIN, ['enqueue', '--redis', secure.url, '--out', out, files.ts], { env });
+      assert.equal(enqueued.code, 0, enqueued.stderr);
+      const worker = await runScript(BIN, ['worker', '--redis', secure.url, '--exit-when-idle', '--quiet'], { env });
+      assert.equal(worker.code, 0, worker.stderr);
+      const status = await runScript(BIN, ['queue', 'status', '--redis', secure.url, '--batch', enqueued.stdout.trim(), '--json'], { env });
+      assert.equal(status.code, 0, status.stderr);
+      assert.equal((JSON.parse(status.stdout) as { done: boolean; frames: number }).frames, 60);
+      assert.equal((await readdir(join(out, sourceName(files.ts)))).length, 60);
+
+      const untrusted = await runScript(BIN, ['queue', 'status', '--redis', secure.url]);
+      assert.equal(untrusted.code, 1);
+      assert.match(untrusted.stderr, /^ERR_FRAMEPIPE_UNREACHABLE Cannot reach Redis at rediss:\/\/127\.0\.0\.1:\d+\/?: self-signed certificate/m);
+      assert.ok(!untrusted.stderr.includes('tls pass') && !untrusted.stderr.includes('tls%20pass'), untrusted.stderr);
+    } finally {
+      await secure.close();
+    }
+  });
+
   test('usage mistakes and bad values are reported with their flag', async () => {
     const missing = await runScript(BIN, ['enqueue', '--out', join(work, 'x'), files.ts]);
     assert.equal(missing.code, 2);

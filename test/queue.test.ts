@@ -196,19 +196,19 @@ describe('the work queue on Redis', () => {
       'headers-option': { ...good, options: { headers: { authorization: 'x' } } },
       'not-an-object': 'just text',
     };
-    for (const [id, data] of Object.entries(hostile)) await shards.add('shard', data, { jobId: id, attempts: 3 });
-
-    const events: WorkerEvent[] = [];
-    await runWorker({ redis: redis.url, exitWhenIdle: true, lockDuration: 2000, stalledInterval: 1000, onEvent: (event) => events.push(event) });
-
-    for (const id of Object.keys(hostile)) {
-      const job = (await shards.getJob(id))!;
-      assert.equal(await job.getState(), 'failed', id);
-      assert.equal(job.attemptsMade, 1, `${id} was tried once`);
-      assert.match(job.failedReason, /^ERR_FRAMEPIPE_INVALID_JOB: Job \S+ is not a job framepipe can run/, id);
+    try {
+      for (const [id, data] of Object.entries(hostile)) await shards.add('shard', data, { jobId: id, attempts: 3 });
+      await runWorker({ redis: redis.url, exitWhenIdle: true, lockDuration: 2000, stalledInterval: 1000 });
+      for (const id of Object.keys(hostile)) {
+        const job = (await shards.getJob(id))!;
+        assert.equal(await job.getState(), 'failed', id);
+        assert.equal(job.attemptsMade, 1, `${id} was tried once`);
+        assert.match(job.failedReason, /^ERR_FRAMEPIPE_INVALID_JOB: Job \S+ is not a job framepipe can run/, id);
+      }
+    } finally {
+      await shards.close();
+      await connection.quit();
     }
-    await shards.close();
-    await connection.quit();
 
     const status = await statusOf(batch);
     assert.equal(status.done, true);
@@ -217,6 +217,34 @@ describe('the work queue on Redis', () => {
     assert.deepEqual(names, [BATCH_FILE_NAME, '_walk', 'dots', `${'a'.repeat(111)}-${names.find((name) => name.startsWith('aaa'))!.slice(-8)}`].sort());
     // Nothing beside out, nothing above it.
     assert.deepEqual((await readdir(work)).sort(), [...before, 'hostile'].sort());
+  });
+
+  test('a plan job run again (its worker died once it had added the shards) adds no shard twice and keeps the count', async () => {
+    const out = join(work, 'replanned');
+    const batch = await enqueue([files.ts], { redis: redis.url, out, shardFrames: 20 });
+    const quick = { redis: redis.url, exitWhenIdle: true, lockDuration: 2000, stalledInterval: 1000 };
+    await runWorker(quick);
+    // 60 frames in GOPs of 12: shards of 24, 24 and 12 frames.
+    assert.deepEqual((await statusOf(batch)).shards, { total: 3, waiting: 0, active: 0, done: 3, failed: 0 });
+
+    // As if the worker had died between adding the flow and counting its shards, and the plan ran again.
+    const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
+    await connection.hdel(`framepipe:batch:${batch}:planned`, '0');
+    const plans = new Queue(QUEUE_NAMES.plans, { connection });
+    const shards = new Queue(QUEUE_NAMES.shards, { connection });
+    try {
+      const data = { batch, video: 0, source: files.ts, name: sourceName(files.ts), out, options: {}, shardFrames: 20, retry: { attempts: 5, backoff: 5000 } };
+      await plans.add('plan', data, { jobId: `${batch}-again` });
+      await runWorker(quick);
+      assert.equal(await (await plans.getJob(`${batch}-again`))!.getState(), 'completed');
+      const shardJobs = await shards.getJobs(['completed', 'wait', 'active', 'failed']);
+      assert.equal(shardJobs.filter((job) => job.id!.startsWith(`${batch}-`)).length, 3);
+      assert.deepEqual((await statusOf(batch)).shards, { total: 3, waiting: 0, active: 0, done: 3, failed: 0 });
+    } finally {
+      await plans.close();
+      await shards.close();
+      await connection.quit();
+    }
   });
 
   test("a worker's request headers read the video and never reach Redis", async () => {
@@ -234,17 +262,20 @@ describe('the work queue on Redis', () => {
       // Every value of every key, whatever its type.
       const connection = new Redis(redis.url);
       const text: string[] = [];
-      for (const key of await connection.keys('*')) {
-        const type = await connection.type(key);
-        if (type === 'string') text.push((await connection.get(key)) ?? '');
-        else if (type === 'hash') text.push(JSON.stringify(await connection.hgetall(key)));
-        else if (type === 'list') text.push(JSON.stringify(await connection.lrange(key, 0, -1)));
-        else if (type === 'set') text.push(JSON.stringify(await connection.smembers(key)));
-        else if (type === 'zset') text.push(JSON.stringify(await connection.zrange(key, 0, -1)));
-        else if (type === 'stream') text.push(JSON.stringify(await connection.xrange(key, '-', '+')));
-        else assert.fail(`a key of type ${type}: ${key}`);
+      try {
+        for (const key of await connection.keys('*')) {
+          const type = await connection.type(key);
+          if (type === 'string') text.push((await connection.get(key)) ?? '');
+          else if (type === 'hash') text.push(JSON.stringify(await connection.hgetall(key)));
+          else if (type === 'list') text.push(JSON.stringify(await connection.lrange(key, 0, -1)));
+          else if (type === 'set') text.push(JSON.stringify(await connection.smembers(key)));
+          else if (type === 'zset') text.push(JSON.stringify(await connection.zrange(key, 0, -1)));
+          else if (type === 'stream') text.push(JSON.stringify(await connection.xrange(key, '-', '+')));
+          else assert.fail(`a key of type ${type}: ${key}`);
+        }
+      } finally {
+        await connection.quit();
       }
-      await connection.quit();
       assert.ok(text.join('').includes('/private/clip.mp4'), 'the dump holds the job records');
       assert.ok(!text.join('').includes('t0ken'), 'no request header in Redis');
     } finally {

@@ -1,15 +1,21 @@
 /**
  * A real Redis for the queue's tests: Debian's `redis-server` on a free loopback port, with nothing saved to disk,
- * stopped by `close()`.
+ * stopped by `close()`; with `tls`, it speaks TLS only, with a certificate for 127.0.0.1 made here by openssl.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 
 export interface RedisServer {
-  /** `redis://[:password@]127.0.0.1:<port>` */
+  /** `redis://[:password@]127.0.0.1:<port>`, or `rediss://` with `tls` */
   readonly url: string;
   readonly port: number;
+  /** With `tls`: the certificate a client must trust (e.g. through NODE_EXTRA_CA_CERTS). */
+  readonly certificate?: string;
   close(): Promise<void>;
 }
 
@@ -22,10 +28,28 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** Starts redis-server; `password` sets `--requirepass`. Fails with an install hint when the binary is missing. */
-export async function startRedis(options: { password?: string } = {}): Promise<RedisServer> {
+/** A self-signed certificate and key for 127.0.0.1, in a new directory. */
+async function certificateFor127(): Promise<{ dir: string; cert: string; key: string }> {
+  const dir = await mkdtemp(join(tmpdir(), 'framepipe-redis-tls-'));
+  const cert = join(dir, 'cert.pem');
+  const key = join(dir, 'key.pem');
+  await promisify(execFile)('openssl', [
+    'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert,
+  ]);
+  return { dir, cert, key };
+}
+
+/**
+ * Starts redis-server; `password` sets `--requirepass`, `tls` makes it speak TLS only. Fails with an install hint
+ * when the binary is missing.
+ */
+export async function startRedis(options: { password?: string; tls?: boolean } = {}): Promise<RedisServer> {
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const tls = options.tls ? await certificateFor127() : undefined;
+  if (tls) {
+    args.push('--port', '0', '--tls-port', String(port), '--tls-cert-file', tls.cert, '--tls-key-file', tls.key, '--tls-ca-cert-file', tls.cert, '--tls-auth-clients', 'no');
+  } else args.push('--port', String(port));
   if (options.password) args.push('--requirepass', options.password);
   const child: ChildProcess = spawn('redis-server', args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -54,14 +78,18 @@ export async function startRedis(options: { password?: string } = {}): Promise<R
   })();
   await Promise.race([listening, failed]);
   failed.catch(() => {});
+  const scheme = tls ? 'rediss' : 'redis';
   return {
-    url: options.password ? `redis://:${encodeURIComponent(options.password)}@127.0.0.1:${port}` : `redis://127.0.0.1:${port}`,
+    url: options.password ? `${scheme}://:${encodeURIComponent(options.password)}@127.0.0.1:${port}` : `${scheme}://127.0.0.1:${port}`,
     port,
-    close: () =>
-      new Promise<void>((resolve) => {
+    ...(tls ? { certificate: tls.cert } : {}),
+    close: async () => {
+      await new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();
         child.once('exit', () => resolve());
         child.kill('SIGTERM');
-      }),
+      });
+      if (tls) await rm(tls.dir, { recursive: true, force: true });
+    },
   };
 }

@@ -98,7 +98,7 @@ export async function queueStatus(options: QueueStatusOptions): Promise<BatchSta
         batch,
         out: meta.out ?? '',
         created: new Date(Number(meta.created)).toISOString(),
-        videos: { total, waiting: total - videosDone - videosFailed - activeVideos, active: activeVideos, done: videosDone, failed: videosFailed },
+        videos: { total, waiting: Math.max(0, total - videosDone - videosFailed - activeVideos), active: activeVideos, done: videosDone, failed: videosFailed },
         shards: { total: shardsTotal, waiting: Math.max(0, shardsTotal - shardsDone - shardFailures - activeShards), active: activeShards, done: shardsDone, failed: shardFailures },
         frames: Object.values(done).reduce((sum, n) => sum + Number(n), 0),
         fps: seconds.reduce((sum, n) => sum + Number(n ?? 0), 0) / 60,

@@ -170,8 +170,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     const record = await recordOf(job, checkJob.plan);
     const { batch, video, name, out, options, retry } = record;
     const parentId = jobIds.video(batch, video);
-    // A plan run again after its worker died may find its flow added already.
-    if (await videos.getJob(parentId)) return 0;
+    // A plan run again after its worker died may find its flow added already: only its count may be missing.
+    const added = await videos.getJob(parentId);
+    if (added) {
+      const { shards } = checkJob.video(added.data, added.id);
+      await new BatchRecord(records, batch).planned(video, shards);
+      return shards;
+    }
     let shards;
     try {
       shards = await planShards(inputOf(record.source), {
