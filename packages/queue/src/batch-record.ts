@@ -1,4 +1,4 @@
-import { BATCH_FILE_NAME, DirDestination, shownSource } from '@framepipe/batch';
+import { BATCH_FILE_NAME, shownSource } from '@framepipe/batch';
 import type { BatchReportLine, FrameDestination } from '@framepipe/batch';
 import type { Redis } from 'ioredis';
 import { batchKeys } from './names.ts';
@@ -15,14 +15,6 @@ export interface QueueFailure {
   readonly message: string;
   /** Tries made, the last included. */
   readonly attempts: number;
-}
-
-/**
- * Where a batch's frames go, from its `out`. Only a directory for now (local, or a mount every worker sees); a
- * destination of object storage plugs in here.
- */
-export function destinationFor(out: string): FrameDestination {
-  return new DirDestination(out);
 }
 
 /** The counters and records of one batch in Redis. Every write is idempotent: a job run twice counts once. */
@@ -71,7 +63,7 @@ export class BatchRecord {
    * The video has ended, done or failed: its line of batch.jsonl is recorded; the last video to end writes
    * batch.jsonl (written whole, so two workers that both see the end write the same file, one after the other).
    */
-  async videoEnded(record: VideoRecord, line: Omit<BatchReportLine, 'source' | 'name'>): Promise<void> {
+  async videoEnded(record: VideoRecord, destination: FrameDestination, line: Omit<BatchReportLine, 'source' | 'name'>): Promise<void> {
     const full: BatchReportLine = { source: shownSource(record.source), name: record.name, ...line };
     await this.#redis.hset(this.#keys.videos, String(record.video), JSON.stringify(full));
     const [videos, ended] = await Promise.all([this.#redis.hget(this.#keys.meta, 'videos'), this.#redis.hlen(this.#keys.videos)]);
@@ -81,7 +73,7 @@ export class BatchRecord {
       .sort(([a], [b]) => Number(a) - Number(b))
       .map(([, json]) => `${json}\n`)
       .join('');
-    const path = await destinationFor(record.out).writeReport(BATCH_FILE_NAME, text);
+    const path = await destination.writeReport(BATCH_FILE_NAME, text);
     await this.#redis.hset(this.#keys.meta, 'reported', path);
   }
 }

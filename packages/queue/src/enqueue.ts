@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { assertKnownKeys, assertOptionsObject, checkInteger, invalidOption } from '@framepipe/common';
-import { DEFAULT_SHARD_FRAMES, namedVideos } from '@framepipe/batch';
+import { DEFAULT_SHARD_FRAMES, namedVideos, openDestination } from '@framepipe/batch';
 import type { BatchSource } from '@framepipe/batch';
 import { checkDirOptions } from '@framepipe/core';
 import { Queue } from 'bullmq';
@@ -15,9 +15,11 @@ export interface EnqueueOptions extends QueueFrameOptions {
   /** The Redis the workers take jobs from: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. */
   redis: string;
   /**
-   * The directory every video goes to, as `<out>/<name>/` (see `sourceName`), and `batch.jsonl` once all have
-   * ended. Made absolute here: every worker must see it under that path (a local disk for workers on this machine,
-   * a shared mount for others).
+   * Where every video goes, as `<out>/<name>/` (see `sourceName`), and `batch.jsonl` once all have ended: a
+   * directory, made absolute here, that every worker sees under that path (a local disk for workers on this machine,
+   * a shared mount for others), or `s3://bucket/prefix` (see `openDestination`; each worker reads the endpoint and
+   * credentials from its own AWS environment variables). It is made ready here (created, or its bucket listed), so a
+   * destination that cannot be written fails before anything is added.
    */
   out: string;
   /**
@@ -64,8 +66,9 @@ export async function enqueue(sources: readonly BatchSource[], options: EnqueueO
   }
   assertKnownKeys(given, [...BATCH_KEYS, ...QUEUE_FRAME_KEYS], 'enqueue');
   const redis = checkRedisUrl(given.redis);
-  if (typeof given.out !== 'string' || given.out === '') throw invalidOption('out', 'a non-empty path', given.out);
-  const out = resolve(given.out);
+  if (typeof given.out !== 'string' || given.out === '') throw invalidOption('out', 'a non-empty path or s3://bucket/prefix', given.out);
+  const destination = openDestination(given.out);
+  const out = destination.location;
   const shardFrames = checkInteger('shardFrames', given.shardFrames ?? DEFAULT_SHARD_FRAMES, 1);
   const retry = { attempts: checkInteger('attempts', given.attempts ?? 5, 1), backoff: checkInteger('backoff', given.backoff ?? 5000, 0) };
   const frameOptions = Object.fromEntries(QUEUE_FRAME_KEYS.filter((key) => given[key] !== undefined).map((key) => [key, given[key]])) as QueueFrameOptions;
@@ -76,6 +79,11 @@ export async function enqueue(sources: readonly BatchSource[], options: EnqueueO
     }
   }
   const videos = namedVideos(sources).map(({ source, name }, video) => ({ source: sourceText(source), name, video }));
+  try {
+    await destination.prepare(frameOptions);
+  } finally {
+    await destination.close();
+  }
 
   const batch = randomBytes(8).toString('hex');
   const connection = await connectRedis(redis, false);

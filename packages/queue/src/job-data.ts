@@ -39,7 +39,7 @@ export interface VideoRecord {
   readonly source: string;
   /** `sourceName(source)`: the directory under `out`. */
   readonly name: string;
-  /** The destination: an absolute directory (local or a mount every worker sees). */
+  /** The destination: an absolute directory (local or a mount every worker sees), or `s3://bucket/prefix`. */
   readonly out: string;
 }
 
@@ -128,7 +128,7 @@ function checkVideoRecord(data: unknown, id: string | undefined): Record<string,
   }
   if (typeof name !== 'string' || name !== safe) throw invalidJob(id, 'name', name);
   const out = field(record, 'out', id);
-  if (typeof out !== 'string' || !isAbsolute(out)) throw invalidJob(id, 'out', out);
+  if (typeof out !== 'string' || !(isAbsolute(out) || /^s3:\/\/[^/]+/.test(out))) throw invalidJob(id, 'out', out);
   return record;
 }
 

@@ -1,11 +1,11 @@
 import { ErrorCode, FramepipeError, assertKnownKeys, assertOptionsObject, checkBoolean, checkHeaders, checkInteger, checkSignal } from '@framepipe/common';
-import { planShards, shownSource } from '@framepipe/batch';
-import type { BatchSource } from '@framepipe/batch';
+import { openDestination, planShards, shownSource } from '@framepipe/batch';
+import type { BatchSource, FrameDestination } from '@framepipe/batch';
 import { RunStats } from '@framepipe/core';
 import { FlowProducer, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { BatchRecord, destinationFor } from './batch-record.ts';
+import { BatchRecord } from './batch-record.ts';
 import type { QueueFailure } from './batch-record.ts';
 import { checkRedisUrl, connectRedis } from './connection.ts';
 import { jobRetry } from './enqueue.ts';
@@ -130,6 +130,22 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   const flows = new FlowProducer({ connection: await connect(true) });
   const videos = new Queue(QUEUE_NAMES.videos, { connection: await connect(true) });
   const inputOf = (source: string): BatchSource => (headers && /^https?:/i.test(source) ? { url: source, headers } : source);
+  // One destination per `out` (a directory, or a bucket whose client is made once), made ready once, closed at the end.
+  const destinations = new Map<string, Promise<FrameDestination>>();
+  const destinationOf = (out: string): Promise<FrameDestination> => {
+    let ready = destinations.get(out);
+    if (!ready) {
+      ready = (async () => {
+        const destination = openDestination(out);
+        await destination.prepare();
+        return destination;
+      })();
+      // A destination that could not be made ready is tried again by the next job.
+      ready.catch(() => destinations.delete(out));
+      destinations.set(out, ready);
+    }
+    return ready;
+  };
 
   /** Fails a job: once and for good when it cannot pass or was the last try, else for a retry. */
   const fail = async (job: Job, error: unknown, record: VideoRecord | null, shard?: number): Promise<never> => {
@@ -152,7 +168,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       const batch = new BatchRecord(records, record.batch);
       await batch.failed(record.video, shard, failure);
       // A video that failed before it had shards has ended here.
-      if (shard === undefined) await batch.videoEnded(record, { frames: 0, status: 'failed', code });
+      if (shard === undefined) await batch.videoEnded(record, await destinationOf(record.out), { frames: 0, status: 'failed', code });
     }
     throw permanent ? new UnrecoverableError(`${code}: ${message}`) : error;
   };
@@ -222,7 +238,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     };
     const timer = setInterval(flush, 1000);
     try {
-      const frames = await destinationFor(record.out).writeVideo(inputOf(record.source), record.name, {
+      const frames = await (await destinationOf(record.out)).writeVideo(inputOf(record.source), record.name, {
         ...record.options,
         ...record.selection,
         ...(jobSignal ? { signal: jobSignal } : {}),
@@ -261,7 +277,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     const failures = await batch.shardFailures(record.video);
     const first = [...failures].sort(([a], [b]) => a - b)[0]?.[1];
     const status = first ? 'failed' : 'done';
-    await batch.videoEnded(record, first ? { frames, status, code: first.code } : { frames, status });
+    await batch.videoEnded(record, await destinationOf(record.out), first ? { frames, status, code: first.code } : { frames, status });
     onEvent({ type: 'video-done', batch: record.batch, name: record.name, status, frames });
     return frames;
   };
@@ -310,6 +326,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     await flows.close();
     await videos.close();
     for (const redis of connections) redis.disconnect();
+    for (const ready of destinations.values()) await ready.then((destination) => destination.close(), () => {});
   }
   return summary;
 }
