@@ -69,12 +69,22 @@ describe('framepipe enqueue, worker, queue status', () => {
 
     const status = await runScript(BIN, ['queue', 'status', '--redis', redis.url, '--batch', batch, '--json']);
     assert.equal(status.code, 0, status.stderr);
-    const json = JSON.parse(status.stdout) as { done: boolean; frames: number; videos: unknown; shards: unknown };
+    const json = JSON.parse(status.stdout) as { done: boolean; frames: number; fps: number; videos: unknown; shards: unknown };
     assert.equal(json.done, true);
     assert.equal(json.frames, 330);
+    // Every frame was written within the last minute, by one worker or the other, and the rate counts each once; but
+    // for the files whose write ended as the stopped run was torn down (at most --max-write-workers, 4): they are
+    // kept, and a sink reports no progress once destroyed.
+    const counted = Math.round(json.fps * 60);
+    assert.ok(counted >= 326 && counted <= 330, `frames counted in the rate: ${counted}`);
     assert.deepEqual(json.videos, { total: 2, waiting: 0, active: 0, done: 2, failed: 0 });
     // The long video's 300 frames in 3 shards of 100 (8 GOPs of 25 frames each), the other's 30 in one.
     assert.deepEqual(json.shards, { total: 4, waiting: 0, active: 0, done: 4, failed: 0 });
+
+    // --watch on a batch that is done prints it once and ends.
+    const watched = await runScript(BIN, ['queue', 'status', '--redis', redis.url, '--batch', batch, '--watch']);
+    assert.equal(watched.code, 0, watched.stderr);
+    assert.equal(watched.stdout.match(/^batch /gm)?.length, 1);
 
     const text = await runScript(BIN, ['queue', 'status', '--redis', redis.url]);
     assert.equal(text.code, 0, text.stderr);

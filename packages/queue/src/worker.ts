@@ -230,13 +230,15 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     const batch = new BatchRecord(records, record.batch);
     const stats = new RunStats();
     let pending = 0;
-    const flush = () => {
+    // The counts of the last second go to Redis once a second, and when the shard ends however it ends (awaited
+    // then, so that a worker that stops next does not drop them); a count that cannot be sent is only a rate.
+    const flush = async () => {
       if (pending === 0) return;
       const count = pending;
       pending = 0;
-      batch.written(count).catch(() => {});
+      await batch.written(count).catch(() => {});
     };
-    const timer = setInterval(flush, 1000);
+    const timer = setInterval(() => void flush(), 1000);
     try {
       const frames = await (await destinationOf(record.out)).writeVideo(inputOf(record.source), record.name, {
         ...record.options,
@@ -248,13 +250,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
           summary.framesWritten++;
         },
       });
-      flush();
+      await flush();
       await batch.shardDone(record.video, record.shard, frames);
       summary.shards++;
       onEvent({ type: 'shard-done', batch: record.batch, name: record.name, shard: record.shard, frames, written: stats.framesDelivered });
       return { frames };
     } catch (error) {
-      flush();
+      await flush();
       if (stopping && token) {
         // Handed back: the job waits for another worker, which keeps the frames written and writes the rest.
         await job.moveToWait(token);
