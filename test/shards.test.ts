@@ -119,4 +119,12 @@ describe('planShards', () => {
     await assert.rejects(planShards(files.mp4, { ext: 'png' } as never), { code: ErrorCode.INVALID_OPTION, message: /ext/ });
     await rejectsWith(planShards(join(work, 'missing.mp4')), ErrorCode.FILE_NOT_FOUND);
   });
+
+  test('a signal stops planShards with ERR_FRAMEPIPE_ABORTED, given at the start or while it reads', async () => {
+    const controller = new AbortController();
+    const planned = planShards(files.mkv, { signal: controller.signal, shardFrames: 10 });
+    controller.abort();
+    await rejectsWith(planned, ErrorCode.ABORTED);
+    await rejectsWith(planShards(files.mkv, { signal: AbortSignal.abort() }), ErrorCode.ABORTED);
+  });
 });

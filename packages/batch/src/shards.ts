@@ -1,4 +1,4 @@
-import { assertKnownKeys, assertOptionsObject, checkInteger, invalidOption, throwIfAborted } from '@framepipe/common';
+import { AbortError, assertKnownKeys, assertOptionsObject, checkInteger, invalidOption, throwIfAborted } from '@framepipe/common';
 import type { SourceOptions } from '@framepipe/core';
 import { Demuxer } from '@framepipe/demuxer';
 import { openByteSource } from '@framepipe/http-source';
@@ -90,6 +90,10 @@ export async function planShards(source: BatchSource, options: ShardOptions = {}
     ...(retries === undefined ? {} : { retries }),
   });
   const demuxer = new Demuxer(bytes, { stream });
+  // A stop ends a scan under way, not only the next step; the failure comes back through open() or the scan.
+  const onAbort = () => demuxer.destroy(new AbortError(signal?.reason));
+  demuxer.on('error', () => {});
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
     const info = await demuxer.open();
     const index =
@@ -104,7 +108,11 @@ export async function planShards(source: BatchSource, options: ShardOptions = {}
     });
     if (frames.length <= shardFrames || index.decodeFromStart) return lone();
     return { frameCount: index.size, selected: frames.length, shards: splitAtGops(index, resolved, frames, shardFrames) };
+  } catch (error) {
+    if (signal?.aborted && !(error instanceof AbortError)) throw new AbortError(signal.reason);
+    throw error;
   } finally {
+    signal?.removeEventListener('abort', onAbort);
     await new Promise<void>((resolve) => {
       if (demuxer.destroyed) return resolve();
       demuxer.once('close', () => resolve());

@@ -182,7 +182,14 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     }
   };
 
-  const plan = async (job: Job): Promise<number> => {
+  /** Gives a job that a stop cut short back to the queue, as it was: another worker takes it, no try counted. */
+  const handBack = async (job: Job, token: string): Promise<never> => {
+    await job.moveToWait(token);
+    onEvent({ type: 'handed-back', job: job.id ?? '(no id)' });
+    throw new WaitingError();
+  };
+
+  const plan = async (job: Job, token: string | undefined, jobSignal: AbortSignal | undefined): Promise<number> => {
     const record = await recordOf(job, checkJob.plan);
     const { batch, video, name, out, options, retry } = record;
     const parentId = jobIds.video(batch, video);
@@ -201,8 +208,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
         ...(options.stream === undefined ? {} : { stream: options.stream }),
         ...(options.timeout === undefined ? {} : { timeout: options.timeout }),
         ...(options.retries === undefined ? {} : { retries: options.retries }),
+        ...(jobSignal ? { signal: jobSignal } : {}),
       });
     } catch (error) {
+      if (stopping && token) return handBack(job, token);
       return fail(job, error, record);
     }
     const base = { batch, video, source: record.source, name, out };
@@ -257,12 +266,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       return { frames };
     } catch (error) {
       await flush();
-      if (stopping && token) {
-        // Handed back: the job waits for another worker, which keeps the frames written and writes the rest.
-        await job.moveToWait(token);
-        onEvent({ type: 'handed-back', job: job.id ?? '(no id)' });
-        throw new WaitingError();
-      }
+      // Another worker that takes it keeps the frames written and writes the rest.
+      if (stopping && token) return handBack(job, token);
       return fail(job, error, record, record.shard);
     } finally {
       clearInterval(timer);
