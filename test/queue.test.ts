@@ -187,26 +187,30 @@ describe('the work queue on Redis', () => {
 
     // Records no enqueue writes: a name that leaves out, a relative out, a source of another scheme, headers.
     const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
-    const shards = new Queue(QUEUE_NAMES.shards, { connection });
+    const queues = Object.values(QUEUE_NAMES).map((name) => new Queue(name, { connection }));
+    const [plans, shards, videos] = queues as [Queue, Queue, Queue];
     const good = { batch, video: 0, source: files.ts, name: sourceName(files.ts), out, options: {}, shard: 0, selection: {} };
-    const hostile = {
-      'name-escapes': { ...good, name: '../../escaped' },
-      'relative-out': { ...good, out: 'relative/out' },
-      'ftp-source': { ...good, source: 'ftp://h/x.mp4', name: 'x' },
-      'headers-option': { ...good, options: { headers: { authorization: 'x' } } },
-      'not-an-object': 'just text',
-    };
+    const hostile: Array<[Queue, string, unknown]> = [
+      [shards, 'name-escapes', { ...good, name: '../../escaped' }],
+      [shards, 'relative-out', { ...good, out: 'relative/out' }],
+      [shards, 'ftp-source', { ...good, source: 'ftp://h/x.mp4', name: 'x' }],
+      [shards, 'headers-option', { ...good, options: { headers: { authorization: 'x' } } }],
+      [shards, 'not-an-object', 'just text'],
+      [plans, 'plan-name-escapes', { ...good, name: '..', shardFrames: 10, retry: { attempts: 1, backoff: 0 } }],
+      [plans, 'plan-no-retry', { ...good, shardFrames: 10 }],
+      [videos, 'video-no-shards', { ...good, shards: 'many' }],
+    ];
     try {
-      for (const [id, data] of Object.entries(hostile)) await shards.add('shard', data, { jobId: id, attempts: 3 });
+      for (const [queue, id, data] of hostile) await queue.add('job', data, { jobId: id, attempts: 3 });
       await runWorker({ redis: redis.url, exitWhenIdle: true, lockDuration: 2000, stalledInterval: 1000 });
-      for (const id of Object.keys(hostile)) {
-        const job = (await shards.getJob(id))!;
+      for (const [queue, id] of hostile) {
+        const job = (await queue.getJob(id))!;
         assert.equal(await job.getState(), 'failed', id);
         assert.equal(job.attemptsMade, 1, `${id} was tried once`);
         assert.match(job.failedReason, /^ERR_FRAMEPIPE_INVALID_JOB: Job \S+ is not a job framepipe can run/, id);
       }
     } finally {
-      await shards.close();
+      for (const queue of queues) await queue.close();
       await connection.quit();
     }
 
