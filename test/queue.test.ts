@@ -251,6 +251,25 @@ describe('the work queue on Redis', () => {
     }
   });
 
+  test('a failure that may pass is tried attempts times with backoff, then fails its video for good with its code', async () => {
+    const flaky = await startRangeServer({ files: { '/busy.mp4': await makeFixture(SAMPLE_MP4) }, status: { '/busy.mp4': 503 } });
+    try {
+      const out = join(work, 'retried');
+      // retries: 0, so that each try of the job is one request.
+      const batch = await enqueue([flaky.url('/busy.mp4'), files.ts], { redis: redis.url, out, attempts: 3, backoff: 100, retries: 0 });
+      const events: WorkerEvent[] = [];
+      await runWorker({ redis: redis.url, exitWhenIdle: true, lockDuration: 2000, stalledInterval: 1000, onEvent: (event) => events.push(event) });
+      const status = await statusOf(batch);
+      assert.equal(status.done, true);
+      assert.deepEqual(status.videos, { total: 2, waiting: 0, active: 0, done: 1, failed: 1 });
+      assert.deepEqual(status.failures.map(({ name, code, attempts }) => ({ name, code, attempts })), [{ name: 'busy', code: ErrorCode.HTTP_STATUS, attempts: 3 }]);
+      assert.equal(flaky.requests.length, 3, 'one request a try');
+      assert.deepEqual(events.filter((event) => event.type === 'failed').map((event) => event.type === 'failed' && event.final), [false, false, true]);
+    } finally {
+      await flaky.close();
+    }
+  });
+
   test("a worker's request headers read the video and never reach Redis", async () => {
     const secret = 'Bearer t0ken-never-in-redis';
     const locked = await startRangeServer({ files: { '/private/clip.mp4': await makeFixture(SAMPLE_MP4) }, requireHeaders: { authorization: secret } });
