@@ -22,6 +22,7 @@ import { removeDir, serveFixtures, silentWav, strayFiles, tempDir } from './supp
 import { startRangeServer } from './support/range-server.ts';
 import type { RangeServer } from './support/range-server.ts';
 import { startRedis } from './support/redis-server.ts';
+import { startStandInServer } from '@framepipe/supervisely/stand-in';
 import type { RedisServer } from './support/redis-server.ts';
 import { ROOT, runScript } from './support/run-script.ts';
 
@@ -73,10 +74,11 @@ async function assertSameFiles(dir: string, reference: string): Promise<number> 
 }
 
 /** Starts a worker process; its events, one JSON line each, collect in `events`. */
-function startWorker(events: WorkerEvent[], concurrency = 1): { child: Promise<ChildProcess>; done: ReturnType<typeof runScript> } {
+function startWorker(events: WorkerEvent[], concurrency = 1, env: Record<string, string> = {}): { child: Promise<ChildProcess>; done: ReturnType<typeof runScript> } {
   let spawned: (child: ChildProcess) => void;
   const child = new Promise<ChildProcess>((resolve) => (spawned = resolve));
   const done = runScript(WORKER, [redis.url, String(concurrency)], {
+    env,
     onSpawn: (process) => {
       let rest = '';
       process.stdout!.on('data', (chunk: Buffer) => {
@@ -88,6 +90,27 @@ function startWorker(events: WorkerEvent[], concurrency = 1): { child: Promise<C
     },
   });
   return { child, done };
+}
+
+/** Every value of every key in Redis, whatever its type, as one text. */
+async function everythingInRedis(): Promise<string> {
+  const connection = new Redis(redis.url);
+  const text: string[] = [];
+  try {
+    for (const key of await connection.keys('*')) {
+      const type = await connection.type(key);
+      if (type === 'string') text.push((await connection.get(key)) ?? '');
+      else if (type === 'hash') text.push(JSON.stringify(await connection.hgetall(key)));
+      else if (type === 'list') text.push(JSON.stringify(await connection.lrange(key, 0, -1)));
+      else if (type === 'set') text.push(JSON.stringify(await connection.smembers(key)));
+      else if (type === 'zset') text.push(JSON.stringify(await connection.zrange(key, 0, -1)));
+      else if (type === 'stream') text.push(JSON.stringify(await connection.xrange(key, '-', '+')));
+      else assert.fail(`a key of type ${type}: ${key}`);
+    }
+  } finally {
+    await connection.quit();
+  }
+  return text.join('\n');
 }
 
 async function statusOf(batch: string): Promise<BatchStatus> {
@@ -282,27 +305,43 @@ describe('the work queue on Redis', () => {
       assert.deepEqual(status.shards, { total: 3, waiting: 0, active: 0, done: 3, failed: 0 });
       assert.ok(locked.requests.every((request) => request.headers.authorization === secret));
 
-      // Every value of every key, whatever its type.
-      const connection = new Redis(redis.url);
-      const text: string[] = [];
-      try {
-        for (const key of await connection.keys('*')) {
-          const type = await connection.type(key);
-          if (type === 'string') text.push((await connection.get(key)) ?? '');
-          else if (type === 'hash') text.push(JSON.stringify(await connection.hgetall(key)));
-          else if (type === 'list') text.push(JSON.stringify(await connection.lrange(key, 0, -1)));
-          else if (type === 'set') text.push(JSON.stringify(await connection.smembers(key)));
-          else if (type === 'zset') text.push(JSON.stringify(await connection.zrange(key, 0, -1)));
-          else if (type === 'stream') text.push(JSON.stringify(await connection.xrange(key, '-', '+')));
-          else assert.fail(`a key of type ${type}: ${key}`);
-        }
-      } finally {
-        await connection.quit();
-      }
-      assert.ok(text.join('').includes('/private/clip.mp4'), 'the dump holds the job records');
-      assert.ok(!text.join('').includes('t0ken'), 'no request header in Redis');
+      const text = await everythingInRedis();
+      assert.ok(text.includes('/private/clip.mp4'), 'the dump holds the job records');
+      assert.ok(!text.includes('t0ken'), 'no request header in Redis');
     } finally {
       await locked.close();
+    }
+  });
+
+  test('Supervisely videos by id: each worker reads them with the credentials of its environment; no token reaches Redis', async () => {
+    const standIn = await startStandInServer({ videos: { 11: { path: await makeFixture(SAMPLE_MP4) }, 12: { path: files.mkv }, 16: { path: files.ts, ready: false } } });
+    try {
+      const out = join(work, 'supervisely');
+      // Enqueued with no credentials at all: only the workers have them.
+      const batch = await enqueue([{ videoId: 11 }, { videoId: 12 }, { videoId: 16 }], { redis: redis.url, out, shardFrames: 50, attempts: 1 });
+      const events: WorkerEvent[] = [];
+      const result = await startWorker(events, 2, { SERVER_ADDRESS: standIn.address, API_TOKEN: standIn.token }).done;
+      assert.equal(result.code, 0, result.stderr);
+      const status = await statusOf(batch);
+      assert.equal(status.done, true);
+      assert.deepEqual(status.videos, { total: 3, waiting: 0, active: 0, done: 2, failed: 1 });
+      assert.deepEqual(status.shards, { total: 4, waiting: 0, active: 0, done: 4, failed: 0 });
+      const report = (await readFile(join(out, BATCH_FILE_NAME), 'utf8')).trimEnd().split('\n').map((line) => JSON.parse(line));
+      assert.deepEqual(report, [
+        { source: 'supervisely:video/11', name: '11', frames: 150, status: 'done' },
+        { source: 'supervisely:video/12', name: '12', frames: 60, status: 'done' },
+        { source: 'supervisely:video/16', name: '16', frames: 0, status: 'failed', code: ErrorCode.VIDEO_NOT_READY },
+      ]);
+      for (const [id, source] of [[11, await makeFixture(SAMPLE_MP4)], [12, files.mkv]] as const) {
+        const reference = join(work, 'single', `supervisely-${id}`);
+        await streamVideoFramesToDir(source, reference);
+        await assertSameFiles(join(out, String(id)), reference);
+      }
+      assert.ok(standIn.requests.every((request) => request.apiKey === standIn.token));
+      assert.ok(!(await everythingInRedis()).includes(standIn.token), 'no token in Redis');
+      assert.ok(!JSON.stringify([events, result.stdout, result.stderr]).includes(standIn.token), 'no token in the log');
+    } finally {
+      await standIn.close();
     }
   });
 

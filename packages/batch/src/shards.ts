@@ -1,10 +1,10 @@
-import { AbortError, assertKnownKeys, assertOptionsObject, checkInteger, invalidOption, throwIfAborted } from '@framepipe/common';
+import { AbortError, assertKnownKeys, assertOptionsObject, checkInteger, throwIfAborted } from '@framepipe/common';
 import type { SourceOptions } from '@framepipe/core';
 import { Demuxer } from '@framepipe/demuxer';
-import { openByteSource } from '@framepipe/http-source';
+import { isByteSource, openByteSource } from '@framepipe/http-source';
+import type { ByteSourceInput } from '@framepipe/http-source';
 import { PtsIndex, SELECTION_KEYS, Selection, planDecode } from '@framepipe/pts-indexer';
 import type { SelectionOptions } from '@framepipe/pts-indexer';
-import type { BatchSource } from './source-name.ts';
 
 /** Options of {@link planShards}: the run's selection and how to reach the video, and how big a shard may grow. */
 export interface ShardOptions extends SelectionOptions, Omit<SourceOptions, 'cacheMemory' | 'cacheDisk'> {
@@ -56,11 +56,12 @@ const SHARD_KEYS = ['shardFrames', 'stream', 'signal', 'headers', 'timeout', 're
 export const DEFAULT_SHARD_FRAMES = 1000;
 
 /**
- * Splits the selection of a video into shards that many workers can run at once: ranges of whole GOPs holding about
- * `shardFrames` selected frames each, so that no two shards decode the same GOP. It reads the video's index (an
- * MP4's sample tables, or every packet's timestamps for other containers; no decoding). Each shard is one resumable
- * run, `streamVideoFramesToDir` with its {@link Shard.selection} and `resume: true`, into the video's directory; the
- * shards together write exactly the files one run of the whole selection writes.
+ * Splits the selection of a video (a URL, a path, `{ url, headers }`, or a `ByteSource`, which it leaves open) into
+ * shards that many workers can run at once: ranges of whole GOPs holding about `shardFrames` selected frames each, so
+ * that no two shards decode the same GOP. It reads the video's index (an MP4's sample tables, or every packet's
+ * timestamps for other containers; no decoding). Each shard is one resumable run, `streamVideoFramesToDir` with its
+ * {@link Shard.selection} and `resume: true`, into the video's directory; the shards together write exactly the files
+ * one run of the whole selection writes.
  *
  * A selection of at most `shardFrames` frames, an empty one, and a stream decoded from its start (B-frames without
  * composition offsets: every run decodes from frame 0, so shards would only repeat work) are one shard that keeps the
@@ -72,7 +73,7 @@ export const DEFAULT_SHARD_FRAMES = 1000;
  *   await streamVideoFramesToDir('https://example.com/long.mp4', '/tmp/frames/long', { step: 2, ...shard.selection, resume: true });
  * }
  */
-export async function planShards(source: BatchSource, options: ShardOptions = {}): Promise<ShardPlan> {
+export async function planShards(source: ByteSourceInput, options: ShardOptions = {}): Promise<ShardPlan> {
   const given = assertOptionsObject(options, 'planShards');
   assertKnownKeys(given, SHARD_KEYS, 'planShards');
   const shardFrames = checkInteger('shardFrames', given.shardFrames ?? DEFAULT_SHARD_FRAMES, 1);
@@ -80,9 +81,6 @@ export async function planShards(source: BatchSource, options: ShardOptions = {}
   const asGiven = Object.fromEntries(SELECTION_KEYS.filter((key) => given[key] !== undefined).map((key) => [key, given[key]])) as SelectionOptions;
   const selection = Selection.from(asGiven);
   const { signal, headers, timeout, retries } = given;
-  if (typeof source !== 'string' && !(source instanceof URL) && (typeof source !== 'object' || source === null || !('url' in source))) {
-    throw invalidOption('source', 'a URL, a path or { url, headers }', source);
-  }
   throwIfAborted(signal);
   const bytes = openByteSource(source, {
     ...(headers ? { headers } : {}),
@@ -118,7 +116,8 @@ export async function planShards(source: BatchSource, options: ShardOptions = {}
       demuxer.once('close', () => resolve());
       demuxer.destroy();
     });
-    await bytes.close();
+    // A source given open (a Supervisely video's, say) is its owner's to close.
+    if (!isByteSource(source)) await bytes.close();
   }
 }
 

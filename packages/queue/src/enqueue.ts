@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { assertKnownKeys, assertOptionsObject, checkInteger, invalidOption } from '@framepipe/common';
-import { DEFAULT_SHARD_FRAMES, namedVideos, openDestination } from '@framepipe/batch';
+import { DEFAULT_SHARD_FRAMES, isVideoIdSource, namedVideos, openDestination } from '@framepipe/batch';
 import type { BatchSource } from '@framepipe/batch';
 import { checkDirOptions } from '@framepipe/core';
 import { Queue } from 'bullmq';
 import { checkRedisUrl, connectRedis } from './connection.ts';
-import { QUEUE_FRAME_KEYS } from './job-data.ts';
+import { QUEUE_FRAME_KEYS, SUPERVISELY_VIDEO } from './job-data.ts';
 import type { PlanJobData, QueueFrameOptions } from './job-data.ts';
 import { BATCHES_KEY, QUEUE_NAMES, batchKeys, jobIds } from './names.ts';
 
@@ -50,8 +50,11 @@ const BATCH_KEYS = ['redis', 'out', 'shardFrames', 'attempts', 'backoff'] as con
  * first, and a source with no name or two with one name fail (`ERR_FRAMEPIPE_INVALID_NAME`,
  * `ERR_FRAMEPIPE_DUPLICATE_NAME`) before anything is added.
  *
- * Redis holds only job records. Request headers never go there: a source given as `{ url, headers }` and the
- * `headers` option are refused (give the workers their headers, `WorkerOptions.headers`). A URL's own credentials
+ * A source is a URL, a path or a Supervisely video `{ videoId }`, which each worker reads with the Supervisely
+ * credentials of its own environment (`SERVER_ADDRESS`, `API_TOKEN`; see `WorkerOptions.api`).
+ *
+ * Redis holds only job records. Request headers and tokens never go there: a source given as `{ url, headers }` and
+ * the `headers` option are refused (give the workers their headers, `WorkerOptions.headers`). A URL's own credentials
  * (`user:password@`, a token in its query) are in the record, since a worker needs them to read the video; the
  * status, the workers' logs and `batch.jsonl` show the URL without them. Relative paths are made absolute.
  *
@@ -110,9 +113,10 @@ export function jobRetry(retry: { attempts: number; backoff: number }) {
   return { attempts: retry.attempts, backoff: { type: 'exponential', delay: retry.backoff } };
 }
 
-/** A source as a job record holds it: a URL's text, or an absolute path. */
+/** A source as a job record holds it: a URL's text, an absolute path, or `supervisely:video/<id>`. */
 function sourceText(source: BatchSource): string {
   if (source instanceof URL) return source.href;
+  if (isVideoIdSource(source)) return `${SUPERVISELY_VIDEO}${source.videoId}`;
   if (typeof source === 'object') return typeof source.url === 'string' ? source.url : source.url.href;
   return /^[a-z][a-z0-9+.-]+:\/\//i.test(source) ? source : resolve(source);
 }

@@ -22,6 +22,15 @@ export const QUEUE_FRAME_KEYS = [
 
 const SELECTION_KEYS = ['start', 'end', 'step', 'frames', 'timestamps'] as const;
 
+/** How a job record names a Supervisely video: `supervisely:video/<id>`, as `batch.jsonl` shows it. */
+export const SUPERVISELY_VIDEO = 'supervisely:video/';
+
+/** The id of a Supervisely video a job record names, or undefined for a URL or path. */
+export function superviselyVideoId(source: string): number | undefined {
+  const match = /^supervisely:video\/(\d{1,15})$/.exec(source);
+  return match ? Number(match[1]) : undefined;
+}
+
 /** How a shard or plan job is retried after a failure that may pass (a timeout, a server down a while). */
 export interface RetrySettings {
   /** Tries in all, the first included. */
@@ -35,7 +44,10 @@ export interface VideoRecord {
   readonly batch: string;
   /** The video's place in the batch's list of sources, from 0. */
   readonly video: number;
-  /** A URL (with the credentials it holds itself, never request headers) or an absolute path. */
+  /**
+   * A URL (with the credentials it holds itself, never request headers), an absolute path, or
+   * `supervisely:video/<id>` (read with the worker's own Supervisely credentials).
+   */
   readonly source: string;
   /** `sourceName(source)`: the directory under `out`. */
   readonly name: string;
@@ -117,12 +129,15 @@ function checkVideoRecord(data: unknown, id: string | undefined): Record<string,
   integer(record, 'video', 0, id);
   const source = field(record, 'source', id);
   const isUrl = typeof source === 'string' && /^(https?|file):\/\//i.test(source) && URL.canParse(source);
-  if (typeof source !== 'string' || source.length > 16_384 || !(isUrl || isAbsolute(source))) throw invalidJob(id, 'source', 'not a URL or an absolute path');
+  const videoId = typeof source === 'string' ? superviselyVideoId(source) : undefined;
+  if (typeof source !== 'string' || source.length > 16_384 || !(isUrl || isAbsolute(source) || videoId !== undefined)) {
+    throw invalidJob(id, 'source', 'not a URL, an absolute path or supervisely:video/<id>');
+  }
   const name = field(record, 'name', id);
   // The name is the safe name of the source and nothing else: no record can lead a worker outside `out`.
   let safe: string | undefined;
   try {
-    safe = sourceName(source);
+    safe = sourceName(videoId === undefined ? source : { videoId });
   } catch {
     safe = undefined;
   }

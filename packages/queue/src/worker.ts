@@ -1,6 +1,8 @@
-import { ErrorCode, FramepipeError, assertKnownKeys, assertOptionsObject, checkBoolean, checkHeaders, checkInteger, checkSignal } from '@framepipe/common';
+import { ErrorCode, FramepipeError, assertKnownKeys, assertOptionsObject, checkBoolean, checkHeaders, checkInteger, checkSignal, invalidOption } from '@framepipe/common';
 import { openDestination, planShards, shownSource } from '@framepipe/batch';
-import type { BatchSource, FrameDestination } from '@framepipe/batch';
+import type { FrameDestination } from '@framepipe/batch';
+import type { ByteSourceInput } from '@framepipe/http-source';
+import { SuperviselyApi } from '@framepipe/supervisely';
 import { RunStats } from '@framepipe/core';
 import { FlowProducer, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
@@ -9,8 +11,8 @@ import { BatchRecord } from './batch-record.ts';
 import type { QueueFailure } from './batch-record.ts';
 import { checkRedisUrl, connectRedis } from './connection.ts';
 import { jobRetry } from './enqueue.ts';
-import { checkJob, selectionOf, withoutSelection } from './job-data.ts';
-import type { ShardJobData, VideoJobData, VideoRecord } from './job-data.ts';
+import { checkJob, selectionOf, superviselyVideoId, withoutSelection } from './job-data.ts';
+import type { QueueFrameOptions, ShardJobData, VideoJobData, VideoRecord } from './job-data.ts';
 import { QUEUE_NAMES, jobIds } from './names.ts';
 
 /** Options of {@link runWorker}. */
@@ -31,6 +33,12 @@ export interface WorkerOptions {
   signal?: AbortSignal | undefined;
   /** Request headers for every http(s) source this worker reads (authorization, say): they never go into Redis. */
   headers?: Record<string, string> | undefined;
+  /**
+   * The Supervisely instance that `{ videoId }` sources are read from; its token never goes into Redis.
+   * @default SuperviselyApi.fromEnv() (SERVER_ADDRESS and API_TOKEN from this worker's environment, ./local.env or
+   * ~/supervisely.env), looked up when the first such video comes
+   */
+  api?: SuperviselyApi | undefined;
   /**
    * Milliseconds a running job's lock lasts; the worker renews it at half that while it runs. A worker that dies
    * (SIGKILL, a lost machine) stops renewing it, and once it has run out the job is given to another worker.
@@ -107,7 +115,8 @@ function codeOf(error: unknown): string {
  */
 export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> {
   const given = assertOptionsObject(options, 'runWorker');
-  assertKnownKeys(given, ['redis', 'concurrency', 'exitWhenIdle', 'signal', 'headers', 'lockDuration', 'stalledInterval', 'maxStalledCount', 'onEvent'], 'runWorker');
+  assertKnownKeys(given, ['redis', 'concurrency', 'exitWhenIdle', 'signal', 'headers', 'api', 'lockDuration', 'stalledInterval', 'maxStalledCount', 'onEvent'], 'runWorker');
+  if (given.api !== undefined && !(given.api instanceof SuperviselyApi)) throw invalidOption('api', 'a SuperviselyApi', given.api);
   const url = checkRedisUrl(given.redis);
   const concurrency = checkInteger('concurrency', given.concurrency ?? 1, 1);
   const exitWhenIdle = checkBoolean('exitWhenIdle', given.exitWhenIdle, false);
@@ -129,7 +138,21 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   let stopping = false;
   const flows = new FlowProducer({ connection: await connect(true) });
   const videos = new Queue(QUEUE_NAMES.videos, { connection: await connect(true) });
-  const inputOf = (source: string): BatchSource => (headers && /^https?:/i.test(source) ? { url: source, headers } : source);
+  // The Supervisely instance of `supervisely:video/<id>` sources: the option's, or this worker's environment's, looked
+  // up when the first such video comes.
+  let supervisely = given.api;
+  /** What a job's source is read from, and what to close once read: a Supervisely video's source is opened here. */
+  const inputOf = (source: string, options: QueueFrameOptions): { input: ByteSourceInput; close: () => Promise<void> } => {
+    const videoId = superviselyVideoId(source);
+    if (videoId !== undefined) {
+      supervisely ??= SuperviselyApi.fromEnv();
+      const { timeout, retries, cacheMemory, cacheDisk } = options;
+      const transport = { timeout, retries, cacheMemory, cacheDisk };
+      const opened = supervisely.videoSource(videoId, Object.fromEntries(Object.entries(transport).filter(([, value]) => value !== undefined)));
+      return { input: opened, close: () => opened.close() };
+    }
+    return { input: headers && /^https?:/i.test(source) ? { url: source, headers } : source, close: async () => {} };
+  };
   // One destination per `out` (a directory, or a bucket whose client is made once), made ready once, closed at the end.
   const destinations = new Map<string, Promise<FrameDestination>>();
   const destinationOf = (out: string): Promise<FrameDestination> => {
@@ -201,8 +224,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       return shards;
     }
     let shards;
+    let opened: ReturnType<typeof inputOf> | undefined;
     try {
-      shards = await planShards(inputOf(record.source), {
+      opened = inputOf(record.source, options);
+      shards = await planShards(opened.input, {
         ...selectionOf(options),
         shardFrames: record.shardFrames,
         ...(options.stream === undefined ? {} : { stream: options.stream }),
@@ -213,6 +238,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     } catch (error) {
       if (stopping && token) return handBack(job, token);
       return fail(job, error, record);
+    } finally {
+      await opened?.close();
     }
     const base = { batch, video, source: record.source, name, out };
     const shardOptions = withoutSelection(options);
@@ -248,8 +275,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       await batch.written(count).catch(() => {});
     };
     const timer = setInterval(() => void flush(), 1000);
+    let opened: ReturnType<typeof inputOf> | undefined;
     try {
-      const frames = await (await destinationOf(record.out)).writeVideo(inputOf(record.source), record.name, {
+      opened = inputOf(record.source, record.options);
+      const frames = await (await destinationOf(record.out)).writeVideo(opened.input, record.name, {
         ...record.options,
         ...record.selection,
         ...(jobSignal ? { signal: jobSignal } : {}),
@@ -271,6 +300,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       return fail(job, error, record, record.shard);
     } finally {
       clearInterval(timer);
+      await opened?.close();
     }
   };
 
