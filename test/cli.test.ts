@@ -146,7 +146,7 @@ describe('framepipe frames', () => {
       [['frames', open.url('/clip.mp4')], /Missing required argument: --out$/m],
       [['frames', open.url('/clip.mp4'), '--out', join(dir, 'u'), '--colour'], /Unknown argument: colour/],
       [['encode'], /Unknown argument: encode/],
-      [[], /Name a command: frames, probe, enqueue, worker or queue/],
+      [[], /Name a command: frames, probe, batch, enqueue, worker or queue/],
     ];
     await assertUsageErrors(cases);
   });

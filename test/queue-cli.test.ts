@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
-import { readFile, readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sourceName } from '@framepipe/batch';
 import { streamVideoFramesToDir } from '@framepipe/core';
@@ -124,6 +124,18 @@ describe('framepipe enqueue, worker, queue status', () => {
     } finally {
       await secure.close();
     }
+  });
+
+  test('enqueue --from-file takes the videos as framepipe batch does; no videos at all is a usage mistake', async () => {
+    const list = join(work, 'videos.txt');
+    await writeFile(list, `# two videos\n${files.long}\n\n${files.ts}\n`);
+    const enqueued = await runScript(BIN, ['enqueue', '--redis', redis.url, '--out', join(work, 'listed'), '--from-file', list]);
+    assert.equal(enqueued.code, 0, enqueued.stderr);
+    const [status] = await queueStatus({ redis: redis.url, batch: enqueued.stdout.trim() });
+    assert.equal(status!.videos.total, 2);
+    const none = await runScript(BIN, ['enqueue', '--redis', redis.url, '--out', join(work, 'none')]);
+    assert.equal(none.code, 2);
+    assert.match(none.stderr, /^ERR_FRAMEPIPE_USAGE Give the videos: <source>\.\.\. \(URLs or paths\), --from-file LIST or --dataset-id N$/m);
   });
 
   test('usage mistakes and bad values are reported with their flag', async () => {

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
-import type { Argv } from 'yargs';
+import type { Argv, Options } from 'yargs';
 import { BATCH_FILE_NAME, openDestination, runBatch } from '@framepipe/batch';
 import type { BatchOptions, BatchProgress, BatchSource, BatchSummary, FrameDestination } from '@framepipe/batch';
 import { ErrorCode, FramepipeError, InvalidOptionError, checkInteger, checkPositiveNumber } from '@framepipe/common';
@@ -31,6 +31,18 @@ const VIDEOS_GROUP = 'Videos (<source>..., --from-file or --dataset-id):';
 /** The number flags of `framepipe batch` beyond those of the shared tables (see `numberAsText`). */
 export const BATCH_NUMBER_FLAGS = ['dataset-id', 'concurrency'];
 
+/** `--from-file`, `--dataset-id` and the Supervisely credentials: the ways other than `<source>...` to give videos. */
+export const VIDEO_LIST_OPTIONS: Readonly<Record<string, Options>> = {
+  'from-file': {
+    type: 'string',
+    requiresArg: true,
+    describe: 'Read the videos from LIST, one URL or path per line (blank lines and # comments skipped; - reads stdin)',
+    group: VIDEOS_GROUP,
+  },
+  'dataset-id': numberAsText({ type: 'number', requiresArg: true, describe: 'Every video of this Supervisely dataset', group: VIDEOS_GROUP }),
+  ...credentialOptions(VIDEOS_GROUP),
+};
+
 /** The options of `framepipe batch`, on the yargs of its command. */
 export function batchOptions<T>(y: Argv<T>) {
   return y
@@ -55,14 +67,7 @@ export function batchOptions<T>(y: Argv<T>) {
       describe: 'Output directory (created if missing), or s3://bucket/prefix (endpoint and credentials from the AWS variables)',
       group: 'Frames:',
     })
-    .option('from-file', {
-      type: 'string',
-      requiresArg: true,
-      describe: 'Read the videos from LIST, one URL or path per line (blank lines and # comments skipped; - reads stdin)',
-      group: VIDEOS_GROUP,
-    })
-    .option('dataset-id', numberAsText({ type: 'number', requiresArg: true, describe: 'Every video of this Supervisely dataset', group: VIDEOS_GROUP }))
-    .options(credentialOptions(VIDEOS_GROUP))
+    .options(VIDEO_LIST_OPTIONS)
     .options(yargsOptions(SOURCE_FLAGS, VIDEOS_GROUP))
     .options(yargsOptions([STREAM_FLAG], VIDEOS_GROUP))
     .options(yargsOptions(BATCH_FRAME_FLAGS.filter((flag) => flag !== STREAM_FLAG)))
@@ -209,7 +214,11 @@ function videoCounts(total: number, done: number, failed: number): string {
 }
 
 /** The videos the flags give, and the Supervisely connection that reads them when they are a dataset's. */
-async function batchSources(args: BatchArgs, io: CliIo, options: Partial<BatchOptions>): Promise<{ sources: BatchSource[]; api?: SuperviselyApi }> {
+export async function batchSources(
+  args: Pick<BatchArgs, 'sources' | 'from-file' | 'dataset-id' | 'server-address' | 'api-token'>,
+  io: CliIo,
+  options: Pick<BatchOptions, 'timeout' | 'retries'>,
+): Promise<{ sources: BatchSource[]; api?: SuperviselyApi }> {
   const datasetId = args['dataset-id'];
   if (datasetId !== undefined) {
     checkInteger('datasetId', datasetId, 1);

@@ -86,7 +86,7 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       (y) => batchOptions(y),
       (args) => run(args.verbose, args, () => runBatchCommand(args, io), checkBatchArgs),
     )
-    .command(enqueueCommand((args) => plain(args, () => runEnqueue(args, io))))
+    .command(enqueueCommand((args) => plain(args, () => runEnqueue(args, io), checkBatchArgs)))
     .command(workerCommand((args) => plain(args, () => runWorkerCommand(args, io))))
     .command(queueCommand((args) => plain(args, () => runQueueStatus(args, io))))
     .demandCommand(1, 'Name a command: frames, probe, batch, enqueue, worker or queue')
@@ -134,16 +134,18 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     exitCode = await command();
   }
 
-  /** Runs a command of the work queue, which reads no video itself. */
-  async function plain(args: Record<string, unknown>, command: () => Promise<number>): Promise<void> {
+  /** Runs a command of the work queue, which reads no video itself, once its arguments make sense. */
+  async function plain<A extends Record<string, unknown>>(args: A, command: () => Promise<number>, check?: (args: A) => true | string): Promise<void> {
     if (exitCode === EXIT.usage) return;
     numbersFromText(args, QUEUE_NUMBER_FLAGS);
+    const problem = check?.(args) ?? true;
+    if (problem !== true) return usage(problem);
     exitCode = await command();
   }
 }
 
 /** The number flags of the work queue's commands. */
-const QUEUE_NUMBER_FLAGS = numberFlags(yargsOptions([...ENQUEUE_FLAGS, ...QUEUED_FRAME_FLAGS, ...WORKER_FLAGS]));
+const QUEUE_NUMBER_FLAGS = ['dataset-id', ...numberFlags(yargsOptions([...ENQUEUE_FLAGS, ...QUEUED_FRAME_FLAGS, ...WORKER_FLAGS]))];
 
 /** The flags that take a number, read as text (see numberAsText) and turned into numbers before a command runs. */
 const NUMBER_FLAGS = ['video-id', 'progress-interval', ...BATCH_NUMBER_FLAGS, ...numberFlags(yargsOptions(SOURCE_FLAGS)), ...numberFlags(yargsOptions(FRAME_FLAGS))];

@@ -1,21 +1,22 @@
 import { enqueue } from '@framepipe/queue';
 import type { EnqueueOptions } from '@framepipe/queue';
 import type { CommandModule } from 'yargs';
+import { VIDEO_LIST_OPTIONS, batchSources } from './batch-command.ts';
+import type { BatchArgs } from './batch-command.ts';
 import { ENQUEUE_FLAGS, QUEUED_FRAME_FLAGS, optionsFromFlags, yargsOptions } from './flags.ts';
 import { EXIT, reportFailure } from './report.ts';
 import type { CliIo } from './report.ts';
 
-export interface EnqueueArgs {
-  sources: string[];
-  out: string;
-  [flag: string]: unknown;
-}
+/** The flags of `framepipe enqueue`: the videos as `framepipe batch` takes them, and the queue's. */
+export type EnqueueArgs = BatchArgs;
 
 /** `framepipe enqueue`: adds a batch to the work queue and prints its id. */
 export async function runEnqueue(args: EnqueueArgs, io: CliIo): Promise<number> {
   try {
     const options = { ...optionsFromFlags(QUEUED_FRAME_FLAGS, args), ...optionsFromFlags(ENQUEUE_FLAGS, args), out: args.out } as EnqueueOptions;
-    const batch = await enqueue(args.sources, options);
+    // Listing a dataset needs Supervisely credentials here; the workers read the videos with their own.
+    const { sources } = await batchSources(args, io, options);
+    const batch = await enqueue(sources, options);
     io.stdout.write(`${batch}\n`);
     return EXIT.ok;
   } catch (error) {
@@ -26,16 +27,24 @@ export async function runEnqueue(args: EnqueueArgs, io: CliIo): Promise<number> 
 /** The yargs command of `framepipe enqueue`; `handler` runs it once parsed. */
 export function enqueueCommand(handler: (args: EnqueueArgs) => Promise<void>): CommandModule<object, EnqueueArgs> {
   return {
-    command: 'enqueue <sources..>',
+    command: 'enqueue [sources..]',
     describe: 'Add a batch of videos to the work queue in Redis, for workers on any machine',
     builder: (y) =>
       y
-        .usage('Usage:\n  $0 enqueue --redis URL --out DIR [options] <url|path>...\n\nAdd the videos to the work queue (BullMQ on Redis) and print the batch id. Workers (framepipe worker) split each video into shards of whole GOPs and write its frames into DIR/<name>/, every frame once.')
+        .usage('Usage:\n  $0 enqueue --redis URL --out DIR [options] <url|path>...\n  $0 enqueue --redis URL --out DIR --from-file LIST [options]\n  $0 enqueue --redis URL --out DIR --dataset-id N [options]\n\nAdd the videos to the work queue (BullMQ on Redis) and print the batch id. Workers (framepipe worker) split each video into shards of whole GOPs and write its frames into DIR/<name>/, every frame once.')
         .positional('sources', { type: 'string', array: true, describe: 'http(s) URLs or paths of the videos' })
-        .option('out', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'Output directory, as every worker sees it (a shared mount for other machines)', group: 'Queue:' })
+        .option('out', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'Output directory as every worker sees it (a shared mount for other machines), or s3://bucket/prefix', group: 'Queue:' })
+        .options(VIDEO_LIST_OPTIONS)
         .options(yargsOptions(ENQUEUE_FLAGS))
         .options(yargsOptions(QUEUED_FRAME_FLAGS))
-        .epilog(['Examples:', '  framepipe enqueue --redis redis://queue.local:6379 --out /mnt/frames --step 10 a.mp4 b.mp4'].join('\n')) as never,
+        .epilog(
+          [
+            'Examples:',
+            '  framepipe enqueue --redis redis://queue.local:6379 --out /mnt/frames --step 10 a.mp4 b.mp4',
+            '  framepipe enqueue --redis redis://queue.local:6379 --out s3://datasets/v1 --dataset-id 55846',
+            '                    workers read the videos with the Supervisely credentials of their own environment',
+          ].join('\n'),
+        ) as never,
     handler,
   };
 }
