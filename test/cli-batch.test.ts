@@ -13,7 +13,7 @@ import { startStandInServer } from '@framepipe/supervisely/stand-in';
 import { H264_1080P, H264_MKV, H264_MP4_FASTSTART, H264_MP4_MOOV_END, H264_TS, VP9_WEBM, makeFixture } from './support/fixtures.ts';
 import { assertFrames, batchReportLines, indexInName, readCodes, removeDir, serveFixtures, silentWav, strayFiles, tempDir } from './support/pipeline-helpers.ts';
 import type { RangeServer } from './support/range-server.ts';
-import { S3_CREDENTIALS, S3_REGION, startS3Server } from './support/s3-server.ts';
+import { S3_CREDENTIALS, startS3Server } from './support/s3-server.ts';
 import { BIN, assertUsageErrors, runScript } from './support/run-script.ts';
 
 const START = 5;
@@ -238,14 +238,7 @@ describe('framepipe batch', () => {
   test('--out s3://bucket/prefix: the frames as objects, batch.jsonl beside them, no secret printed; a second run puts nothing', async () => {
     const s3 = await startS3Server(['frames']);
     try {
-      const env = {
-        AWS_ENDPOINT_URL: s3.endpoint,
-        AWS_REGION: S3_REGION,
-        AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
-        AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-        AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-      };
+      const { env } = s3;
       const args = ['batch', server.url('/v/walk.mp4'), files.turn, '--out', 's3://frames/cli', '--end', '4', '--ext', 'jpg'];
       const first = await runScript(BIN, args, { env });
       assert.equal(first.code, 0, first.stderr);

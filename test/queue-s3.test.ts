@@ -14,7 +14,7 @@ import { removeDir, tempDir } from './support/pipeline-helpers.ts';
 import { startRedis } from './support/redis-server.ts';
 import type { RedisServer } from './support/redis-server.ts';
 import { BIN, runScript } from './support/run-script.ts';
-import { S3_CREDENTIALS, S3_REGION, startS3Server } from './support/s3-server.ts';
+import { startS3Server } from './support/s3-server.ts';
 import type { S3TestServer } from './support/s3-server.ts';
 
 let redis: RedisServer;
@@ -32,15 +32,7 @@ after(async () => {
 });
 
 test('enqueue into s3://bucket/prefix: two workers put the objects of a single directory run, and batch.jsonl', async () => {
-  const env = {
-    AWS_ENDPOINT_URL: s3.endpoint,
-    AWS_REGION: S3_REGION,
-    AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
-    AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
-    // s3rver predates the SDK's default CRC checksums.
-    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
-    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
-  };
+  const { env } = s3;
   const sources = [await makeFixture(SAMPLE_MP4), await makeFixture(H264_TS)];
   const enqueued = await runScript(BIN, ['enqueue', '--redis', redis.url, '--out', 's3://frames/run1', '--shard-frames', '40', '--ext', 'jpg', ...sources], { env });
   assert.equal(enqueued.code, 0, enqueued.stderr);

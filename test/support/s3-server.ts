@@ -18,6 +18,8 @@ export const S3_REGION = 'us-east-1';
 export interface S3TestServer {
   /** `http://127.0.0.1:<port>` */
   readonly endpoint: string;
+  /** The standard AWS variables that lead a process (a CLI run, a worker) to this server with its credentials. */
+  readonly env: Readonly<Record<string, string>>;
   /** A client of the test's own (path-style, checksums only where S3 requires them), to read what a run wrote. */
   readonly client: S3Client;
   /** Keys of the objects created by a PUT since the server started, in order. */
@@ -48,6 +50,15 @@ export async function startS3Server(buckets: readonly string[]): Promise<S3TestS
   });
   return {
     endpoint,
+    env: {
+      AWS_ENDPOINT_URL: endpoint,
+      AWS_REGION: S3_REGION,
+      AWS_ACCESS_KEY_ID: S3_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3_CREDENTIALS.secretAccessKey,
+      // s3rver predates the SDK's default CRC checksums: send and check them only where S3 requires them.
+      AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+      AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    },
     client,
     async puts() {
       // Messages of one channel arrive in order: every PUT event sent before this answer has been received.
