@@ -81,6 +81,11 @@ export const ErrorCode = {
    * once; the worker goes on with the next.
    */
   INVALID_JOB: 'ERR_FRAMEPIPE_INVALID_JOB',
+  /**
+   * A queued job whose worker died under it (SIGKILL, the OOM killer, a lost machine) more often than the worker's
+   * `maxStalledCount` allows: BullMQ fails it without running it again.
+   */
+  WORKER_DIED: 'ERR_FRAMEPIPE_WORKER_DIED',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

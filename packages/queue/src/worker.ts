@@ -93,6 +93,26 @@ function isPermanent(error: unknown): boolean {
   return PERMANENT.has(error.code);
 }
 
+/** BullMQ's reason for a job it failed without running it: its workers died under it too often. */
+const STALLED_TOO_OFTEN = 'job stalled more than allowable limit';
+
+/** True for a failure BullMQ decided without running the processor (see {@link STALLED_TOO_OFTEN}). */
+function isDeferredFailure(error: unknown): boolean {
+  return error instanceof Error && error.message === STALLED_TOO_OFTEN;
+}
+
+/** The failure of a job whose workers died under it more often than `maxStalledCount` allows. */
+function diedFailure(record: VideoRecord, reason: string, shard?: number): QueueFailure {
+  return {
+    name: record.name,
+    source: shownSource(record.source),
+    ...(shard === undefined ? {} : { shard }),
+    code: ErrorCode.WORKER_DIED,
+    message: `Its worker died under it more often than maxStalledCount allows (${reason})`,
+    attempts: 1,
+  };
+}
+
 /** The code a failure is recorded with. */
 function codeOf(error: unknown): string {
   return error instanceof FramepipeError ? error.code : 'ERR_FRAMEPIPE_UNEXPECTED';
@@ -312,6 +332,15 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       if (typeof value?.frames === 'number') frames += value.frames;
     }
     const failures = await batch.shardFailures(record.video);
+    // A shard that BullMQ failed without running it (its workers died under it more often than maxStalledCount
+    // allows) never reached `fail`: it is only among the parent's ignored failures. It failed, and so did its video.
+    for (const [key, reason] of Object.entries(await job.getIgnoredChildrenFailures())) {
+      const shard = Number(/-s(\d+)$/.exec(key)?.[1]);
+      if (!Number.isSafeInteger(shard) || failures.has(shard)) continue;
+      const failure = diedFailure(record, reason, shard);
+      await batch.failed(record.video, shard, failure);
+      failures.set(shard, failure);
+    }
     const first = [...failures].sort(([a], [b]) => a - b)[0]?.[1];
     const status = first ? 'failed' : 'done';
     await batch.videoEnded(record, await destinationOf(record.out), first ? { frames, status, code: first.code } : { frames, status });
@@ -327,6 +356,18 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   ];
   // Failures are handled in the processors; BullMQ's own events would repeat them.
   for (const worker of workers) worker.on('error', () => {});
+  // Save a plan that BullMQ failed without running it (its workers died under it more often than maxStalledCount
+  // allows): its video has ended, failed, or the batch would never end. (A shard's is found by its video's job.)
+  workers[0]!.on('failed', (job, error) => {
+    if (!job || !isDeferredFailure(error)) return;
+    void (async () => {
+      const record = checkJob.plan(job.data, job.id);
+      const batch = new BatchRecord(records, record.batch);
+      const failure = diedFailure(record, error.message);
+      await batch.failed(record.video, undefined, failure);
+      await batch.videoEnded(record, await destinationOf(record.out), { frames: 0, status: 'failed', code: failure.code });
+    })().catch(() => {});
+  });
 
   const stop = async () => {
     if (stopping) return;

@@ -1,0 +1,58 @@
+/**
+ * A job that stalls more often than maxStalledCount allows (its worker killed each time, say by the OOM killer on a
+ * video too big for it) is failed by BullMQ without running framepipe's processor: the batch must still record it
+ * as a failure, not report its video done.
+ */
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { ChildProcess } from 'node:child_process';
+import { readFile, readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { BATCH_FILE_NAME, sourceName } from '@framepipe/batch';
+import { enqueue, queueStatus } from '@framepipe/queue';
+import { H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
+import { removeDir, tempDir } from './support/pipeline-helpers.ts';
+import { startRedis } from './support/redis-server.ts';
+import type { RedisServer } from './support/redis-server.ts';
+import { ROOT, runScript } from './support/run-script.ts';
+
+const WORKER = resolve(ROOT, 'test/support/queue-worker-strict.ts');
+let redis: RedisServer;
+let work: string;
+let long: string;
+
+before(async () => {
+  redis = await startRedis();
+  work = await tempDir('framepipe-queue-stall-');
+  long = await makeFixture({ ...H264_MP4_MOOV_END, frames: 600, gop: 25 });
+});
+after(async () => {
+  await redis?.close();
+  await removeDir(work);
+});
+
+test('a shard failed for stalling too often fails its video, in the status and in batch.jsonl', async () => {
+  const out = join(work, 'out');
+  const batch = await enqueue([long], { redis: redis.url, out, shardFrames: 1000, attempts: 3, backoff: 100 });
+  let spawned!: (child: ChildProcess) => void;
+  const child = new Promise<ChildProcess>((done) => (spawned = done));
+  const first = runScript(WORKER, [redis.url], { onSpawn: (process) => spawned(process) });
+  const dir = join(out, sourceName(long));
+  const deadline = Date.now() + 60_000;
+  while ((await readdir(dir).catch(() => [])).filter((name) => name.startsWith('frame_')).length < 20) {
+    assert.ok(Date.now() < deadline, 'the first worker writes frames');
+    await new Promise((done) => setTimeout(done, 10));
+  }
+  (await child).kill('SIGKILL');
+  await first;
+  const second = await runScript(WORKER, [redis.url]);
+  assert.equal(second.code, 0, second.stderr);
+
+  const [status] = await queueStatus({ redis: redis.url, batch });
+  assert.equal(status!.done, true);
+  assert.deepEqual(status!.videos, { total: 1, waiting: 0, active: 0, done: 0, failed: 1 });
+  assert.deepEqual(status!.shards, { total: 1, waiting: 0, active: 0, done: 0, failed: 1 });
+  assert.equal(status!.failures.length, 1);
+  const [line] = (await readFile(join(out, BATCH_FILE_NAME), 'utf8')).trimEnd().split('\n').map((text) => JSON.parse(text));
+  assert.equal(line.status, 'failed', JSON.stringify(line));
+});
