@@ -12,7 +12,7 @@ import {
 
 test('every code is a distinct ERR_FRAMEPIPE_ string', () => {
   const codes = Object.values(ErrorCode);
-  assert.equal(codes.length, 26);
+  assert.equal(codes.length, 27);
   assert.equal(new Set(codes).size, codes.length);
   for (const code of codes) assert.match(code, /^ERR_FRAMEPIPE_[A-Z_]+$/);
   assert.equal(ErrorCode.INVALID_OPTION, 'ERR_FRAMEPIPE_INVALID_OPTION');
