@@ -1,4 +1,7 @@
-import { readdir, rm } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readlinkSync } from 'node:fs';
+import { readdir, rm, stat } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { extname, join } from 'node:path';
 import { FramepipeError, ErrorCode } from '@framepipe/common';
 import { IMAGE_EXTENSIONS } from './frame-encoder.ts';
@@ -10,15 +13,39 @@ export function frameFileName(index: number, ext: string): string {
 }
 
 /**
+ * Where this process's ids mean something: its host and (on Linux) its pid namespace, as 8 hex digits. A process id
+ * found in a temporary name can be checked only by a process of the same place: on a directory shared by machines or
+ * containers, another writer's pid is not one of ours, alive or not.
+ */
+export const WRITER_PLACE = (() => {
+  let namespace = '';
+  try {
+    namespace = readlinkSync('/proc/self/ns/pid');
+  } catch {
+    // No /proc (macOS, Windows): the host name alone.
+  }
+  return createHash('sha256').update(`${hostname()}\0${namespace}`).digest('hex').slice(0, 8);
+})();
+
+/**
+ * How old a temporary file of a writer of another place (see {@link WRITER_PLACE}) must be before it is taken for one
+ * left by a writer that was killed: its process cannot be asked, and a live writer keeps a temporary file only for
+ * the time it takes to write one frame.
+ */
+export const FOREIGN_TEMPORARY_MS = 60_000;
+
+/**
  * The hidden name a file of the directory is written under before it is renamed to `name`: it keeps the extension
- * (for tools that pick the format from it) and names the writing process, so that a later run can tell a file
- * left by a process that was killed from one that a running process is still writing.
+ * (for tools that pick the format from it) and names the writing process and where it runs ({@link WRITER_PLACE}),
+ * so that a later run can tell a file left by a process that was killed from one that a running process is still
+ * writing, also on a directory that several machines share.
  */
 export function temporaryName(name: string, sequence: number, pid = process.pid): string {
-  return `.${name}.${pid}-${sequence}.partial${extname(name)}`;
+  return `.${name}.${pid}-${sequence}@${WRITER_PLACE}.partial${extname(name)}`;
 }
 
-const TEMPORARY = /^\.(.+)\.(\d+)-\d+\.partial(\.\w+)?$/;
+// Names without `@place` are those of an earlier version, written on this machine.
+const TEMPORARY = /^\.(.+)\.(\d+)-\d+(?:@([0-9a-f]{8}))?\.partial(\.\w+)?$/;
 
 /** A frame file of an output directory: `frame_<index:06d>.<ext>`, in one of the formats the sink writes. */
 export interface FrameFile {
@@ -100,7 +127,9 @@ export async function clearFrameFiles(directory: string): Promise<FrameFile[]> {
 /**
  * Removes the temporary files (`.frame_….partial.<ext>`, `.frames.jsonl.….partial.jsonl`) that a writer left in
  * `directory` when its process was killed before it could clean up. Files of a process that is still running
- * (this one included) are left alone: they may be renamed any moment. Resolves with the names removed.
+ * (this one included) are left alone: they may be renamed any moment. A file written by a process of another
+ * machine or container (a shared directory: see {@link WRITER_PLACE}) is removed only once it is
+ * {@link FOREIGN_TEMPORARY_MS} old, since that process cannot be asked. Resolves with the names removed.
  *
  * @example
  * await removeStaleTemporaries('/tmp/frames'); // ['.frame_000007.png.41235-8.partial.png']
@@ -109,7 +138,9 @@ export async function removeStaleTemporaries(directory: string): Promise<string[
   const removed: string[] = [];
   for (const entry of await entriesOf(directory)) {
     const match = TEMPORARY.exec(entry.name);
-    if (!match || !entry.isFile() || isRunning(Number(match[2]))) continue;
+    if (!match || !entry.isFile()) continue;
+    const place = match[3] ?? WRITER_PLACE;
+    if (place === WRITER_PLACE ? isRunning(Number(match[2])) : !(await olderThan(join(directory, entry.name), FOREIGN_TEMPORARY_MS))) continue;
     // Cleaning up is a courtesy: a file that cannot be removed is left (and never counted as a frame).
     const gone = await rm(join(directory, entry.name), { force: true }).then(() => true, () => false);
     if (gone) removed.push(entry.name);
@@ -130,6 +161,12 @@ async function entriesOf(directory: string) {
 export function writeFailed(path: string, message: string, cause: unknown): FramepipeError {
   const reason = cause instanceof Error ? `: ${cause.message}` : '';
   return new FramepipeError(ErrorCode.WRITE_FAILED, `${message}${reason}`, { path, cause });
+}
+
+/** True when the file at `path` was last written more than `ms` ago (false when it is gone). */
+async function olderThan(path: string, ms: number): Promise<boolean> {
+  const info = await stat(path).catch(() => null);
+  return info !== null && Date.now() - info.mtimeMs > ms;
 }
 
 /** True when a process with this id exists (a signal 0 probes without sending anything). */

@@ -19,6 +19,7 @@ import {
   removeStaleTemporaries,
   type SinkFrame,
 } from '../src/index.ts';
+import { FOREIGN_TEMPORARY_MS, WRITER_PLACE, temporaryName } from '../src/output-dir.ts';
 import { readFrameCodeFromFile } from '../../../test/support/frame-code.ts';
 import { GatedWrites, codeFrame, deferred, waitFor } from './support.ts';
 
@@ -395,6 +396,29 @@ test('removeStaleTemporaries: removes what a dead writer left, keeps a running w
   assert.deepEqual((await removeStaleTemporaries(dir)).sort(), stale.sort());
   assert.deepEqual(readdirSync(dir).sort(), kept.sort());
   assert.deepEqual(await removeStaleTemporaries(outDir()), [], 'no directory: nothing to do');
+});
+
+test('removeStaleTemporaries on a directory shared with another machine or container: a live writer there keeps its file, a stale one goes', async (t) => {
+  const dir = outDir();
+  await fs.mkdir(dir);
+  // This process writes, alive; another pid namespace (a container, or as well another machine) cleans up.
+  const live = temporaryName('frame_000001.png', 1);
+  await fs.writeFile(path.join(dir, live), 'half a PNG being written');
+  const clean = `import { removeStaleTemporaries } from ${JSON.stringify(new URL('../src/output-dir.ts', import.meta.url).href)}; console.log(JSON.stringify(await removeStaleTemporaries(${JSON.stringify(dir)})));`;
+  const other = spawn('unshare', ['--pid', '--fork', process.execPath, '--input-type=module', '-e', clean], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  other.stdout.on('data', (chunk) => (out += chunk));
+  const [code] = (await once(other, 'close')) as [number | null];
+  if (code !== 0) return t.skip('cannot make a pid namespace here (unshare needs root)');
+  assert.deepEqual(JSON.parse(out), [], 'the other place removed nothing');
+  assert.deepEqual(readdirSync(dir), [live], 'the live writer keeps its temporary file');
+  // A writer of another place that left a file long enough ago was killed: the file goes.
+  const foreign = live.replace(/@[0-9a-f]{8}\./, `@${WRITER_PLACE === '00000000' ? '00000001' : '00000000'}.`);
+  await fs.writeFile(path.join(dir, foreign), 'x');
+  assert.deepEqual(await removeStaleTemporaries(dir), [], 'too young to tell');
+  const old = new Date(Date.now() - FOREIGN_TEMPORARY_MS - 1000);
+  await fs.utimes(path.join(dir, foreign), old, old);
+  assert.deepEqual(await removeStaleTemporaries(dir), [foreign]);
 });
 
 test('adopt: adopted files join paths; the manifest keeps their earlier lines as written, and makes one for a file it did not list', async () => {

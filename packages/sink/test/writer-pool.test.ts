@@ -26,7 +26,7 @@ test('commit: the file appears whole under its name; it was written under a hidd
   await pool.commit('frame_000001.png', async (tempPath) => {
     temp = tempPath;
     assert.equal(path.dirname(tempPath), dir);
-    assert.match(path.basename(tempPath), /^\.frame_000001\.png\.\d+-\d+\.partial\.png$/);
+    assert.match(path.basename(tempPath), /^\.frame_000001\.png\.\d+-\d+@[0-9a-f]{8}\.partial\.png$/);
     await fs.writeFile(tempPath, 'first half ');
     assert.deepEqual(readdirSync(dir), [path.basename(tempPath)], 'no final file before the write completes');
     await fs.appendFile(tempPath, 'second half');
