@@ -65,8 +65,12 @@ export async function queueStatus(options: QueueStatusOptions): Promise<BatchSta
   const plans = new Queue(QUEUE_NAMES.plans, { connection: redis });
   try {
     const ids = given.batch === undefined ? (await redis.smembers(BATCHES_KEY)).sort() : [given.batch];
-    // Running jobs are few (workers × concurrency): their ids say which batch and video they belong to.
-    const active = [...(await shards.getJobs(['active'])), ...(await plans.getJobs(['active']))].map((job) => ({ id: job.id ?? '', plan: job.name === 'plan' }));
+    // Running jobs are few (workers × concurrency): their ids say which batch and video they belong to. Only the ids
+    // are read: a job whose record is not JSON (anyone who can write to Redis can make one) must not fail the status.
+    const active = [
+      ...(await shards.getRanges(['active'])).map((id) => ({ id, plan: false })),
+      ...(await plans.getRanges(['active'])).map((id) => ({ id, plan: true })),
+    ];
     const statuses: BatchStatus[] = [];
     for (const batch of ids) {
       const keys = batchKeys(batch);
