@@ -12,6 +12,7 @@ import { BATCH_FILE_NAME, sourceName } from '@framepipe/batch';
 import { enqueue, queueStatus } from '@framepipe/queue';
 import { H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
 import { removeDir, tempDir } from './support/pipeline-helpers.ts';
+import { startRangeServer } from './support/range-server.ts';
 import { startRedis } from './support/redis-server.ts';
 import type { RedisServer } from './support/redis-server.ts';
 import { ROOT, runScript } from './support/run-script.ts';
@@ -52,7 +53,36 @@ test('a shard failed for stalling too often fails its video, in the status and i
   assert.equal(status!.done, true);
   assert.deepEqual(status!.videos, { total: 1, waiting: 0, active: 0, done: 0, failed: 1 });
   assert.deepEqual(status!.shards, { total: 1, waiting: 0, active: 0, done: 0, failed: 1 });
-  assert.equal(status!.failures.length, 1);
+  assert.deepEqual(status!.failures.map(({ shard, code }) => ({ shard, code })), [{ shard: 0, code: 'ERR_FRAMEPIPE_WORKER_DIED' }]);
   const [line] = (await readFile(join(out, BATCH_FILE_NAME), 'utf8')).trimEnd().split('\n').map((text) => JSON.parse(text));
   assert.equal(line.status, 'failed', JSON.stringify(line));
+});
+
+test('a plan failed for stalling too often fails its video, and the batch ends', async () => {
+  const server = await startRangeServer({ files: { '/slow.mp4': Buffer.alloc(1 << 20) }, stallAfterBytes: 10 });
+  try {
+    const out = join(work, 'plan');
+    const batch = await enqueue([server.url('/slow.mp4')], { redis: redis.url, out, attempts: 3, backoff: 100, timeout: 60_000 });
+    let spawned!: (child: ChildProcess) => void;
+    const child = new Promise<ChildProcess>((done) => (spawned = done));
+    const first = runScript(WORKER, [redis.url], { onSpawn: (process) => spawned(process) });
+    const deadline = Date.now() + 60_000;
+    while (server.requests.length === 0) {
+      assert.ok(Date.now() < deadline, 'the first worker reads the video');
+      await new Promise((done) => setTimeout(done, 10));
+    }
+    (await child).kill('SIGKILL');
+    await first;
+    const second = await runScript(WORKER, [redis.url]);
+    assert.equal(second.code, 0, second.stderr);
+
+    const [status] = await queueStatus({ redis: redis.url, batch });
+    assert.equal(status!.done, true);
+    assert.deepEqual(status!.videos, { total: 1, waiting: 0, active: 0, done: 0, failed: 1 });
+    assert.deepEqual(status!.failures.map(({ name, code }) => ({ name, code })), [{ name: 'slow', code: 'ERR_FRAMEPIPE_WORKER_DIED' }]);
+    const [line] = (await readFile(join(out, BATCH_FILE_NAME), 'utf8')).trimEnd().split('\n').map((text) => JSON.parse(text));
+    assert.deepEqual(line, { source: server.url('/slow.mp4'), name: 'slow', frames: 0, status: 'failed', code: 'ERR_FRAMEPIPE_WORKER_DIED' });
+  } finally {
+    await server.close();
+  }
 });
