@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ErrorCode, FramepipeError } from '@framepipe/common';
 import { streamVideoFramesToDir } from '@framepipe/core';
+import { removeStaleTemporaries, temporaryName } from '@framepipe/sink';
 import type { ByteSourceInput, RunStats, StreamToDirOptions } from '@framepipe/core';
 
 /**
@@ -96,10 +96,17 @@ export class DirDestination implements FrameDestination {
   async close(): Promise<void> {}
 }
 
-/** Writes a temporary file beside `path`, then renames it: readers see the old file or the whole new one. */
+let reports = 0;
+
+/**
+ * Writes a temporary file beside `path`, then renames it: readers see the old file or the whole new one. The
+ * temporary file is named as the sink names its own (hidden, with the writer's process and place), so that what a
+ * writer killed in the middle left is removed by the next one, as a frame's is.
+ */
 async function writeAtomically(path: string, text: string): Promise<void> {
-  // A leading dot: no source's directory has one (see sourceName), so the two never meet.
-  const temporary = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+  const directory = dirname(path);
+  await removeStaleTemporaries(directory);
+  const temporary = join(directory, temporaryName(basename(path), ++reports));
   try {
     await writeFile(temporary, text);
     await rename(temporary, path);

@@ -4,7 +4,7 @@ export { FrameEncoder, IMAGE_EXTENSIONS } from './frame-encoder.ts';
 export type { FrameEncoderOptions, ImageExtension } from './frame-encoder.ts';
 export type { AdoptedFrame } from './kept-frames.ts';
 export type { SinkFrame } from './sink-frame.ts';
-export { clearFrameFiles, findFrameFiles, frameFileName, listFrameFiles, parseFrameFileName, removeStaleTemporaries } from './output-dir.ts';
+export { clearFrameFiles, findFrameFiles, frameFileName, listFrameFiles, parseFrameFileName, removeStaleTemporaries, temporaryName } from './output-dir.ts';
 export { WritePool } from './writer-pool.ts';
 export type { FrameFile } from './output-dir.ts';
 export { MANIFEST_FILE_NAME } from './manifest.ts';
