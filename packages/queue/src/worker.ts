@@ -77,11 +77,12 @@ export interface WorkerSummary {
 /**
  * Codes of failures that running the job again cannot mend: the job fails at once, with its code, and is not retried.
  * Anything else (a timeout, a server that cannot be reached, a write that failed, an error that is not framepipe's)
- * is retried with backoff, up to the batch's `attempts`.
+ * is retried with backoff, up to the batch's `attempts`. Missing Supervisely credentials are not among them: they
+ * are the worker's own environment, not the video's, and another worker may have them.
  */
 const PERMANENT = new Set<string>([
   ErrorCode.INVALID_OPTION, ErrorCode.FILE_NOT_FOUND, ErrorCode.UNSUPPORTED_SCHEME, ErrorCode.INVALID_DATA, ErrorCode.NO_VIDEO_STREAM,
-  ErrorCode.TRUNCATED, ErrorCode.UNSUPPORTED_CODEC, ErrorCode.DECODE_FAILED, ErrorCode.RANGE_NOT_SUPPORTED, ErrorCode.MISSING_CREDENTIALS,
+  ErrorCode.TRUNCATED, ErrorCode.UNSUPPORTED_CODEC, ErrorCode.DECODE_FAILED, ErrorCode.RANGE_NOT_SUPPORTED,
   ErrorCode.AUTH_FAILED, ErrorCode.VIDEO_NOT_FOUND, ErrorCode.SOURCE_CHANGED, ErrorCode.CORRUPT_DATA, ErrorCode.FRAMES_MISSING,
   ErrorCode.INVALID_NAME, ErrorCode.DUPLICATE_NAME, ErrorCode.INVALID_JOB,
 ]);
