@@ -128,8 +128,8 @@ export async function clearFrameFiles(directory: string): Promise<FrameFile[]> {
  * Removes the temporary files (`.frame_….partial.<ext>`, `.frames.jsonl.….partial.jsonl`) that a writer left in
  * `directory` when its process was killed before it could clean up. Files of a process that is still running
  * (this one included) are left alone: they may be renamed any moment. A file written by a process of another
- * machine or container (a shared directory: see {@link WRITER_PLACE}) is removed only once it is
- * {@link FOREIGN_TEMPORARY_MS} old, since that process cannot be asked. Resolves with the names removed.
+ * machine or container (a shared directory) is removed only once it is a minute old, since that process cannot be
+ * asked. Resolves with the names removed.
  *
  * @example
  * await removeStaleTemporaries('/tmp/frames'); // ['.frame_000007.png.41235-8.partial.png']
