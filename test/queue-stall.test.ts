@@ -17,7 +17,9 @@ import { startRedis } from './support/redis-server.ts';
 import type { RedisServer } from './support/redis-server.ts';
 import { ROOT, runScript } from './support/run-script.ts';
 
-const WORKER = resolve(ROOT, 'test/support/queue-worker-strict.ts');
+const WORKER = resolve(ROOT, 'test/support/queue-worker.ts');
+/** Arguments of a worker on `redis` that lets no job stall: one concurrency, maxStalledCount 0. */
+const strict = (url: string) => [url, '1', '0'];
 let redis: RedisServer;
 let work: string;
 let long: string;
@@ -37,7 +39,7 @@ test('a shard failed for stalling too often fails its video, in the status and i
   const batch = await enqueue([long], { redis: redis.url, out, shardFrames: 1000, attempts: 3, backoff: 100 });
   let spawned!: (child: ChildProcess) => void;
   const child = new Promise<ChildProcess>((done) => (spawned = done));
-  const first = runScript(WORKER, [redis.url], { onSpawn: (process) => spawned(process) });
+  const first = runScript(WORKER, strict(redis.url), { onSpawn: (process) => spawned(process) });
   const dir = join(out, sourceName(long));
   const deadline = Date.now() + 60_000;
   while ((await readdir(dir).catch(() => [])).filter((name) => name.startsWith('frame_')).length < 20) {
@@ -46,7 +48,7 @@ test('a shard failed for stalling too often fails its video, in the status and i
   }
   (await child).kill('SIGKILL');
   await first;
-  const second = await runScript(WORKER, [redis.url]);
+  const second = await runScript(WORKER, strict(redis.url));
   assert.equal(second.code, 0, second.stderr);
 
   const [status] = await queueStatus({ redis: redis.url, batch });
@@ -65,7 +67,7 @@ test('a plan failed for stalling too often fails its video, and the batch ends',
     const batch = await enqueue([server.url('/slow.mp4')], { redis: redis.url, out, attempts: 3, backoff: 100, timeout: 60_000 });
     let spawned!: (child: ChildProcess) => void;
     const child = new Promise<ChildProcess>((done) => (spawned = done));
-    const first = runScript(WORKER, [redis.url], { onSpawn: (process) => spawned(process) });
+    const first = runScript(WORKER, strict(redis.url), { onSpawn: (process) => spawned(process) });
     const deadline = Date.now() + 60_000;
     while (server.requests.length === 0) {
       assert.ok(Date.now() < deadline, 'the first worker reads the video');
@@ -73,7 +75,7 @@ test('a plan failed for stalling too often fails its video, and the batch ends',
     }
     (await child).kill('SIGKILL');
     await first;
-    const second = await runScript(WORKER, [redis.url]);
+    const second = await runScript(WORKER, strict(redis.url));
     assert.equal(second.code, 0, second.stderr);
 
     const [status] = await queueStatus({ redis: redis.url, batch });
