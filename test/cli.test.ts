@@ -430,7 +430,7 @@ describe('framepipe --help', () => {
     const readme = await readFile(join(ROOT, 'packages/cli/README.md'), 'utf8');
     const documented = new Set([...readme.matchAll(/^\| `(--[a-z-]+)`/gm)].map((match) => match[1]!));
     const listed = new Set<string>();
-    for (const command of [['frames'], ['probe'], ['batch'], ['enqueue'], ['worker'], ['queue', 'status']]) {
+    for (const command of [['frames'], ['probe'], ['batch'], ['enqueue'], ['worker'], ['queue', 'status'], ['queue', 'dashboard']]) {
       const { stdout } = await runScript(BIN, [...command, '--help']);
       for (const [, flag] of stdout.matchAll(/^\s+(?:-\w, )?(--[a-z-]+)/gm)) if (flag !== '--help' && flag !== '--version') listed.add(flag!);
     }

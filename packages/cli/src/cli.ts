@@ -12,6 +12,7 @@ import type { ProbeArgs } from './probe-command.ts';
 import { enqueueCommand, runEnqueue } from './enqueue-command.ts';
 import { runWorkerCommand, workerCommand } from './worker-command.ts';
 import { queueCommand, runQueueStatus } from './queue-status-command.ts';
+import { runDashboard } from './dashboard-command.ts';
 import { EXIT } from './report.ts';
 import type { CliIo } from './report.ts';
 import {
@@ -88,7 +89,12 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     )
     .command(enqueueCommand((args) => plain(args, () => runEnqueue(args, io), checkBatchArgs)))
     .command(workerCommand((args) => plain(args, () => runWorkerCommand(args, io))))
-    .command(queueCommand((args) => plain(args, () => runQueueStatus(args, io))))
+    .command(
+      queueCommand(
+        (args) => plain(args, () => runQueueStatus(args, io)),
+        (args) => plain(args, () => runDashboard(args, io)),
+      ),
+    )
     .demandCommand(1, 'Name a command: frames, probe, batch, enqueue, worker or queue')
     .strict()
     .help()

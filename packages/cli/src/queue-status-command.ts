@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { queueStatus } from '@framepipe/queue';
+import { DEFAULT_DASHBOARD_PORT, queueStatus } from '@framepipe/queue';
 import type { BatchStatus, StageCounts } from '@framepipe/queue';
 import type { CommandModule } from 'yargs';
 import { REDIS_FLAG, optionsFromFlags, yargsOptions } from './flags.ts';
 import { EXIT, reportFailure } from './report.ts';
 import type { CliIo } from './report.ts';
+import type { DashboardArgs } from './dashboard-command.ts';
 
 export interface QueueStatusArgs {
   batch?: string;
@@ -55,11 +56,14 @@ function describe(status: BatchStatus): string {
   return lines.join('');
 }
 
-/** The yargs command of `framepipe queue status`; `handler` runs it once parsed. */
-export function queueCommand(handler: (args: QueueStatusArgs) => Promise<void>): CommandModule<object, QueueStatusArgs> {
+/** The yargs command of `framepipe queue status` and `framepipe queue dashboard`; the handlers run them once parsed. */
+export function queueCommand(
+  handler: (args: QueueStatusArgs) => Promise<void>,
+  dashboardHandler: (args: DashboardArgs) => Promise<void>,
+): CommandModule<object, QueueStatusArgs> {
   return {
     command: 'queue <command>',
-    describe: 'Look at the work queue: queue status',
+    describe: 'Look at the work queue: queue status, queue dashboard',
     builder: (y) =>
       y.command({
         command: 'status',
@@ -72,6 +76,18 @@ export function queueCommand(handler: (args: QueueStatusArgs) => Promise<void>):
             .option('json', { type: 'boolean', default: false, describe: 'Print JSON: the batch (with "done": true once every shard has ended), or a list of batches', group: 'Display:' })
             .option('watch', { type: 'boolean', default: false, describe: `Look again every ${WATCH_INTERVAL} s, until the batch is done`, group: 'Display:' }) as never,
         handler: handler as (args: unknown) => Promise<void>,
+      })
+      .command({
+        command: 'dashboard',
+        describe: "Serve Bull Board, BullMQ's web page of the queues, on loopback",
+        builder: (dashboard) =>
+          dashboard
+            .usage('Usage:\n  $0 queue dashboard --redis URL [--port N] [--host ADDRESS] [--allow-actions]\n\nServe a web page of every job of the work queue (state, record, tries, failure) until Ctrl-C. It has no login: keep it on loopback and reach it through an SSH tunnel.')
+            .options(yargsOptions([REDIS_FLAG]))
+            .option('port', { type: 'number', requiresArg: true, default: DEFAULT_DASHBOARD_PORT, describe: 'TCP port to serve on (0: a free one)', group: 'Dashboard:' })
+            .option('host', { type: 'string', requiresArg: true, default: '127.0.0.1', describe: 'Address to listen on', group: 'Dashboard:' })
+            .option('allow-actions', { type: 'boolean', default: false, describe: 'Let the page retry, remove and clean jobs (without it, the page only shows them)', group: 'Dashboard:' }) as never,
+        handler: dashboardHandler as (args: unknown) => Promise<void>,
       }) as never,
     handler: () => {},
   };

@@ -26,8 +26,8 @@ export { DEFAULT_SHARD_FRAMES, planShards } from '@framepipe/batch';
 export type { Shard, ShardOptions, ShardPlan } from '@framepipe/batch';
 
 // Many videos on many machines: a BullMQ work queue on Redis, videos split into GOP-aligned shards.
-export { QUEUE_FRAME_KEYS, QUEUE_NAMES, enqueue, queueStatus, runWorker } from '@framepipe/queue';
-export type { BatchStatus, EnqueueOptions, QueueFailure, QueueFrameOptions, QueueStatusOptions, StageCounts, WorkerEvent, WorkerOptions, WorkerSummary } from '@framepipe/queue';
+export { DEFAULT_DASHBOARD_PORT, QUEUE_FRAME_KEYS, QUEUE_NAMES, enqueue, queueStatus, runWorker, serveDashboard } from '@framepipe/queue';
+export type { BatchStatus, Dashboard, DashboardOptions, EnqueueOptions, QueueFailure, QueueFrameOptions, QueueStatusOptions, StageCounts, WorkerEvent, WorkerOptions, WorkerSummary } from '@framepipe/queue';
 // Where a batch writes: a directory, or S3-compatible object storage (`s3://bucket/prefix`).
 export { DirDestination, S3Destination, openDestination } from '@framepipe/batch';
 export type { DestinationCheckOptions, FrameDestination, S3DestinationOptions, VideoWriteOptions } from '@framepipe/batch';

@@ -28,5 +28,5 @@ export {
   RETRY_CHANNEL,
 } from './retry.ts';
 export type { RetryEvent, RetryLimits } from './retry.ts';
-export { shownUrl } from './shown-url.ts';
+export { shownUrl, shownUrlText } from './shown-url.ts';
 export { SPOOL_PREFIX } from './spool.ts';

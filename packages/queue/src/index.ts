@@ -8,3 +8,6 @@ export type { QueueFailure } from './batch-record.ts';
 export { QUEUE_FRAME_KEYS } from './job-data.ts';
 export type { QueueFrameOptions } from './job-data.ts';
 export { QUEUE_NAMES } from './names.ts';
+export { DEFAULT_DASHBOARD_PORT, serveDashboard } from './dashboard.ts';
+export type { Dashboard, DashboardOptions } from './dashboard.ts';
+export { shownRedis } from './connection.ts';
