@@ -231,4 +231,30 @@ describe('runBatch', () => {
       await standIn.close();
     }
   });
+
+  test('more local videos at once than libuv has threads (6 at once, 4 threads) all complete', async () => {
+    // Each demuxer waits for its bytes on a thread of libuv's pool (4 unless UV_THREADPOOL_SIZE says otherwise); a
+    // file read that needed a pool thread too stopped every video for ever once four were open.
+    assert.equal(process.env.UV_THREADPOOL_SIZE, undefined, 'this test is about the default pool');
+    const dir = join(work, 'many-in');
+    await mkdir(dir, { recursive: true });
+    const sources: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const path = join(dir, `cam${i}.mp4`);
+      await copyFile(files.faststart, path);
+      sources.push(path);
+    }
+    const out = join(work, 'many');
+    let timer: NodeJS.Timeout | undefined;
+    const stuck = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('runBatch made no end in 60 s: the videos wait for each other')), 60_000);
+    });
+    try {
+      const summary = await Promise.race([runBatch(sources, { out, start: START, end: END, concurrency: 6 }), stuck]);
+      assert.equal(summary.done, 6);
+    } finally {
+      clearTimeout(timer);
+    }
+    for (let i = 0; i < 6; i++) await assertFrames(join(out, `cam${i}`), SELECTED);
+  });
 });

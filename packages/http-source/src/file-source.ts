@@ -1,4 +1,4 @@
-import fs, { type FileHandle } from 'node:fs/promises';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AbortError, ErrorCode, FramepipeError, checkInteger, invalidOption, throwIfAborted, SharedAttempt } from '@framepipe/common';
@@ -7,7 +7,11 @@ import { ByteStream, type ByteStreamOptions } from './byte-stream.ts';
 
 /**
  * A {@link ByteSource} over a local file: the same interface as {@link HttpSource}, read with positional reads
- * on one file handle (no cache needed, the OS has one).
+ * on one file descriptor (no cache needed, the OS has one).
+ *
+ * Opening and reading are synchronous, on the calling thread. The demuxer asks for bytes from a thread of libuv's
+ * pool and waits there for them; with as many videos demuxed at once as the pool has threads (4 by default), an
+ * asynchronous read would wait for a pool thread that none of them gives back, and every video would stop.
  *
  * @example
  * const source = new FileSource('./videos/clip.mp4');
@@ -20,7 +24,7 @@ export class FileSource implements ByteSource {
   readonly path: string;
   /** The absolute path, as it appears in messages and errors. */
   readonly description: string;
-  #handle: FileHandle | undefined;
+  #fd: number | undefined;
   #size = -1;
   #bytesRead = 0;
   readonly #opening = new SharedAttempt();
@@ -57,15 +61,15 @@ export class FileSource implements ByteSource {
     checkInteger('length', length, 0);
     await this.open(signal);
     throwIfAborted(signal);
-    const handle = this.#handle;
-    if (this.#closed || !handle) throw new AbortError(new Error(`FileSource closed (${this.path})`));
+    const fd = this.#fd;
+    if (this.#closed || fd === undefined) throw new AbortError(new Error(`FileSource closed (${this.path})`));
     const end = Math.min(offset + length, this.#size);
     if (offset >= end) return Buffer.alloc(0);
     const buffer = Buffer.allocUnsafe(end - offset);
     let filled = 0;
     try {
       while (filled < buffer.length) {
-        const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, offset + filled);
+        const bytesRead = readSync(fd, buffer, filled, buffer.length - filled, offset + filled);
         if (bytesRead === 0) break; // the file shrank since open
         filled += bytesRead;
         this.#bytesRead += bytesRead;
@@ -85,9 +89,9 @@ export class FileSource implements ByteSource {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const handle = this.#handle;
-    this.#handle = undefined;
-    await handle?.close();
+    const fd = this.#fd;
+    this.#fd = undefined;
+    if (fd !== undefined) closeSync(fd);
   }
 
   /**
@@ -101,21 +105,21 @@ export class FileSource implements ByteSource {
 
   async #openNow(signal: AbortSignal | undefined): Promise<void> {
     throwIfAborted(signal);
-    let handle: FileHandle;
+    let fd: number;
     try {
-      handle = await fs.open(this.path, 'r');
+      fd = openSync(this.path, 'r');
     } catch (error) {
       throw this.#openError(error);
     }
     try {
-      const stats = await handle.stat();
+      const stats = fstatSync(fd);
       if (stats.isDirectory()) throw this.#openError({ code: 'EISDIR' });
       throwIfAborted(signal);
       if (this.#closed) throw new AbortError(new Error(`FileSource closed (${this.path})`));
-      this.#handle = handle;
+      this.#fd = fd;
       this.#size = stats.size;
     } catch (error) {
-      await handle.close();
+      closeSync(fd);
       throw error;
     }
   }

@@ -1,4 +1,4 @@
-import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -51,7 +51,8 @@ export class RangeStore {
   #memory = 0;
   #disk = 0;
   #clock = 0;
-  #file: Promise<{ directory: string; handle: FileHandle }> | undefined;
+  /** The temporary file's descriptor, once made. */
+  #fd: number | undefined;
   #closed = false;
   /** Set once the temporary file failed: nothing more goes there. */
   #diskFull = false;
@@ -143,12 +144,14 @@ export class RangeStore {
     this.#pieces.length = 0;
     this.#memory = 0;
     this.#disk = 0;
-    const file = this.#file;
-    this.#file = undefined;
-    const opened = await file?.catch(() => undefined);
-    if (!opened) return;
-    await opened.handle.close().catch(() => {});
-    await rm(opened.directory, { recursive: true, force: true });
+    const fd = this.#fd;
+    this.#fd = undefined;
+    if (fd === undefined) return;
+    try {
+      closeSync(fd);
+    } catch {
+      // Closed already: nothing left to let go of.
+    }
   }
 
   /** The position in the list of the first piece that ends after `offset` (the list's length if none). */
@@ -173,10 +176,9 @@ export class RangeStore {
       piece.data.copy(out, into, from - piece.start, to - piece.start);
       return;
     }
-    const { handle } = await this.#file!;
     let filled = 0;
     while (filled < to - from) {
-      const { bytesRead } = await handle.read(out, into + filled, to - from - filled, piece.at + from - piece.start + filled);
+      const bytesRead = readSync(this.#fd!, out, into + filled, to - from - filled, piece.at + from - piece.start + filled);
       if (bytesRead === 0) throw new Error(`the read cache's temporary file ended before byte ${piece.at + from - piece.start + filled}`);
       filled += bytesRead;
     }
@@ -215,12 +217,9 @@ export class RangeStore {
   async #spill(piece: Piece, data: Buffer): Promise<boolean> {
     const at = this.#disk;
     try {
-      const { handle } = await this.#spillFile();
+      const fd = this.#spillFile();
       let written = 0;
-      while (written < data.length) {
-        const { bytesWritten } = await handle.write(data, written, data.length - written, at + written);
-        written += bytesWritten;
-      }
+      while (written < data.length) written += writeSync(fd, data, written, data.length - written, at + written);
     } catch {
       this.#diskFull = true;
       return false;
@@ -233,18 +232,22 @@ export class RangeStore {
   }
 
   /**
-   * The temporary file, made on first use and removed from the directory at once: the open handle keeps it alive
+   * The temporary file, made on first use and removed from the directory at once: the open descriptor keeps it alive
    * until {@link RangeStore.close}, and a process killed outright (SIGKILL, out of memory) leaves nothing behind.
+   *
+   * Its reads and writes are synchronous, on this thread: the demuxer waits for them on a thread of libuv's pool, and
+   * with as many demuxers waiting as the pool has threads (4 by default: four videos at once), an asynchronous file
+   * call would wait for a thread that never comes free.
    */
-  #spillFile(): Promise<{ directory: string; handle: FileHandle }> {
-    this.#file ??= (async () => {
-      const directory = await mkdtemp(join(tmpdir(), CACHE_PREFIX));
+  #spillFile(): number {
+    if (this.#fd === undefined) {
+      const directory = mkdtempSync(join(tmpdir(), CACHE_PREFIX));
       try {
-        return { directory, handle: await open(join(directory, 'ranges'), 'w+') };
+        this.#fd = openSync(join(directory, 'ranges'), 'w+');
       } finally {
-        await rm(directory, { recursive: true, force: true });
+        rmSync(directory, { recursive: true, force: true });
       }
-    })();
-    return this.#file;
+    }
+    return this.#fd;
   }
 }
