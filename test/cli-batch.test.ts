@@ -6,7 +6,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { copyFile, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BATCH_FILE_NAME } from '@framepipe/batch';
 import { startStandInServer } from '@framepipe/supervisely/stand-in';
@@ -292,6 +292,10 @@ describe('framepipe batch', () => {
     const dataset = await runScript(BIN, ['batch', '--dataset-id', 'abc', '-o', out]);
     assert.equal(dataset.code, 2);
     assert.equal(dataset.stderr, 'ERR_FRAMEPIPE_INVALID_OPTION Expected a positive integer for --dataset-id but received "abc"\n');
+    // Two videos that would share a directory: refused before anything is read, as a mistake in the command.
+    const twice = await runScript(BIN, ['batch', files.turn, join(work, 'elsewhere', basename(files.turn)), '-o', out]);
+    assert.equal(twice.code, 2, twice.stderr);
+    assert.match(twice.stderr, /^ERR_FRAMEPIPE_DUPLICATE_NAME /);
     await assert.rejects(stat(out), { code: 'ENOENT' }, 'nothing was created');
   });
 });

@@ -19,7 +19,7 @@ const WATCH_INTERVAL = 2;
 
 /**
  * `framepipe queue status`: where each batch (or the one of --batch) stands. With --watch, looks again every two
- * seconds until the batch is done (or, for every batch, until stopped).
+ * seconds until the batch (or every batch) is done.
  */
 export async function runQueueStatus(args: QueueStatusArgs, io: CliIo): Promise<number> {
   try {
@@ -28,7 +28,8 @@ export async function runQueueStatus(args: QueueStatusArgs, io: CliIo): Promise<
       const statuses = await queueStatus({ redis, ...(args.batch === undefined ? {} : { batch: args.batch }) });
       if (args.json) io.stdout.write(`${JSON.stringify(args.batch === undefined ? statuses : statuses[0])}\n`);
       else io.stdout.write(statuses.length === 0 ? 'No batch in this Redis\n' : statuses.map(describe).join('\n'));
-      if (!args.watch || (args.batch !== undefined && statuses[0]?.done)) return EXIT.ok;
+      // With --watch: until the batch, or every batch there is, is done.
+      if (!args.watch || (statuses.length > 0 && statuses.every((status) => status.done))) return EXIT.ok;
       await sleep(WATCH_INTERVAL * 1000, undefined, { signal: io.signal }).catch(() => {});
       if (io.signal?.aborted) return EXIT.ok;
     }
@@ -74,7 +75,7 @@ export function queueCommand(
             .options(yargsOptions([REDIS_FLAG]))
             .option('batch', { type: 'string', requiresArg: true, describe: 'One batch, by the id enqueue printed [default: every batch]', group: 'Queue:' })
             .option('json', { type: 'boolean', default: false, describe: 'Print JSON: the batch (with "done": true once every shard has ended), or a list of batches', group: 'Display:' })
-            .option('watch', { type: 'boolean', default: false, describe: `Look again every ${WATCH_INTERVAL} s, until the batch is done`, group: 'Display:' }) as never,
+            .option('watch', { type: 'boolean', default: false, describe: `Look again every ${WATCH_INTERVAL} s, until the batch (or every batch) is done`, group: 'Display:' }) as never,
         handler: handler as (args: unknown) => Promise<void>,
       })
       .command({

@@ -99,7 +99,9 @@ export function reportFailure(
   io.stderr.write(`${code} ${message}\n`);
   if (json) io.stdout.write(`${JSON.stringify({ ...summary, error: { code, message } })}\n`);
   if (io.signal?.aborted || code === ErrorCode.ABORTED) return interruptedExit(io.signal?.reason);
-  if (error instanceof InvalidOptionError || code === ErrorCode.MISSING_CREDENTIALS || code === ErrorCode.UNSUPPORTED_SCHEME) return EXIT.usage;
+  // Found before anything is read or written: a mistake in the command, as a bad option is.
+  const beforeRun: string[] = [ErrorCode.MISSING_CREDENTIALS, ErrorCode.UNSUPPORTED_SCHEME, ErrorCode.DUPLICATE_NAME, ErrorCode.INVALID_NAME];
+  if (error instanceof InvalidOptionError || beforeRun.includes(code)) return EXIT.usage;
   return EXIT.failed;
 }
 

@@ -287,6 +287,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     const batch = new BatchRecord(records, record.batch);
     const stats = new RunStats();
     let pending = 0;
+    let written = 0;
     // The counts of the last second go to Redis once a second, and when the shard ends however it ends (awaited
     // then, so that a worker that stops next does not drop them); a count that cannot be sent is only a rate.
     const flush = async () => {
@@ -306,13 +307,14 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
         stats,
         progress: () => {
           pending++;
+          written++;
           summary.framesWritten++;
         },
       });
       await flush();
       await batch.shardDone(record.video, record.shard, frames);
       summary.shards++;
-      onEvent({ type: 'shard-done', batch: record.batch, name: record.name, shard: record.shard, frames, written: stats.framesDelivered });
+      onEvent({ type: 'shard-done', batch: record.batch, name: record.name, shard: record.shard, frames, written });
       return { frames };
     } catch (error) {
       await flush();
