@@ -11,6 +11,7 @@
  *   pnpm bench -- --no-profile          skip the profile
  *   pnpm bench -- --clip video.mp4      your video instead of the 1080p clip
  *   pnpm bench -- --update-doc          also put the results into BENCHMARKS.md (full runs only)
+ *   pnpm bench -- --only batch [--quick] many videos: runBatch, the work queue, Redis (bench/batch.ts)
  *
  * Every run of a case is a fresh process (bench/case.ts), so its peak RSS is its own; rounds are interleaved, so
  * that a burst of load from elsewhere spreads over the cases instead of hitting one. The clips are made once into
@@ -295,9 +296,20 @@ function profileTable(profiles: readonly Profile[]): string[] {
   return lines;
 }
 
+/** `--only batch`: the many-videos bench, a script of its own (bench/batch.ts), run with the other arguments. */
+async function runBatchBench(args: string[]): Promise<void> {
+  const rest = args.filter((arg, i) => arg !== '--' && arg !== '--only' && !(arg === 'batch' && args[i - 1] === '--only'));
+  const child = spawn(process.execPath, [join(import.meta.dirname, 'batch.ts'), ...rest], { stdio: 'inherit' });
+  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  process.exitCode = code ?? 1;
+}
+
 async function main(): Promise<void> {
   const started = performance.now();
-  const options = parseOptions(process.argv.slice(2));
+  const args = process.argv.slice(2);
+  const only = args.indexOf('--only');
+  if (only >= 0 && args[only + 1] === 'batch') return runBatchBench(args);
+  const options = parseOptions(args);
   const machine = describeMachine();
   const clipSpecs = options.quick ? QUICK_CLIPS : FULL_CLIPS;
   // Decode-only always runs: it is the ratios' base; and on the 4K clip too when the 4K case runs.
