@@ -34,22 +34,31 @@ after(async () => {
   await removeDir(work);
 });
 
-test('a shard failed for stalling too often fails its video, in the status and in batch.jsonl', async () => {
-  const out = join(work, 'out');
-  const batch = await enqueue([long], { redis: redis.url, out, shardFrames: 1000, attempts: 3, backoff: 100 });
+/**
+ * Starts a strict worker, waits until `working` says it is under way (60 s at most), kills it with SIGKILL, then runs
+ * a second strict worker to its end: the job the first held has stalled once, more than a strict worker allows.
+ */
+async function killWorkerThenRunAnother(working: () => Promise<boolean> | boolean, what: string): Promise<void> {
   let spawned!: (child: ChildProcess) => void;
   const child = new Promise<ChildProcess>((done) => (spawned = done));
   const first = runScript(WORKER, strict(redis.url), { onSpawn: (process) => spawned(process) });
-  const dir = join(out, sourceName(long));
   const deadline = Date.now() + 60_000;
-  while ((await readdir(dir).catch(() => [])).filter((name) => name.startsWith('frame_')).length < 20) {
-    assert.ok(Date.now() < deadline, 'the first worker writes frames');
+  while (!(await working())) {
+    assert.ok(Date.now() < deadline, what);
     await new Promise((done) => setTimeout(done, 10));
   }
   (await child).kill('SIGKILL');
   await first;
   const second = await runScript(WORKER, strict(redis.url));
   assert.equal(second.code, 0, second.stderr);
+}
+
+test('a shard failed for stalling too often fails its video, in the status and in batch.jsonl', async () => {
+  const out = join(work, 'out');
+  const batch = await enqueue([long], { redis: redis.url, out, shardFrames: 1000, attempts: 3, backoff: 100 });
+  const dir = join(out, sourceName(long));
+  const written = async () => (await readdir(dir).catch(() => [])).filter((name) => name.startsWith('frame_')).length >= 20;
+  await killWorkerThenRunAnother(written, 'the first worker writes frames');
 
   const [status] = await queueStatus({ redis: redis.url, batch });
   assert.equal(status!.done, true);
@@ -65,18 +74,7 @@ test('a plan failed for stalling too often fails its video, and the batch ends',
   try {
     const out = join(work, 'plan');
     const batch = await enqueue([server.url('/slow.mp4')], { redis: redis.url, out, attempts: 3, backoff: 100, timeout: 60_000 });
-    let spawned!: (child: ChildProcess) => void;
-    const child = new Promise<ChildProcess>((done) => (spawned = done));
-    const first = runScript(WORKER, strict(redis.url), { onSpawn: (process) => spawned(process) });
-    const deadline = Date.now() + 60_000;
-    while (server.requests.length === 0) {
-      assert.ok(Date.now() < deadline, 'the first worker reads the video');
-      await new Promise((done) => setTimeout(done, 10));
-    }
-    (await child).kill('SIGKILL');
-    await first;
-    const second = await runScript(WORKER, strict(redis.url));
-    assert.equal(second.code, 0, second.stderr);
+    await killWorkerThenRunAnother(() => server.requests.length > 0, 'the first worker reads the video');
 
     const [status] = await queueStatus({ redis: redis.url, batch });
     assert.equal(status!.done, true);
