@@ -125,3 +125,40 @@ export async function deriveWithFfmpeg(
   }
   return path;
 }
+
+/**
+ * Frames `first` to `last` (counted in display order, as ffmpeg's `n`) as ffmpeg 5.1 gives them through `filters`
+ * (after its own autorotation, unless `-noautorotate` is among `inputArgs`), as raw `pixFmt`: one buffer per frame.
+ */
+export async function ffmpegFrames(
+  path: string,
+  options: { first: number; last: number; filters?: string[]; pixFmt: string; frameBytes: number; inputArgs?: string[]; args?: string[] },
+): Promise<Buffer[]> {
+  const { first, last, filters = [], pixFmt, frameBytes } = options;
+  const vf = [`select='between(n\\,${first}\\,${last})'`, ...filters].join(',');
+  const raw = await runTool('ffmpeg', [
+    ...(options.inputArgs ?? []), '-i', path, '-vf', vf, '-vsync', '0', ...(options.args ?? []), '-f', 'rawvideo', '-pix_fmt', pixFmt, '-',
+  ]);
+  const count = last - first + 1;
+  if (raw.length !== frameBytes * count) throw new Error(`ffmpeg gave ${raw.length} bytes for ${count} frames of ${frameBytes} bytes (${vf})`);
+  return Array.from({ length: count }, (_, i) => raw.subarray(i * frameBytes, (i + 1) * frameBytes));
+}
+
+/**
+ * The mean and the largest absolute difference between the samples of two pictures (bytes, or 16-bit little-endian
+ * numbers), and the share of samples that differ by more than `far`.
+ */
+export function sampleDifference(a: Buffer, b: Buffer, bytesPerSample: 1 | 2 = 1, far = 16): { mean: number; max: number; farShare: number } {
+  if (a.length !== b.length) throw new Error(`pictures of ${a.length} and ${b.length} bytes cannot be compared`);
+  let sum = 0;
+  let max = 0;
+  let farCount = 0;
+  const samples = a.length / bytesPerSample;
+  for (let i = 0; i < samples; i++) {
+    const d = bytesPerSample === 1 ? Math.abs(a[i]! - b[i]!) : Math.abs(a.readUInt16LE(i * 2) - b.readUInt16LE(i * 2));
+    sum += d;
+    if (d > max) max = d;
+    if (d > far) farCount++;
+  }
+  return { mean: sum / samples, max, farShare: farCount / samples };
+}

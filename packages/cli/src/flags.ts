@@ -74,6 +74,61 @@ export const STREAM_FLAG: OptionFlag<StreamToDirOptions> = {
   yargs: { type: 'number', requiresArg: true, describe: 'Which video stream to read when the file has several, from 0 (probe says how many)', group: SOURCE_GROUP },
 };
 
+// --- Size, crop and pixel format ---
+
+const FORMAT_GROUP = 'Size and format:';
+
+/** `--size`, `--fit`, `--max-side`, `--crop`, `--scale-filter`, `--pixel-format`: the options of `FrameFormatOptions`. */
+export const FORMAT_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
+  {
+    option: 'size',
+    flag: 'size',
+    yargs: { type: 'string', requiresArg: true, describe: 'Output size WxH; 640x or x360 keeps the aspect ratio [default: the picture\'s]', group: FORMAT_GROUP },
+    toOption: (text: string) => parseSize(text),
+  },
+  { option: 'fit', flag: 'fit', yargs: { type: 'string', requiresArg: true, describe: 'With both sides of --size: fill (stretch), contain (pad with black) or cover (crop the centre)', group: FORMAT_GROUP } },
+  { option: 'maxSide', flag: 'max-side', yargs: { type: 'number', requiresArg: true, describe: 'Scale down so the longer side is at most N pixels (not with --size)', group: FORMAT_GROUP } },
+  {
+    option: 'crop',
+    flag: 'crop',
+    yargs: { type: 'string', requiresArg: true, describe: 'Keep the rectangle WxH+X+Y of the picture as shown (upright with --autorotate), before the scale', group: FORMAT_GROUP },
+    toOption: (text: string) => parseCrop(text),
+  },
+  {
+    option: 'scaleFilter',
+    flag: 'scale-filter',
+    yargs: { type: 'string', requiresArg: true, describe: 'Resize filter: area, bicubic, bilinear, lanczos or neighbor; auto is area to shrink, bicubic to enlarge', group: FORMAT_GROUP },
+  },
+  {
+    option: 'pixelFormat',
+    flag: 'pixel-format',
+    yargs: { type: 'string', requiresArg: true, describe: 'rgb24, bgr24, rgba, gray8 or rgb48 (16-bit PNG, for 10/12-bit video)', group: FORMAT_GROUP },
+  },
+];
+
+/** `640x360`, `640x` or `x360` into a size, for the library to check; anything else is a usage error naming --size. */
+function parseSize(text: string): { width?: number; height?: number } {
+  const match = /^(\d*)x(\d*)$/i.exec(text.trim());
+  if (!match || (match[1] === '' && match[2] === '')) {
+    const expected = 'WxH, Wx or xH in pixels, e.g. 640x360, 640x or x360';
+    throw new InvalidOptionError('size', `Expected ${expected} for --size but received ${JSON.stringify(text)}`, { expected });
+  }
+  return { ...(match[1] ? { width: Number(match[1]) } : {}), ...(match[2] ? { height: Number(match[2]) } : {}) };
+}
+
+/** `WxH+X+Y` into a crop rectangle, for the library to check; anything else is a usage error naming --crop. */
+function parseCrop(text: string): { x: number; y: number; width: number; height: number } {
+  const match = /^(\d+)x(\d+)\+(\d+)\+(\d+)$/i.exec(text.trim());
+  if (!match) {
+    const expected = 'WxH+X+Y in pixels, e.g. 640x360+100+50';
+    throw new InvalidOptionError('crop', `Expected ${expected} for --crop but received ${JSON.stringify(text)}`, { expected });
+  }
+  const [width, height, x, y] = match.slice(1).map(Number) as [number, number, number, number];
+  return { x, y, width, height };
+}
+
+// --- end of size, crop and pixel format ---
+
 /** Flags of `framepipe frames` that set an option of `streamVideoFramesToDir`. */
 export const FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
   // The selection's defaults are Selection's own, not in the option table.
@@ -117,6 +172,7 @@ export const FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
   },
   { option: 'strict', flag: 'strict', yargs: { type: 'boolean', describe: 'Fail on a corrupt frame, a packet the decoder rejects, or a selected frame the video cannot give, instead of skipping it', group: FRAMES_GROUP } },
   { option: 'autorotate', flag: 'autorotate', yargs: { type: 'boolean', describe: 'Turn pictures upright by the rotation metadata, as a player does', group: FRAMES_GROUP } },
+  ...FORMAT_FLAGS,
   { option: 'maxWriteWorkers', flag: 'max-write-workers', yargs: { type: 'number', requiresArg: true, describe: 'Files encoded and written at the same time', group: 'Tuning:' } },
   {
     option: 'queueMaxSize',

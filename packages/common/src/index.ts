@@ -21,3 +21,5 @@ export type { FrameBudgetOptions } from './frame-budget.ts';
 export { BufferPool, checkPool } from './buffer-pool.ts';
 export { DISCONTINUITY, InFlight, SharedAttempt, StageBuffers, isDiscontinuity, objectStreamOptions } from './streams.ts';
 export type { BufferedRelease } from './streams.ts';
+export { PIXEL_FORMATS, PIXEL_LAYOUT } from './pixel-format.ts';
+export type { PixelFormat } from './pixel-format.ts';

@@ -3,6 +3,8 @@ export type { FrameSinkRun, ManifestLine } from './stream-video-frames.ts';
 export { openFrameStages } from './open-frame-stages.ts';
 export type { FrameStages } from './open-frame-stages.ts';
 export { OPTION_KEYS, checkDirOptions, optionDefault } from './options.ts';
+export { FRAME_FORMAT_KEYS, checkFrameFormat, converterOptionsOf } from './options.ts';
+export type { FrameFormatOptions, FrameFormatSettings } from './options.ts';
 export type { DecodeOptions, FrameStagesOptions, IterateOptions, SourceOptions, StreamOptions, StreamToDirOptions } from './options.ts';
 export { RunStats, describeFramesMissing } from './run-stats.ts';
 export { probeVideo } from './probe-video.ts';
@@ -14,6 +16,8 @@ export { ErrorCode, FramepipeError, InvalidOptionError, AbortError, FrameBudget,
 export { Selection, planDecode } from '@framepipe/pts-indexer';
 export type { DecodePart, DecodePlan, KeyframePosition, SelectionOptions } from '@framepipe/pts-indexer';
 export type { RgbFrame } from '@framepipe/rgb';
+export { PIXEL_FORMATS, SCALE_FILTERS, FITS } from '@framepipe/rgb';
+export type { Fit, OutputSize, PixelFormat, Rect, ScaleFilter } from '@framepipe/rgb';
 export type { ByteSource, ByteSourceInput, RetryEvent } from '@framepipe/http-source';
 export { RETRY_CHANNEL } from '@framepipe/http-source';
 export { MANIFEST_FILE_NAME } from '@framepipe/sink';

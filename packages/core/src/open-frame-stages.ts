@@ -10,7 +10,7 @@ import type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
 import type { AdoptedFrame } from '@framepipe/sink';
 import { FrameRun } from './frame-pipeline.ts';
 import type { IndexedVideo } from './frame-pipeline.ts';
-import { checkStageOptions } from './options.ts';
+import { checkStageOptions, converterOptionsOf } from './options.ts';
 import type { FrameStagesOptions } from './options.ts';
 import { attachProbe, countMissing, describeFramesMissing, noFramesMissing } from './run-stats.ts';
 import type { FramesMissing } from './run-stats.ts';
@@ -201,7 +201,11 @@ async function wire(
   const selector = run.own(new FrameSelector(index, { selection: plan.selection, budget, missed }));
   const rotate = settings.autorotate ? rightAngle(info.rotation) : 0;
   const { pool, highWaterMark } = settings;
-  const converter = run.own(new RgbConverter({ timeBase, budget, rotate, highWaterMark, ...(pool ? { pool } : {}) }));
+  const converter = run.own(
+    new RgbConverter({ timeBase, budget, rotate, highWaterMark, ...(pool ? { pool } : {}), ...converterOptionsOf(settings) }),
+  );
+  // A crop is checked against the picture as soon as its size is known, before the first frame is decoded.
+  converter.outputSize(info.width, info.height);
   // Nothing after the selection is wanted: end the input there, the decoder flushes, and the run completes.
   selector.once('done', () => demuxer.stop());
   if (routed) {

@@ -3,8 +3,10 @@ import type { OptionRule, RuleTable, SettingsOf } from '@framepipe/common';
 import { DEFAULT_CACHE_DISK, DEFAULT_CACHE_MEMORY, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '@framepipe/http-source';
 import type { HttpSourceOptions } from '@framepipe/http-source';
 import { SELECTION_KEYS, Selection } from '@framepipe/pts-indexer';
+import { FITS, PIXEL_FORMATS, SCALE_FILTERS, checkCrop, checkSize } from '@framepipe/rgb';
+import type { FrameGeometryOptions, OutputSize, Rect, RgbConverterOptions } from '@framepipe/rgb';
 import type { SelectionOptions } from '@framepipe/pts-indexer';
-import { IMAGE_EXTENSIONS } from '@framepipe/sink';
+import { IMAGE_EXTENSIONS, checkFormatForExtension } from '@framepipe/sink';
 import type { ImageExtension, ImageWriter } from '@framepipe/sink';
 import { RunStats } from './run-stats.ts';
 
@@ -56,8 +58,57 @@ const SOURCE_RULES = {
   cacheDisk: rules.integer(0, DEFAULT_CACHE_DISK),
 } satisfies RuleTable<SourceOptions>;
 
+// --- Size, crop and pixel format (one table, for every call that converts frames) ---
+
+/**
+ * The size, crop, scaling filter and pixel format of the frames a call gives: `size`, `fit`, `maxSide`, `crop`,
+ * `scaleFilter`, `pixelFormat` (see `FrameGeometryOptions`), done in the one swscale pass that converts the colours.
+ * @example
+ * for await (const frame of streamVideoFrames(url, { size: { width: 224, height: 224 }, fit: 'cover', pixelFormat: 'bgr24' })) {
+ *   model.push(frame.data); // 224 × 224 × 3 bytes, B, G, R
+ * }
+ */
+export interface FrameFormatOptions extends FrameGeometryOptions {}
+
+const FORMAT_RULES = {
+  size: { check: (value: unknown, name: string): OutputSize => checkSize(value, name) },
+  fit: rules.oneOf(FITS, 'fill'),
+  maxSide: rules.integer(1),
+  crop: { check: (value: unknown, name: string): Rect => checkCrop(value, name) },
+  scaleFilter: rules.oneOf(SCALE_FILTERS, 'auto'),
+  pixelFormat: rules.oneOf(PIXEL_FORMATS, 'rgb24'),
+} satisfies RuleTable<FrameFormatOptions>;
+
+export type FrameFormatSettings = SettingsOf<typeof FORMAT_RULES>;
+
+/** The keys of {@link FrameFormatOptions}. */
+export const FRAME_FORMAT_KEYS = Object.keys(FORMAT_RULES) as Array<keyof FrameFormatOptions>;
+
+/** Checks what the format rules cannot see one option at a time: `size` and `maxSide` exclude each other. */
+function checkFormatTogether(settings: FrameFormatSettings): void {
+  if (settings.size !== undefined && settings.maxSide !== undefined) {
+    throw conflictingOptions('maxSide', 'size', 'size says the output size itself; to bound the longer side, give maxSide alone');
+  }
+}
+
+/** Checks {@link FrameFormatOptions} alone (for a call of its own, such as a reader); throws an InvalidOptionError. */
+export function checkFrameFormat(options: FrameFormatOptions | undefined, where: string): FrameFormatSettings {
+  const settings = checkOptions(FORMAT_RULES, options, where);
+  checkFormatTogether(settings);
+  return settings;
+}
+
+/** The `RgbConverter` options that follow from checked format settings (the converter checks them again). */
+export function converterOptionsOf(settings: FrameFormatSettings): Pick<RgbConverterOptions, keyof FrameFormatOptions> {
+  const options: Record<string, unknown> = {};
+  for (const key of FRAME_FORMAT_KEYS) if (settings[key] !== undefined) options[key] = settings[key];
+  return options as Pick<RgbConverterOptions, keyof FrameFormatOptions>;
+}
+
+// --- end of size, crop and pixel format ---
+
 /** How the frames are decoded and converted, and what the run reports. */
-export interface DecodeOptions extends SourceOptions {
+export interface DecodeOptions extends SourceOptions, FrameFormatOptions {
   /**
    * Draw progress lines on stderr for the scan phase and for a decode from the start (they count packets).
    * @default false
@@ -96,6 +147,7 @@ export interface DecodeOptions extends SourceOptions {
 
 const DECODE_RULES = {
   ...SOURCE_RULES,
+  ...FORMAT_RULES,
   showDecodingProgress: rules.boolean(false),
   autorotate: rules.boolean(false),
   strict: rules.boolean(false),
@@ -307,6 +359,7 @@ export type StageSettings = SettingsOf<typeof STAGE_RULES>;
 /** Checks and applies a table, then the selection it holds as one value. */
 function withSelection<T extends Record<string, OptionRule<unknown>>>(table: T, options: unknown, where: string): Checked<T> {
   const settings = checkOptions(table, options, where) as Record<string, unknown>;
+  checkFormatTogether(settings as FrameFormatSettings);
   const selection = Selection.from(Object.fromEntries(SELECTION_KEYS.map((key) => [key, settings[key]])));
   for (const key of SELECTION_KEYS) delete settings[key];
   return { ...settings, selection } as Checked<T>;
@@ -324,12 +377,15 @@ export function checkDirOptions(outputDir: unknown, options: StreamToDirOptions 
   if (settings.overwrite && settings.resume) {
     throw conflictingOptions('overwrite', 'resume', 'resume keeps the files that overwrite removes; give one or the other');
   }
+  // A writer of one's own decides what its files hold.
+  if (!settings.imageWriter) checkFormatForExtension(settings.pixelFormat, settings.ext);
   return settings;
 }
 
 /** Checks the options of {@link openFrameStages}. */
 export function checkStageOptions(options: FrameStagesOptions | undefined): StageSettings {
   const settings = checkOptions(STAGE_RULES, options, 'openFrameStages');
+  checkFormatTogether(settings);
   if (settings.budget instanceof FrameBudget && options?.stallTimeout !== undefined) {
     // A budget comes with its own; silently running with another would mislead.
     throw invalidOption('stallTimeout', 'no stallTimeout with a FrameBudget (give it to the budget: new FrameBudget(n, { stallTimeout }))', options.stallTimeout);

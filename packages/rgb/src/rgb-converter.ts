@@ -1,5 +1,5 @@
 import { Transform } from 'streamx';
-import { FFmpegError, Frame, SoftwareScaleContext } from 'node-av';
+import { FFmpegError, Frame, SoftwareScaleContext, avImageAllocArrays, avImageCopy2 } from 'node-av';
 import {
   AVCHROMA_LOC_LEFT,
   AVCHROMA_LOC_UNSPECIFIED,
@@ -25,6 +25,7 @@ import {
   AV_PIX_FMT_PAL8,
   AV_PIX_FMT_RGB0,
   AV_PIX_FMT_RGB24,
+  AV_PIX_FMT_RGB48LE,
   AV_PIX_FMT_RGBA,
   AV_PIX_FMT_UYVY422,
   AV_PIX_FMT_YUV410P,
@@ -57,9 +58,16 @@ import {
   checkInteger,
   invalidOption,
   StageBuffers,
+  PIXEL_LAYOUT,
 } from '@framepipe/common';
+import { checkGeometry, planGeometry, storedRect } from './frame-geometry.ts';
+import type { FrameGeometryOptions, FrameGeometrySettings, GeometryPlan, Rect, ScaleFilter } from './frame-geometry.ts';
+import type { PixelFormat } from '@framepipe/common';
 
-/** A decoded frame as packed RGB: `data` holds `height` rows of `width` pixels of 3 bytes (R, G, B). */
+/**
+ * A converted frame: `data` holds `height` rows of `width` pixels in `format` (3 bytes R, G, B for the default
+ * `rgb24`), packed: each row `stride` bytes, no padding.
+ */
 export interface RgbFrame {
   /** The frame number (Supervisely's rule). */
   readonly index: number;
@@ -71,7 +79,13 @@ export interface RgbFrame {
   readonly keyframe: boolean;
   readonly width: number;
   readonly height: number;
-  /** `width × height × 3` bytes, row-major, no padding. */
+  /** The layout of each pixel (see `PixelFormat`). */
+  readonly format: PixelFormat;
+  /** Channels per pixel: 3 for `rgb24`, `bgr24` and `rgb48`, 4 for `rgba`, 1 for `gray8`. */
+  readonly channels: number;
+  /** Bytes per row: `width × channels`, twice that for `rgb48`. */
+  readonly stride: number;
+  /** `height × stride` bytes, row-major, no padding. */
   readonly data: Buffer;
 }
 
@@ -81,15 +95,15 @@ export interface NumberedFrameInput {
   readonly index: number;
 }
 
-/** Options of {@link RgbConverter}. */
-export interface RgbConverterOptions {
+/** Options of {@link RgbConverter}: the size, crop and pixel format of its frames, and how it runs. */
+export interface RgbConverterOptions extends FrameGeometryOptions {
   /** Time base of the frames' pts (the demuxer's `info.timeBase`), to compute `time`. */
   timeBase: { num: number; den: number };
   /** Gives a unit back for each input frame that fails to convert (the output frame keeps the unit otherwise). */
   budget?: FrameBudget | undefined;
   /**
    * Turns every picture this many degrees counter-clockwise, e.g. by the demuxer's `info.rotation` to show it
-   * upright as a player does (`width` and `height` swap for 90 and 270).
+   * upright as a player does (`width` and `height` swap for 90 and 270). `crop` and `size` apply to the turned picture.
    * @default 0
    */
   rotate?: 0 | 90 | 180 | 270 | undefined;
@@ -136,42 +150,71 @@ const DEEP_FLAGS = 'bilinear+accurate_rnd+full_chroma_int';
 /** swscale's own default, which an allocated context starts with. */
 const DEFAULT_FLAGS = 'bicubic';
 
+/** The FFmpeg format each output format is converted to. */
+const TARGET_FORMATS: Readonly<Record<PixelFormat, AVPixelFormat>> = {
+  rgb24: AV_PIX_FMT_RGB24,
+  bgr24: AV_PIX_FMT_BGR24,
+  rgba: AV_PIX_FMT_RGBA,
+  gray8: AV_PIX_FMT_GRAY8,
+  rgb48: AV_PIX_FMT_RGB48LE,
+};
+
+/** What the converter does to frames of one stored size: the plan, and the same in the stored picture's terms. */
+interface SizedPlan {
+  readonly width: number;
+  readonly height: number;
+  readonly plan: GeometryPlan;
+  /** The plan's source rectangle in the stored picture. */
+  readonly crop: Rect;
+  /** The size swscale scales to: the plan's `scaled`, sides swapped for a quarter turn. */
+  readonly scaled: { readonly width: number; readonly height: number };
+}
+
 /**
- * Converts numbered decoded frames to {@link RgbFrame}s (packed RGB24) with swscale. The conversion follows each
- * frame's own colour tags: limited or full range (including the `yuvj` formats), the BT.601/BT.709/BT.2020 matrix,
- * 8, 10 or 12 bits. A frame with no matrix tag is read as BT.601, as FFmpeg and PyAV do. The conversion is by the matrix
- * only, as ffmpeg's `-pix_fmt rgb24`: an HDR frame (PQ or HLG, BT.2020) gives its signal's RGB, neither tone- nor
- * gamut-mapped. The input frame is freed.
+ * Converts numbered decoded frames to {@link RgbFrame}s (packed RGB24 by default, or another `pixelFormat`) with
+ * swscale, cropped and resized in the same pass when asked (`crop`, `size`, `fit`, `maxSide`, `scaleFilter`). The
+ * conversion follows each frame's own colour tags: limited or full range (including the `yuvj` formats), the
+ * BT.601/BT.709/BT.2020 matrix, 8, 10 or 12 bits. A frame with no matrix tag is read as BT.601, as FFmpeg and PyAV do.
+ * The conversion is by the matrix only, as ffmpeg's `-pix_fmt rgb24`: an HDR frame (PQ or HLG, BT.2020) gives its
+ * signal's RGB, neither tone- nor gamut-mapped. The input frame is freed.
  *
  * One instance converts one frame at a time (swscale contexts are not safe to share across concurrent calls).
  *
  * @example
- * const converter = new RgbConverter({ timeBase: info.timeBase });
+ * const converter = new RgbConverter({ timeBase: info.timeBase, size: { width: 224 }, pixelFormat: 'bgr24' });
  * converter.write({ frame, index: 0 });
- * converter.on('data', (rgb) => console.log(rgb.index, rgb.width, rgb.height, rgb.data.length));
+ * converter.on('data', (rgb) => console.log(rgb.index, rgb.width, rgb.height, rgb.format, rgb.data.length));
  */
 export class RgbConverter extends Transform {
   #timeBase: { num: number; den: number };
   #budget: FrameBudget | undefined;
   #rotate: 0 | 90 | 180 | 270;
   #pool: BufferPool | undefined;
+  #geometry: FrameGeometrySettings;
+  #sized: SizedPlan | null = null;
   #scaler: SoftwareScaleContext | null = null;
-  /** The `sws_flags` set on the scaler: {@link DEEP_FLAGS} or {@link DEFAULT_FLAGS}. */
+  /** The `sws_flags` set on the scaler: {@link DEEP_FLAGS} or {@link DEFAULT_FLAGS}, or a filter's when resizing. */
   #flags = DEFAULT_FLAGS;
   #target: Frame | null = null;
   /**
-   * The target's RGB plane, read once per target: node-av wraps native memory in a new external Buffer at every
+   * The target's plane, read once per target: node-av wraps native memory in a new external Buffer at every
    * `frame.data` read, and V8 counts each as a fresh allocation of its size (6 MB at 1080p), which set off a full
    * garbage collection every few frames. swscale writes into the buffers the target already has, so the plane stays.
    */
   #plane: { data: Buffer; stride: number } | null = null;
+  /** The cropped part of a frame, for a crop whose corner is not the picture's (see {@link cropOf}). */
+  #cropped: { frame: Frame; planes: Buffer[] } | null = null;
   #inFlight = new InFlight();
   #framesConverted = 0;
   readonly #buffered: StageBuffers<NumberedFrameInput, RgbFrame>;
 
   constructor(options: RgbConverterOptions) {
     const opts = assertOptionsObject(options, 'RgbConverter');
-    assertKnownKeys(opts, ['timeBase', 'budget', 'rotate', 'pool', 'highWaterMark'], 'RgbConverter');
+    assertKnownKeys(
+      opts,
+      ['timeBase', 'budget', 'rotate', 'pool', 'highWaterMark', 'size', 'fit', 'maxSide', 'crop', 'scaleFilter', 'pixelFormat'],
+      'RgbConverter',
+    );
     const buffered = new StageBuffers<NumberedFrameInput, RgbFrame>();
     super(buffered.options(checkInteger('highWaterMark', opts.highWaterMark ?? 1, 1)));
     // An RgbFrame is plain memory: only its unit needs giving back.
@@ -192,11 +235,22 @@ export class RgbConverter extends Transform {
     if (rotate !== 0 && rotate !== 90 && rotate !== 180 && rotate !== 270) throw invalidOption('rotate', 'one of 0, 90, 180, 270', rotate);
     this.#rotate = rotate;
     this.#pool = checkPool(opts.pool);
+    this.#geometry = checkGeometry(opts);
   }
 
   /** Frames converted so far. */
   get framesConverted(): number {
     return this.#framesConverted;
+  }
+
+  /**
+   * The size of the frames this converter makes from stored pictures of `width × height`; throws the
+   * `ERR_FRAMEPIPE_INVALID_OPTION` of a crop that does not fit them. Lets a caller check the options once the video's
+   * size is known, before the first frame.
+   */
+  outputSize(width: number, height: number): { width: number; height: number } {
+    const { output } = this.#planFor(width, height).plan;
+    return { width: output.width, height: output.height };
   }
 
   override _transform(input: NumberedFrameInput, cb: (err: Error | null, data?: unknown) => void): void {
@@ -239,6 +293,8 @@ export class RgbConverter extends Transform {
         this.#target?.free();
         this.#target = null;
         this.#plane = null;
+        this.#cropped?.frame.free();
+        this.#cropped = null;
         this.#scaler?.freeContext();
         this.#scaler = null;
       })
@@ -246,7 +302,6 @@ export class RgbConverter extends Transform {
   }
 
   async #convert({ frame, index }: NumberedFrameInput): Promise<RgbFrame> {
-    const { width, height } = frame;
     // A field-coded picture (interlaced video, or a stream whose damaged header says so) is converted as one picture,
     // as PyAV's reformat and OpenCV do; sws_scale_frame would refuse it, since the RGB target is progressive.
     frame.clearFlags(AV_FRAME_FLAG_INTERLACED, AV_FRAME_FLAG_TOP_FIELD_FIRST);
@@ -255,62 +310,175 @@ export class RgbConverter extends Transform {
       frame.format = alias;
       frame.colorRange = AVCOL_RANGE_JPEG;
     }
-    const target = this.#targetFor(width, height);
-    describeLikeSource(target, frame);
+    const { plan, crop, scaled } = this.#planFor(frame.width, frame.height);
+    const source = this.#cropOf(frame, crop);
+    const target = this.#targetFor(scaled.width, scaled.height);
+    describeLikeSource(target, source);
     if (!this.#scaler) {
       // Left unconfigured on purpose: sws_scale_frame then sets itself up from the frames' colour properties
       // (range, matrix) and redoes that only when they, or the flags, change.
       this.#scaler = new SoftwareScaleContext();
       this.#scaler.allocContext();
     }
-    const flags = EIGHT_BIT.has(frame.format as AVPixelFormat) ? DEFAULT_FLAGS : DEEP_FLAGS;
+    const eightBit = EIGHT_BIT.has(source.format as AVPixelFormat);
+    const resized = scaled.width !== source.width || scaled.height !== source.height;
+    const flags = resized ? resizeFlags(this.#geometry.scaleFilter, source, scaled, eightBit) : eightBit ? DEFAULT_FLAGS : DEEP_FLAGS;
     // Unsited chroma is co-sited with the even luma columns, as H.264, HEVC and MPEG-2 define 4:2:0 by default and
     // every standard defines 4:2:2 (ProRes, DNxHD, HEVC 4:2:2); swscale would take it as centred between them.
-    if (flags === DEEP_FLAGS && frame.chromaLocation === AVCHROMA_LOC_UNSPECIFIED) frame.chromaLocation = AVCHROMA_LOC_LEFT;
+    if (!eightBit && source.chromaLocation === AVCHROMA_LOC_UNSPECIFIED) source.chromaLocation = AVCHROMA_LOC_LEFT;
     if (flags !== this.#flags) {
       const set = this.#scaler.setOption('sws_flags', flags);
       if (set < 0) throw swscaleFailed(`Cannot set swscale flags ${flags}`, set);
       this.#flags = flags;
     }
-    const ret = await this.#scaler.scaleFrame(target, frame);
-    if (ret < 0) throw swscaleFailed(`Cannot convert frame ${index} to RGB`, ret);
-    const size = width * height * 3;
-    const data = packedCopy(this.#plane!, width, height, this.#rotate, this.#pool?.take(size) ?? Buffer.allocUnsafe(size));
+    const ret = await this.#scaler.scaleFrame(target, source);
+    if (ret < 0) throw swscaleFailed(`Cannot convert frame ${index} to ${this.#geometry.pixelFormat}`, ret);
+    const format = this.#geometry.pixelFormat;
+    const { channels, bytesPerPixel } = PIXEL_LAYOUT[format];
+    const { output, offset } = plan;
+    const stride = output.width * bytesPerPixel;
+    const size = stride * output.height;
+    const out = this.#pool?.take(size) ?? Buffer.allocUnsafe(size);
+    if (output.width !== plan.scaled.width || output.height !== plan.scaled.height) padBlack(out, format);
+    const data = packedCopy(this.#plane!, scaled.width, scaled.height, this.#rotate, bytesPerPixel, out, stride, offset);
     const pts = frame.pts;
     const time = (Number(pts) * this.#timeBase.num) / this.#timeBase.den;
-    const turned = this.#rotate === 90 || this.#rotate === 270;
     // The flag, not the deprecated `key_frame` field (AVFrame.keyFrame), which FFmpeg has been phasing out.
     const keyframe = frame.hasFlags(AV_FRAME_FLAG_KEY);
-    return { index, pts, time, keyframe, width: turned ? height : width, height: turned ? width : height, data };
+    return { index, pts, time, keyframe, width: output.width, height: output.height, format, channels, stride, data };
   }
 
-  /** One RGB frame is reused as the conversion target; it is rebuilt only when the size changes. */
+  /** The plan for stored pictures of `width × height`, made once per size. */
+  #planFor(width: number, height: number): SizedPlan {
+    const current = this.#sized;
+    if (current && current.width === width && current.height === height) return current;
+    const turned = this.#rotate === 90 || this.#rotate === 270;
+    const plan = planGeometry(this.#geometry, turned ? height : width, turned ? width : height);
+    const crop = storedRect(plan.source, this.#rotate, width, height);
+    const scaled = turned ? { width: plan.scaled.height, height: plan.scaled.width } : plan.scaled;
+    this.#sized = { width, height, plan, crop, scaled };
+    return this.#sized;
+  }
+
+  /**
+   * The part of `frame` that `crop` keeps. A crop from the top left corner only narrows the frame (its planes stay
+   * where they are); another is copied into a frame of its own (reused), since node-av gives no way to move a
+   * frame's plane pointers or set its crop fields: `av_image_copy2` from views into the planes, at the cost of one
+   * copy of the kept part. The corner moves to even coordinates where the chroma is subsampled, as ffmpeg's `crop`
+   * filter does it.
+   */
+  #cropOf(frame: Frame, crop: Rect): Frame {
+    if (crop.width === frame.width && crop.height === frame.height) return frame;
+    const format = frame.format as AVPixelFormat;
+    const planes = frame.data ?? [];
+    const layout = planeLayout(format);
+    const rowShift = planes.map((plane, p) => Math.round(Math.log2(frame.height / Math.max(1, plane.length / (frame.linesize[p] ?? 1)))));
+    const x = crop.x - (crop.x % layout.alignX);
+    const y = crop.y - (crop.y % (1 << Math.max(0, ...rowShift)));
+    if (x === 0 && y === 0) {
+      frame.width = crop.width;
+      frame.height = crop.height;
+      return frame;
+    }
+    const target = this.#croppedFrame(format, crop.width, crop.height);
+    const copied = target.frame.copyProps(frame);
+    if (copied < 0) throw swscaleFailed('Cannot copy the properties of a frame to crop', copied);
+    const linesizes = frame.linesize.slice(0, planes.length);
+    const from = planes.map((plane, p) => plane.subarray((y >> rowShift[p]!) * linesizes[p]! + x * layout.bytesPerColumn[p]!));
+    avImageCopy2(target.planes, target.frame.linesize.slice(0, planes.length), from, linesizes, format, crop.width, crop.height);
+    return target.frame;
+  }
+
+  #croppedFrame(format: AVPixelFormat, width: number, height: number): { frame: Frame; planes: Buffer[] } {
+    const current = this.#cropped;
+    if (current && current.frame.format === format && current.frame.width === width && current.frame.height === height) return current;
+    current?.frame.free();
+    this.#cropped = null;
+    const frame = allocFrame(format, width, height, 'crop');
+    this.#cropped = { frame, planes: frame.data ?? [] };
+    return this.#cropped;
+  }
+
+  /** One target frame is reused for the conversion; it is rebuilt only when the size changes. */
   #targetFor(width: number, height: number): Frame {
     const current = this.#target;
     if (current && current.width === width && current.height === height) return current;
     current?.free();
     this.#target = null;
     this.#plane = null;
-    const target = new Frame();
-    target.alloc();
-    target.format = AV_PIX_FMT_RGB24;
-    target.width = width;
-    target.height = height;
+    const format = this.#geometry.pixelFormat;
+    const target = allocFrame(TARGET_FORMATS[format], width, height, format);
     target.colorRange = AVCOL_RANGE_JPEG;
-    target.colorSpace = AVCOL_SPC_RGB;
-    // Rows padded to a multiple of 32 bytes: swscale's SIMD yuv420p→RGB path writes whole blocks of 8 pixels and,
-    // when a row has no room for the last block, skips the last `width % 8` pixels, leaving them unconverted.
-    const ret = target.getBuffer(32);
-    const plane = ret < 0 ? undefined : target.data?.[0];
-    if (!plane) {
-      target.free();
-      const what = `Cannot allocate a ${width}x${height} RGB frame`;
-      throw ret < 0 ? swscaleFailed(what, ret) : new FramepipeError(ErrorCode.DECODE_FAILED, `${what}: FFmpeg gave no plane`);
-    }
+    if (format !== 'gray8') target.colorSpace = AVCOL_SPC_RGB;
     this.#target = target;
-    this.#plane = { data: plane, stride: target.linesize[0] ?? 0 };
+    this.#plane = { data: target.data![0]!, stride: target.linesize[0] ?? 0 };
     return target;
   }
+}
+
+/**
+ * A frame with buffers. Rows are padded to a multiple of 32 bytes: swscale's SIMD yuv420p→RGB path writes whole blocks
+ * of 8 pixels and, when a row has no room for the last block, skips the last `width % 8` pixels, leaving them
+ * unconverted.
+ */
+function allocFrame(format: AVPixelFormat, width: number, height: number, what: string): Frame {
+  const frame = new Frame();
+  frame.alloc();
+  frame.format = format;
+  frame.width = width;
+  frame.height = height;
+  const ret = frame.getBuffer(32);
+  const plane = ret < 0 ? undefined : frame.data?.[0];
+  if (!plane) {
+    frame.free();
+    const failed = `Cannot allocate a ${width}x${height} ${what} frame`;
+    throw ret < 0 ? swscaleFailed(failed, ret) : new FramepipeError(ErrorCode.DECODE_FAILED, `${failed}: FFmpeg gave no plane`);
+  }
+  return frame;
+}
+
+/**
+ * The swscale flags of a resize: the filter asked for (`auto`: area to make smaller, bicubic to make larger), and for
+ * deep formats the accurate rounding and full chroma interpolation of {@link DEEP_FLAGS}.
+ */
+function resizeFlags(filter: ScaleFilter, from: { width: number; height: number }, to: { width: number; height: number }, eightBit: boolean): string {
+  const name = filter !== 'auto' ? filter : to.width <= from.width && to.height <= from.height ? 'area' : 'bicubic';
+  return eightBit ? name : `${name}+accurate_rnd+full_chroma_int`;
+}
+
+/** Where a crop may start in each plane of a format: bytes per column of the picture, and the step of the x corner. */
+interface PlaneLayout {
+  readonly bytesPerColumn: readonly number[];
+  readonly alignX: number;
+}
+
+/** Packed 4:2:2 formats: one plane, but two pixels share their chroma, so a crop starts at an even column. */
+const PACKED_422 = new Set<AVPixelFormat>([AV_PIX_FMT_YUYV422, AV_PIX_FMT_UYVY422]);
+const PLANE_LAYOUTS = new Map<AVPixelFormat, PlaneLayout>();
+
+/**
+ * The layout of a format's planes, from the line sizes FFmpeg gives pictures 1 and 64 pixels wide: a plane's bytes per
+ * column, and its horizontal subsampling (64 columns of a plane subsampled by 2 take 32 times the bytes of one).
+ */
+function planeLayout(format: AVPixelFormat): PlaneLayout {
+  const known = PLANE_LAYOUTS.get(format);
+  if (known) return known;
+  const one = avImageAllocArrays(1, 1, format, 1).linesizes;
+  const wide = avImageAllocArrays(64, 64, format, 1).linesizes;
+  const planes = wide.filter((size) => size > 0).length;
+  const bytesPerColumn = wide.slice(0, planes).map((size) => size / 64);
+  const shift = Math.max(0, ...wide.slice(0, planes).map((size, p) => Math.round(Math.log2(64 / (size / one[p]!)))));
+  const layout = { bytesPerColumn, alignX: PACKED_422.has(format) ? Math.max(2, 1 << shift) : 1 << shift };
+  PLANE_LAYOUTS.set(format, layout);
+  return layout;
+}
+
+const OPAQUE_BLACK = Buffer.from([0, 0, 0, 255]);
+
+/** Fills an output frame with black: zeros, and an opaque alpha for `rgba`. */
+function padBlack(out: Buffer, format: PixelFormat): void {
+  if (format === 'rgba') out.fill(OPAQUE_BLACK);
+  else out.fill(0);
 }
 
 /**
@@ -337,37 +505,44 @@ function swscaleFailed(what: string, ret: number): FramepipeError {
 }
 
 /**
- * Copies the native RGB plane into `out` (JS memory, `width × height × 3` bytes) without row padding (the native
- * frame is reused for the next one), turned `rotate` degrees counter-clockwise.
+ * Copies the native plane (`width × height` pixels of `bpp` bytes) into `out` (JS memory, rows of `stride` bytes)
+ * without row padding (the native frame is reused for the next one), turned `rotate` degrees counter-clockwise, with
+ * its top left corner at `offset` of the turned picture (the rest of `out` is padding, filled before).
  */
 function packedCopy(
-  { data: plane, stride }: { data: Buffer; stride: number },
+  { data: plane, stride: from }: { data: Buffer; stride: number },
   width: number,
   height: number,
   rotate: 0 | 90 | 180 | 270,
+  bpp: number,
   out: Buffer,
+  stride: number,
+  offset: { readonly x: number; readonly y: number },
 ): Buffer {
-  const row = width * 3;
-  if (rotate === 0 && stride === row) {
-    plane.copy(out, 0, 0, row * height);
+  const row = width * bpp;
+  const start = offset.y * stride + offset.x * bpp;
+  if (rotate === 0 && from === row && stride === row) {
+    plane.copy(out, start, 0, row * height);
     return out;
   }
   if (rotate === 0) {
-    for (let y = 0; y < height; y++) plane.copy(out, y * row, y * stride, y * stride + row);
+    for (let y = 0; y < height; y++) plane.copy(out, start + y * stride, y * from, y * from + row);
     return out;
   }
   // Output pixel offsets move by a fixed step per source pixel, so each row needs one start and one step, not a
   // computation per pixel: (x, y) lands at (height-1-y, width-1-x) for 180, (y, width-1-x) turned for 90, and
-  // (height-1-y, x) turned for 270.
+  // (height-1-y, x) turned for 270 (in pixels of the turned picture, whose rows are `stride` bytes).
   const [first, perPixel, perRow] =
-    rotate === 180 ? [width * height - 1, -1, -width] : rotate === 90 ? [(width - 1) * height, -height, 1] : [height - 1, height, -1];
+    rotate === 180
+      ? [(height - 1) * stride + (width - 1) * bpp, -bpp, -stride]
+      : rotate === 90
+        ? [(width - 1) * stride, -stride, bpp]
+        : [(height - 1) * bpp, stride, -bpp];
   for (let y = 0; y < height; y++) {
-    let from = y * stride;
-    let to = (first + y * perRow) * 3;
-    for (let x = 0; x < width; x++, from += 3, to += perPixel * 3) {
-      out[to] = plane[from]!;
-      out[to + 1] = plane[from + 1]!;
-      out[to + 2] = plane[from + 2]!;
+    let source = y * from;
+    let to = start + first + y * perRow;
+    for (let x = 0; x < width; x++, source += bpp, to += perPixel) {
+      for (let b = 0; b < bpp; b++) out[to + b] = plane[source + b]!;
     }
   }
   return out;

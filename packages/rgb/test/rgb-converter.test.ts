@@ -490,7 +490,12 @@ test('options are checked with exact messages', () => {
     [{ timeBase: TB, highWaterMark: -1 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received -1 of type number'],
     [{ timeBase: TB, pool: {} }, 'pool', 'Expected a BufferPool for pool but received [object] of type object'],
     [{ timeBase: TB, rotate: 45 }, 'rotate', 'Expected one of 0, 90, 180, 270 for rotate but received 45 of type number'],
-    [{ timeBase: TB, size: 2 }, 'size', 'Unknown option size for RgbConverter; known options: timeBase, budget, rotate, pool, highWaterMark'],
+    [{ timeBase: TB, size: 2 }, 'size', 'Expected an object { width, height } (either may be left out) for size but received 2 of type number'],
+    [
+      { timeBase: TB, resize: 2 },
+      'resize',
+      'Unknown option resize for RgbConverter; known options: timeBase, budget, rotate, pool, highWaterMark, size, fit, maxSide, crop, scaleFilter, pixelFormat',
+    ],
   ];
   for (const [options, option, message] of cases) {
     assert.throws(

@@ -1,6 +1,6 @@
 export { FrameDirSink } from './frame-dir-sink.ts';
 export type { FrameDirSinkOptions, ImageWriter, ImageWriterOptions } from './frame-dir-sink.ts';
-export { FrameEncoder, IMAGE_EXTENSIONS } from './frame-encoder.ts';
+export { FrameEncoder, IMAGE_EXTENSIONS, checkFormatForExtension } from './frame-encoder.ts';
 export type { FrameEncoderOptions, ImageExtension } from './frame-encoder.ts';
 export type { AdoptedFrame } from './kept-frames.ts';
 export type { SinkFrame } from './sink-frame.ts';

@@ -1,5 +1,7 @@
+import type { PixelFormat } from '@framepipe/common';
+
 /**
- * The frame the sink writes: packed RGB24 with its number (what `RgbConverter` emits). `pts`, `time` and `keyframe`
+ * The frame the sink writes: packed pixels with its number (what `RgbConverter` emits). `pts`, `time` and `keyframe`
  * only go into the manifest; a frame without them gets null there.
  */
 export interface SinkFrame {
@@ -7,6 +9,8 @@ export interface SinkFrame {
   readonly width: number;
   readonly height: number;
   readonly data: Buffer;
+  /** The layout of `data`'s pixels; absent means `rgb24`. */
+  readonly format?: PixelFormat | undefined;
   readonly pts?: bigint | undefined;
   readonly time?: number | undefined;
   readonly keyframe?: boolean | undefined;

@@ -1,0 +1,207 @@
+/**
+ * Size, crop, fit and scaling filter, each against Debian's ffmpeg 5.1 on the same frames: `-vf crop=…,scale=…:flags=…`
+ * (and `pad` for `fit: 'contain'`), converted to rgb24 in the same scale filter. Both resize with swscale, but ffmpeg
+ * 5.1's and FFmpeg 8's differ a little (rounding, SIMD paths), so pictures are compared by the mean and largest
+ * absolute difference per byte, with the tolerance stated in each case; a picture cut or scaled from the wrong place
+ * differs by tens on average (checked below). Frame numbers are read from the frame code of the resized pictures.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCode, InvalidOptionError, openFrameStages, streamVideoFrames } from '@framepipe/core';
+import type { IterateOptions, RgbFrame } from '@framepipe/core';
+import { H264_COLOUR_MP4, H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
+import { readFrameCode } from './support/frame-code.ts';
+import { ffmpegFrames, sampleDifference } from './support/ffmpeg-reference.ts';
+
+const FIRST = 5;
+const LAST = 7;
+
+async function frames(path: string, options: IterateOptions): Promise<RgbFrame[]> {
+  const out: RgbFrame[] = [];
+  for await (const frame of streamVideoFrames(path, { start: FIRST, end: LAST, ...options })) out.push(frame);
+  return out;
+}
+
+interface Case {
+  readonly name: string;
+  readonly options: IterateOptions;
+  /** ffmpeg's filters for the same picture. */
+  readonly filters: string[];
+  readonly size: [number, number];
+  /**
+   * Largest mean difference per byte allowed against ffmpeg, and the largest share of bytes that may differ by more
+   * than 16 (ffmpeg 5.1 and FFmpeg 8 round filter positions a little differently: a few pixels at sharp edges take the
+   * neighbour's value).
+   */
+  readonly mean: number;
+  readonly far: number;
+}
+
+/** The 640×360 colour fixture (a colour band over the frame code), 4:2:0. */
+const CASES: Case[] = [
+  { name: 'size 160x90 (area by default to shrink)', options: { size: { width: 160, height: 90 } }, filters: ['scale=160:90:flags=area'], size: [160, 90], mean: 0.5, far: 0.01 },
+  { name: 'size 100x (height by aspect ratio), bicubic', options: { size: { width: 100 }, scaleFilter: 'bicubic' }, filters: ['scale=100:56:flags=bicubic'], size: [100, 56], mean: 0.5, far: 0.01 },
+  { name: 'size x480 (upscale: bicubic by default)', options: { size: { height: 480 } }, filters: ['scale=853:480:flags=bicubic'], size: [853, 480], mean: 0.5, far: 0.01 },
+  { name: 'size 200x200 bilinear', options: { size: { width: 200, height: 200 }, scaleFilter: 'bilinear' }, filters: ['scale=200:200:flags=bilinear'], size: [200, 200], mean: 0.5, far: 0.01 },
+  { name: 'size 320x180 lanczos', options: { size: { width: 320, height: 180 }, scaleFilter: 'lanczos' }, filters: ['scale=320:180:flags=lanczos'], size: [320, 180], mean: 0.5, far: 0.01 },
+  { name: 'size 97x61 neighbor', options: { size: { width: 97, height: 61 }, scaleFilter: 'neighbor' }, filters: ['scale=97:61:flags=neighbor'], size: [97, 61], mean: 0.5, far: 0.01 },
+  { name: 'maxSide 200', options: { maxSide: 200 }, filters: ['scale=200:113:flags=area'], size: [200, 113], mean: 0.5, far: 0.01 },
+  { name: 'crop with an odd corner (moved to even, as ffmpeg does)', options: { crop: { x: 37, y: 21, width: 150, height: 101 } }, filters: ['crop=150:101:36:20:exact=1'], size: [150, 101], mean: 0.5, far: 0.01 },
+  { name: 'crop from the top left corner', options: { crop: { x: 0, y: 0, width: 300, height: 200 } }, filters: ['crop=300:200:0:0'], size: [300, 200], mean: 0.5, far: 0.01 },
+  {
+    name: 'crop then size, lanczos',
+    options: { crop: { x: 320, y: 100, width: 320, height: 180 }, size: { width: 160, height: 90 }, scaleFilter: 'lanczos' },
+    filters: ['crop=320:180:320:100', 'scale=160:90:flags=lanczos'],
+    size: [160, 90],
+    mean: 0.5,
+    far: 0.01,
+  },
+  {
+    name: 'fit contain 200x200 (200x113, padded top and bottom)',
+    options: { size: { width: 200, height: 200 }, fit: 'contain' },
+    filters: ['scale=200:113:flags=area', 'format=rgb24', 'pad=200:200:0:43:black'],
+    size: [200, 200],
+    mean: 0.5,
+    far: 0.01,
+  },
+  {
+    name: 'fit cover 224x224 (the centre 360x360, scaled)',
+    options: { size: { width: 224, height: 224 }, fit: 'cover' },
+    filters: ['crop=360:360:140:0', 'scale=224:224:flags=area'],
+    size: [224, 224],
+    mean: 0.5,
+    far: 0.01,
+  },
+];
+
+for (const c of CASES) {
+  test(`${c.name}: matches ffmpeg's ${c.filters.join(',')}`, async () => {
+    const path = await makeFixture(H264_COLOUR_MP4);
+    const [width, height] = c.size;
+    const got = await frames(path, c.options);
+    assert.deepEqual(got.map((f) => f.index), [5, 6, 7]);
+    const expected = await ffmpegFrames(path, { first: FIRST, last: LAST, filters: c.filters, pixFmt: 'rgb24', frameBytes: width * height * 3 });
+    got.forEach((frame, i) => {
+      assert.deepEqual([frame.width, frame.height, frame.stride, frame.format, frame.channels], [width, height, width * 3, 'rgb24', 3]);
+      assert.equal(frame.data.length, width * height * 3);
+      const { mean, max, farShare } = sampleDifference(frame.data, expected[i]!);
+      const shown = `frame ${frame.index}: mean ${mean.toFixed(3)} (≤ ${c.mean}), ${(farShare * 100).toFixed(3)}% over 16 (≤ ${c.far * 100}%), max ${max}`;
+      assert.ok(mean <= c.mean && farShare <= c.far, shown);
+    });
+  });
+}
+
+test('the tolerances catch a picture cut from the wrong place', async () => {
+  const path = await makeFixture(H264_COLOUR_MP4);
+  // The colour band: sharp edges in both directions.
+  const [frame] = await frames(path, { crop: { x: 100, y: 200, width: 300, height: 150 } });
+  const shifted = await ffmpegFrames(path, { first: FIRST, last: FIRST, filters: ['crop=300:150:108:200'], pixFmt: 'rgb24', frameBytes: 300 * 150 * 3 });
+  const { mean, farShare } = sampleDifference(frame!.data, shifted[0]!);
+  assert.ok(mean > 5 && farShare > 0.02, `eight pixels off: mean ${mean.toFixed(2)}, ${(farShare * 100).toFixed(1)}% over 16, far beyond the tolerances`);
+});
+
+test('a maxSide the picture is within, and a size equal to the picture, leave the frames byte for byte as without them', async () => {
+  const path = await makeFixture(H264_COLOUR_MP4);
+  const plain = await frames(path, {});
+  for (const options of [{ maxSide: 640 }, { size: { width: 640, height: 360 } }, { crop: { x: 0, y: 0, width: 640, height: 360 } }] as IterateOptions[]) {
+    const same = await frames(path, options);
+    same.forEach((frame, i) => assert.ok(frame.data.equals(plain[i]!.data), `${JSON.stringify(options)}: frame ${frame.index} unchanged`));
+  }
+});
+
+test('frame numbers stay right at reduced sizes: each frame shows its own number', async () => {
+  const path = await makeFixture(H264_MP4_MOOV_END);
+  for (const options of [{ size: { width: 96, height: 72 } }, { maxSide: 120 }, { size: { width: 200 }, scaleFilter: 'neighbor' }] as IterateOptions[]) {
+    const got = [];
+    for await (const frame of streamVideoFrames(path, { start: 10, end: 40, step: 10, ...options })) got.push([frame.index, readFrameCode(frame.data, frame.width, frame.height)]);
+    assert.deepEqual(got, [[10, 10], [20, 20], [30, 30], [40, 40]], JSON.stringify(options));
+  }
+});
+
+for (const rotation of [90, 180, 270] as const) {
+  test(`rotation ${rotation}: autorotate, then crop (in upright coordinates) and size match ffmpeg's upright crop and scale`, async () => {
+    const path = await makeFixture({ ...H264_MP4_MOOV_END, rotation });
+    // The upright picture is 240x320 for 90 and 270, 320x240 for 180; a crop off-centre, so a wrong turn shows.
+    const crop = rotation === 180 ? { x: 30, y: 20, width: 200, height: 160 } : { x: 30, y: 20, width: 160, height: 200 };
+    const [sw, sh] = rotation === 180 ? [100, 80] : [80, 100];
+    const got = await frames(path, { autorotate: true, crop, size: { width: sw, height: sh } });
+    const expected = await ffmpegFrames(path, {
+      first: FIRST,
+      last: LAST,
+      filters: [`crop=${crop.width}:${crop.height}:${crop.x}:${crop.y}`, `scale=${sw}:${sh}:flags=area`],
+      pixFmt: 'rgb24',
+      frameBytes: sw * sh * 3,
+    });
+    assert.deepEqual(got.map((f) => [f.index, f.width, f.height]), [5, 6, 7].map((n) => [n, sw, sh]));
+    got.forEach((frame, i) => {
+      const { mean, farShare } = sampleDifference(frame.data, expected[i]!);
+      assert.ok(mean <= 1 && farShare <= 0.01, `frame ${frame.index}: mean ${mean.toFixed(3)} (≤ 1), ${(farShare * 100).toFixed(2)}% over 16 (≤ 1%)`);
+    });
+  });
+}
+
+test('contain pads with black, opaque in rgba', async () => {
+  const path = await makeFixture(H264_COLOUR_MP4);
+  const [contained] = await frames(path, { size: { width: 200, height: 200 }, fit: 'contain', pixelFormat: 'rgba' });
+  assert.deepEqual([contained!.width, contained!.height, contained!.stride], [200, 200, 800]);
+  // The first 43 rows are padding: opaque black.
+  const top = contained!.data.subarray(0, 43 * 800);
+  for (let i = 0; i < top.length; i += 4) assert.deepEqual([...top.subarray(i, i + 4)], [0, 0, 0, 255], `padding pixel ${i / 4}`);
+  const bottom = contained!.data.subarray((200 - 44) * 800);
+  for (let i = 0; i < bottom.length; i += 4) assert.deepEqual([...bottom.subarray(i, i + 4)], [0, 0, 0, 255], `bottom padding pixel ${i / 4}`);
+});
+
+test('reuseBuffers and a custom pipeline with a pool: frames of the new size, each with its own number', async () => {
+  const path = await makeFixture(H264_MP4_MOOV_END);
+  const seen = [];
+  for await (const frame of streamVideoFrames(path, { end: 11, reuseBuffers: true, size: { width: 128, height: 96 }, pixelFormat: 'gray8' })) {
+    assert.equal(frame.data.length, 128 * 96);
+    seen.push(readFrameCode(frame.data, frame.width, frame.height, 1) === frame.index);
+  }
+  assert.deepEqual(seen, Array(12).fill(true));
+  await using stages = await openFrameStages(path, { start: 3, end: 4 }, { maxSide: 100 });
+  assert.ok(stages.info, 'the video was opened');
+});
+
+test('geometry options are checked before any I/O, naming the option', () => {
+  const cases: Array<[IterateOptions, string, string]> = [
+    [{ size: { width: 0 } }, 'size.width', 'Expected a positive integer for size.width but received 0 of type number'],
+    [{ size: {} }, 'size', 'Expected an object with a width, a height or both for size but received [object] of type object'],
+    [{ size: '640x' as never }, 'size', 'Expected an object { width, height } (either may be left out) for size but received "640x" of type string'],
+    [{ size: { width: 10, depth: 3 } as never }, 'size.depth', 'Expected no such key (only width and height) for size.depth but received 3 of type number'],
+    [{ fit: 'stretch' as never }, 'fit', 'Expected one of "fill", "contain", "cover" for fit but received "stretch" of type string'],
+    [{ maxSide: 1.5 }, 'maxSide', 'Expected a positive integer for maxSide but received 1.5 of type number'],
+    [{ crop: { x: -1, y: 0, width: 10, height: 10 } }, 'crop.x', 'Expected a non-negative integer for crop.x but received -1 of type number'],
+    [{ crop: { x: 0, y: 0, width: 10 } as never }, 'crop.height', 'Expected a positive integer for crop.height but received undefined of type undefined'],
+    [{ scaleFilter: 'gauss' as never }, 'scaleFilter', 'Expected one of "auto", "area", "bicubic", "bilinear", "lanczos", "neighbor" for scaleFilter but received "gauss" of type string'],
+    [
+      { size: { width: 10 }, maxSide: 100 },
+      'maxSide',
+      'maxSide cannot be used together with size: size says the output size itself; to bound the longer side, give maxSide alone',
+    ],
+  ];
+  for (const [options, option, message] of cases) {
+    assert.throws(
+      () => streamVideoFrames('/nonexistent.mp4', options),
+      (error: unknown) => error instanceof InvalidOptionError && error.option === option && error.message === message,
+      message,
+    );
+  }
+});
+
+test('a crop outside the picture fails once the size is known, with the picture size (upright with autorotate)', async () => {
+  const path = await makeFixture({ ...H264_MP4_MOOV_END, rotation: 90 });
+  // Wide: inside the stored 320x240 picture, not the upright 240x320 one; tall: the other way round.
+  const wide = { x: 0, y: 0, width: 300, height: 100 };
+  const tall = { x: 0, y: 0, width: 100, height: 300 };
+  assert.equal((await frames(path, { crop: wide })).length, 3);
+  await assert.rejects(frames(path, { crop: wide, autorotate: true }), {
+    code: ErrorCode.INVALID_OPTION,
+    message: 'Expected a rectangle inside the 240x320 picture for crop but received "300x100+0+0" of type string',
+  });
+  assert.equal((await frames(path, { crop: tall, autorotate: true })).length, 3);
+  await assert.rejects(frames(path, { crop: tall }), {
+    code: ErrorCode.INVALID_OPTION,
+    message: 'Expected a rectangle inside the 320x240 picture for crop but received "100x300+0+0" of type string',
+  });
+});
