@@ -61,7 +61,7 @@ import {
   PIXEL_LAYOUT,
 } from '@framepipe/common';
 import { checkGeometry, planGeometry, storedRect } from './frame-geometry.ts';
-import type { FrameGeometryOptions, FrameGeometrySettings, GeometryPlan, Rect, ScaleFilter } from './frame-geometry.ts';
+import type { FrameGeometryOptions, FrameGeometrySettings, GeometryPlan, Rect } from './frame-geometry.ts';
 import type { PixelFormat } from '@framepipe/common';
 
 /**
@@ -322,7 +322,7 @@ export class RgbConverter extends Transform {
     }
     const eightBit = EIGHT_BIT.has(source.format as AVPixelFormat);
     const resized = scaled.width !== source.width || scaled.height !== source.height;
-    const flags = resized ? resizeFlags(this.#geometry.scaleFilter, source, scaled, eightBit) : eightBit ? DEFAULT_FLAGS : DEEP_FLAGS;
+    const flags = swsFlags(this.#geometry, resized ? { from: source, to: scaled } : null, eightBit);
     // Unsited chroma is co-sited with the even luma columns, as H.264, HEVC and MPEG-2 define 4:2:0 by default and
     // every standard defines 4:2:2 (ProRes, DNxHD, HEVC 4:2:2); swscale would take it as centred between them.
     if (!eightBit && source.chromaLocation === AVCHROMA_LOC_UNSPECIFIED) source.chromaLocation = AVCHROMA_LOC_LEFT;
@@ -438,12 +438,26 @@ function allocFrame(format: AVPixelFormat, width: number, height: number, what: 
 }
 
 /**
- * The swscale flags of a resize: the filter asked for (`auto`: area to make smaller, bicubic to make larger), and for
- * deep formats the accurate rounding and full chroma interpolation of {@link DEEP_FLAGS}.
+ * The swscale flags of a conversion: {@link DEFAULT_FLAGS} or {@link DEEP_FLAGS} at the same size; for a resize, the
+ * filter asked for (`auto`: area to make smaller, bicubic to make larger), with the accurate rounding and full chroma
+ * interpolation of {@link DEEP_FLAGS} for deep formats. Never full chroma interpolation into `rgb48`: FFmpeg 8's path
+ * for it does not clip, and a saturated colour whose R, G or B falls outside the range wraps around (measured on the
+ * 10-bit colour fixture: a green of 0 came out 65535, a mean difference of 12 per byte from the same frame in rgb24).
  */
-function resizeFlags(filter: ScaleFilter, from: { width: number; height: number }, to: { width: number; height: number }, eightBit: boolean): string {
-  const name = filter !== 'auto' ? filter : to.width <= from.width && to.height <= from.height ? 'area' : 'bicubic';
-  return eightBit ? name : `${name}+accurate_rnd+full_chroma_int`;
+function swsFlags(
+  { scaleFilter, pixelFormat }: FrameGeometrySettings,
+  resize: { from: { width: number; height: number }; to: { width: number; height: number } } | null,
+  eightBit: boolean,
+): string {
+  let flags: string;
+  if (!resize) {
+    flags = eightBit ? DEFAULT_FLAGS : DEEP_FLAGS;
+  } else {
+    const { from, to } = resize;
+    const name = scaleFilter !== 'auto' ? scaleFilter : to.width <= from.width && to.height <= from.height ? 'area' : 'bicubic';
+    flags = eightBit ? name : `${name}+accurate_rnd+full_chroma_int`;
+  }
+  return pixelFormat === 'rgb48' ? flags.replace('+full_chroma_int', '') : flags;
 }
 
 /** Where a crop may start in each plane of a format: bytes per column of the picture, and the step of the x corner. */
