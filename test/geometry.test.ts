@@ -7,11 +7,16 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import sharp from 'sharp';
 import { ErrorCode, InvalidOptionError, openFrameStages, streamVideoFrames } from '@framepipe/core';
 import type { IterateOptions, RgbFrame } from '@framepipe/core';
 import { H264_COLOUR_MP4, H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
 import { readFrameCode } from './support/frame-code.ts';
 import { ffmpegFrames, sampleDifference } from './support/ffmpeg-reference.ts';
+import { removeDir, tempDir } from './support/pipeline-helpers.ts';
+import { BIN, runScript } from './support/run-script.ts';
 
 const FIRST = 5;
 const LAST = 7;
@@ -204,4 +209,46 @@ test('a crop outside the picture fails once the size is known, with the picture 
     code: ErrorCode.INVALID_OPTION,
     message: 'Expected a rectangle inside the 320x240 picture for crop but received "100x300+0+0" of type string',
   });
+});
+
+test('CLI: --size, --crop, --fit, --max-side, --scale-filter and --pixel-format reach the files; bad values exit 2 naming the flag', async () => {
+  const path = await makeFixture(H264_MP4_MOOV_END);
+  const dir = await tempDir();
+  try {
+    const run = (out: string, ...flags: string[]) => runScript(BIN, ['frames', path, '-o', join(dir, out), '--end', '1', '-q', ...flags]);
+    const wide = await run('wide', '--size', '160x', '--scale-filter', 'bilinear');
+    assert.equal(wide.code, 0, wide.stderr);
+    const tall = await run('tall', '--size', 'x60', '--pixel-format', 'gray8', '--ext', 'jpg');
+    assert.equal(tall.code, 0, tall.stderr);
+    const boxed = await run('boxed', '--size', '100x100', '--fit', 'contain', '--crop', '200x100+60+70');
+    assert.equal(boxed.code, 0, boxed.stderr);
+    const small = await run('small', '--max-side', '64', '--pixel-format', 'rgb48');
+    assert.equal(small.code, 0, small.stderr);
+    const shape = async (out: string) => {
+      const files = (await readdir(join(dir, out))).sort();
+      const meta = await sharp(join(dir, out, files[0]!)).metadata();
+      return [files, meta.width, meta.height, meta.channels, meta.depth];
+    };
+    assert.deepEqual(await shape('wide'), [['frame_000000.png', 'frame_000001.png'], 160, 120, 3, 'uchar']);
+    assert.deepEqual(await shape('tall'), [['frame_000000.jpg', 'frame_000001.jpg'], 80, 60, 1, 'uchar']);
+    assert.deepEqual(await shape('boxed'), [['frame_000000.png', 'frame_000001.png'], 100, 100, 3, 'uchar']);
+    assert.deepEqual(await shape('small'), [['frame_000000.png', 'frame_000001.png'], 64, 48, 3, 'ushort']);
+    const bad: Array<[string[], string]> = [
+      [['--size', '640'], 'Expected WxH, Wx or xH in pixels, e.g. 640x360, 640x or x360 for --size but received "640"'],
+      [['--crop', '1,2,3,4'], 'Expected WxH+X+Y in pixels, e.g. 640x360+100+50 for --crop but received "1,2,3,4"'],
+      [['--fit', 'squash', '--size', '5x5'], 'Expected one of "fill", "contain", "cover" for --fit but received "squash"'],
+      [['--scale-filter', 'gauss'], 'Expected one of "auto", "area", "bicubic", "bilinear", "lanczos", "neighbor" for --scale-filter but received "gauss"'],
+      [['--pixel-format', 'yuv'], 'Expected one of "rgb24", "bgr24", "rgba", "gray8", "rgb48" for --pixel-format but received "yuv"'],
+      [['--max-side', '0'], 'Expected a positive integer for --max-side but received 0'],
+      [['--size', '10x', '--max-side', '5'], '--max-side cannot be used together with --size: give one or the other'],
+      [['--crop', '300x100+100+0'], 'Expected a rectangle inside the 320x240 picture for --crop but received "300x100+100+0"'],
+    ];
+    for (const [flags, message] of bad) {
+      const { code, stderr } = await run('bad', ...flags);
+      assert.equal(code, 2, flags.join(' '));
+      assert.equal(stderr, `ERR_FRAMEPIPE_INVALID_OPTION ${message}\n`, flags.join(' '));
+    }
+  } finally {
+    await removeDir(dir);
+  }
 });

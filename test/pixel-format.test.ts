@@ -5,8 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { ErrorCode, InvalidOptionError, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
@@ -15,6 +14,7 @@ import { FrameEncoder } from '@framepipe/sink';
 import { H264_COLOUR_MP4, HEVC10_COLOUR_MP4, H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
 import { readFrameCode } from './support/frame-code.ts';
 import { ffmpegFrames, sampleDifference } from './support/ffmpeg-reference.ts';
+import { removeDir, tempDir } from './support/pipeline-helpers.ts';
 
 const W = 640;
 const H = 360;
@@ -26,11 +26,11 @@ async function frames(path: string, options: IterateOptions): Promise<RgbFrame[]
 }
 
 async function withDir(run: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'framepipe-pixfmt-'));
+  const dir = await tempDir();
   try {
     await run(dir);
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    await removeDir(dir);
   }
 }
 
