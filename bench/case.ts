@@ -18,7 +18,10 @@ import { streamx } from './deps.ts';
 import { RssSampler, dirFiles, procStatusBytes } from './measure.ts';
 
 /** The kinds of run: framepipe in this process, or Debian's ffmpeg as a child of it. */
-export const CASE_KINDS = ['decode', 'rgb', 'rgb-reuse', 'jpeg', 'png', 'webp', 'ffmpeg-jpeg', 'ffmpeg-png'] as const;
+export const CASE_KINDS = ['decode', 'rgb', 'rgb-reuse', 'jpeg', 'png', 'webp', 'ffmpeg-jpeg', 'ffmpeg-png', 'rgb-224', 'jpeg-224'] as const;
+
+/** The model-input geometry of the `-224` kinds: the centre square of the picture, 224×224, in the conversion pass. */
+export const MODEL_INPUT = { size: { width: 224, height: 224 }, fit: 'cover' } as const;
 export type CaseKind = (typeof CASE_KINDS)[number];
 
 /** What to run. */
@@ -101,18 +104,19 @@ async function decodeOnly(clip: string, limit: number | undefined): Promise<numb
   }
 }
 
-async function rgbIteration(clip: string, limit: number | undefined, reuseBuffers = false): Promise<number> {
+async function rgbIteration(clip: string, limit: number | undefined, reuseBuffers = false, geometry = {}): Promise<number> {
   let frames = 0;
-  for await (const frame of streamVideoFrames(clip, { reuseBuffers, ...(limit === undefined ? {} : { end: limit - 1 }) })) {
+  for await (const frame of streamVideoFrames(clip, { reuseBuffers, ...geometry, ...(limit === undefined ? {} : { end: limit - 1 }) })) {
     if (frame.data.length === 0) throw new Error(`frame ${frame.index} has no pixels`);
     frames++;
   }
   return frames;
 }
 
-async function toDir(spec: CaseSpec, ext: 'jpg' | 'png' | 'webp', out: string): Promise<number> {
+async function toDir(spec: CaseSpec, ext: 'jpg' | 'png' | 'webp', out: string, geometry = {}): Promise<number> {
   const paths = await streamVideoFramesToDir(spec.clip, out, {
     ext,
+    ...geometry,
     ...(spec.frames === undefined ? {} : { end: spec.frames - 1 }),
     ...(spec.queueMaxSize === undefined ? {} : { queueMaxSize: spec.queueMaxSize }),
     ...(spec.maxWriteWorkers === undefined ? {} : { maxWriteWorkers: spec.maxWriteWorkers }),
@@ -180,6 +184,14 @@ async function runCase(spec: CaseSpec): Promise<CaseResult> {
     case 'ffmpeg-png':
       measured = await ffmpegRun(spec, spec.kind === 'ffmpeg-jpeg' ? 'jpg' : 'png', needOut());
       break;
+    case 'rgb-224':
+      measured = await measureInProcess(() => rgbIteration(spec.clip, spec.frames, false, MODEL_INPUT));
+      break;
+    case 'jpeg-224': {
+      const dir = needOut();
+      measured = await measureInProcess(() => toDir(spec, 'jpg', dir, MODEL_INPUT));
+      break;
+    }
   }
   const output = out ? await dirFiles(out) : { files: 0, bytes: 0 };
   return { ...measured, outputFiles: output.files, outputBytes: output.bytes, pid: process.pid };

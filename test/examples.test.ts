@@ -119,6 +119,22 @@ const EXPECTED: Record<string, Expectation> = {
     printed: [12, 25, 62],
     stdout: [/^every 25th frame: 6 files in /m, /^frames \[60, 7, 33, 7\]: 3 files; \d+ frames decoded, decoding by seek$/m],
   },
+  'geometry.ts': {
+    subdirs: { 'width-160': { ext: 'png', frames: range(0, 9) }, thumbnails: { ext: 'jpg', frames: [0, 25, 50, 75, 100, 125] } },
+    printed: [0, 1, 2, 3, 4],
+    stdout: [/^frame 0: 224×224, 150528 bytes \(cover\)$/m, /^frame 3: 320×240 from the crop 160x120\+0\+0 \(lanczos\)$/m],
+  },
+  'pixel-formats.ts': {
+    subdirs: { gray8: { ext: 'png', frames: range(0, 4) }, rgb48: { ext: 'png', frames: range(0, 4) } },
+    printed: [10, 10, 10, 10, 10],
+    stdout: [
+      /^frame 10 as rgb24: 3 channel\(s\), 960 bytes a row, /m,
+      /^frame 10 as bgr24: 3 channel\(s\), 960 bytes a row, /m,
+      /^frame 10 as rgba: 4 channel\(s\), 1280 bytes a row, first pixel bytes \[\d+, \d+, \d+, 255\]$/m,
+      /^frame 10 as gray8: 1 channel\(s\), 320 bytes a row, /m,
+      /^frame 10 as rgb48: 3 channel\(s\), 1920 bytes a row, /m,
+    ],
+  },
   'supervisely.ts': {
     files: { ext: 'png', frames: range(0, 9) },
     printed: range(0, 9),

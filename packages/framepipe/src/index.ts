@@ -18,6 +18,11 @@ export type {
   StreamToDirOptions,
   VideoProbe,
 } from '@framepipe/core';
+// Size, crop and pixel format of the frames (one option table for every call that converts frames).
+export { FRAME_FORMAT_KEYS, checkFrameFormat, converterOptionsOf } from '@framepipe/core';
+export type { FrameFormatOptions, FrameFormatSettings } from '@framepipe/core';
+export { FITS, PIXEL_FORMATS, SCALE_FILTERS, planGeometry } from '@framepipe/rgb';
+export type { Fit, FrameGeometryOptions, GeometryPlan, OutputSize, PixelFormat, Rect, ScaleFilter } from '@framepipe/rgb';
 
 // Many videos in one call: each into <out>/<name>/, N at a time, resumable, with a batch.jsonl report.
 export { BATCH_FILE_NAME, NAME_MAX_BYTES, runBatch, sourceName } from '@framepipe/batch';
