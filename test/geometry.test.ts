@@ -17,6 +17,11 @@ import { readFrameCode } from './support/frame-code.ts';
 import { ffmpegFrames, sampleDifference } from './support/ffmpeg-reference.ts';
 import { removeDir, tempDir } from './support/pipeline-helpers.ts';
 import { BIN, runScript } from './support/run-script.ts';
+import { runBatch, sourceName } from '@framepipe/batch';
+import * as supervisely from '@framepipe/supervisely';
+import { SuperviselyApi } from '@framepipe/supervisely';
+import { startStandInServer } from '@framepipe/supervisely/stand-in';
+import { checkJob } from '../packages/queue/src/job-data.ts';
 
 const FIRST = 5;
 const LAST = 7;
@@ -251,4 +256,43 @@ test('CLI: --size, --crop, --fit, --max-side, --scale-filter and --pixel-format 
   } finally {
     await removeDir(dir);
   }
+});
+
+test('runBatch, Supervisely calls and queued job records take the same options', async () => {
+  const dir = await tempDir();
+  try {
+    const clip = await makeFixture(H264_MP4_MOOV_END);
+    const summary = await runBatch([clip], { out: dir, start: 0, end: 1, maxSide: 80, ext: 'jpg', concurrency: 1 });
+    assert.equal(summary.failed, 0);
+    const name = sourceName(clip);
+    const meta = await sharp(join(dir, name, 'frame_000001.jpg')).metadata();
+    assert.deepEqual([meta.width, meta.height], [80, 60]);
+  } finally {
+    await removeDir(dir);
+  }
+  const path = await makeFixture(H264_MP4_MOOV_END);
+  const server = await startStandInServer({ videos: { 42: { path } } });
+  try {
+    const api = new SuperviselyApi({ serverAddress: server.address, token: server.token });
+    const got = [];
+    for await (const frame of supervisely.streamVideoFrames({ api, videoId: 42, start: 2, end: 3, size: { width: 160 }, pixelFormat: 'gray8' })) {
+      got.push([frame.index, frame.width, frame.height, frame.format, readFrameCode(frame.data, frame.width, frame.height, 1)]);
+    }
+    assert.deepEqual(got, [[2, 160, 120, 'gray8', 2], [3, 160, 120, 'gray8', 3]]);
+  } finally {
+    await server.close();
+  }
+  const record = (options: Record<string, unknown>) => ({
+    batch: '0123456789abcdef',
+    video: 0,
+    source: '/videos/clip.mp4',
+    name: sourceName('/videos/clip.mp4'),
+    out: '/tmp/frames',
+    options,
+    shard: 0,
+    selection: { start: 0, end: 9 },
+  });
+  const options = { size: { width: 224, height: 224 }, fit: 'cover', crop: { x: 0, y: 0, width: 100, height: 100 }, scaleFilter: 'lanczos', pixelFormat: 'bgr24' };
+  assert.deepEqual(checkJob.shard(record(options), 'job-1').options, options);
+  assert.throws(() => checkJob.shard(record({ size: { width: -1 } }), 'job-2'), { code: ErrorCode.INVALID_JOB });
 });
