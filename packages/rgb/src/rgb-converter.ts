@@ -363,23 +363,24 @@ export class RgbConverter extends Transform {
   /**
    * The part of `frame` that `crop` keeps. A crop from the top left corner only narrows the frame (its planes stay
    * where they are); another is copied into a frame of its own (reused), since node-av gives no way to move a
-   * frame's plane pointers or set its crop fields: `av_image_copy2` from views into the planes, at the cost of one
-   * copy of the kept part. The corner moves to even coordinates where the chroma is subsampled, as ffmpeg's `crop`
-   * filter does it.
+   * frame's plane pointers or set its crop fields: `av_image_copy2` from views into the planes. The copy itself is
+   * cheap (0.4 ms for most of a 1080p frame); reading the planes is not: node-av wraps them in external Buffers that
+   * V8 counts as fresh memory, and the garbage collections that follow cost about 5 ms a 1080p frame (measured: a
+   * 1904x1072+16+8 crop 10-13 ms a frame, one from the corner 5). The corner moves to even coordinates where the
+   * chroma is subsampled, as ffmpeg's `crop` filter does it.
    */
   #cropOf(frame: Frame, crop: Rect): Frame {
     if (crop.width === frame.width && crop.height === frame.height) return frame;
+    // Without reading `frame.data`: each read wraps the planes in new external Buffers, which V8 counts as that much
+    // fresh memory (measured: a crop from the corner of 1080p frames cost 4 ms more a frame with the read than without).
+    if (crop.x === 0 && crop.y === 0) return narrowed(frame, crop);
     const format = frame.format as AVPixelFormat;
     const planes = frame.data ?? [];
     const layout = planeLayout(format);
     const rowShift = planes.map((plane, p) => Math.round(Math.log2(frame.height / Math.max(1, plane.length / (frame.linesize[p] ?? 1)))));
     const x = crop.x - (crop.x % layout.alignX);
     const y = crop.y - (crop.y % (1 << Math.max(0, ...rowShift)));
-    if (x === 0 && y === 0) {
-      frame.width = crop.width;
-      frame.height = crop.height;
-      return frame;
-    }
+    if (x === 0 && y === 0) return narrowed(frame, crop);
     const target = this.#croppedFrame(format, crop.width, crop.height);
     const copied = target.frame.copyProps(frame);
     if (copied < 0) throw swscaleFailed('Cannot copy the properties of a frame to crop', copied);
@@ -414,6 +415,13 @@ export class RgbConverter extends Transform {
     this.#plane = { data: target.data![0]!, stride: target.linesize[0] ?? 0 };
     return target;
   }
+}
+
+/** `frame` cut to the top left `width × height` of its picture: its planes stay where they are. */
+function narrowed(frame: Frame, { width, height }: Rect): Frame {
+  frame.width = width;
+  frame.height = height;
+  return frame;
 }
 
 /**
