@@ -210,7 +210,7 @@ export interface StreamToDirOptions extends StreamOptions {
   progress?: ((count: number) => void) | undefined;
   /**
    * Writes one frame instead of the built-in encoder. It gets a temporary path in the output directory with the
-   * final extension, and the frame (`index`, `width`, `height`, packed RGB `data`); the file is renamed when the
+   * final extension, and the frame (`index`, `width`, `height`, `format`, packed `data` in that pixel format); the file is renamed when the
    * returned promise resolves. Its third argument's `signal` is aborted when the run stops (an abort, a failure):
    * a slow writer that stops on it lets the call settle at once and leaves no file.
    */
@@ -284,7 +284,7 @@ export interface FrameStagesOptions extends DecodeOptions {
    * How many decoded frames may be alive at once, from the decoder to your consumer: a number, or a `FrameBudget`
    * you share with stages of your own. The decoder takes a unit for each frame; whoever ends a frame's life gives
    * it back with `budget.release()`: the stages for the frames they drop, your consumer for every frame it
-   * receives. Peak frame memory is about `budget × width × height × 3` bytes.
+   * receives. Peak frame memory is about `budget × width × height × 3` bytes (of the output size and pixel format).
    * @default 8
    */
   budget?: FrameBudget | number | undefined;
