@@ -67,14 +67,17 @@ export async function batchReportLines(out: string): Promise<unknown[]> {
  * Counts node-av packets and frames that were allocated and not yet freed, by wrapping `alloc` and `free` on
  * their prototypes. A run that frees everything ends with both counts back where they started.
  */
-export function countNativeObjects(): { live(): { frames: number; packets: number }; restore(): void } {
+export function countNativeObjects(): { live(): { frames: number; packets: number }; peak(): { frames: number; packets: number }; restore(): void } {
   const live = { frames: 0, packets: 0 };
+  // The most alive at once since counting started.
+  const peak = { frames: 0, packets: 0 };
   const wrap = (proto: { alloc(): void; free(): void }, key: 'frames' | 'packets') => {
     const { alloc, free } = proto;
     const allocated = new WeakSet<object>();
     proto.alloc = function (this: object) {
       allocated.add(this);
       live[key]++;
+      peak[key] = Math.max(peak[key], live[key]);
       return alloc.call(this);
     };
     proto.free = function (this: object) {
@@ -87,7 +90,7 @@ export function countNativeObjects(): { live(): { frames: number; packets: numbe
     };
   };
   const undo = [wrap(Frame.prototype, 'frames'), wrap(Packet.prototype, 'packets')];
-  return { live: () => ({ ...live }), restore: () => undo.forEach((u) => u()) };
+  return { live: () => ({ ...live }), peak: () => ({ ...peak }), restore: () => undo.forEach((u) => u()) };
 }
 
 /** A minimal PCM WAV file: a container FFmpeg reads that holds audio and no video. */

@@ -22,3 +22,6 @@ export type { ByteSource, ByteSourceInput, RetryEvent } from '@framepipe/http-so
 export { RETRY_CHANNEL } from '@framepipe/http-source';
 export { MANIFEST_FILE_NAME } from '@framepipe/sink';
 export type { AdoptedFrame, ImageExtension, ImageWriter, ImageWriterOptions } from '@framepipe/sink';
+export { openVideo } from './video-reader.ts';
+export type { VideoReader, VideoReaderInfo } from './video-reader.ts';
+export type { VideoReaderOptions } from './options.ts';

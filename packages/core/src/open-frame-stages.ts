@@ -256,7 +256,7 @@ function jumpBetween(parts: readonly DecodePart[], demuxer: Demuxer, selector: F
  * nothing until the next real keyframe, past the frames wanted. On such a miss the demuxer goes back to the
  * keyframe before (and, when there is none, to the start of the stream), until a start holds.
  */
-class SeekCheck {
+export class SeekCheck {
   /** Seeks that missed, each followed by one more seek. */
   missed = 0;
   #index: PtsIndex;
@@ -320,7 +320,7 @@ class SeekCheck {
 }
 
 /** Why frame `n` of the selection never came, from what the index and the decoder know. */
-function whyMissing(index: PtsIndex, decoder: Decoder, n: number): keyof FramesMissing {
+export function whyMissing(index: PtsIndex, decoder: Decoder, n: number): keyof FramesMissing {
   const pts = index.ptsAt(n)!;
   const loss = decoder.lossOf(pts);
   if (loss === 'discarded') return 'editList';
@@ -331,7 +331,7 @@ function whyMissing(index: PtsIndex, decoder: Decoder, n: number): keyof FramesM
 }
 
 /** The `strict` failure for frames the video cannot give. */
-function framesMissingError(missing: FramesMissing): FramepipeError {
+export function framesMissingError(missing: FramesMissing): FramepipeError {
   const count = countMissing(missing);
   return new FramepipeError(
     ErrorCode.FRAMES_MISSING,
@@ -350,7 +350,7 @@ function emptyPlan(selection: Selection): DecodePlan {
 }
 
 /** The rotation as a multiple of 90° (within a degree), or 0 for any other angle, which is left as stored. */
-function rightAngle(degrees: number): 0 | 90 | 180 | 270 {
+export function rightAngle(degrees: number): 0 | 90 | 180 | 270 {
   const normalized = ((degrees % 360) + 360) % 360;
   const quarters = Math.round(normalized / 90);
   if (Math.abs(normalized - quarters * 90) > 1) return 0;

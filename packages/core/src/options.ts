@@ -332,6 +332,26 @@ const STAGE_RULES = {
   },
 } satisfies RuleTable<FrameStagesOptions>;
 
+/** Options of {@link openVideo}: how to read and decode the video, and how many decoded frames the reader may keep. */
+export interface VideoReaderOptions extends DecodeOptions {
+  /**
+   * Decoded frames (native pictures, before their conversion to RGB) that the reader keeps at once: the one being
+   * converted, and those the decoder has made ahead of the last frame asked for, ready for a request that goes on
+   * forward. Peak frame memory is about `maxDecodedFrames × width × height × 1.5` bytes for 8-bit 4:2:0 video, plus
+   * the decoder's own reference pictures, whatever the number of frames a `getFrames` call asks for (those are held
+   * only as RGB, the result). 1 decodes nothing ahead.
+   * @default 4
+   * @example
+   * await using reader = await openVideo(url, { maxDecodedFrames: 1 });
+   */
+  maxDecodedFrames?: number | undefined;
+}
+
+const READER_RULES = {
+  ...DECODE_RULES,
+  maxDecodedFrames: rules.integer(1, 4),
+} satisfies RuleTable<VideoReaderOptions>;
+
 /** The keys of each call's options, for the checks and for callers that pass options through (the CLI, Supervisely). */
 export const OPTION_KEYS = {
   source: Object.keys(SOURCE_RULES) as Array<keyof SourceOptions>,
@@ -339,6 +359,7 @@ export const OPTION_KEYS = {
   iterate: Object.keys(ITERATE_RULES) as Array<keyof IterateOptions>,
   dir: Object.keys(DIR_RULES) as Array<keyof StreamToDirOptions>,
   stages: Object.keys(STAGE_RULES) as Array<keyof FrameStagesOptions>,
+  reader: Object.keys(READER_RULES) as Array<keyof VideoReaderOptions>,
 } as const;
 
 /** The defaults of the options that have one, as the rules give them (for help texts). */
@@ -355,6 +376,7 @@ export type DecodeSettings = SettingsOf<typeof DECODE_RULES>;
 export type IterateSettings = Checked<typeof ITERATE_RULES>;
 export type DirSettings = Checked<typeof DIR_RULES>;
 export type StageSettings = SettingsOf<typeof STAGE_RULES>;
+export type VideoReaderSettings = SettingsOf<typeof READER_RULES>;
 
 /** Checks and applies a table, then the selection it holds as one value. */
 function withSelection<T extends Record<string, OptionRule<unknown>>>(table: T, options: unknown, where: string): Checked<T> {
@@ -391,6 +413,11 @@ export function checkStageOptions(options: FrameStagesOptions | undefined): Stag
     throw invalidOption('stallTimeout', 'no stallTimeout with a FrameBudget (give it to the budget: new FrameBudget(n, { stallTimeout }))', options.stallTimeout);
   }
   return settings;
+}
+
+/** Checks the options of {@link openVideo}; throws an InvalidOptionError before any I/O. */
+export function checkReaderOptions(options: VideoReaderOptions | undefined): VideoReaderSettings {
+  return checkOptions(READER_RULES, options, 'openVideo');
 }
 
 /** Checks `signal`, `headers`, `timeout`, `retries` and the cache limits among other options, whose keys the caller checks. */

@@ -1,0 +1,326 @@
+/**
+ * `openVideo` → `VideoReader`: random access to the frames of a video kept open. Its frames are those of
+ * `streamVideoFrames` (numbers, pixels, pts, time, keyframe flag) for any set of frame numbers, in any order; a request
+ * near the last one decodes on instead of seeking and fetches no byte again; memory stays within `maxDecodedFrames`;
+ * errors carry the codes a caller branches on; `close()` (or `await using`) frees everything.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { ErrorCode, RunStats, openVideo, streamVideoFrames } from '@framepipe/core';
+import type { IterateOptions, RgbFrame, VideoReader } from '@framepipe/core';
+import { H264_1080P_FOOTAGE, H264_BFRAMES_NO_CTTS, H264_MKV, H264_MP4_MOOV_END, H264_ROTATED_MP4, H264_TS, makeFixture } from './support/fixtures.ts';
+import type { FixtureSpec } from './support/fixtures.ts';
+import { readFrameCode } from './support/frame-code.ts';
+import { countNativeObjects } from './support/pipeline-helpers.ts';
+import { seededRandom, startRangeServer } from './support/range-server.ts';
+import type { RangeServer } from './support/range-server.ts';
+
+/** H.264 in MP4 with 3 B-frames and a GOP of 100 frames (4 s), 300 frames: a seek into a GOP decodes many frames. */
+const LONG_GOP_MP4: FixtureSpec = { ...H264_MP4_MOOV_END, frames: 300, gop: 100 };
+
+/** What a frame is, minus its buffer: compared as is. */
+function described(frame: RgbFrame): Omit<RgbFrame, 'data'> {
+  const { data: _data, ...rest } = frame;
+  return rest;
+}
+
+/** Every frame of a full run of `streamVideoFrames`, by number, with a buffer of its own. */
+async function referenceFrames(file: string, options: IterateOptions = {}): Promise<Map<number, RgbFrame>> {
+  const frames = new Map<number, RgbFrame>();
+  for await (const frame of streamVideoFrames(file, options)) frames.set(frame.index, { ...frame, data: Buffer.from(frame.data) });
+  return frames;
+}
+
+/** `count` frame numbers below `frames`, drawn with a seeded generator: repeats and any order included. */
+function randomIndices(seed: number, count: number, frames: number): number[] {
+  const random = seededRandom(seed);
+  return Array.from({ length: count }, () => Math.floor(random() * frames));
+}
+
+/**
+ * Checks `got` against the reference frames of `indices`; with `codes`, also that each shows its own number (not for a
+ * picture turned by autorotate, nor for a stream whose numbers follow decode order by the seed's rule).
+ */
+function assertSameFrames(got: readonly RgbFrame[], indices: readonly number[], reference: Map<number, RgbFrame>, label: string, codes: boolean): void {
+  assert.equal(got.length, indices.length, `${label}: one frame per number asked`);
+  got.forEach((frame, i) => {
+    const want = reference.get(indices[i]!)!;
+    assert.deepEqual(described(frame), described(want), `${label}: frame ${indices[i]} (place ${i})`);
+    assert.ok(frame.data.equals(want.data), `${label}: the pixels of frame ${indices[i]}`);
+    if (codes) assert.equal(readFrameCode(frame.data, frame.width, frame.height), indices[i], `${label}: frame ${indices[i]} shows its own number`);
+  });
+}
+
+const CASES: Record<string, { spec: FixtureSpec; options?: IterateOptions; codes?: false }> = {
+  'MP4 with B-frames, GOP 12': { spec: H264_MP4_MOOV_END },
+  'MP4 with B-frames, GOP 100': { spec: LONG_GOP_MP4 },
+  MKV: { spec: H264_MKV },
+  'MPEG-TS': { spec: H264_TS },
+  'MP4 rotated 90°, autorotate': { spec: H264_ROTATED_MP4, options: { autorotate: true }, codes: false },
+  // Frames carry decode-order pts: the seed numbers them in decode order, so frame n does not show n.
+  'MP4 with B-frames and no composition offsets (decoded from the start)': { spec: H264_BFRAMES_NO_CTTS, codes: false },
+};
+
+for (const [name, { spec, options = {}, codes = true }] of Object.entries(CASES)) {
+  describe(`VideoReader against streamVideoFrames: ${name}`, () => {
+    let file: string;
+    let reference: Map<number, RgbFrame>;
+    before(async () => {
+      file = await makeFixture(spec);
+      reference = await referenceFrames(file, options);
+    });
+
+    test('frameCount, info and keyframes', async () => {
+      await using reader = await openVideo(file, options);
+      assert.equal(reader.frameCount, reference.size);
+      assert.equal(reader.info.frameCount, reference.size);
+      assert.equal(reader.info.codec, 'h264');
+      assert.equal(reader.info.width, spec.width);
+      assert.equal(reader.info.height, spec.height);
+      assert.equal(reader.info.rotation, spec.rotation ?? 0);
+      const keyframes = [...reference.values()].filter((frame) => frame.keyframe).map((frame) => frame.index);
+      assert.deepEqual(reader.keyframes(), keyframes);
+    });
+
+    test('random sets of frame numbers, in the order asked, one call after another', async () => {
+      await using reader = await openVideo(file, options);
+      for (let seed = 1; seed <= 4; seed++) {
+        const indices = randomIndices(seed, seed * 5, reference.size);
+        assertSameFrames(await reader.getFrames(indices), indices, reference, `seed ${seed}`, codes);
+      }
+      for (const n of randomIndices(99, 6, reference.size)) assertSameFrames([await reader.getFrame(n)], [n], reference, `getFrame(${n})`, codes);
+    });
+
+    test('getFramesAt gives the frames the timestamps option selects', async () => {
+      const times = [0, 0.01, 0.5, 1.04, 2.2, 0.5, 1.999];
+      const selected: number[] = [];
+      for await (const frame of streamVideoFrames(file, { ...options, timestamps: times })) selected.push(frame.index);
+      await using reader = await openVideo(file, options);
+      const got = await reader.getFramesAt(times);
+      assert.deepEqual([...new Set(got.map((frame) => frame.index))].sort((a, b) => a - b), selected);
+      for (const [i, t] of times.entries()) {
+        const alone = await reader.getFrameAt(t);
+        assert.equal(alone.index, got[i]!.index, `time ${t}`);
+        assert.ok(alone.time <= t + (reference.get(0)!.time) + 1e-9, `frame ${alone.index} is shown at or before ${t} s`);
+      }
+    });
+  });
+}
+
+describe('VideoReader over HTTP: a request near the last one reuses the open state', () => {
+  // 1080p at the bit rate of real footage, GOP 50 (keyframes 0, 50, ..., 250), with 3 B-frames.
+  const STEPS: Array<[frame: number, seeks: number]> = [
+    [230, 1], // the first request: a seek to keyframe 200
+    [220, 2], // back
+    [249, 2], // on, within the GOP of 200
+    [10, 3], // back
+    [11, 3], // the next frame
+    [49, 3], // the last frame before keyframe 50
+    [60, 3], // the decode stands at keyframe 50 (decoded ahead): on from there
+    [110, 4], // past keyframe 100
+    [0, 5], // back to the start
+  ];
+  let server: RangeServer;
+  let reference: Map<number, RgbFrame>;
+  before(async () => {
+    const file = await makeFixture(H264_1080P_FOOTAGE);
+    reference = await referenceFrames(file, { frames: [235, ...STEPS.map(([n]) => n)] });
+    server = await startRangeServer({ files: { '/footage.mp4': file } });
+  });
+  after(() => server?.close());
+
+  /** Opens the video with stats of its own; `requests` lists the byte ranges it asked the server for so far. */
+  async function open(options: { maxDecodedFrames?: number } = {}): Promise<{ reader: VideoReader; stats: RunStats; requests: () => Array<[number, number]> }> {
+    const first = server.requests.length;
+    const stats = new RunStats();
+    const reader = await openVideo(server.url('/footage.mp4'), { ...options, stats });
+    const requests = () =>
+      server.requests.slice(first).map((request) => {
+        const [, start, end] = /^bytes=(\d+)-(\d+)$/.exec(request.range ?? '') ?? [];
+        assert.ok(start !== undefined && end !== undefined, `a closed range: ${request.range}`);
+        return [Number(start), Number(end)] as [number, number];
+      });
+    return { reader, stats, requests };
+  }
+
+  /** The frames decoded by a fresh reader for frame `n` alone: what a request pays after a seek. */
+  async function decodedAlone(n: number): Promise<number> {
+    const { reader, stats } = await open();
+    try {
+      await reader.getFrame(n);
+      return stats.framesDecoded;
+    } finally {
+      await reader.close();
+    }
+  }
+
+  test('frame 230, then 235: no second seek, frames decoded only in the gap, no byte fetched twice', async () => {
+    const { reader, stats, requests } = await open();
+    let decoded = 0;
+    try {
+      assertSameFrames([await reader.getFrame(230)], [230], reference, 'frame 230', true);
+      assert.equal(stats.seeks, 1, 'one seek, to keyframe 200');
+      const decodedFirst = stats.framesDecoded;
+      const asked = requests().length;
+
+      assertSameFrames([await reader.getFrame(235)], [235], reference, 'frame 235', true);
+      assert.equal(stats.seeks, 1, 'no seek for frame 235: the decode went on from frame 230');
+      decoded = stats.framesDecoded - decodedFirst;
+      assert.ok(decoded <= 5 + 4, `frames 231..235 and at most maxDecodedFrames (4) ahead: ${decoded} decoded`);
+      assert.ok(requests().length <= asked + 1, 'frame 235 needs at most the next read-ahead request');
+      const ranges = requests().sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < ranges.length; i++) {
+        assert.ok(ranges[i]![0] > ranges[i - 1]![1], `no byte asked for twice: ${JSON.stringify(ranges)}`);
+      }
+    } finally {
+      await reader.close();
+    }
+    const alone = await decodedAlone(235);
+    assert.ok(decoded < alone, `decoding on costs ${decoded} frames, a seek to keyframe 200 for frame 235 costs ${alone}`);
+  });
+
+  test('with maxDecodedFrames 1, the second request decodes the frames between them and no more', async () => {
+    const { reader, stats } = await open({ maxDecodedFrames: 1 });
+    try {
+      await reader.getFrame(230);
+      const before = stats.framesDecoded;
+      assertSameFrames([await reader.getFrame(235)], [235], reference, 'frame 235', true);
+      // Non-reference pictures before frame 235 are skipped; frame 231 may have been decoded ahead, 236 during the call.
+      const decoded = stats.framesDecoded - before;
+      assert.ok(decoded >= 1 && decoded <= 5, `at most frames 231..235 (or 232..236): ${decoded} decoded`);
+      assert.equal(stats.seeks, 1);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  test('going back, or past the next keyframe, seeks; on within a GOP does not', async () => {
+    const { reader, stats } = await open();
+    try {
+      for (const [n, seeks] of STEPS) {
+        assertSameFrames([await reader.getFrame(n)], [n], reference, `frame ${n}`, true);
+        assert.equal(stats.seeks, seeks, `seeks after frame ${n}`);
+      }
+    } finally {
+      await reader.close();
+    }
+  });
+});
+
+describe('VideoReader memory, lifecycle and calls in flight', () => {
+  let file: string;
+  let reference: Map<number, RgbFrame>;
+  before(async () => {
+    file = await makeFixture(LONG_GOP_MP4);
+    reference = await referenceFrames(file);
+  });
+
+  for (const cap of [1, 4]) {
+    test(`a batch of 120 frames keeps at most maxDecodedFrames (${cap}) decoded pictures alive, and close() frees all`, async () => {
+      const counted = countNativeObjects();
+      try {
+        const reader = await openVideo(file, { maxDecodedFrames: cap });
+        const indices = randomIndices(7, 120, reference.size);
+        assertSameFrames(await reader.getFrames(indices), indices, reference, 'batch', true);
+        await reader.close();
+        // The decoded pictures, the converter's RGB target, and the picture the decoder checks a seek with.
+        const peak = counted.peak().frames;
+        assert.ok(peak <= cap + 2, `at most ${cap} + 2 native frames at once, not the batch's: ${peak}`);
+        assert.deepEqual(counted.live(), { frames: 0, packets: 0 }, 'nothing left after close()');
+      } finally {
+        counted.restore();
+      }
+    });
+  }
+
+  test('calls made at once are served in turn, each with its frames', async () => {
+    await using reader = await openVideo(file);
+    const asked = [[120], [5, 250], [119], [299, 0, 299], [121]];
+    const got = await Promise.all(asked.map((indices) => (indices.length === 1 ? reader.getFrame(indices[0]!).then((f) => [f]) : reader.getFrames(indices))));
+    got.forEach((frames, i) => assertSameFrames(frames, asked[i]!, reference, `call ${i}`, true));
+  });
+
+  test('await using closes the reader at the end of its block', async () => {
+    const counted = countNativeObjects();
+    let kept: VideoReader;
+    try {
+      {
+        await using reader = await openVideo(file);
+        kept = reader;
+        await reader.getFrame(42);
+      }
+      assert.deepEqual(counted.live(), { frames: 0, packets: 0 });
+      await assert.rejects(kept.getFrame(1), { code: ErrorCode.ABORTED, message: /is closed: open the video again with openVideo\(\)/ });
+    } finally {
+      counted.restore();
+    }
+  });
+});
+
+describe('VideoReader errors', () => {
+  let file: string;
+  before(async () => {
+    file = await makeFixture(H264_MP4_MOOV_END);
+  });
+
+  test('a frame number out of range, negative or fractional, or a time past the end: the frame count in the message', async () => {
+    await using reader = await openVideo(file);
+    const outOfRange = { code: ErrorCode.INVALID_OPTION, message: 'Expected a frame number from 0 to 59 (the video has 60 frames) for index but received 60 of type number' };
+    await assert.rejects(reader.getFrame(60), outOfRange);
+    await assert.rejects(reader.getFrame(-1), { code: ErrorCode.INVALID_OPTION, message: /from 0 to 59 \(the video has 60 frames\) for index but received -1/ });
+    await assert.rejects(reader.getFrame(1.5), { code: ErrorCode.INVALID_OPTION, message: /for index but received 1\.5/ });
+    await assert.rejects(reader.getFrames([3, 60]), { code: ErrorCode.INVALID_OPTION, message: /for indices but received 60/ });
+    await assert.rejects(reader.getFrameAt(10), { code: ErrorCode.INVALID_OPTION, message: /a time within the video \(2\.4 s, 60 frames\) for seconds but received 10/ });
+    await assert.rejects(reader.getFramesAt([-1]), { code: ErrorCode.INVALID_OPTION, message: /a time in seconds >= 0 for times but received -1/ });
+    // The reader is still good after a bad call.
+    assert.equal((await reader.getFrame(59)).index, 59);
+  });
+
+  test('a call after close(), and close() twice', async () => {
+    const reader = await openVideo(file);
+    await reader.close();
+    await reader.close();
+    await assert.rejects(reader.getFrame(0), { code: ErrorCode.ABORTED });
+  });
+
+  test('an unknown option fails before any I/O', async () => {
+    await assert.rejects(openVideo(file, { maxDecodedFrames: 0 }), { code: ErrorCode.INVALID_OPTION, message: /maxDecodedFrames/ });
+    await assert.rejects(openVideo(file, { start: 3 } as never), { code: ErrorCode.INVALID_OPTION, message: /start/ });
+  });
+
+  test('a missing file, an HTTP 404: the usual codes', async () => {
+    await assert.rejects(openVideo('/no/such/video.mp4'), { code: ErrorCode.FILE_NOT_FOUND });
+    const server = await startRangeServer({ files: {} });
+    try {
+      await assert.rejects(openVideo(server.url('/gone.mp4'), { retries: 0 }), { code: ErrorCode.HTTP_STATUS });
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('the server failing fails the call with its code and closes the reader', async () => {
+    const status: Record<string, number> = {};
+    const server = await startRangeServer({ files: { '/v.mp4': await makeFixture(H264_1080P_FOOTAGE) }, status });
+    try {
+      // No cache: the bytes of the frames are fetched again.
+      const reader = await openVideo(server.url('/v.mp4'), { retries: 0, cacheMemory: 0, cacheDisk: 0 });
+      status['/v.mp4'] = 500;
+      await assert.rejects(reader.getFrame(299), { code: ErrorCode.HTTP_STATUS, message: /500/ });
+      await assert.rejects(reader.getFrame(0), { code: ErrorCode.ABORTED });
+      await reader.close();
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('aborting the signal fails the call under way and closes the reader', async () => {
+    const controller = new AbortController();
+    const reader = await openVideo(await makeFixture(LONG_GOP_MP4), { signal: controller.signal, maxDecodedFrames: 1 });
+    const pending = reader.getFrames([50, 150, 250]);
+    setImmediate(() => controller.abort());
+    await assert.rejects(pending, { code: ErrorCode.ABORTED });
+    await assert.rejects(reader.getFrame(0), { code: ErrorCode.ABORTED });
+    await reader.close();
+  });
+});
