@@ -12,6 +12,7 @@
  *   pnpm bench -- --clip video.mp4      your video instead of the 1080p clip
  *   pnpm bench -- --update-doc          also put the results into BENCHMARKS.md (full runs only)
  *   pnpm bench -- --only batch [--quick] many videos: runBatch, the work queue, Redis (bench/batch.ts)
+ *   pnpm bench -- --only reader [--quick] random access: openVideo's VideoReader against streamVideoFrames calls
  *
  * Every run of a case is a fresh process (bench/case.ts), so its peak RSS is its own; rounds are interleaved, so
  * that a burst of load from elsewhere spreads over the cases instead of hitting one. The clips are made once into
@@ -301,10 +302,15 @@ function profileTable(profiles: readonly Profile[]): string[] {
   return lines;
 }
 
-/** `--only batch`: the many-videos bench, a script of its own (bench/batch.ts), run with the other arguments. */
-async function runBatchBench(args: string[]): Promise<void> {
-  const rest = args.filter((arg, i) => arg !== '--' && arg !== '--only' && !(arg === 'batch' && args[i - 1] === '--only'));
-  const child = spawn(process.execPath, [join(import.meta.dirname, 'batch.ts'), ...rest], { stdio: 'inherit' });
+/**
+ * The benches that are scripts of their own, by their `--only` name, each run with the other arguments: `batch`, many
+ * videos (bench/batch.ts); `reader`, random access with `openVideo` (bench/video-reader.ts).
+ */
+const SCRIPT_BENCHES: Readonly<Record<string, string>> = { batch: 'batch.ts', reader: 'video-reader.ts' };
+
+async function runScriptBench(name: string, args: string[]): Promise<void> {
+  const rest = args.filter((arg, i) => arg !== '--' && arg !== '--only' && !(arg === name && args[i - 1] === '--only'));
+  const child = spawn(process.execPath, [join(import.meta.dirname, SCRIPT_BENCHES[name]!), ...rest], { stdio: 'inherit' });
   const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
   process.exitCode = code ?? 1;
 }
@@ -313,7 +319,8 @@ async function main(): Promise<void> {
   const started = performance.now();
   const args = process.argv.slice(2);
   const only = args.indexOf('--only');
-  if (only >= 0 && args[only + 1] === 'batch') return runBatchBench(args);
+  const script = only >= 0 ? args[only + 1] : undefined;
+  if (script !== undefined && script in SCRIPT_BENCHES) return runScriptBench(script, args);
   const options = parseOptions(args);
   const machine = describeMachine();
   const clipSpecs = options.quick ? QUICK_CLIPS : FULL_CLIPS;

@@ -339,8 +339,8 @@ export interface VideoReaderOptions extends DecodeOptions {
    * converted, and those the decoder has made ahead of the last frame asked for, ready for a request that goes on
    * forward. Peak frame memory is about `maxDecodedFrames × width × height × 1.5` bytes for 8-bit 4:2:0 video, plus
    * the decoder's own reference pictures, whatever the number of frames a `getFrames` call asks for (those are held
-   * only as RGB, the result). 1 decodes nothing ahead.
-   * @default 4
+   * only as RGB, the result). 1 decodes nothing ahead, and the decoder then waits while a frame is converted.
+   * @default 2
    * @example
    * await using reader = await openVideo(url, { maxDecodedFrames: 1 });
    */
@@ -349,7 +349,7 @@ export interface VideoReaderOptions extends DecodeOptions {
 
 const READER_RULES = {
   ...DECODE_RULES,
-  maxDecodedFrames: rules.integer(1, 4),
+  maxDecodedFrames: rules.integer(1, 2),
 } satisfies RuleTable<VideoReaderOptions>;
 
 /** The keys of each call's options, for the checks and for callers that pass options through (the CLI, Supervisely). */

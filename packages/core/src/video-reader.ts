@@ -414,8 +414,10 @@ class OpenVideo implements VideoReader {
         budget: run.budget,
         strict: this.#settings.strict,
         frameNumber: (pts) => index.indexOf(pts),
-        // Only pictures before the frame asked for: those after it may be asked for next.
+        // Pictures before the frame asked for (those after it may be asked for next), and every picture read before
+        // a seek takes effect, which is dropped anyway.
         unwanted: (pts) => {
+          if (pass.staleUntil === Infinity) return true;
           const n = index.indexOf(pts);
           return n !== undefined && n < this.#aim;
         },

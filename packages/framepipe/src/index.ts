@@ -24,6 +24,10 @@ export type { FrameFormatOptions, FrameFormatSettings } from '@framepipe/core';
 export { FITS, PIXEL_FORMATS, SCALE_FILTERS, planGeometry } from '@framepipe/rgb';
 export type { Fit, FrameGeometryOptions, GeometryPlan, OutputSize, PixelFormat, Rect, ScaleFilter } from '@framepipe/rgb';
 
+// Random access: a video kept open for frame requests in any order (decord's `vr[i]`, torchcodec's VideoDecoder).
+export { openVideo } from '@framepipe/core';
+export type { VideoReader, VideoReaderInfo, VideoReaderOptions } from '@framepipe/core';
+
 // Many videos in one call: each into <out>/<name>/, N at a time, resumable, with a batch.jsonl report.
 export { BATCH_FILE_NAME, NAME_MAX_BYTES, runBatch, sourceName } from '@framepipe/batch';
 export type { BatchOptions, BatchProgress, BatchReportLine, BatchSource, BatchSummary, BatchVideoResult, VideoIdSource } from '@framepipe/batch';

@@ -8,8 +8,8 @@ import * as framepipe from '../src/index.ts';
 
 const SAMPLE = resolve(import.meta.dirname, '../../../examples/assets/sample.mp4');
 
-test('one import holds the one-call API, composition, every stage, Supervisely and the errors', () => {
-  const names = ['streamVideoFramesToDir', 'streamVideoFrames', 'probeVideo', 'openFrameStages', 'Selection', 'planDecode'];
+test('one import holds the one-call API, random access, composition, every stage, Supervisely and the errors', () => {
+  const names = ['streamVideoFramesToDir', 'streamVideoFrames', 'probeVideo', 'openVideo', 'openFrameStages', 'Selection', 'planDecode'];
   names.push('SuperviselyApi', 'HttpSource', 'FileSource', 'Demuxer', 'PtsIndex', 'PtsIndexer', 'FrameSelector', 'Decoder');
   names.push('runBatch', 'sourceName', 'RgbConverter', 'FrameDirSink', 'FrameBudget', 'BufferPool', 'FramepipeError', 'ErrorCode', 'RunStats', 'ProgressBar');
   for (const name of names) assert.ok(name in framepipe, name);
