@@ -135,6 +135,15 @@ const EXPECTED: Record<string, Expectation> = {
       /^frame 10 as rgb48: 3 channel\(s\), 1920 bytes a row, /m,
     ],
   },
+  // GOP 25; 2.5 s at 25 fps starts frame 62.
+  'video-reader.ts': {
+    printed: [100, 105, 140, 3, 77, 3, 62],
+    stdout: [
+      /^the embedded sample.*: 150 frames, h264 320×240 at 25 fps; keyframes 0, 25, 50, 75, 100, 125$/m,
+      /^frame 100 at 4\.00 s: 320×240, 230400 bytes of RGB$/m,
+      /^frames 100 and 105: 1 seek, \d+ frames decoded$/m,
+    ],
+  },
   'supervisely.ts': {
     files: { ext: 'png', frames: range(0, 9) },
     printed: range(0, 9),
