@@ -101,22 +101,16 @@ rows.push(
     return all;
   }),
 );
-rows.push(
-  await timed(`\`VideoReader\`: ${drawn.length} \`getFrame(i)\` calls, random order (open included)`, async () => {
-    const stats = new RunStats();
-    await using reader = await openVideo(clip, { stats });
-    for (const n of drawn) check(await reader.getFrame(n), n);
-    return [stats];
-  }),
-);
-rows.push(
-  await timed(`\`VideoReader\`: ${drawn.length} \`getFrame(i)\` calls, frame order (open included)`, async () => {
-    const stats = new RunStats();
-    await using reader = await openVideo(clip, { stats });
-    for (const n of sorted) check(await reader.getFrame(n), n);
-    return [stats];
-  }),
-);
+for (const [order, frames] of [['random order', drawn], ['frame order', sorted]] as const) {
+  rows.push(
+    await timed(`\`VideoReader\`: ${frames.length} \`getFrame(i)\` calls, ${order} (open included)`, async () => {
+      const stats = new RunStats();
+      await using reader = await openVideo(clip, { stats });
+      for (const n of frames) check(await reader.getFrame(n), n);
+      return [stats];
+    }),
+  );
+}
 rows.push(
   await timed(`\`VideoReader\`: one \`getFrames\` call with the ${drawn.length} frames, random order (open included)`, async () => {
     const stats = new RunStats();

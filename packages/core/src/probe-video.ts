@@ -1,5 +1,6 @@
 import { AbortError, assertKnownKeys, assertOptionsObject, checkBoolean, checkInteger, throwIfAborted } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
+import type { DemuxerInfo } from '@framepipe/demuxer';
 import { isByteSource, openByteSource } from '@framepipe/http-source';
 import type { ByteSourceInput } from '@framepipe/http-source';
 import { PtsIndex } from '@framepipe/pts-indexer';
@@ -109,7 +110,7 @@ export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions)
     throwIfAborted(signal);
     signal?.addEventListener('abort', onAbort, { once: true });
     const info = await demuxer.open();
-    const fps = info.frameRate && info.frameRate.den > 0 ? info.frameRate.num / info.frameRate.den : null;
+    const { fps } = describeStream(info);
     // The sample tables FFmpeg parsed, read again from memory: what the edit list hides, and whether the file is whole.
     const header = await readContainerIndex(demuxer.headerSource, info, signal);
     let frameCount = info.frameCount === null ? null : info.frameCount - header.hidden;
@@ -131,19 +132,11 @@ export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions)
     return {
       source: source.description,
       bytes: source.size,
-      format: info.formatName,
-      codec: info.codec,
-      pixelFormat: info.pixelFormat,
-      width: info.width,
-      height: info.height,
-      fps,
+      ...describeStream(info),
       frameCount,
       frameCountFrom,
       framesHidden: header.hidden,
       truncated: header.truncated?.message ?? null,
-      duration: info.duration,
-      hasBFrames: info.hasBFrames,
-      rotation: info.rotation,
       stream,
       videoStreams: info.videoStreams,
     };
@@ -152,4 +145,13 @@ export async function probeVideo(input: ByteSourceInput, options?: ProbeOptions)
     await closed(demuxer);
     if (!isByteSource(input)) await source.close();
   }
+}
+
+/** What the demuxer's stream info says of a video, as {@link VideoProbe} says it (for `VideoReader.info` too). */
+export function describeStream(
+  info: DemuxerInfo,
+): Pick<VideoProbe, 'format' | 'codec' | 'pixelFormat' | 'width' | 'height' | 'fps' | 'duration' | 'hasBFrames' | 'rotation'> {
+  const { formatName: format, codec, pixelFormat, width, height, duration, hasBFrames, rotation, frameRate } = info;
+  const fps = frameRate && frameRate.den > 0 ? frameRate.num / frameRate.den : null;
+  return { format, codec, pixelFormat, width, height, fps, duration, hasBFrames, rotation };
 }

@@ -14,6 +14,7 @@ import { checkReaderOptions, checkStageOptions, decodeOptionsOf } from './option
 import type { VideoReaderOptions, VideoReaderSettings } from './options.ts';
 import { attachProbe, describeFramesMissing, finishStats, noFramesMissing } from './run-stats.ts';
 import type { RunStats } from './run-stats.ts';
+import { describeStream } from './probe-video.ts';
 import type { VideoProbe } from './probe-video.ts';
 
 type DecodedFrame = NumberedFrameInput['frame'];
@@ -166,19 +167,7 @@ class OpenVideo implements VideoReader {
     this.#spare = demuxer;
     this.stats = settings.stats;
     this.frameCount = video.index.size;
-    const fps = info.frameRate && info.frameRate.den > 0 ? info.frameRate.num / info.frameRate.den : null;
-    this.info = {
-      format: info.formatName,
-      codec: info.codec,
-      pixelFormat: info.pixelFormat,
-      width: info.width,
-      height: info.height,
-      fps,
-      duration: info.duration,
-      hasBFrames: info.hasBFrames,
-      rotation: info.rotation,
-      frameCount: this.frameCount,
-    };
+    this.info = { ...describeStream(info), frameCount: this.frameCount };
     this.#converter = run.own(new RgbConverter(converterOptions(settings, info, run.budget)));
     this.#converted = (this.#converter as unknown as AsyncIterable<RgbFrame>)[Symbol.asyncIterator]();
     const { signal } = settings;
