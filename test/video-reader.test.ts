@@ -117,7 +117,9 @@ describe('VideoReader over HTTP: a request near the last one reuses the open sta
     [11, 3], // the next frame
     [49, 3], // the last frame before keyframe 50
     [60, 3], // the decode stands at keyframe 50 (decoded ahead): on from there
-    [110, 4], // past keyframe 100
+    [95, 3], // on, within the GOP of 50
+    [105, 3], // in the next GOP, whose keyframe (100) is a few frames ahead: on
+    [160, 4], // in the GOP of 150, far past the next keyframe (100... 150): a seek
     [0, 5], // back to the start
   ];
   let server: RangeServer;

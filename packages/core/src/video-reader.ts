@@ -123,6 +123,12 @@ interface DecodePass {
   ended: boolean;
 }
 
+/**
+ * How far ahead of the decode the next keyframe may be for a request in its GOP to decode on rather than seek: about
+ * what a seek costs in frames (those the decoder drains at the jump, and the reorder window after the keyframe).
+ */
+const NEAR_FRAMES = 16;
+
 /** The frames of a pass not piped yet (it is, by the seek that starts it). */
 const NOT_PIPED: AsyncIterator<DecodedFrame> = {
   next: () => Promise.reject(new Error('VideoReader: a decode pass was read before its seek')),
@@ -360,13 +366,19 @@ class OpenVideo implements VideoReader {
 
   /**
    * Whether frame `n` is near enough to decode on to: at or after the next frame of the decode, and before the next
-   * keyframe after it (for a stream decoded from the start, anywhere after it: there is no seek).
+   * keyframe after it, or in the GOP of that keyframe when it is at most {@link NEAR_FRAMES} frames ahead (for a
+   * stream decoded from the start, anywhere after it: there is no seek).
    */
   #near(n: number): boolean {
     const next = this.#position();
     if (next === Infinity || n < next) return false;
-    if (this.#index.decodeFromStart) return true;
-    return this.#index.keyframeFor(n)?.pts === this.#index.keyframeFor(Math.min(next, this.frameCount - 1))?.pts;
+    const index = this.#index;
+    if (index.decodeFromStart) return true;
+    const here = index.keyframeFor(Math.min(next, this.frameCount - 1));
+    const there = index.keyframeFor(n);
+    if (there?.pts === here?.pts) return true;
+    const at = there && index.indexOf(there.pts);
+    return at !== undefined && at > 0 && at - next <= NEAR_FRAMES && index.keyframeFor(at - 1)?.pts === here?.pts;
   }
 
   /**
