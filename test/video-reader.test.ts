@@ -10,6 +10,7 @@ import { ErrorCode, RunStats, openVideo, streamVideoFrames } from '@framepipe/co
 import type { IterateOptions, RgbFrame, VideoReader } from '@framepipe/core';
 import { H264_1080P_FOOTAGE, H264_BFRAMES_NO_CTTS, H264_MKV, H264_MP4_MOOV_END, H264_ROTATED_MP4, H264_TS, makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
+import { deriveWithFfmpeg } from './support/ffmpeg-reference.ts';
 import { readFrameCode } from './support/frame-code.ts';
 import { countNativeObjects } from './support/pipeline-helpers.ts';
 import { seededRandom, startRangeServer } from './support/range-server.ts';
@@ -276,6 +277,27 @@ describe('VideoReader errors', () => {
     await assert.rejects(reader.getFramesAt([-1]), { code: ErrorCode.INVALID_OPTION, message: /a time in seconds >= 0 for times but received -1/ });
     // The reader is still good after a bad call.
     assert.equal((await reader.getFrame(59)).index, 59);
+  });
+
+  test('a frame the video cannot give: ERR_FRAMEPIPE_FRAMES_MISSING with the reason, and the reader goes on', async () => {
+    // An MP4 whose first four packets (its first keyframe among them) are gone: the frames shown before the next
+    // keyframe have numbers, but no decoder can make them. The numbers count the packets left, so frame n no longer
+    // shows n: the frames are checked against streamVideoFrames' only.
+    const cut = await deriveWithFfmpeg(file, { args: ['-c', 'copy', '-bsf:v', "noise=drop='lt(n\\,4)'"], ext: 'mp4' });
+    const reference = await referenceFrames(cut);
+    await using reader = await openVideo(cut);
+    const missing = [...Array(reader.frameCount).keys()].filter((n) => !reference.has(n));
+    assert.ok(missing.length > 0 && missing[0] === 0, `frames before the first keyframe: ${missing}`);
+    for (const n of [missing[0]!, missing.at(-1)!]) {
+      await assert.rejects(reader.getFrame(n), {
+        code: ErrorCode.FRAMES_MISSING,
+        message: `Frame ${n} of ${cut} cannot be delivered: 1 frame before the stream's first keyframe, which no decoder can make`,
+      });
+      const after = missing.at(-1)! + 1;
+      assertSameFrames([await reader.getFrame(after)], [after], reference, `frame ${after} after the failure`, false);
+    }
+    await assert.rejects(reader.getFrames([30, missing[1]!]), { code: ErrorCode.FRAMES_MISSING });
+    assertSameFrames(await reader.getFrames([30, 31]), [30, 31], reference, 'a batch after the failure', false);
   });
 
   test('a call after close(), and close() twice', async () => {

@@ -154,8 +154,14 @@ class OpenVideo implements VideoReader {
   #ahead: { frame: DecodedFrame; index: number } | null = null;
   /** The highest number of the frames the decoder gave since the last seek, -1 before any. */
   #last = -1;
-  /** The frame the call under way decodes towards; the decoder may skip unreferenced pictures before it. */
+  /**
+   * The frames of the call under way, and the highest of them (-1 between calls): the decoder may skip unreferenced
+   * pictures below it that the call does not want.
+   */
+  #wanted: ReadonlyMap<number, unknown> = new Map();
   #aim = -1;
+  /** A call failed on the way: where the decode stands is not known well enough to decode on. */
+  #lost = false;
   #seeks = 0;
   #delivered = 0;
   #keyframes: number[] | null = null;
@@ -286,17 +292,25 @@ class OpenVideo implements VideoReader {
   async #decode(indices: readonly number[]): Promise<RgbFrame[]> {
     const wanted = [...new Set(indices)].sort((a, b) => a - b);
     const next = this.#position();
-    const ordered = [...wanted.filter((n) => n >= next), ...wanted.filter((n) => n < next)];
+    const phases = [wanted.filter((n) => n >= next), wanted.filter((n) => n < next)];
     // null: not decoded yet.
     const got = new Map<number, RgbFrame | null>(wanted.map((n) => [n, null]));
+    this.#wanted = got;
     try {
-      for (const n of ordered) if (!got.get(n)) got.set(n, await this.#frame(n, got));
+      for (const phase of phases) {
+        // Up to the last frame of this pass only: the pictures after it may be asked for by the next call.
+        this.#aim = phase.at(-1) ?? -1;
+        for (const n of phase) if (!got.get(n)) got.set(n, await this.#frame(n, got));
+      }
     } catch (error) {
+      // Pictures before the frame that failed may have been skipped: the next request seeks.
+      this.#lost = true;
       // A failure of the source or the decoder leaves the stages destroyed: the reader is of no further use.
       if (!(error instanceof FramepipeError && (error.code === ErrorCode.FRAMES_MISSING || error.code === ErrorCode.TRUNCATED))) void this.close();
       throw error;
     } finally {
       this.#aim = -1;
+      this.#wanted = new Map();
     }
     return indices.map((n) => got.get(n)!);
   }
@@ -317,7 +331,6 @@ class OpenVideo implements VideoReader {
     const pts = index.ptsAt(n)!;
     const { cut } = this.#video;
     if (cut && pts >= cut.fromPts) throw cut.error;
-    this.#aim = n;
     if (this.#ahead?.index === n) {
       const { frame } = this.#ahead;
       this.#ahead = null;
@@ -371,7 +384,7 @@ class OpenVideo implements VideoReader {
    */
   #near(n: number): boolean {
     const next = this.#position();
-    if (next === Infinity || n < next) return false;
+    if (next === Infinity || n < next || this.#lost) return false;
     const index = this.#index;
     if (index.decodeFromStart) return true;
     const here = index.keyframeFor(Math.min(next, this.frameCount - 1));
@@ -397,6 +410,7 @@ class OpenVideo implements VideoReader {
     else pass.demuxer.rewind();
     pass.staleUntil = Infinity;
     this.#last = -1;
+    this.#lost = false;
     this.#seeks++;
     // Piped only now, so that the first packet read is the one the seek lands on.
     if (fresh) pass.frames = (pipeline(pass.demuxer, pass.decoder) as unknown as AsyncIterable<DecodedFrame>)[Symbol.asyncIterator]();
@@ -415,12 +429,12 @@ class OpenVideo implements VideoReader {
         budget: run.budget,
         strict: this.#settings.strict,
         frameNumber: (pts) => index.indexOf(pts),
-        // Pictures before the frame asked for (those after it may be asked for next), and every picture read before
-        // a seek takes effect, which is dropped anyway.
+        // Pictures the call does not want before the last one it does (those after it may be asked for next), and
+        // every picture read before a seek takes effect, which is dropped anyway.
         unwanted: (pts) => {
           if (pass.staleUntil === Infinity) return true;
           const n = index.indexOf(pts);
-          return n !== undefined && n < this.#aim;
+          return n !== undefined && n < this.#aim && !this.#wanted.has(n);
         },
         checkStart: (start, picture) => {
           const good = seekCheck.check(start, picture);
