@@ -6,13 +6,15 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { ErrorCode, RunStats, openVideo, streamVideoFrames } from '@framepipe/core';
 import type { IterateOptions, RgbFrame, VideoReader } from '@framepipe/core';
 import { H264_1080P_FOOTAGE, H264_BFRAMES_NO_CTTS, H264_MKV, H264_MP4_MOOV_END, H264_ROTATED_MP4, H264_TS, makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
 import { deriveWithFfmpeg } from './support/ffmpeg-reference.ts';
 import { readFrameCode } from './support/frame-code.ts';
-import { countNativeObjects } from './support/pipeline-helpers.ts';
+import { rewriteSyncSamples } from './support/mp4-rewrite.ts';
+import { countNativeObjects, removeDir, tempDir } from './support/pipeline-helpers.ts';
 import { seededRandom, startRangeServer } from './support/range-server.ts';
 import type { RangeServer } from './support/range-server.ts';
 
@@ -107,6 +109,26 @@ for (const [name, { spec, options = {}, codes = true }] of Object.entries(CASES)
     });
   });
 }
+
+test('VideoReader with a keyframe table that lies (each listed keyframe is the frame after the real one): the frames of a full decode', { timeout: 60_000 }, async () => {
+  const dir = await tempDir('framepipe-reader-');
+  try {
+    const file = join(dir, 'shifted-stss.mp4');
+    const spec = { ...H264_MP4_MOOV_END, bFrames: 0 };
+    await rewriteSyncSamples(await makeFixture(spec), file, (sync, n) => sync.map((s) => s + 1).filter((s) => s <= n));
+    const reference = await referenceFrames(file);
+    const stats = new RunStats();
+    await using reader = await openVideo(file, { stats });
+    for (let seed = 1; seed <= 3; seed++) {
+      const indices = randomIndices(seed, 12, reference.size);
+      assertSameFrames(await reader.getFrames(indices), indices, reference, `seed ${seed}`, true);
+    }
+    for (const n of [13, 1, 37, 25, 59]) assertSameFrames([await reader.getFrame(n)], [n], reference, `frame ${n}`, true);
+    assert.ok(stats.seeksMissed > 0, 'seeks landed where decoding cannot start, and went back');
+  } finally {
+    await removeDir(dir);
+  }
+});
 
 describe('VideoReader over HTTP: a request near the last one reuses the open state', () => {
   // 1080p at the bit rate of real footage, GOP 50 (keyframes 0, 50, ..., 250), with 3 B-frames.
