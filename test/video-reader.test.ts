@@ -60,6 +60,17 @@ const CASES: Record<string, { spec: FixtureSpec; options?: IterateOptions; codes
   MKV: { spec: H264_MKV },
   'MPEG-TS': { spec: H264_TS },
   'MP4 rotated 90°, autorotate': { spec: H264_ROTATED_MP4, options: { autorotate: true }, codes: false },
+  // The converter's size, crop and format options reach the reader as they reach the iterator.
+  'MP4 with B-frames, crop + size + bgr24': {
+    spec: H264_MP4_MOOV_END,
+    options: { crop: { x: 0, y: 0, width: 160, height: 120 }, size: { width: 96 }, pixelFormat: 'bgr24' },
+    codes: false,
+  },
+  'MP4 rotated 90°, autorotate + cover 64×64 + gray8': {
+    spec: H264_ROTATED_MP4,
+    options: { autorotate: true, size: { width: 64, height: 64 }, fit: 'cover', pixelFormat: 'gray8' },
+    codes: false,
+  },
   // Frames carry decode-order pts: the seed numbers them in decode order, so frame n does not show n.
   'MP4 with B-frames and no composition offsets (decoded from the start)': { spec: H264_BFRAMES_NO_CTTS, codes: false },
 };
@@ -332,6 +343,14 @@ describe('VideoReader errors', () => {
   test('an unknown option fails before any I/O', async () => {
     await assert.rejects(openVideo(file, { maxDecodedFrames: 0 }), { code: ErrorCode.INVALID_OPTION, message: /maxDecodedFrames/ });
     await assert.rejects(openVideo(file, { start: 3 } as never), { code: ErrorCode.INVALID_OPTION, message: /start/ });
+    await assert.rejects(openVideo(file, { size: { width: 64 }, maxSide: 32 }), { code: ErrorCode.INVALID_OPTION, message: /maxSide/ });
+  });
+
+  test('a crop outside the picture fails when the reader opens, with the picture size', async () => {
+    await assert.rejects(openVideo(file, { crop: { x: 300, y: 0, width: 100, height: 100 } }), {
+      code: ErrorCode.INVALID_OPTION,
+      message: /rectangle inside the 320x240 picture for crop/,
+    });
   });
 
   test('a missing file, an HTTP 404: the usual codes', async () => {

@@ -417,7 +417,9 @@ export function checkStageOptions(options: FrameStagesOptions | undefined): Stag
 
 /** Checks the options of {@link openVideo}; throws an InvalidOptionError before any I/O. */
 export function checkReaderOptions(options: VideoReaderOptions | undefined): VideoReaderSettings {
-  return checkOptions(READER_RULES, options, 'openVideo');
+  const settings = checkOptions(READER_RULES, options, 'openVideo');
+  checkFormatTogether(settings);
+  return settings;
 }
 
 /** Checks `signal`, `headers`, `timeout`, `retries` and the cache limits among other options, whose keys the caller checks. */

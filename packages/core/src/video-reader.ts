@@ -10,7 +10,7 @@ import type { ByteSourceInput } from '@framepipe/http-source';
 import { FrameRun } from './frame-pipeline.ts';
 import type { IndexedVideo } from './frame-pipeline.ts';
 import { SeekCheck, rightAngle, whyMissing } from './open-frame-stages.ts';
-import { checkReaderOptions, checkStageOptions, decodeOptionsOf } from './options.ts';
+import { checkReaderOptions, checkStageOptions, converterOptionsOf, decodeOptionsOf } from './options.ts';
 import type { VideoReaderOptions, VideoReaderSettings } from './options.ts';
 import { attachProbe, describeFramesMissing, finishStats, noFramesMissing } from './run-stats.ts';
 import type { RunStats } from './run-stats.ts';
@@ -181,6 +181,8 @@ class OpenVideo implements VideoReader {
     this.frameCount = video.index.size;
     this.info = { ...describeStream(info), frameCount: this.frameCount };
     this.#converter = run.own(new RgbConverter(converterOptions(settings, info, run.budget)));
+    // A crop is checked against the picture here, when the reader opens, rather than at the first request.
+    this.#converter.outputSize(info.width, info.height);
     this.#converted = (this.#converter as unknown as AsyncIterable<RgbFrame>)[Symbol.asyncIterator]();
     const { signal } = settings;
     if (signal) {
@@ -482,5 +484,5 @@ class OpenVideo implements VideoReader {
  * here (an option added to the decode options for the converter reaches the reader by a line here).
  */
 function converterOptions(settings: VideoReaderSettings, info: DemuxerInfo, budget: FrameBudget): RgbConverterOptions {
-  return { timeBase: info.timeBase, budget, rotate: settings.autorotate ? rightAngle(info.rotation) : 0 };
+  return { timeBase: info.timeBase, budget, rotate: settings.autorotate ? rightAngle(info.rotation) : 0, ...converterOptionsOf(settings) };
 }
