@@ -88,9 +88,9 @@ test('sampling options are checked before any request, and do not mix', async ()
     [{ frames: [1, -2] }, 'Expected a non-negative integer for frames but received -2 of type number'],
     [{ frames: 5 }, 'Expected an array of frame numbers for frames but received 5 of type number'],
     [{ timestamps: [0.5, Number.NaN] }, 'Expected an array of times >= 0 in seconds for timestamps but received NaN of type number'],
-    [{ frames: [1], start: 3 }, 'start cannot be used together with frames: choose a range (start, end, step), a list of frames, or timestamps'],
-    [{ frames: [1], timestamps: [1] }, 'timestamps cannot be used together with frames: choose a range (start, end, step), a list of frames, or timestamps'],
-    [{ timestamps: [1], step: 2 }, 'step cannot be used together with timestamps: choose a range (start, end, step), a list of frames, or timestamps'],
+    [{ frames: [1], start: 3 }, 'start cannot be used together with frames: choose a range (start, end, step), a list of frames, timestamps, or a time window (startTime, endTime, fps)'],
+    [{ frames: [1], timestamps: [1] }, 'timestamps cannot be used together with frames: choose a range (start, end, step), a list of frames, timestamps, or a time window (startTime, endTime, fps)'],
+    [{ timestamps: [1], step: 2 }, 'step cannot be used together with timestamps: choose a range (start, end, step), a list of frames, timestamps, or a time window (startTime, endTime, fps)'],
   ];
   for (const [options, message] of cases) {
     await assert.rejects(streamVideoFramesToDir(url, join(dir, 'bad'), options), { code: ErrorCode.INVALID_OPTION, message });

@@ -57,28 +57,13 @@ export interface Reference {
  * order; the counts are checked to agree.
  */
 export async function ffmpegReference(path: string): Promise<Reference> {
-  const probe = async (entries: string) => {
-    const out = await runTool('ffprobe', ['-select_streams', 'v:0', '-show_entries', entries, '-of', 'json', path]);
-    return JSON.parse(out.toString()) as {
-      streams?: Array<{ width?: number; height?: number }>;
-      packets?: Array<{ pts?: number | string }>;
-      frames?: Array<{ pts?: number | string }>;
-    };
-  };
-  const stream = (await probe('stream=width,height')).streams?.[0];
-  if (!stream?.width || !stream.height) throw new Error(`ffprobe finds no video stream with a size in ${path}`);
-  const { width, height } = stream;
+  const probe = async (entries: string) => (await probeJson(path, entries)) as { packets?: Array<{ pts?: number | string }>; frames?: Array<{ pts?: number | string }> };
+  const { width, height } = await storedSize(path);
   const ptsOf = (entry: { pts?: number | string }) => (entry.pts === undefined || entry.pts === 'N/A' ? null : BigInt(entry.pts));
   const packetPts = ((await probe('packet=pts')).packets ?? []).map(ptsOf);
   const framePts = ((await probe('frame=pts')).frames ?? []).map(ptsOf);
 
-  const raw = await runTool('ffmpeg', [
-    '-noautorotate', '-i', path, '-map', '0:v:0', '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-',
-  ]);
-  const size = width * height * 3;
-  if (raw.length % size !== 0) throw new Error(`ffmpeg output of ${path} is not a whole number of ${width}×${height} frames`);
-  const pictures: number[] = [];
-  for (let o = 0; o < raw.length; o += size) pictures.push(readFrameCode(raw.subarray(o, o + size), width, height));
+  const pictures = await ffmpegPictures(path);
   if (pictures.length !== framePts.length) {
     throw new Error(`ffmpeg decoded ${pictures.length} frames of ${path} but ffprobe ${framePts.length}: cannot pair them`);
   }
@@ -97,6 +82,36 @@ export function seedNumbering(packetPts: ReadonlyArray<bigint | null>, frames: r
     if (index >= 0 && !pictureOf.has(index)) pictureOf.set(index, picture);
   }
   return new Map([...pictureOf].sort(([a], [b]) => a - b));
+}
+
+/** What ffprobe says of the first video stream of `path` (`-show_entries entries`), as JSON. */
+async function probeJson(path: string, entries: string): Promise<unknown> {
+  return JSON.parse((await runTool('ffprobe', ['-select_streams', 'v:0', '-show_entries', entries, '-of', 'json', path])).toString());
+}
+
+/** The size of the stored pictures of the first video stream of `path`. */
+async function storedSize(path: string): Promise<{ width: number; height: number }> {
+  const stream = ((await probeJson(path, 'stream=width,height')) as { streams?: Array<{ width?: number; height?: number }> }).streams?.[0];
+  if (!stream?.width || !stream.height) throw new Error(`ffprobe finds no video stream with a size in ${path}`);
+  return { width: stream.width, height: stream.height };
+}
+
+/**
+ * The frame codes of the pictures ffmpeg gives for the first video stream of `path`, in output order, decoded as stored
+ * (`-noautorotate`, every frame the filters give passed through). `filter` is a `-vf` graph (e.g. `fps=fps=2:round=up`),
+ * `inputArgs` go before `-i` (e.g. `['-skip_frame', 'nokey']`).
+ */
+export async function ffmpegPictures(path: string, options: { filter?: string; inputArgs?: string[] } = {}): Promise<number[]> {
+  const { width, height } = await storedSize(path);
+  const filter = options.filter === undefined ? [] : ['-vf', options.filter];
+  const raw = await runTool('ffmpeg', [
+    ...(options.inputArgs ?? []), '-noautorotate', '-i', path, '-map', '0:v:0', ...filter, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-',
+  ]);
+  const size = width * height * 3;
+  if (raw.length % size !== 0) throw new Error(`ffmpeg output of ${path} is not a whole number of ${width}×${height} frames`);
+  const pictures: number[] = [];
+  for (let o = 0; o < raw.length; o += size) pictures.push(readFrameCode(raw.subarray(o, o + size), width, height));
+  return pictures;
 }
 
 /**

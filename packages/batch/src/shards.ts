@@ -33,9 +33,10 @@ export interface Shard {
   readonly frames: number;
   /**
    * The selection to run the shard with (`streamVideoFramesToDir(source, dir, { ...options, ...selection, resume:
-   * true })`): the video's selection within `[first, last]`, as a range (`start`, `end`, `step`) for a range and as
-   * a list of frames for a list or times. A lone shard keeps the selection as given, so that it runs exactly as a
-   * run of the whole video would.
+   * true })`): the video's selection within `[first, last]`, in frame numbers resolved when the plan is made: a range
+   * (`start`, `end`, `step`) for a range or a time window, the same range with `keyframesOnly` for keyframes, and a
+   * list of frames for a list, times or a window sampled at `fps`. A lone shard keeps the selection as given, so that
+   * it runs exactly as a run of the whole video would.
    */
   readonly selection: SelectionOptions;
 }
@@ -159,8 +160,10 @@ function gopStarts(index: PtsIndex): number[] {
 
 /** The selection's frames `taken` (in order, at least one) as a range with the selection's step, or as a list. */
 function within(resolved: Selection, taken: readonly number[]): SelectionOptions {
-  if (resolved.frames) return { frames: taken };
   const start = taken[0]!;
   const end = taken.at(-1)!;
+  // A shard holds whole GOPs: the keyframes of its range are exactly those taken.
+  if (resolved.keyframesOnly) return { start, end, keyframesOnly: true };
+  if (resolved.frames) return { frames: taken };
   return resolved.step === 1 ? { start, end } : { start, end, step: resolved.step };
 }

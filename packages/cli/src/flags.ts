@@ -153,6 +153,28 @@ export const FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
     },
     toOption: (values: string[]) => numberList(values, 'timestamps'),
   },
+  // Sampling by time and keyframes (issue 16).
+  {
+    option: 'startTime',
+    flag: 'start-time',
+    yargs: { type: 'number', requiresArg: true, describe: 'Start at the frame shown at this time in seconds (instead of --start)', group: FRAMES_GROUP },
+    shownDefault: '0',
+  },
+  {
+    option: 'endTime',
+    flag: 'end-time',
+    yargs: { type: 'number', requiresArg: true, describe: 'End with the last frame shown at or before this time in seconds [default: the last frame]', group: FRAMES_GROUP },
+  },
+  {
+    option: 'fps',
+    flag: 'fps',
+    yargs: { type: 'number', requiresArg: true, describe: 'One frame per 1/fps seconds: the frame shown at each tick, each frame once (as ffmpeg -vf fps=...:round=up)', group: FRAMES_GROUP },
+  },
+  {
+    option: 'keyframesOnly',
+    flag: 'keyframes-only',
+    yargs: { type: 'boolean', describe: 'Only the keyframes of the range or time window; nothing else is decoded (or, for an MP4, fetched)', group: FRAMES_GROUP },
+  },
   STREAM_FLAG,
   { option: 'ext', flag: 'ext', yargs: { type: 'string', requiresArg: true, describe: 'Image format: png, jpg, jpeg or webp', group: FRAMES_GROUP } },
   {

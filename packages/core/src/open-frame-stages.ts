@@ -57,7 +57,8 @@ export interface FrameStages extends AsyncDisposable {
  * MP4's sample tables, or from a scan of packet timestamps), plans the decode of `selection` with `planDecode`
  * (the seek, the GOPs to jump, the frames the decoder may skip), and wires the stages: what the one-call API does
  * before its last stage, for a pipeline of your own. The selection is a `Selection` or its options (`start`,
- * `end`, `step`, `frames`, `timestamps`), checked like those of the one-call API.
+ * `end`, `step`, `frames`, `timestamps`, `startTime`, `endTime`, `fps`, `keyframesOnly`), checked like those of the
+ * one-call API.
  *
  * Each frame your consumer receives holds one unit of the budget until it calls `stages.budget.release()`. A
  * consumer that forgets makes the decoder wait; after `stallTimeout` ms (60 s by default) without a unit given
@@ -191,7 +192,15 @@ async function wire(
   const frameNumber = index.strategy === 'stream' ? undefined : (pts: bigint) => index.indexOf(pts);
   const checkStart = fromStart ? undefined : seeking.check;
   const decoder = run.own(
-    new Decoder(info.codecParameters, { timeBase, budget, strict: settings.strict, frameNumber, unwanted: plan.unwanted, checkStart }),
+    new Decoder(info.codecParameters, {
+      timeBase,
+      budget,
+      strict: settings.strict,
+      frameNumber,
+      unwanted: plan.unwanted,
+      checkStart,
+      keyframesOnly: plan.keyframesOnly,
+    }),
   );
   const missed = (frames: readonly number[]): Error | null => {
     for (const n of frames) missing[whyMissing(index, decoder, n)]++;
@@ -222,6 +231,8 @@ async function wire(
   attachProbe(stats, () => ({
     packetsRead: demuxer.packetsRead,
     framesDecoded: decoder.framesDecoded,
+    packetsDecoded: decoder.packetsSent,
+    packetsLeftOut: decoder.packetsLeftOut,
     framesDropped: selector.framesDropped,
     framesUnnumbered: selector.framesUnnumbered,
     corruptFrames: decoder.corruptFrames,
@@ -346,7 +357,7 @@ function emptyStream(): Readable {
 
 /** The plan of a selection that selects nothing. */
 function emptyPlan(selection: Selection): DecodePlan {
-  return { selection, total: 0, seek: null, parts: [], unwanted: undefined };
+  return { selection, total: 0, seek: null, parts: [], unwanted: undefined, keyframesOnly: selection.keyframesOnly };
 }
 
 /** The rotation as a multiple of 90° (within a degree), or 0 for any other angle, which is left as stored. */

@@ -163,11 +163,17 @@ const SELECTION_RULES = {
   step: selectionKey<number>(),
   frames: selectionKey<readonly number[]>(),
   timestamps: selectionKey<readonly number[]>(),
+  // Sampling by time and keyframes (issue 16).
+  startTime: selectionKey<number>(),
+  endTime: selectionKey<number>(),
+  fps: selectionKey<number>(),
+  keyframesOnly: selectionKey<boolean>(),
 } satisfies RuleTable<SelectionOptions>;
 
 /**
  * Options shared by {@link streamVideoFrames} and {@link streamVideoFramesToDir}: which frames (`start`, `end`,
- * `step`, `frames`, `timestamps`; see `SelectionOptions`), how to read and decode them, and how many may wait.
+ * `step`, `frames`, `timestamps`, `startTime`, `endTime`, `fps`, `keyframesOnly`; see `SelectionOptions`), how to
+ * read and decode them, and how many may wait.
  */
 export interface StreamOptions extends SelectionOptions, DecodeOptions {
   /**

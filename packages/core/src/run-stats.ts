@@ -69,6 +69,10 @@ export interface RunStatsSnapshot {
   packetsScanned: number;
   /** Frames the decoder produced. */
   framesDecoded: number;
+  /** Packets the decoding pass gave the decoder: with `keyframesOnly`, the keyframes read and nothing else. */
+  packetsDecoded: number;
+  /** Packets the decoding pass read and left out before the decoder: those that are not keyframes, with `keyframesOnly`. */
+  packetsLeftOut: number;
   /** Decoded frames not delivered: outside the range, without a number, or duplicates. */
   framesDropped: number;
   /** Decoded frames dropped for having no number: no pts, or one not among the packets' (e.g. raw H.264, AVI). */
@@ -142,6 +146,8 @@ export class RunStats implements RunStatsSnapshot {
   get packetsRead() { return this.#read('packetsRead', 0); }
   get packetsScanned() { return this.#read('packetsScanned', 0); }
   get framesDecoded() { return this.#read('framesDecoded', 0); }
+  get packetsDecoded() { return this.#read('packetsDecoded', 0); }
+  get packetsLeftOut() { return this.#read('packetsLeftOut', 0); }
   get framesDropped() { return this.#read('framesDropped', 0); }
   get framesUnnumbered() { return this.#read('framesUnnumbered', 0); }
   get framesMissing() { return { ...this.#read('framesMissing', noFramesMissing()) }; }
@@ -172,6 +178,8 @@ export class RunStats implements RunStatsSnapshot {
       packetsRead: this.packetsRead,
       packetsScanned: this.packetsScanned,
       framesDecoded: this.framesDecoded,
+      packetsDecoded: this.packetsDecoded,
+      packetsLeftOut: this.packetsLeftOut,
       framesDropped: this.framesDropped,
       framesUnnumbered: this.framesUnnumbered,
       framesMissing: this.framesMissing,

@@ -91,12 +91,20 @@ export interface DecoderOptions {
    * new Decoder(info.codecParameters, { checkStart: (start, picture) => picture !== undefined && picture <= wantedPts });
    */
   checkStart?: ((start: { readonly pts: bigint; readonly dts: bigint }, picture: bigint | undefined) => boolean) | undefined;
+  /**
+   * Decode keyframes only: a packet the demuxer does not flag as a keyframe is freed without reaching the codec (as
+   * `ffmpeg -skip_frame nokey` would, one step earlier), and counted in {@link Decoder.packetsLeftOut}.
+   * @default false
+   * @example
+   * new Decoder(info.codecParameters, { timeBase: info.timeBase, keyframesOnly: true });
+   */
+  keyframesOnly?: boolean | undefined;
 }
 
 /** Why the decoder gave no frame for a packet, as far as it can tell: see {@link Decoder.lossOf}. */
 export type DecoderLoss = 'discarded' | 'corrupt';
 
-const KNOWN_OPTIONS = ['timeBase', 'threads', 'budget', 'highWaterMark', 'strict', 'frameNumber', 'unwanted', 'checkStart'] as const;
+const KNOWN_OPTIONS = ['timeBase', 'threads', 'budget', 'highWaterMark', 'strict', 'frameNumber', 'unwanted', 'checkStart', 'keyframesOnly'] as const;
 
 /**
  * Decodes video packets (node-av `Packet`, freed here) into frames (node-av `Frame`, owned by the consumer, who
@@ -120,6 +128,9 @@ export class Decoder extends Transform {
   #framesDecoded = 0;
   #corruptFrames = 0;
   #rejectedPackets = 0;
+  #packetsSent = 0;
+  #packetsLeftOut = 0;
+  #keyframesOnly: boolean;
   #strict: boolean;
   #frameNumber: ((pts: bigint) => number | undefined) | undefined;
   #unwanted: ((pts: bigint) => boolean) | undefined;
@@ -162,6 +173,7 @@ export class Decoder extends Transform {
     const unwanted = checkFunction<(pts: bigint) => boolean>('unwanted', opts.unwanted);
     this.#unwanted = unwanted && skipsOnlyUnreferenced(codecParameters) ? unwanted : undefined;
     this.#checkStart = checkFunction('checkStart', opts.checkStart);
+    this.#keyframesOnly = checkBoolean('keyframesOnly', opts.keyframesOnly, false);
   }
 
   /**
@@ -188,6 +200,16 @@ export class Decoder extends Transform {
   /** Packets the decoder rejected as damaged and that were skipped. */
   get rejectedPackets(): number {
     return this.#rejectedPackets;
+  }
+
+  /** Packets given to the codec (each once, however many tries it took; the check of a start not counted). */
+  get packetsSent(): number {
+    return this.#packetsSent;
+  }
+
+  /** Packets freed without reaching the codec because they are not keyframes (with `keyframesOnly`). */
+  get packetsLeftOut(): number {
+    return this.#packetsLeftOut;
   }
 
   override _open(cb: (err: Error | null) => void): void {
@@ -293,6 +315,11 @@ export class Decoder extends Transform {
       packet.free();
       return;
     }
+    if (packet && this.#keyframesOnly && !packet.isKeyframe) {
+      this.#packetsLeftOut++;
+      packet.free();
+      return;
+    }
     if (packet && this.#atStart && this.#checkStart) {
       this.#atStart = false;
       const start = { pts: packet.pts, dts: packet.dts };
@@ -324,6 +351,7 @@ export class Decoder extends Transform {
           continue;
         }
         this.#sentSkipping = skip;
+        if (packet) this.#packetsSent++;
         // Only a strict error names the packet; reading its timestamps for every packet would be wasted otherwise.
         if (packet && this.#strict) this.#lastSent = { pts: packet.pts, dts: packet.dts };
         if (ret === AVERROR_EOF || ret >= 0) break;

@@ -7,6 +7,6 @@ export type { PtsIndexerOptions } from './pts-indexer.ts';
 export { FrameSelector } from './frame-selector.ts';
 export type { FrameSelectorOptions, NumberedFrame } from './frame-selector.ts';
 export { SELECTION_KEYS, Selection } from './selection.ts';
-export type { SelectionOptions, StreamTiming } from './selection.ts';
+export type { SelectionOptions, StreamTiming, TimeWindow } from './selection.ts';
 export { planByteRanges, planDecode } from './plan-decode.ts';
 export type { DecodePart, DecodePlan, KeyframePosition, PlannedBytes, PlanStreamInfo } from './plan-decode.ts';

@@ -41,6 +41,11 @@ export interface DecodePlan {
    * packets pass, since a frame's number is then not final before it is decoded.
    */
   readonly unwanted: ((pts: bigint) => boolean) | undefined;
+  /**
+   * Only keyframes are selected (`keyframesOnly`): every other packet is left out before the decoder (the Decoder's
+   * `keyframesOnly`), and with an MP4's sample tables each keyframe is a part of its own, whose bytes are its sample's.
+   */
+  readonly keyframesOnly: boolean;
 }
 
 /** What {@link planDecode} needs to know of the stream: its demuxer info, or just these fields. */
@@ -71,7 +76,7 @@ export function planDecode(index: PtsIndex, info: PlanStreamInfo, selection: Sel
   if (index.strategy === 'stream') {
     if (wanted.byTime || !wanted.fromFirstFrame) throw new Error('planDecode: an index built as packets pass serves only a range from frame 0');
     const total = info.frameCount === null ? (wanted.count ?? null) : wanted.upTo(info.frameCount - 1).count!;
-    return { selection: wanted, total, seek: null, parts: [], unwanted: undefined };
+    return { selection: wanted, total, seek: null, parts: [], unwanted: undefined, keyframesOnly: false };
   }
   if (!wanted.coveredBy(index, info, SCAN_MARGIN)) {
     // A scan that stopped early knows the ranks of the frames well before where it stopped, and nothing after.
@@ -82,7 +87,8 @@ export function planDecode(index: PtsIndex, info: PlanStreamInfo, selection: Sel
     );
   }
   const resolved = wanted.atTimes(index, info).upTo(index.size - 1);
-  if (resolved.empty) return { selection: resolved, total: 0, seek: null, parts: [], unwanted: undefined };
+  const { keyframesOnly } = resolved;
+  if (resolved.empty) return { selection: resolved, total: 0, seek: null, parts: [], unwanted: undefined, keyframesOnly };
   const seek = index.decodeFromStart ? null : (index.keyframeFor(resolved.start) ?? null);
   return {
     selection: resolved,
@@ -93,6 +99,7 @@ export function planDecode(index: PtsIndex, info: PlanStreamInfo, selection: Sel
       const n = index.indexOf(pts);
       return n === undefined || !resolved.keeps(n);
     },
+    keyframesOnly,
   };
 }
 
@@ -102,6 +109,18 @@ export function planDecode(index: PtsIndex, info: PlanStreamInfo, selection: Sel
  */
 function planParts(index: PtsIndex, selection: Selection): DecodePart[] {
   if (!selection.frames && selection.step === 1) return [];
+  if (selection.keyframesOnly) {
+    // Nothing between two keyframes is decoded: only where the sample tables say where each one's bytes are is there a
+    // jump worth making (over the GOP's other samples); elsewhere the demuxer reads on and the decoder sees keyframes only.
+    if (!index.sampleTable) return [];
+    const parts: DecodePart[] = [];
+    for (const n of selection) {
+      const keyframe = index.keyframeFor(n);
+      if (!keyframe) return [];
+      parts.push({ keyframe, first: n, last: n });
+    }
+    return parts;
+  }
   const parts: Array<{ keyframe: KeyframePosition; first: number; last: number }> = [];
   for (const n of selection) {
     const keyframe = index.keyframeFor(n);
@@ -175,8 +194,9 @@ export function planByteRanges(index: PtsIndex, plan: DecodePlan): PlannedBytes 
       if (first === table.count) return null;
     }
     // The last sample shown at or before the part's last frame: past it, a run of samples shown later ends the search.
+    // Keyframes only: the keyframe's own sample, since the decoder is given nothing else.
     let last = first;
-    for (let i = first, later = 0; i < table.count && later <= REORDER_WINDOW; i++) {
+    for (let i = first, later = 0; i < table.count && later <= REORDER_WINDOW && !(plan.keyframesOnly && part.keyframe); i++) {
       if (table.pts[i]! <= lastPts) {
         last = i;
         later = 0;

@@ -210,6 +210,23 @@ export class PtsIndex {
   }
 
   /**
+   * The frame numbers of the keyframes (the packets the container marks as sync samples, or flagged key while
+   * scanning), ascending. A keyframe with no number (a negative pts, hidden by an edit list) is not listed. What
+   * `keyframesOnly` decodes, and where decoding can start.
+   * @example
+   * const index = await PtsIndex.fromContainer(source, info);
+   * index?.keyframeNumbers(); // [0, 12, 24, 36, 48] for a GOP of 12 frames
+   */
+  keyframeNumbers(): number[] {
+    const numbers = new Set<number>();
+    for (const { pts } of this.#keyframes) {
+      const n = this.indexOf(pts);
+      if (n !== undefined) numbers.add(n);
+    }
+    return [...numbers].sort((a, b) => a - b);
+  }
+
+  /**
    * The first keyframe in decode order, or undefined when none was seen. Frames shown before it come from packets
    * that precede every keyframe (a stream cut inside a GOP): a decoder cannot make them.
    */

@@ -230,7 +230,7 @@ describe('Selection', () => {
       [{ step: 0 }, 'step', 'Expected a positive integer for step but received 0 of type number'],
       [{ frames: [1, 2.5] }, 'frames', 'Expected a non-negative integer for frames but received 2.5 of type number'],
       [{ timestamps: [Number.POSITIVE_INFINITY] }, 'timestamps', 'Expected an array of times >= 0 in seconds for timestamps but received Infinity of type number'],
-      [{ frames: [1], end: 3 }, 'end', 'end cannot be used together with frames: choose a range (start, end, step), a list of frames, or timestamps'],
+      [{ frames: [1], end: 3 }, 'end', 'end cannot be used together with frames: choose a range (start, end, step), a list of frames, timestamps, or a time window (startTime, endTime, fps)'],
     ];
     for (const [options, option, message] of cases) {
       assert.throws(
@@ -242,7 +242,7 @@ describe('Selection', () => {
     assert.throws(() => Selection.from({ frames: [1], end: 3 }), { conflictsWith: 'frames' }, 'the other option is named too');
     const made = Selection.from({ start: 1 });
     assert.equal(Selection.from(made), made, 'a Selection is taken as it is');
-    assert.throws(() => Selection.from({ strat: 100 } as never), /^InvalidOptionError: Unknown option strat for selection; known options: start, end, step, frames, timestamps$/);
+    assert.throws(() => Selection.from({ strat: 100 } as never), /^InvalidOptionError: Unknown option strat for selection; known options: start, end, step, frames, timestamps, startTime, endTime, fps, keyframesOnly$/);
     assert.throws(() => Selection.from(null as never), /^InvalidOptionError: Expected an object for selection options but received null of type null$/);
     assert.equal(Selection.from({ start: undefined, frames: [4] }).frames?.[0], 4, 'a key set to undefined is not given');
   });

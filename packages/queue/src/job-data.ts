@@ -1,8 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { ErrorCode, FramepipeError } from '@framepipe/common';
 import { sourceName } from '@framepipe/batch';
-import { Selection, checkDirOptions } from '@framepipe/core';
-import { FRAME_FORMAT_KEYS } from '@framepipe/core';
+import { FRAME_FORMAT_KEYS, SELECTION_KEYS, Selection, checkDirOptions } from '@framepipe/core';
 import type { FrameFormatOptions, SelectionOptions, StreamToDirOptions } from '@framepipe/core';
 import { BATCH_ID } from './names.ts';
 
@@ -13,18 +12,17 @@ import { BATCH_ID } from './names.ts';
  */
 export type QueueFrameOptions = Pick<
   StreamToDirOptions,
-  'start' | 'end' | 'step' | 'frames' | 'timestamps' | 'ext' | 'maxWriteWorkers' | 'autorotate' | 'strict' | 'stream' | 'timeout' | 'retries' | 'cacheMemory' | 'cacheDisk'
+  'start' | 'end' | 'step' | 'frames' | 'timestamps' | 'startTime' | 'endTime' | 'fps' | 'keyframesOnly' | 'ext' | 'maxWriteWorkers' | 'autorotate' | 'strict' | 'stream' | 'timeout' | 'retries' | 'cacheMemory' | 'cacheDisk'
   | keyof FrameFormatOptions
 >;
 
 /** The keys of {@link QueueFrameOptions}. */
 export const QUEUE_FRAME_KEYS = [
-  'start', 'end', 'step', 'frames', 'timestamps', 'ext', 'maxWriteWorkers', 'autorotate', 'strict', 'stream', 'timeout', 'retries', 'cacheMemory', 'cacheDisk',
+  'start', 'end', 'step', 'frames', 'timestamps', 'startTime', 'endTime', 'fps', 'keyframesOnly', 'ext', 'maxWriteWorkers', 'autorotate', 'strict', 'stream', 'timeout', 'retries', 'cacheMemory', 'cacheDisk',
   // Size, crop and pixel format: plain JSON values.
   ...FRAME_FORMAT_KEYS,
 ] as const satisfies ReadonlyArray<keyof QueueFrameOptions>;
 
-const SELECTION_KEYS = ['start', 'end', 'step', 'frames', 'timestamps'] as const;
 
 /** How a job record names a Supervisely video: `supervisely:video/<id>`, as `batch.jsonl` shows it. */
 export const SUPERVISELY_VIDEO = 'supervisely:video/';
