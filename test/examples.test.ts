@@ -144,6 +144,12 @@ const EXPECTED: Record<string, Expectation> = {
       /^frames 100 and 105: 1 seek, \d+ frames decoded$/m,
     ],
   },
+  // 150 frames at 25 fps, GOPs of 25: 2.5 s is in frame 62 (2.48-2.52 s); 1 s to 1.2 s are frames 25 to 30.
+  'time-sampling.ts': {
+    subdirs: { 'two-per-second': { ext: 'png', frames: [50, 62, 75] }, keyframes: { ext: 'jpg', frames: [0, 25, 50, 75, 100, 125] } },
+    printed: range(25, 30),
+    stdout: [/^2 fps from 2 s to 3 s: 3 files in /m, /^keyframes: 6 files; 6 packets decoded, \d+ bytes read$/m, /^frame 30 at 1\.20 s$/m],
+  },
   'supervisely.ts': {
     files: { ext: 'png', frames: range(0, 9) },
     printed: range(0, 9),

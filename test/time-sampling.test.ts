@@ -262,6 +262,17 @@ describe('framepipe frames', () => {
     assert.deepEqual(await framesIn(out), [12, 24, 36, 48], 'the keyframes of a GOP of 12 from the one shown at 0.5 s on');
   });
 
+  test('framepipe batch takes them for every video', async () => {
+    const out = join(dir, 'cli-batch');
+    const { code, stderr } = await runScript(BIN, ['batch', server.url('/h264.mp4'), server.url('/vfr.mp4'), '-o', out, '--start-time', '1', '--fps', '2', '-q']);
+    assert.equal(code, 0, stderr);
+    for (const name of ['h264.mp4', 'vfr.mp4']) {
+      const expected = once(await ffmpegPictures(paths[name]!, { filter: 'fps=fps=2:round=up:start_time=1' }));
+      const [video] = (await readdir(out)).filter((entry) => entry.startsWith(name.replace('.mp4', '')));
+      assert.deepEqual(await framesIn(join(out, video!)), expected, name);
+    }
+  });
+
   test('conflicting time flags exit 2 naming both flags', async () => {
     const { code, stderr } = await runScript(BIN, ['frames', server.url('/h264.mp4'), '--out', join(dir, 'cli-bad'), '--fps', '2', '--step', '3']);
     assert.equal(code, 2);

@@ -62,6 +62,8 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
               '  framepipe frames https://example.com/clip.mp4 -o frames --end 9   frames 0-9 as PNG',
               '  framepipe frames clip.mp4 -o frames --ext jpg                     every frame as JPEG',
               '  framepipe frames clip.mp4 -o frames --timestamps 0,30,60          the frames at 0, 30 and 60 s',
+              '  framepipe frames clip.mp4 -o frames --start-time 60 --fps 1       from 60 s on, the frame shown each second',
+              '  framepipe frames clip.mp4 -o frames --keyframes-only              the keyframes (nothing else decoded)',
               '  framepipe frames --video-id 12345 -o frames --start 100 --end 149',
               '                    a Supervisely video; credentials from ~/supervisely.env',
             ].join('\n'),

@@ -60,7 +60,7 @@ export type {
 export { openFrameStages, runFrameSink } from '@framepipe/core';
 export type { FrameSinkRun, FrameStages, FrameStagesOptions } from '@framepipe/core';
 export { Selection, planByteRanges, planDecode } from '@framepipe/pts-indexer';
-export type { DecodePart, DecodePlan, KeyframePosition, PlannedBytes, PlanStreamInfo, SelectionOptions, StreamTiming } from '@framepipe/pts-indexer';
+export type { DecodePart, DecodePlan, KeyframePosition, PlannedBytes, PlanStreamInfo, SelectionOptions, StreamTiming, TimeWindow } from '@framepipe/pts-indexer';
 
 // The stages one by one.
 export { ByteStream, FileSource, HttpSource, RETRY_CHANNEL, ReadCache, isByteSource, openByteSource } from '@framepipe/http-source';

@@ -25,7 +25,7 @@ export interface NumberedFrame {
  * Options of {@link FrameSelector}: the frames to keep, as a {@link Selection} or its options (`start`, `end`,
  * `step`, `frames`; times must first be turned into frames with {@link Selection.atTimes}), and the budget.
  */
-export interface FrameSelectorOptions extends Omit<SelectionOptions, 'timestamps'> {
+export interface FrameSelectorOptions extends Pick<SelectionOptions, 'start' | 'end' | 'step' | 'frames'> {
   /** The frames to keep, instead of `start`, `end`, `step` and `frames`. */
   selection?: Selection | undefined;
   /** The budget the decoder took a unit from for each frame; a dropped frame gives its unit back. */

@@ -39,7 +39,7 @@ interface SuperviselyTransportOptions {
 
 /**
  * Options of {@link streamVideoFrames}: the video, and core's `StreamOptions` (`start`, `end`, `step`, `frames`,
- * `timestamps`, `queueMaxSize`, `showDecodingProgress`, `signal`, `stats`, `timeout`, `headers`).
+ * `timestamps`, `startTime`, `endTime`, `fps`, `keyframesOnly`, `queueMaxSize`, `showDecodingProgress`, `signal`, `stats`, `timeout`, `headers`).
  *
  * @example
  * const options: SuperviselyStreamOptions = { api, videoId: 12345, start: 0, end: 9, queueMaxSize: 8 };
@@ -48,7 +48,7 @@ export interface SuperviselyStreamOptions extends SuperviselyVideoRef, Supervise
 
 /**
  * Options of {@link streamVideoFramesToDir}: the video, the output directory, and core's `StreamToDirOptions`
- * (`start`, `end`, `step`, `frames`, `timestamps`, `ext`, `progress`, `imageWriter`, `maxWriteWorkers`,
+ * (`start`, `end`, `step`, `frames`, `timestamps`, `startTime`, `endTime`, `fps`, `keyframesOnly`, `ext`, `progress`, `imageWriter`, `maxWriteWorkers`,
  * `queueMaxSize`, `showDecodingProgress`, `signal`, `stats`, `timeout`, `headers`, `manifest`).
  *
  * @example
