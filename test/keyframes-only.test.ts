@@ -4,7 +4,7 @@
  * table gives them; MKV and MPEG-TS have no sample table: their packets are all read (a scan numbers the frames) and
  * the non-key ones left out before the decoder.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,8 +16,7 @@ import { PtsIndex, SAMPLE_KEYFRAME } from '@framepipe/pts-indexer';
 import { readFrameCode } from './support/frame-code.ts';
 import { ffmpegPictures } from './support/ffmpeg-reference.ts';
 import { H264_1080P_FOOTAGE, H264_MKV, H264_MP4_MOOV_END, H264_TS } from './support/fixtures.ts';
-import { indexInName, readCodes, removeDir, serveFixtures, strayFiles, tempDir } from './support/pipeline-helpers.ts';
-import type { RangeServer } from './support/range-server.ts';
+import { indexInName, readCodes, serveFixtures, servedFixtures, strayFiles } from './support/pipeline-helpers.ts';
 
 // GOPs of 12 with 3 B-frames (60 frames), and a long GOP of 100 (240 frames).
 const CONTAINERS = {
@@ -27,27 +26,16 @@ const CONTAINERS = {
   'h264.ts': H264_TS,
 };
 
-let server: RangeServer;
-let paths: Record<string, string>;
-let dir: string;
-
-before(async () => {
-  ({ server, paths } = await serveFixtures(CONTAINERS));
-  dir = await tempDir();
-});
-after(async () => {
-  await server.close();
-  await removeDir(dir);
-});
+const served = servedFixtures(CONTAINERS);
 
 for (const name of Object.keys(CONTAINERS)) {
   describe(`keyframesOnly: ${name}`, () => {
     test('the frames are those ffmpeg -skip_frame nokey decodes, and no other packet reaches the decoder', async () => {
-      const expected = await ffmpegPictures(paths[name]!, { inputArgs: ['-skip_frame', 'nokey'] });
+      const expected = await ffmpegPictures(served.paths[name]!, { inputArgs: ['-skip_frame', 'nokey'] });
       assert.ok(expected.length >= 3, `${expected.length} keyframes`);
       const stats = new RunStats();
-      const out = join(dir, name, 'all');
-      const written = await streamVideoFramesToDir(server.url(`/${name}`), out, { keyframesOnly: true, stats });
+      const out = join(served.dir, name, 'all');
+      const written = await streamVideoFramesToDir(served.server.url(`/${name}`), out, { keyframesOnly: true, stats });
       assert.deepEqual(written.map(indexInName), expected, 'files named by their frame numbers');
       assert.deepEqual(await readCodes(written), expected, 'each file shows its frame');
       assert.deepEqual(await strayFiles(out), []);
@@ -68,11 +56,11 @@ for (const name of Object.keys(CONTAINERS)) {
     ];
     for (const [what, options, within] of ranges) {
       test(`the keyframes ${what}`, async () => {
-        const all = await ffmpegPictures(paths[name]!, { inputArgs: ['-skip_frame', 'nokey'] });
+        const all = await ffmpegPictures(served.paths[name]!, { inputArgs: ['-skip_frame', 'nokey'] });
         const expected = all.filter(within);
         const stats = new RunStats();
         const frames: number[] = [];
-        for await (const frame of streamVideoFrames(server.url(`/${name}`), { ...options, keyframesOnly: true, stats })) {
+        for await (const frame of streamVideoFrames(served.server.url(`/${name}`), { ...options, keyframesOnly: true, stats })) {
           assert.equal(readFrameCode(frame.data, frame.width, frame.height), frame.index);
           frames.push(frame.index);
         }

@@ -3,7 +3,7 @@
  * frames show their own number: the window against `-vf trim`, fps against `-vf fps=…:round=up`. Then the places a
  * selection goes: the iterator, resume and the manifest, openFrameStages, planShards, queued job records, the CLI.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,8 +16,7 @@ import { checkJob } from '../packages/queue/src/job-data.ts';
 import { readFrameCode } from './support/frame-code.ts';
 import { ffmpegPictures } from './support/ffmpeg-reference.ts';
 import { H264_MKV, H264_MP4_MOOV_END, H264_TS, H264_VFR_MP4 } from './support/fixtures.ts';
-import { indexInName, readCodes, removeDir, serveFixtures, strayFiles, tempDir } from './support/pipeline-helpers.ts';
-import type { RangeServer } from './support/range-server.ts';
+import { indexInName, readCodes, servedFixtures, strayFiles } from './support/pipeline-helpers.ts';
 import { BIN, runScript } from './support/run-script.ts';
 
 // 60 frames each. CFR at 25 fps: frame n starts at n / 25 s, the last (59) at 2.36 s, the stream ends at 2.4 s. VFR:
@@ -26,28 +25,17 @@ const CONTAINERS = { 'h264.mp4': H264_MP4_MOOV_END, 'h264.mkv': H264_MKV, 'h264.
 /** Far less than any frame's duration (40 ms), and more than Matroska's millisecond: ffmpeg's trim ends before `end`, a window's end is inclusive. */
 const EPSILON = 0.002;
 
-let server: RangeServer;
-let paths: Record<string, string>;
-let dir: string;
-
-before(async () => {
-  ({ server, paths } = await serveFixtures(CONTAINERS));
-  dir = await tempDir();
-});
-after(async () => {
-  await server.close();
-  await removeDir(dir);
-});
+const served = servedFixtures(CONTAINERS);
 
 /** Runs a selection through streamVideoFramesToDir and the iterator; both must give the same frames, each showing its number. */
 async function framesOf(name: string, options: SelectionOptions, label: string): Promise<number[]> {
-  const out = join(dir, name, label.replace(/\W+/g, '-'));
-  const written = await streamVideoFramesToDir(server.url(`/${name}`), out, options);
+  const out = join(served.dir, name, label.replace(/\W+/g, '-'));
+  const written = await streamVideoFramesToDir(served.server.url(`/${name}`), out, options);
   const numbers = written.map(indexInName);
   assert.deepEqual(await readCodes(written), numbers, `${label}: each file shows the frame its name says`);
   assert.deepEqual(await strayFiles(out), []);
   const iterated: number[] = [];
-  for await (const frame of streamVideoFrames(server.url(`/${name}`), options)) {
+  for await (const frame of streamVideoFrames(served.server.url(`/${name}`), options)) {
     assert.equal(readFrameCode(frame.data, frame.width, frame.height), frame.index);
     iterated.push(frame.index);
   }
@@ -88,7 +76,7 @@ for (const name of Object.keys(CONTAINERS)) {
   describe(`time window: ${name}`, () => {
     for (const window of WINDOWS) {
       test(`${window.name} (${window.startTime}-${window.endTime ?? 'end'} s) selects what ffmpeg shows in it`, async () => {
-        const expected = await ffmpegWindow(paths[name]!, window.startTime, window.endTime);
+        const expected = await ffmpegWindow(served.paths[name]!, window.startTime, window.endTime);
         assert.ok(expected.length > 0, 'ffmpeg shows frames in the window');
         const { name: _, ...options } = window;
         assert.deepEqual(await framesOf(name, options, window.name), expected);
@@ -97,12 +85,12 @@ for (const name of Object.keys(CONTAINERS)) {
 
     test('a window that starts past the end selects nothing', async () => {
       const stats = new RunStats();
-      assert.deepEqual(await streamVideoFramesToDir(server.url(`/${name}`), join(dir, name, 'past'), { startTime: 99, stats }), []);
+      assert.deepEqual(await streamVideoFramesToDir(served.server.url(`/${name}`), join(served.dir, name, 'past'), { startTime: 99, stats }), []);
       assert.equal(stats.framesDelivered, 0);
     });
 
     test('startTime with step: every step-th frame of the window', async () => {
-      const window = await ffmpegWindow(paths[name]!, 0.41, 1.5);
+      const window = await ffmpegWindow(served.paths[name]!, 0.41, 1.5);
       const expected = window.filter((_, i) => i % 4 === 0);
       assert.deepEqual(await framesOf(name, { startTime: 0.41, endTime: 1.5, step: 4 }, 'step'), expected);
     });
@@ -128,7 +116,7 @@ for (const name of Object.keys(CONTAINERS)) {
         const { fps, startTime, endTime } = c.options;
         const start = startTime === undefined ? '' : `:start_time=${startTime}`;
         const trim = endTime === undefined ? '' : `,trim=end=${seconds(endTime + 0.5 / fps)}`;
-        const expected = once(await ffmpegPictures(paths[name]!, { filter: `fps=fps=${fps}:round=up${start}${trim}` }));
+        const expected = once(await ffmpegPictures(served.paths[name]!, { filter: `fps=fps=${fps}:round=up${start}${trim}` }));
         assert.deepEqual(await framesOf(name, c.options, c.name), expected);
       });
     }
@@ -138,15 +126,15 @@ for (const name of Object.keys(CONTAINERS)) {
 test('fps: round=near, ffmpeg\'s default, takes a frame that starts after the tick (which is why the tests use round=up)', async () => {
   // The tick at 1/3 s: frame 8 (0.32-0.36 s) is shown then. round=near rounds every frame's time to the nearest tick,
   // so it takes the last frame that starts up to half a tick after it.
-  const near = once(await ffmpegPictures(paths['h264.mp4']!, { filter: 'fps=fps=3' }));
+  const near = once(await ffmpegPictures(served.paths['h264.mp4']!, { filter: 'fps=fps=3' }));
   const ours = await framesOf('h264.mp4', { fps: 3 }, 'near');
   assert.equal(ours[1], 8);
   assert.ok(near[1]! / 25 > 1 / 3, `round=near takes frame ${near[1]}, which starts at ${near[1]! / 25} s, after the tick`);
 });
 
 test('time options are checked before any request, and do not mix with frame numbers', async () => {
-  const requests = server.requests.length;
-  const url = server.url('/h264.mp4');
+  const requests = served.server.requests.length;
+  const url = served.server.url('/h264.mp4');
   const cases: Array<[Record<string, unknown>, string]> = [
     [{ startTime: -1 }, 'Expected a time >= 0 in seconds for startTime but received -1 of type number'],
     [{ endTime: '2' }, 'Expected a time >= 0 in seconds for endTime but received "2" of type string'],
@@ -163,23 +151,23 @@ test('time options are checked before any request, and do not mix with frame num
     [{ frames: [1], keyframesOnly: true }, 'keyframesOnly cannot be used together with frames: choose a range (start, end, step), a list of frames, timestamps, or a time window (startTime, endTime, fps)'],
   ];
   for (const [options, message] of cases) {
-    await assert.rejects(streamVideoFramesToDir(url, join(dir, 'bad'), options), { code: ErrorCode.INVALID_OPTION, message });
+    await assert.rejects(streamVideoFramesToDir(url, join(served.dir, 'bad'), options), { code: ErrorCode.INVALID_OPTION, message });
     assert.throws(() => streamVideoFrames(url, options), { code: ErrorCode.INVALID_OPTION, message });
     await assert.rejects(openFrameStages(url, options), { code: ErrorCode.INVALID_OPTION, message });
     await assert.rejects(planShards(url, options), { code: ErrorCode.INVALID_OPTION, message });
   }
-  assert.equal(server.requests.length, requests);
+  assert.equal(served.server.requests.length, requests);
   // keyframesOnly: false is the default said out loud, and goes with anything.
   assert.deepEqual([...Selection.from({ frames: [3, 1], keyframesOnly: false })], [1, 3]);
 });
 
 test('resume and manifest: a second run of a window decodes only the frames whose files are missing', async () => {
-  const out = join(dir, 'resume');
+  const out = join(served.dir, 'resume');
   const options = { startTime: 0.5, endTime: 1.5, manifest: true };
-  const first = await streamVideoFramesToDir(server.url('/h264.mp4'), out, options);
+  const first = await streamVideoFramesToDir(served.server.url('/h264.mp4'), out, options);
   assert.deepEqual(first.map(indexInName), Array.from({ length: 26 }, (_, i) => 12 + i), 'frames 12 (shown at 0.5 s) to 37 (at 1.48 s)');
   const stats = new RunStats();
-  const again = await streamVideoFramesToDir(server.url('/h264.mp4'), out, { ...options, resume: true, stats });
+  const again = await streamVideoFramesToDir(served.server.url('/h264.mp4'), out, { ...options, resume: true, stats });
   assert.deepEqual(again, first);
   assert.equal(stats.framesReused, 26);
   assert.equal(stats.framesDecoded, 0, 'nothing to decode');
@@ -189,7 +177,7 @@ test('resume and manifest: a second run of a window decodes only the frames whos
 });
 
 test('openFrameStages plans a window and fps in frame numbers', async () => {
-  const stages = await openFrameStages(server.url('/h264.mkv'), { startTime: 1, endTime: 2, fps: 2 });
+  const stages = await openFrameStages(served.server.url('/h264.mkv'), { startTime: 1, endTime: 2, fps: 2 });
   const kept: number[] = [];
   try {
     const collector = new Writable({
@@ -217,7 +205,7 @@ describe('planShards', () => {
   ] as const) {
     test(`${what}: the shards, in frame numbers, select exactly what one run does`, async () => {
       const whole = await framesOf('h264.mp4', options, `whole-${what}`);
-      const plan = await planShards(server.url('/h264.mp4'), { ...options, shardFrames: 3 });
+      const plan = await planShards(served.server.url('/h264.mp4'), { ...options, shardFrames: 3 });
       assert.ok(plan.shards.length > 1, `${plan.shards.length} shards`);
       assert.equal(plan.selected, whole.length);
       const union: number[] = [];
@@ -248,33 +236,33 @@ test('queued job records take the time options', () => {
 
 describe('framepipe frames', () => {
   test('--start-time, --end-time and --fps select by time', async () => {
-    const out = join(dir, 'cli-fps');
-    const { code, stderr } = await runScript(BIN, ['frames', server.url('/h264.ts'), '--out', out, '--start-time', '0.4', '--end-time', '2', '--fps', '7.5', '-q']);
+    const out = join(served.dir, 'cli-fps');
+    const { code, stderr } = await runScript(BIN, ['frames', served.server.url('/h264.ts'), '--out', out, '--start-time', '0.4', '--end-time', '2', '--fps', '7.5', '-q']);
     assert.equal(code, 0, stderr);
-    const expected = once(await ffmpegPictures(paths['h264.ts']!, { filter: `fps=fps=7.5:round=up:start_time=0.4,trim=end=${seconds(2 + 0.5 / 7.5)}` }));
+    const expected = once(await ffmpegPictures(served.paths['h264.ts']!, { filter: `fps=fps=7.5:round=up:start_time=0.4,trim=end=${seconds(2 + 0.5 / 7.5)}` }));
     assert.deepEqual(await framesIn(out), expected);
   });
 
   test('--keyframes-only', async () => {
-    const out = join(dir, 'cli-keyframes');
-    const { code, stderr } = await runScript(BIN, ['frames', server.url('/h264.mkv'), '--out', out, '--keyframes-only', '--start-time', '0.5', '-q']);
+    const out = join(served.dir, 'cli-keyframes');
+    const { code, stderr } = await runScript(BIN, ['frames', served.server.url('/h264.mkv'), '--out', out, '--keyframes-only', '--start-time', '0.5', '-q']);
     assert.equal(code, 0, stderr);
     assert.deepEqual(await framesIn(out), [12, 24, 36, 48], 'the keyframes of a GOP of 12 from the one shown at 0.5 s on');
   });
 
   test('framepipe batch takes them for every video', async () => {
-    const out = join(dir, 'cli-batch');
-    const { code, stderr } = await runScript(BIN, ['batch', server.url('/h264.mp4'), server.url('/vfr.mp4'), '-o', out, '--start-time', '1', '--fps', '2', '-q']);
+    const out = join(served.dir, 'cli-batch');
+    const { code, stderr } = await runScript(BIN, ['batch', served.server.url('/h264.mp4'), served.server.url('/vfr.mp4'), '-o', out, '--start-time', '1', '--fps', '2', '-q']);
     assert.equal(code, 0, stderr);
     for (const name of ['h264.mp4', 'vfr.mp4']) {
-      const expected = once(await ffmpegPictures(paths[name]!, { filter: 'fps=fps=2:round=up:start_time=1' }));
+      const expected = once(await ffmpegPictures(served.paths[name]!, { filter: 'fps=fps=2:round=up:start_time=1' }));
       const [video] = (await readdir(out)).filter((entry) => entry.startsWith(name.replace('.mp4', '')));
       assert.deepEqual(await framesIn(join(out, video!)), expected, name);
     }
   });
 
   test('conflicting time flags exit 2 naming both flags', async () => {
-    const { code, stderr } = await runScript(BIN, ['frames', server.url('/h264.mp4'), '--out', join(dir, 'cli-bad'), '--fps', '2', '--step', '3']);
+    const { code, stderr } = await runScript(BIN, ['frames', served.server.url('/h264.mp4'), '--out', join(served.dir, 'cli-bad'), '--fps', '2', '--step', '3']);
     assert.equal(code, 2);
     assert.equal(stderr, 'ERR_FRAMEPIPE_INVALID_OPTION --fps cannot be used together with --step: give one or the other\n');
   });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { after, before } from 'node:test';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -19,6 +20,32 @@ export async function serveFixtures(specs: Record<string, FixtureSpec>): Promise
   for (const [name, spec] of Object.entries(specs)) paths[name] = await makeFixture(spec);
   const files = Object.fromEntries(Object.entries(paths).map(([name, path]) => [`/${name}`, path]));
   return { server: await startRangeServer({ files }), paths };
+}
+
+/** What {@link servedFixtures} holds for a test file's tests once its `before` hook has run. */
+export interface ServedFixtures {
+  readonly server: RangeServer;
+  /** The fixture's file, by the name it is served at. */
+  readonly paths: Record<string, string>;
+  /** An empty directory of the test file's own, removed after its tests. */
+  readonly dir: string;
+}
+
+/**
+ * For a test file: serves `specs` (as {@link serveFixtures}) and makes a temporary directory before its tests, and
+ * closes the server and removes the directory after them.
+ */
+export function servedFixtures(specs: Record<string, FixtureSpec>): ServedFixtures {
+  const served = {} as { server: RangeServer; paths: Record<string, string>; dir: string };
+  before(async () => {
+    Object.assign(served, await serveFixtures(specs));
+    served.dir = await tempDir();
+  });
+  after(async () => {
+    await served.server?.close();
+    if (served.dir) await removeDir(served.dir);
+  });
+  return served;
 }
 
 /** A fresh empty directory under the system temp dir; the returned path does not exist yet if `create` is false. */
