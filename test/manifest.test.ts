@@ -212,7 +212,7 @@ describe('manifest: frames.jsonl', () => {
         message,
       );
     }
-    await assert.rejects(streamVideoFramesToDir(url, out, { manifests: true } as never), /^InvalidOptionError: Unknown option manifests for streamVideoFramesToDir; known options: .*\bmanifest$/);
+    await assert.rejects(streamVideoFramesToDir(url, out, { manifests: true } as never), /^InvalidOptionError: Unknown option manifests for streamVideoFramesToDir; known options: .*\bmanifest\b/);
     // The iterator writes no files, so it has no manifest either.
     assert.throws(() => streamVideoFrames(url, { manifest: true } as never), /^InvalidOptionError: Unknown option manifest for streamVideoFrames/);
     assert.equal(server.requests.length, before, 'no request');

@@ -40,11 +40,12 @@ async function certificateFor127(): Promise<{ dir: string; cert: string; key: st
 }
 
 /**
- * Starts redis-server; `password` sets `--requirepass`, `tls` makes it speak TLS only. Fails with an install hint
- * when the binary is missing.
+ * Starts redis-server; `password` sets `--requirepass`, `tls` makes it speak TLS only, `port` fixes the port (else
+ * a free one). Fails with an install hint when the binary is missing.
  */
-export async function startRedis(options: { password?: string; tls?: boolean } = {}): Promise<RedisServer> {
-  const port = await freePort();
+export async function startRedis(options: { password?: string; tls?: boolean; port?: number } = {}): Promise<RedisServer> {
+  // A fixed port keeps tests that run side by side (several worktrees on one machine) apart.
+  const port = options.port ?? (await freePort());
   const args = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
   const tls = options.tls ? await certificateFor127() : undefined;
   if (tls) {

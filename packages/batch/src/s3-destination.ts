@@ -34,7 +34,7 @@ export interface S3DestinationOptions {
 
 /**
  * A bucket of S3-compatible object storage (AWS S3, MinIO, Cloudflare R2, ...) as the destination of a batch, through
- * the official AWS SDK: each frame of video `<name>` is the object `<prefix>/<name>/frame_<index:06d>.<ext>`, byte for
+ * the official AWS SDK: each frame of video `<name>` is the object `<prefix>/<name>/frame_<index:06d>.<ext>` (or as `nameTemplate` says), byte for
  * byte the file a directory run writes, put with one `PutObject` (an object exists whole or not at all), up to
  * `maxWriteWorkers` at once. Frames are encoded as they are decoded and uploaded from memory, nothing is staged on
  * disk, and the frames alive at once are bounded as for a directory.
@@ -116,16 +116,16 @@ export class S3Destination implements FrameDestination {
       const location = this.#root.child(name);
       const settings = checkDirOptions(location.toString(), { ...given, resume: true });
       this.#refuse(settings);
-      const { queueMaxSize, maxWriteWorkers, signal, ext } = settings;
+      const { queueMaxSize, maxWriteWorkers, signal, ext, nameTemplate } = settings;
       const saved = new Set<number>();
       for (const key of await this.#list(location, Infinity, signal)) {
-        const file = parseFrameFileName(key.slice(location.prefix.length));
+        const file = parseFrameFileName(key.slice(location.prefix.length), nameTemplate);
         if (file?.ext === ext) saved.add(file.index);
       }
       // Frames alive at once, as for a directory: the queue, one per uploader, and the one being converted.
       const budget = new FrameBudget(queueMaxSize + maxWriteWorkers + 1);
       const pool = new BufferPool(budget.capacity);
-      const sink = new S3FrameSink(this.client, location, { ext, maxWriteWorkers, highWaterMark: queueMaxSize, budget, pool, progress: settings.progress });
+      const sink = new S3FrameSink(this.client, location, { ext, maxWriteWorkers, highWaterMark: queueMaxSize, budget, pool, progress: settings.progress, nameTemplate });
       const decode: Record<string, unknown> = {};
       for (const key of OPTION_KEYS.stages) if (settings[key as keyof typeof settings] !== undefined) decode[key] = settings[key as keyof typeof settings];
       try {

@@ -3,7 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { Writable } from 'streamx';
 import { AbortError, ErrorCode, FramepipeError, StageBuffers } from '@framepipe/common';
 import type { BufferPool, FrameBudget } from '@framepipe/common';
-import { FrameEncoder, WritePool, frameFileName } from '@framepipe/sink';
+import { FrameEncoder, NameTemplate, WritePool } from '@framepipe/sink';
 import type { ImageExtension, SinkFrame } from '@framepipe/sink';
 import { storageFailed } from './s3-location.ts';
 import type { S3Location } from './s3-location.ts';
@@ -32,10 +32,15 @@ export interface S3FrameSinkOptions {
   readonly pool: BufferPool;
   /** Called with `1` once each frame's object exists. */
   readonly progress?: ((count: number) => void) | undefined;
+  /**
+   * How the objects are named under the prefix (see `NameTemplate`).
+   * @default 'frame_{index:06}.{ext}'
+   */
+  readonly nameTemplate?: string | undefined;
 }
 
 /**
- * Uploads RGB frames as objects `<prefix>frame_<index:06d>.<ext>` of a bucket, each encoded as `FrameDirSink` encodes
+ * Uploads RGB frames as objects `<prefix>frame_<index:06d>.<ext>` (or as `nameTemplate` says) of a bucket, each encoded as `FrameDirSink` encodes
  * files (so the objects are byte for byte the files a directory run writes) and put with one `PutObject`: an object
  * exists whole or not at all, and up to `maxWriteWorkers` uploads run at once. A failed upload destroys the sink with
  * `ERR_FRAMEPIPE_STORAGE_FAILED`; destroying it starts no more uploads and waits for those under way before it closes
@@ -54,6 +59,7 @@ export class S3FrameSink extends Writable {
   readonly #buffered: StageBuffers<SinkFrame>;
   /** Cuts the uploads under way: {@link UPLOAD_GRACE_MS} after the sink is stopped. */
   readonly #cut = new AbortController();
+  readonly #names: NameTemplate;
   #graceTimer: NodeJS.Timeout | undefined;
 
   /** Uploads to `location`, a prefix that ends in `/` (or is empty), of the bucket it names, through `client`. */
@@ -65,6 +71,7 @@ export class S3FrameSink extends Writable {
     this.location = location;
     this.#client = client;
     this.#encoder = new FrameEncoder({ ext: options.ext, pool: options.pool });
+    this.#names = options.nameTemplate === undefined ? NameTemplate.DEFAULT : NameTemplate.from(options.nameTemplate);
     this.#contentType = CONTENT_TYPES[options.ext];
     this.#budget = options.budget;
     this.#progress = options.progress;
@@ -99,7 +106,7 @@ export class S3FrameSink extends Writable {
   }
 
   async #upload(frame: SinkFrame): Promise<void> {
-    const key = this.location.key(frameFileName(frame.index, this.#encoder.ext));
+    const key = this.location.key(this.#names.format(frame.index, this.#encoder.ext));
     try {
       let body: Buffer;
       try {

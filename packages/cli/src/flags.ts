@@ -192,6 +192,12 @@ export const FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
     flag: 'overwrite',
     yargs: { type: 'boolean', describe: 'First remove the frame files (any format) and frames.jsonl that DIR holds; other files stay', group: FRAMES_GROUP },
   },
+  // -- --name-template (issue 16, stdout-naming) --
+  {
+    option: 'nameTemplate',
+    flag: 'name-template',
+    yargs: { type: 'string', requiresArg: true, describe: 'File names: one {index} or {index:NN} (frame number, zero-padded to NN digits) and one {ext}', group: FRAMES_GROUP },
+  },
   { option: 'strict', flag: 'strict', yargs: { type: 'boolean', describe: 'Fail on a corrupt frame, a packet the decoder rejects, or a selected frame the video cannot give, instead of skipping it', group: FRAMES_GROUP } },
   { option: 'autorotate', flag: 'autorotate', yargs: { type: 'boolean', describe: 'Turn pictures upright by the rotation metadata, as a player does', group: FRAMES_GROUP } },
   ...FORMAT_FLAGS,

@@ -6,7 +6,7 @@ import { SELECTION_KEYS, Selection } from '@framepipe/pts-indexer';
 import { FITS, PIXEL_FORMATS, SCALE_FILTERS, checkCrop, checkSize } from '@framepipe/rgb';
 import type { FrameGeometryOptions, OutputSize, Rect, RgbConverterOptions } from '@framepipe/rgb';
 import type { SelectionOptions } from '@framepipe/pts-indexer';
-import { IMAGE_EXTENSIONS, checkFormatForExtension } from '@framepipe/sink';
+import { DEFAULT_NAME_TEMPLATE, IMAGE_EXTENSIONS, NameTemplate, checkFormatForExtension } from '@framepipe/sink';
 import type { ImageExtension, ImageWriter } from '@framepipe/sink';
 import { RunStats } from './run-stats.ts';
 
@@ -271,6 +271,18 @@ export interface StreamToDirOptions extends StreamOptions {
    * await streamVideoFramesToDir(url, '/tmp/frames', { ext: 'jpg', overwrite: true }); // no PNG of an earlier run stays
    */
   overwrite?: boolean | undefined;
+  // -- nameTemplate (issue 16, stdout-naming) --
+  /**
+   * How the frame files are named: exactly one `{index}` (the frame number) or `{index:NN}` (zero-padded to NN
+   * digits; a wider number is written whole), and one `{ext}`; no path separator, no `..`, no leading dot, no other
+   * `{…}`. A bad template fails with `ERR_FRAMEPIPE_INVALID_OPTION` before any I/O. `resume` (which files exist),
+   * `overwrite` (which files to remove: those this template or the default names, nothing else), the manifest's `file`
+   * and the result paths all follow it.
+   * @default 'frame_{index:06}.{ext}'
+   * @example
+   * await streamVideoFramesToDir(url, '/tmp/frames', { ext: 'jpg', nameTemplate: 'img_{index:05}.{ext}' }); // img_00000.jpg, ...
+   */
+  nameTemplate?: string | undefined;
 }
 
 const DIR_RULES = {
@@ -282,6 +294,7 @@ const DIR_RULES = {
   resume: rules.boolean(false),
   overwrite: rules.boolean(false),
   manifest: rules.boolean(false),
+  nameTemplate: { check: (value: unknown, name: string) => NameTemplate.from(value, name).template, fallback: () => DEFAULT_NAME_TEMPLATE },
 } satisfies RuleTable<StreamToDirOptions>;
 
 /** Options of {@link openFrameStages}: how to read and decode, and what bounds the frames alive at once. */

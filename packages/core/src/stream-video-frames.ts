@@ -33,9 +33,9 @@ export interface ManifestLine extends SinkManifestLine {
 }
 
 /**
- * Decodes the frames `start`..`end` of a video and writes each as `frame_<index:06d>.<ext>` into `outputDir`
- * (created if missing). Resolves with the absolute paths in frame order. Frame numbers follow Supervisely's rule,
- * so they match annotations made there.
+ * Decodes the frames `start`..`end` of a video and writes each as `frame_<index:06d>.<ext>` (or as `nameTemplate`
+ * says) into `outputDir` (created if missing). Resolves with the absolute paths in frame order. Frame numbers follow
+ * Supervisely's rule, so they match annotations made there.
  *
  * `source` is an http(s) URL, a local path, `{ url, headers }`, or a `ByteSource`. With `manifest: true`, the
  * directory also gets `frames.jsonl`, one {@link ManifestLine} per frame file in it. A file of the same name is
@@ -78,6 +78,7 @@ export async function streamVideoFramesToDir(
     // in the directory is kept up to date.
     manifest: { fields: () => ({ strategy: stats.strategy, decodePath: stats.decodePath }), ifPresent: !settings.manifest },
     overwrite: settings.overwrite,
+    nameTemplate: settings.nameTemplate,
   });
   attachProbe(stats, () => ({
     framesDelivered: sink.framesWritten,
@@ -210,7 +211,7 @@ async function* iterateFrames(source: ByteSourceInput, settings: IterateSettings
  */
 async function savedFrames(sink: FrameDirSink): Promise<Set<number>> {
   await removeStaleTemporaries(sink.directory);
-  return new Set(await findFrameFiles(sink.directory, sink.ext));
+  return new Set(await findFrameFiles(sink.directory, sink.ext, sink.names));
 }
 
 function closedSink(sink: Writable): Promise<void> {

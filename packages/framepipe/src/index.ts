@@ -93,7 +93,7 @@ export { Decoder } from '@framepipe/decoder';
 export type { DecoderOptions } from '@framepipe/decoder';
 export { RgbConverter } from '@framepipe/rgb';
 export type { NumberedFrameInput, RgbConverterOptions, RgbFrame } from '@framepipe/rgb';
-export { FrameDirSink, FrameEncoder, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, clearFrameFiles, findFrameFiles, frameFileName, listFrameFiles, removeStaleTemporaries } from '@framepipe/sink';
+export { DEFAULT_NAME_TEMPLATE, FrameDirSink, FrameEncoder, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, NameTemplate, clearFrameFiles, findFrameFiles, frameFileName, listFrameFiles, removeStaleTemporaries } from '@framepipe/sink';
 export type { AdoptedFrame, FrameDirSinkOptions, FrameEncoderOptions, FrameFile, ImageExtension, ImageWriter, ImageWriterOptions, SinkFrame } from '@framepipe/sink';
 
 // Shared by every stage: errors with stable codes, the frame budget, the buffer pool, and what a stage of your own

@@ -14,11 +14,13 @@ export type QueueFrameOptions = Pick<
   StreamToDirOptions,
   'start' | 'end' | 'step' | 'frames' | 'timestamps' | 'startTime' | 'endTime' | 'fps' | 'keyframesOnly' | 'ext' | 'maxWriteWorkers' | 'autorotate' | 'strict' | 'stream' | 'timeout' | 'retries' | 'cacheMemory' | 'cacheDisk'
   | keyof FrameFormatOptions
+  | 'nameTemplate'
 >;
 
 /** The keys of {@link QueueFrameOptions}. */
 export const QUEUE_FRAME_KEYS = [
   'start', 'end', 'step', 'frames', 'timestamps', 'startTime', 'endTime', 'fps', 'keyframesOnly', 'ext', 'maxWriteWorkers', 'autorotate', 'strict', 'stream', 'timeout', 'retries', 'cacheMemory', 'cacheDisk',
+  'nameTemplate',
   // Size, crop and pixel format: plain JSON values.
   ...FRAME_FORMAT_KEYS,
 ] as const satisfies ReadonlyArray<keyof QueueFrameOptions>;

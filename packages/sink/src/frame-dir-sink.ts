@@ -17,7 +17,8 @@ import {
   StageBuffers,
 } from '@framepipe/common';
 import type { ManifestOptions } from './manifest.ts';
-import { frameFileName, writeFailed } from './output-dir.ts';
+import { writeFailed } from './output-dir.ts';
+import { NameTemplate } from './name-template.ts';
 import { FrameEncoder, checkImageExtension } from './frame-encoder.ts';
 import type { ImageExtension } from './frame-encoder.ts';
 import { KeptFrames, checkManifest } from './kept-frames.ts';
@@ -88,12 +89,19 @@ export interface FrameDirSinkOptions {
    * @default false
    */
   overwrite?: boolean | undefined;
+  /**
+   * How the files are named: one `{index}` or `{index:NN}` (the frame number, zero-padded to NN digits) and one
+   * `{ext}`; see {@link NameTemplate}. Everything that finds the sink's files by name follows it: `overwrite` (which
+   * also removes files of the default name), the files found and adopted, the manifest's `file`.
+   * @default 'frame_{index:06}.{ext}'
+   */
+  nameTemplate?: string | NameTemplate | undefined;
 }
 
-const KNOWN_OPTIONS = ['ext', 'maxWriteWorkers', 'progress', 'imageWriter', 'budget', 'pool', 'highWaterMark', 'manifest', 'overwrite'] as const;
+const KNOWN_OPTIONS = ['ext', 'maxWriteWorkers', 'progress', 'imageWriter', 'budget', 'pool', 'highWaterMark', 'manifest', 'overwrite', 'nameTemplate'] as const;
 
 /**
- * Writes RGB frames as image files named `frame_<index:06d>.<ext>` into a directory (created if missing), up to
+ * Writes RGB frames as image files named `frame_<index:06d>.<ext>` (or by `nameTemplate`) into a directory (created if missing), up to
  * `maxWriteWorkers` at once. Each file is written under a hidden temporary name and renamed when complete, so
  * a file under its final name is always whole; a failed or interrupted write leaves no temporary file. With
  * `manifest`, it also writes `frames.jsonl`, one JSON line per frame file in the directory in frame order, the same
@@ -118,6 +126,8 @@ export class FrameDirSink extends Writable {
   readonly ext: ImageExtension;
   readonly maxWriteWorkers: number;
   readonly overwrite: boolean;
+  /** How the files are named. */
+  readonly names: NameTemplate;
   #progress: ((count: number) => void) | undefined;
   /** The user's `imageWriter`, or one that writes what the built-in encoder makes. */
   #writeImage: ImageWriter;
@@ -140,6 +150,7 @@ export class FrameDirSink extends Writable {
     this.ext = checkImageExtension(opts.ext);
     this.maxWriteWorkers = checkInteger('maxWriteWorkers', opts.maxWriteWorkers ?? 4, 1);
     this.overwrite = checkBoolean('overwrite', opts.overwrite, false);
+    this.names = opts.nameTemplate === undefined ? NameTemplate.DEFAULT : NameTemplate.from(opts.nameTemplate);
     this.#progress = checkFunction('progress', opts.progress);
     const imageWriter = checkFunction<ImageWriter>('imageWriter', opts.imageWriter);
     this.#budget = checkBudget(opts.budget);
@@ -148,7 +159,7 @@ export class FrameDirSink extends Writable {
     this.#writeImage = imageWriter ?? encodedFileWriter(new FrameEncoder({ ext: this.ext, pool }));
     this.#writers = new WriterPool(this.directory, this.maxWriteWorkers, (error) => this.destroy(error));
     this.#writerOptions = { signal: this.#writers.signal };
-    this.#kept = new KeptFrames(this.directory, this.ext, manifest, (name, write) => this.#writers.commit(name, write));
+    this.#kept = new KeptFrames(this.directory, this.ext, manifest, (name, write) => this.#writers.commit(name, write), this.names);
   }
 
   /** Absolute paths of the files written so far and of the adopted ones, in frame order. */
@@ -252,7 +263,7 @@ export class FrameDirSink extends Writable {
   }
 
   async #writeFrame(frame: SinkFrame): Promise<void> {
-    const file = frameFileName(frame.index, this.ext);
+    const file = this.names.format(frame.index, this.ext);
     const finalPath = join(this.directory, file);
     try {
       await this.#writers.commit(file, async (tempPath) => this.#writeImage(tempPath, frame, this.#writerOptions));

@@ -6,6 +6,7 @@ export type { AdoptedFrame } from './kept-frames.ts';
 export type { SinkFrame } from './sink-frame.ts';
 export { clearFrameFiles, findFrameFiles, frameFileName, listFrameFiles, parseFrameFileName, removeStaleTemporaries, temporaryName } from './output-dir.ts';
 export { WritePool } from './writer-pool.ts';
-export type { FrameFile } from './output-dir.ts';
+export { DEFAULT_NAME_TEMPLATE, NameTemplate } from './name-template.ts';
+export type { FrameFile } from './name-template.ts';
 export { MANIFEST_FILE_NAME } from './manifest.ts';
 export type { ManifestLine, ManifestOptions, ManifestValue } from './manifest.ts';

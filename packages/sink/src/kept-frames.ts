@@ -4,8 +4,9 @@ import sharp from 'sharp';
 import { assertKnownKeys, checkBoolean, checkFunction, invalidOption } from '@framepipe/common';
 import { MANIFEST_FILE_NAME, formatManifest, keptLine, parseManifest } from './manifest.ts';
 import type { KeptManifestLine, ManifestEntry, ManifestOptions, ManifestValue } from './manifest.ts';
-import { clearFrameFiles, frameFileName, listFrameFiles, writeFailed } from './output-dir.ts';
-import type { FrameFile } from './output-dir.ts';
+import { clearFrameFiles, listFrameFiles, writeFailed } from './output-dir.ts';
+import { NameTemplate } from './name-template.ts';
+import type { FrameFile } from './name-template.ts';
 import type { SinkFrame } from './sink-frame.ts';
 import type { WriterPool } from './writer-pool.ts';
 
@@ -46,6 +47,8 @@ export function checkManifest(value: unknown): ManifestOptions {
 export class KeptFrames {
   readonly directory: string;
   readonly ext: string;
+  /** How the sink names its files. */
+  readonly names: NameTemplate;
   #manifest: ManifestOptions;
   #commit: WriterPool['commit'];
   #manifestDone = false;
@@ -61,10 +64,11 @@ export class KeptFrames {
   #cleared = 0;
   #earlier: Promise<Map<string, KeptManifestLine> | null> | null = null;
 
-  /** `commit` writes a file of `directory` whole or not at all. */
-  constructor(directory: string, ext: string, manifest: ManifestOptions, commit: WriterPool['commit']) {
+  /** `commit` writes a file of `directory` whole or not at all; `names` names the frame files. */
+  constructor(directory: string, ext: string, manifest: ManifestOptions, commit: WriterPool['commit'], names = NameTemplate.DEFAULT) {
     this.directory = directory;
     this.ext = ext;
+    this.names = names;
     this.#manifest = manifest;
     this.#commit = commit;
   }
@@ -110,10 +114,10 @@ export class KeptFrames {
    */
   async open(overwrite: boolean): Promise<void> {
     if (overwrite) {
-      this.#cleared = (await clearFrameFiles(this.directory)).length;
+      this.#cleared = (await clearFrameFiles(this.directory, this.names)).length;
       this.#earlier = null;
     }
-    this.#found = new Map((await listFrameFiles(this.directory)).map((file) => [file.name, file]));
+    this.#found = new Map((await listFrameFiles(this.directory, this.names)).map((file) => [file.name, file]));
   }
 
   /**
@@ -123,7 +127,7 @@ export class KeptFrames {
    */
   adopt(frames: Iterable<AdoptedFrame>): void {
     for (const frame of frames) {
-      const file = frameFileName(frame.index, this.ext);
+      const file = this.names.format(frame.index, this.ext);
       this.#adopted.set(frame.index, join(this.directory, file));
       this.#adoptedFrames.set(file, frame);
     }
@@ -162,7 +166,7 @@ export class KeptFrames {
     // The files written, then the adopted ones, then what else the directory holds.
     const entries = new Map<string, ManifestEntry | KeptManifestLine>(this.#lines);
     const adopted = [...this.#adoptedFrames.keys()].map((name) => ({ name, index: this.#adoptedFrames.get(name)!.index, ext: this.ext }));
-    for (const file of [...adopted, ...(await listFrameFiles(this.directory))]) {
+    for (const file of [...adopted, ...(await listFrameFiles(this.directory, this.names))]) {
       if (!entries.has(file.name)) entries.set(file.name, await this.#lineOf(file, earlier ?? new Map()));
     }
     try {

@@ -4,12 +4,20 @@ import { readdir, rm, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { extname, join } from 'node:path';
 import { FramepipeError, ErrorCode } from '@framepipe/common';
-import { IMAGE_EXTENSIONS } from './frame-encoder.ts';
 import { MANIFEST_FILE_NAME } from './manifest.ts';
+import { NameTemplate } from './name-template.ts';
+import type { FrameFile } from './name-template.ts';
 
-/** `frame_<index:06d>.<ext>`, Supervisely's file name. */
-export function frameFileName(index: number, ext: string): string {
-  return `frame_${String(index).padStart(6, '0')}.${ext}`;
+/**
+ * The name of frame `index`'s file in format `ext`: by `template` (see {@link NameTemplate}), by default
+ * `frame_<index:06d>.<ext>`, Supervisely's file name.
+ *
+ * @example
+ * frameFileName(12, 'png'); // 'frame_000012.png'
+ * frameFileName(12, 'jpg', 'img_{index:05}.{ext}'); // 'img_00012.jpg'
+ */
+export function frameFileName(index: number, ext: string, template: NameTemplate | string = NameTemplate.DEFAULT): string {
+  return NameTemplate.from(template).format(index, ext);
 }
 
 /**
@@ -47,71 +55,67 @@ export function temporaryName(name: string, sequence: number, pid = process.pid)
 // Names without `@place` are those of an earlier version, written on this machine.
 const TEMPORARY = /^\.(.+)\.(\d+)-\d+(?:@([0-9a-f]{8}))?\.partial(\.\w+)?$/;
 
-/** A frame file of an output directory: `frame_<index:06d>.<ext>`, in one of the formats the sink writes. */
-export interface FrameFile {
-  /** The file name, e.g. `frame_000012.png`. */
-  readonly name: string;
-  readonly index: number;
-  readonly ext: string;
-}
-
-const FRAME_FILE = /^frame_(\d{6,})\.(\w+)$/;
-
 /**
- * Every frame file in `directory`, whatever its format (`png`, `jpg`, `jpeg`, `webp`), sorted by frame number, then
- * name; none when the directory does not exist. Only the names the sink writes count: never a temporary file, nor
- * another file that happens to start with `frame_`.
+ * Every frame file in `directory` named by `template` (by default `frame_<index:06d>.<ext>`), whatever its format
+ * (`png`, `jpg`, `jpeg`, `webp`), sorted by frame number, then name; none when the directory does not exist. Only the
+ * names the sink writes count: never a temporary file, nor another file that happens to look like one
+ * (`frame_0000012.png`).
  *
  * @example
  * const files = await listFrameFiles('/tmp/frames'); // [{ name: 'frame_000000.png', index: 0, ext: 'png' }, ...]
+ * await listFrameFiles('/tmp/frames', 'img_{index:05}.{ext}'); // [{ name: 'img_00000.png', index: 0, ext: 'png' }, ...]
  */
-export async function listFrameFiles(directory: string): Promise<FrameFile[]> {
+export async function listFrameFiles(directory: string, template: NameTemplate | string = NameTemplate.DEFAULT): Promise<FrameFile[]> {
+  const names = NameTemplate.from(template);
   const found: FrameFile[] = [];
   for (const entry of await entriesOf(directory)) {
-    const file = parseFrameFileName(entry.name);
+    const file = names.parse(entry.name);
     if (file && entry.isFile()) found.push(file);
   }
   return found.sort((a, b) => a.index - b.index || (a.name < b.name ? -1 : 1));
 }
 
 /**
- * The frame file that `name` names, exactly as the sink writes it (`frame_<index:06d>.<ext>` in one of its
- * formats); null for any other name: a temporary file, `frame_0000012.png`, `frame_000012.gif`. A store of frames
- * that is no directory (object storage, say) reads its listing with it.
+ * The frame file that `name` names, exactly as the sink writes it by `template` (by default
+ * `frame_<index:06d>.<ext>`) in one of its formats; null for any other name: a temporary file, `frame_0000012.png`,
+ * `frame_000012.gif`. A store of frames that is no directory (object storage, say) reads its listing with it.
  *
  * @example
  * parseFrameFileName('frame_000012.png'); // { name: 'frame_000012.png', index: 12, ext: 'png' }
  */
-export function parseFrameFileName(name: string): FrameFile | null {
-  const match = FRAME_FILE.exec(name);
-  if (!match || !(IMAGE_EXTENSIONS as readonly string[]).includes(match[2]!)) return null;
-  const index = Number(match[1]);
-  const ext = match[2]!;
-  // `frame_0000012.png` is not a name the sink writes.
-  return Number.isSafeInteger(index) && frameFileName(index, ext) === name ? { name, index, ext } : null;
+export function parseFrameFileName(name: string, template: NameTemplate | string = NameTemplate.DEFAULT): FrameFile | null {
+  return NameTemplate.from(template).parse(name);
 }
 
 /**
- * The frame numbers whose final file `frame_<index:06d>.<ext>` is in `directory`, sorted; none when the directory
- * does not exist. A final name only ever appears by renaming a complete file, so each of these files is whole;
- * temporary files are never counted.
+ * The frame numbers whose final file (named by `template`, by default `frame_<index:06d>.<ext>`) in format `ext` is in
+ * `directory`, sorted; none when the directory does not exist. A final name only ever appears by renaming a complete
+ * file, so each of these files is whole; temporary files are never counted.
  *
  * @example
  * const done = await findFrameFiles('/tmp/frames', 'png'); // [0, 1, 2, 5]
  */
-export async function findFrameFiles(directory: string, ext: string): Promise<number[]> {
-  return (await listFrameFiles(directory)).filter((file) => file.ext === ext).map((file) => file.index);
+export async function findFrameFiles(directory: string, ext: string, template: NameTemplate | string = NameTemplate.DEFAULT): Promise<number[]> {
+  return (await listFrameFiles(directory, template)).filter((file) => file.ext === ext).map((file) => file.index);
 }
 
 /**
- * Removes what the sink writes from `directory`, and nothing else: every frame file of {@link listFrameFiles}, the
- * manifest, and the temporary files of writers that are no longer running. Resolves with the frame files removed.
+ * Removes what the sink writes from `directory`, and nothing else: the frame files that `template` or the default
+ * template (`frame_<index:06d>.<ext>`) names, the manifest, and the temporary files of writers that are no longer
+ * running. Resolves with the frame files removed.
  *
  * @example
  * await clearFrameFiles('/tmp/frames'); // [{ name: 'frame_000000.png', index: 0, ext: 'png' }, ...]
  */
-export async function clearFrameFiles(directory: string): Promise<FrameFile[]> {
-  const files = await listFrameFiles(directory);
+export async function clearFrameFiles(directory: string, template: NameTemplate | string = NameTemplate.DEFAULT): Promise<FrameFile[]> {
+  const names = NameTemplate.from(template);
+  const files = await listFrameFiles(directory, names);
+  if (names.template !== NameTemplate.DEFAULT.template) {
+    // A name both templates write is removed once.
+    const own = new Set(files.map((file) => file.name));
+    files.push(...(await listFrameFiles(directory)).filter((file) => !own.has(file.name)));
+    files.sort((a, b) => a.index - b.index || (a.name < b.name ? -1 : 1));
+  }
   const remove = async (name: string) => {
     const path = join(directory, name);
     await rm(path, { force: true }).catch((cause: unknown) => {

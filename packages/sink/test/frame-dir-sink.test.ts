@@ -554,7 +554,7 @@ test('options are checked with exact messages', () => {
     ['out', { manifest: { fields: 3 } }, 'manifest.fields', 'Expected a function for manifest.fields but received 3 of type number'],
     ['out', { manifest: { field: () => ({}) } }, 'field', 'Unknown option field for manifest; known options: fields, ifPresent'],
     ['out', { overwrite: 'yes' }, 'overwrite', 'Expected a boolean for overwrite but received "yes" of type string'],
-    ['out', { workers: 2 }, 'workers', 'Unknown option workers for FrameDirSink; known options: ext, maxWriteWorkers, progress, imageWriter, budget, pool, highWaterMark, manifest, overwrite'],
+    ['out', { workers: 2 }, 'workers', 'Unknown option workers for FrameDirSink; known options: ext, maxWriteWorkers, progress, imageWriter, budget, pool, highWaterMark, manifest, overwrite, nameTemplate'],
   ];
   for (const [dir, options, option, message] of cases) {
     assert.throws(

@@ -49,7 +49,7 @@ export interface SuperviselyStreamOptions extends SuperviselyVideoRef, Supervise
 /**
  * Options of {@link streamVideoFramesToDir}: the video, the output directory, and core's `StreamToDirOptions`
  * (`start`, `end`, `step`, `frames`, `timestamps`, `startTime`, `endTime`, `fps`, `keyframesOnly`, `ext`, `progress`, `imageWriter`, `maxWriteWorkers`,
- * `queueMaxSize`, `showDecodingProgress`, `signal`, `stats`, `timeout`, `headers`, `manifest`).
+ * `queueMaxSize`, `showDecodingProgress`, `signal`, `stats`, `timeout`, `headers`, `manifest`, `nameTemplate`).
  *
  * @example
  * const options: SuperviselyStreamToDirOptions = { api, videoId: 12345, outputDir: '/tmp/frames', ext: 'jpg' };
@@ -58,14 +58,14 @@ export interface SuperviselyStreamToDirOptions
   extends SuperviselyVideoRef,
     SuperviselyTransportOptions,
     Omit<StreamToDirOptions, 'timeout' | 'headers' | 'retries'> {
-  /** Where the `frame_<index:06d>.<ext>` files go; created if missing. */
+  /** Where the `frame_<index:06d>.<ext>` files (or those `nameTemplate` names) go; created if missing. */
   outputDir: string;
 }
 
 /**
  * The SDK's `stream_video_frames_to_dir(api, video_id, output_dir, ...)`: decodes the frames `start`..`end` of a
- * Supervisely video and writes each as `frame_<index:06d>.<ext>` into `outputDir`. Resolves with the absolute
- * paths in frame order.
+ * Supervisely video and writes each as `frame_<index:06d>.<ext>` (or as `nameTemplate` says) into `outputDir`.
+ * Resolves with the absolute paths in frame order.
  *
  * Every option is checked before any request; the video is resolved with `videos.info`, its file read with range
  * requests, and the connection closed at the end whatever happens.
