@@ -3,7 +3,7 @@ import yargs from 'yargs';
 import type { Argv } from 'yargs';
 import { Log } from 'node-av';
 import { AV_LOG_FATAL, AV_LOG_WARNING } from 'node-av/constants';
-import { runFrames } from './frames-command.ts';
+import { TO_STDOUT_OPTION, checkFramesArgs, runFrames } from './frames-command.ts';
 import type { FramesArgs } from './frames-command.ts';
 import { runProbe } from './probe-command.ts';
 import { BATCH_NUMBER_FLAGS, batchOptions, checkBatchArgs, runBatchCommand } from './batch-command.ts';
@@ -51,8 +51,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
       'Save a range of frames as PNG/JPEG/WebP files',
       (y) =>
         sourceOptions(y)
-          .usage('Usage:\n  $0 frames <url|path> --out DIR [options]\n  $0 frames --video-id N --out DIR [options]\n\nSave frames <start>..<end> as frame_<number:06d>.<ext> in DIR. Frame numbers follow Supervisely\'s rule, so they match annotations made there.')
-          .option('out', { alias: 'o', type: 'string', demandOption: true, requiresArg: true, describe: 'Output directory (created if missing)', group: 'Frames:' })
+          .usage('Usage:\n  $0 frames <url|path> --out DIR [options]\n  $0 frames --video-id N --out DIR [options]\n  $0 frames <url|path> --to-stdout raw|y4m [options] | ffmpeg ...\n\nSave frames <start>..<end> as frame_<number:06d>.<ext> in DIR, or write them to stdout. Frame numbers follow Supervisely\'s rule, so they match annotations made there.')
+          .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'Output directory (created if missing); - writes raw frames to stdout', group: 'Frames:' })
+          .option('to-stdout', TO_STDOUT_OPTION)
           .options(yargsOptions(FRAME_FLAGS))
           .options(DISPLAY_OPTIONS)
           .option('json', { type: 'boolean', default: false, describe: 'Print one JSON summary on stdout: {frames, outputDir, seconds, bytesRead, ...}', group: DISPLAY_GROUP })
@@ -64,11 +65,13 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
               '  framepipe frames clip.mp4 -o frames --timestamps 0,30,60          the frames at 0, 30 and 60 s',
               '  framepipe frames clip.mp4 -o frames --start-time 60 --fps 1       from 60 s on, the frame shown each second',
               '  framepipe frames clip.mp4 -o frames --keyframes-only              the keyframes (nothing else decoded)',
+              '  framepipe frames clip.mp4 --to-stdout y4m | ffmpeg -f yuv4mpegpipe -i - out.mp4',
+              '                    the frames to another program, no files',
               '  framepipe frames --video-id 12345 -o frames --start 100 --end 149',
               '                    a Supervisely video; credentials from ~/supervisely.env',
             ].join('\n'),
           ),
-      (args) => run(args.verbose as boolean, args, () => runFrames(args, io)),
+      (args) => run(args.verbose as boolean, args, () => runFrames(args, io), checkFramesArgs),
     )
     .command<ProbeArgs>(
       'probe [source]',

@@ -1,16 +1,18 @@
 import { resolve } from 'node:path';
-import { ErrorCode, FramepipeError, MANIFEST_FILE_NAME, ProgressBar, RunStats, streamVideoFramesToDir } from '@framepipe/core';
+import { ErrorCode, FramepipeError, MANIFEST_FILE_NAME, ProgressBar, RunStats, pipeVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
 import { checkPositiveNumber } from '@framepipe/common';
-import type { StreamToDirOptions } from '@framepipe/core';
+import type { Options } from 'yargs';
+import type { RawVideoFormat, RawVideoInfo, StreamToDirOptions } from '@framepipe/core';
 import { FRAME_FLAGS, optionsFromFlags } from './flags.ts';
 import { EXIT, announceRetries, missingNote, missingSummary, plural, reportFailure, round } from './report.ts';
 import type { CliIo } from './report.ts';
-import { chooseVideo } from './video-source.ts';
+import { checkSourceArgs, chooseVideo } from './video-source.ts';
 import type { SourceArgs } from './video-source.ts';
 
 /** The flags of `framepipe frames`: those of the table in flags.ts, and the command's own. */
 export interface FramesArgs extends SourceArgs {
-  out: string;
+  out?: string | undefined;
+  'to-stdout'?: RawVideoFormat | undefined;
   'progress-interval'?: number | undefined;
   quiet: boolean;
   json: boolean;
@@ -52,6 +54,117 @@ function usedDirectory(stats: RunStats, outputDir: string, options: Partial<Stre
   return `Note: ${outputDir} already held ${files(filesFound)}: this run replaced ${filesReplaced} (same names) and left ${left} as they were (--overwrite clears them first, --resume keeps them and writes only the missing frames).`;
 }
 
+// -- --to-stdout (issue 16, stdout-naming) --
+/** `--to-stdout raw|y4m`: the frames as one byte stream on stdout instead of files. */
+export const TO_STDOUT_OPTION: Options = {
+  type: 'string',
+  choices: ['raw', 'y4m'],
+  requiresArg: true,
+  describe: 'Write the frames to stdout instead of files: raw RGB24 (size, format and the ffmpeg command that reads it on stderr) or a YUV4MPEG2 stream; -o - is --to-stdout raw',
+  group: 'Frames:',
+};
+
+/** Flags that only mean something for files, refused with --to-stdout. */
+const FILE_ONLY_FLAGS = ['ext', 'resume', 'overwrite', 'manifest', 'name-template', 'max-write-workers', 'json'] as const;
+
+/** The byte format when the frames go to stdout (`--to-stdout`, or `-o -` for raw), else null. */
+function stdoutFormat(args: FramesArgs): RawVideoFormat | null {
+  return args['to-stdout'] ?? (args.out === '-' ? 'raw' : null);
+}
+
+/** What is wrong with the arguments of `framepipe frames`, if anything: the video, and where the frames go. */
+export function checkFramesArgs(args: FramesArgs): true | string {
+  const video = checkSourceArgs(args);
+  if (video !== true) return video;
+  if (args['to-stdout'] === undefined && args.out !== '-') {
+    return args.out === undefined || args.out === '' ? 'Give where the frames go: --out DIR, or --to-stdout raw|y4m' : true;
+  }
+  if (args.out !== undefined && args.out !== '-') return `--to-stdout writes no files: --out ${args.out} cannot be used with it`;
+  const refused = FILE_ONLY_FLAGS.filter((flag) => args[flag] !== undefined && args[flag] !== false).map((flag) => `--${flag}`);
+  if (refused.length > 0) return `--to-stdout writes no files: ${refused.join(', ')} ${refused.length === 1 ? 'means' : 'mean'} nothing with it`;
+  return true;
+}
+
+/** The line on stderr before the first frame: what the bytes on stdout are, and how ffmpeg reads them. */
+function describeStream(info: RawVideoInfo): string {
+  const { num, den } = info.frameRate;
+  const rate = den === 1 ? `${num}` : `${num}/${den}`;
+  const what = info.format === 'raw' ? `raw ${info.pixelFormat} frames` : 'YUV4MPEG2 (yuv444p, full range, BT.601)';
+  return `Writing ${what}, ${info.width}x${info.height} at ${rate} fps, to stdout; read it with: ffmpeg ${info.ffmpegInput} …\n`;
+}
+
+/** `framepipe frames --to-stdout`: the frames on stdout, progress and notes on stderr. */
+async function runFramesToStdout(args: FramesArgs, format: RawVideoFormat, io: CliIo): Promise<number> {
+  const stats = new RunStats();
+  const progress = framesProgress(args, io, stats, 'Writing frames');
+  // Nothing but frame bytes goes to stdout, and a reader that went away may still fail a write under way: its
+  // EPIPE is the end of the run, never a crash.
+  io.stdout.on('error', () => {});
+  let video: ReturnType<typeof chooseVideo> | undefined;
+  const stopAnnouncing = args.quiet ? () => {} : announceRetries(io);
+  try {
+    const options = optionsFromFlags(FRAME_FLAGS, args);
+    video = chooseVideo(args);
+    const result = await pipeVideoFrames(video.input, io.stdout, {
+      ...options,
+      ...video.options,
+      format,
+      showDecodingProgress: options.showDecodingProgress === true && !args.quiet,
+      progress: progress.tick,
+      onStart: (info) => !args.quiet && io.stderr.write(describeStream(info)),
+      signal: io.signal,
+      stats,
+    });
+    progress.finish(result.readerClosed ? 'stopped' : 'done');
+    if (!args.quiet) {
+      const ended = result.readerClosed ? ' (the reader closed stdout, so the run stopped there)' : '';
+      io.stderr.write(`Wrote ${plural(result.frames, 'frame')} (${result.bytes} bytes) to stdout in ${round(stats.seconds)} s${ended}\n`);
+      const skipped = skippedData(stats);
+      if (skipped) io.stderr.write(`${skipped}\n`);
+      const missing = missingNote(stats.framesMissing);
+      if (missing) io.stderr.write(`${missing}\n`);
+      if (result.frames === 0 && !missing && !result.readerClosed) io.stderr.write(`${whyNoFrames(stats)}\n`);
+    }
+    return EXIT.ok;
+  } catch (error) {
+    progress.finish('stopped');
+    return reportFailure(error, io, false, args);
+  } finally {
+    stopAnnouncing();
+    await video?.close();
+  }
+}
+
+/**
+ * The progress display of a run: a bar on stderr that appears once the run knows what to expect (or a first frame
+ * is done), so a run that fails to start prints its error alone; until then a timer keeps the elapsed time moving.
+ */
+function framesProgress(args: FramesArgs, io: CliIo, stats: RunStats, label: string) {
+  let bar: ProgressBar | null = null;
+  const show = (done: number) => {
+    bar ??= new ProgressBar({
+      label,
+      stream: io.stderr,
+      ...(args['progress-interval'] !== undefined ? { interval: args['progress-interval'] * 1000 } : {}),
+    });
+    if (bar.total === null) bar.total = stats.framesTotal;
+    bar.tick(done);
+  };
+  const timer = args.quiet ? null : setInterval(() => (stats.framesTotal !== null || bar) && show(0), 100);
+  timer?.unref();
+  return {
+    tick: args.quiet ? undefined : show,
+    finish(outcome: 'done' | 'stopped'): void {
+      if (timer) clearInterval(timer);
+      const shown = bar as ProgressBar | null;
+      // Frames that complete while an interrupted run winds down get no progress call: count them.
+      if (shown && stats.framesDelivered > shown.count) shown.update(stats.framesDelivered);
+      shown?.finish(outcome);
+    },
+  };
+}
+// -- end --to-stdout --
+
 /** `framepipe frames`: saves a range of frames as files, with a progress bar, and reports how it went. */
 export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
   try {
@@ -59,29 +172,19 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
   } catch (error) {
     return reportFailure(error, io, args.json, args);
   }
+  const format = stdoutFormat(args);
+  if (format) return runFramesToStdout(args, format, io);
+  const out = args.out!;
   const stats = new RunStats();
-  // The bar appears once the run knows what to expect (or saves a first frame), so a run that fails to start
-  // prints its error alone. Until the first file, the timer keeps the elapsed time moving.
-  let bar: ProgressBar | null = null;
-  const showProgress = (saved: number) => {
-    bar ??= new ProgressBar({
-      label: 'Saving frames',
-      stream: io.stderr,
-      ...(args['progress-interval'] !== undefined ? { interval: args['progress-interval'] * 1000 } : {}),
-    });
-    if (bar.total === null) bar.total = stats.framesTotal;
-    bar.tick(saved);
-  };
-  const timer = args.quiet ? null : setInterval(() => (stats.framesTotal !== null || bar) && showProgress(0), 100);
-  timer?.unref();
-  const progress = args.quiet ? undefined : showProgress;
+  const bar = framesProgress(args, io, stats, 'Saving frames');
+  const progress = bar.tick;
   let video: ReturnType<typeof chooseVideo> | undefined;
   let options: Partial<StreamToDirOptions> = {};
   const stopAnnouncing = args.quiet ? () => {} : announceRetries(io);
   try {
     options = optionsFromFlags(FRAME_FLAGS, args);
     video = chooseVideo(args);
-    const paths = await streamVideoFramesToDir(video.input, args.out, {
+    const paths = await streamVideoFramesToDir(video.input, out, {
       ...options,
       ...video.options,
       showDecodingProgress: options.showDecodingProgress === true && !args.quiet,
@@ -90,7 +193,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
       stats,
     });
     finishProgress('done');
-    const outputDir = resolve(args.out);
+    const outputDir = resolve(out);
     const { framesReused } = stats;
     if (args.json) {
       io.stdout.write(`${JSON.stringify(summary(paths.length))}\n`);
@@ -122,7 +225,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
       const listed = options.manifest && kept > 0 ? `, listed in ${MANIFEST_FILE_NAME}` : '';
       io.stderr.write(
         kept > 0
-          ? `Interrupted: ${plural(kept, 'complete frame file')} kept in ${resolve(args.out)}${listed}\n`
+          ? `Interrupted: ${plural(kept, 'complete frame file')} kept in ${resolve(out)}${listed}\n`
           : 'Interrupted before any frame was saved\n',
       );
     }
@@ -137,7 +240,7 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
     const { corruptFrames, rejectedPackets, framesReused, filesFound, filesReplaced, filesInOtherFormats, filesCleared } = stats;
     return {
       frames,
-      outputDir: resolve(args.out),
+      outputDir: resolve(out),
       seconds: round(stats.seconds),
       bytesRead: stats.bytesRead,
       ...(stats.retries > 0 ? { retries: stats.retries } : {}),
@@ -152,10 +255,6 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
   }
 
   function finishProgress(outcome: 'done' | 'stopped'): void {
-    if (timer) clearInterval(timer);
-    const shown = bar as ProgressBar | null;
-    // Writes that complete while an interrupted run winds down are kept but get no progress call: count them.
-    if (shown && stats.framesDelivered > shown.count) shown.update(stats.framesDelivered);
-    shown?.finish(outcome);
+    bar.finish(outcome);
   }
 }

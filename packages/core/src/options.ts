@@ -8,6 +8,8 @@ import type { FrameGeometryOptions, OutputSize, Rect, RgbConverterOptions } from
 import type { SelectionOptions } from '@framepipe/pts-indexer';
 import { DEFAULT_NAME_TEMPLATE, IMAGE_EXTENSIONS, NameTemplate, checkFormatForExtension } from '@framepipe/sink';
 import type { ImageExtension, ImageWriter } from '@framepipe/sink';
+import { RAW_VIDEO_FORMATS } from '@framepipe/rgb';
+import type { RawVideoFormat, RawVideoInfo } from '@framepipe/rgb';
 import { RunStats } from './run-stats.ts';
 
 // Every option of the API is declared here once: its type and documentation in an interface, its check and
@@ -297,6 +299,41 @@ const DIR_RULES = {
   nameTemplate: { check: (value: unknown, name: string) => NameTemplate.from(value, name).template, fallback: () => DEFAULT_NAME_TEMPLATE },
 } satisfies RuleTable<StreamToDirOptions>;
 
+// -- pipeVideoFrames (issue 16, stdout-naming) --
+/** Options of {@link pipeVideoFrames}: the shared ones, the byte format, and what the caller is told. */
+export interface PipeOptions extends StreamOptions {
+  /**
+   * `raw`: each frame's pixels (packed RGB24 rows) one frame after another, for `ffmpeg -f rawvideo -pix_fmt rgb24 -s
+   * WxH -r R -i -`; `y4m`: a YUV4MPEG2 stream (full-range BT.601 4:4:4, `XCOLORRANGE=FULL`) for
+   * `ffmpeg -f yuv4mpegpipe -i -`, whose header carries the size and rate. See `RawVideoSink`.
+   * @default 'raw'
+   */
+  format?: RawVideoFormat | undefined;
+  /** Called once before the first frame's bytes, with the size, pixel format, rate and the ffmpeg options that read them. */
+  onStart?: ((info: RawVideoInfo) => void) | undefined;
+  /** Called with `1` after each frame's bytes are handed to the output. */
+  progress?: ((count: number) => void) | undefined;
+}
+
+const PIPE_RULES = {
+  ...STREAM_RULES,
+  format: rules.oneOf(RAW_VIDEO_FORMATS, 'raw'),
+  onStart: rules.function<(info: RawVideoInfo) => void>(),
+  progress: rules.function<(count: number) => void>(),
+} satisfies RuleTable<PipeOptions>;
+
+export type PipeSettings = Checked<typeof PIPE_RULES>;
+
+/** Checks the options of {@link pipeVideoFrames}; throws an InvalidOptionError before any I/O. */
+export function checkPipeOptions(output: unknown, options: PipeOptions | undefined): PipeSettings {
+  const writable = output as { write?: unknown; on?: unknown } | null;
+  if (writable === null || typeof writable !== 'object' || typeof writable.write !== 'function' || typeof writable.on !== 'function') {
+    throw invalidOption('output', 'a Node Writable (process.stdout, say)', output);
+  }
+  return withSelection(PIPE_RULES, options, 'pipeVideoFrames');
+}
+// -- end pipeVideoFrames --
+
 /** Options of {@link openFrameStages}: how to read and decode, and what bounds the frames alive at once. */
 export interface FrameStagesOptions extends DecodeOptions {
   /**
@@ -377,6 +414,7 @@ export const OPTION_KEYS = {
   stream: Object.keys(STREAM_RULES) as Array<keyof StreamOptions>,
   iterate: Object.keys(ITERATE_RULES) as Array<keyof IterateOptions>,
   dir: Object.keys(DIR_RULES) as Array<keyof StreamToDirOptions>,
+  pipe: Object.keys(PIPE_RULES) as Array<keyof PipeOptions>,
   stages: Object.keys(STAGE_RULES) as Array<keyof FrameStagesOptions>,
   reader: Object.keys(READER_RULES) as Array<keyof VideoReaderOptions>,
 } as const;

@@ -4,6 +4,9 @@
 // The one-call API: a URL, path or ByteSource, or a Supervisely video by id.
 export { streamVideoFrames, streamVideoFramesToDir } from './stream-video-frames.ts';
 export { probeVideo, ProgressBar, RunStats } from '@framepipe/core';
+// Frames as one byte stream (raw RGB or YUV4MPEG2) for another program: stdout, a child's stdin.
+export { pipeVideoFrames } from '@framepipe/core';
+export type { PipeOptions, PipeResult, RawVideoFormat, RawVideoInfo } from '@framepipe/core';
 export type {
   DecodeOptions,
   IterateOptions,
@@ -91,8 +94,8 @@ export type {
 } from '@framepipe/pts-indexer';
 export { Decoder } from '@framepipe/decoder';
 export type { DecoderOptions } from '@framepipe/decoder';
-export { RgbConverter } from '@framepipe/rgb';
-export type { NumberedFrameInput, RgbConverterOptions, RgbFrame } from '@framepipe/rgb';
+export { RAW_VIDEO_FORMATS, RawVideoSink, RgbConverter } from '@framepipe/rgb';
+export type { NumberedFrameInput, RawVideoSinkOptions, RgbConverterOptions, RgbFrame } from '@framepipe/rgb';
 export { DEFAULT_NAME_TEMPLATE, FrameDirSink, FrameEncoder, IMAGE_EXTENSIONS, MANIFEST_FILE_NAME, NameTemplate, clearFrameFiles, findFrameFiles, frameFileName, listFrameFiles, removeStaleTemporaries } from '@framepipe/sink';
 export type { AdoptedFrame, FrameDirSinkOptions, FrameEncoderOptions, FrameFile, ImageExtension, ImageWriter, ImageWriterOptions, SinkFrame } from '@framepipe/sink';
 

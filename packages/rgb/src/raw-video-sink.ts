@@ -1,0 +1,310 @@
+import { Writable } from 'streamx';
+import { FFmpegError, Frame, SoftwareScaleContext } from 'node-av';
+import {
+  AVCOL_RANGE_JPEG,
+  AVCOL_SPC_BT470BG,
+  AVCOL_SPC_RGB,
+  AV_PIX_FMT_BGR24,
+  AV_PIX_FMT_GRAY8,
+  AV_PIX_FMT_RGB24,
+  AV_PIX_FMT_RGB48LE,
+  AV_PIX_FMT_RGBA,
+  AV_PIX_FMT_YUV444P,
+  AV_PIX_FMT_YUV444P16LE,
+} from 'node-av/constants';
+import type { AVPixelFormat } from 'node-av/constants';
+import { ErrorCode, FramepipeError, StageBuffers, checkBudget, checkPool, checkOneOf, assertKnownKeys, assertOptionsObject, invalidOption } from '@framepipe/common';
+import type { BufferPool, FrameBudget } from '@framepipe/common';
+import type { RgbFrame } from './rgb-converter.ts';
+
+/** The byte streams {@link RawVideoSink} writes: bare frames one after another, or a YUV4MPEG2 stream. */
+export const RAW_VIDEO_FORMATS = ['raw', 'y4m'] as const;
+export type RawVideoFormat = (typeof RAW_VIDEO_FORMATS)[number];
+
+/**
+ * What each pixel format of a frame becomes on the way out, in one place: the name ffmpeg gives it (`-pix_fmt`), its
+ * bytes per pixel, and for y4m the colour space tag and the YUV format swscale converts it to (the y4m formats are
+ * YUV or grey). RGB goes to full-range BT.601 4:4:4, which ffmpeg's y4m reader takes as `yuv444p` with
+ * `XCOLORRANGE=FULL` (FFmpeg 5.1 honours it) and converts back to RGB with BT.601, its default for an unknown
+ * matrix: no chroma is subsampled and no level is squeezed into 16..235, so each colour comes back within a level or
+ * two. Gray needs no conversion. Frames without a `format` are `rgb24`.
+ */
+const PIXEL_FORMATS: Readonly<Record<string, { ffmpeg: string; bytes: number; av: AVPixelFormat; y4m: string; yuv: AVPixelFormat }>> = {
+  rgb24: { ffmpeg: 'rgb24', bytes: 3, av: AV_PIX_FMT_RGB24, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P },
+  bgr24: { ffmpeg: 'bgr24', bytes: 3, av: AV_PIX_FMT_BGR24, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P },
+  // y4m has no alpha that ffmpeg reads back as such: it is dropped.
+  rgba: { ffmpeg: 'rgba', bytes: 4, av: AV_PIX_FMT_RGBA, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P },
+  gray8: { ffmpeg: 'gray', bytes: 1, av: AV_PIX_FMT_GRAY8, y4m: 'Cmono XCOLORRANGE=FULL', yuv: AV_PIX_FMT_GRAY8 },
+  rgb48: { ffmpeg: 'rgb48le', bytes: 6, av: AV_PIX_FMT_RGB48LE, y4m: 'C444p16 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P16LE },
+};
+
+const FRAME_HEADER = Buffer.from('FRAME\n');
+
+/** A frame as the sink reads it: an `RgbFrame`, and the format and row stride a frame may say it has. */
+type SinkInput = RgbFrame & { readonly format?: string; readonly stride?: number };
+
+/** What a {@link RawVideoSink} writes, known at its first frame: what a reader of the bytes must be told. */
+export interface RawVideoInfo {
+  readonly format: RawVideoFormat;
+  readonly width: number;
+  readonly height: number;
+  /** The pixel format of the frames, as ffmpeg names it (`rgb24`). In y4m, the stream's own header says it. */
+  readonly pixelFormat: string;
+  /** Frames per second the stream is stamped with. */
+  readonly frameRate: { readonly num: number; readonly den: number };
+  /** The ffmpeg input options that read the bytes from stdin, e.g. `-f rawvideo -pix_fmt rgb24 -s 320x240 -r 25 -i -`. */
+  readonly ffmpegInput: string;
+}
+
+/** Options of {@link RawVideoSink}. */
+export interface RawVideoSinkOptions {
+  /**
+   * `raw`: each frame's pixels as they are, rows without padding, one frame after another (ffmpeg's `rawvideo`).
+   * `y4m`: a YUV4MPEG2 stream (`YUV4MPEG2 W H F Ip A1:1 C444 XCOLORRANGE=FULL`, then `FRAME` and the planes of each
+   * frame), converted from RGB with swscale to full-range BT.601 4:4:4 (gray frames: `Cmono`), which
+   * `ffmpeg -f yuv4mpegpipe -i -` reads with its size, rate and colours.
+   * @default 'raw'
+   */
+  format?: RawVideoFormat | undefined;
+  /**
+   * Frames per second to stamp the stream with (y4m's header, the ffmpeg command line of `raw`). Read at the first
+   * frame, so it may be set once the video is open.
+   * @default 25/1
+   */
+  frameRate?: { num: number; den: number } | undefined;
+  /** Called once, before the first frame's bytes are written, with what a reader must be told. */
+  onStart?: ((info: RawVideoInfo) => void) | undefined;
+  /** Called with `1` after each frame's bytes are handed to the output. */
+  progress?: ((count: number) => void) | undefined;
+  /** The budget the frames were counted against; each frame gives its unit back once written. */
+  budget?: FrameBudget | undefined;
+  /** Where the frames' `data` came from: each buffer is given back once the output has taken its bytes. */
+  pool?: BufferPool | undefined;
+  /**
+   * Frames that may wait for the output.
+   * @default 1
+   */
+  highWaterMark?: number | undefined;
+}
+
+const KNOWN_OPTIONS = ['format', 'frameRate', 'onStart', 'progress', 'budget', 'pool', 'highWaterMark'] as const;
+
+/**
+ * Writes frames as one byte stream into a Node Writable (`process.stdout`, a child process's stdin, a socket), in the
+ * order they arrive, for another program to read: bare frames (`raw`) or YUV4MPEG2 (`y4m`). It waits for the output
+ * to drain whenever a write fills it, so a slow reader holds back decoding and memory stays bounded; once the input
+ * ends, it waits until the output has taken every byte, and leaves it open (it is the caller's).
+ *
+ * A reader that goes away (EPIPE: `| head -c N`, a closed pipe) destroys the sink with `ERR_FRAMEPIPE_WRITE_FAILED`
+ * and sets {@link RawVideoSink.readerClosed}: a caller that streams to stdout takes that for the end of the run. Any
+ * other failure of the output is `ERR_FRAMEPIPE_WRITE_FAILED` with the output's error as `cause`.
+ *
+ * @example
+ * const sink = new RawVideoSink(process.stdout, { format: 'y4m', frameRate: { num: 25, den: 1 }, budget: stages.budget });
+ * await pipelinePromise(...stages.streams, sink); // | ffmpeg -f yuv4mpegpipe -i - out.mp4
+ */
+export class RawVideoSink extends Writable {
+  readonly format: RawVideoFormat;
+  /** Frames per second the stream is stamped with; read at the first frame. */
+  frameRate: { num: number; den: number };
+  /** What the stream holds, once the first frame has come; null before. */
+  info: RawVideoInfo | null = null;
+  /** Frames whose bytes were handed to the output. */
+  framesWritten = 0;
+  /** Bytes handed to the output (headers included). */
+  bytesWritten = 0;
+  /** True once the output's reader has gone away (EPIPE or the output closed). */
+  readerClosed = false;
+  readonly #output: NodeJS.WritableStream;
+  readonly #onStart: ((info: RawVideoInfo) => void) | undefined;
+  readonly #progress: ((count: number) => void) | undefined;
+  readonly #budget: FrameBudget | undefined;
+  readonly #pool: BufferPool | undefined;
+  readonly #buffered: StageBuffers<SinkInput>;
+  /** swscale, for y4m: one context for this sink, freed when it closes. */
+  #scaler: SoftwareScaleContext | null = null;
+  #source: Frame | null = null;
+  #target: Frame | null = null;
+  /** Settles the wait for a drain when the output fails or closes. */
+  #wake: (() => void) | null = null;
+  readonly #onError = (error: Error) => this.#failed(error);
+  readonly #onClose = () => this.#failed(Object.assign(new Error('the output was closed'), { code: 'ERR_STREAM_DESTROYED' }));
+
+  constructor(output: NodeJS.WritableStream, options: RawVideoSinkOptions = {}) {
+    const opts = assertOptionsObject(options, 'RawVideoSink');
+    assertKnownKeys(opts, KNOWN_OPTIONS, 'RawVideoSink');
+    const buffered = new StageBuffers<SinkInput>();
+    const highWaterMark = opts.highWaterMark ?? 1;
+    super(buffered.options(highWaterMark));
+    this.#buffered = buffered.attach(this, { input: () => this.#budget?.release() });
+    if (output === null || typeof output !== 'object' || typeof output.write !== 'function') throw invalidOption('output', 'a Node Writable', output);
+    this.#output = output;
+    this.format = checkOneOf('format', opts.format ?? 'raw', RAW_VIDEO_FORMATS);
+    this.frameRate = opts.frameRate ?? { num: 25, den: 1 };
+    this.#onStart = opts.onStart;
+    this.#progress = opts.progress;
+    this.#budget = checkBudget(opts.budget);
+    this.#pool = checkPool(opts.pool);
+  }
+
+  override _open(cb: (err: Error | null) => void): void {
+    this.#output.on('error', this.#onError);
+    this.#output.on('close', this.#onClose);
+    cb(null);
+  }
+
+  override write(frame: SinkInput): boolean {
+    return this.#buffered.admit(frame) && super.write(frame);
+  }
+
+  override _write(frame: SinkInput, cb: (err: Error | null) => void): void {
+    this.#buffered.take(frame);
+    this.#writeFrame(frame).then(
+      () => cb(null),
+      (error: Error) => cb(error),
+    );
+  }
+
+  override _final(cb: (err: Error | null) => void): void {
+    // An empty write's callback runs once every byte before it has left: the run ends with the stream delivered.
+    if (this.readerClosed) return cb(null);
+    this.#output.write(Buffer.alloc(0), () => cb(null));
+  }
+
+  override _predestroy(): void {
+    this.#wake?.();
+  }
+
+  override _destroy(cb: (err: Error | null) => void): void {
+    this.#buffered.release();
+    this.#output.removeListener('error', this.#onError);
+    this.#output.removeListener('close', this.#onClose);
+    this.#source?.free();
+    this.#target?.free();
+    this.#scaler?.freeContext();
+    this.#source = this.#target = this.#scaler = null;
+    cb(null);
+  }
+
+  #failed(error: Error & { code?: string }): void {
+    if (this.destroying) return;
+    const gone = error.code === 'EPIPE' || error.code === 'ERR_STREAM_DESTROYED' || error.code === 'ECONNRESET';
+    if (gone) this.readerClosed = true;
+    const message = gone ? 'The reader of the output went away before the last frame' : `Cannot write to the output: ${error.message}`;
+    this.destroy(new FramepipeError(ErrorCode.WRITE_FAILED, message, { cause: error }));
+  }
+
+  async #writeFrame(frame: SinkInput): Promise<void> {
+    try {
+      const described = PIXEL_FORMATS[frame.format ?? 'rgb24'];
+      if (!described) throw new FramepipeError(ErrorCode.WRITE_FAILED, `Cannot write frame ${frame.index}: no ${this.format} output for pixel format ${frame.format}`);
+      if (!this.info) this.#start(frame, described.ffmpeg);
+      let more: boolean;
+      if (this.format === 'y4m') {
+        const planes = await this.#toYuv(frame, described);
+        this.#pool?.give(frame.data);
+        const header = this.#send(FRAME_HEADER);
+        more = this.#send(planes) && header;
+      } else {
+        const pixels = packedRows(frame, described.bytes);
+        const pool = this.#pool;
+        // The frame's own bytes go back to the pool once the output has taken them; a copy's source at once.
+        const shared = pixels.buffer === frame.data.buffer;
+        if (!shared) pool?.give(frame.data);
+        more = this.#send(pixels, shared && pool ? () => pool.give(frame.data) : undefined);
+      }
+      this.framesWritten++;
+      this.#progress?.(1);
+      if (!more) await this.#drained();
+    } finally {
+      this.#budget?.release();
+    }
+  }
+
+  /** The header (y4m) and the info of the stream, from its first frame. */
+  #start(frame: SinkInput, pixelFormat: string): void {
+    const { width, height } = frame;
+    const { num, den } = this.frameRate;
+    const rate = den === 1 ? String(num) : `${num}/${den}`;
+    const ffmpegInput =
+      this.format === 'raw' ? `-f rawvideo -pix_fmt ${pixelFormat} -s ${width}x${height} -r ${rate} -i -` : '-f yuv4mpegpipe -i -';
+    this.info = { format: this.format, width, height, pixelFormat, frameRate: { num, den }, ffmpegInput };
+    this.#onStart?.(this.info);
+    if (this.format === 'y4m') {
+      const tag = PIXEL_FORMATS[frame.format ?? 'rgb24']!.y4m;
+      const header = Buffer.from(`YUV4MPEG2 W${width} H${height} F${num}:${den} Ip A1:1 ${tag}\n`);
+      this.#send(header);
+    }
+  }
+
+  /** Hands `chunk` to the output; false when the output asks to wait for a drain. */
+  #send(chunk: Buffer, taken?: () => void): boolean {
+    this.bytesWritten += chunk.length;
+    return taken ? this.#output.write(chunk, taken) : this.#output.write(chunk);
+  }
+
+  /** The frame's planes in the y4m format of its pixel format, converted by swscale (gray as it is). */
+  async #toYuv(frame: SinkInput, described: (typeof PIXEL_FORMATS)[string]): Promise<Buffer> {
+    const packed = packedRows(frame, described.bytes);
+    if (described.av === described.yuv) return Buffer.from(packed);
+    const { width, height } = frame;
+    const source = this.#frame('source', width, height, described.av, AVCOL_SPC_RGB);
+    const target = this.#frame('target', width, height, described.yuv, AVCOL_SPC_BT470BG);
+    check(source.makeWritable(), `Cannot fill a ${width}x${height} frame`);
+    check(source.fromBuffer(packed), `Cannot fill a ${width}x${height} frame`);
+    if (!this.#scaler) {
+      this.#scaler = new SoftwareScaleContext();
+      this.#scaler.allocContext();
+      // Exact rounding: the colours should come back as they went in.
+      check(this.#scaler.setOption('sws_flags', 'bicubic+accurate_rnd+full_chroma_int'), 'Cannot set swscale flags');
+    }
+    check(await this.#scaler.scaleFrame(target, source), `Cannot convert frame ${frame.index} to YUV`);
+    return target.toBuffer();
+  }
+
+  /** The reused source or target frame of the conversion, rebuilt when the size or format changes. */
+  #frame(which: 'source' | 'target', width: number, height: number, format: AVPixelFormat, space: typeof AVCOL_SPC_RGB): Frame {
+    const current = which === 'source' ? this.#source : this.#target;
+    if (current && current.width === width && current.height === height && current.format === format) return current;
+    current?.free();
+    const frame = new Frame();
+    frame.alloc();
+    frame.format = format;
+    frame.width = width;
+    frame.height = height;
+    frame.colorRange = AVCOL_RANGE_JPEG;
+    frame.colorSpace = space;
+    check(frame.getBuffer(32), `Cannot allocate a ${width}x${height} frame`);
+    if (which === 'source') this.#source = frame;
+    else this.#target = frame;
+    return frame;
+  }
+
+  /** Resolves when the output drains, fails or closes, or the sink is being destroyed. */
+  #drained(): Promise<void> {
+    if (this.destroying) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#output.removeListener('drain', done);
+        this.#wake = null;
+        resolve();
+      };
+      this.#wake = done;
+      this.#output.on('drain', done);
+    });
+  }
+}
+
+/** The frame's pixels with rows of exactly `width × bytes` (a frame with padded rows, `stride`, is copied row by row). */
+function packedRows(frame: SinkInput, bytes: number): Buffer {
+  const row = frame.width * bytes;
+  const stride = frame.stride ?? row;
+  if (stride === row) return frame.data.length === row * frame.height ? frame.data : frame.data.subarray(0, row * frame.height);
+  const packed = Buffer.allocUnsafe(row * frame.height);
+  for (let y = 0; y < frame.height; y++) frame.data.copy(packed, y * row, y * stride, y * stride + row);
+  return packed;
+}
+
+function check(ret: number, what: string): void {
+  if (ret < 0) throw new FramepipeError(ErrorCode.WRITE_FAILED, `${what} (FFmpeg: ${FFmpegError.strerror(ret)})`, { ffmpeg: { code: ret, text: FFmpegError.strerror(ret) } });
+}

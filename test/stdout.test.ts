@@ -1,0 +1,247 @@
+/**
+ * Frames to stdout (`framepipe frames --to-stdout raw|y4m`, `-o -`; `pipeVideoFrames`), read back by Debian's ffmpeg:
+ * - raw: byte for byte ffmpeg's own `-pix_fmt rgb24` decode of the same frames (8-bit SDR converts identically, see
+ *   colour.test.ts), and the ffmpeg command line printed on stderr reads it (piped into `-f image2`, each PNG shows its
+ *   frame's number);
+ * - y4m: `ffmpeg -f yuv4mpegpipe -i - -pix_fmt rgb24` gives the raw frames back within Y4M_MAX_DIFFERENCE levels on
+ *   any channel of any pixel and Y4M_MEAN_DIFFERENCE on average (full-range BT.601 4:4:4: no chroma subsampling, only
+ *   8-bit rounding of the matrix both ways), on a fixture of saturated colours with sharp edges;
+ * - a reader that closes early (`| head -c N`) ends the run with exit 0 and nothing but the run's own lines on stderr;
+ * - a slow reader holds back decoding: the bytes queued in the output and the frames decoded ahead of it stay bounded;
+ * - flags that only mean something for files are refused with exit 2.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { promisify } from 'node:util';
+import { RunStats, pipeVideoFrames } from '@framepipe/core';
+import { RawVideoSink } from '@framepipe/rgb';
+import { makeFixture } from './support/fixtures.ts';
+import type { FixtureSpec } from './support/fixtures.ts';
+import { readFrameCode } from './support/frame-code.ts';
+import { readCodes, removeDir, tempDir } from './support/pipeline-helpers.ts';
+import { BIN, ROOT, assertUsageErrors } from './support/run-script.ts';
+
+const run = promisify(execFile);
+
+/** 8-bit H.264 with B-frames and saturated colour bands behind each frame's number. */
+const CLIP: FixtureSpec = { codec: 'h264', container: 'mp4', frames: 24, width: 640, height: 360, fps: 25, bFrames: 3, gop: 12, colourBand: true };
+const WIDTH = 640;
+const HEIGHT = 360;
+const FRAME_BYTES = WIDTH * HEIGHT * 3;
+const START = 5;
+const END = 16;
+const RANGE = Array.from({ length: END - START + 1 }, (_, i) => START + i);
+
+/** How far y4m's full-range BT.601 4:4:4 round trip may move a level, and on average. */
+const Y4M_MAX_DIFFERENCE = 2;
+const Y4M_MEAN_DIFFERENCE = 0.25;
+
+let clip: string;
+let work: string;
+/** The range as ffmpeg decodes it to rgb24. */
+let reference: Buffer;
+
+before(async () => {
+  clip = await makeFixture(CLIP);
+  work = await tempDir('framepipe-stdout-');
+  const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', clip, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-'], {
+    encoding: 'buffer',
+    maxBuffer: 1 << 28,
+  });
+  reference = stdout.subarray(START * FRAME_BYTES, (END + 1) * FRAME_BYTES);
+});
+after(async () => {
+  await removeDir(work);
+});
+
+/** Runs a shell pipeline from the repository root; resolves with each command's exit status, stdout and stderr. */
+function shell(script: string): Promise<{ statuses: number[]; stdout: Buffer; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', ['-c', `${script}; echo "\${PIPESTATUS[@]}" >&3`], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+    const out: Buffer[] = [];
+    let stderr = '';
+    let statuses = '';
+    child.stdout!.on('data', (chunk: Buffer) => out.push(chunk));
+    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+    (child.stdio[3] as NodeJS.ReadableStream).setEncoding('utf8').on('data', (chunk: string) => (statuses += chunk));
+    child.on('error', reject);
+    child.on('close', () => resolve({ statuses: statuses.trim().split(' ').map(Number), stdout: Buffer.concat(out), stderr }));
+  });
+}
+
+const framepipe = `'${process.execPath}' '${BIN}'`;
+
+/** Each frame's number, as painted into it. */
+function codesOf(raw: Buffer, width = WIDTH, height = HEIGHT): number[] {
+  const size = width * height * 3;
+  assert.equal(raw.length % size, 0, `${raw.length} bytes are whole frames of ${size}`);
+  return Array.from({ length: raw.length / size }, (_, i) => readFrameCode(raw.subarray(i * size, (i + 1) * size), width, height));
+}
+
+function differences(a: Buffer, b: Buffer): { max: number; mean: number } {
+  assert.equal(a.length, b.length);
+  let max = 0;
+  let sum = 0;
+  for (let i = 0; i < a.length; i++) {
+    const d = Math.abs(a[i]! - b[i]!);
+    sum += d;
+    if (d > max) max = d;
+  }
+  return { max, mean: sum / a.length };
+}
+
+describe('framepipe frames --to-stdout raw', () => {
+  let raw: Buffer;
+  let stderr: string;
+
+  before(async () => {
+    const result = await shell(`${framepipe} frames '${clip}' --to-stdout raw --start ${START} --end ${END}`);
+    assert.deepEqual(result.statuses, [0], result.stderr);
+    raw = result.stdout;
+    stderr = result.stderr;
+  });
+
+  test('is ffmpeg\'s rgb24 of the same frames, byte for byte, each showing its own number', () => {
+    assert.equal(raw.length, RANGE.length * FRAME_BYTES);
+    assert.deepEqual(codesOf(raw), RANGE);
+    assert.ok(raw.equals(reference), 'the bytes of ffmpeg -pix_fmt rgb24');
+  });
+
+  test('stderr says, before anything else, what the bytes are and how ffmpeg reads them', () => {
+    const lines = stderr.split('\n');
+    assert.equal(lines[0], 'Writing raw rgb24 frames, 640x360 at 25 fps, to stdout; read it with: ffmpeg -f rawvideo -pix_fmt rgb24 -s 640x360 -r 25 -i - …');
+    assert.match(stderr, /^Wrote 12 frames \(8294400 bytes\) to stdout in [\d.]+ s$/m);
+  });
+
+  test('the printed command reads it: piped into ffmpeg -f image2, each PNG shows its frame', async () => {
+    const command = /read it with: ffmpeg (.+) …$/m.exec(stderr)![1]!;
+    const dir = join(work, 'pngs');
+    const result = await shell(`mkdir -p '${dir}' && ${framepipe} frames '${clip}' --to-stdout raw --start ${START} --end ${END} --quiet | ffmpeg -v error ${command} -f image2 '${dir}/%03d.png'`);
+    assert.deepEqual(result.statuses, [0, 0], result.stderr);
+    const names = (await readdir(dir)).sort();
+    assert.deepEqual(await readCodes(names.map((name) => join(dir, name))), RANGE);
+  });
+
+  test('-o - is --to-stdout raw', async () => {
+    const result = await shell(`${framepipe} frames '${clip}' -o - --start ${START} --end ${END} --quiet`);
+    assert.deepEqual(result.statuses, [0], result.stderr);
+    assert.equal(result.stderr, '');
+    assert.ok(result.stdout.equals(raw));
+  });
+});
+
+describe('framepipe frames --to-stdout y4m', () => {
+  test('ffmpeg -f yuv4mpegpipe reads it: the frames, their size and rate, and their colours within the bounds', async () => {
+    const y4m = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --start ${START} --end ${END} --quiet`);
+    assert.deepEqual(y4m.statuses, [0], y4m.stderr);
+    const header = 'YUV4MPEG2 W640 H360 F25:1 Ip A1:1 C444 XCOLORRANGE=FULL\n';
+    assert.equal(y4m.stdout.subarray(0, header.length + 6).toString('latin1'), `${header}FRAME\n`);
+    assert.equal(y4m.stdout.length, header.length + RANGE.length * (6 + FRAME_BYTES));
+
+    const result = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --start ${START} --end ${END} --quiet | ffmpeg -v error -f yuv4mpegpipe -i - -pix_fmt rgb24 -f rawvideo -`);
+    assert.deepEqual(result.statuses, [0, 0], result.stderr);
+    assert.deepEqual(codesOf(result.stdout), RANGE);
+    const { max, mean } = differences(result.stdout, reference);
+    assert.ok(max <= Y4M_MAX_DIFFERENCE, `largest difference ${max} levels`);
+    assert.ok(mean <= Y4M_MEAN_DIFFERENCE, `mean difference ${mean} levels`);
+  });
+
+  test('the stderr line names the stream and the ffmpeg input options', async () => {
+    const result = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --frames 3 > /dev/null`);
+    assert.deepEqual(result.statuses, [0], result.stderr);
+    assert.equal(result.stderr.split('\n')[0], 'Writing YUV4MPEG2 (yuv444p, full range, BT.601), 640x360 at 25 fps, to stdout; read it with: ffmpeg -f yuv4mpegpipe -i - …');
+  });
+});
+
+describe('a reader that closes early', () => {
+  for (const format of ['raw', 'y4m']) {
+    test(`${format}: | head -c 1000 ends the run with exit 0, no error, no stack trace`, async () => {
+      const result = await shell(`${framepipe} frames '${clip}' --to-stdout ${format} | head -c 1000`);
+      assert.deepEqual(result.statuses, [0, 0], result.stderr);
+      assert.equal(result.stdout.length, 1000);
+      assert.doesNotMatch(result.stderr, /ERR_|Error|EPIPE|\n\s+at /);
+      assert.match(result.stderr, /\(the reader closed stdout, so the run stopped there\)\n$/);
+    });
+  }
+
+  test('pipeVideoFrames resolves with readerClosed, and frees what it holds', async () => {
+    let taken = 0;
+    const output = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        taken += chunk.length;
+        // The reader has what it wants after the second frame.
+        if (taken >= 2 * FRAME_BYTES) callback(Object.assign(new Error('write EPIPE'), { code: 'EPIPE' }));
+        else callback();
+      },
+    });
+    output.on('error', () => {});
+    const stats = new RunStats();
+    const result = await pipeVideoFrames(clip, output, { stats });
+    assert.equal(result.readerClosed, true);
+    assert.ok(result.frames >= 2 && result.frames < CLIP.frames, `${result.frames} frames`);
+  });
+});
+
+describe('a slow reader', () => {
+  test('holds back decoding: queued bytes and frames decoded ahead stay bounded', async () => {
+    const queueMaxSize = 2;
+    const stats = new RunStats();
+    let received = 0;
+    let maxQueued = 0;
+    let maxAhead = 0;
+    const output = new Writable({
+      highWaterMark: 64 * 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
+        setTimeout(callback, 15);
+      },
+    });
+    const watch = setInterval(() => {
+      maxQueued = Math.max(maxQueued, output.writableLength);
+      maxAhead = Math.max(maxAhead, stats.framesDecoded - Math.floor(received / FRAME_BYTES));
+    }, 2);
+    try {
+      const result = await pipeVideoFrames(clip, output, { stats, queueMaxSize });
+      assert.equal(result.frames, CLIP.frames);
+    } finally {
+      clearInterval(watch);
+    }
+    assert.equal(received, CLIP.frames * FRAME_BYTES);
+    // One frame in the output's queue at most (the sink waits for a drain before the next), ...
+    assert.ok(maxQueued <= FRAME_BYTES, `${maxQueued} bytes queued`);
+    // ... and the frames the budget allows (the queue, the one written, the one converted) decoded ahead of the reader.
+    assert.ok(maxAhead <= queueMaxSize + 3, `${maxAhead} frames decoded ahead of the reader`);
+  });
+});
+
+describe('refused with --to-stdout', () => {
+  test('flags that only mean something for files, and --out DIR', async () => {
+    await assertUsageErrors([
+      [['frames', 'clip.mp4', '--to-stdout', 'raw', '--ext', 'jpg'], /^ERR_FRAMEPIPE_USAGE --to-stdout writes no files: --ext means nothing with it$/m],
+      [['frames', 'clip.mp4', '-o', '-', '--resume', '--overwrite'], /^ERR_FRAMEPIPE_USAGE --to-stdout writes no files: --resume, --overwrite mean nothing with it$/m],
+      [['frames', 'clip.mp4', '--to-stdout', 'y4m', '--manifest', '--name-template', 'f{index}.{ext}', '--json'], /^ERR_FRAMEPIPE_USAGE --to-stdout writes no files: --manifest, --name-template, --json mean nothing with it$/m],
+      [['frames', 'clip.mp4', '--to-stdout', 'raw', '-o', 'frames'], /^ERR_FRAMEPIPE_USAGE --to-stdout writes no files: --out frames cannot be used with it$/m],
+      [['frames', 'clip.mp4', '--to-stdout', 'rgb'], /Invalid values:\s+Argument: to-stdout, Given: "rgb", Choices: "raw", "y4m"/],
+      [['frames', 'clip.mp4'], /^ERR_FRAMEPIPE_USAGE Give where the frames go: --out DIR, or --to-stdout raw\|y4m$/m],
+    ]);
+  });
+});
+
+describe('RawVideoSink', () => {
+  test('writes rows without padding and names the format of frames that say theirs', async () => {
+    const chunks: Buffer[] = [];
+    const output = new Writable({ write: (chunk: Buffer, _e, cb) => (chunks.push(chunk), cb()) });
+    const infos: unknown[] = [];
+    const sink = new RawVideoSink(output, { onStart: (info) => infos.push(info) });
+    // A 2×2 gray frame with rows padded to 4 bytes.
+    const frame = { index: 0, pts: 0n, time: 0, keyframe: true, width: 2, height: 2, format: 'gray8', stride: 4, data: Buffer.from([1, 2, 0, 0, 3, 4, 0, 0]) };
+    sink.end(frame);
+    await new Promise<void>((resolve, reject) => sink.on('close', () => resolve()).on('error', reject));
+    assert.deepEqual(Buffer.concat(chunks), Buffer.from([1, 2, 3, 4]));
+    assert.deepEqual(infos, [{ format: 'raw', width: 2, height: 2, pixelFormat: 'gray', frameRate: { num: 25, den: 1 }, ffmpegInput: '-f rawvideo -pix_fmt gray -s 2x2 -r 25 -i -' }]);
+  });
+});
