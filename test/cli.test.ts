@@ -143,7 +143,7 @@ describe('framepipe frames', () => {
       [['frames', '--out', join(dir, 'u')], /Give a <source> \(URL or path\) or --video-id N/],
       [['frames', open.url('/clip.mp4'), '--video-id', '3', '--out', join(dir, 'u')], /either a <source> or --video-id, not both/],
       [['frames', open.url('/clip.mp4'), '--api-token', 'x', '--out', join(dir, 'u')], /--server-address and --api-token go with --video-id/],
-      [['frames', open.url('/clip.mp4')], /Missing required argument: --out$/m],
+      [['frames', open.url('/clip.mp4')], /^ERR_FRAMEPIPE_USAGE Give where the frames go: --out DIR, or --to-stdout raw\|y4m$/m],
       [['frames', open.url('/clip.mp4'), '--out', join(dir, 'u'), '--colour'], /Unknown argument: colour/],
       [['encode'], /Unknown argument: encode/],
       [[], /Name a command: frames, probe, batch, enqueue, worker or queue/],

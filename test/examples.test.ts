@@ -150,6 +150,12 @@ const EXPECTED: Record<string, Expectation> = {
     printed: range(25, 30),
     stdout: [/^2 fps from 2 s to 3 s: 3 files in /m, /^keyframes: 6 files; 6 packets decoded, \d+ bytes read$/m, /^frame 30 at 1\.20 s$/m],
   },
+  // ffmpeg reads the y4m stream on its stdin and saves each frame: the colours survive within a few levels, the
+  // frame numbers exactly.
+  'stdout-to-ffmpeg.ts': {
+    files: { ext: 'png', frames: range(0, 9) },
+    stdout: [/^320x240 at 25\/1 fps, read with: ffmpeg -f yuv4mpegpipe -i -$/m, /^Piped 10 frames of the embedded sample .* \(2304116 bytes\) into ffmpeg, which saved them in /m],
+  },
   'supervisely.ts': {
     files: { ext: 'png', frames: range(0, 9) },
     printed: range(0, 9),
