@@ -5,10 +5,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { access, mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { runBatch, S3Destination } from '@framepipe/batch';
 import { enqueue, queueStatus, runWorker } from '@framepipe/queue';
+import { SuperviselyApi, streamVideoFramesToDir as streamSuperviselyFramesToDir } from '@framepipe/supervisely';
+import { startStandInServer } from '@framepipe/supervisely/stand-in';
 import { ErrorCode, MANIFEST_FILE_NAME, RunStats, streamVideoFramesToDir } from '@framepipe/core';
 import { NameTemplate, clearFrameFiles, frameFileName, listFrameFiles } from '@framepipe/sink';
 import { H264_MP4_MOOV_END } from './support/fixtures.ts';
@@ -105,10 +107,10 @@ describe('streamVideoFramesToDir with nameTemplate', () => {
 
   test('a bad template fails before any I/O: no directory, no request', async () => {
     const out = join(work, 'never');
-    const before = server.requests?.length;
+    const before = server.requests.length;
     await rejectsWith(streamVideoFramesToDir(url, out, { nameTemplate: 'frames/{index}.{ext}' }), ErrorCode.INVALID_OPTION);
     await assert.rejects(access(out), { code: 'ENOENT' });
-    if (before !== undefined) assert.equal(server.requests!.length, before);
+    assert.equal(server.requests.length, before, 'no request');
   });
 
   test('resume keeps the files the template names and writes only the missing ones', async () => {
@@ -117,7 +119,6 @@ describe('streamVideoFramesToDir with nameTemplate', () => {
     await streamVideoFramesToDir(url, out, { end: 23, nameTemplate, manifest: true });
     // As if killed: some files never written. A file of the default name is not one of this template's.
     const missing = [3, 4, 17];
-    const { rm } = await import('node:fs/promises');
     for (const n of missing) await rm(join(out, `shot-${n}.png`));
     await writeFile(join(out, 'frame_000005.png'), 'not this template');
     const kept = join(out, 'shot-0.png');
@@ -221,5 +222,19 @@ test('a queued batch: the job records carry the template, and the worker names t
     assert.deepEqual(await readCodes([join(out, 'clip', 'q000.jpg'), join(out, 'clip', 'q059.jpg')]), [0, 59]);
   } finally {
     await redis.close();
+  }
+});
+
+test('a Supervisely video: the SDK-shaped call takes nameTemplate', async () => {
+  const server = await startStandInServer({ videos: { 7: { path: clip } } });
+  try {
+    const api = new SuperviselyApi({ serverAddress: server.address, token: server.token });
+    const outputDir = join(work, 'supervisely');
+    const paths = await streamSuperviselyFramesToDir({ api, videoId: 7, outputDir, frames: [4, 8], nameTemplate: 'sly_{index:02}.{ext}' });
+    assert.deepEqual(paths, [join(outputDir, 'sly_04.png'), join(outputDir, 'sly_08.png')]);
+    assert.deepEqual(await readCodes(paths), [4, 8]);
+    await assert.rejects(streamSuperviselyFramesToDir({ api, videoId: 7, outputDir, nameTemplate: 'sly.{ext}' }), { code: ErrorCode.INVALID_OPTION, option: 'nameTemplate' });
+  } finally {
+    await server.close();
   }
 });
