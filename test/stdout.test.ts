@@ -232,6 +232,57 @@ describe('refused with --to-stdout', () => {
 });
 
 describe('RawVideoSink', () => {
+  // The pixel formats another stage may deliver (a frame's `format`): each y4m stream read back by ffmpeg as the same
+  // pixel format gives the pixels within the bound of its depth (levels of 8 or 16 bits).
+  const formats: Array<[string, string, number, number]> = [
+    ['rgb24', 'rgb24', 3, 1],
+    ['bgr24', 'bgr24', 3, 1],
+    ['gray8', 'gray', 1, 0],
+    // One level of 8 bits: swscale's 16-bit RGB ↔ YUV path is no more exact than that.
+    ['rgb48', 'rgb48le', 6, 257],
+  ];
+  for (const [format, ffmpegName, bytes, bound] of formats) {
+    test(`y4m of ${format} frames: ffmpeg -pix_fmt ${ffmpegName} reads them back within ${bound}`, async () => {
+      const width = 48;
+      const height = 16;
+      const data = Buffer.alloc(width * height * bytes);
+      // Saturated and mixed colours, a different one on each pixel.
+      for (let i = 0; i < data.length; i++) data[i] = (i * 37 + (i % bytes) * 91) % 256;
+      const chunks: Buffer[] = [];
+      const output = new Writable({ write: (chunk: Buffer, _e, cb) => (chunks.push(Buffer.from(chunk)), cb()) });
+      const sink = new RawVideoSink(output, { format: 'y4m' });
+      sink.end({ index: 0, pts: 0n, time: 0, keyframe: true, width, height, format, data });
+      await new Promise<void>((resolve, reject) => sink.on('close', () => resolve()).on('error', reject));
+      const back = await new Promise<Buffer>((resolve, reject) => {
+        const ffmpeg = spawn('ffmpeg', ['-v', 'error', '-f', 'yuv4mpegpipe', '-i', '-', '-pix_fmt', ffmpegName, '-f', 'rawvideo', '-']);
+        const out: Buffer[] = [];
+        ffmpeg.stdout.on('data', (chunk: Buffer) => out.push(chunk));
+        ffmpeg.on('error', reject).on('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`ffmpeg exited with ${code}`))));
+        ffmpeg.stdin.end(Buffer.concat(chunks));
+      });
+      assert.equal(back.length, data.length);
+      let max = 0;
+      const sample = bytes === 6 ? 2 : 1;
+      for (let i = 0; i < data.length; i += sample) {
+        const a = sample === 2 ? data.readUInt16LE(i) : data[i]!;
+        const b = sample === 2 ? back.readUInt16LE(i) : back[i]!;
+        max = Math.max(max, Math.abs(a - b));
+      }
+      assert.ok(max <= bound, `largest difference ${max}`);
+    });
+  }
+
+  test('a frame of another size than the first fails the stream, saying both', async () => {
+    const output = new Writable({ write: (_chunk: Buffer, _e, cb) => cb() });
+    const sink = new RawVideoSink(output, { format: 'y4m' });
+    const frame = (index: number, width: number) => ({ index, pts: 0n, time: 0, keyframe: true, width, height: 2, data: Buffer.alloc(width * 2 * 3, 128) });
+    sink.write(frame(0, 2));
+    sink.end(frame(1, 4));
+    const error = await new Promise<Error & { code?: string }>((resolve) => sink.on('error', resolve));
+    assert.equal(error.code, 'ERR_FRAMEPIPE_WRITE_FAILED');
+    assert.equal(error.message, 'Cannot write frame 1: it is 4x2 rgb24, and a y4m stream holds frames of one size and format (2x2 rgb24)');
+  });
+
   test('writes rows without padding and names the format of frames that say theirs', async () => {
     const chunks: Buffer[] = [];
     const output = new Writable({ write: (chunk: Buffer, _e, cb) => (chunks.push(chunk), cb()) });

@@ -199,6 +199,12 @@ export class RawVideoSink extends Writable {
       const described = PIXEL_FORMATS[frame.format ?? 'rgb24'];
       if (!described) throw new FramepipeError(ErrorCode.WRITE_FAILED, `Cannot write frame ${frame.index}: no ${this.format} output for pixel format ${frame.format}`);
       if (!this.info) this.#start(frame, described.ffmpeg);
+      else if (frame.width !== this.info.width || frame.height !== this.info.height || described.ffmpeg !== this.info.pixelFormat) {
+        // The reader was told one size and format: a frame of another would shift every byte after it.
+        const shape = `${frame.width}x${frame.height} ${described.ffmpeg}`;
+        const stream = `${this.info.width}x${this.info.height} ${this.info.pixelFormat}`;
+        throw new FramepipeError(ErrorCode.WRITE_FAILED, `Cannot write frame ${frame.index}: it is ${shape}, and a ${this.format} stream holds frames of one size and format (${stream})`);
+      }
       let more: boolean;
       if (this.format === 'y4m') {
         const planes = await this.#toYuv(frame, described);
