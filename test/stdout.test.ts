@@ -293,6 +293,6 @@ describe('RawVideoSink', () => {
     sink.end(frame);
     await new Promise<void>((resolve, reject) => sink.on('close', () => resolve()).on('error', reject));
     assert.deepEqual(Buffer.concat(chunks), Buffer.from([1, 2, 3, 4]));
-    assert.deepEqual(infos, [{ format: 'raw', width: 2, height: 2, pixelFormat: 'gray', frameRate: { num: 25, den: 1 }, ffmpegInput: '-f rawvideo -pix_fmt gray -s 2x2 -r 25 -i -' }]);
+    assert.deepEqual(infos, [{ format: 'raw', width: 2, height: 2, pixelFormat: 'gray', streamPixelFormat: 'gray', frameRate: { num: 25, den: 1 }, ffmpegInput: '-f rawvideo -pix_fmt gray -s 2x2 -r 25 -i -' }]);
   });
 });

@@ -89,14 +89,17 @@ export function checkFramesArgs(args: FramesArgs): true | string {
 function describeStream(info: RawVideoInfo): string {
   const { num, den } = info.frameRate;
   const rate = den === 1 ? `${num}` : `${num}/${den}`;
-  const what = info.format === 'raw' ? `raw ${info.pixelFormat} frames` : 'YUV4MPEG2 (yuv444p, full range, BT.601)';
+  const yuv = info.streamPixelFormat.startsWith('yuv') ? ', BT.601' : '';
+  const what = info.format === 'raw' ? `raw ${info.pixelFormat} frames` : `YUV4MPEG2 (${info.streamPixelFormat}, full range${yuv})`;
   return `Writing ${what}, ${info.width}x${info.height} at ${rate} fps, to stdout; read it with: ffmpeg ${info.ffmpegInput} …\n`;
 }
 
 /** `framepipe frames --to-stdout`: the frames on stdout, progress and notes on stderr. */
 async function runFramesToStdout(args: FramesArgs, format: RawVideoFormat, io: CliIo): Promise<number> {
   const stats = new RunStats();
-  const progress = framesProgress(args, io, stats, 'Writing frames');
+  // The line that says what the bytes are comes first on stderr, the bar after it.
+  let described = false;
+  const progress = framesProgress(args, io, stats, 'Writing frames', () => described);
   // Nothing but frame bytes goes to stdout, and a reader that went away may still fail a write under way: its
   // EPIPE is the end of the run, never a crash.
   io.stdout.on('error', () => {});
@@ -111,7 +114,10 @@ async function runFramesToStdout(args: FramesArgs, format: RawVideoFormat, io: C
       format,
       showDecodingProgress: options.showDecodingProgress === true && !args.quiet,
       progress: progress.tick,
-      onStart: (info) => !args.quiet && io.stderr.write(describeStream(info)),
+      onStart: (info) => {
+        described = true;
+        if (!args.quiet) io.stderr.write(describeStream(info));
+      },
       signal: io.signal,
       stats,
     });
@@ -137,9 +143,10 @@ async function runFramesToStdout(args: FramesArgs, format: RawVideoFormat, io: C
 
 /**
  * The progress display of a run: a bar on stderr that appears once the run knows what to expect (or a first frame
- * is done), so a run that fails to start prints its error alone; until then a timer keeps the elapsed time moving.
+ * is done) and `ready` says so, so a run that fails to start prints its error alone; until then a timer keeps the
+ * elapsed time moving.
  */
-function framesProgress(args: FramesArgs, io: CliIo, stats: RunStats, label: string) {
+function framesProgress(args: FramesArgs, io: CliIo, stats: RunStats, label: string, ready: () => boolean = () => true) {
   let bar: ProgressBar | null = null;
   const show = (done: number) => {
     bar ??= new ProgressBar({
@@ -150,7 +157,7 @@ function framesProgress(args: FramesArgs, io: CliIo, stats: RunStats, label: str
     if (bar.total === null) bar.total = stats.framesTotal;
     bar.tick(done);
   };
-  const timer = args.quiet ? null : setInterval(() => (stats.framesTotal !== null || bar) && show(0), 100);
+  const timer = args.quiet ? null : setInterval(() => ready() && (stats.framesTotal !== null || bar) && show(0), 100);
   timer?.unref();
   return {
     tick: args.quiet ? undefined : show,

@@ -29,16 +29,18 @@ export type RawVideoFormat = (typeof RAW_VIDEO_FORMATS)[number];
  * matrix: no chroma is subsampled and no level is squeezed into 16..235, so each colour comes back within a level or
  * two. Gray needs no conversion. Frames without a `format` are `rgb24`.
  */
-const PIXEL_FORMATS: Readonly<Record<string, { ffmpeg: string; bytes: number; av: AVPixelFormat; y4m: string; yuv: AVPixelFormat }>> = {
-  rgb24: { ffmpeg: 'rgb24', bytes: 3, av: AV_PIX_FMT_RGB24, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P },
-  bgr24: { ffmpeg: 'bgr24', bytes: 3, av: AV_PIX_FMT_BGR24, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P },
+const PIXEL_FORMATS: Readonly<Record<string, { ffmpeg: string; bytes: number; av: AVPixelFormat; y4m: string; yuv: AVPixelFormat; yuvName: string }>> = {
+  rgb24: { ffmpeg: 'rgb24', bytes: 3, av: AV_PIX_FMT_RGB24, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P, yuvName: 'yuv444p' },
+  bgr24: { ffmpeg: 'bgr24', bytes: 3, av: AV_PIX_FMT_BGR24, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P, yuvName: 'yuv444p' },
   // y4m has no alpha that ffmpeg reads back as such: it is dropped.
-  rgba: { ffmpeg: 'rgba', bytes: 4, av: AV_PIX_FMT_RGBA, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P },
-  gray8: { ffmpeg: 'gray', bytes: 1, av: AV_PIX_FMT_GRAY8, y4m: 'Cmono XCOLORRANGE=FULL', yuv: AV_PIX_FMT_GRAY8 },
-  rgb48: { ffmpeg: 'rgb48le', bytes: 6, av: AV_PIX_FMT_RGB48LE, y4m: 'C444p16 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P16LE },
+  rgba: { ffmpeg: 'rgba', bytes: 4, av: AV_PIX_FMT_RGBA, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P, yuvName: 'yuv444p' },
+  gray8: { ffmpeg: 'gray', bytes: 1, av: AV_PIX_FMT_GRAY8, y4m: 'Cmono XCOLORRANGE=FULL', yuv: AV_PIX_FMT_GRAY8, yuvName: 'gray' },
+  rgb48: { ffmpeg: 'rgb48le', bytes: 6, av: AV_PIX_FMT_RGB48LE, y4m: 'C444p16 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P16LE, yuvName: 'yuv444p16le' },
 };
 
 const FRAME_HEADER = Buffer.from('FRAME\n');
+
+type PixelFormat = (typeof PIXEL_FORMATS)[string];
 
 /** A frame as the sink reads it: an `RgbFrame`, and the format and row stride a frame may say it has. */
 type SinkInput = RgbFrame & { readonly format?: string; readonly stride?: number };
@@ -48,8 +50,13 @@ export interface RawVideoInfo {
   readonly format: RawVideoFormat;
   readonly width: number;
   readonly height: number;
-  /** The pixel format of the frames, as ffmpeg names it (`rgb24`). In y4m, the stream's own header says it. */
+  /** The pixel format of the frames, as ffmpeg names it (`rgb24`). */
   readonly pixelFormat: string;
+  /**
+   * The pixel format of the bytes written, as ffmpeg names it: `pixelFormat` for raw; for y4m the full-range YUV
+   * (or gray) format they were converted to (`yuv444p`), which the stream's header also says.
+   */
+  readonly streamPixelFormat: string;
   /** Frames per second the stream is stamped with. */
   readonly frameRate: { readonly num: number; readonly den: number };
   /** The ffmpeg input options that read the bytes from stdin, e.g. `-f rawvideo -pix_fmt rgb24 -s 320x240 -r 25 -i -`. */
@@ -198,7 +205,7 @@ export class RawVideoSink extends Writable {
     try {
       const described = PIXEL_FORMATS[frame.format ?? 'rgb24'];
       if (!described) throw new FramepipeError(ErrorCode.WRITE_FAILED, `Cannot write frame ${frame.index}: no ${this.format} output for pixel format ${frame.format}`);
-      if (!this.info) this.#start(frame, described.ffmpeg);
+      if (!this.info) this.#start(frame, described);
       else if (frame.width !== this.info.width || frame.height !== this.info.height || described.ffmpeg !== this.info.pixelFormat) {
         // The reader was told one size and format: a frame of another would shift every byte after it.
         const shape = `${frame.width}x${frame.height} ${described.ffmpeg}`;
@@ -228,17 +235,18 @@ export class RawVideoSink extends Writable {
   }
 
   /** The header (y4m) and the info of the stream, from its first frame. */
-  #start(frame: SinkInput, pixelFormat: string): void {
+  #start(frame: SinkInput, described: PixelFormat): void {
     const { width, height } = frame;
+    const pixelFormat = described.ffmpeg;
+    const streamPixelFormat = this.format === 'raw' ? pixelFormat : described.yuvName;
     const { num, den } = this.frameRate;
     const rate = den === 1 ? String(num) : `${num}/${den}`;
     const ffmpegInput =
       this.format === 'raw' ? `-f rawvideo -pix_fmt ${pixelFormat} -s ${width}x${height} -r ${rate} -i -` : '-f yuv4mpegpipe -i -';
-    this.info = { format: this.format, width, height, pixelFormat, frameRate: { num, den }, ffmpegInput };
+    this.info = { format: this.format, width, height, pixelFormat, streamPixelFormat, frameRate: { num, den }, ffmpegInput };
     this.#onStart?.(this.info);
     if (this.format === 'y4m') {
-      const tag = PIXEL_FORMATS[frame.format ?? 'rgb24']!.y4m;
-      const header = Buffer.from(`YUV4MPEG2 W${width} H${height} F${num}:${den} Ip A1:1 ${tag}\n`);
+      const header = Buffer.from(`YUV4MPEG2 W${width} H${height} F${num}:${den} Ip A1:1 ${described.y4m}\n`);
       this.#send(header);
     }
   }
@@ -250,7 +258,7 @@ export class RawVideoSink extends Writable {
   }
 
   /** The frame's planes in the y4m format of its pixel format, converted by swscale (gray as it is). */
-  async #toYuv(frame: SinkInput, described: (typeof PIXEL_FORMATS)[string]): Promise<Buffer> {
+  async #toYuv(frame: SinkInput, described: PixelFormat): Promise<Buffer> {
     const packed = packedRows(frame, described.bytes);
     if (described.av === described.yuv) return Buffer.from(packed);
     const { width, height } = frame;
