@@ -40,6 +40,7 @@ after(async () => {
 });
 
 const sorted = async (dir: string) => (await readdir(dir)).sort();
+const CLIP_FRAMES = H264_MP4_MOOV_END.frames;
 
 describe('NameTemplate', () => {
   test('writes and reads back names; a number wider than the padding is written whole', () => {
@@ -111,6 +112,23 @@ describe('streamVideoFramesToDir with nameTemplate', () => {
     await rejectsWith(streamVideoFramesToDir(url, out, { nameTemplate: 'frames/{index}.{ext}' }), ErrorCode.INVALID_OPTION);
     await assert.rejects(access(out), { code: 'ENOENT' });
     assert.equal(server.requests.length, before, 'no request');
+  });
+
+  test('a run stopped part way, resumed: only the missing files are written', async () => {
+    const out = join(work, 'interrupted');
+    const nameTemplate = 'cut_{index:04}.{ext}';
+    const controller = new AbortController();
+    let saved = 0;
+    const progress = () => ++saved === 7 && controller.abort();
+    await rejectsWith(streamVideoFramesToDir(url, out, { nameTemplate, signal: controller.signal, progress, maxWriteWorkers: 1 }), ErrorCode.ABORTED);
+    const kept = (await sorted(out)).filter((name) => name.startsWith('cut_'));
+    assert.ok(kept.length >= 7 && kept.length < CLIP_FRAMES, `${kept.length} files kept`);
+    const stats = new RunStats();
+    const paths = await streamVideoFramesToDir(url, out, { nameTemplate, resume: true, stats });
+    assert.equal(stats.framesReused, kept.length);
+    assert.equal(stats.framesDelivered, CLIP_FRAMES - kept.length);
+    assert.deepEqual(paths.map((path) => basename(path)), Array.from({ length: CLIP_FRAMES }, (_, n) => `cut_${String(n).padStart(4, '0')}.png`));
+    assert.deepEqual(await readCodes(paths), [...Array(CLIP_FRAMES).keys()]);
   });
 
   test('resume keeps the files the template names and writes only the missing ones', async () => {
