@@ -18,7 +18,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { RunStats, pipeVideoFrames } from '@framepipe/core';
-import { RawVideoSink } from '@framepipe/rgb';
+import { PIXEL_LAYOUT, RawVideoSink } from '@framepipe/rgb';
+import type { PixelFormat, RgbFrame } from '@framepipe/rgb';
 import { makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
 import { readFrameCode } from './support/frame-code.ts';
@@ -157,6 +158,31 @@ describe('framepipe frames --to-stdout y4m', () => {
   });
 });
 
+describe('--to-stdout with --pixel-format and --size', () => {
+  test('raw bgr24 and gray8 are ffmpeg\'s own bytes of those formats; the stderr line names the format', async () => {
+    for (const [format, ffmpegName, channels] of [['bgr24', 'bgr24', 3], ['gray8', 'gray', 1]] as const) {
+      const result = await shell(`${framepipe} frames '${clip}' --to-stdout raw --pixel-format ${format} --frames 7`);
+      assert.deepEqual(result.statuses, [0], result.stderr);
+      const size = WIDTH * HEIGHT * channels;
+      assert.equal(result.stderr.split('\n')[0], `Writing raw ${ffmpegName} frames, 640x360 at 25 fps, to stdout; read it with: ffmpeg -f rawvideo -pix_fmt ${ffmpegName} -s 640x360 -r 25 -i - …`);
+      const { stdout } = await run('ffmpeg', ['-v', 'error', '-i', clip, '-fps_mode', 'passthrough', '-f', 'rawvideo', '-pix_fmt', ffmpegName, '-'], { encoding: 'buffer', maxBuffer: 1 << 28 });
+      const { max } = differences(result.stdout, stdout.subarray(7 * size, 8 * size));
+      assert.ok(max <= 1, `${format}: largest difference ${max} from ffmpeg -pix_fmt ${ffmpegName}`);
+    }
+  });
+
+  test('y4m of gray8 frames is a Cmono stream; a smaller --size is the size in its header', async () => {
+    const gray = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --pixel-format gray8 --frames 2 --quiet`);
+    assert.deepEqual(gray.statuses, [0], gray.stderr);
+    assert.equal(gray.stdout.subarray(0, gray.stdout.indexOf(10) + 1).toString('latin1'), 'YUV4MPEG2 W640 H360 F25:1 Ip A1:1 Cmono XCOLORRANGE=FULL\n');
+    assert.equal(gray.stdout.length, gray.stdout.indexOf(10) + 1 + 6 + WIDTH * HEIGHT);
+    const small = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --size 320x --frames 2,3 | ffmpeg -v error -f yuv4mpegpipe -i - -pix_fmt rgb24 -f rawvideo -`);
+    assert.deepEqual(small.statuses, [0, 0], small.stderr);
+    assert.match(small.stderr, /^Writing YUV4MPEG2 \(yuv444p, full range, BT\.601\), 320x180 at 25 fps, to stdout/);
+    assert.deepEqual(codesOf(small.stdout, 320, 180), [2, 3]);
+  });
+});
+
 describe('a reader that closes early', () => {
   for (const format of ['raw', 'y4m']) {
     test(`${format}: | head -c 1000 ends the run with exit 0, no error, no stack trace`, async () => {
@@ -231,10 +257,15 @@ describe('refused with --to-stdout', () => {
   });
 });
 
+/** A frame as the converter delivers it, of `format`, with rows of `stride` bytes (by default, no padding). */
+function testFrame(index: number, width: number, height: number, format: PixelFormat, data: Buffer, stride = width * PIXEL_LAYOUT[format].bytesPerPixel): RgbFrame {
+  return { index, pts: 0n, time: 0, keyframe: true, width, height, format, channels: PIXEL_LAYOUT[format].channels, stride, data };
+}
+
 describe('RawVideoSink', () => {
-  // The pixel formats another stage may deliver (a frame's `format`): each y4m stream read back by ffmpeg as the same
-  // pixel format gives the pixels within the bound of its depth (levels of 8 or 16 bits).
-  const formats: Array<[string, string, number, number]> = [
+  // Each pixel format the converter delivers: its y4m stream, read back by ffmpeg as the same pixel format, gives the
+  // pixels within the bound of its depth (levels of 8 or 16 bits).
+  const formats: Array<[PixelFormat, string, number, number]> = [
     ['rgb24', 'rgb24', 3, 1],
     ['bgr24', 'bgr24', 3, 1],
     ['gray8', 'gray', 1, 0],
@@ -251,7 +282,7 @@ describe('RawVideoSink', () => {
       const chunks: Buffer[] = [];
       const output = new Writable({ write: (chunk: Buffer, _e, cb) => (chunks.push(Buffer.from(chunk)), cb()) });
       const sink = new RawVideoSink(output, { format: 'y4m' });
-      sink.end({ index: 0, pts: 0n, time: 0, keyframe: true, width, height, format, data });
+      sink.end(testFrame(0, width, height, format, data));
       await new Promise<void>((resolve, reject) => sink.on('close', () => resolve()).on('error', reject));
       const back = await new Promise<Buffer>((resolve, reject) => {
         const ffmpeg = spawn('ffmpeg', ['-v', 'error', '-f', 'yuv4mpegpipe', '-i', '-', '-pix_fmt', ffmpegName, '-f', 'rawvideo', '-']);
@@ -275,7 +306,7 @@ describe('RawVideoSink', () => {
   test('a frame of another size than the first fails the stream, saying both', async () => {
     const output = new Writable({ write: (_chunk: Buffer, _e, cb) => cb() });
     const sink = new RawVideoSink(output, { format: 'y4m' });
-    const frame = (index: number, width: number) => ({ index, pts: 0n, time: 0, keyframe: true, width, height: 2, data: Buffer.alloc(width * 2 * 3, 128) });
+    const frame = (index: number, width: number) => testFrame(index, width, 2, 'rgb24', Buffer.alloc(width * 2 * 3, 128));
     sink.write(frame(0, 2));
     sink.end(frame(1, 4));
     const error = await new Promise<Error & { code?: string }>((resolve) => sink.on('error', resolve));
@@ -283,13 +314,13 @@ describe('RawVideoSink', () => {
     assert.equal(error.message, 'Cannot write frame 1: it is 4x2 rgb24, and a y4m stream holds frames of one size and format (2x2 rgb24)');
   });
 
-  test('writes rows without padding and names the format of frames that say theirs', async () => {
+  test('writes rows without padding, and names the format', async () => {
     const chunks: Buffer[] = [];
     const output = new Writable({ write: (chunk: Buffer, _e, cb) => (chunks.push(chunk), cb()) });
     const infos: unknown[] = [];
     const sink = new RawVideoSink(output, { onStart: (info) => infos.push(info) });
     // A 2×2 gray frame with rows padded to 4 bytes.
-    const frame = { index: 0, pts: 0n, time: 0, keyframe: true, width: 2, height: 2, format: 'gray8', stride: 4, data: Buffer.from([1, 2, 0, 0, 3, 4, 0, 0]) };
+    const frame = testFrame(0, 2, 2, 'gray8', Buffer.from([1, 2, 0, 0, 3, 4, 0, 0]), 4);
     sink.end(frame);
     await new Promise<void>((resolve, reject) => sink.on('close', () => resolve()).on('error', reject));
     assert.deepEqual(Buffer.concat(chunks), Buffer.from([1, 2, 3, 4]));

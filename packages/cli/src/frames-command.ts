@@ -60,7 +60,7 @@ export const TO_STDOUT_OPTION: Options = {
   type: 'string',
   choices: ['raw', 'y4m'],
   requiresArg: true,
-  describe: 'Write the frames to stdout instead of files: raw RGB24 (size, format and the ffmpeg command that reads it on stderr) or a YUV4MPEG2 stream; -o - is --to-stdout raw',
+  describe: 'Write the frames to stdout instead of files: raw pixels of --pixel-format (size, format and the ffmpeg command that reads them on stderr) or a YUV4MPEG2 stream; -o - is --to-stdout raw',
   group: 'Frames:',
 };
 

@@ -303,9 +303,10 @@ const DIR_RULES = {
 /** Options of {@link pipeVideoFrames}: the shared ones, the byte format, and what the caller is told. */
 export interface PipeOptions extends StreamOptions {
   /**
-   * `raw`: each frame's pixels (packed RGB24 rows) one frame after another, for `ffmpeg -f rawvideo -pix_fmt rgb24 -s
-   * WxH -r R -i -`; `y4m`: a YUV4MPEG2 stream (full-range BT.601 4:4:4, `XCOLORRANGE=FULL`) for
-   * `ffmpeg -f yuv4mpegpipe -i -`, whose header carries the size and rate. See `RawVideoSink`.
+   * `raw`: each frame's pixels in its `pixelFormat` (rows without padding) one frame after another, for
+   * `ffmpeg -f rawvideo -pix_fmt rgb24 -s WxH -r R -i -` (`onStart` gives the options); `y4m`: a YUV4MPEG2 stream
+   * (full-range BT.601 4:4:4, `XCOLORRANGE=FULL`; gray frames `Cmono`) for `ffmpeg -f yuv4mpegpipe -i -`, whose
+   * header carries the size and rate. See `RawVideoSink`.
    * @default 'raw'
    */
   format?: RawVideoFormat | undefined;

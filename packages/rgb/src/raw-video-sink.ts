@@ -14,7 +14,8 @@ import {
 } from 'node-av/constants';
 import type { AVPixelFormat } from 'node-av/constants';
 import { ErrorCode, FramepipeError, StageBuffers, checkBudget, checkPool, checkOneOf, assertKnownKeys, assertOptionsObject, invalidOption } from '@framepipe/common';
-import type { BufferPool, FrameBudget } from '@framepipe/common';
+import { PIXEL_LAYOUT } from '@framepipe/common';
+import type { BufferPool, FrameBudget, PixelFormat } from '@framepipe/common';
 import type { RgbFrame } from './rgb-converter.ts';
 
 /** The byte streams {@link RawVideoSink} writes: bare frames one after another, or a YUV4MPEG2 stream. */
@@ -22,28 +23,31 @@ export const RAW_VIDEO_FORMATS = ['raw', 'y4m'] as const;
 export type RawVideoFormat = (typeof RAW_VIDEO_FORMATS)[number];
 
 /**
- * What each pixel format of a frame becomes on the way out, in one place: the name ffmpeg gives it (`-pix_fmt`), its
- * bytes per pixel, and for y4m the colour space tag and the YUV format swscale converts it to (the y4m formats are
- * YUV or grey). RGB goes to full-range BT.601 4:4:4, which ffmpeg's y4m reader takes as `yuv444p` with
+ * What each pixel format of a frame becomes on the way out, in one place: the name ffmpeg gives it (`-pix_fmt`), and
+ * for y4m the colour space tag and the YUV format swscale converts it to (the y4m formats are YUV or grey), with
+ * ffmpeg's name for that. RGB goes to full-range BT.601 4:4:4, which ffmpeg's y4m reader takes as `yuv444p` with
  * `XCOLORRANGE=FULL` (FFmpeg 5.1 honours it) and converts back to RGB with BT.601, its default for an unknown
  * matrix: no chroma is subsampled and no level is squeezed into 16..235, so each colour comes back within a level or
- * two. Gray needs no conversion. Frames without a `format` are `rgb24`.
+ * two. Gray needs no conversion.
  */
-const PIXEL_FORMATS: Readonly<Record<string, { ffmpeg: string; bytes: number; av: AVPixelFormat; y4m: string; yuv: AVPixelFormat; yuvName: string }>> = {
-  rgb24: { ffmpeg: 'rgb24', bytes: 3, av: AV_PIX_FMT_RGB24, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P, yuvName: 'yuv444p' },
-  bgr24: { ffmpeg: 'bgr24', bytes: 3, av: AV_PIX_FMT_BGR24, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P, yuvName: 'yuv444p' },
+const OUTPUT_FORMATS: Readonly<Record<PixelFormat, OutputFormat>> = {
+  rgb24: { ffmpeg: 'rgb24', av: AV_PIX_FMT_RGB24, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P, yuvName: 'yuv444p' },
+  bgr24: { ffmpeg: 'bgr24', av: AV_PIX_FMT_BGR24, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P, yuvName: 'yuv444p' },
   // y4m has no alpha that ffmpeg reads back as such: it is dropped.
-  rgba: { ffmpeg: 'rgba', bytes: 4, av: AV_PIX_FMT_RGBA, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P, yuvName: 'yuv444p' },
-  gray8: { ffmpeg: 'gray', bytes: 1, av: AV_PIX_FMT_GRAY8, y4m: 'Cmono XCOLORRANGE=FULL', yuv: AV_PIX_FMT_GRAY8, yuvName: 'gray' },
-  rgb48: { ffmpeg: 'rgb48le', bytes: 6, av: AV_PIX_FMT_RGB48LE, y4m: 'C444p16 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P16LE, yuvName: 'yuv444p16le' },
+  rgba: { ffmpeg: 'rgba', av: AV_PIX_FMT_RGBA, y4m: 'C444 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P, yuvName: 'yuv444p' },
+  gray8: { ffmpeg: 'gray', av: AV_PIX_FMT_GRAY8, y4m: 'Cmono XCOLORRANGE=FULL', yuv: AV_PIX_FMT_GRAY8, yuvName: 'gray' },
+  rgb48: { ffmpeg: 'rgb48le', av: AV_PIX_FMT_RGB48LE, y4m: 'C444p16 XCOLORRANGE=FULL', yuv: AV_PIX_FMT_YUV444P16LE, yuvName: 'yuv444p16le' },
 };
 
+interface OutputFormat {
+  readonly ffmpeg: string;
+  readonly av: AVPixelFormat;
+  readonly y4m: string;
+  readonly yuv: AVPixelFormat;
+  readonly yuvName: string;
+}
+
 const FRAME_HEADER = Buffer.from('FRAME\n');
-
-type PixelFormat = (typeof PIXEL_FORMATS)[string];
-
-/** A frame as the sink reads it: an `RgbFrame`, and the format and row stride a frame may say it has. */
-type SinkInput = RgbFrame & { readonly format?: string; readonly stride?: number };
 
 /** What a {@link RawVideoSink} writes, known at its first frame: what a reader of the bytes must be told. */
 export interface RawVideoInfo {
@@ -66,10 +70,11 @@ export interface RawVideoInfo {
 /** Options of {@link RawVideoSink}. */
 export interface RawVideoSinkOptions {
   /**
-   * `raw`: each frame's pixels as they are, rows without padding, one frame after another (ffmpeg's `rawvideo`).
-   * `y4m`: a YUV4MPEG2 stream (`YUV4MPEG2 W H F Ip A1:1 C444 XCOLORRANGE=FULL`, then `FRAME` and the planes of each
-   * frame), converted from RGB with swscale to full-range BT.601 4:4:4 (gray frames: `Cmono`), which
-   * `ffmpeg -f yuv4mpegpipe -i -` reads with its size, rate and colours.
+   * `raw`: each frame's pixels as they are, in its `format`, rows without padding, one frame after another (ffmpeg's
+   * `rawvideo`). `y4m`: a YUV4MPEG2 stream (`YUV4MPEG2 W H F Ip A1:1 C444 XCOLORRANGE=FULL`, then `FRAME` and the
+   * planes of each frame), converted with swscale to full-range BT.601 4:4:4 (`rgb48`: 16-bit, `C444p16`; `gray8`
+   * frames as they are, `Cmono`; the alpha of `rgba` dropped), which `ffmpeg -f yuv4mpegpipe -i -` reads with its
+   * size, rate and colours.
    * @default 'raw'
    */
   format?: RawVideoFormat | undefined;
@@ -127,7 +132,7 @@ export class RawVideoSink extends Writable {
   readonly #progress: ((count: number) => void) | undefined;
   readonly #budget: FrameBudget | undefined;
   readonly #pool: BufferPool | undefined;
-  readonly #buffered: StageBuffers<SinkInput>;
+  readonly #buffered: StageBuffers<RgbFrame>;
   /** swscale, for y4m: one context for this sink, freed when it closes. */
   #scaler: SoftwareScaleContext | null = null;
   #source: Frame | null = null;
@@ -140,7 +145,7 @@ export class RawVideoSink extends Writable {
   constructor(output: NodeJS.WritableStream, options: RawVideoSinkOptions = {}) {
     const opts = assertOptionsObject(options, 'RawVideoSink');
     assertKnownKeys(opts, KNOWN_OPTIONS, 'RawVideoSink');
-    const buffered = new StageBuffers<SinkInput>();
+    const buffered = new StageBuffers<RgbFrame>();
     const highWaterMark = opts.highWaterMark ?? 1;
     super(buffered.options(highWaterMark));
     this.#buffered = buffered.attach(this, { input: () => this.#budget?.release() });
@@ -160,11 +165,11 @@ export class RawVideoSink extends Writable {
     cb(null);
   }
 
-  override write(frame: SinkInput): boolean {
+  override write(frame: RgbFrame): boolean {
     return this.#buffered.admit(frame) && super.write(frame);
   }
 
-  override _write(frame: SinkInput, cb: (err: Error | null) => void): void {
+  override _write(frame: RgbFrame, cb: (err: Error | null) => void): void {
     this.#buffered.take(frame);
     this.#writeFrame(frame).then(
       () => cb(null),
@@ -201,10 +206,9 @@ export class RawVideoSink extends Writable {
     this.destroy(new FramepipeError(ErrorCode.WRITE_FAILED, message, { cause: error }));
   }
 
-  async #writeFrame(frame: SinkInput): Promise<void> {
+  async #writeFrame(frame: RgbFrame): Promise<void> {
     try {
-      const described = PIXEL_FORMATS[frame.format ?? 'rgb24'];
-      if (!described) throw new FramepipeError(ErrorCode.WRITE_FAILED, `Cannot write frame ${frame.index}: no ${this.format} output for pixel format ${frame.format}`);
+      const described = OUTPUT_FORMATS[frame.format];
       if (!this.info) this.#start(frame, described);
       else if (frame.width !== this.info.width || frame.height !== this.info.height || described.ffmpeg !== this.info.pixelFormat) {
         // The reader was told one size and format: a frame of another would shift every byte after it.
@@ -219,7 +223,7 @@ export class RawVideoSink extends Writable {
         const header = this.#send(FRAME_HEADER);
         more = this.#send(planes) && header;
       } else {
-        const pixels = packedRows(frame, described.bytes);
+        const pixels = packedRows(frame);
         const pool = this.#pool;
         // The frame's own bytes go back to the pool once the output has taken them; a copy's source at once.
         const shared = pixels.buffer === frame.data.buffer;
@@ -235,7 +239,7 @@ export class RawVideoSink extends Writable {
   }
 
   /** The header (y4m) and the info of the stream, from its first frame. */
-  #start(frame: SinkInput, described: PixelFormat): void {
+  #start(frame: RgbFrame, described: OutputFormat): void {
     const { width, height } = frame;
     const pixelFormat = described.ffmpeg;
     const streamPixelFormat = this.format === 'raw' ? pixelFormat : described.yuvName;
@@ -258,8 +262,8 @@ export class RawVideoSink extends Writable {
   }
 
   /** The frame's planes in the y4m format of its pixel format, converted by swscale (gray as it is). */
-  async #toYuv(frame: SinkInput, described: PixelFormat): Promise<Buffer> {
-    const packed = packedRows(frame, described.bytes);
+  async #toYuv(frame: RgbFrame, described: OutputFormat): Promise<Buffer> {
+    const packed = packedRows(frame);
     if (described.av === described.yuv) return Buffer.from(packed);
     const { width, height } = frame;
     const source = this.#frame('source', width, height, described.av, AVCOL_SPC_RGB);
@@ -309,10 +313,13 @@ export class RawVideoSink extends Writable {
   }
 }
 
-/** The frame's pixels with rows of exactly `width × bytes` (a frame with padded rows, `stride`, is copied row by row). */
-function packedRows(frame: SinkInput, bytes: number): Buffer {
-  const row = frame.width * bytes;
-  const stride = frame.stride ?? row;
+/**
+ * The frame's pixels with rows of exactly `width × bytes per pixel`: the frame's own buffer, or a copy row by row of a
+ * frame whose rows are padded (`stride`).
+ */
+function packedRows(frame: RgbFrame): Buffer {
+  const row = frame.width * PIXEL_LAYOUT[frame.format].bytesPerPixel;
+  const { stride } = frame;
   if (stride === row) return frame.data.length === row * frame.height ? frame.data : frame.data.subarray(0, row * frame.height);
   const packed = Buffer.allocUnsafe(row * frame.height);
   for (let y = 0; y < frame.height; y++) frame.data.copy(packed, y * row, y * stride, y * stride + row);
