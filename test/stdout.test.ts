@@ -171,6 +171,14 @@ describe('--to-stdout with --pixel-format and --size', () => {
     }
   });
 
+  test('the rate is --fps when the frames are sampled by it, the video\'s divided by --step otherwise', async () => {
+    for (const [flags, rate] of [['--fps 5', 'F5:1'], ['--fps 2.5', 'F5:2'], ['--step 2', 'F25:2']] as const) {
+      const result = await shell(`${framepipe} frames '${clip}' --to-stdout y4m ${flags} --quiet | head -c 40`);
+      assert.deepEqual(result.statuses, [0, 0], result.stderr);
+      assert.match(result.stdout.toString('latin1'), new RegExp(`^YUV4MPEG2 W640 H360 ${rate} Ip `), flags);
+    }
+  });
+
   test('y4m of gray8 frames is a Cmono stream; a smaller --size is the size in its header', async () => {
     const gray = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --pixel-format gray8 --frames 2 --quiet`);
     assert.deepEqual(gray.statuses, [0], gray.stderr);

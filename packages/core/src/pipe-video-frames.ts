@@ -7,6 +7,7 @@ import { checkPipeOptions, decodeOptionsOf, httpOptionsOf } from './options.ts';
 import type { PipeOptions } from './options.ts';
 import { attachProbe, finishStats } from './run-stats.ts';
 import type { FrameStages } from './open-frame-stages.ts';
+import type { Selection } from '@framepipe/pts-indexer';
 import { openFrameStages } from './open-frame-stages.ts';
 import { runFrameSink } from './stream-video-frames.ts';
 
@@ -51,7 +52,7 @@ export async function pipeVideoFrames(source: ByteSourceInput, output: NodeJS.Wr
     await runFrameSink(sink, signal, {
       open: () => openFrameStages(byteSource, settings.selection, { ...decodeOptionsOf(settings), budget, pool, highWaterMark: 1 }),
       opened: (stages) => {
-        sink.frameRate = deliveredRate(stages, settings.selection.step);
+        sink.frameRate = deliveredRate(stages, settings.selection);
       },
     });
   } catch (error) {
@@ -64,10 +65,15 @@ export async function pipeVideoFrames(source: ByteSourceInput, output: NodeJS.Wr
   return { frames: sink.framesWritten, bytes: sink.bytesWritten, info: sink.info, readerClosed: sink.readerClosed };
 }
 
-/** The rate the frames come at: the video's average rate, divided by the step of a range (25 when it has none). */
-function deliveredRate(stages: FrameStages, step: number): { num: number; den: number } {
-  const rate = stages.info?.frameRate ?? { num: 25, den: 1 };
-  const den = rate.den * step;
+/**
+ * The rate the frames come at: `fps` when the selection samples by it, else the video's average rate divided by the
+ * step of a range (25 when the video has none).
+ */
+function deliveredRate(stages: FrameStages, selection: Selection): { num: number; den: number } {
+  const fps = selection.window?.fps;
+  // A rate in thousandths covers 29.97 and 0.5 alike.
+  const rate = fps !== undefined ? { num: Math.round(fps * 1000), den: 1000 } : (stages.info?.frameRate ?? { num: 25, den: 1 });
+  const den = rate.den * (fps !== undefined ? 1 : selection.step);
   const divisor = gcd(rate.num, den);
   return { num: rate.num / divisor, den: den / divisor };
 }
