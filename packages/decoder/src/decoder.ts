@@ -141,7 +141,7 @@ export class Decoder extends Transform {
   #checkStart: DecoderOptions['checkStart'];
   /** The next packet is where decoding starts (the first, or the first after a jump): it is checked first. */
   #atStart = true;
-  /** A start failed its check: packets are dropped until the next jump. */
+  /** A start failed its check, or {@link Decoder.dropUntilJump} was called: packets are dropped until the next jump. */
   #dropping = false;
   /** The pts of packets that an edit list hides (flagged discard), whose frames FFmpeg drops. */
   #discarded = new Set<bigint>();
@@ -222,16 +222,33 @@ export class Decoder extends Transform {
     this.#inFlight.track(work).then(() => cb(null), (error: Error) => cb(error));
   }
 
-  /** The packets jump elsewhere: output the frames still pending, then forget the references before the jump. */
+  /**
+   * From now until the next {@link DISCONTINUITY}, nothing from before it is wanted: the packets still to come before
+   * the marker are freed without being decoded, and at the marker the pictures the codec holds for reordering (or is
+   * still decoding on its threads) are forgotten instead of given out. For a consumer that has just sent the demuxer
+   * elsewhere (the demuxer's `jump()` or `rewind()`) and drops every frame from before the jump: without this,
+   * the decoder decodes what was read ahead and drains the codec at the marker, only for those frames to be dropped.
+   * Frames already given out still come; so do frames of a packet being decoded now. At the end of input instead of a
+   * marker, the codec is not drained either.
+   * @example
+   * demuxer.jump(keyframe.pts, keyframe.dts);
+   * decoder.dropUntilJump();
+   */
+  dropUntilJump(): void {
+    this.#dropping = true;
+  }
+
+  /** The packets jump elsewhere: output the frames still pending (unless dropping), then forget the references before the jump. */
   async #restart(): Promise<void> {
-    await this.#decode(null);
+    // While packets are dropped nothing from before the marker is wanted (and after a failed start the codec holds nothing).
+    if (!this.#dropping) await this.#decode(null);
     this.#context!.flushBuffers();
     this.#atStart = true;
     this.#dropping = false;
   }
 
   override _flush(cb: (err: Error | null) => void): void {
-    this.#inFlight.track(this.#decode(null)).then(() => cb(null), cb);
+    this.#inFlight.track(this.#dropping ? Promise.resolve() : this.#decode(null)).then(() => cb(null), cb);
   }
 
   /**

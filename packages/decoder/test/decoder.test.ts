@@ -198,6 +198,41 @@ test('a DISCONTINUITY between GOPs: the frames before it and every frame from th
   });
 });
 
+test('dropUntilJump: no packet before the DISCONTINUITY is decoded and no held picture comes out; without a marker, none at the end', async () => {
+  const file = await makeFixture(H264_MP4_MOOV_END);
+  const sorted = [...(await packetPts(file))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  // Frame 36 starts the fourth GOP (GOPs of 12).
+  const target = sorted[36]!;
+  for (const jumps of [true, false]) {
+    await withFile(file, async (source) => {
+      const demuxer = new Demuxer(source);
+      const info = await demuxer.open();
+      const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase });
+      const seen: bigint[] = [];
+      let passed = 0;
+      const jumper = new Transform({
+        ...objectStreamOptions(1),
+        transform(item, cb) {
+          // At the first packet, before the decoder has any: what the demuxer read ahead comes before the marker.
+          if (++passed === 1) {
+            if (jumps) demuxer.jump(target, target);
+            decoder.dropUntilJump();
+          }
+          cb(null, item);
+        },
+      });
+      await pipelinePromise(demuxer, jumper, decoder, frameSink((frame) => (seen.push(frame.pts), frame.free())));
+      const wanted = jumps ? sorted.slice(36) : [];
+      assert.deepEqual(seen, wanted, jumps ? 'every frame from the keyframe jumped to, and none before it' : 'no frame: the end drains nothing');
+      assert.equal(decoder.framesDecoded, wanted.length);
+      // Jumping: at least the first packet and the marker before the 24 from the keyframe; else all 60 packets.
+      if (jumps) assert.ok(passed >= 1 + 1 + 24, `packets went through before the marker: ${passed}`);
+      else assert.equal(passed, 60);
+      assert.equal(decoder.corruptFrames, 0);
+    });
+  }
+});
+
 test('checkStart: a start that gives no picture drops every packet up to the next DISCONTINUITY; a true one decodes as usual', async () => {
   const plain = await makeFixture({ ...H264_MP4_MOOV_END, bFrames: 0 });
   const dir = await mkdtemp(join(tmpdir(), 'framepipe-decoder-'));
