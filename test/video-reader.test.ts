@@ -141,6 +141,51 @@ test('VideoReader with a keyframe table that lies (each listed keyframe is the f
   }
 });
 
+/**
+ * `count` frame numbers below `frames`, each far from the one before it (drawn with a seeded generator): behind it, or
+ * in a GOP past the next one, so that the reader seeks for every one.
+ */
+function farIndices(seed: number, count: number, frames: number, keyframeOf: (n: number) => number): number[] {
+  const random = seededRandom(seed);
+  const far: number[] = [];
+  while (far.length < count) {
+    const n = Math.floor(random() * frames);
+    const last = far.at(-1);
+    if (last === undefined || n < keyframeOf(last) || keyframeOf(keyframeOf(n) - 1) > keyframeOf(last)) far.push(n);
+  }
+  return far;
+}
+
+describe('VideoReader: a far request decodes from its keyframe to its frame, and no more', () => {
+  const CASES: Record<string, FixtureSpec> = {
+    '3 B-frames': { ...H264_MP4_MOOV_END, frames: 200, gop: 25 },
+    'no B-frames': { ...H264_MP4_MOOV_END, frames: 200, gop: 25, bFrames: 0 },
+  };
+  for (const [name, spec] of Object.entries(CASES)) {
+    for (const maxDecodedFrames of [1, 2]) {
+      test(`${name}, maxDecodedFrames ${maxDecodedFrames}: frames keyframe … target, and what the budget lets the decoder give ahead of the last request`, async () => {
+        const file = await makeFixture(spec);
+        const stats = new RunStats();
+        await using reader = await openVideo(file, { stats, maxDecodedFrames });
+        const keyframes = reader.keyframes();
+        const keyframeOf = (n: number) => keyframes.findLast((k) => k <= n) ?? 0;
+        for (const n of farIndices(16, 24, reader.frameCount, keyframeOf)) {
+          const [decoded, seeks] = [stats.framesDecoded, stats.seeks];
+          const frame = await reader.getFrame(n);
+          assert.equal(readFrameCode(frame.data, frame.width, frame.height), n, `frame ${n} shows its own number`);
+          assert.equal(stats.seeks, seeks + 1, `frame ${n} is far from the last request: one seek`);
+          // The frames shown from the keyframe to frame n (fewer when unreferenced ones are skipped), and the frames
+          // the decoder gave after the last request's frame before this one came (the budget bounds them): the
+          // pictures it held at the seek, or decoded from packets read ahead, are not decoded.
+          const bound = n - keyframeOf(n) + 1 + maxDecodedFrames;
+          const cost = stats.framesDecoded - decoded;
+          assert.ok(cost <= bound, `frame ${n} (keyframe ${keyframeOf(n)}): ${cost} frames decoded, at most ${bound}`);
+        }
+      });
+    }
+  }
+});
+
 describe('VideoReader over HTTP: a request near the last one reuses the open state', () => {
   // 1080p at the bit rate of real footage, GOP 50 (keyframes 0, 50, ..., 250), with 3 B-frames.
   const STEPS: Array<[frame: number, seeks: number]> = [
@@ -179,6 +224,14 @@ describe('VideoReader over HTTP: a request near the last one reuses the open sta
     return { reader, stats, requests };
   }
 
+  /** The byte ranges asked for do not overlap: the read cache served every byte read again. */
+  function assertNoByteTwice(requests: Array<[number, number]>): void {
+    const ranges = [...requests].sort((a, b) => a[0] - b[0]);
+    for (let i = 1; i < ranges.length; i++) {
+      assert.ok(ranges[i]![0] > ranges[i - 1]![1], `no byte asked for twice: ${JSON.stringify(ranges)}`);
+    }
+  }
+
   /** The frames decoded by a fresh reader for frame `n` alone: what a request pays after a seek. */
   async function decodedAlone(n: number): Promise<number> {
     const { reader, stats } = await open();
@@ -204,10 +257,7 @@ describe('VideoReader over HTTP: a request near the last one reuses the open sta
       decoded = stats.framesDecoded - decodedFirst;
       assert.ok(decoded <= 5 + 2, `frames 231..235 and at most maxDecodedFrames (2, the default) ahead: ${decoded} decoded`);
       assert.ok(requests().length <= asked + 1, 'frame 235 needs at most the next read-ahead request');
-      const ranges = requests().sort((a, b) => a[0] - b[0]);
-      for (let i = 1; i < ranges.length; i++) {
-        assert.ok(ranges[i]![0] > ranges[i - 1]![1], `no byte asked for twice: ${JSON.stringify(ranges)}`);
-      }
+      assertNoByteTwice(requests());
     } finally {
       await reader.close();
     }
@@ -225,6 +275,19 @@ describe('VideoReader over HTTP: a request near the last one reuses the open sta
       const decoded = stats.framesDecoded - before;
       assert.ok(decoded >= 1 && decoded <= 5, `at most frames 231..235 (or 232..236): ${decoded} decoded`);
       assert.equal(stats.seeks, 1);
+    } finally {
+      await reader.close();
+    }
+  });
+
+  test('random far requests, each a seek: no byte fetched twice', async () => {
+    const { reader, stats, requests } = await open();
+    try {
+      const keyframes = reader.keyframes();
+      const indices = farIndices(16, 12, reader.frameCount, (n) => keyframes.findLast((k) => k <= n) ?? 0);
+      for (const n of indices) assert.equal((await reader.getFrame(n)).index, n);
+      assert.equal(stats.seeks, indices.length, `every request went back or far ahead: ${indices}`);
+      assertNoByteTwice(requests());
     } finally {
       await reader.close();
     }

@@ -405,6 +405,9 @@ class OpenVideo implements VideoReader {
     const fresh = !this.#pass || this.#pass.ended;
     if (fresh) this.#pass = await this.#newPass();
     const pass = this.#pass!;
+    // Every frame from before the jump is dropped: the decoder need not decode what was read ahead, nor drain the
+    // pictures it holds at the jump.
+    if (!fresh) pass.decoder.dropUntilJump();
     const index = this.#index;
     const keyframe = index.decodeFromStart ? undefined : index.keyframeFor(n);
     pass.seekCheck.aimAt({ keyframe: keyframe ?? { pts: 0n, dts: 0n }, first: n, last: n });
