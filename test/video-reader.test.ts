@@ -200,6 +200,8 @@ describe('VideoReader over HTTP: a request near the last one reuses the open sta
     [105, 3], // in the next GOP, whose keyframe (100) is a few frames ahead: on
     [160, 4], // in the GOP of 150, far past the next keyframe (100... 150): a seek
     [0, 5], // back to the start
+    [40, 5], // on, within the GOP of 0
+    [60, 6], // in the next GOP, whose keyframe (50) is 9 frames ahead: decoding on would decode the pictures before it
   ];
   let server: RangeServer;
   let reference: Map<number, RgbFrame>;
