@@ -55,6 +55,32 @@ function frameSink(onFrame: (frame: Frame) => void | Promise<void>, discard: (fr
   return sink;
 }
 
+/**
+ * Decodes `file` through a stage between the demuxer and the decoder that calls `atItem` as each packet (or marker)
+ * passes, counted from 1: where a test jumps the demuxer. The pts of the frames that come out, in order.
+ */
+async function decodeWithJumper(
+  file: string,
+  atItem: (passed: number, demuxer: Demuxer, decoder: Decoder) => unknown,
+): Promise<{ seen: bigint[]; decoder: Decoder; passed: number }> {
+  return withFile(file, async (source) => {
+    const demuxer = new Demuxer(source);
+    const info = await demuxer.open();
+    const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase });
+    const seen: bigint[] = [];
+    let passed = 0;
+    const jumper = new Transform({
+      ...objectStreamOptions(1),
+      transform(item, cb) {
+        atItem(++passed, demuxer, decoder);
+        cb(null, item);
+      },
+    });
+    await pipelinePromise(demuxer, jumper, decoder, frameSink((frame) => (seen.push(frame.pts), frame.free())));
+    return { seen, decoder, passed };
+  });
+}
+
 for (const [name, spec] of Object.entries(TEST_PRESETS)) {
   test(`${name}: decodes 60 frames whose pts are the packets' pts`, async () => {
     const file = await makeFixture(spec);
@@ -173,20 +199,8 @@ test('a DISCONTINUITY between GOPs: the frames before it and every frame from th
   });
   // The fourth keyframe starts frames 36-47 (GOPs of 12): jump there after the first four packets.
   const target = keyframes[3]!;
-  await withFile(file, async (source) => {
-    const demuxer = new Demuxer(source);
-    const info = await demuxer.open();
-    const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase });
-    const seen: bigint[] = [];
-    let passed = 0;
-    const jumper = new Transform({
-      ...objectStreamOptions(1),
-      transform(item, cb) {
-        if (++passed === 4) demuxer.jump(target.pts, target.dts);
-        cb(null, item);
-      },
-    });
-    await pipelinePromise(demuxer, jumper, decoder, frameSink((frame) => (seen.push(frame.pts), frame.free())));
+  {
+    const { seen, decoder } = await decodeWithJumper(file, (passed, demuxer) => passed === 4 && demuxer.jump(target.pts, target.dts));
     const sorted = [...all].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     // The frames the packets before the jump can make come out, then every frame from the target on, in order and
     // none corrupt. (x264's keyframes are IDR frames, which reset a decoder by themselves; the drain and reset at the
@@ -195,7 +209,7 @@ test('a DISCONTINUITY between GOPs: the frames before it and every frame from th
     assert.ok(before.length > 0 && before.every((pts) => sorted.indexOf(pts) < 12), `before the jump: ${before}`);
     assert.deepEqual(seen.filter((pts) => pts >= target.pts), sorted.filter((pts) => pts >= target.pts));
     assert.equal(decoder.corruptFrames, 0);
-  });
+  }
 });
 
 test('dropUntilJump: no packet before the DISCONTINUITY is decoded and no held picture comes out; without a marker, none at the end', async () => {
@@ -204,32 +218,19 @@ test('dropUntilJump: no packet before the DISCONTINUITY is decoded and no held p
   // Frame 36 starts the fourth GOP (GOPs of 12).
   const target = sorted[36]!;
   for (const jumps of [true, false]) {
-    await withFile(file, async (source) => {
-      const demuxer = new Demuxer(source);
-      const info = await demuxer.open();
-      const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase });
-      const seen: bigint[] = [];
-      let passed = 0;
-      const jumper = new Transform({
-        ...objectStreamOptions(1),
-        transform(item, cb) {
-          // At the first packet, before the decoder has any: what the demuxer read ahead comes before the marker.
-          if (++passed === 1) {
-            if (jumps) demuxer.jump(target, target);
-            decoder.dropUntilJump();
-          }
-          cb(null, item);
-        },
-      });
-      await pipelinePromise(demuxer, jumper, decoder, frameSink((frame) => (seen.push(frame.pts), frame.free())));
-      const wanted = jumps ? sorted.slice(36) : [];
-      assert.deepEqual(seen, wanted, jumps ? 'every frame from the keyframe jumped to, and none before it' : 'no frame: the end drains nothing');
-      assert.equal(decoder.framesDecoded, wanted.length);
-      // Jumping: at least the first packet and the marker before the 24 from the keyframe; else all 60 packets.
-      if (jumps) assert.ok(passed >= 1 + 1 + 24, `packets went through before the marker: ${passed}`);
-      else assert.equal(passed, 60);
-      assert.equal(decoder.corruptFrames, 0);
+    // At the first packet, before the decoder has any: what the demuxer read ahead comes before the marker.
+    const { seen, decoder, passed } = await decodeWithJumper(file, (passed, demuxer, decoder) => {
+      if (passed !== 1) return;
+      if (jumps) demuxer.jump(target, target);
+      decoder.dropUntilJump();
     });
+    const wanted = jumps ? sorted.slice(36) : [];
+    assert.deepEqual(seen, wanted, jumps ? 'every frame from the keyframe jumped to, and none before it' : 'no frame: the end drains nothing');
+    assert.equal(decoder.framesDecoded, wanted.length);
+    // Jumping: at least the first packet and the marker before the 24 from the keyframe; else all 60 packets.
+    if (jumps) assert.ok(passed >= 1 + 1 + 24, `packets went through before the marker: ${passed}`);
+    else assert.equal(passed, 60);
+    assert.equal(decoder.corruptFrames, 0);
   }
 });
 
