@@ -150,6 +150,19 @@ for (const rotation of [90, 180, 270] as const) {
   });
 }
 
+for (const rotation of [90, 180, 270] as const) {
+  test(`rotation ${rotation}: an odd crop corner moves left and up in the upright picture, as ffmpeg's crop after the turn`, async () => {
+    const path = await makeFixture({ ...H264_MP4_MOOV_END, rotation });
+    const crop = { x: 31, y: 21, width: 100, height: 100 };
+    const got = await frames(path, { autorotate: true, crop });
+    const expected = await ffmpegFrames(path, { first: FIRST, last: LAST, filters: ['crop=100:100:30:20:exact=1'], pixFmt: 'rgb24', frameBytes: 100 * 100 * 3 });
+    got.forEach((frame, i) => {
+      const { mean, farShare } = sampleDifference(frame.data, expected[i]!);
+      assert.ok(mean <= 1 && farShare <= 0.01, `frame ${frame.index}: mean ${mean.toFixed(3)} (≤ 1), ${(farShare * 100).toFixed(2)}% over 16 (≤ 1%)`);
+    });
+  });
+}
+
 test('contain pads with black, opaque in rgba', async () => {
   const path = await makeFixture(H264_COLOUR_MP4);
   const [contained] = await frames(path, { size: { width: 200, height: 200 }, fit: 'contain', pixelFormat: 'rgba' });

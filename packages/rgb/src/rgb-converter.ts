@@ -378,8 +378,11 @@ export class RgbConverter extends Transform {
     const planes = frame.data ?? [];
     const layout = planeLayout(format);
     const rowShift = planes.map((plane, p) => Math.round(Math.log2(frame.height / Math.max(1, plane.length / (frame.linesize[p] ?? 1)))));
-    const x = crop.x - (crop.x % layout.alignX);
-    const y = crop.y - (crop.y % (1 << Math.max(0, ...rowShift)));
+    // The corner moves left and up in the picture as shown, as ffmpeg's crop does on the turned picture: a side of the
+    // stored picture that the turn reverses (its x for 90, y for 270, both for 180) moves the other way, where there is room.
+    const alignY = 1 << Math.max(0, ...rowShift);
+    const x = alignedCorner(crop.x, crop.width, frame.width, layout.alignX, this.#rotate === 90 || this.#rotate === 180);
+    const y = alignedCorner(crop.y, crop.height, frame.height, alignY, this.#rotate === 270 || this.#rotate === 180);
     if (x === 0 && y === 0) return narrowed(frame, crop);
     const target = this.#croppedFrame(format, crop.width, crop.height);
     const copied = target.frame.copyProps(frame);
@@ -415,6 +418,16 @@ export class RgbConverter extends Transform {
     this.#plane = { data: target.data![0]!, stride: target.linesize[0] ?? 0 };
     return target;
   }
+}
+
+/**
+ * A crop's corner `at` on a chroma grid of `step` pixels: down to the grid line before it, or, when `reversed` (the
+ * stored side runs the other way in the picture as shown), up to the one after it if the crop still fits in `size`.
+ */
+function alignedCorner(at: number, length: number, size: number, step: number, reversed: boolean): number {
+  const down = at - (at % step);
+  const up = down === at ? at : down + step;
+  return reversed && up + length <= size ? up : down;
 }
 
 /** `frame` cut to the top left `width × height` of its picture: its planes stay where they are. */
