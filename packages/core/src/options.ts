@@ -86,10 +86,18 @@ export type FrameFormatSettings = SettingsOf<typeof FORMAT_RULES>;
 /** The keys of {@link FrameFormatOptions}. */
 export const FRAME_FORMAT_KEYS = Object.keys(FORMAT_RULES) as Array<keyof FrameFormatOptions>;
 
-/** Checks what the format rules cannot see one option at a time: `size` and `maxSide` exclude each other. */
+/**
+ * Checks what the format rules cannot see one option at a time: `size` and `maxSide` exclude each other, and `fit`
+ * `contain` or `cover` needs a `size` with both sides, the only case where it changes anything.
+ */
 function checkFormatTogether(settings: FrameFormatSettings): void {
   if (settings.size !== undefined && settings.maxSide !== undefined) {
     throw conflictingOptions('maxSide', 'size', 'size says the output size itself; to bound the longer side, give maxSide alone');
+  }
+  const { fit } = settings;
+  if (fit !== 'fill' && (settings.size?.width === undefined || settings.size.height === undefined)) {
+    // Silently ignoring it would leave a user who asked for a centre crop with a stretched or full picture.
+    throw invalidOption('fit', 'fit only with a size of both sides, e.g. { width: 224, height: 224 } (with one side, or maxSide, the aspect ratio is kept: nothing to pad or cut)', fit);
   }
 }
 

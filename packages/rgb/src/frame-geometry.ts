@@ -41,7 +41,8 @@ export interface FrameGeometryOptions {
    * How the picture goes into a `size` with both sides: `fill` stretches it to the size; `contain` keeps its aspect
    * ratio and pads the rest with black (opaque for `rgba`), centred; `cover` keeps its aspect ratio and cuts the
    * sides that stick out, centred (a crop before the scale, not a second pass). Without both sides there is nothing
-   * to fit, and it has no effect.
+   * to fit: the converter ignores it, and the calls of `@framepipe/core` refuse `contain` and `cover` then
+   * (`ERR_FRAMEPIPE_INVALID_OPTION`) rather than give a picture that is neither padded nor cut.
    * @default 'fill'
    */
   fit?: Fit | undefined;
