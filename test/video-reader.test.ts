@@ -96,6 +96,18 @@ for (const [name, { spec, options = {}, codes = true }] of Object.entries(CASES)
       assert.deepEqual(reader.keyframes(), keyframes);
     });
 
+    test('info.startTime is frame 0\'s time: getFrameAt(frame.time - startTime) is the frame', async () => {
+      await using reader = await openVideo(file, options);
+      assert.equal(reader.info.startTime, reference.get(0)!.time);
+      // An MPEG-TS clock starts late (this fixture's at 0.08 s, two frames), so there the two clocks differ, and the
+      // frame at its own `time` would be a later one.
+      if (spec.container === 'ts') assert.ok(reader.info.startTime > 0, `TS clock starts at ${reader.info.startTime}`);
+      for (const n of [0, 7, Math.floor(reference.size / 2), reference.size - 1]) {
+        const want = reference.get(n)!;
+        assert.equal((await reader.getFrameAt(want.time - reader.info.startTime)).index, n, `frame ${n} at ${want.time} s`);
+      }
+    });
+
     test('random sets of frame numbers, in the order asked, one call after another', async () => {
       await using reader = await openVideo(file, options);
       for (let seed = 1; seed <= 4; seed++) {

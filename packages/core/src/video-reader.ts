@@ -23,6 +23,13 @@ type DecodedFrame = NumberedFrameInput['frame'];
 export interface VideoReaderInfo extends Pick<VideoProbe, 'format' | 'codec' | 'pixelFormat' | 'width' | 'height' | 'fps' | 'duration' | 'hasBFrames' | 'rotation'> {
   /** Frames the video has, by the frame-number rule (counted from the index: exact). */
   readonly frameCount: number;
+  /**
+   * The `time` of frame 0 in seconds: where the stream's clock starts (0 for most MP4 files; an MPEG-TS stream's clock
+   * starts anywhere, e.g. 1.4). `getFrameAt` and `getFramesAt`, like the `timestamps`, `startTime`, `endTime` and
+   * `fps` options, count seconds from the first frame; a frame's `time` is its presentation time on the stream's
+   * clock, so `frame.time - info.startTime` is its time from the first frame, the one those calls take.
+   */
+  readonly startTime: number;
 }
 
 /**
@@ -181,7 +188,9 @@ class OpenVideo implements VideoReader {
     this.#spare = demuxer;
     this.stats = settings.stats;
     this.frameCount = video.index.size;
-    this.info = { ...describeStream(info), frameCount: this.frameCount };
+    const origin = video.index.ptsAt(0);
+    const startTime = origin === undefined ? 0 : (Number(origin) * info.timeBase.num) / info.timeBase.den;
+    this.info = { ...describeStream(info), frameCount: this.frameCount, startTime };
     this.#converter = run.own(new RgbConverter(converterOptions(settings, info, run.budget)));
     // A crop is checked against the picture here, when the reader opens, rather than at the first request.
     this.#converter.outputSize(info.width, info.height);

@@ -73,7 +73,12 @@ export interface RgbFrame {
   readonly index: number;
   /** Presentation timestamp in the stream's time base. */
   readonly pts: bigint;
-  /** Presentation time in seconds. */
+  /**
+   * Presentation time in seconds on the stream's clock (`pts` × time base). Most MP4 clocks start at 0; an MPEG-TS
+   * clock starts anywhere, so there `time` is not the time from the first frame that the selections by time
+   * (`timestamps`, `startTime`, `fps`) and `VideoReader.getFrameAt` count: subtract the first frame's `time`
+   * (`VideoReader.info.startTime`).
+   */
   readonly time: number;
   /** Whether the decoder marked the frame as a keyframe (`AV_FRAME_FLAG_KEY`), e.g. an IDR picture. */
   readonly keyframe: boolean;
