@@ -1,10 +1,12 @@
 import { Transform } from 'streamx';
-import { FFmpegError, Frame, SoftwareScaleContext, avImageAllocArrays, avImageCopy2 } from 'node-av';
+import { FFmpegError, Filter, FilterGraph, Frame, SoftwareScaleContext, avImageAllocArrays, avImageCopy2 } from 'node-av';
+import type { FilterContext } from 'node-av';
 import {
   AVCHROMA_LOC_LEFT,
   AVCHROMA_LOC_UNSPECIFIED,
   AVCOL_RANGE_JPEG,
   AVCOL_SPC_RGB,
+  AV_BUFFERSRC_FLAG_KEEP_REF,
   AV_FRAME_DATA_MASTERING_DISPLAY_METADATA,
   AV_FRAME_FLAG_INTERLACED,
   AV_FRAME_FLAG_KEY,
@@ -207,7 +209,9 @@ export class RgbConverter extends Transform {
    * garbage collection every few frames. swscale writes into the buffers the target already has, so the plane stays.
    */
   #plane: { data: Buffer; stride: number } | null = null;
-  /** The cropped part of a frame, for a crop whose corner is not the picture's (see {@link cropOf}). */
+  /** The crop filter for a crop whose corner is not the picture's (see {@link cropOf}). */
+  #cropper: CropGraph | null = null;
+  /** The cropped part of a frame, copied, for a format FFmpeg's `crop` filter does not take (see {@link cropOf}). */
   #cropped: { frame: Frame; planes: Buffer[] } | null = null;
   #inFlight = new InFlight();
   #framesConverted = 0;
@@ -300,6 +304,8 @@ export class RgbConverter extends Transform {
         this.#plane = null;
         this.#cropped?.frame.free();
         this.#cropped = null;
+        this.#cropper?.free();
+        this.#cropper = null;
         this.#scaler?.freeContext();
         this.#scaler = null;
       })
@@ -336,7 +342,10 @@ export class RgbConverter extends Transform {
       if (set < 0) throw swscaleFailed(`Cannot set swscale flags ${flags}`, set);
       this.#flags = flags;
     }
-    const ret = await this.#scaler.scaleFrame(target, source);
+    const ret = await this.#scaler.scaleFrame(target, source).finally(() => {
+      // The filter's frame holds a reference to the decoded frame's buffers: let them go with the frame.
+      if (source !== frame && source === this.#cropper?.output) source.unref();
+    });
     if (ret < 0) throw swscaleFailed(`Cannot convert frame ${index} to ${this.#geometry.pixelFormat}`, ret);
     const format = this.#geometry.pixelFormat;
     const { channels, bytesPerPixel } = PIXEL_LAYOUT[format];
@@ -367,34 +376,42 @@ export class RgbConverter extends Transform {
 
   /**
    * The part of `frame` that `crop` keeps. A crop from the top left corner only narrows the frame (its planes stay
-   * where they are); another is copied into a frame of its own (reused), since node-av gives no way to move a
-   * frame's plane pointers or set its crop fields: `av_image_copy2` from views into the planes. The copy itself is
-   * cheap (0.4 ms for most of a 1080p frame); reading the planes is not: node-av wraps them in external Buffers that
-   * V8 counts as fresh memory, and the garbage collections that follow cost about 5 ms a 1080p frame (measured: a
-   * 1904x1072+16+8 crop 10-13 ms a frame, one from the corner 5). The corner moves to even coordinates where the
+   * where they are). Another goes through FFmpeg's `crop` filter, which moves the planes' pointers in a new reference
+   * to the same buffers: no copy, and no plane read into JS (node-av wraps each plane in a new external Buffer at every
+   * `frame.data` read, which V8 counts as that much fresh memory: the copy this replaced, `av_image_copy2` from such
+   * views, cost 4 ms more than a plain conversion for a 1080p frame, and a full garbage collection every few frames).
+   * A format the filter does not take (packed 4:2:2) is still copied. The corner moves to even coordinates where the
    * chroma is subsampled, as ffmpeg's `crop` filter does it.
    */
   #cropOf(frame: Frame, crop: Rect): Frame {
     if (crop.width === frame.width && crop.height === frame.height) return frame;
-    // Without reading `frame.data`: each read wraps the planes in new external Buffers, which V8 counts as that much
-    // fresh memory (measured: a crop from the corner of 1080p frames cost 4 ms more a frame with the read than without).
     if (crop.x === 0 && crop.y === 0) return narrowed(frame, crop);
     const format = frame.format as AVPixelFormat;
-    const planes = frame.data ?? [];
     const layout = planeLayout(format);
-    const rowShift = planes.map((plane, p) => Math.round(Math.log2(frame.height / Math.max(1, plane.length / (frame.linesize[p] ?? 1)))));
     // The corner moves left and up in the picture as shown, as ffmpeg's crop does on the turned picture: a side of the
     // stored picture that the turn reverses (its x for 90, y for 270, both for 180) moves the other way, where there is room.
-    const alignY = 1 << Math.max(0, ...rowShift);
     const x = alignedCorner(crop.x, crop.width, frame.width, layout.alignX, this.#rotate === 90 || this.#rotate === 180);
-    const y = alignedCorner(crop.y, crop.height, frame.height, alignY, this.#rotate === 270 || this.#rotate === 180);
+    const y = alignedCorner(crop.y, crop.height, frame.height, layout.alignY, this.#rotate === 270 || this.#rotate === 180);
     if (x === 0 && y === 0) return narrowed(frame, crop);
-    const target = this.#croppedFrame(format, crop.width, crop.height);
+    const at = { x, y, width: crop.width, height: crop.height };
+    if (this.#cropper && !this.#cropper.fits(frame, at)) {
+      this.#cropper.free();
+      this.#cropper = null;
+    }
+    this.#cropper ??= CropGraph.open(frame, at);
+    return this.#cropper?.crop(frame) ?? this.#copiedCrop(frame, at, layout);
+  }
+
+  /** The `at` part of `frame` copied into a frame of its own (reused): `av_image_copy2` from views into the planes. */
+  #copiedCrop(frame: Frame, at: Rect, layout: PlaneLayout): Frame {
+    const format = frame.format as AVPixelFormat;
+    const planes = frame.data ?? [];
+    const target = this.#croppedFrame(format, at.width, at.height);
     const copied = target.frame.copyProps(frame);
     if (copied < 0) throw swscaleFailed('Cannot copy the properties of a frame to crop', copied);
     const linesizes = frame.linesize.slice(0, planes.length);
-    const from = planes.map((plane, p) => plane.subarray((y >> rowShift[p]!) * linesizes[p]! + x * layout.bytesPerColumn[p]!));
-    avImageCopy2(target.planes, target.frame.linesize.slice(0, planes.length), from, linesizes, format, crop.width, crop.height);
+    const from = planes.map((plane, p) => plane.subarray((at.y >> layout.rowShift[p]!) * linesizes[p]! + at.x * layout.bytesPerColumn[p]!));
+    avImageCopy2(target.planes, target.frame.linesize.slice(0, planes.length), from, linesizes, format, at.width, at.height);
     return target.frame;
   }
 
@@ -486,10 +503,15 @@ function swsFlags(
   return pixelFormat === 'rgb48' ? flags.replace('+full_chroma_int', '') : flags;
 }
 
-/** Where a crop may start in each plane of a format: bytes per column of the picture, and the step of the x corner. */
+/**
+ * Where a crop may start in each plane of a format: bytes per column of the picture, the rows of the picture per row of
+ * each plane (as a shift), and the steps of the corner.
+ */
 interface PlaneLayout {
   readonly bytesPerColumn: readonly number[];
+  readonly rowShift: readonly number[];
   readonly alignX: number;
+  readonly alignY: number;
 }
 
 /** Packed 4:2:2 formats: one plane, but two pixels share their chroma, so a crop starts at an even column. */
@@ -497,8 +519,9 @@ const PACKED_422 = new Set<AVPixelFormat>([AV_PIX_FMT_YUYV422, AV_PIX_FMT_UYVY42
 const PLANE_LAYOUTS = new Map<AVPixelFormat, PlaneLayout>();
 
 /**
- * The layout of a format's planes, from the line sizes FFmpeg gives pictures 1 and 64 pixels wide: a plane's bytes per
- * column, and its horizontal subsampling (64 columns of a plane subsampled by 2 take 32 times the bytes of one).
+ * The layout of a format's planes, from the line sizes FFmpeg gives pictures 1 and 64 pixels wide and the planes of a
+ * 64×64 frame: a plane's bytes per column, and its subsampling (64 columns of a plane subsampled by 2 take 32 times the
+ * bytes of one; its plane of a 64-row picture has 32 rows).
  */
 function planeLayout(format: AVPixelFormat): PlaneLayout {
   const known = PLANE_LAYOUTS.get(format);
@@ -506,11 +529,104 @@ function planeLayout(format: AVPixelFormat): PlaneLayout {
   const one = avImageAllocArrays(1, 1, format, 1).linesizes;
   const wide = avImageAllocArrays(64, 64, format, 1).linesizes;
   const planes = wide.filter((size) => size > 0).length;
-  const bytesPerColumn = wide.slice(0, planes).map((size) => size / 64);
-  const shift = Math.max(0, ...wide.slice(0, planes).map((size, p) => Math.round(Math.log2(64 / (size / one[p]!)))));
-  const layout = { bytesPerColumn, alignX: PACKED_422.has(format) ? Math.max(2, 1 << shift) : 1 << shift };
+  const linesizes = wide.slice(0, planes);
+  const bytesPerColumn = linesizes.map((size) => size / 64);
+  const shift = Math.max(0, ...linesizes.map((size, p) => Math.round(Math.log2(64 / (size / one[p]!)))));
+  // The arrays come as one buffer: the rows of each plane are read from a frame's, once for the format.
+  const frame = allocFrame(format, 64, 64, 'layout');
+  const rowShift = (frame.data ?? []).map((plane, p) => Math.round(Math.log2(64 / Math.max(1, plane.length / (frame.linesize[p] ?? 1)))));
+  frame.free();
+  const layout = {
+    bytesPerColumn,
+    rowShift,
+    alignX: PACKED_422.has(format) ? Math.max(2, 1 << shift) : 1 << shift,
+    alignY: 1 << Math.max(0, ...rowShift),
+  };
   PLANE_LAYOUTS.set(format, layout);
   return layout;
+}
+
+/**
+ * FFmpeg's `crop` filter between a buffer source and a sink, for frames of one format, size and colour tags: it gives
+ * each frame as a new reference to the same buffers with the planes' pointers moved to the crop's corner, and the
+ * size of the crop. One per converter, rebuilt when the frames or the crop change.
+ */
+class CropGraph {
+  readonly output: Frame;
+  readonly #graph: FilterGraph;
+  readonly #source: FilterContext;
+  readonly #sink: FilterContext;
+  readonly #key: string;
+
+  private constructor(graph: FilterGraph, source: FilterContext, sink: FilterContext, key: string) {
+    this.#graph = graph;
+    this.#source = source;
+    this.#sink = sink;
+    this.#key = key;
+    this.output = new Frame();
+    this.output.alloc();
+  }
+
+  /** The graph for frames like `frame`, or null when the filter does not take their format. */
+  static open(frame: Frame, at: Rect): CropGraph | null {
+    const graph = new FilterGraph();
+    graph.alloc();
+    // The crop filter has no threads of its own: a pool would only cost threads.
+    graph.nbThreads = 1;
+    const filter = (name: string, args: string | null) => {
+      const context = graph.createFilter(Filter.getByName(name)!, name, args);
+      if (!context) throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot create FFmpeg's ${name} filter to crop (${args})`);
+      return context;
+    };
+    try {
+      const source = filter('buffer', sourceArgs(frame));
+      // `exact`: the corner is aligned already, by the rule of the picture as shown.
+      const crop = filter('crop', `w=${at.width}:h=${at.height}:x=${at.x}:y=${at.y}:exact=1`);
+      const sink = filter('buffersink', null);
+      for (const ret of [source.link(0, crop, 0), crop.link(0, sink, 0), graph.configSync()]) {
+        if (ret < 0) throw swscaleFailed('Cannot set up the crop filter', ret);
+      }
+      // A format `crop` does not take would have a conversion put before it: not a crop any more.
+      if (sink.buffersinkGetFormat() !== frame.format) {
+        graph.free();
+        return null;
+      }
+      return new CropGraph(graph, source, sink, cropKey(frame, at));
+    } catch (error) {
+      graph.free();
+      throw error;
+    }
+  }
+
+  /** Whether the graph crops frames like `frame` to `at`. */
+  fits(frame: Frame, at: Rect): boolean {
+    return this.#key === cropKey(frame, at);
+  }
+
+  /** `frame` cropped: {@link output}, a new reference to its buffers, to `unref` once read. */
+  crop(frame: Frame): Frame {
+    // A frame left from a conversion that failed before its unref.
+    this.output.unref();
+    const added = this.#source.buffersrcAddFrameSync(frame, AV_BUFFERSRC_FLAG_KEEP_REF);
+    if (added < 0) throw swscaleFailed('Cannot pass a frame to the crop filter', added);
+    const got = this.#sink.buffersinkGetFrameSync(this.output);
+    if (got < 0) throw swscaleFailed('Cannot take a frame from the crop filter', got);
+    return this.output;
+  }
+
+  free(): void {
+    this.output.free();
+    this.#graph.free();
+  }
+}
+
+/** The buffer source's arguments for frames like `frame`: with their colour tags, which it warns about otherwise. */
+function sourceArgs(frame: Frame): string {
+  return `video_size=${frame.width}x${frame.height}:pix_fmt=${frame.format}:time_base=1/1:pixel_aspect=1/1:colorspace=${frame.colorSpace}:range=${frame.colorRange}`;
+}
+
+function cropKey(frame: Frame, at: Rect): string {
+  return `${sourceArgs(frame)} ${at.x},${at.y},${at.width}x${at.height}`;
 }
 
 const OPAQUE_BLACK = Buffer.from([0, 0, 0, 255]);

@@ -21,6 +21,7 @@ import {
   AV_PIX_FMT_YUV444P,
   AV_PIX_FMT_YUVJ420P,
   AV_PIX_FMT_YUVJ444P,
+  AV_PIX_FMT_YUYV422,
   type AVColorPrimaries,
   type AVColorRange,
   type AVColorSpace,
@@ -243,6 +244,65 @@ test('yuv420p at every width from 64 to 96: the last columns are converted too, 
     assert.equal(out[i]!.data.length, width * 8 * 3);
     assert.deepEqual(uniformPixel(out[i]!), [255, 255, 255], `white at width ${width}`);
     assert.deepEqual(uniformPixel(out[i + 1]!), [0, 0, 0], `black at width ${width}`);
+  }
+});
+
+/** A frame whose samples differ from pixel to pixel and from frame to frame: each byte of plane p is a mix of its place. */
+function patternedFrame(format: AVPixelFormat, width: number, height: number, seed: number): Frame {
+  const frame = solidFrame(format, width, height, [0, 0, 0]);
+  frame.data!.forEach((plane, p) => {
+    for (let o = 0; o < plane.length; o++) plane[o] = (o * 7 + Math.floor(o / (frame.linesize[p] ?? 1)) * 13 + p * 50 + seed * 29) & 0xff;
+  });
+  return frame;
+}
+
+test('an offset crop gives the bytes of the whole picture converted and cut, reads no plane of the frames, and frees what it made', async () => {
+  const { countNativeObjects } = await import('../../../test/support/pipeline-helpers.ts');
+  const counter = countNativeObjects();
+  // Reading `frame.data` wraps the planes in new external Buffers, which cost more than the conversion at 1080p.
+  const data = Object.getOwnPropertyDescriptor(Frame.prototype, 'data')!;
+  const inputs = new Set<Frame>();
+  let reads = 0;
+  Object.defineProperty(Frame.prototype, 'data', {
+    ...data,
+    get(this: Frame) {
+      if (inputs.has(this)) reads++;
+      return data.get!.call(this);
+    },
+  });
+  try {
+    const crop = { x: 20, y: 10, width: 40, height: 30 };
+    // yuv420p and yuv444p go through FFmpeg's crop filter; packed 4:2:2, which it does not take, is copied.
+    for (const [format, planesRead] of [[AV_PIX_FMT_YUV420P, false], [AV_PIX_FMT_YUV444P, false], [AV_PIX_FMT_YUYV422, true]] as const) {
+      const whole = await convert([0, 1, 2].map((index) => ({ frame: patternedFrame(format, 96, 64, index), index })));
+      const converter = new RgbConverter({ timeBase: TB, crop });
+      const cropped: RgbFrame[] = [];
+      const reading = (async () => {
+        for await (const rgb of converter) cropped.push(rgb as RgbFrame);
+      })();
+      reads = 0;
+      for (let index = 0; index < 3; index++) {
+        const frame = patternedFrame(format, 96, 64, index);
+        inputs.add(frame);
+        converter.write({ frame, index });
+      }
+      converter.end(null);
+      await reading;
+      await new Promise<void>((resolve) => (converter.destroyed ? resolve() : converter.once('close', () => resolve())));
+      assert.equal(cropped.length, 3);
+      cropped.forEach((rgb, i) => {
+        assert.deepEqual([rgb.width, rgb.height], [crop.width, crop.height]);
+        const expected = Buffer.concat(
+          Array.from({ length: crop.height }, (_, y) => whole[i]!.data.subarray((crop.y + y) * 96 * 3 + crop.x * 3, (crop.y + y) * 96 * 3 + (crop.x + crop.width) * 3)),
+        );
+        assert.ok(rgb.data.equals(expected), `format ${format}, frame ${i}: the cut of the whole picture`);
+      });
+      assert.equal(reads > 0, planesRead, `format ${format}: ${reads} reads of the frames' planes`);
+    }
+    assert.deepEqual(counter.live(), { frames: 0, packets: 0 }, 'every frame freed, the filter\'s too');
+  } finally {
+    Object.defineProperty(Frame.prototype, 'data', data);
+    counter.restore();
   }
 });
 
