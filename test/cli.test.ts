@@ -80,7 +80,7 @@ describe('framepipe frames', () => {
     assert.match(bad.stderr, /^ERR_FRAMEPIPE_INVALID_OPTION Expected a comma-separated list of numbers for --frames but received "1,x"/);
     const mixed = await runScript(BIN, ['frames', open.url('/clip.mp4'), '-o', join(dir, 'bad-mix'), '--frames', '1', '--start', '2']);
     assert.equal(mixed.code, 2);
-    assert.equal(mixed.stderr, 'ERR_FRAMEPIPE_INVALID_OPTION --start cannot be used together with --frames: give one or the other\n');
+    assert.equal(mixed.stderr, 'ERR_FRAMEPIPE_INVALID_OPTION --start cannot be used together with --frames: choose a range (--start, --end, --step), a list of --frames, --timestamps, or a time window (--start-time, --end-time, --fps)\n');
   });
 
   test('a run that saves nothing says why on stderr, and still succeeds', async () => {
@@ -262,11 +262,13 @@ describe('messages a new user understands (issue 13): the code, the input or fla
     assert.match((await runScript(BIN, ['frames', '--help'])).stdout, /--start +First frame number, inclusive, 0-based \[default: 0\] +\[number\]/);
   });
 
-  test('conflicting selection flags name both', async () => {
+  test('conflicting flags name both and keep the advice, with its options shown as flags', async () => {
     const cases: Array<[string[], string]> = [
-      [['--frames', '1,2', '--start', '3'], '--start cannot be used together with --frames: give one or the other'],
-      [['--timestamps', '1', '--step', '2'], '--step cannot be used together with --timestamps: give one or the other'],
-      [['--frames', '1', '--timestamps', '1'], '--timestamps cannot be used together with --frames: give one or the other'],
+      [['--frames', '1,2', '--start', '3'], '--start cannot be used together with --frames: choose a range (--start, --end, --step), a list of --frames, --timestamps, or a time window (--start-time, --end-time, --fps)'],
+      [['--timestamps', '1', '--step', '2'], '--step cannot be used together with --timestamps: choose a range (--start, --end, --step), a list of --frames, --timestamps, or a time window (--start-time, --end-time, --fps)'],
+      [['--frames', '1', '--timestamps', '1'], '--timestamps cannot be used together with --frames: choose a range (--start, --end, --step), a list of --frames, --timestamps, or a time window (--start-time, --end-time, --fps)'],
+      [['--pixel-format', 'rgb48', '--ext', 'jpg'], '--pixel-format cannot be used together with --ext: jpg files hold 8 bits per channel; write rgb48 as png (16-bit)'],
+      [['--step', '2', '--keyframes-only'], '--keyframes-only cannot be used together with --step: --keyframes-only keeps every keyframe of the range; to thin them, use --fps without --keyframes-only or a --step without it'],
     ];
     for (const [flags, message] of cases) {
       const { code, stderr } = await runMain(['frames', open.url('/clip.mp4'), '-o', join(dir, 'conflict'), ...flags]);

@@ -200,7 +200,7 @@ test('geometry options are checked before any I/O, naming the option', () => {
     [
       { size: { width: 10 }, maxSide: 100 },
       'maxSide',
-      'maxSide cannot be used together with size: size says the output size itself; to bound the longer side, give maxSide alone',
+      'maxSide cannot be used together with size: size sets the output dimensions itself; to bound the longer side, give maxSide alone',
     ],
     // A fit that changes nothing is refused rather than silently ignored.
     [{ fit: 'cover' }, 'fit', 'Expected fit only with a size of both sides, e.g. { width: 224, height: 224 } (with one side, or maxSide, the aspect ratio is kept: nothing to pad or cut) for fit but received "cover" of type string'],
@@ -261,7 +261,7 @@ test('CLI: --size, --crop, --fit, --max-side, --scale-filter and --pixel-format 
       [['--scale-filter', 'gauss'], 'Expected one of "auto", "area", "bicubic", "bilinear", "lanczos", "neighbor" for --scale-filter but received "gauss"'],
       [['--pixel-format', 'yuv'], 'Expected one of "rgb24", "bgr24", "rgba", "gray8", "rgb48" for --pixel-format but received "yuv"'],
       [['--max-side', '0'], 'Expected a positive integer for --max-side but received 0'],
-      [['--size', '10x', '--max-side', '5'], '--max-side cannot be used together with --size: give one or the other'],
+      [['--size', '10x', '--max-side', '5'], '--max-side cannot be used together with --size: --size sets the output dimensions itself; to bound the longer side, give --max-side alone'],
       [['--size', '224x', '--fit', 'cover'], 'Expected fit only with a size of both sides, e.g. { width: 224, height: 224 } (with one side, or maxSide, the aspect ratio is kept: nothing to pad or cut) for --fit but received "cover"'],
       [['--crop', '300x100+100+0'], 'Expected a rectangle inside the 320x240 picture for --crop but received "300x100+100+0"'],
     ];

@@ -179,6 +179,6 @@ describe('overwrite', () => {
     assert.deepEqual(await names(out), files([3, 4], 'jpg'));
     const both = await runScript(BIN, ['frames', video, '-o', out, '--overwrite', '--resume']);
     assert.equal(both.code, 2);
-    assert.equal(both.stderr, 'ERR_FRAMEPIPE_INVALID_OPTION --overwrite cannot be used together with --resume: give one or the other\n');
+    assert.equal(both.stderr, 'ERR_FRAMEPIPE_INVALID_OPTION --overwrite cannot be used together with --resume: --resume keeps the files that --overwrite removes; give one or the other\n');
   });
 });

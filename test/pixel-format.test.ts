@@ -133,7 +133,7 @@ test('rgb48 with JPEG or WebP files is refused before any I/O; a custom imageWri
   for (const ext of ['jpg', 'webp'] as const) {
     await assert.rejects(streamVideoFramesToDir('/nonexistent.mp4', '/nonexistent/out', { pixelFormat: 'rgb48', ext }), {
       code: ErrorCode.INVALID_OPTION,
-      message: `pixelFormat cannot be used together with ext: ${ext} files hold 8 bits per channel; write rgb48 frames as png (16-bit)`,
+      message: `pixelFormat cannot be used together with ext: ${ext} files hold 8 bits per channel; write rgb48 as png (16-bit)`,
     });
   }
   const encoder = new FrameEncoder({ ext: 'jpg' });

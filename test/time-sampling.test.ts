@@ -143,7 +143,7 @@ test('time options are checked before any request, and do not mix with frame num
     [{ keyframesOnly: 'yes' }, 'Expected a boolean for keyframesOnly but received "yes" of type string'],
     [{ startTime: 1, start: 3 }, 'startTime cannot be used together with start: give the window in frame numbers (start, end) or in seconds (startTime, endTime), not both'],
     [{ endTime: 1, end: 3 }, 'endTime cannot be used together with end: give the window in frame numbers (start, end) or in seconds (startTime, endTime), not both'],
-    [{ fps: 1, step: 3 }, 'fps cannot be used together with step: fps spaces the frames by time and step by count: give one of them'],
+    [{ fps: 1, step: 3 }, 'fps cannot be used together with step: fps samples by time and step by count: give one of them'],
     [{ fps: 1, end: 30 }, 'fps cannot be used together with end: fps ticks are counted in seconds: give the window as startTime and endTime'],
     [{ fps: 1, keyframesOnly: true }, 'keyframesOnly cannot be used together with fps: fps takes the frame shown at each tick, keyframesOnly only keyframes: give one of them'],
     [{ step: 2, keyframesOnly: true }, 'keyframesOnly cannot be used together with step: keyframesOnly keeps every keyframe of the range; to thin them, use fps without keyframesOnly or a step without it'],
@@ -264,7 +264,7 @@ describe('framepipe frames', () => {
   test('conflicting time flags exit 2 naming both flags', async () => {
     const { code, stderr } = await runScript(BIN, ['frames', served.server.url('/h264.mp4'), '--out', join(served.dir, 'cli-bad'), '--fps', '2', '--step', '3']);
     assert.equal(code, 2);
-    assert.equal(stderr, 'ERR_FRAMEPIPE_INVALID_OPTION --fps cannot be used together with --step: give one or the other\n');
+    assert.equal(stderr, 'ERR_FRAMEPIPE_INVALID_OPTION --fps cannot be used together with --step: --fps samples by time and --step by count: give one of them\n');
   });
 });
 

@@ -53,10 +53,15 @@ function optionProblem(error: InvalidOptionError, args: Readonly<Record<string, 
   const flag = error.option === undefined ? undefined : FLAGS[error.option];
   if (!flag) return undefined;
   const other = error.conflictsWith === undefined ? undefined : FLAGS[error.conflictsWith];
-  if (other) return `${flag} cannot be used together with ${other}: give one or the other`;
+  if (other) return `${flag} cannot be used together with ${other}: ${error.advice === undefined ? 'give one or the other' : flagged(error.advice)}`;
   const typed = args[flag.slice(2)];
   if (error.expected === undefined || typed === undefined) return undefined;
   return `Expected ${error.expected} for ${flag} but received ${shownArgument(typed)}`;
+}
+
+/** The library's advice with each option it names shown as its flag (`fps` as `--fps`); other words stay. */
+function flagged(advice: string): string {
+  return advice.replace(/\b[A-Za-z]+\b/g, (word) => (Object.hasOwn(FLAGS, word) ? FLAGS[word]! : word));
 }
 
 /** A flag's value as the user typed it: a number as it is, text quoted, each value of a repeated flag. */

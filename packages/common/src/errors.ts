@@ -151,11 +151,13 @@ export interface InvalidOptionDetails {
   expected?: string;
   /** The other option that may not be given together with this one. */
   conflictsWith?: string;
+  /** With `conflictsWith`: what to give instead, naming options by their API names. */
+  advice?: string;
 }
 
 /**
  * A bad option; raised before any request is made. `option` names it; `expected` (what it takes) or
- * `conflictsWith` (the option it clashes with) let a caller such as the CLI say the same in its own terms
+ * `conflictsWith` (the option it clashes with) and its `advice` let a caller such as the CLI say the same in its own terms
  * (`--start` for `start`).
  */
 export class InvalidOptionError extends FramepipeError {
@@ -163,12 +165,18 @@ export class InvalidOptionError extends FramepipeError {
   readonly expected: string | undefined;
   /** The other option given that this one cannot go with. */
   readonly conflictsWith: string | undefined;
+  /**
+   * With `conflictsWith`: what to give instead (`fps samples by time and step by count: give one of them`). It names
+   * options by their API names and uses those words for nothing else, so a caller can swap each for its own name.
+   */
+  readonly advice: string | undefined;
 
   constructor(option: string, message: string, details: InvalidOptionDetails = {}) {
     super(ErrorCode.INVALID_OPTION, message, { option });
     this.name = 'InvalidOptionError';
     this.expected = details.expected;
     this.conflictsWith = details.conflictsWith;
+    this.advice = details.advice;
   }
 }
 

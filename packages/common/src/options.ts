@@ -21,10 +21,12 @@ export function invalidOption(option: string, expected: string, value: unknown):
 
 /**
  * The one way two options that exclude each other are reported: both are named, `option` (the one given second)
- * as the error's `option`, `other` as its `conflictsWith`. `advice` says what to give instead.
+ * as the error's `option`, `other` as its `conflictsWith`. `advice` says what to give instead; it names options by
+ * their API names and uses those words for nothing else (`fps samples by time`, not `fps spaces the frames`, since
+ * `frames` is an option), because the CLI shows each as its flag.
  */
 export function conflictingOptions(option: string, other: string, advice: string): InvalidOptionError {
-  return new InvalidOptionError(option, `${option} cannot be used together with ${other}: ${advice}`, { conflictsWith: other });
+  return new InvalidOptionError(option, `${option} cannot be used together with ${other}: ${advice}`, { conflictsWith: other, advice });
 }
 
 /** Rejects keys a caller passed that the receiver does not know (a typo should not be silently ignored). */

@@ -99,6 +99,7 @@ test('invalidOption and conflictingOptions carry what the option takes, or the o
   assert.equal(clash.code, ErrorCode.INVALID_OPTION);
   assert.equal(clash.option, 'start');
   assert.equal(clash.conflictsWith, 'frames');
+  assert.equal(clash.advice, 'choose one');
   assert.equal(clash.message, 'start cannot be used together with frames: choose one');
 });
 

@@ -92,7 +92,7 @@ export const FRAME_FORMAT_KEYS = Object.keys(FORMAT_RULES) as Array<keyof FrameF
  */
 function checkFormatTogether(settings: FrameFormatSettings): void {
   if (settings.size !== undefined && settings.maxSide !== undefined) {
-    throw conflictingOptions('maxSide', 'size', 'size says the output size itself; to bound the longer side, give maxSide alone');
+    throw conflictingOptions('maxSide', 'size', 'size sets the output dimensions itself; to bound the longer side, give maxSide alone');
   }
   const { fit } = settings;
   if (fit !== 'fill' && (settings.size?.width === undefined || settings.size.height === undefined)) {

@@ -103,7 +103,7 @@ const CONFLICTS: ReadonlyArray<readonly [keyof SelectionOptions, keyof Selection
         (frame) => [time, frame, 'give the window in frame numbers (start, end) or in seconds (startTime, endTime), not both'] as const,
       ),
     ),
-    ['fps', 'step', 'fps spaces the frames by time and step by count: give one of them'],
+    ['fps', 'step', 'fps samples by time and step by count: give one of them'],
     ['fps', 'start', 'fps ticks are counted in seconds: give the window as startTime and endTime'],
     ['fps', 'end', 'fps ticks are counted in seconds: give the window as startTime and endTime'],
     ['keyframesOnly', 'fps', 'fps takes the frame shown at each tick, keyframesOnly only keyframes: give one of them'],

@@ -125,7 +125,7 @@ export function checkGeometry(options: FrameGeometryOptions): FrameGeometrySetti
   const size = options.size === undefined ? undefined : checkSize(options.size);
   const maxSide = options.maxSide === undefined ? undefined : checkInteger('maxSide', options.maxSide, 1);
   if (size && maxSide !== undefined) {
-    throw conflictingOptions('maxSide', 'size', 'size says the output size itself; to bound the longer side, give maxSide alone');
+    throw conflictingOptions('maxSide', 'size', 'size sets the output dimensions itself; to bound the longer side, give maxSide alone');
   }
   return {
     size,

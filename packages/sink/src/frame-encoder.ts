@@ -32,7 +32,7 @@ const BGR_TO_RGB: [[number, number, number], [number, number, number], [number, 
  */
 export function checkFormatForExtension(format: PixelFormat, ext: ImageExtension): void {
   if (format === 'rgb48' && ext !== 'png') {
-    throw conflictingOptions('pixelFormat', 'ext', `${ext} files hold 8 bits per channel; write rgb48 frames as png (16-bit)`);
+    throw conflictingOptions('pixelFormat', 'ext', `${ext} files hold 8 bits per channel; write rgb48 as png (16-bit)`);
   }
 }
 
