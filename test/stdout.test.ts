@@ -6,6 +6,8 @@
  * - y4m: `ffmpeg -f yuv4mpegpipe -i - -pix_fmt rgb24` gives the raw frames back within Y4M_MAX_DIFFERENCE levels on
  *   any channel of any pixel and Y4M_MEAN_DIFFERENCE on average (full-range BT.601 4:4:4: no chroma subsampling, only
  *   8-bit rounding of the matrix both ways), on a fixture of saturated colours with sharp edges;
+ * - the stderr line of raw stays with --quiet (y4m's header says the same); the rate is the video's exact one, or an
+ *   --fps as the nearest fraction; frames picked one by one are stamped with the video's rate, and the line says so;
  * - a reader that closes early (`| head -c N`) ends the run with exit 0 and nothing but the run's own lines on stderr;
  * - a slow reader holds back decoding: the bytes queued in the output and the frames decoded ahead of it stay bounded;
  * - flags that only mean something for files are refused with exit 2.
@@ -127,10 +129,10 @@ describe('framepipe frames --to-stdout raw', () => {
     assert.deepEqual(await readCodes(names.map((name) => join(dir, name))), RANGE);
   });
 
-  test('-o - is --to-stdout raw', async () => {
+  test('-o - is --to-stdout raw; --quiet keeps the line that says what the bytes are, and nothing else', async () => {
     const result = await shell(`${framepipe} frames '${clip}' -o - --start ${START} --end ${END} --quiet`);
     assert.deepEqual(result.statuses, [0], result.stderr);
-    assert.equal(result.stderr, '');
+    assert.equal(result.stderr, `${stderr.split('\n')[0]}\n`);
     assert.ok(result.stdout.equals(raw));
   });
 });
@@ -139,6 +141,7 @@ describe('framepipe frames --to-stdout y4m', () => {
   test('ffmpeg -f yuv4mpegpipe reads it: the frames, their size and rate, and their colours within the bounds', async () => {
     const y4m = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --start ${START} --end ${END} --quiet`);
     assert.deepEqual(y4m.statuses, [0], y4m.stderr);
+    assert.equal(y4m.stderr, '', 'with --quiet, y4m has no stderr line: its header says the size, rate and format');
     const header = 'YUV4MPEG2 W640 H360 F25:1 Ip A1:1 C444 XCOLORRANGE=FULL\n';
     assert.equal(y4m.stdout.subarray(0, header.length + 6).toString('latin1'), `${header}FRAME\n`);
     assert.equal(y4m.stdout.length, header.length + RANGE.length * (6 + FRAME_BYTES));
@@ -152,7 +155,7 @@ describe('framepipe frames --to-stdout y4m', () => {
   });
 
   test('the stderr line names the stream and the ffmpeg input options', async () => {
-    const result = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --frames 3 > /dev/null`);
+    const result = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --start 3 --end 3 > /dev/null`);
     assert.deepEqual(result.statuses, [0], result.stderr);
     assert.equal(result.stderr.split('\n')[0], 'Writing YUV4MPEG2 (yuv444p, full range, BT.601), 640x360 at 25 fps, to stdout; read it with: ffmpeg -f yuv4mpegpipe -i - …');
   });
@@ -161,7 +164,7 @@ describe('framepipe frames --to-stdout y4m', () => {
 describe('--to-stdout with --pixel-format and --size', () => {
   test('raw bgr24 and gray8 are ffmpeg\'s own bytes of those formats; the stderr line names the format', async () => {
     for (const [format, ffmpegName, channels] of [['bgr24', 'bgr24', 3], ['gray8', 'gray', 1]] as const) {
-      const result = await shell(`${framepipe} frames '${clip}' --to-stdout raw --pixel-format ${format} --frames 7`);
+      const result = await shell(`${framepipe} frames '${clip}' --to-stdout raw --pixel-format ${format} --start 7 --end 7`);
       assert.deepEqual(result.statuses, [0], result.stderr);
       const size = WIDTH * HEIGHT * channels;
       assert.equal(result.stderr.split('\n')[0], `Writing raw ${ffmpegName} frames, 640x360 at 25 fps, to stdout; read it with: ffmpeg -f rawvideo -pix_fmt ${ffmpegName} -s 640x360 -r 25 -i - …`);
@@ -179,12 +182,59 @@ describe('--to-stdout with --pixel-format and --size', () => {
     }
   });
 
+  test('an --fps is stamped as the nearest fraction, never 0, and the same in the raw line\'s -r', async () => {
+    const cases = [
+      ['0.0001', '1:10000', '1/10000'],
+      ['0.3333333333', '1:3', '1/3'],
+      [String(30000 / 1001), '30000:1001', '30000/1001'],
+      ['29.97', '2997:100', '2997/100'],
+    ] as const;
+    for (const [fps, y4mRate, ffmpegRate] of cases) {
+      const y4m = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --fps ${fps} --end-time 0.1 --quiet | head -c 40`);
+      assert.deepEqual(y4m.statuses, [0, 0], y4m.stderr);
+      assert.match(y4m.stdout.toString('latin1'), new RegExp(`^YUV4MPEG2 W640 H360 F${y4mRate} Ip `), `--fps ${fps}`);
+      const raw = await shell(`${framepipe} frames '${clip}' --to-stdout raw --fps ${fps} --end-time 0.1 --quiet > /dev/null`);
+      assert.deepEqual(raw.statuses, [0], raw.stderr);
+      assert.match(raw.stderr, new RegExp(`^Writing raw rgb24 frames, 640x360 at ${ffmpegRate} fps, to stdout; read it with: ffmpeg -f rawvideo -pix_fmt rgb24 -s 640x360 -r ${ffmpegRate} -i - …\n$`), `--fps ${fps}`);
+    }
+  });
+
+  test('a video at 30000/1001 fps is stamped with that exact rate, divided by --step', async () => {
+    const ntsc = join(work, 'ntsc.mp4');
+    await run('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc=size=64x48:rate=30000/1001', '-frames:v', '4', '-c:v', 'mpeg4', ntsc]);
+    for (const [flags, rate] of [['', '30000:1001'], ['--step 2', '15000:1001']] as const) {
+      const result = await shell(`${framepipe} frames '${ntsc}' --to-stdout y4m ${flags} --quiet | head -c 40`);
+      assert.deepEqual(result.statuses, [0, 0], result.stderr);
+      assert.match(result.stdout.toString('latin1'), new RegExp(`^YUV4MPEG2 W64 H48 F${rate} Ip `), flags);
+    }
+  });
+
+  test('frames picked one by one are stamped with the video\'s rate, and the stderr line says it is only a label', async () => {
+    const label = "at 25 fps (the video's rate as a label: the frames picked are not evenly spaced in time, and play at that pace whatever their times), to stdout";
+    for (const flags of ['--frames 2,9', '--timestamps 0.1,0.5', '--keyframes-only']) {
+      for (const format of ['raw', 'y4m']) {
+        const result = await shell(`${framepipe} frames '${clip}' --to-stdout ${format} ${flags} > /dev/null`);
+        assert.deepEqual(result.statuses, [0], result.stderr);
+        assert.ok(result.stderr.split('\n')[0]!.includes(label), `${format} ${flags}: ${result.stderr}`);
+      }
+    }
+    for (const flags of ['--start 2 --end 9', '--step 3', '--fps 5']) {
+      const result = await shell(`${framepipe} frames '${clip}' --to-stdout raw ${flags} > /dev/null`);
+      assert.deepEqual(result.statuses, [0], result.stderr);
+      assert.ok(!result.stderr.includes('a label'), `${flags}: evenly spaced`);
+    }
+    const picked = await pipeVideoFrames(clip, new Writable({ write: (_chunk: Buffer, _e, cb) => cb() }), { frames: [2, 9] });
+    assert.deepEqual([picked.info?.frameRate, picked.info?.evenlySpaced], [{ num: 25, den: 1 }, false]);
+    const range = await pipeVideoFrames(clip, new Writable({ write: (_chunk: Buffer, _e, cb) => cb() }), { start: 2, end: 9 });
+    assert.equal(range.info?.evenlySpaced, true);
+  });
+
   test('y4m of gray8 frames is a Cmono stream; a smaller --size is the size in its header', async () => {
     const gray = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --pixel-format gray8 --frames 2 --quiet`);
     assert.deepEqual(gray.statuses, [0], gray.stderr);
     assert.equal(gray.stdout.subarray(0, gray.stdout.indexOf(10) + 1).toString('latin1'), 'YUV4MPEG2 W640 H360 F25:1 Ip A1:1 Cmono XCOLORRANGE=FULL\n');
     assert.equal(gray.stdout.length, gray.stdout.indexOf(10) + 1 + 6 + WIDTH * HEIGHT);
-    const small = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --size 320x --frames 2,3 | ffmpeg -v error -f yuv4mpegpipe -i - -pix_fmt rgb24 -f rawvideo -`);
+    const small = await shell(`${framepipe} frames '${clip}' --to-stdout y4m --size 320x --start 2 --end 3 | ffmpeg -v error -f yuv4mpegpipe -i - -pix_fmt rgb24 -f rawvideo -`);
     assert.deepEqual(small.statuses, [0, 0], small.stderr);
     assert.match(small.stderr, /^Writing YUV4MPEG2 \(yuv444p, full range, BT\.601\), 320x180 at 25 fps, to stdout/);
     assert.deepEqual(codesOf(small.stdout, 320, 180), [2, 3]);
@@ -332,6 +382,6 @@ describe('RawVideoSink', () => {
     sink.end(frame);
     await new Promise<void>((resolve, reject) => sink.on('close', () => resolve()).on('error', reject));
     assert.deepEqual(Buffer.concat(chunks), Buffer.from([1, 2, 3, 4]));
-    assert.deepEqual(infos, [{ format: 'raw', width: 2, height: 2, pixelFormat: 'gray', streamPixelFormat: 'gray', frameRate: { num: 25, den: 1 }, ffmpegInput: '-f rawvideo -pix_fmt gray -s 2x2 -r 25 -i -' }]);
+    assert.deepEqual(infos, [{ format: 'raw', width: 2, height: 2, pixelFormat: 'gray', streamPixelFormat: 'gray', frameRate: { num: 25, den: 1 }, evenlySpaced: true, ffmpegInput: '-f rawvideo -pix_fmt gray -s 2x2 -r 25 -i -' }]);
   });
 });

@@ -85,13 +85,17 @@ export function checkFramesArgs(args: FramesArgs): true | string {
   return true;
 }
 
-/** The line on stderr before the first frame: what the bytes on stdout are, and how ffmpeg reads them. */
+/**
+ * The line on stderr before the first frame: what the bytes on stdout are, and how ffmpeg reads them. For raw bytes
+ * it is the only place that says so, and is printed even with --quiet; a y4m header says it itself.
+ */
 function describeStream(info: RawVideoInfo): string {
   const { num, den } = info.frameRate;
   const rate = den === 1 ? `${num}` : `${num}/${den}`;
   const yuv = info.streamPixelFormat.startsWith('yuv') ? ', BT.601' : '';
   const what = info.format === 'raw' ? `raw ${info.pixelFormat} frames` : `YUV4MPEG2 (${info.streamPixelFormat}, full range${yuv})`;
-  return `Writing ${what}, ${info.width}x${info.height} at ${rate} fps, to stdout; read it with: ffmpeg ${info.ffmpegInput} …\n`;
+  const label = info.evenlySpaced ? '' : " (the video's rate as a label: the frames picked are not evenly spaced in time, and play at that pace whatever their times)";
+  return `Writing ${what}, ${info.width}x${info.height} at ${rate} fps${label}, to stdout; read it with: ffmpeg ${info.ffmpegInput} …\n`;
 }
 
 /** `framepipe frames --to-stdout`: the frames on stdout, progress and notes on stderr. */
@@ -116,7 +120,7 @@ async function runFramesToStdout(args: FramesArgs, format: RawVideoFormat, io: C
       progress: progress.tick,
       onStart: (info) => {
         described = true;
-        if (!args.quiet) io.stderr.write(describeStream(info));
+        if (!args.quiet || info.format === 'raw') io.stderr.write(describeStream(info));
       },
       signal: io.signal,
       stats,

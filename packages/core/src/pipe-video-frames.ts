@@ -53,6 +53,7 @@ export async function pipeVideoFrames(source: ByteSourceInput, output: NodeJS.Wr
       open: () => openFrameStages(byteSource, settings.selection, { ...decodeOptionsOf(settings), budget, pool, highWaterMark: 1 }),
       opened: (stages) => {
         sink.frameRate = deliveredRate(stages, settings.selection);
+        sink.evenlySpaced = evenlySpaced(settings.selection);
       },
     });
   } catch (error) {
@@ -66,16 +67,53 @@ export async function pipeVideoFrames(source: ByteSourceInput, output: NodeJS.Wr
 }
 
 /**
- * The rate the frames come at: `fps` when the selection samples by it, else the video's average rate divided by the
- * step of a range (25 when the video has none).
+ * The rate the frames come at: `fps` when the selection samples by it (as the nearest fraction with a denominator up
+ * to {@link MAX_RATE_DENOMINATOR}: 2.5 is 5/2, 30000/1001 stays exact), else the video's average rate, exact as the
+ * demuxer gives it, divided by the step of a range (25 when the video has none).
  */
 function deliveredRate(stages: FrameStages, selection: Selection): { num: number; den: number } {
   const fps = selection.window?.fps;
-  // A rate in thousandths covers 29.97 and 0.5 alike.
-  const rate = fps !== undefined ? { num: Math.round(fps * 1000), den: 1000 } : (stages.info?.frameRate ?? { num: 25, den: 1 });
-  const den = rate.den * (fps !== undefined ? 1 : selection.step);
+  if (fps !== undefined) return nearestFraction(fps, MAX_RATE_DENOMINATOR);
+  const rate = stages.info?.frameRate ?? { num: 25, den: 1 };
+  const den = rate.den * selection.step;
   const divisor = gcd(rate.num, den);
   return { num: rate.num / divisor, den: den / divisor };
+}
+
+/**
+ * False when the frames are picked one by one (a list of frame numbers or times, or keyframes only): no rate spaces
+ * them, so the stamped one is a label.
+ */
+function evenlySpaced(selection: Selection): boolean {
+  return selection.frames === undefined && selection.timestamps === undefined && !selection.keyframesOnly;
+}
+
+/** A y4m rate is two 32-bit integers; a denominator of a million gives any rate typed with six decimals exactly. */
+const MAX_RATE_DENOMINATOR = 1_000_000;
+
+/**
+ * The fraction nearest to `x > 0` whose denominator is at most `maxDen`, by continued fractions (the last convergent
+ * within the bound, or the semiconvergent after it when that is nearer); never 0, the smallest being `1/maxDen`.
+ */
+function nearestFraction(x: number, maxDen: number): { num: number; den: number } {
+  // Convergents p/q: p(k) = a(k) p(k-1) + p(k-2), likewise q.
+  let [p0, q0, p1, q1] = [0, 1, 1, 0];
+  let rest = x;
+  for (;;) {
+    const a = Math.floor(rest);
+    const q2 = q0 + a * q1;
+    if (q2 > maxDen) break;
+    [p0, q0, p1, q1] = [p1, q1, p0 + a * p1, q2];
+    if (p1 / q1 === x || rest === a) break;
+    rest = 1 / (rest - a);
+  }
+  // The largest semiconvergent within the bound, kept when nearer than the last convergent.
+  const k = Math.floor((maxDen - q0) / q1);
+  const [ps, qs] = [p0 + k * p1, q0 + k * q1];
+  const [num, den] = q1 > 0 && Math.abs(ps / qs - x) >= Math.abs(p1 / q1 - x) ? [p1, q1] : [ps, qs];
+  if (num === 0 || den === 0) return { num: 1, den: maxDen };
+  const divisor = gcd(num, den);
+  return { num: num / divisor, den: den / divisor };
 }
 
 function gcd(a: number, b: number): number {

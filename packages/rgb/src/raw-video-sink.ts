@@ -13,7 +13,7 @@ import {
   AV_PIX_FMT_YUV444P16LE,
 } from 'node-av/constants';
 import type { AVPixelFormat } from 'node-av/constants';
-import { ErrorCode, FramepipeError, StageBuffers, checkBudget, checkPool, checkOneOf, assertKnownKeys, assertOptionsObject, invalidOption } from '@framepipe/common';
+import { ErrorCode, FramepipeError, StageBuffers, checkBoolean, checkBudget, checkPool, checkOneOf, assertKnownKeys, assertOptionsObject, invalidOption } from '@framepipe/common';
 import { PIXEL_LAYOUT } from '@framepipe/common';
 import type { BufferPool, FrameBudget, PixelFormat } from '@framepipe/common';
 import type { RgbFrame } from './rgb-converter.ts';
@@ -63,6 +63,11 @@ export interface RawVideoInfo {
   readonly streamPixelFormat: string;
   /** Frames per second the stream is stamped with. */
   readonly frameRate: { readonly num: number; readonly den: number };
+  /**
+   * False when the frames were picked one by one (a list of frames or times, keyframes only): they are not evenly
+   * spaced in time, so `frameRate` is only a label and a player shows them at that pace, whatever their times.
+   */
+  readonly evenlySpaced: boolean;
   /** The ffmpeg input options that read the bytes from stdin, e.g. `-f rawvideo -pix_fmt rgb24 -s 320x240 -r 25 -i -`. */
   readonly ffmpegInput: string;
 }
@@ -84,6 +89,12 @@ export interface RawVideoSinkOptions {
    * @default 25/1
    */
   frameRate?: { num: number; den: number } | undefined;
+  /**
+   * False when the frames are not evenly spaced in time (picked one by one), so the rate is only a label: said in
+   * {@link RawVideoInfo.evenlySpaced}. Read at the first frame, as `frameRate`.
+   * @default true
+   */
+  evenlySpaced?: boolean | undefined;
   /** Called once, before the first frame's bytes are written, with what a reader must be told. */
   onStart?: ((info: RawVideoInfo) => void) | undefined;
   /** Called with `1` after each frame's bytes are handed to the output. */
@@ -99,7 +110,7 @@ export interface RawVideoSinkOptions {
   highWaterMark?: number | undefined;
 }
 
-const KNOWN_OPTIONS = ['format', 'frameRate', 'onStart', 'progress', 'budget', 'pool', 'highWaterMark'] as const;
+const KNOWN_OPTIONS = ['format', 'frameRate', 'evenlySpaced', 'onStart', 'progress', 'budget', 'pool', 'highWaterMark'] as const;
 
 /**
  * Writes frames as one byte stream into a Node Writable (`process.stdout`, a child process's stdin, a socket), in the
@@ -119,6 +130,8 @@ export class RawVideoSink extends Writable {
   readonly format: RawVideoFormat;
   /** Frames per second the stream is stamped with; read at the first frame. */
   frameRate: { num: number; den: number };
+  /** False when the frames are not evenly spaced in time, so `frameRate` is only a label; read at the first frame. */
+  evenlySpaced: boolean;
   /** What the stream holds, once the first frame has come; null before. */
   info: RawVideoInfo | null = null;
   /** Frames whose bytes were handed to the output. */
@@ -153,6 +166,7 @@ export class RawVideoSink extends Writable {
     this.#output = output;
     this.format = checkOneOf('format', opts.format ?? 'raw', RAW_VIDEO_FORMATS);
     this.frameRate = opts.frameRate ?? { num: 25, den: 1 };
+    this.evenlySpaced = checkBoolean('evenlySpaced', opts.evenlySpaced, true);
     this.#onStart = opts.onStart;
     this.#progress = opts.progress;
     this.#budget = checkBudget(opts.budget);
@@ -247,7 +261,8 @@ export class RawVideoSink extends Writable {
     const rate = den === 1 ? String(num) : `${num}/${den}`;
     const ffmpegInput =
       this.format === 'raw' ? `-f rawvideo -pix_fmt ${pixelFormat} -s ${width}x${height} -r ${rate} -i -` : '-f yuv4mpegpipe -i -';
-    this.info = { format: this.format, width, height, pixelFormat, streamPixelFormat, frameRate: { num, den }, ffmpegInput };
+    const { evenlySpaced } = this;
+    this.info = { format: this.format, width, height, pixelFormat, streamPixelFormat, frameRate: { num, den }, evenlySpaced, ffmpegInput };
     this.#onStart?.(this.info);
     if (this.format === 'y4m') {
       const header = Buffer.from(`YUV4MPEG2 W${width} H${height} F${num}:${den} Ip A1:1 ${described.y4m}\n`);
