@@ -267,6 +267,13 @@ export class Demuxer extends Readable {
   async #seekFrame(pts: bigint): Promise<void> {
     this.#throwIfStopping();
     this.#seeked = true;
+    // FFmpeg goes a short way forward by reading, and refuses to once its I/O has met the end of the file, without
+    // asking the source again: after the end of a part (see Demuxer.route) the seek would then land on a keyframe
+    // just past that end and find no packet there. A seek to where the I/O stands falls inside its buffer: it reads
+    // nothing and clears that end. (Asking FFmpeg whether it is at the end would read, so this is done every time.)
+    await this.#inFlight.track(this.#io!.seek(BigInt(this.#position), AVSEEK_SET));
+    // Teardown may have begun while it ran.
+    this.#throwIfStopping();
     const ret = await this.#inFlight.track(this.#format!.seekFrame(this.info.streamIndex, pts, AVSEEK_FLAG_BACKWARD));
     if (ret < 0) throw this.#failure(ret, `Cannot seek in ${this.source.description} to pts ${pts}`);
   }
