@@ -5,11 +5,12 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { rm, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import { RunStats, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
 import type { RgbFrame, SelectionOptions } from '@framepipe/core';
+import { deriveWithFfmpeg, ffmpegPictures } from './support/ffmpeg-reference.ts';
 import { H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
 import { readFrameCode } from './support/frame-code.ts';
@@ -130,6 +131,57 @@ for (const [specName, { spec, fooled }] of Object.entries(SPECS)) {
     });
   }
 }
+
+/**
+ * Two recordings joined with `ffmpeg -f concat -c copy`: 40 frames at 25 fps, then 100 at 50 fps (codes 0-39, then
+ * 0-99 again), with grain so that a GOP of 8 frames takes about 110 KB. In the second one FFmpeg's seek to a keyframe
+ * lands on the keyframe before it. A part of a sparse decode that starts two GOPs after the end of the one before is
+ * read from its own keyframe, over 96 KB on (the demuxer does not read across that gap), but the seek lands on the
+ * keyframe just after that end, which FFmpeg reaches by reading on: it did not, since its reading had met the end
+ * of the part before, and the part's frames were lost.
+ */
+describe('a spliced VFR MP4 whose seeks land a keyframe early, just past the end of the part before', () => {
+  let file: string;
+  /** The code each frame shows in ffmpeg's decode, by frame number. */
+  let codes: number[];
+
+  before(async () => {
+    dir ??= await tempDir('framepipe-seeks-');
+    const spec = { codec: 'h264', container: 'mp4', width: 320, height: 240, bFrames: 2, gop: 8, grain: true } as const;
+    const first = await makeFixture({ ...spec, frames: 40, fps: 25, bitRate: 3_000_000 });
+    const second = await makeFixture({ ...spec, frames: 100, fps: 50, bitRate: 6_000_000 });
+    const list = join(dir, `${basename(first, '.mp4')}+${basename(second, '.mp4')}.txt`);
+    await writeFile(list, `file '${first}'\nfile '${second}'\n`);
+    file = await deriveWithFfmpeg(list, { inputArgs: ['-f', 'concat', '-safe', '0'], args: ['-c', 'copy'], ext: 'mp4', name: 'spliced-vfr' });
+    codes = await ffmpegPictures(file);
+    assert.equal(codes.length, 140);
+  });
+
+  /** Runs a selection: it must give the frames `expected`, each showing what ffmpeg shows for its number, none missing. */
+  async function assertGives(selection: SelectionOptions, expected: number[]): Promise<void> {
+    const stats = new RunStats();
+    const numbers: number[] = [];
+    for await (const frame of streamVideoFrames(file, { ...selection, stats })) {
+      assert.equal(readFrameCode(frame.data, frame.width, frame.height), codes[frame.index], `picture of frame ${frame.index}`);
+      numbers.push(frame.index);
+    }
+    const label = JSON.stringify(selection);
+    assert.deepEqual(numbers, expected, `frame numbers of ${label}`);
+    assert.deepEqual(stats.framesMissing, { beforeKeyframe: 0, editList: 0, corrupt: 0, pastEnd: 0, other: 0 }, `nothing missing in ${label}`);
+  }
+
+  test('a frame list gives every frame listed', async () => {
+    for (const frames of [[60, 75], [61, 76], [62, 78]]) await assertGives({ frames }, frames);
+  });
+
+  test("fps gives the frames of ffmpeg's fps filter with round=up", async () => {
+    // Each picture ffmpeg's filter gives, found in its full decode from the one before on (codes repeat after the splice).
+    let at = 0;
+    const expected = [...new Set((await ffmpegPictures(file, { filter: 'fps=fps=3:round=up' })).map((code) => (at = codes.indexOf(code, at))))];
+    assert.equal(expected.includes(-1), false);
+    await assertGives({ fps: 3 }, expected);
+  });
+});
 
 /** The frame numbers a selection gives in a 60-frame video at 25 fps, in order. */
 function expectedFrames(selection: SelectionOptions): number[] {
