@@ -398,7 +398,11 @@ export class RgbConverter extends Transform {
       this.#cropper.free();
       this.#cropper = null;
     }
-    this.#cropper ??= CropGraph.open(frame, at);
+    if (!this.#cropper && !CROP_FILTER_REFUSES.has(format)) {
+      this.#cropper = CropGraph.open(frame, at);
+      // Remembered, so that frames of that format are not each sent to build and free a graph that will not crop.
+      if (!this.#cropper) CROP_FILTER_REFUSES.add(format);
+    }
     return this.#cropper?.crop(frame) ?? this.#copiedCrop(frame, at, layout);
   }
 
@@ -545,6 +549,9 @@ function planeLayout(format: AVPixelFormat): PlaneLayout {
   PLANE_LAYOUTS.set(format, layout);
   return layout;
 }
+
+/** Formats FFmpeg's `crop` filter does not take (packed 4:2:2): their crops are copied. Found once per process. */
+const CROP_FILTER_REFUSES = new Set<AVPixelFormat>();
 
 /**
  * FFmpeg's `crop` filter between a buffer source and a sink, for frames of one format, size and colour tags: it gives
