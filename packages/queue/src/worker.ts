@@ -361,15 +361,19 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   for (const worker of workers) worker.on('error', () => {});
   // Save a plan that BullMQ failed without running it (its workers died under it more often than maxStalledCount
   // allows): its video has ended, failed, or the batch would never end. (A shard's is found by its video's job.)
+  // The job has left `active` before this runs, so the idle check and the shutdown wait for what is still saving.
+  const saving = new Set<Promise<void>>();
   workers[0]!.on('failed', (job, error) => {
     if (!job || !isDeferredFailure(error)) return;
-    void (async () => {
+    const task = (async () => {
       const record = checkJob.plan(job.data, job.id);
       const batch = new BatchRecord(records, record.batch);
       const failure = diedFailure(record, error.message);
       await batch.failed(record.video, undefined, failure);
       await batch.videoEnded(record, await destinationOf(record.out), { frames: 0, status: 'failed', code: failure.code });
     })().catch(() => {});
+    saving.add(task);
+    void task.finally(() => saving.delete(task));
   });
 
   const stop = async () => {
@@ -386,13 +390,17 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   const idle = new Promise<void>((resolve) => {
     if (!exitWhenIdle) return;
     const queues = Object.values(QUEUE_NAMES).map((name) => new Queue(name, { connection: records }));
+    let quiet = 0;
     const check = async () => {
       let open = 0;
       for (const queue of queues) {
         const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'waiting-children');
         for (const count of Object.values(counts)) open += count;
       }
-      if (open === 0) {
+      // Two quiet readings in a row: a job failed by the stall check leaves the counts a moment before its 'failed'
+      // event reaches this process.
+      quiet = open === 0 && saving.size === 0 ? quiet + 1 : 0;
+      if (quiet >= 2) {
         await Promise.all(queues.map((queue) => queue.close()));
         resolve();
       } else idleTimer = setTimeout(() => void check().catch(() => (idleTimer = setTimeout(check, 500))), 500);
@@ -404,6 +412,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
   } finally {
     clearTimeout(idleTimer);
     await stop();
+    await Promise.all(saving);
     await flows.close();
     await videos.close();
     for (const redis of connections) redis.disconnect();
