@@ -9,13 +9,30 @@
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { streamVideoFrames, streamVideoFramesToDir } from '../packages/core/src/index.ts';
-import { Decoder } from '../packages/decoder/src/index.ts';
-import { Demuxer } from '../packages/demuxer/src/index.ts';
-import { FileSource } from '../packages/http-source/src/index.ts';
-import { streamx } from './deps.ts';
-import { RssSampler, dirFiles, procStatusBytes } from './measure.ts';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { streamxOf } from './deps.ts';
+import { RssSampler, ThreadCpuSampler, dirFiles, procStatusBytes } from './measure.ts';
+import type { ThreadCpu } from './measure.ts';
+
+/** The checkout whose code a case measures unless its spec names another (`--baseline`): this one. */
+export const ROOT = resolve(import.meta.dirname, '..');
+
+/**
+ * framepipe's packages from the checkout at `root`, by path: the bench measures this checkout's code by default, and
+ * another checkout's (the baseline) with the same measuring code. The types are this checkout's.
+ */
+async function packagesOf(root: string) {
+  const load = (name: string) => import(pathToFileURL(join(root, 'packages', name, 'src/index.ts')).href);
+  return {
+    core: (await load('core')) as typeof import('../packages/core/src/index.ts'),
+    decoder: (await load('decoder')) as typeof import('../packages/decoder/src/index.ts'),
+    demuxer: (await load('demuxer')) as typeof import('../packages/demuxer/src/index.ts'),
+    source: (await load('http-source')) as typeof import('../packages/http-source/src/index.ts'),
+    streamx: streamxOf(root),
+  };
+}
+type Packages = Awaited<ReturnType<typeof packagesOf>>;
 
 /** The kinds of run: framepipe in this process, or Debian's ffmpeg as a child of it. */
 export const CASE_KINDS = ['decode', 'rgb', 'rgb-reuse', 'jpeg', 'png', 'webp', 'ffmpeg-jpeg', 'ffmpeg-png', 'rgb-224', 'jpeg-224'] as const;
@@ -35,6 +52,8 @@ export interface CaseSpec {
   /** Extra options of `streamVideoFramesToDir` (the 4K case). */
   readonly queueMaxSize?: number | undefined;
   readonly maxWriteWorkers?: number | undefined;
+  /** The checkout whose packages run (default: this one). */
+  readonly root?: string | undefined;
 }
 
 /** What one run measured. */
@@ -53,6 +72,8 @@ export interface CaseResult {
   readonly outputBytes: number;
   /** The process that ran the case (for the profiler's clean-up). */
   readonly pid: number;
+  /** CPU ms of the timed window by kind of thread (in-process cases only). */
+  readonly threads?: ThreadCpu | undefined;
 }
 
 /** Under `bench/profile.ts`: perf's control FIFO, to record only the measured window. */
@@ -64,6 +85,7 @@ type Measured = Omit<CaseResult, 'outputFiles' | 'outputBytes' | 'pid'>;
 async function measureInProcess(work: () => Promise<number>): Promise<Measured> {
   const startRss = process.memoryUsage.rss();
   const sampler = new RssSampler(20);
+  const threadCpu = new ThreadCpuSampler(50);
   if (perfControl) writeFileSync(perfControl, 'enable\n');
   const cpu = process.cpuUsage();
   const t0 = performance.now();
@@ -73,6 +95,7 @@ async function measureInProcess(work: () => Promise<number>): Promise<Measured> 
   if (perfControl) writeFileSync(perfControl, 'disable\n');
   const sampledPeakRss = sampler.stop();
   return {
+    threads: threadCpu.stop(),
     frames,
     wallMs,
     cpuMs: (used.user + used.system) / 1000,
@@ -83,7 +106,7 @@ async function measureInProcess(work: () => Promise<number>): Promise<Measured> 
 }
 
 /** Demuxer and Decoder stages only, every frame freed as it comes out: the ceiling for everything else. */
-async function decodeOnly(clip: string, limit: number | undefined): Promise<number> {
+async function decodeOnly({ source: { FileSource }, demuxer: { Demuxer }, decoder: { Decoder }, streamx }: Packages, clip: string, limit: number | undefined): Promise<number> {
   const source = new FileSource(clip);
   try {
     const demuxer = new Demuxer(source);
@@ -104,17 +127,17 @@ async function decodeOnly(clip: string, limit: number | undefined): Promise<numb
   }
 }
 
-async function rgbIteration(clip: string, limit: number | undefined, reuseBuffers = false, geometry = {}): Promise<number> {
+async function rgbIteration({ core }: Packages, clip: string, limit: number | undefined, reuseBuffers = false, geometry = {}): Promise<number> {
   let frames = 0;
-  for await (const frame of streamVideoFrames(clip, { reuseBuffers, ...geometry, ...(limit === undefined ? {} : { end: limit - 1 }) })) {
+  for await (const frame of core.streamVideoFrames(clip, { reuseBuffers, ...geometry, ...(limit === undefined ? {} : { end: limit - 1 }) })) {
     if (frame.data.length === 0) throw new Error(`frame ${frame.index} has no pixels`);
     frames++;
   }
   return frames;
 }
 
-async function toDir(spec: CaseSpec, ext: 'jpg' | 'png' | 'webp', out: string, geometry = {}): Promise<number> {
-  const paths = await streamVideoFramesToDir(spec.clip, out, {
+async function toDir({ core }: Packages, spec: CaseSpec, ext: 'jpg' | 'png' | 'webp', out: string, geometry = {}): Promise<number> {
+  const paths = await core.streamVideoFramesToDir(spec.clip, out, {
     ext,
     ...geometry,
     ...(spec.frames === undefined ? {} : { end: spec.frames - 1 }),
@@ -162,22 +185,23 @@ async function runCase(spec: CaseSpec): Promise<CaseResult> {
     await rm(out, { recursive: true, force: true });
     await mkdir(out, { recursive: true });
   }
+  const code = await packagesOf(spec.root ?? ROOT);
   let measured: Measured;
   switch (spec.kind) {
     case 'decode':
-      measured = await measureInProcess(() => decodeOnly(spec.clip, spec.frames));
+      measured = await measureInProcess(() => decodeOnly(code, spec.clip, spec.frames));
       break;
     case 'rgb':
-      measured = await measureInProcess(() => rgbIteration(spec.clip, spec.frames));
+      measured = await measureInProcess(() => rgbIteration(code, spec.clip, spec.frames));
       break;
     case 'rgb-reuse':
-      measured = await measureInProcess(() => rgbIteration(spec.clip, spec.frames, true));
+      measured = await measureInProcess(() => rgbIteration(code, spec.clip, spec.frames, true));
       break;
     case 'jpeg':
     case 'png':
     case 'webp': {
       const dir = needOut();
-      measured = await measureInProcess(() => toDir(spec, spec.kind === 'jpeg' ? 'jpg' : (spec.kind as 'png' | 'webp'), dir));
+      measured = await measureInProcess(() => toDir(code, spec, spec.kind === 'jpeg' ? 'jpg' : (spec.kind as 'png' | 'webp'), dir));
       break;
     }
     case 'ffmpeg-jpeg':
@@ -185,11 +209,11 @@ async function runCase(spec: CaseSpec): Promise<CaseResult> {
       measured = await ffmpegRun(spec, spec.kind === 'ffmpeg-jpeg' ? 'jpg' : 'png', needOut());
       break;
     case 'rgb-224':
-      measured = await measureInProcess(() => rgbIteration(spec.clip, spec.frames, false, MODEL_INPUT));
+      measured = await measureInProcess(() => rgbIteration(code, spec.clip, spec.frames, false, MODEL_INPUT));
       break;
     case 'jpeg-224': {
       const dir = needOut();
-      measured = await measureInProcess(() => toDir(spec, 'jpg', dir, MODEL_INPUT));
+      measured = await measureInProcess(() => toDir(code, spec, 'jpg', dir, MODEL_INPUT));
       break;
     }
   }

@@ -36,11 +36,16 @@ const fromDecoder = createRequire(new URL('../packages/decoder/package.json', im
 /** The sharp that @framepipe/sink encodes with. */
 export const sharp = fromSink('sharp') as SharpModule;
 
-/** The streamx that the stages are built on: just enough to run a pipeline of them into a consumer of ours. */
-export const streamx = fromSink('streamx') as {
+/** Just enough of streamx to run a pipeline of the stages into a consumer of ours. */
+export interface Streamx {
   Writable: new <T>(options: { write(data: T, cb: (error: Error | null) => void): void }) => object;
   pipelinePromise(...streams: object[]): Promise<void>;
-};
+}
+
+/** The streamx that the stages of the checkout at `root` are built on. */
+export function streamxOf(root: string): Streamx {
+  return createRequire(join(root, 'packages/sink/package.json'))('streamx') as Streamx;
+}
 
 /** Versions of node-av, of the FFmpeg it is built on, and of sharp and its libvips. */
 export function libraryVersions(): { nodeAv: string; nodeAvFfmpeg: string; sharp: string; libvips: string } {
