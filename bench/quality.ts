@@ -2,9 +2,14 @@
  * Picture quality of the written files against the exact RGB frames: the frames `streamVideoFrames` yields, which
  * are what the encoders were given. Each file is decoded with sharp to packed RGB and compared byte for byte.
  */
+import { execFile } from 'node:child_process';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { streamVideoFrames } from '../packages/core/src/index.ts';
 import { sharp } from './deps.ts';
+
+const run = promisify(execFile);
 
 /** The exact RGB frames of the sampled frame numbers. */
 export interface Reference {
@@ -20,6 +25,8 @@ export interface Quality {
   /** Every sampled frame decoded to exactly the reference bytes. */
   readonly identical: boolean;
   readonly frames: number;
+  /** Mean size of the sampled files. */
+  readonly bytesPerFrame: number;
 }
 
 /** `count` frame numbers spread evenly over `0..total-1`, first and last included. */
@@ -51,10 +58,15 @@ function squaredError(a: Uint8Array, b: Uint8Array): number {
   return sum;
 }
 
-function pooledQuality(errors: readonly number[], bytesPerFrame: number): Quality {
+function pooledQuality(errors: readonly number[], pixelBytes: number, fileBytes: number): Quality {
   const total = errors.reduce((a, b) => a + b, 0);
-  const mse = total / (bytesPerFrame * errors.length);
-  return { psnr: mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse), identical: total === 0, frames: errors.length };
+  const mse = total / (pixelBytes * errors.length);
+  return {
+    psnr: mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse),
+    identical: total === 0,
+    frames: errors.length,
+    bytesPerFrame: fileBytes / errors.length,
+  };
 }
 
 async function decodeRgb(input: string | Buffer, reference: Reference, what: string): Promise<Buffer> {
@@ -68,27 +80,40 @@ async function decodeRgb(input: string | Buffer, reference: Reference, what: str
 /** Quality of the files `frame_<index:06d>.<ext>` in `dir` for the sampled frames. */
 export async function fileQuality(dir: string, ext: string, reference: Reference): Promise<Quality> {
   const errors: number[] = [];
+  let bytes = 0;
   for (const [index, expected] of reference.frames) {
     const path = join(dir, `frame_${String(index).padStart(6, '0')}.${ext}`);
     errors.push(squaredError(await decodeRgb(path, reference, path), expected));
+    bytes += (await stat(path)).size;
   }
-  return pooledQuality(errors, reference.width * reference.height * 3);
+  return pooledQuality(errors, reference.width * reference.height * 3, bytes);
+}
+
+/** What OpenCV makes of the sampled frames: its JPEGs' quality and its PNGs' size. */
+export interface OpenCvFiles {
+  readonly jpeg: Quality;
+  readonly png: Quality;
 }
 
 /**
- * Quality of OpenCV's `cv2.imwrite(path, img, [IMWRITE_JPEG_QUALITY, 95])`, which Supervisely's writer uses: libjpeg
- * at quality 95 with OpenCV's defaults, 4:2:0 chroma, baseline, standard Huffman tables (no optimisation, no
- * trellis). Made here with sharp's libjpeg at those settings from the same RGB frames, as the bar that framepipe's
- * default JPEG must reach. Also returns the mean size of those JPEGs.
+ * OpenCV's own files for the sampled frames, `cv2.imwrite` with its defaults as Supervisely's writer calls it (JPEG
+ * quality 95: libjpeg, 4:2:0, baseline, standard Huffman tables; PNG level 1 with OpenCV's filter and strategy),
+ * made by Debian's python3-opencv (bench/opencv_encode.py) from the same RGB frames: the bars for framepipe's JPEG
+ * quality and PNG size. Null, with the reason on stderr, when /usr/bin/python3 has no OpenCV.
  */
-export async function opencvJpegQuality(reference: Reference): Promise<Quality & { bytesPerFrame: number }> {
-  const errors: number[] = [];
-  let bytes = 0;
-  for (const expected of reference.frames.values()) {
-    const raw = { raw: { width: reference.width, height: reference.height, channels: 3 as const } };
-    const jpeg = await sharp(expected, raw).jpeg({ quality: 95, chromaSubsampling: '4:2:0', optimiseCoding: false }).toBuffer();
-    bytes += jpeg.length;
-    errors.push(squaredError(await decodeRgb(jpeg, reference, 'the reference JPEG'), expected));
+export async function opencvFiles(reference: Reference, dir: string): Promise<OpenCvFiles | null> {
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { recursive: true });
+  try {
+    for (const [index, frame] of reference.frames) await writeFile(join(dir, `frame_${String(index).padStart(6, '0')}.rgb`), frame);
+    try {
+      await run('/usr/bin/python3', [join(import.meta.dirname, 'opencv_encode.py'), String(reference.width), String(reference.height), dir]);
+    } catch (error) {
+      process.stderr.write(`note: no OpenCV reference (/usr/bin/python3 with python3-opencv): ${(error as Error).message}\n`);
+      return null;
+    }
+    return { jpeg: await fileQuality(dir, 'jpg', reference), png: await fileQuality(dir, 'png', reference) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
-  return { ...pooledQuality(errors, reference.width * reference.height * 3), bytesPerFrame: bytes / errors.length };
 }
