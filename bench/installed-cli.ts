@@ -1,7 +1,7 @@
 /**
- * The `framepipe` command as its users get it, for the whole-process cases: every package of a checkout built,
- * packed as it would be published (publishConfig's exports and bin: built JavaScript) and installed with plain npm
- * into a project of its own under `.bench/cli/`, as test/consumer.test.ts does. What runs is then what `npx
+ * The `framepipe` command as its users get it, for the whole-process cases: every package of a checkout built
+ * (`pnpm run build`), packed as it would be published (publishConfig's exports and bin: built JavaScript) and
+ * installed with plain npm into a project of its own under `.bench/cli/`, as test/consumer.test.ts does. What runs is then what `npx
  * framepipe` runs after `npm install framepipe`, start-up included, not the repository's TypeScript sources.
  *
  * A baseline checkout (`--baseline DIR`) is not built in place: its committed tree (`git archive HEAD`) is copied to
@@ -54,7 +54,8 @@ async function commitOf(root: string): Promise<{ commit: string; dirty: boolean 
 /** Builds and packs `root`, installs the tarballs into `.bench/cli/<hash of the tarballs>/` unless already there. */
 async function buildAndInstall(root: string, cache: string): Promise<string> {
   process.stderr.write(`building and packing ${root}...\n`);
-  await sh(process.execPath, [join(root, 'node_modules/typescript/bin/tsc'), '-b', 'tsconfig.build.json'], root);
+  // The checkout's own build script, whatever it does at that commit.
+  await sh('pnpm', ['run', 'build'], root);
   const packDir = join(cache, 'cli', `pack-${process.pid}`);
   await rm(packDir, { recursive: true, force: true });
   await sh('pnpm', ['-r', '--filter', './packages/*', 'pack', '--pack-destination', packDir], root);

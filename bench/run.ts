@@ -23,17 +23,18 @@
  * that a burst of load from elsewhere spreads over the cases instead of hitting one. The clips are made once into
  * .bench/ (git-ignored); the latest results go to .bench/results.md.
  */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { probeVideo } from '../packages/core/src/index.ts';
 import { ROOT } from './case.ts';
 import type { CaseKind, CaseResult, CaseSpec } from './case.ts';
 import { FULL_CLIPS, PICTURES, QUICK_CLIPS, makeClip } from './clips.ts';
 import type { ClipId, ClipSpec } from './clips.ts';
 import { installBaseline, installCurrent } from './installed-cli.ts';
+import type { InstalledCli } from './installed-cli.ts';
 import { describeMachine, loadNow, machineLines } from './machine.ts';
 import { THREAD_KINDS } from './measure.ts';
 import type { ThreadCpu } from './measure.ts';
@@ -51,6 +52,7 @@ const DOC_START = '<!-- bench:results:start -->';
 const DOC_END = '<!-- bench:results:end -->';
 const CASE_SCRIPT = join(import.meta.dirname, 'case.ts');
 const MiB = 2 ** 20;
+const run = promisify(execFile);
 
 /** The in-process clips: `hd` and `grain` are the two 1080p pictures, `uhd` the 4K memory case. */
 type CaseClip = Extract<ClipId, 'hd' | 'grain' | 'uhd'>;
@@ -308,6 +310,44 @@ function coresTable(rows: readonly Row[]): string[] {
   return lines;
 }
 
+/** The thread counts the projection is made for. */
+const PROJECTED_CORES = [2, 8, 16];
+/** libuv's default pool size, and framepipe's default writer count before issue 17. */
+const DEFAULT_POOL = 4;
+
+/**
+ * fps on more cores, on paper, from the 2-core runs' CPU ms per frame by thread. The main thread's work is serial
+ * (one JS thread); the rest (decoder threads, libuv pool, libvips, GC) runs in parallel. Amdahl, which lets no work
+ * overlap the serial part: fps(N) = 1000 / (main + rest / N). The pipeline bound, where the main thread works while
+ * the others do: fps(N) ≤ min(1000 / main, 1000 × N / all). And the pool's cap: each frame being encoded holds a
+ * libuv pool thread (and a writer slot) for its pool + libvips time, so fps ≤ pool threads × 1000 / (pool + libvips)
+ * with 4 threads (libuv's default) or N.
+ */
+function projectionTable(rows: readonly Row[]): string[] {
+  const lines = [
+    `| case (clip, the run measured) | serial (main thread) ms | all threads ms | serial share | ${PROJECTED_CORES.map((n) => `${n} cores: Amdahl / pipeline bound / pool cap at ${DEFAULT_POOL} / at ${Math.max(n, DEFAULT_POOL)}`).join(' | ')} |`,
+    `|---|---:|---:|---:|${PROJECTED_CORES.map(() => '---:').join('|')}|`,
+  ];
+  for (const row of rows) {
+    if (row.variant !== 'after' || (row.cpus !== undefined && row.cpus !== '0,1') || row.clip === 'uhd') continue;
+    if (!['decode', 'rgb', 'jpeg', 'png'].includes(row.bench.id)) continue;
+    const m = median(row.runs);
+    if (!m.threads) continue;
+    const perFrame = (ms: number) => ms / m.frames;
+    const serial = perFrame(m.threads.main);
+    const all = perFrame(m.cpuMs);
+    const encode = perFrame(m.threads.pool + m.threads.vips);
+    const cells = PROJECTED_CORES.map((n) => {
+      const amdahl = 1000 / (serial + (all - serial) / n);
+      const pipeline = Math.min(1000 / serial, (1000 * n) / all);
+      const cap = (threads: number) => (row.bench.ext ? `${Math.round((threads * 1000) / encode)}` : '—');
+      return `${Math.round(amdahl)} / ${Math.round(pipeline)} / ${cap(DEFAULT_POOL)} / ${cap(Math.max(n, DEFAULT_POOL))}`;
+    });
+    lines.push(`| ${row.bench.label} (${CLIP_NAMES[row.clip]}${row.cpus ? `, CPUs ${row.cpus}` : ''}) | ${f1(serial)} | ${f1(all)} | ${Math.round((serial / all) * 100)}% | ${cells.join(' | ')} |`);
+  }
+  return lines;
+}
+
 function wholeTable(rows: readonly WholeRow[]): string[] {
   const lines = [
     '| clip | format | command | wall s (range) | CPU s | peak RSS | fetched | requests | on disk | PSNR vs exact RGB | speed vs Supervisely | CPU vs Supervisely |',
@@ -492,7 +532,20 @@ async function main(): Promise<void> {
   const clipSeconds = (performance.now() - started) / 1000;
 
   // The commands of the whole-process comparison, installed as users install them.
-  const installed = wholeClips.size > 0 ? [await installCurrent(ROOT, CACHE), ...(options.baseline ? [await installBaseline(options.baseline, CACHE)] : [])] : [];
+  // Without Python's PyAV and OpenCV, or when a checkout cannot be built, packed or installed, the comparison is
+  // left out with the reason, like the profile without perf.
+  let wholeNote: string | undefined;
+  let installed: InstalledCli[] = [];
+  if (wholeClips.size > 0) {
+    try {
+      await run('/usr/bin/python3', ['-c', 'import av, cv2']);
+      installed = [await installCurrent(ROOT, CACHE), ...(options.baseline ? [await installBaseline(options.baseline, CACHE)] : [])];
+    } catch (error) {
+      wholeNote = (error as Error).message.split('\n').slice(0, 4).join(' ');
+      process.stderr.write(`note: no whole-process comparison: ${wholeNote}\n`);
+      wholeClips.clear();
+    }
+  }
   const commits: Record<Variant, string> | undefined = options.baseline
     ? { after: installed[0]?.commit ?? 'this checkout', before: installed[1]?.commit ?? options.baseline }
     : undefined;
@@ -555,7 +608,10 @@ async function main(): Promise<void> {
   let whole: WholeRow[] = [];
   if (wholeClips.size > 0) {
     const commands: WholeCommand[] = [superviselyCommand(), ...installed.map(framepipeCommand)];
-    const list: WholeClip[] = [...wholeClips].map(([id, clip]) => ({ id, path: clip.path, frames: clip.frames, reference: references.get(id) }));
+    // The grain clip's runs take a minute or more each (Supervisely's PNG): one round of them.
+    const list: WholeClip[] = [...wholeClips].map(([id, clip]) => ({
+      id, path: clip.path, frames: clip.frames, reference: references.get(id), ...(id === 'cli-grain' ? { maxRounds: 1 } : {}),
+    }));
     whole = await runWholeProcess(list, commands, options.rounds, join(CACHE, 'out', 'whole'), (line) => process.stderr.write(`${line}\n`));
   }
 
@@ -591,6 +647,7 @@ async function main(): Promise<void> {
       : 'No file output of the 1080p clips in this run: no PSNR.',
     '',
   ];
+  if (wholeNote) lines.push('#### Whole process from the command line, over loopback HTTP', '', `Not run: ${wholeNote}`, '');
   if (whole.length > 0) {
     lines.push(
       '#### Whole process from the command line, over loopback HTTP',
@@ -606,6 +663,14 @@ async function main(): Promise<void> {
   }
   if (rows.some((r) => median(r.runs).threads)) {
     lines.push('#### CPU ms per frame by thread (median runs; from /proc/self/task, 10 ms ticks)', '', ...threadTable(rows, commits), '');
+    lines.push(
+      '#### fps on more cores, on paper (from the CPU ms per thread above; see BENCHMARKS.md, Cores)',
+      '',
+      'Amdahl: 1000 ÷ (serial + rest ÷ N). Pipeline bound: min(1000 ÷ serial, 1000 × N ÷ all). Pool cap: pool threads × 1000 ÷ (libuv pool + libvips ms), for 4 threads (libuv\'s default, and the default writer count before issue 17) and for N.',
+      '',
+      ...projectionTable(rows),
+      '',
+    );
   }
   lines.push('#### Targets (issue 17)', '', ...targetTable(targets(mainRows, opencv, whole, clips.get('uhd') ?? clipSpecs.uhd, clipIds.filter((c) => c !== 'uhd'))), '');
   if (options.profile) {

@@ -106,6 +106,8 @@ export interface WholeClip {
   readonly path: string;
   readonly frames: number;
   readonly reference: Reference | undefined;
+  /** Runs in the first rounds only (a slow clip): at most this many rounds. */
+  readonly maxRounds?: number;
 }
 
 /**
@@ -127,6 +129,7 @@ export async function runWholeProcess(
     for (let round = 1; round <= rounds; round++) {
       for (const row of rows) {
         const clip = clips.find((c) => c.id === row.clip)!;
+        if (round > (clip.maxRounds ?? Infinity)) continue;
         const out = join(outDir, `${row.command.id}-${row.clip}-${row.ext}`);
         const run = await timeCommand(row.command, server, server.url(`/${clip.id}.mp4`), out, row.ext);
         if (run.files !== clip.frames) throw new Error(`bench: ${row.command.label} wrote ${run.files} files of the ${clip.frames} frames of ${clip.path}`);
