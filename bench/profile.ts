@@ -21,7 +21,7 @@ const run = promisify(execFile);
 export const CATEGORIES = {
   decode: 'H.264 decoding (FFmpeg decoder threads)',
   files: 'file system (write, rename) in the kernel',
-  encode: 'image encoding (sharp/libvips: libjpeg, libpng + zlib, libwebp)',
+  encode: 'image encoding (sharp/libvips: libjpeg, libpng + zlib, libwebp; or another native encoder addon)',
   convert: 'YUV→RGB conversion (sws_scale), and the other node-av calls on the libuv pool',
   gc: 'V8 garbage collection',
   copy: 'a new JS Buffer for each RGB frame, filled by a copy (packedCopy: page faults, zeroing, memcpy)',
@@ -67,7 +67,8 @@ interface StackFrame {
 function categorise(comm: string, stack: readonly StackFrame[]): Category {
   if (comm.startsWith('av:')) return 'decode';
   if (stack.some((f) => FILE_SYSTEM.test(f.sym))) return 'files';
-  if (comm.includes('vips') || stack.some((f) => f.dso.includes('libvips') || /sharp-[^/]*\.node$/.test(f.dso))) return 'encode';
+  // sharp's libvips, or any other native addon than node-av's: the image encoders (a libjpeg-turbo or PNG binding).
+  if (comm.includes('vips') || stack.some((f) => f.dso.includes('libvips') || (f.dso.endsWith('.node') && !f.dso.endsWith('node-av.node')))) return 'encode';
   if (comm === 'libuv-worker' && stack.some((f) => f.dso.endsWith('node-av.node'))) return 'convert';
   if (comm === 'V8Worker' || stack.some((f) => GARBAGE_COLLECTION.test(f.sym))) return 'gc';
   // FastBuffer: the Buffer constructor, whose frames have no caller's name when the caller is still interpreted.
