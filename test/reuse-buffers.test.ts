@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ErrorCode, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { ErrorCode, RunStats, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
 import { H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
 import { readFrameCode } from './support/frame-code.ts';
 
@@ -20,12 +22,61 @@ test('reuseBuffers: every frame shows its own number while the loop holds it, fr
   assert.ok(buffers.size <= 5, `${buffers.size} distinct buffers for 60 frames`);
 });
 
+// The default pool takes buffers back when the garbage collector finds their frames unreachable: the tests collect
+// at every frame, so that what a long run does over many frames happens within a short fixture.
+setFlagsFromString('--expose-gc');
+const collect = runInNewContext('gc') as () => void;
+/** Collects garbage, then lets the finalizers that found buffers unreachable run. */
+async function collectGarbage(): Promise<void> {
+  collect();
+  await new Promise((resolve) => setImmediate(resolve));
+}
+
 test('by default each frame keeps a buffer of its own: frames kept past the loop still show their numbers', async () => {
   const video = await makeFixture(H264_MP4_MOOV_END);
   const kept = [];
-  for await (const frame of streamVideoFrames(video, { queueMaxSize: 2 })) kept.push(frame);
+  for await (const frame of streamVideoFrames(video, { queueMaxSize: 2 })) {
+    kept.push(frame);
+    await collectGarbage();
+  }
   assert.equal(new Set(kept.map((frame) => frame.data)).size, 60);
   for (const frame of kept) assert.equal(readFrameCode(frame.data, frame.width, frame.height), frame.index);
+});
+
+test('by default a loop that drops its frames reuses a few buffers, and the frames it keeps stay intact', async () => {
+  const video = await makeFixture(H264_MP4_MOOV_END);
+  const stats = new RunStats();
+  const kept: { index: number; data: Buffer; width: number; height: number }[] = [];
+  let count = 0;
+  for await (const frame of streamVideoFrames(video, { queueMaxSize: 2, stats })) {
+    assert.equal(readFrameCode(frame.data, frame.width, frame.height), frame.index);
+    // Every 10th frame's data is kept (without the frame), the rest dropped.
+    if (frame.index % 10 === 0) kept.push({ index: frame.index, data: frame.data, width: frame.width, height: frame.height });
+    count++;
+    await collectGarbage();
+  }
+  assert.equal(count, 60);
+  for (const { index, data, width, height } of kept) assert.equal(readFrameCode(data, width, height), index);
+  // The queue, the frame in hand, the one being converted and those waiting for a collection: a handful, plus one
+  // per frame kept; not one per frame.
+  assert.ok(stats.frameBuffersAllocated <= 6 + kept.length, `${stats.frameBuffersAllocated} buffers allocated for 60 frames`);
+  assert.ok(stats.frameBuffersAllocated >= kept.length);
+});
+
+test('by default a view kept without its frame\'s data never shows another frame: it is emptied when the buffer is reused', async () => {
+  const video = await makeFixture(H264_MP4_MOOV_END);
+  const views: { index: number; view: Buffer; width: number; height: number }[] = [];
+  for await (const frame of streamVideoFrames(video, { queueMaxSize: 2 })) {
+    views.push({ index: frame.index, view: frame.data.subarray(0), width: frame.width, height: frame.height });
+    await collectGarbage();
+  }
+  let emptied = 0;
+  for (const { index, view, width, height } of views) {
+    if (view.length === 0) emptied++;
+    else assert.equal(readFrameCode(view, width, height), index);
+  }
+  // The rule the README states: keep `data` (or the frame) for as long as a view of it is read.
+  assert.ok(emptied > 0, 'no view was emptied: the buffers were not reused');
 });
 
 test('reuseBuffers is checked, and is an option of the iterator only', async () => {

@@ -203,10 +203,14 @@ const STREAM_RULES = {
 /** Options of {@link streamVideoFrames}: the shared ones, and how frame buffers are handed out. */
 export interface IterateOptions extends StreamOptions {
   /**
-   * Reuse frame buffers: each frame's `data` is valid only until the loop asks for the next frame, after which it
-   * is overwritten with a later frame. Copy what you keep (`Buffer.from(frame.data)`). It saves a fresh 6 MB
-   * allocation per 1080p frame, and the garbage collection that comes with it (see BENCHMARKS.md). Off by
-   * default: every frame then has a buffer of its own, which a caller may keep.
+   * Lease frame buffers: each frame's `data` is valid only until the loop asks for the next frame, after which it
+   * is overwritten with a later frame. Copy what you keep (`Buffer.from(frame.data)`). The fastest way to iterate:
+   * a buffer comes back at once, with no garbage collection (see BENCHMARKS.md).
+   *
+   * Off by default: every frame then has a buffer of its own, which a caller may keep, and the buffer of a frame the
+   * caller dropped comes back for a later frame once the garbage collector finds that frame's `data` unreachable.
+   * Keep `frame.data` (or the frame) for as long as anything reads its memory: a view of it kept alone
+   * (`subarray`, `data.buffer`) is emptied (length 0) when the memory is reused, never showing another frame.
    * @default false
    */
   reuseBuffers?: boolean | undefined;

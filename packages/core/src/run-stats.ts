@@ -85,6 +85,12 @@ export interface RunStatsSnapshot {
   rejectedPackets: number;
   /** Frames delivered: files written, or frames yielded by the iterator. */
   framesDelivered: number;
+  /**
+   * Frame buffers (`data`) allocated because no used one was free: a handful for a whole run when the frames'
+   * buffers come back (files, `reuseBuffers`, or an iterator loop that does not keep its frames), one per frame
+   * kept by the caller.
+   */
+  frameBuffersAllocated: number;
   /** With `resume`: frames of the selection whose file an earlier run had saved, kept as they are (not decoded). */
   framesReused: number;
   /**
@@ -154,6 +160,7 @@ export class RunStats implements RunStatsSnapshot {
   get corruptFrames() { return this.#read('corruptFrames', 0); }
   get rejectedPackets() { return this.#read('rejectedPackets', 0); }
   get framesDelivered() { return this.#read('framesDelivered', 0); }
+  get frameBuffersAllocated() { return this.#read('frameBuffersAllocated', 0); }
   get framesReused() { return this.#read('framesReused', 0); }
   get filesFound() { return this.#read('filesFound', 0); }
   get filesInOtherFormats() { return this.#read('filesInOtherFormats', 0); }
@@ -186,6 +193,7 @@ export class RunStats implements RunStatsSnapshot {
       corruptFrames: this.corruptFrames,
       rejectedPackets: this.rejectedPackets,
       framesDelivered: this.framesDelivered,
+      frameBuffersAllocated: this.frameBuffersAllocated,
       framesReused: this.framesReused,
       filesFound: this.filesFound,
       filesInOtherFormats: this.filesInOtherFormats,

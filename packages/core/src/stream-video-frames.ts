@@ -82,6 +82,7 @@ export async function streamVideoFramesToDir(
   });
   attachProbe(stats, () => ({
     framesDelivered: sink.framesWritten,
+    ...(pool ? { frameBuffersAllocated: pool.allocated } : {}),
     framesReused: sink.framesAdopted,
     filesFound: sink.filesFound,
     filesInOtherFormats: sink.filesInOtherFormats,
@@ -173,10 +174,9 @@ export function streamVideoFrames(source: ByteSourceInput, options?: IterateOpti
 
 async function* iterateFrames(source: ByteSourceInput, settings: IterateSettings): AsyncGenerator<RgbFrame> {
   const { queueMaxSize, stats } = settings;
-  // Frames alive at once: the queue and the one the caller holds.
-  const pool = settings.reuseBuffers ? new BufferPool(queueMaxSize + 1) : undefined;
+  const pool = iteratorPool(settings);
   let delivered = 0;
-  attachProbe(stats, () => ({ framesDelivered: delivered }));
+  attachProbe(stats, () => ({ framesDelivered: delivered, frameBuffersAllocated: pool.allocated }));
   let stages: FrameStages | undefined;
   try {
     // The caller may hold a frame as long as it likes: a budget that waits for ever (the queue and the frame in hand).
@@ -194,15 +194,27 @@ async function* iterateFrames(source: ByteSourceInput, settings: IterateSettings
     for await (const frame of output) {
       delivered++;
       yield frame;
-      // The caller asked for the next frame, so it is done with this one.
+      // The caller asked for the next frame, so it is done with this one: with reuseBuffers, with its buffer too.
       stages.budget.release();
-      pool?.give(frame.data);
+      if (settings.reuseBuffers) pool.give(frame.data);
     }
   } finally {
     stages?.destroy();
     await stages?.close();
     finishStats(stats);
   }
+}
+
+/**
+ * Where the iterator's frames get their buffers. With `reuseBuffers`, a lease: the queue and the frame in hand, each
+ * buffer given back when the caller asks for the next frame. By default, buffers the caller may keep: each comes back
+ * to the pool only once the garbage collector finds its frame's `data` unreachable (`reclaim`), so a loop that drops
+ * its frames reuses a few buffers (no fresh 6 MB per 1080p frame, nor the page faults and collections that go with
+ * it) and one that keeps them keeps them intact. The pool keeps at most 8 free buffers: a collection can hand back
+ * many at once, and more would only hold memory.
+ */
+export function iteratorPool({ reuseBuffers, queueMaxSize }: { reuseBuffers: boolean; queueMaxSize: number }): BufferPool {
+  return reuseBuffers ? new BufferPool(queueMaxSize + 1) : new BufferPool(Math.min(queueMaxSize + 1, 8), { reclaim: true });
 }
 
 /**

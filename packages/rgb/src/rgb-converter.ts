@@ -92,7 +92,10 @@ export interface RgbFrame {
   readonly channels: number;
   /** Bytes per row: `width × channels`, twice that for `rgb48`. */
   readonly stride: number;
-  /** `height × stride` bytes, row-major, no padding. */
+  /**
+   * `height × stride` bytes, row-major, no padding. From a pool, its memory may serve a later frame once this
+   * `Buffer` is unreachable (or given back): keep it, not only a view of it, for as long as its pixels are read.
+   */
   readonly data: Buffer;
 }
 
@@ -116,7 +119,9 @@ export interface RgbConverterOptions extends FrameGeometryOptions {
   rotate?: 0 | 90 | 180 | 270 | undefined;
   /**
    * Takes each frame's `data` from this pool instead of allocating it. Give a pool only when the consumer gives
-   * every buffer back (`pool.give(frame.data)`) once it no longer reads it, as `FrameDirSink` does with the same pool.
+   * every buffer back (`pool.give(frame.data)`) once it no longer reads it, as `FrameDirSink` does with the same pool,
+   * or a pool made with `reclaim: true`, which also takes back by itself the buffers of frames that became
+   * unreachable (for a consumer that may keep frames, as `streamVideoFrames` does by default).
    */
   pool?: BufferPool | undefined;
   /**
