@@ -191,6 +191,8 @@ async function wire(
   // A stream index grows as packets pass: a packet's rank is only final once every smaller pts has been seen.
   const frameNumber = index.strategy === 'stream' ? undefined : (pts: bigint) => index.indexOf(pts);
   const checkStart = fromStart ? undefined : seeking.check;
+  // The part being decoded: the last frame it wants tells where its packets stop being needed.
+  let current = 0;
   const decoder = run.own(
     new Decoder(info.codecParameters, {
       timeBase,
@@ -200,6 +202,7 @@ async function wire(
       unwanted: plan.unwanted,
       checkStart,
       keyframesOnly: plan.keyframesOnly,
+      beyondWanted: beyondWanted(index, plan, () => current),
     }),
   );
   const missed = (frames: readonly number[]): Error | null => {
@@ -217,16 +220,30 @@ async function wire(
   converter.outputSize(info.width, info.height);
   // Nothing after the selection is wanted: end the input there, the decoder flushes, and the run completes.
   selector.once('done', () => demuxer.stop());
+  // Jumps on to part `n`, once: the decoder may ask for it as soon as the part before has sent its last packet, and
+  // the selector once that part's last frame is out.
+  const jumpTo = (n: number) => {
+    if (n <= current || n >= plan.parts.length) return;
+    current = n;
+    jumps++;
+    const part = plan.parts[n]!;
+    seeking.aimAt(part);
+    demuxer.jump(part.keyframe.pts, part.keyframe.dts);
+  };
+  // The packets the decoder has left before its next jump, or the end, are not needed: the demuxer need not read
+  // (nor the decoder decode) what it read ahead of them.
+  decoder.on('beyond', () => {
+    if (current >= plan.parts.length - 1) demuxer.stop();
+    else if (!routed) jumpTo(current + 1);
+  });
   if (routed) {
     demuxer.on('part', (n: unknown) => {
       jumps++;
-      seeking.aimAt(plan.parts[n as number]!);
+      current = n as number;
+      seeking.aimAt(plan.parts[current]!);
     });
   } else if (plan.parts.length > 1) {
-    jumpBetween(plan.parts, demuxer, selector, (part) => {
-      jumps++;
-      seeking.aimAt(part);
-    });
+    jumpBetween(plan.parts, selector, jumpTo);
   }
   attachProbe(stats, () => ({
     packetsRead: demuxer.packetsRead,
@@ -242,10 +259,36 @@ async function wire(
 }
 
 /**
+ * The Decoder's `beyondWanted` for a plan: a packet is past what the current part needs once the last frame the part
+ * wants has a pts below the packet's dts. Packets come in decode order, and a packet's pts is never below its dts, so
+ * no packet from there on is that frame, a frame before it, or a picture one of those refers to (each was sent
+ * before the frames that refer to it). The same holds for an index still growing as packets pass (the stream
+ * strategy): the first ranks are final once a later dts is above them. Undefined when the selection has no last
+ * frame (every frame to the end).
+ */
+function beyondWanted(index: PtsIndex, plan: DecodePlan, current: () => number): ((packet: { pts: bigint; dts: bigint }) => boolean) | undefined {
+  const last = plan.parts.length > 0 ? undefined : lastSelected(plan.selection);
+  if (plan.parts.length === 0 && last === undefined) return undefined;
+  // A packet without a dts (FFmpeg's AV_NOPTS_VALUE, the lowest 64-bit integer) is never past anything.
+  return ({ dts }) => {
+    const wanted = index.ptsAt(plan.parts[current()]?.last ?? last!);
+    return wanted !== undefined && wanted < dts;
+  };
+}
+
+/** The last frame a selection keeps; undefined when it runs to the end of the video or keeps nothing. */
+function lastSelected(selection: Selection): number | undefined {
+  if (selection.empty || selection.byTime) return undefined;
+  if (selection.frames) return selection.frames.at(-1);
+  if (selection.end === undefined) return undefined;
+  return selection.end - ((selection.end - selection.start) % selection.step);
+}
+
+/**
  * A sparse selection lies in parts separated by whole GOPs that hold no wanted frame: once the last frame of a
  * part is out, the demuxer jumps to the keyframe of the next part instead of reading and decoding the gap.
  */
-function jumpBetween(parts: readonly DecodePart[], demuxer: Demuxer, selector: FrameSelector, onJump: (part: DecodePart) => void): void {
+function jumpBetween(parts: readonly DecodePart[], selector: FrameSelector, jumpTo: (part: number) => void): void {
   let reached = 0;
   selector.on('kept', (kept: unknown) => {
     const index = kept as number;
@@ -253,11 +296,7 @@ function jumpBetween(parts: readonly DecodePart[], demuxer: Demuxer, selector: F
     while (part < parts.length - 1 && index > parts[part]!.last) part++;
     reached = Math.max(reached, part);
     // Jump only if the decode has not already run into the next part by itself.
-    if (index === parts[part]!.last && part === reached && part + 1 < parts.length) {
-      const next = parts[part + 1]!;
-      onJump(next);
-      demuxer.jump(next.keyframe.pts, next.keyframe.dts);
-    }
+    if (index === parts[part]!.last && part === reached && part + 1 < parts.length) jumpTo(part + 1);
   });
 }
 

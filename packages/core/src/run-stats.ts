@@ -71,7 +71,11 @@ export interface RunStatsSnapshot {
   framesDecoded: number;
   /** Packets the decoding pass gave the decoder: with `keyframesOnly`, the keyframes read and nothing else. */
   packetsDecoded: number;
-  /** Packets the decoding pass read and left out before the decoder: those that are not keyframes, with `keyframesOnly`. */
+  /**
+   * Packets the decoding pass read and left out before the decoder: those that are not keyframes, with
+   * `keyframesOnly`, and those read past the last packet a part of the selection needs (read ahead before the
+   * demuxer stopped or jumped on).
+   */
   packetsLeftOut: number;
   /** Decoded frames not delivered: outside the range, without a number, or duplicates. */
   framesDropped: number;

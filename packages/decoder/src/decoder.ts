@@ -80,6 +80,17 @@ export interface DecoderOptions {
    */
   unwanted?: ((pts: bigint) => boolean) | undefined;
   /**
+   * Says, from a packet's timestamps before it is sent, that no packet from it on (up to the next {@link
+   * DISCONTINUITY}, or the end of input) is needed: every frame wanted there has been sent already, with the pictures
+   * it refers to (e.g. the pts of the last frame wanted is below this packet's dts, which no later packet's pts can
+   * be). The decoder then frees those packets without decoding them, counts them in {@link Decoder.packetsLeftOut},
+   * and emits `'beyond'` once: a caller ends the input there (the demuxer's `stop()`) or jumps on. At the marker or
+   * the end, the codec is drained as usual, so the wanted pictures it holds for reordering still come out.
+   * @example
+   * new Decoder(info.codecParameters, { timeBase: info.timeBase, beyondWanted: ({ dts }) => lastWantedPts < dts });
+   */
+  beyondWanted?: ((packet: { readonly pts: bigint; readonly dts: bigint }) => boolean) | undefined;
+  /**
    * Checks where decoding starts after a seek: the first packet, and the first after each {@link DISCONTINUITY},
    * is decoded once by itself before the run goes on from it. A keyframe table can lie (an MP4 whose `stss` marks
    * a frame that needs earlier ones): such a start gives no picture, and FFmpeg would show nothing until the next
@@ -104,7 +115,7 @@ export interface DecoderOptions {
 /** Why the decoder gave no frame for a packet, as far as it can tell: see {@link Decoder.lossOf}. */
 export type DecoderLoss = 'discarded' | 'corrupt';
 
-const KNOWN_OPTIONS = ['timeBase', 'threads', 'budget', 'highWaterMark', 'strict', 'frameNumber', 'unwanted', 'checkStart', 'keyframesOnly'] as const;
+const KNOWN_OPTIONS = ['timeBase', 'threads', 'budget', 'highWaterMark', 'strict', 'frameNumber', 'unwanted', 'beyondWanted', 'checkStart', 'keyframesOnly'] as const;
 
 /**
  * Decodes video packets (node-av `Packet`, freed here) into frames (node-av `Frame`, owned by the consumer, who
@@ -143,6 +154,9 @@ export class Decoder extends Transform {
   #atStart = true;
   /** A start failed its check, or {@link Decoder.dropUntilJump} was called: packets are dropped until the next jump. */
   #dropping = false;
+  #beyondWanted: DecoderOptions['beyondWanted'];
+  /** Past the last packet needed before the next jump (see `beyondWanted`): packets are freed, the codec still drained. */
+  #beyond = false;
   /** The pts of packets that an edit list hides (flagged discard), whose frames FFmpeg drops. */
   #discarded = new Set<bigint>();
   /** The pts of frames flagged corrupt and of packets rejected when sent. */
@@ -173,6 +187,7 @@ export class Decoder extends Transform {
     const unwanted = checkFunction<(pts: bigint) => boolean>('unwanted', opts.unwanted);
     this.#unwanted = unwanted && skipsOnlyUnreferenced(codecParameters) ? unwanted : undefined;
     this.#checkStart = checkFunction('checkStart', opts.checkStart);
+    this.#beyondWanted = checkFunction('beyondWanted', opts.beyondWanted);
     this.#keyframesOnly = checkBoolean('keyframesOnly', opts.keyframesOnly, false);
   }
 
@@ -207,7 +222,10 @@ export class Decoder extends Transform {
     return this.#packetsSent;
   }
 
-  /** Packets freed without reaching the codec because they are not keyframes (with `keyframesOnly`). */
+  /**
+   * Packets freed without reaching the codec: not keyframes (with `keyframesOnly`), or past the last one needed
+   * (see `beyondWanted`).
+   */
   get packetsLeftOut(): number {
     return this.#packetsLeftOut;
   }
@@ -245,6 +263,7 @@ export class Decoder extends Transform {
     this.#context!.flushBuffers();
     this.#atStart = true;
     this.#dropping = false;
+    this.#beyond = false;
   }
 
   override _flush(cb: (err: Error | null) => void): void {
@@ -325,6 +344,15 @@ export class Decoder extends Transform {
     return picture;
   }
 
+  /** Whether `packet` is past the last one needed before the next jump; the first such packet emits `'beyond'`. */
+  #isBeyondWanted(packet: Packet): boolean {
+    if (this.#beyond) return true;
+    if (!this.#beyondWanted?.({ pts: packet.pts, dts: packet.dts })) return false;
+    this.#beyond = true;
+    this.emit('beyond');
+    return true;
+  }
+
   /** Sends one packet (null: end of input) and emits every frame that became ready. */
   async #decode(packet: Packet | null): Promise<void> {
     const context = this.#context!;
@@ -332,7 +360,7 @@ export class Decoder extends Transform {
       packet.free();
       return;
     }
-    if (packet && this.#keyframesOnly && !packet.isKeyframe) {
+    if (packet && ((this.#keyframesOnly && !packet.isKeyframe) || this.#isBeyondWanted(packet))) {
       this.#packetsLeftOut++;
       packet.free();
       return;

@@ -567,7 +567,7 @@ test('options are checked with exact messages', async () => {
     [{ strict: 'yes' }, 'strict', 'Expected a boolean for strict but received "yes" of type string'],
     [{ frameNumber: 3 }, 'frameNumber', 'Expected a function for frameNumber but received 3 of type number'],
     [{ unwanted: true }, 'unwanted', 'Expected a function for unwanted but received true of type boolean'],
-    [{ thread: 2 }, 'thread', 'Unknown option thread for Decoder; known options: timeBase, threads, budget, highWaterMark, strict, frameNumber, unwanted, checkStart, keyframesOnly'],
+    [{ thread: 2 }, 'thread', 'Unknown option thread for Decoder; known options: timeBase, threads, budget, highWaterMark, strict, frameNumber, unwanted, beyondWanted, checkStart, keyframesOnly'],
   ];
   try {
     for (const [options, option, message] of cases) {

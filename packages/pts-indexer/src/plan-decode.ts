@@ -126,7 +126,8 @@ function planParts(index: PtsIndex, selection: Selection): DecodePart[] {
     const keyframe = index.keyframeFor(n);
     if (!keyframe) return [];
     const current = parts[parts.length - 1];
-    // The same GOP as the part's last frame (once merged, a part spans several GOPs), or the one after it.
+    // The same GOP as the part's last frame (once merged, a part spans several GOPs), or the one after it when at
+    // most one frame lies between: the rest of a GOP after a part's last frame is jumped over, not decoded for nothing.
     if (current && (index.keyframeFor(current.last)?.pts === keyframe.pts || followsPart(index, current, keyframe.pts))) {
       current.last = n;
     } else {
@@ -136,10 +137,13 @@ function planParts(index: PtsIndex, selection: Selection): DecodePart[] {
   return parts;
 }
 
-/** True when the GOP just before the one starting at `keyframePts` is the GOP holding the part's last frame. */
+/**
+ * True when the GOP starting at `keyframePts` comes right after the part's last frame: the GOP just before it holds
+ * that frame, and at most one frame lies between (decoding it costs less than a jump).
+ */
 function followsPart(index: PtsIndex, part: DecodePart, keyframePts: bigint): boolean {
   const keyframeIndex = index.indexOf(keyframePts);
-  if (keyframeIndex === undefined || keyframeIndex === 0) return false;
+  if (keyframeIndex === undefined || keyframeIndex === 0 || keyframeIndex - part.last > 2) return false;
   return index.keyframeFor(keyframeIndex - 1)?.pts === index.keyframeFor(part.last)?.pts;
 }
 
