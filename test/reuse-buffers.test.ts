@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { ErrorCode, RunStats, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
+import { ErrorCode, RunStats, pipeVideoFrames, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
 import { H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
 import { readFrameCode } from './support/frame-code.ts';
 
@@ -83,4 +87,48 @@ test('reuseBuffers is checked, and is an option of the iterator only', async () 
   assert.throws(() => streamVideoFrames('a.mp4', { reuseBuffers: 'yes' as never }), { code: ErrorCode.INVALID_OPTION, option: 'reuseBuffers' });
   // The file writer recycles its buffers by itself; the option means nothing there.
   await assert.rejects(streamVideoFramesToDir('a.mp4', '/tmp/never-written', { reuseBuffers: true } as never), { code: ErrorCode.INVALID_OPTION });
+});
+
+test('an imageWriter that drops the frames it writes gets its buffers from a few reused ones; one that keeps them keeps them intact', async () => {
+  const video = await makeFixture(H264_MP4_MOOV_END);
+  const out = await mkdtemp(join(tmpdir(), 'framepipe-writer-'));
+  try {
+    const stats = new RunStats();
+    const kept: { index: number; data: Buffer; width: number; height: number }[] = [];
+    await streamVideoFramesToDir(video, out, {
+      queueMaxSize: 2,
+      maxWriteWorkers: 1,
+      stats,
+      imageWriter: async (path, frame) => {
+        assert.equal(readFrameCode(frame.data, frame.width, frame.height), frame.index);
+        if (frame.index % 10 === 0) kept.push({ index: frame.index, data: frame.data, width: frame.width, height: frame.height });
+        await writeFile(path, String(frame.index));
+        await collectGarbage();
+      },
+    });
+    for (const { index, data, width, height } of kept) assert.equal(readFrameCode(data, width, height), index);
+    assert.ok(stats.frameBuffersAllocated <= 6 + kept.length, `${stats.frameBuffersAllocated} buffers allocated for 60 frames`);
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+});
+
+test('pipeVideoFrames as y4m: each frame\'s planes reach the output in one of a few reused buffers', async () => {
+  const video = await makeFixture(H264_MP4_MOOV_END);
+  // 4:4:4, full range: three planes of 320 × 240.
+  const planeBytes = 320 * 240 * 3;
+  const memories = new Set<ArrayBufferLike>();
+  let frames = 0;
+  const output = new Writable({
+    write: (chunk: Buffer, _encoding, cb) => {
+      if (chunk.length === planeBytes) {
+        memories.add(chunk.buffer);
+        frames++;
+      }
+      cb();
+    },
+  });
+  await pipeVideoFrames(video, output, { format: 'y4m', queueMaxSize: 2 });
+  assert.equal(frames, 60);
+  assert.ok(memories.size <= 4, `${memories.size} buffers for 60 frames`);
 });

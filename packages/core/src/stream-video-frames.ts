@@ -64,10 +64,10 @@ export async function streamVideoFramesToDir(
   // Frames alive at once: the queue, one per writer, and the one being converted.
   const budget = new FrameBudget(queueMaxSize + maxWriteWorkers + 1);
   // The built-in encoder gives each frame's buffer back once encoded, so a few buffers serve the whole run; an
-  // imageWriter may keep a frame's data, so its frames get buffers of their own.
-  const pool = settings.imageWriter ? undefined : new BufferPool(budget.capacity);
+  // imageWriter may keep a frame's data, so its buffers come back only once the garbage collector finds them unreachable.
+  const pool = new BufferPool(budget.capacity, { reclaim: settings.imageWriter !== undefined });
   const sink = new FrameDirSink(outputDir, {
-    ...(pool ? { pool } : {}),
+    ...(settings.imageWriter ? {} : { pool }),
     ext: settings.ext,
     maxWriteWorkers,
     progress: settings.progress,
@@ -82,7 +82,7 @@ export async function streamVideoFramesToDir(
   });
   attachProbe(stats, () => ({
     framesDelivered: sink.framesWritten,
-    ...(pool ? { frameBuffersAllocated: pool.allocated } : {}),
+    frameBuffersAllocated: pool.allocated,
     framesReused: sink.framesAdopted,
     filesFound: sink.filesFound,
     filesInOtherFormats: sink.filesInOtherFormats,

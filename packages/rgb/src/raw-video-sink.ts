@@ -1,5 +1,5 @@
 import { Writable } from 'streamx';
-import { FFmpegError, Frame, SoftwareScaleContext } from 'node-av';
+import { FFmpegError, Frame, SoftwareScaleContext, avImageCopyToBuffer, avImageGetBufferSize } from 'node-av';
 import {
   AVCOL_RANGE_JPEG,
   AVCOL_SPC_BT470BG,
@@ -13,9 +13,9 @@ import {
   AV_PIX_FMT_YUV444P16LE,
 } from 'node-av/constants';
 import type { AVPixelFormat } from 'node-av/constants';
-import { ErrorCode, FramepipeError, StageBuffers, checkBoolean, checkBudget, checkPool, checkOneOf, assertKnownKeys, assertOptionsObject, invalidOption } from '@framepipe/common';
+import { BufferPool, ErrorCode, FramepipeError, StageBuffers, checkBoolean, checkBudget, checkPool, checkOneOf, assertKnownKeys, assertOptionsObject, invalidOption } from '@framepipe/common';
 import { PIXEL_LAYOUT } from '@framepipe/common';
-import type { BufferPool, FrameBudget, PixelFormat } from '@framepipe/common';
+import type { FrameBudget, PixelFormat } from '@framepipe/common';
 import type { RgbFrame } from './rgb-converter.ts';
 
 /** The byte streams {@link RawVideoSink} writes: bare frames one after another, or a YUV4MPEG2 stream. */
@@ -150,6 +150,10 @@ export class RawVideoSink extends Writable {
   #scaler: SoftwareScaleContext | null = null;
   #source: Frame | null = null;
   #target: Frame | null = null;
+  /** The target frame's planes, as read once (see {@link #sendYuv}). */
+  #targetPlanes: { data: Buffer[]; linesize: number[] } | null = null;
+  /** The buffers that carry the y4m planes to the output. */
+  readonly #yuv = new BufferPool(4);
   /** Settles the wait for a drain when the output fails or closes. */
   #wake: (() => void) | null = null;
   readonly #onError = (error: Error) => this.#failed(error);
@@ -209,6 +213,7 @@ export class RawVideoSink extends Writable {
     this.#target?.free();
     this.#scaler?.freeContext();
     this.#source = this.#target = this.#scaler = null;
+    this.#targetPlanes = null;
     cb(null);
   }
 
@@ -232,10 +237,8 @@ export class RawVideoSink extends Writable {
       }
       let more: boolean;
       if (this.format === 'y4m') {
-        const planes = await this.#toYuv(frame, described);
-        this.#pool?.give(frame.data);
         const header = this.#send(FRAME_HEADER);
-        more = this.#send(planes) && header;
+        more = (await this.#sendYuv(frame, described)) && header;
       } else {
         const pixels = packedRows(frame);
         const pool = this.#pool;
@@ -276,23 +279,42 @@ export class RawVideoSink extends Writable {
     return taken ? this.#output.write(chunk, taken) : this.#output.write(chunk);
   }
 
-  /** The frame's planes in the y4m format of its pixel format, converted by swscale (gray as it is). */
-  async #toYuv(frame: RgbFrame, described: OutputFormat): Promise<Buffer> {
+  /**
+   * Sends the frame's planes in the y4m format of its pixel format, converted by swscale (gray as it is, the frame's
+   * own bytes). The converted planes are copied out of the reused target frame into a buffer of {@link #yuv}, which
+   * comes back once the output has taken it: no fresh frame-sized buffer per frame.
+   */
+  async #sendYuv(frame: RgbFrame, described: OutputFormat): Promise<boolean> {
     const packed = packedRows(frame);
-    if (described.av === described.yuv) return Buffer.from(packed);
+    const pool = this.#pool;
+    if (described.av === described.yuv) {
+      const shared = packed.buffer === frame.data.buffer;
+      if (!shared) pool?.give(frame.data);
+      return this.#send(packed, shared && pool ? () => pool.give(frame.data) : undefined);
+    }
     const { width, height } = frame;
     const source = this.#frame('source', width, height, described.av, AVCOL_SPC_RGB);
     const target = this.#frame('target', width, height, described.yuv, AVCOL_SPC_BT470BG);
-    check(source.makeWritable(), `Cannot fill a ${width}x${height} frame`);
-    check(source.fromBuffer(packed), `Cannot fill a ${width}x${height} frame`);
-    if (!this.#scaler) {
-      this.#scaler = new SoftwareScaleContext();
-      this.#scaler.allocContext();
-      // Exact rounding: the colours should come back as they went in.
-      check(this.#scaler.setOption('sws_flags', 'bicubic+accurate_rnd+full_chroma_int'), 'Cannot set swscale flags');
+    // The frame's buffer goes back only once swscale has read it.
+    try {
+      check(source.makeWritable(), `Cannot fill a ${width}x${height} frame`);
+      check(source.fromBuffer(packed), `Cannot fill a ${width}x${height} frame`);
+      if (!this.#scaler) {
+        this.#scaler = new SoftwareScaleContext();
+        this.#scaler.allocContext();
+        // Exact rounding: the colours should come back as they went in.
+        check(this.#scaler.setOption('sws_flags', 'bicubic+accurate_rnd+full_chroma_int'), 'Cannot set swscale flags');
+      }
+      check(await this.#scaler.scaleFrame(target, source), `Cannot convert frame ${frame.index} to YUV`);
+    } finally {
+      pool?.give(frame.data);
     }
-    check(await this.#scaler.scaleFrame(target, source), `Cannot convert frame ${frame.index} to YUV`);
-    return target.toBuffer();
+    // The planes are read once per target frame: node-av wraps them in new Buffers at every `data` read.
+    this.#targetPlanes ??= { data: target.data ?? [], linesize: target.linesize };
+    const size = avImageGetBufferSize(described.yuv, width, height, 1);
+    const planes = this.#yuv.take(size);
+    check(avImageCopyToBuffer(planes, size, this.#targetPlanes.data, this.#targetPlanes.linesize, described.yuv, width, height, 1), `Cannot copy frame ${frame.index}`);
+    return this.#send(planes, () => this.#yuv.give(planes));
   }
 
   /** The reused source or target frame of the conversion, rebuilt when the size or format changes. */
@@ -309,7 +331,10 @@ export class RawVideoSink extends Writable {
     frame.colorSpace = space;
     check(frame.getBuffer(32), `Cannot allocate a ${width}x${height} frame`);
     if (which === 'source') this.#source = frame;
-    else this.#target = frame;
+    else {
+      this.#target = frame;
+      this.#targetPlanes = null;
+    }
     return frame;
   }
 
