@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { ErrorCode, RunStats, pipeVideoFrames, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
+import { ErrorCode, RunStats, openVideo, pipeVideoFrames, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
 import { H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
 import { readFrameCode } from './support/frame-code.ts';
 
@@ -131,4 +131,19 @@ test('pipeVideoFrames as y4m: each frame\'s planes reach the output in one of a 
   await pipeVideoFrames(video, output, { format: 'y4m', queueMaxSize: 2 });
   assert.equal(frames, 60);
   assert.ok(memories.size <= 4, `${memories.size} buffers for 60 frames`);
+});
+
+test('VideoReader: frames asked for one by one and dropped reuse a few buffers; the ones kept stay intact', async () => {
+  const video = await makeFixture(H264_MP4_MOOV_END);
+  const stats = new RunStats();
+  await using reader = await openVideo(video, { stats });
+  const kept = [];
+  for (let n = 0; n < 60; n++) {
+    const frame = await reader.getFrame(n);
+    assert.equal(readFrameCode(frame.data, frame.width, frame.height), n);
+    if (n % 10 === 0) kept.push(frame);
+    await collectGarbage();
+  }
+  for (const frame of kept) assert.equal(readFrameCode(frame.data, frame.width, frame.height), frame.index);
+  assert.ok(stats.frameBuffersAllocated <= 4 + kept.length, `${stats.frameBuffersAllocated} buffers allocated for 60 frames`);
 });

@@ -251,6 +251,7 @@ async function wire(
     packetsDecoded: decoder.packetsSent,
     packetsLeftOut: decoder.packetsLeftOut,
     framesDropped: selector.framesDropped,
+    frameBuffersAllocated: converter.buffersAllocated,
     framesUnnumbered: selector.framesUnnumbered,
     corruptFrames: decoder.corruptFrames,
     rejectedPackets: decoder.rejectedPackets,

@@ -82,7 +82,6 @@ export async function streamVideoFramesToDir(
   });
   attachProbe(stats, () => ({
     framesDelivered: sink.framesWritten,
-    frameBuffersAllocated: pool.allocated,
     framesReused: sink.framesAdopted,
     filesFound: sink.filesFound,
     filesInOtherFormats: sink.filesInOtherFormats,
@@ -176,7 +175,7 @@ async function* iterateFrames(source: ByteSourceInput, settings: IterateSettings
   const { queueMaxSize, stats } = settings;
   const pool = iteratorPool(settings);
   let delivered = 0;
-  attachProbe(stats, () => ({ framesDelivered: delivered, frameBuffersAllocated: pool.allocated }));
+  attachProbe(stats, () => ({ framesDelivered: delivered }));
   let stages: FrameStages | undefined;
   try {
     // The caller may hold a frame as long as it likes: a budget that waits for ever (the queue and the frame in hand).

@@ -1,5 +1,5 @@
 import { pipeline } from 'streamx';
-import { AbortError, BufferPool, ErrorCode, FrameBudget, FramepipeError, invalidOption } from '@framepipe/common';
+import { AbortError, ErrorCode, FrameBudget, FramepipeError, invalidOption } from '@framepipe/common';
 import { Decoder } from '@framepipe/decoder';
 import type { Demuxer, DemuxerInfo } from '@framepipe/demuxer';
 import { Selection, planDecode } from '@framepipe/pts-indexer';
@@ -210,6 +210,7 @@ class OpenVideo implements VideoReader {
       corruptFrames: this.#passes.reduce((sum, pass) => sum + pass.decoder.corruptFrames, 0),
       rejectedPackets: this.#passes.reduce((sum, pass) => sum + pass.decoder.rejectedPackets, 0),
       framesDelivered: this.#delivered,
+      frameBuffersAllocated: this.#converter.buffersAllocated,
     }));
   }
 
@@ -498,7 +499,5 @@ class OpenVideo implements VideoReader {
  * here (an option added to the decode options for the converter reaches the reader by a line here).
  */
 function converterOptions(settings: VideoReaderSettings, info: DemuxerInfo, budget: FrameBudget): RgbConverterOptions {
-  // The caller keeps what getFrame gives: buffers that come back only once their frames are unreachable.
-  const pool = new BufferPool(8, { reclaim: true });
-  return { timeBase: info.timeBase, budget, pool, rotate: settings.autorotate ? rightAngle(info.rotation) : 0, ...converterOptionsOf(settings) };
+  return { timeBase: info.timeBase, budget, rotate: settings.autorotate ? rightAngle(info.rotation) : 0, ...converterOptionsOf(settings) };
 }

@@ -122,6 +122,8 @@ export interface RgbConverterOptions extends FrameGeometryOptions {
    * every buffer back (`pool.give(frame.data)`) once it no longer reads it, as `FrameDirSink` does with the same pool,
    * or a pool made with `reclaim: true`, which also takes back by itself the buffers of frames that became
    * unreachable (for a consumer that may keep frames, as `streamVideoFrames` does by default).
+   * @default a pool of its own with `reclaim: true` (at most 8 free buffers): a consumer may keep any frame, and the
+   * buffers of the frames it drops are used again once the garbage collector finds them unreachable
    */
   pool?: BufferPool | undefined;
   /**
@@ -201,7 +203,7 @@ export class RgbConverter extends Transform {
   #timeBase: { num: number; den: number };
   #budget: FrameBudget | undefined;
   #rotate: 0 | 90 | 180 | 270;
-  #pool: BufferPool | undefined;
+  #pool: BufferPool;
   #geometry: FrameGeometrySettings;
   #sized: SizedPlan | null = null;
   #scaler: SoftwareScaleContext | null = null;
@@ -248,13 +250,18 @@ export class RgbConverter extends Transform {
     const rotate = opts.rotate ?? 0;
     if (rotate !== 0 && rotate !== 90 && rotate !== 180 && rotate !== 270) throw invalidOption('rotate', 'one of 0, 90, 180, 270', rotate);
     this.#rotate = rotate;
-    this.#pool = checkPool(opts.pool);
+    this.#pool = checkPool(opts.pool) ?? new BufferPool(8, { reclaim: true });
     this.#geometry = checkGeometry(opts);
   }
 
   /** Frames converted so far. */
   get framesConverted(): number {
     return this.#framesConverted;
+  }
+
+  /** Buffers its pool allocated because none was free (with a pool shared with a sink, the pool's whole count). */
+  get buffersAllocated(): number {
+    return this.#pool.allocated;
   }
 
   /**
@@ -277,7 +284,7 @@ export class RgbConverter extends Transform {
           // Nobody will read a frame pushed now. Giving it back here returns its pooled buffer too, which the
           // release of what is left buffered (only units) would not.
           this.#budget?.release();
-          this.#pool?.give(rgb.data);
+          this.#pool.give(rgb.data);
           cb(null);
           return;
         }
@@ -357,7 +364,7 @@ export class RgbConverter extends Transform {
     const { output, offset } = plan;
     const stride = output.width * bytesPerPixel;
     const size = stride * output.height;
-    const out = this.#pool?.take(size) ?? Buffer.allocUnsafe(size);
+    const out = this.#pool.take(size);
     if (output.width !== plan.scaled.width || output.height !== plan.scaled.height) padBlack(out, format);
     const data = packedCopy(this.#plane!, scaled.width, scaled.height, this.#rotate, bytesPerPixel, out, stride, offset);
     const pts = frame.pts;
