@@ -61,8 +61,10 @@ export async function streamVideoFramesToDir(
   // Made here, before a resumed run looks at the directory, so that a bad source fails before any I/O.
   const ownsSource = !isByteSource(source);
   const byteSource = openByteSource(source, httpOptionsOf(settings));
-  // Frames alive at once: the queue, one per writer, and the one being converted.
-  const budget = new FrameBudget(queueMaxSize + maxWriteWorkers + 1);
+  // Frames alive at once: the queue (the frame being converted among them) and one per writer. The converter's own
+  // picture holds the frame it converts until it is copied out: counting that frame as one more would let one more
+  // RGB buffer be taken (25 MB at 4K).
+  const budget = new FrameBudget(queueMaxSize + maxWriteWorkers);
   // The built-in encoder gives each frame's buffer back once encoded, so a few buffers serve the whole run; an
   // imageWriter may keep a frame's data, so its buffers come back only once the garbage collector finds them unreachable.
   const pool = new BufferPool(budget.capacity, { reclaim: settings.imageWriter !== undefined });
