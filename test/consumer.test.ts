@@ -121,15 +121,19 @@ describe('framepipe installed from its packed tarballs with plain npm', { timeou
       assert.equal(stdout.trim(), version);
     });
 
-    test(`${label}: npx framepipe frames over loopback HTTP writes the right frame into each file`, async () => {
-      const out = join(project, `cli-frames-${label}`);
-      const { stdout } = await sh('npx', ['--no-install', 'framepipe', 'frames', videoUrl, '-o', out, '--start', '20', '--end', '29', '--json'], project, nodes[label]);
-      const summary = JSON.parse(stdout) as { frames: number; bytesRead: number };
-      assert.equal(summary.frames, 10);
-      assert.deepEqual(await strayFiles(out), []);
-      const paths = (await readdir(out)).sort().map((name) => join(out, name));
-      assert.deepEqual(paths.map(indexInName), [20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
-      assert.deepEqual(await readCodes(paths), [20, 21, 22, 23, 24, 25, 26, 27, 28, 29], 'the frame each file shows');
+    // PNG and JPEG each load an encoder's own prebuilt binary (@napi-rs/image, @julusian/jpeg-turbo).
+    test(`${label}: npx framepipe frames over loopback HTTP writes the right frame into each file, as PNG and as JPEG`, async () => {
+      for (const ext of ['png', 'jpg']) {
+        const out = join(project, `cli-frames-${label}-${ext}`);
+        const { stdout } = await sh('npx', ['--no-install', 'framepipe', 'frames', videoUrl, '-o', out, '--start', '20', '--end', '29', '--ext', ext, '--json'], project, nodes[label]);
+        const summary = JSON.parse(stdout) as { frames: number; bytesRead: number };
+        assert.equal(summary.frames, 10);
+        assert.deepEqual(await strayFiles(out), []);
+        const paths = (await readdir(out)).sort().map((name) => join(out, name));
+        assert.deepEqual(paths.map(indexInName), [20, 21, 22, 23, 24, 25, 26, 27, 28, 29]);
+        assert.ok(paths.every((path) => path.endsWith(`.${ext}`)), ext);
+        assert.deepEqual(await readCodes(paths), [20, 21, 22, 23, 24, 25, 26, 27, 28, 29], `the frame each ${ext} file shows`);
+      }
     });
 
     test(`${label}: an ESM script imports the one-call API and openFrameStages from 'framepipe'`, async () => {
