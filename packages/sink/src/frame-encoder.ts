@@ -1,6 +1,3 @@
-import turbo from '@julusian/jpeg-turbo';
-import { CompressionType, FilterType, Transformer } from '@napi-rs/image';
-import sharp from 'sharp';
 import type { Sharp, WebpOptions } from 'sharp';
 import { BufferPool, PIXEL_LAYOUT, assertKnownKeys, assertOptionsObject, checkOneOf, checkPool, conflictingOptions } from '@framepipe/common';
 import type { PixelFormat } from '@framepipe/common';
@@ -21,13 +18,33 @@ type RawFrame = Pick<SinkFrame, 'width' | 'height' | 'data' | 'format'>;
 const JPEG_QUALITY = 96;
 const WEBP: WebpOptions = { quality: 90 };
 
+// The codecs are loaded with the first frame of their format: a run that writes JPEG never loads the PNG encoder,
+// and a command that writes no image (probe, raw frames to stdout) loads none of them.
+type Turbo = typeof import('@julusian/jpeg-turbo');
+type NapiImage = typeof import('@napi-rs/image');
+type SharpModule = typeof import('sharp').default;
+let turboModule: Promise<Turbo> | undefined;
+let napiModule: Promise<NapiImage> | undefined;
+let sharpModule: Promise<SharpModule> | undefined;
+/** The default export of a CommonJS module, or the module itself when it has none. */
+const commonJs = <T>(loaded: { default?: T }): T => loaded.default ?? (loaded as T);
+const loadTurbo = () => (turboModule ??= import('@julusian/jpeg-turbo').then(commonJs<Turbo>));
+const loadNapiImage = () => (napiModule ??= import('@napi-rs/image').then(commonJs<NapiImage>));
+const loadSharp = () => (sharpModule ??= import('sharp').then((loaded) => loaded.default));
+
 /** TurboJPEG's pixel format and chroma subsampling of each pixel format a JPEG can hold (not `rgb48`). */
-const TURBO_LAYOUT: Readonly<Record<Exclude<PixelFormat, 'rgb48'>, { format: number; subsampling: number }>> = {
-  rgb24: { format: turbo.FORMAT_RGB, subsampling: turbo.SAMP_420 },
-  bgr24: { format: turbo.FORMAT_BGR, subsampling: turbo.SAMP_420 },
-  rgba: { format: turbo.FORMAT_RGBA, subsampling: turbo.SAMP_420 },
-  gray8: { format: turbo.FORMAT_GRAY, subsampling: turbo.SAMP_GRAY },
-};
+function turboLayout(turbo: Turbo, format: Exclude<PixelFormat, 'rgb48'>): { format: number; subsampling: number } {
+  switch (format) {
+    case 'bgr24':
+      return { format: turbo.FORMAT_BGR, subsampling: turbo.SAMP_420 };
+    case 'rgba':
+      return { format: turbo.FORMAT_RGBA, subsampling: turbo.SAMP_420 };
+    case 'gray8':
+      return { format: turbo.FORMAT_GRAY, subsampling: turbo.SAMP_GRAY };
+    default:
+      return { format: turbo.FORMAT_RGB, subsampling: turbo.SAMP_420 };
+  }
+}
 
 /**
  * PNG rows get the filter that suits each (the png crate's adaptive choice) and @napi-rs/image's fastest deflate (the
@@ -37,7 +54,7 @@ const TURBO_LAYOUT: Readonly<Record<Exclude<PixelFormat, 'rgb48'>, { format: num
  * takes 8. fdeflate codes with fixed Huffman tables: strong uniform grain (±24 luma steps) comes out up to a quarter
  * bigger than OpenCV's zlib (test/encoded-files.test.ts).
  */
-const PNG = { compressionType: CompressionType.Fast, filterType: FilterType.Adaptive };
+const pngOptions = ({ CompressionType, FilterType }: NapiImage) => ({ compressionType: CompressionType.Fast, filterType: FilterType.Adaptive });
 
 /**
  * The Netpbm header that makes a frame's pixels an image @napi-rs/image reads (it takes no raw pixels but RGBA):
@@ -78,7 +95,7 @@ export function checkFormatForExtension(format: PixelFormat, ext: ImageExtension
  * little-endian 16-bit numbers, which sharp reads as `ushort`), one grey channel for `gray8`, turned to R, G, B for
  * `bgr24`.
  */
-function rawImage(frame: RawFrame): Sharp {
+function rawImage(sharp: SharpModule, frame: RawFrame): Sharp {
   const format = frame.format ?? 'rgb24';
   const raw = { width: frame.width, height: frame.height, channels: PIXEL_LAYOUT[format].channels as 1 | 3 | 4 };
   const { data } = frame;
@@ -165,8 +182,10 @@ export class FrameEncoder {
       const format = frame.format ?? 'rgb24';
       checkFormatForExtension(format, this.ext);
       checkFrameLength(frame, format);
-      if (this.ext === 'webp') return await rawImage(frame).webp(WEBP).toBuffer();
-      if (this.ext === 'png') return await (format === 'bgr24' ? rawImage(frame).png(SHARP_PNG).toBuffer() : this.#png(frame, format));
+      if (this.ext === 'webp') return await rawImage(await loadSharp(), frame).webp(WEBP).toBuffer();
+      if (this.ext === 'png') {
+        return await (format === 'bgr24' ? rawImage(await loadSharp(), frame).png(SHARP_PNG).toBuffer() : this.#png(frame, format));
+      }
       return await this.#jpeg(frame, format as Exclude<PixelFormat, 'rgb48'>);
     } finally {
       this.#pool?.give(frame.data);
@@ -174,6 +193,7 @@ export class FrameEncoder {
   }
 
   async #png(frame: RawFrame, format: Exclude<PixelFormat, 'bgr24'>): Promise<Buffer> {
+    const napi = await loadNapiImage();
     const header = netpbmHeader(format, frame.width, frame.height);
     const pixels = frameLength(frame, format);
     const input = this.#staging.take(header.length + pixels);
@@ -182,15 +202,16 @@ export class FrameEncoder {
       frame.data.copy(input, header.length, 0, pixels);
       // Netpbm's 16-bit samples are big-endian, rgb48's are little-endian.
       if (format === 'rgb48') input.subarray(header.length).swap16();
-      return await new Transformer(input).png(PNG);
+      return await new napi.Transformer(input).png(pngOptions(napi));
     } finally {
       this.#staging.give(input);
     }
   }
 
   async #jpeg(frame: RawFrame, format: Exclude<PixelFormat, 'rgb48'>): Promise<Buffer> {
+    const turbo = await loadTurbo();
     const { width, height } = frame;
-    const options = { ...TURBO_LAYOUT[format], width, height, quality: JPEG_QUALITY };
+    const options = { ...turboLayout(turbo, format), width, height, quality: JPEG_QUALITY };
     const output = this.#staging.take(turbo.bufferSize(options));
     try {
       // A copy of just the file's bytes, which the caller keeps: the staging buffer is several times its size.
