@@ -561,8 +561,8 @@ test('--retries and --timeout reach a Supervisely source too (--video-id), not o
   const { closedPort } = await import('./support/range-server.ts');
   const serverAddress = `http://127.0.0.1:${await closedPort()}`;
   const args = { 'video-id': 7, 'server-address': serverAddress, 'api-token': 'token', timeout: 2 };
-  const once = chooseVideo({ ...args, retries: 0 });
-  const twice = chooseVideo({ ...args, retries: 1 });
+  const once = await chooseVideo({ ...args, retries: 0 });
+  const twice = await chooseVideo({ ...args, retries: 1 });
   const sourceOf = (video: typeof once) => video.input as import('@framepipe/http-source').ByteSource;
   try {
     assert.deepEqual(once.options, {}, 'the source carries them; the library call does not get them again');
@@ -575,5 +575,5 @@ test('--retries and --timeout reach a Supervisely source too (--video-id), not o
     await once.close();
     await twice.close();
   }
-  assert.deepEqual(chooseVideo({ source: 'https://example.com/a.mp4', timeout: 2, retries: 3 }).options, { timeout: 2000, retries: 3 });
+  assert.deepEqual((await chooseVideo({ source: 'https://example.com/a.mp4', timeout: 2, retries: 3 })).options, { timeout: 2000, retries: 3 });
 });

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { text } from 'node:stream/consumers';
-import type { Argv, Options } from 'yargs';
+import type { Argv, CommandModule, Options } from 'yargs';
 import { BATCH_FILE_NAME, openDestination, runBatch } from '@framepipe/batch';
 import type { BatchOptions, BatchProgress, BatchSource, BatchSummary, FrameDestination } from '@framepipe/batch';
 import { ErrorCode, FramepipeError, InvalidOptionError, checkInteger, checkPositiveNumber } from '@framepipe/common';
@@ -10,6 +10,8 @@ import { BATCH_FLAGS, BATCH_FRAME_FLAGS, DISPLAY_GROUP, DISPLAY_OPTIONS, SOURCE_
 import { EXIT, announceRetries, errorLine, plural, reportFailure, round } from './report.ts';
 import type { CliIo } from './report.ts';
 import { superviselyApi } from './video-source.ts';
+import { runVideoCommand } from './command-run.ts';
+import type { CommandRun } from './command-run.ts';
 
 /** The flags of `framepipe batch`. */
 export interface BatchArgs {
@@ -27,9 +29,6 @@ export interface BatchArgs {
 }
 
 const VIDEOS_GROUP = 'Videos (<source>..., --from-file or --dataset-id):';
-
-/** The number flags of `framepipe batch` beyond those of the shared tables (see `numberAsText`). */
-export const BATCH_NUMBER_FLAGS = ['dataset-id', 'concurrency'];
 
 /** `--from-file`, `--dataset-id` and the Supervisely credentials: the ways other than `<source>...` to give videos. */
 export const VIDEO_LIST_OPTIONS: Readonly<Record<string, Options>> = {
@@ -223,7 +222,7 @@ export async function batchSources(
   if (datasetId !== undefined) {
     checkInteger('datasetId', datasetId, 1);
     const { timeout, retries } = options;
-    const api = superviselyApi(args, timeout);
+    const api = await superviselyApi(args, timeout);
     const listed = await api.listDatasetVideos(datasetId, { signal: io.signal, ...(retries !== undefined ? { retries } : {}) });
     return { sources: listed.map(({ id }) => ({ videoId: id })), api };
   }
@@ -248,4 +247,12 @@ async function readList(list: string, io: CliIo): Promise<string[]> {
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line !== '' && !line.startsWith('#'));
+}
+
+/** The options and handler of `framepipe batch`. */
+export function batchCommand(run: CommandRun): Pick<CommandModule<object, BatchArgs>, 'builder' | 'handler'> {
+  return {
+    builder: (y) => batchOptions(y) as never,
+    handler: (args) => runVideoCommand(run, args.verbose, args, () => runBatchCommand(args, run.io), checkBatchArgs),
+  };
 }

@@ -1,5 +1,12 @@
 #!/usr/bin/env node
-import { Interrupted, interruptedExit, main } from './cli.ts';
+import { enableCompileCache } from 'node:module';
+import { prepareProcess } from './process-env.ts';
+
+// Before anything uses libuv's pool or allocates much: the pool's size and glibc's malloc settings (which may start
+// the process again), then V8's code cache for the modules the command loads. The command's modules come after.
+prepareProcess(process.argv.slice(2));
+enableCompileCache();
+const { Interrupted, interruptedExit, main } = await import('./cli.ts');
 
 const controller = new AbortController();
 let interrupted = false;

@@ -1,11 +1,16 @@
-import { enqueue } from '@framepipe/queue';
+import { QUEUE_FRAME_KEYS, enqueue } from '@framepipe/queue';
 import type { EnqueueOptions } from '@framepipe/queue';
 import type { CommandModule } from 'yargs';
-import { VIDEO_LIST_OPTIONS, batchSources } from './batch-command.ts';
+import { VIDEO_LIST_OPTIONS, batchSources, checkBatchArgs } from './batch-command.ts';
 import type { BatchArgs } from './batch-command.ts';
-import { ENQUEUE_FLAGS, QUEUED_FRAME_FLAGS, optionsFromFlags, yargsOptions } from './flags.ts';
+import { ENQUEUE_FLAGS, numberFlags, optionsFromFlags, queuedFrameFlags, yargsOptions } from './flags.ts';
+import { QUEUE_NUMBER_FLAGS, runQueueCommand } from './command-run.ts';
+import type { CommandRun } from './command-run.ts';
 import { EXIT, reportFailure } from './report.ts';
 import type { CliIo } from './report.ts';
+
+/** The frame and source flags a queued batch takes: those whose options travel in a job record (no --header). */
+const QUEUED_FRAME_FLAGS = queuedFrameFlags(QUEUE_FRAME_KEYS);
 
 /** The flags of `framepipe enqueue`: the videos as `framepipe batch` takes them, and the queue's. */
 export type EnqueueArgs = BatchArgs;
@@ -24,11 +29,9 @@ export async function runEnqueue(args: EnqueueArgs, io: CliIo): Promise<number> 
   }
 }
 
-/** The yargs command of `framepipe enqueue`; `handler` runs it once parsed. */
-export function enqueueCommand(handler: (args: EnqueueArgs) => Promise<void>): CommandModule<object, EnqueueArgs> {
+/** The options and handler of `framepipe enqueue`. */
+export function enqueueCommand(run: CommandRun): Pick<CommandModule<object, EnqueueArgs>, 'builder' | 'handler'> {
   return {
-    command: 'enqueue [sources..]',
-    describe: 'Add a batch of videos to the work queue in Redis, for workers on any machine',
     builder: (y) =>
       y
         .usage('Usage:\n  $0 enqueue --redis URL --out DIR [options] <url|path>...\n  $0 enqueue --redis URL --out DIR --from-file LIST [options]\n  $0 enqueue --redis URL --out DIR --dataset-id N [options]\n\nAdd the videos to the work queue (BullMQ on Redis) and print the batch id. Workers (framepipe worker) split each video into shards of whole GOPs and write its frames into DIR/<name>/, every frame once.')
@@ -45,6 +48,6 @@ export function enqueueCommand(handler: (args: EnqueueArgs) => Promise<void>): C
             '                    workers read the videos with the Supervisely credentials of their own environment',
           ].join('\n'),
         ) as never,
-    handler,
+    handler: (args) => runQueueCommand(run, [...QUEUE_NUMBER_FLAGS, ...numberFlags(yargsOptions([...ENQUEUE_FLAGS, ...QUEUED_FRAME_FLAGS]))], args, () => runEnqueue(args, run.io), checkBatchArgs),
   };
 }

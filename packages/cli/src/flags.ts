@@ -2,7 +2,6 @@ import type { Options } from 'yargs';
 import { InvalidOptionError, optionDefault } from '@framepipe/core';
 import type { SourceOptions, StreamToDirOptions } from '@framepipe/core';
 import type { BatchOptions } from '@framepipe/batch';
-import { QUEUE_FRAME_KEYS } from '@framepipe/queue';
 import type { EnqueueOptions, WorkerOptions } from '@framepipe/queue';
 
 /**
@@ -254,11 +253,13 @@ export const ENQUEUE_FLAGS: ReadonlyArray<OptionFlag<EnqueueOptions>> = [
   },
 ];
 
-/** The frame and source flags a queued batch takes: those whose options travel in a job record (no --header). */
-export const QUEUED_FRAME_FLAGS: ReadonlyArray<OptionFlag<EnqueueOptions>> = [...FRAME_FLAGS, ...SOURCE_FLAGS]
-  .filter(({ option }) => (QUEUE_FRAME_KEYS as readonly string[]).includes(option))
+/** The frame and source flags of a queued batch: those of `keys` (the options that travel in a job record, no --header). */
+export function queuedFrameFlags(keys: readonly string[]): ReadonlyArray<OptionFlag<EnqueueOptions>> {
+  return [...FRAME_FLAGS, ...SOURCE_FLAGS]
+  .filter(({ option }) => keys.includes(option))
   // No Supervisely video here: the group says only how the videos are read.
   .map((flag) => (flag.yargs.group === SOURCE_GROUP ? { ...flag, yargs: { ...flag.yargs, group: 'Videos:' } } : flag)) as ReadonlyArray<OptionFlag<EnqueueOptions>>;
+}
 
 /** Flags of `framepipe worker` besides --redis. */
 export const WORKER_FLAGS: ReadonlyArray<OptionFlag<WorkerOptions>> = [

@@ -1,12 +1,14 @@
 import { resolve } from 'node:path';
 import { ErrorCode, FramepipeError, MANIFEST_FILE_NAME, ProgressBar, RunStats, pipeVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
 import { checkPositiveNumber } from '@framepipe/common';
-import type { Options } from 'yargs';
+import type { CommandModule, Options } from 'yargs';
 import type { RawVideoFormat, RawVideoInfo, StreamToDirOptions } from '@framepipe/core';
-import { FRAME_FLAGS, optionsFromFlags } from './flags.ts';
+import { DISPLAY_GROUP, DISPLAY_OPTIONS, FRAME_FLAGS, optionsFromFlags, yargsOptions } from './flags.ts';
+import { runVideoCommand } from './command-run.ts';
+import type { CommandRun } from './command-run.ts';
 import { EXIT, announceRetries, missingNote, missingSummary, plural, reportFailure, round } from './report.ts';
 import type { CliIo } from './report.ts';
-import { checkSourceArgs, chooseVideo } from './video-source.ts';
+import { checkSourceArgs, chooseVideo, sourceOptions } from './video-source.ts';
 import type { SourceArgs } from './video-source.ts';
 
 /** The flags of `framepipe frames`: those of the table in flags.ts, and the command's own. */
@@ -107,11 +109,11 @@ async function runFramesToStdout(args: FramesArgs, format: RawVideoFormat, io: C
   // Nothing but frame bytes goes to stdout, and a reader that went away may still fail a write under way: its
   // EPIPE is the end of the run, never a crash.
   io.stdout.on('error', () => {});
-  let video: ReturnType<typeof chooseVideo> | undefined;
+  let video: Awaited<ReturnType<typeof chooseVideo>> | undefined;
   const stopAnnouncing = args.quiet ? () => {} : announceRetries(io);
   try {
     const options = optionsFromFlags(FRAME_FLAGS, args);
-    video = chooseVideo(args);
+    video = await chooseVideo(args);
     const result = await pipeVideoFrames(video.input, io.stdout, {
       ...options,
       ...video.options,
@@ -189,12 +191,12 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
   const stats = new RunStats();
   const bar = framesProgress(args, io, stats, 'Saving frames');
   const progress = bar.tick;
-  let video: ReturnType<typeof chooseVideo> | undefined;
+  let video: Awaited<ReturnType<typeof chooseVideo>> | undefined;
   let options: Partial<StreamToDirOptions> = {};
   const stopAnnouncing = args.quiet ? () => {} : announceRetries(io);
   try {
     options = optionsFromFlags(FRAME_FLAGS, args);
-    video = chooseVideo(args);
+    video = await chooseVideo(args);
     const paths = await streamVideoFramesToDir(video.input, out, {
       ...options,
       ...video.options,
@@ -268,4 +270,33 @@ export async function runFrames(args: FramesArgs, io: CliIo): Promise<number> {
   function finishProgress(outcome: 'done' | 'stopped'): void {
     bar.finish(outcome);
   }
+}
+
+/** The options and handler of `framepipe frames`. */
+export function framesCommand(run: CommandRun): Pick<CommandModule<object, FramesArgs>, 'builder' | 'handler'> {
+  return {
+    builder: (y) =>
+      sourceOptions(y)
+        .usage('Usage:\n  $0 frames <url|path> --out DIR [options]\n  $0 frames --video-id N --out DIR [options]\n  $0 frames <url|path> --to-stdout raw|y4m [options] | ffmpeg ...\n\nSave frames <start>..<end> as frame_<number:06d>.<ext> in DIR, or write them to stdout. Frame numbers follow Supervisely\'s rule, so they match annotations made there.')
+        .option('out', { alias: 'o', type: 'string', requiresArg: true, describe: 'Output directory (created if missing); - writes raw frames to stdout', group: 'Frames:' })
+        .option('to-stdout', TO_STDOUT_OPTION)
+        .options(yargsOptions(FRAME_FLAGS))
+        .options(DISPLAY_OPTIONS)
+        .option('json', { type: 'boolean', default: false, describe: 'Print one JSON summary on stdout: {frames, outputDir, seconds, bytesRead, ...}', group: DISPLAY_GROUP })
+        .epilog(
+          [
+            'Examples:',
+            '  framepipe frames https://example.com/clip.mp4 -o frames --end 9   frames 0-9 as PNG',
+            '  framepipe frames clip.mp4 -o frames --ext jpg                     every frame as JPEG',
+            '  framepipe frames clip.mp4 -o frames --timestamps 0,30,60          the frames at 0, 30 and 60 s',
+            '  framepipe frames clip.mp4 -o frames --start-time 60 --fps 1       from 60 s on, the frame shown each second',
+            '  framepipe frames clip.mp4 -o frames --keyframes-only              the keyframes (nothing else decoded)',
+            '  framepipe frames clip.mp4 --to-stdout y4m | ffmpeg -f yuv4mpegpipe -i - out.mp4',
+            '                    the frames to another program, no files',
+            '  framepipe frames --video-id 12345 -o frames --start 100 --end 149',
+            '                    a Supervisely video; credentials from ~/supervisely.env',
+          ].join('\n'),
+        ) as never,
+    handler: (args) => runVideoCommand(run, args.verbose as boolean, args, () => runFrames(args, run.io), checkFramesArgs),
+  };
 }

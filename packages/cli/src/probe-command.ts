@@ -1,9 +1,12 @@
 import { probeVideo } from '@framepipe/core';
 import type { VideoProbe } from '@framepipe/core';
-import { STREAM_FLAG, optionsFromFlags } from './flags.ts';
+import type { CommandModule } from 'yargs';
+import { DISPLAY_GROUP, DISPLAY_OPTIONS, STREAM_FLAG, optionsFromFlags, yargsOptions } from './flags.ts';
+import { runVideoCommand } from './command-run.ts';
+import type { CommandRun } from './command-run.ts';
 import { EXIT, announceRetries, reportFailure } from './report.ts';
 import type { CliIo } from './report.ts';
-import { chooseVideo } from './video-source.ts';
+import { chooseVideo, sourceOptions } from './video-source.ts';
 import type { SourceArgs } from './video-source.ts';
 
 export interface ProbeArgs extends SourceArgs {
@@ -13,10 +16,10 @@ export interface ProbeArgs extends SourceArgs {
 
 /** `framepipe probe`: what a user needs before choosing a range. */
 export async function runProbe(args: ProbeArgs, io: CliIo): Promise<number> {
-  let video: ReturnType<typeof chooseVideo> | undefined;
+  let video: Awaited<ReturnType<typeof chooseVideo>> | undefined;
   const stopAnnouncing = announceRetries(io);
   try {
-    video = chooseVideo(args);
+    video = await chooseVideo(args);
     const info = await probeVideo(video.input, {
       countFrames: args['count-frames'],
       ...optionsFromFlags([STREAM_FLAG], args),
@@ -77,4 +80,19 @@ function frames(info: VideoProbe): string {
     default:
       return `${info.frameCount}, as the container ${hidden ? 'tables give them' : 'states'} (${last}; --count-frames to count)`;
   }
+}
+
+/** The options and handler of `framepipe probe`. */
+export function probeCommand(run: CommandRun): Pick<CommandModule<object, ProbeArgs>, 'builder' | 'handler'> {
+  return {
+    builder: (y) =>
+      sourceOptions(y)
+        .usage('Usage:\n  $0 probe <url|path> [options]\n  $0 probe --video-id N [options]\n\nPrint what you need before choosing a range. Reads only the container header, unless --count-frames.')
+        .options(yargsOptions([STREAM_FLAG]))
+        .option('count-frames', { type: 'boolean', default: false, describe: 'Count the frames exactly (MP4 sample tables, or every packet read; no decoding)', group: 'Probe:' })
+        .option('json', { type: 'boolean', default: false, describe: 'Print the description as one JSON object', group: DISPLAY_GROUP })
+        .option('verbose', DISPLAY_OPTIONS.verbose!)
+        .epilog(['Examples:', '  framepipe probe https://example.com/clip.mp4', '  framepipe probe --video-id 12345 --count-frames'].join('\n')) as never,
+    handler: (args) => runVideoCommand(run, args.verbose as boolean, args, () => runProbe(args, run.io)),
+  };
 }

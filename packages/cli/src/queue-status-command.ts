@@ -3,6 +3,9 @@ import { DEFAULT_DASHBOARD_PORT, queueStatus } from '@framepipe/queue';
 import type { BatchStatus, StageCounts } from '@framepipe/queue';
 import type { CommandModule } from 'yargs';
 import { REDIS_FLAG, optionsFromFlags, yargsOptions } from './flags.ts';
+import { QUEUE_NUMBER_FLAGS, runQueueCommand } from './command-run.ts';
+import type { CommandRun } from './command-run.ts';
+import { runDashboard } from './dashboard-command.ts';
 import { EXIT, reportFailure } from './report.ts';
 import type { CliIo } from './report.ts';
 import type { DashboardArgs } from './dashboard-command.ts';
@@ -57,14 +60,11 @@ function describe(status: BatchStatus): string {
   return lines.join('');
 }
 
-/** The yargs command of `framepipe queue status` and `framepipe queue dashboard`; the handlers run them once parsed. */
-export function queueCommand(
-  handler: (args: QueueStatusArgs) => Promise<void>,
-  dashboardHandler: (args: DashboardArgs) => Promise<void>,
-): CommandModule<object, QueueStatusArgs> {
+/** The options and handlers of `framepipe queue status` and `framepipe queue dashboard`. */
+export function queueCommand(run: CommandRun): Pick<CommandModule<object, QueueStatusArgs>, 'builder' | 'handler'> {
+  const handler = (args: QueueStatusArgs) => runQueueCommand(run, QUEUE_NUMBER_FLAGS, args, () => runQueueStatus(args, run.io));
+  const dashboardHandler = (args: DashboardArgs) => runQueueCommand(run, QUEUE_NUMBER_FLAGS, args, () => runDashboard(args, run.io));
   return {
-    command: 'queue <command>',
-    describe: 'Look at the work queue: queue status, queue dashboard',
     builder: (y) =>
       y.command({
         command: 'status',

@@ -2,6 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { ErrorCode, FramepipeError, InvalidOptionError, RETRY_CHANNEL, describeFramesMissing } from '@framepipe/core';
 import type { FramesMissing, RetryEvent } from '@framepipe/core';
 import { FLAG_OF_OPTION } from './flags.ts';
+import { EXIT, interruptedExit } from './exit.ts';
 
 /** Where the CLI writes; tests pass their own. */
 export interface CliIo {
@@ -13,27 +14,7 @@ export interface CliIo {
   stdin?: NodeJS.ReadableStream | undefined;
 }
 
-/**
- * Exit codes: 0 success, 1 a failed run, 2 bad usage, 130 interrupted by Ctrl-C and 143 by SIGTERM (128 + the
- * signal's number, as shells report a process killed by it).
- */
-export const EXIT = { ok: 0, failed: 1, usage: 2, interrupted: 130, terminated: 143 } as const;
-
-/** What the bin aborts a run with when a signal arrives: the signal travels with it, for the exit code. */
-export class Interrupted extends Error {
-  readonly signal: NodeJS.Signals;
-
-  constructor(signal: NodeJS.Signals) {
-    super(`Interrupted by ${signal}`);
-    this.name = 'Interrupted';
-    this.signal = signal;
-  }
-}
-
-/** The exit code of a run stopped by `reason` (an {@link Interrupted}, or anything else: as Ctrl-C). */
-export function interruptedExit(reason: unknown): number {
-  return reason instanceof Interrupted && reason.signal === 'SIGTERM' ? EXIT.terminated : EXIT.interrupted;
-}
+export { EXIT, Interrupted, interruptedExit } from './exit.ts';
 
 // The library names options as the API spells them; a CLI user knows the flags.
 const FLAGS: Record<string, string> = {

@@ -1,7 +1,8 @@
 import type { ByteSourceInput } from '@framepipe/core';
-import { SuperviselyApi } from '@framepipe/supervisely';
+import type { SuperviselyApi } from '@framepipe/supervisely';
 import { checkInteger } from '@framepipe/common';
-import { SOURCE_FLAGS, optionsFromFlags } from './flags.ts';
+import type { Argv } from 'yargs';
+import { SOURCE_FLAGS, SOURCE_GROUP, credentialOptions, numberAsText, optionsFromFlags, yargsOptions } from './flags.ts';
 
 /** The flags that say which video to read, shared by every command (and those of {@link SOURCE_FLAGS}). */
 export interface SourceArgs {
@@ -28,7 +29,7 @@ export interface ChosenVideo {
  * A URL or path, or a Supervisely video id resolved with credentials from the flags, the environment,
  * `./local.env` and `~/supervisely.env` (in that order).
  */
-export function chooseVideo(args: SourceArgs): ChosenVideo {
+export async function chooseVideo(args: SourceArgs): Promise<ChosenVideo> {
   const options = optionsFromFlags(SOURCE_FLAGS, args) as ChosenVideo['options'];
   const videoId = args['video-id'];
   if (videoId === undefined) {
@@ -36,12 +37,14 @@ export function chooseVideo(args: SourceArgs): ChosenVideo {
   }
   // A mistyped id is a usage error, whatever the credentials: say so before looking for them.
   checkInteger('videoId', videoId, 1);
-  const source = superviselyApi(args, options.timeout).videoSource(videoId, options);
+  const source = (await superviselyApi(args, options.timeout)).videoSource(videoId, options);
   return { input: source, options: {}, close: () => source.close() };
 }
 
 /** The Supervisely connection of `--server-address` and `--api-token`, else of the environment and env files. */
-export function superviselyApi(args: SourceArgs, timeout: number | undefined): SuperviselyApi {
+export async function superviselyApi(args: SourceArgs, timeout: number | undefined): Promise<SuperviselyApi> {
+  // Loaded only for a Supervisely video: a URL or path never needs it.
+  const { SuperviselyApi } = await import('@framepipe/supervisely');
   return SuperviselyApi.fromEnv({
     ...(args['server-address'] !== undefined ? { serverAddress: args['server-address'] } : {}),
     ...(args['api-token'] !== undefined ? { token: args['api-token'] } : {}),
@@ -62,4 +65,13 @@ export function checkSourceArgs(args: SourceArgs): true | string {
     return '--server-address and --api-token go with --video-id';
   }
   return true;
+}
+
+/** The options that choose the video, shared by every command that reads one. */
+export function sourceOptions<T>(y: Argv<T>) {
+  return y
+    .positional('source', { type: 'string', describe: 'http(s) URL or local path of the video' })
+    .option('video-id', numberAsText({ type: 'number', requiresArg: true, describe: 'Supervisely video id, instead of <source>', group: SOURCE_GROUP }))
+    .options(credentialOptions(SOURCE_GROUP))
+    .options(yargsOptions(SOURCE_FLAGS));
 }

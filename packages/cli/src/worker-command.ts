@@ -1,7 +1,9 @@
 import { runWorker } from '@framepipe/queue';
 import type { WorkerEvent, WorkerOptions } from '@framepipe/queue';
 import type { CommandModule } from 'yargs';
-import { REDIS_FLAG, WORKER_FLAGS, optionsFromFlags, yargsOptions } from './flags.ts';
+import { REDIS_FLAG, WORKER_FLAGS, numberFlags, optionsFromFlags, yargsOptions } from './flags.ts';
+import { QUEUE_NUMBER_FLAGS, runQueueCommand } from './command-run.ts';
+import type { CommandRun } from './command-run.ts';
 import { EXIT, interruptedExit, plural, reportFailure } from './report.ts';
 import type { CliIo } from './report.ts';
 
@@ -42,17 +44,15 @@ function describe(event: WorkerEvent): string {
   }
 }
 
-/** The yargs command of `framepipe worker`; `handler` runs it once parsed. */
-export function workerCommand(handler: (args: WorkerArgs) => Promise<void>): CommandModule<object, WorkerArgs> {
+/** The options and handler of `framepipe worker`. */
+export function workerCommand(run: CommandRun): Pick<CommandModule<object, WorkerArgs>, 'builder' | 'handler'> {
   return {
-    command: 'worker',
-    describe: 'Run shards of the work queue until stopped',
     builder: (y) =>
       y
         .usage('Usage:\n  $0 worker --redis URL [options]\n\nRun the shards of every batch in the work queue. Start any number on any number of machines; SIGTERM hands the running shards back, and the shards of a worker that died are run again by another, keeping the frames it wrote.')
         .options(yargsOptions([REDIS_FLAG]))
         .options(yargsOptions(WORKER_FLAGS))
         .option('quiet', { alias: 'q', type: 'boolean', default: false, describe: 'Print nothing but errors', group: 'Display:' }) as never,
-    handler,
+    handler: (args) => runQueueCommand(run, [...QUEUE_NUMBER_FLAGS, ...numberFlags(yargsOptions(WORKER_FLAGS))], args, () => runWorkerCommand(args, run.io)),
   };
 }

@@ -1,6 +1,6 @@
 import { ErrorCode, FramepipeError, invalidOption } from '@framepipe/common';
 import { shownUrl } from '@framepipe/http-source';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 
 /** `redis://[user:password@]host[:port][/db]` or `rediss://` (TLS). */
 export function checkRedisUrl(value: unknown): string {
@@ -21,6 +21,8 @@ export function shownRedis(url: string): string {
  * instead of waiting for ever on a Redis that is not there.
  */
 export async function connectRedis(url: string, blocking: boolean): Promise<Redis> {
+  // ioredis (and BullMQ) load with the first connection: commands that never reach Redis do not pay for them.
+  const { Redis } = await import('ioredis');
   const redis = blocking
     ? new Redis(url, { maxRetriesPerRequest: null, lazyConnect: true })
     : new Redis(url, { maxRetriesPerRequest: 1, connectTimeout: 5000, retryStrategy: (times: number) => (times > 3 ? null : 200 * times), lazyConnect: true });

@@ -1,6 +1,5 @@
 import { createServer } from 'node:http';
 import type { RequestListener } from 'node:http';
-import { Queue } from 'bullmq';
 import { ErrorCode, FramepipeError, assertKnownKeys, assertOptionsObject, checkOptions, invalidOption, rules } from '@framepipe/common';
 import { shownUrlText } from '@framepipe/http-source';
 import { checkRedisUrl, connectRedis, shownRedis } from './connection.ts';
@@ -62,6 +61,7 @@ export async function serveDashboard(options: DashboardOptions): Promise<Dashboa
   const settings = checkOptions(DASHBOARD_RULES, given, 'serveDashboard');
   const url = settings.redis!;
   const redis = await connectRedis(url, false);
+  const { Queue } = await import('bullmq');
   const queues = Object.values(QUEUE_NAMES).map((name) => new Queue(name, { connection: redis }));
   const close = async () => {
     await Promise.all(queues.map((queue) => queue.close()));

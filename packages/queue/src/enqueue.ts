@@ -4,7 +4,6 @@ import { assertKnownKeys, assertOptionsObject, checkInteger, invalidOption } fro
 import { DEFAULT_SHARD_FRAMES, isVideoIdSource, namedVideos, openDestination } from '@framepipe/batch';
 import type { BatchSource } from '@framepipe/batch';
 import { checkDirOptions } from '@framepipe/core';
-import { Queue } from 'bullmq';
 import { checkRedisUrl, connectRedis } from './connection.ts';
 import { QUEUE_FRAME_KEYS, SUPERVISELY_VIDEO } from './job-data.ts';
 import type { PlanJobData, QueueFrameOptions } from './job-data.ts';
@@ -90,6 +89,7 @@ export async function enqueue(sources: readonly BatchSource[], options: EnqueueO
 
   const batch = randomBytes(8).toString('hex');
   const connection = await connectRedis(redis, false);
+  const { Queue } = await import('bullmq');
   const plans = new Queue<PlanJobData>(QUEUE_NAMES.plans, { connection });
   try {
     const keys = batchKeys(batch);

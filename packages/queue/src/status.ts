@@ -1,5 +1,4 @@
 import { ErrorCode, FramepipeError, assertKnownKeys, assertOptionsObject, invalidOption } from '@framepipe/common';
-import { Queue } from 'bullmq';
 import type { QueueFailure } from './batch-record.ts';
 import { checkRedisUrl, connectRedis } from './connection.ts';
 import { BATCHES_KEY, BATCH_ID, QUEUE_NAMES, batchKeys } from './names.ts';
@@ -61,6 +60,7 @@ export async function queueStatus(options: QueueStatusOptions): Promise<BatchSta
     throw invalidOption('batch', 'a batch id (16 hex digits, as enqueue gave it)', given.batch);
   }
   const redis = await connectRedis(url, false);
+  const { Queue } = await import('bullmq');
   const shards = new Queue(QUEUE_NAMES.shards, { connection: redis });
   const plans = new Queue(QUEUE_NAMES.plans, { connection: redis });
   try {

@@ -4,7 +4,6 @@ import type { FrameDestination } from '@framepipe/batch';
 import type { ByteSourceInput } from '@framepipe/http-source';
 import { SuperviselyApi } from '@framepipe/supervisely';
 import { RunStats } from '@framepipe/core';
-import { FlowProducer, Queue, UnrecoverableError, WaitingError, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { BatchRecord } from './batch-record.ts';
@@ -155,6 +154,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     return redis;
   };
   const records = await connect(false);
+  const { FlowProducer, Queue, UnrecoverableError, WaitingError, Worker } = await import('bullmq');
   const summary = { shards: 0, framesWritten: 0, failures: 0 };
   let stopping = false;
   const flows = new FlowProducer({ connection: await connect(true) });

@@ -1,6 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { assertKnownKeys, checkBoolean, checkFunction, invalidOption } from '@framepipe/common';
 import { MANIFEST_FILE_NAME, formatManifest, keptLine, parseManifest } from './manifest.ts';
 import type { KeptManifestLine, ManifestEntry, ManifestOptions, ManifestValue } from './manifest.ts';
@@ -186,6 +185,7 @@ export class KeptFrames {
     const path = join(this.directory, file.name);
     let size: { width?: number | undefined; height?: number | undefined };
     try {
+      const { default: sharp } = await import('sharp');
       size = await sharp(path).metadata();
     } catch (cause) {
       throw writeFailed(path, `Cannot read the size of ${path} for the manifest`, cause);
