@@ -33,7 +33,7 @@ export async function runVideoCommand<A extends Record<string, unknown>>(
   const problem = check(args);
   if (problem !== true) return run.usage(problem);
   // FFmpeg reports recoverable decoder complaints (e.g. right after a seek) on stderr; they are not errors here.
-  const [{ Log }, { AV_LOG_FATAL, AV_LOG_WARNING }] = await Promise.all([import('node-av'), import('node-av/constants')]);
+  const [{ Log }, { AV_LOG_FATAL, AV_LOG_WARNING }] = await Promise.all([import('node-av/lib'), import('node-av/constants')]);
   Log.setLevel(verbose ? AV_LOG_WARNING : AV_LOG_FATAL);
   run.exit(await command());
 }

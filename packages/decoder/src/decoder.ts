@@ -1,6 +1,6 @@
 import { Transform } from 'streamx';
-import { Codec, CodecContext, FFmpegError, Frame } from 'node-av';
-import type { CodecParameters, Packet } from 'node-av';
+import { Codec, CodecContext, FFmpegError, Frame } from 'node-av/lib';
+import type { CodecParameters, Packet } from 'node-av/lib';
 import {
   AVERROR_EAGAIN,
   AVERROR_EOF,

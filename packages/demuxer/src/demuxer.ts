@@ -1,6 +1,6 @@
 import { Readable } from 'streamx';
-import { FFmpegError, FormatContext, IOContext, InputFormat, Packet, avGetCodecName, avGetMediaTypeString, avGetPixFmtName } from 'node-av';
-import type { CodecParameters, Rational } from 'node-av';
+import { FFmpegError, FormatContext, IOContext, InputFormat, Packet, avGetCodecName, avGetMediaTypeString, avGetPixFmtName } from 'node-av/lib';
+import type { CodecParameters, Rational } from 'node-av/lib';
 import {
   AVDISCARD_ALL,
   AVERROR_EOF,

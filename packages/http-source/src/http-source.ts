@@ -1,6 +1,10 @@
 import http from 'node:http';
 import https from 'node:https';
-import got, { type Request as GotRequest } from 'got';
+import type { Got, Request as GotRequest } from 'got';
+
+// got loads with the first request: a file source, or a command that makes none, does without it.
+let loadingGot: Promise<Got> | undefined;
+const loadGot = (): Promise<Got> => (loadingGot ??= import('got').then((module) => module.default));
 import {
   AbortError,
   ErrorCode,
@@ -509,7 +513,8 @@ export class HttpSource implements ByteSource {
    * and may throw too. Resolves when the body has ended (complete or not: the caller counts), rejects with a
    * {@link PassingFailure} for a failure worth retrying.
    */
-  #exchange(range: string | null, signal: AbortSignal | undefined, handle: ExchangeHandlers): Promise<void> {
+  async #exchange(range: string | null, signal: AbortSignal | undefined, handle: ExchangeHandlers): Promise<void> {
+    const got = await loadGot();
     const combined = signal ? AbortSignal.any([this.#closer.signal, signal]) : this.#closer.signal;
     const headers: Record<string, string> = { ...this.#headers, 'accept-encoding': 'identity' };
     if (range !== null) headers.range = range;

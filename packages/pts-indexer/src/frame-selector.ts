@@ -1,5 +1,5 @@
 import { Transform } from 'streamx';
-import type { Frame } from 'node-av';
+import type { Frame } from 'node-av/lib';
 import { AV_NOPTS_VALUE } from 'node-av/constants';
 import {
   FrameBudget,

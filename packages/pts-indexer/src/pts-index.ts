@@ -1,4 +1,4 @@
-import type { Packet } from 'node-av';
+import type { Packet } from 'node-av/lib';
 import { AV_NOPTS_VALUE } from 'node-av/constants';
 import type { Demuxer, DemuxerInfo } from '@framepipe/demuxer';
 import type { ByteSource } from './mp4-boxes.ts';

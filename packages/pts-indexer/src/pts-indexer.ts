@@ -1,5 +1,5 @@
 import { Transform } from 'streamx';
-import type { Packet } from 'node-av';
+import type { Packet } from 'node-av/lib';
 import {
   DISCONTINUITY,
   ErrorCode,

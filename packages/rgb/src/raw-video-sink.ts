@@ -1,5 +1,5 @@
 import { Writable } from 'streamx';
-import { FFmpegError, Frame, SoftwareScaleContext, avImageCopyToBuffer, avImageGetBufferSize } from 'node-av';
+import { FFmpegError, Frame, SoftwareScaleContext, avImageCopyToBuffer, avImageGetBufferSize } from 'node-av/lib';
 import {
   AVCOL_RANGE_JPEG,
   AVCOL_SPC_BT470BG,

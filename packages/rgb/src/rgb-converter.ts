@@ -1,6 +1,6 @@
 import { Transform } from 'streamx';
-import { FFmpegError, Filter, FilterGraph, Frame, SoftwareScaleContext, avImageAllocArrays, avImageCopy2 } from 'node-av';
-import type { FilterContext } from 'node-av';
+import { FFmpegError, Filter, FilterGraph, Frame, SoftwareScaleContext, avImageAllocArrays, avImageCopy2 } from 'node-av/lib';
+import type { FilterContext } from 'node-av/lib';
 import {
   AVCHROMA_LOC_LEFT,
   AVCHROMA_LOC_UNSPECIFIED,
