@@ -2,6 +2,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { optionDefault } from '@framepipe/core';
 import { MALLOC_TUNABLES, processEnvironment } from '../packages/cli/src/process-env.ts';
 import { H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
 import { indexInName, readCodes, removeDir, tempDir } from './support/pipeline-helpers.ts';
@@ -109,6 +111,10 @@ describe('the process the CLI runs in (issue 17: cores, allocator)', () => {
     assert.equal(own.trace.atExit.UV_THREADPOOL_SIZE, '3');
     const probe = await traced(['probe', video]);
     assert.equal(probe.trace.atStart.GLIBC_TUNABLES, null, 'no second start for a command that encodes nothing');
+  });
+
+  test('files are written by one writer per core unless maxWriteWorkers says otherwise', () => {
+    assert.equal(optionDefault('maxWriteWorkers'), availableParallelism());
   });
 
   test('the pool size follows the writers, the videos or shards run at once, and the cores', () => {

@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { BufferPool, FrameBudget, checkInteger, checkOptions, conflictingOptions, invalidOption, rules } from '@framepipe/common';
 import type { OptionRule, RuleTable, SettingsOf } from '@framepipe/common';
 import { DEFAULT_CACHE_DISK, DEFAULT_CACHE_MEMORY, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '@framepipe/http-source';
@@ -236,8 +237,8 @@ export interface StreamToDirOptions extends StreamOptions {
    */
   imageWriter?: ImageWriter | undefined;
   /**
-   * Files written at the same time.
-   * @default 4
+   * Files encoded and written at the same time: one per core by default, since each encodes on a thread of its own.
+   * @default os.availableParallelism()
    */
   maxWriteWorkers?: number | undefined;
   /**
@@ -304,7 +305,7 @@ const DIR_RULES = {
   ext: rules.oneOf(IMAGE_EXTENSIONS, 'png', true),
   progress: rules.function<(count: number) => void>(),
   imageWriter: rules.function<ImageWriter>(),
-  maxWriteWorkers: rules.integer(1, 4),
+  maxWriteWorkers: { ...rules.integer(1), fallback: () => Math.max(1, availableParallelism()) },
   resume: rules.boolean(false),
   overwrite: rules.boolean(false),
   manifest: rules.boolean(false),

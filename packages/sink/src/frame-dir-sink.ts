@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Writable } from 'streamx';
@@ -50,8 +51,8 @@ export interface FrameDirSinkOptions {
    */
   ext?: ImageExtension;
   /**
-   * Files written at the same time.
-   * @default 4
+   * Files encoded and written at the same time: one per core by default.
+   * @default os.availableParallelism()
    */
   maxWriteWorkers?: number;
   /** Called with `1` each time a file has reached its final name. */
@@ -149,7 +150,7 @@ export class FrameDirSink extends Writable {
     this.#buffered = buffered.attach(this, { input: () => this.#budget?.release() });
     this.directory = resolve(directory);
     this.ext = checkImageExtension(opts.ext);
-    this.maxWriteWorkers = checkInteger('maxWriteWorkers', opts.maxWriteWorkers ?? 4, 1);
+    this.maxWriteWorkers = checkInteger('maxWriteWorkers', opts.maxWriteWorkers ?? Math.max(1, availableParallelism()), 1);
     this.overwrite = checkBoolean('overwrite', opts.overwrite, false);
     this.names = opts.nameTemplate === undefined ? NameTemplate.DEFAULT : NameTemplate.from(opts.nameTemplate);
     this.#progress = checkFunction('progress', opts.progress);
