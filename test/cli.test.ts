@@ -483,7 +483,7 @@ describe('framepipe probe', () => {
     await mkdir(typedIn, { recursive: true });
     await writeFile(join(typedIn, 'clip.mp4'), await readFile(await makeFixture(H264_MP4_MOOV_END)));
     const env = { npm_lifecycle_event: 'framepipe', INIT_CWD: typedIn };
-    const fromRoot = join(ROOT, 'scripts/framepipe.ts');
+    const fromRoot = join(ROOT, 'scripts/framepipe.js');
     const probe = await runScript(fromRoot, ['probe', 'clip.mp4'], { env });
     assert.equal(probe.code, 0, probe.stderr);
     assert.ok(probe.stdout.includes(join(typedIn, 'clip.mp4')));

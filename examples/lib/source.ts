@@ -60,7 +60,7 @@ const SCRIPT = basename(process.argv[1] ?? 'example.ts', '.ts');
 const DEMO = process.env.npm_lifecycle_event === 'demo';
 
 // `pnpm demo` runs in the workspace root, while the paths on its command line are meant from where the user typed
-// it, which pnpm passes as INIT_CWD (as for `pnpm framepipe`, see scripts/framepipe.ts).
+// it, which pnpm passes as INIT_CWD (as for `pnpm framepipe`, see scripts/framepipe.js).
 if (DEMO && process.env.INIT_CWD) process.chdir(process.env.INIT_CWD);
 
 /** The flags as typed, by name, so that a bad option is said as the CLI says it: with its flag and the value typed. */
