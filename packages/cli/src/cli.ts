@@ -77,7 +77,9 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     .alias('help', 'h')
     .version(VERSION)
     .epilog('Exit codes: 0 done, 1 the run failed, 2 bad usage or option, 130 interrupted (Ctrl-C),\n143 terminated (SIGTERM).\nRun "framepipe <command> --help" for the options of a command.')
-    .wrap(Math.min(110, columns ?? 100))
+    // yargs lays out a command's whole help before running it, to show it on a later failure (this CLI shows its own
+    // message instead): fitting the text to the terminal costs about 0.1 s, spent only when the help is asked for.
+    .wrap(argv.includes('--help') || argv.includes('-h') ? Math.min(110, columns ?? 100) : null)
     .fail((message, error) => {
       // Commands report their own failures; what reaches here is a usage mistake that yargs found.
       usage(message || (error instanceof Error ? error.message : String(error)));
