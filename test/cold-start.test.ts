@@ -79,9 +79,16 @@ describe('a command loads what it needs (issue 17: cold start)', () => {
     assertNotLoaded(packages, QUEUE_AND_BATCH, 'probe URL');
   });
 
-  test('probe loads no image encoder', { todo: 'frame-encoder.ts (the encoders part of issue 17) still imports sharp when @framepipe/sink loads' }, async () => {
+  test('probe loads no image encoder', async () => {
     const { packages } = await traced(['probe', video]);
     assertNotLoaded(packages, IMAGE_ENCODERS, 'probe');
+  });
+
+  test('frames to JPEG loads libjpeg-turbo, and neither the PNG encoder nor sharp', async () => {
+    const out = join(dir, 'jpeg-frames');
+    const { packages } = await traced(['frames', video, '-o', out, '--end', '1', '--ext', 'jpg', '-q']);
+    assert.ok(packages.has('@julusian/jpeg-turbo'), 'jpeg-turbo loaded');
+    assertNotLoaded(packages, ['sharp', '@napi-rs/image'], 'frames --ext jpg');
   });
 
   test('frames of a file loads no HTTP client, queue, batch or Supervisely code', async () => {
