@@ -230,12 +230,9 @@ async function wire(
     seeking.aimAt(part);
     demuxer.jump(part.keyframe.pts, part.keyframe.dts);
   };
-  // The packets the decoder has left before its next jump, or the end, are not needed: the demuxer need not read
+  // The packets the decoder has after the last part's last wanted frame are not needed: the demuxer need not read
   // (nor the decoder decode) what it read ahead of them.
-  decoder.on('beyond', () => {
-    if (current >= plan.parts.length - 1) demuxer.stop();
-    else if (!routed) jumpTo(current + 1);
-  });
+  decoder.on('beyond', () => demuxer.stop());
   if (routed) {
     demuxer.on('part', (n: unknown) => {
       jumps++;
@@ -272,6 +269,9 @@ function beyondWanted(index: PtsIndex, plan: DecodePlan, current: () => number):
   if (plan.parts.length === 0 && last === undefined) return undefined;
   // A packet without a dts (FFmpeg's AV_NOPTS_VALUE, the lowest 64-bit integer) is never past anything.
   return ({ dts }) => {
+    // Only in the last part: before another, the packets are dropped only if the jump to it is sure to be followed,
+    // and a demuxer that has already read to the end of the input follows none (frames of a later part were lost).
+    if (current() < plan.parts.length - 1) return false;
     const wanted = index.ptsAt(plan.parts[current()]?.last ?? last!);
     return wanted !== undefined && wanted < dts;
   };
