@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { ErrorCode, RunStats, openVideo, pipeVideoFrames, streamVideoFrames, streamVideoFramesToDir } from '@framepipe/core';
-import { H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
+import { H264_1080P, H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
 import { readFrameCode } from './support/frame-code.ts';
 
 test('reuseBuffers: every frame shows its own number while the loop holds it, from a few recycled buffers', async () => {
@@ -26,8 +26,8 @@ test('reuseBuffers: every frame shows its own number while the loop holds it, fr
   assert.ok(buffers.size <= 5, `${buffers.size} distinct buffers for 60 frames`);
 });
 
-// The default pool takes buffers back when the garbage collector finds their frames unreachable: the tests collect
-// at every frame, so that what a long run does over many frames happens within a short fixture.
+// The tests collect garbage at every frame, so that whatever a long run's collections would do to a buffer still in
+// use happens within a short fixture.
 setFlagsFromString('--expose-gc');
 const collect = runInNewContext('gc') as () => void;
 /** Collects garbage, then lets the finalizers that found buffers unreachable run. */
@@ -47,40 +47,44 @@ test('by default each frame keeps a buffer of its own: frames kept past the loop
   for (const frame of kept) assert.equal(readFrameCode(frame.data, frame.width, frame.height), frame.index);
 });
 
-test('by default a loop that drops its frames reuses a few buffers, and the frames it keeps stay intact', async () => {
-  const video = await makeFixture(H264_MP4_MOOV_END);
-  const stats = new RunStats();
-  const kept: { index: number; data: Buffer; width: number; height: number }[] = [];
-  let count = 0;
-  for await (const frame of streamVideoFrames(video, { queueMaxSize: 2, stats })) {
-    assert.equal(readFrameCode(frame.data, frame.width, frame.height), frame.index);
-    // Every 10th frame's data is kept (without the frame), the rest dropped.
-    if (frame.index % 10 === 0) kept.push({ index: frame.index, data: frame.data, width: frame.width, height: frame.height });
-    count++;
-    await collectGarbage();
+test('by default a write started in the loop and not awaited writes its whole frame, even as collections run', async () => {
+  // fs.promises.writeFile writes through views of its own: a default that took buffers back once `frame.data` was
+  // unreachable let later frames overwrite (or detach) memory such a write still read (issue 17's review).
+  const video = await makeFixture(H264_1080P);
+  const dir = await mkdtemp(join(tmpdir(), 'framepipe-unawaited-'));
+  try {
+    const stats = new RunStats();
+    const writes: Promise<unknown>[] = [];
+    const sizes = new Map<number, { width: number; height: number }>();
+    for await (const frame of streamVideoFrames(video, { end: 19, queueMaxSize: 2, stats })) {
+      // Nothing but the write holds the frame's data once it has started.
+      const { index, width, height } = frame;
+      sizes.set(index, { width, height });
+      writes.push(writeFile(join(dir, `${index}.rgb`), frame.data));
+      await collectGarbage();
+    }
+    await Promise.all(writes);
+    for (const [index, { width, height }] of sizes) {
+      const bytes = await readFile(join(dir, `${index}.rgb`));
+      assert.equal(bytes.length, width * height * 3, `frame ${index}: whole`);
+      assert.equal(readFrameCode(bytes, width, height), index);
+    }
+    // One buffer of its own per frame.
+    assert.equal(stats.frameBuffersAllocated, 20);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
-  assert.equal(count, 60);
-  for (const { index, data, width, height } of kept) assert.equal(readFrameCode(data, width, height), index);
-  // The queue, the frame in hand, the one being converted and those waiting for a collection: a handful, plus one
-  // per frame kept; not one per frame.
-  assert.ok(stats.frameBuffersAllocated <= 6 + kept.length, `${stats.frameBuffersAllocated} buffers allocated for 60 frames`);
-  assert.ok(stats.frameBuffersAllocated >= kept.length);
 });
 
-test('by default a view kept without its frame\'s data never shows another frame: it is emptied when the buffer is reused', async () => {
+test('by default a view kept without its frame still shows its frame after the run', async () => {
   const video = await makeFixture(H264_MP4_MOOV_END);
-  const views: { index: number; view: Buffer; width: number; height: number }[] = [];
+  const views: { index: number; view: Uint8Array; width: number; height: number }[] = [];
   for await (const frame of streamVideoFrames(video, { queueMaxSize: 2 })) {
-    views.push({ index: frame.index, view: frame.data.subarray(0), width: frame.width, height: frame.height });
+    const { data } = frame;
+    views.push({ index: frame.index, view: new Uint8Array(data.buffer, data.byteOffset, data.length), width: frame.width, height: frame.height });
     await collectGarbage();
   }
-  let emptied = 0;
-  for (const { index, view, width, height } of views) {
-    if (view.length === 0) emptied++;
-    else assert.equal(readFrameCode(view, width, height), index);
-  }
-  // The rule the README states: keep `data` (or the frame) for as long as a view of it is read.
-  assert.ok(emptied > 0, 'no view was emptied: the buffers were not reused');
+  for (const { index, view, width, height } of views) assert.equal(readFrameCode(Buffer.from(view), width, height), index);
 });
 
 test('reuseBuffers is checked, and is an option of the iterator only', async () => {
@@ -89,51 +93,60 @@ test('reuseBuffers is checked, and is an option of the iterator only', async () 
   await assert.rejects(streamVideoFramesToDir('a.mp4', '/tmp/never-written', { reuseBuffers: true } as never), { code: ErrorCode.INVALID_OPTION });
 });
 
-test('an imageWriter that drops the frames it writes gets its buffers from a few reused ones; one that keeps them keeps them intact', async () => {
+test('an imageWriter that starts a write of the frame\'s data and returns gets whole frames written', async () => {
   const video = await makeFixture(H264_MP4_MOOV_END);
   const out = await mkdtemp(join(tmpdir(), 'framepipe-writer-'));
   try {
-    const stats = new RunStats();
-    const kept: { index: number; data: Buffer; width: number; height: number }[] = [];
+    const writes: Promise<unknown>[] = [];
     await streamVideoFramesToDir(video, out, {
       queueMaxSize: 2,
       maxWriteWorkers: 1,
-      stats,
       imageWriter: async (path, frame) => {
-        assert.equal(readFrameCode(frame.data, frame.width, frame.height), frame.index);
-        if (frame.index % 10 === 0) kept.push({ index: frame.index, data: frame.data, width: frame.width, height: frame.height });
+        writes.push(writeFile(join(out, `${frame.index}.rgb`), frame.data));
         await writeFile(path, String(frame.index));
         await collectGarbage();
       },
     });
-    for (const { index, data, width, height } of kept) assert.equal(readFrameCode(data, width, height), index);
-    assert.ok(stats.frameBuffersAllocated <= 6 + kept.length, `${stats.frameBuffersAllocated} buffers allocated for 60 frames`);
+    await Promise.all(writes);
+    for (let index = 0; index < 60; index++) {
+      const bytes = await readFile(join(out, `${index}.rgb`));
+      assert.equal(readFrameCode(bytes, 320, 240), index);
+    }
   } finally {
     await rm(out, { recursive: true, force: true });
   }
 });
 
-test('pipeVideoFrames as y4m: each frame\'s planes reach the output in one of a few reused buffers', async () => {
+test('pipeVideoFrames as y4m into a Writable that keeps its chunks: each chunk still shows its own frame', async () => {
   const video = await makeFixture(H264_MP4_MOOV_END);
-  // 4:4:4, full range: three planes of 320 × 240.
-  const planeBytes = 320 * 240 * 3;
-  const memories = new Set<ArrayBufferLike>();
-  let frames = 0;
+  // 4:4:4, full range: three planes of 320 × 240; the first is the luma, where the frame's code is.
+  const chunks: Buffer[] = [];
   const output = new Writable({
     write: (chunk: Buffer, _encoding, cb) => {
-      if (chunk.length === planeBytes) {
-        memories.add(chunk.buffer);
-        frames++;
-      }
+      chunks.push(chunk);
       cb();
     },
   });
   await pipeVideoFrames(video, output, { format: 'y4m', queueMaxSize: 2 });
-  assert.equal(frames, 60);
-  assert.ok(memories.size <= 4, `${memories.size} buffers for 60 frames`);
+  const planes = chunks.filter((chunk) => chunk.length === 320 * 240 * 3);
+  assert.deepEqual(planes.map((chunk) => readFrameCode(chunk.subarray(0, 320 * 240), 320, 240, 1)), planes.map((_, index) => index));
 });
 
-test('VideoReader: frames asked for one by one and dropped reuse a few buffers; the ones kept stay intact', async () => {
+test('pipeVideoFrames as raw into a Writable that keeps its chunks: each chunk still shows its own frame', async () => {
+  const video = await makeFixture(H264_MP4_MOOV_END);
+  const chunks: Buffer[] = [];
+  const output = new Writable({
+    write: (chunk: Buffer, _encoding, cb) => {
+      chunks.push(chunk);
+      cb();
+    },
+  });
+  await pipeVideoFrames(video, output, { format: 'raw', queueMaxSize: 2 });
+  const frames = chunks.filter((chunk) => chunk.length === 320 * 240 * 3);
+  assert.deepEqual(frames.map((chunk) => readFrameCode(chunk, 320, 240)), frames.map((_, index) => index));
+});
+
+test('VideoReader: frames asked for one by one each have a buffer of their own; the ones kept stay intact', async () => {
   const video = await makeFixture(H264_MP4_MOOV_END);
   const stats = new RunStats();
   await using reader = await openVideo(video, { stats });
@@ -145,5 +158,5 @@ test('VideoReader: frames asked for one by one and dropped reuse a few buffers; 
     await collectGarbage();
   }
   for (const frame of kept) assert.equal(readFrameCode(frame.data, frame.width, frame.height), frame.index);
-  assert.ok(stats.frameBuffersAllocated <= 4 + kept.length, `${stats.frameBuffersAllocated} buffers allocated for 60 frames`);
+  assert.ok(stats.frameBuffersAllocated >= 60, `${stats.frameBuffersAllocated} buffers allocated for 60 frames`);
 });

@@ -19,7 +19,6 @@ export type { DefaultedRule, OptionRule, RuleTable, SettingsOf } from './options
 export { FrameBudget, checkBudget } from './frame-budget.ts';
 export type { FrameBudgetOptions } from './frame-budget.ts';
 export { BufferPool, checkPool } from './buffer-pool.ts';
-export type { BufferPoolOptions } from './buffer-pool.ts';
 export { DISCONTINUITY, InFlight, SharedAttempt, StageBuffers, isDiscontinuity, objectStreamOptions } from './streams.ts';
 export type { BufferedRelease } from './streams.ts';
 export { PIXEL_FORMATS, PIXEL_LAYOUT } from './pixel-format.ts';

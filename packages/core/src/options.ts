@@ -208,10 +208,8 @@ export interface IterateOptions extends StreamOptions {
    * is overwritten with a later frame. Copy what you keep (`Buffer.from(frame.data)`). The fastest way to iterate:
    * a buffer comes back at once, with no garbage collection (see BENCHMARKS.md).
    *
-   * Off by default: every frame then has a buffer of its own, which a caller may keep, and the buffer of a frame the
-   * caller dropped comes back for a later frame once the garbage collector finds that frame's `data` unreachable.
-   * Keep `frame.data` (or the frame) for as long as anything reads its memory: a view of it kept alone
-   * (`subarray`, `data.buffer`) is emptied (length 0) when the memory is reused, never showing another frame.
+   * Off by default: every frame then has a buffer of its own, which a caller may keep or hand to code that reads it
+   * later (a write not awaited), at the cost of a fresh allocation per frame.
    * @default false
    */
   reuseBuffers?: boolean | undefined;

@@ -66,8 +66,8 @@ export async function streamVideoFramesToDir(
   // RGB buffer be taken (25 MB at 4K).
   const budget = new FrameBudget(queueMaxSize + maxWriteWorkers);
   // The built-in encoder gives each frame's buffer back once encoded, so a few buffers serve the whole run; an
-  // imageWriter may keep a frame's data, so its buffers come back only once the garbage collector finds them unreachable.
-  const pool = new BufferPool(budget.capacity, { reclaim: settings.imageWriter !== undefined });
+  // imageWriter may keep a frame's data, so nothing gives its buffers back and each frame gets one of its own.
+  const pool = new BufferPool(budget.capacity);
   const sink = new FrameDirSink(outputDir, {
     ...(settings.imageWriter ? {} : { pool }),
     ext: settings.ext,
@@ -208,14 +208,13 @@ async function* iterateFrames(source: ByteSourceInput, settings: IterateSettings
 
 /**
  * Where the iterator's frames get their buffers. With `reuseBuffers`, a lease: the queue and the frame in hand, each
- * buffer given back when the caller asks for the next frame. By default, buffers the caller may keep: each comes back
- * to the pool only once the garbage collector finds its frame's `data` unreachable (`reclaim`), so a loop that drops
- * its frames reuses a few buffers (no fresh 6 MB per 1080p frame, nor the page faults and collections that go with
- * it) and one that keeps them keeps them intact. The pool keeps at most 8 free buffers: a collection can hand back
- * many at once, and more would only hold memory.
+ * buffer given back when the caller asks for the next frame. By default nothing gives a buffer back, so each frame has
+ * one of its own that the caller may keep, pass to code that reads it later, or drop (the pool only counts them).
+ * Buffers reclaimed by the garbage collector were tried and dropped: Node's own `fs.promises.writeFile(path, data)`
+ * writes through views of its own, so a buffer could come back while a write still read it (BENCHMARKS.md).
  */
 export function iteratorPool({ reuseBuffers, queueMaxSize }: { reuseBuffers: boolean; queueMaxSize: number }): BufferPool {
-  return reuseBuffers ? new BufferPool(queueMaxSize + 1) : new BufferPool(Math.min(queueMaxSize + 1, 8), { reclaim: true });
+  return new BufferPool(reuseBuffers ? queueMaxSize + 1 : 1);
 }
 
 /**

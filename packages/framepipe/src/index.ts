@@ -114,4 +114,4 @@ export {
   isDiscontinuity,
   objectStreamOptions,
 } from '@framepipe/common';
-export type { BufferPoolOptions, BufferedRelease, FfmpegStatus, FrameBudgetOptions, FramepipeErrorDetails, InvalidOptionDetails } from '@framepipe/common';
+export type { BufferedRelease, FfmpegStatus, FrameBudgetOptions, FramepipeErrorDetails, InvalidOptionDetails } from '@framepipe/common';

@@ -1,3 +1,5 @@
+import { WriteStream } from 'node:fs';
+import { Socket } from 'node:net';
 import { Writable } from 'streamx';
 import { FFmpegError, Frame, SoftwareScaleContext, avImageCopyToBuffer, avImageGetBufferSize } from 'node-av/lib';
 import {
@@ -141,6 +143,8 @@ export class RawVideoSink extends Writable {
   /** True once the output's reader has gone away (EPIPE or the output closed). */
   readerClosed = false;
   readonly #output: NodeJS.WritableStream;
+  /** Whether the output is done with a chunk when its write calls back, so that the chunk's memory may be reused. */
+  readonly #recycles: boolean;
   readonly #onStart: ((info: RawVideoInfo) => void) | undefined;
   readonly #progress: ((count: number) => void) | undefined;
   readonly #budget: FrameBudget | undefined;
@@ -168,6 +172,7 @@ export class RawVideoSink extends Writable {
     this.#buffered = buffered.attach(this, { input: () => this.#budget?.release() });
     if (output === null || typeof output !== 'object' || typeof output.write !== 'function') throw invalidOption('output', 'a Node Writable', output);
     this.#output = output;
+    this.#recycles = outputCopiesChunks(output);
     this.format = checkOneOf('format', opts.format ?? 'raw', RAW_VIDEO_FORMATS);
     this.frameRate = opts.frameRate ?? { num: 25, den: 1 };
     this.evenlySpaced = checkBoolean('evenlySpaced', opts.evenlySpaced, true);
@@ -276,7 +281,9 @@ export class RawVideoSink extends Writable {
   /** Hands `chunk` to the output; false when the output asks to wait for a drain. */
   #send(chunk: Buffer, taken?: () => void): boolean {
     this.bytesWritten += chunk.length;
-    return taken ? this.#output.write(chunk, taken) : this.#output.write(chunk);
+    // An output of unknown kind may keep the chunk itself (a Writable that collects them): its buffer is then never
+    // given back, and the next frame gets one of its own.
+    return taken && this.#recycles ? this.#output.write(chunk, taken) : this.#output.write(chunk);
   }
 
   /**
@@ -368,4 +375,12 @@ function packedRows(frame: RgbFrame): Buffer {
 
 function check(ret: number, what: string): void {
   if (ret < 0) throw new FramepipeError(ErrorCode.WRITE_FAILED, `${what} (FFmpeg: ${FFmpegError.strerror(ret)})`, { ffmpeg: { code: ret, text: FFmpegError.strerror(ret) } });
+}
+
+/**
+ * Whether `output` is done with a chunk's memory once its write calls back: a file (`fs.WriteStream`), a socket, a
+ * pipe or a terminal (`net.Socket`, which `process.stdout` and a child's stdin are), or stdout/stderr written to a file.
+ */
+function outputCopiesChunks(output: NodeJS.WritableStream): boolean {
+  return output instanceof Socket || output instanceof WriteStream || output === process.stdout || output === process.stderr;
 }

@@ -93,8 +93,8 @@ export interface RgbFrame {
   /** Bytes per row: `width × channels`, twice that for `rgb48`. */
   readonly stride: number;
   /**
-   * `height × stride` bytes, row-major, no padding. From a pool, its memory may serve a later frame once this
-   * `Buffer` is unreachable (or given back): keep it, not only a view of it, for as long as its pixels are read.
+   * `height × stride` bytes, row-major, no padding. The frame's own, unless it came from a pool that its consumer
+   * gives buffers back to (`reuseBuffers`, `FrameDirSink`): then its memory serves a later frame once given back.
    */
   readonly data: Buffer;
 }
@@ -119,11 +119,8 @@ export interface RgbConverterOptions extends FrameGeometryOptions {
   rotate?: 0 | 90 | 180 | 270 | undefined;
   /**
    * Takes each frame's `data` from this pool instead of allocating it. Give a pool only when the consumer gives
-   * every buffer back (`pool.give(frame.data)`) once it no longer reads it, as `FrameDirSink` does with the same pool,
-   * or a pool made with `reclaim: true`, which also takes back by itself the buffers of frames that became
-   * unreachable (for a consumer that may keep frames, as `streamVideoFrames` does by default).
-   * @default a pool of its own with `reclaim: true` (at most 8 free buffers): a consumer may keep any frame, and the
-   * buffers of the frames it drops are used again once the garbage collector finds them unreachable
+   * every buffer back (`pool.give(frame.data)`) once it no longer reads it, as `FrameDirSink` does with the same pool.
+   * @default none: each frame gets a buffer of its own, which the consumer may keep
    */
   pool?: BufferPool | undefined;
   /**
@@ -250,7 +247,7 @@ export class RgbConverter extends Transform {
     const rotate = opts.rotate ?? 0;
     if (rotate !== 0 && rotate !== 90 && rotate !== 180 && rotate !== 270) throw invalidOption('rotate', 'one of 0, 90, 180, 270', rotate);
     this.#rotate = rotate;
-    this.#pool = checkPool(opts.pool) ?? new BufferPool(8, { reclaim: true });
+    this.#pool = checkPool(opts.pool) ?? new BufferPool(1);
     this.#geometry = checkGeometry(opts);
   }
 
