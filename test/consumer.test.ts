@@ -121,7 +121,7 @@ describe('framepipe installed from its packed tarballs with plain npm', { timeou
       assert.equal(stdout.trim(), version);
     });
 
-    // PNG and JPEG each load an encoder's own prebuilt binary (@napi-rs/image, @julusian/jpeg-turbo).
+    // PNG and JPEG each load an encoder's own prebuilt binary (sharp's libvips, @julusian/jpeg-turbo).
     test(`${label}: npx framepipe frames over loopback HTTP writes the right frame into each file, as PNG and as JPEG`, async () => {
       for (const ext of ['png', 'jpg']) {
         const out = join(project, `cli-frames-${label}-${ext}`);

@@ -1,6 +1,6 @@
 /**
  * What the built-in encoders write for decoded footage, against what Supervisely's writer (OpenCV's `cv2.imwrite`
- * with its defaults) writes for the same frames: PNGs no bigger than OpenCV's, JPEGs at least as close to the frame as
+ * with its defaults) writes for the same frames: lossless PNGs within a stated bound of OpenCV's size, JPEGs at least as close to the frame as
  * OpenCV's quality 95, as Debian's ffmpeg reads them back. The frames are decoded from fixtures: a colour test
  * picture, and the fixtures' grain (uniform noise of ±24 luma steps) coded at two bit rates, the grain kept and
  * smoothed by the encoder.
@@ -20,10 +20,9 @@ import { removeDir, tempDir } from './support/pipeline-helpers.ts';
 
 const GRAIN: FixtureSpec = { codec: 'h264', container: 'mp4', frames: 8, width: 640, height: 360, fps: 25, bFrames: 2, gop: 8, grain: true, bitRate: 4_000_000 };
 /**
- * The clips, and how much bigger than OpenCV's a PNG of their frames may be. The PNG encoder's fdeflate codes with
- * fixed Huffman tables, which fit the small differences of real footage (on the bench's 1080p testsrc2 and grain clips
- * its PNGs are 11% and 4% smaller than OpenCV's) but not the wide, flat spread of the fixtures' strong uniform grain,
- * where zlib's dynamic tables win: those PNGs are 19–23% bigger, and must stay within a quarter.
+ * The clips, and how much bigger than OpenCV's a PNG of their frames may be. sharp writes level 1 without row filters
+ * where OpenCV Sub-filters every row and deflates with zlib's RLE strategy: on these small fixtures that comes out no
+ * bigger; on the bench's 1080p clips sharp's files are 1.3× (testsrc2) and 1.4× (grain) OpenCV's (BENCHMARKS.md).
  */
 const CLIPS: Array<[string, FixtureSpec, number]> = [
   ['a colour test picture', H264_COLOUR_MP4, 1],

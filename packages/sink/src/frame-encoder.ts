@@ -1,4 +1,4 @@
-import type { Sharp, WebpOptions } from 'sharp';
+import type { PngOptions, Sharp, WebpOptions } from 'sharp';
 import { BufferPool, PIXEL_LAYOUT, assertKnownKeys, assertOptionsObject, checkOneOf, checkPool, conflictingOptions } from '@framepipe/common';
 import type { PixelFormat } from '@framepipe/common';
 import type { SinkFrame } from './sink-frame.ts';
@@ -17,19 +17,23 @@ type RawFrame = Pick<SinkFrame, 'width' | 'height' | 'data' | 'format'>;
  */
 const JPEG_QUALITY = 96;
 const WEBP: WebpOptions = { quality: 90 };
+/**
+ * PNG as OpenCV's level 1 without row filters (sharp's adaptive filtering costs five times the CPU). @napi-rs/image
+ * (adaptive filters, fdeflate) wrote files a third smaller, under OpenCV's, and cost less CPU on grainy footage, but
+ * it keeps each frame's decoded copy in native memory until V8 collects its Transformer: 852 MiB peak RSS against
+ * 345 on the 1080p bench clip, and twice sharp's CPU on flat frames (BENCHMARKS.md, issue 17).
+ */
+const PNG: PngOptions = { compressionLevel: 1, adaptiveFiltering: false };
 
-// The codecs are loaded with the first frame of their format: a run that writes JPEG never loads the PNG encoder,
-// and a command that writes no image (probe, raw frames to stdout) loads none of them.
+// The codecs are loaded with the first frame of their format: a run that writes JPEG never loads libvips, and a
+// command that writes no image (probe, raw frames to stdout) loads none of them.
 type Turbo = typeof import('@julusian/jpeg-turbo');
-type NapiImage = typeof import('@napi-rs/image');
 type SharpModule = typeof import('sharp').default;
 let turboModule: Promise<Turbo> | undefined;
-let napiModule: Promise<NapiImage> | undefined;
 let sharpModule: Promise<SharpModule> | undefined;
 /** The default export of a CommonJS module, or the module itself when it has none. */
 const commonJs = <T>(loaded: { default?: T }): T => loaded.default ?? (loaded as T);
 const loadTurbo = () => (turboModule ??= import('@julusian/jpeg-turbo').then(commonJs<Turbo>));
-const loadNapiImage = () => (napiModule ??= import('@napi-rs/image').then(commonJs<NapiImage>));
 const loadSharp = () => (sharpModule ??= import('sharp').then((loaded) => loaded.default));
 
 /** TurboJPEG's pixel format and chroma subsampling of each pixel format a JPEG can hold (not `rgb48`). */
@@ -43,33 +47,6 @@ function turboLayout(turbo: Turbo, format: Exclude<PixelFormat, 'rgb48'>): { for
       return { format: turbo.FORMAT_GRAY, subsampling: turbo.SAMP_GRAY };
     default:
       return { format: turbo.FORMAT_RGB, subsampling: turbo.SAMP_420 };
-  }
-}
-
-/**
- * PNG rows get the filter that suits each (the png crate's adaptive choice) and @napi-rs/image's fastest deflate (the
- * png crate's fdeflate): on the bench's 1080p clips, 11% (testsrc2) and 4% (grain) smaller than OpenCV's default
- * (Sub filter, zlib level 1 with the RLE strategy) and a third smaller than sharp's level 1 without filters, at
- * 20–25 ms of CPU per frame on grainy footage where sharp takes 50–60, but 12–16 ms on flat test patterns where sharp
- * takes 8. fdeflate codes with fixed Huffman tables: strong uniform grain (±24 luma steps) comes out up to a quarter
- * bigger than OpenCV's zlib (test/encoded-files.test.ts).
- */
-const pngOptions = ({ CompressionType, FilterType }: NapiImage) => ({ compressionType: CompressionType.Fast, filterType: FilterType.Adaptive });
-
-/**
- * The Netpbm header that makes a frame's pixels an image @napi-rs/image reads (it takes no raw pixels but RGBA):
- * PPM for RGB (16-bit big-endian for `rgb48`), PGM for grey, PAM for RGBA. (BGR has none: sharp writes it.)
- */
-function netpbmHeader(format: Exclude<PixelFormat, 'bgr24'>, width: number, height: number): string {
-  switch (format) {
-    case 'gray8':
-      return `P5\n${width} ${height}\n255\n`;
-    case 'rgba':
-      return `P7\nWIDTH ${width}\nHEIGHT ${height}\nDEPTH 4\nMAXVAL 255\nTUPLTYPE RGB_ALPHA\nENDHDR\n`;
-    case 'rgb48':
-      return `P6\n${width} ${height}\n65535\n`;
-    default:
-      return `P6\n${width} ${height}\n255\n`;
   }
 }
 
@@ -134,23 +111,18 @@ export interface FrameEncoderOptions {
   pool?: BufferPool | undefined;
 }
 
-// Staging buffers (a PNG's Netpbm input, a JPEG's worst-case output) are reused: one per encode in flight at once,
-// which the caller bounds (FrameDirSink's maxWriteWorkers), so that no frame costs a fresh allocation of its size.
+// Staging buffers (a JPEG's worst-case output) are reused: one per encode in flight at once, which the caller bounds
+// (FrameDirSink's maxWriteWorkers), so that no frame costs a fresh allocation of their size.
 const STAGING_CAPACITY = 256;
 
 /**
  * Encodes frames (packed RGB24, or the other pixel formats of `RgbFrame`) into image file bytes, with the settings
- * `FrameDirSink` writes: PNG with an adaptive row filter and a fast deflate (@napi-rs/image; sharp for `bgr24`, which
- * it cannot read), lossless, and on real footage smaller than OpenCV's default PNGs; JPEG at quality 96 with 4:2:0
+ * `FrameDirSink` writes: PNG at zlib level 1 without row filters (sharp), lossless; JPEG at quality 96 with 4:2:0
  * chroma (libjpeg-turbo through @julusian/jpeg-turbo), as close to the frame as OpenCV's quality 95, which
  * Supervisely's writer uses; WebP at quality 90 (sharp). A sink of your own (an upload, a database, an archive) uses
  * it to produce the same bytes as the built-in one. Encoding runs on libuv's thread pool, so several frames may be
  * encoded at once; the encoder keeps one staging buffer per encode it had in flight at once, and reuses it.
- *
- * On Linux with glibc, start the process with
- * `GLIBC_TUNABLES=glibc.malloc.mmap_threshold=268435456:glibc.malloc.trim_threshold=536870912`: the PNG encoder's
- * frame-sized allocations then stay in the heap instead of costing fresh zeroed pages from the kernel every frame
- * (3–7 ms of CPU per 1080p PNG; the sink's README, section Speed, has the numbers).
+
  *
  * @example
  * const encoder = new FrameEncoder({ ext: 'jpg' });
@@ -183,28 +155,10 @@ export class FrameEncoder {
       checkFormatForExtension(format, this.ext);
       checkFrameLength(frame, format);
       if (this.ext === 'webp') return await rawImage(await loadSharp(), frame).webp(WEBP).toBuffer();
-      if (this.ext === 'png') {
-        return await (format === 'bgr24' ? rawImage(await loadSharp(), frame).png(SHARP_PNG).toBuffer() : this.#png(frame, format));
-      }
+      if (this.ext === 'png') return await rawImage(await loadSharp(), frame).png(PNG).toBuffer();
       return await this.#jpeg(frame, format as Exclude<PixelFormat, 'rgb48'>);
     } finally {
       this.#pool?.give(frame.data);
-    }
-  }
-
-  async #png(frame: RawFrame, format: Exclude<PixelFormat, 'bgr24'>): Promise<Buffer> {
-    const napi = await loadNapiImage();
-    const header = netpbmHeader(format, frame.width, frame.height);
-    const pixels = frameLength(frame, format);
-    const input = this.#staging.take(header.length + pixels);
-    try {
-      input.write(header, 'latin1');
-      frame.data.copy(input, header.length, 0, pixels);
-      // Netpbm's 16-bit samples are big-endian, rgb48's are little-endian.
-      if (format === 'rgb48') input.subarray(header.length).swap16();
-      return await new napi.Transformer(input).png(pngOptions(napi));
-    } finally {
-      this.#staging.give(input);
     }
   }
 
@@ -222,8 +176,6 @@ export class FrameEncoder {
   }
 }
 
-/** sharp's PNG for `bgr24`, which @napi-rs/image cannot read: zlib level 1 without row filters, as before @napi-rs/image (sharp's adaptive filtering costs five times the CPU). */
-const SHARP_PNG = { compressionLevel: 1, adaptiveFiltering: false } as const;
 
 /** Bytes of a frame's pixels. */
 function frameLength(frame: RawFrame, format: PixelFormat): number {
