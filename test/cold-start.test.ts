@@ -4,7 +4,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { optionDefault } from '@framepipe/core';
-import { MALLOC_TUNABLES, processEnvironment } from '../packages/cli/src/process-env.ts';
+import { processEnvironment } from '../packages/cli/src/process-env.ts';
 import { H264_MP4_MOOV_END, makeFixture } from './support/fixtures.ts';
 import { indexInName, readCodes, removeDir, tempDir } from './support/pipeline-helpers.ts';
 import { startRangeServer } from './support/range-server.ts';
@@ -14,7 +14,7 @@ import { BIN, ROOT, runScript } from './support/run-script.ts';
 /** What a CLI run loaded and started with, as test/support/module-trace.ts records it. */
 interface Trace {
   modules: string[];
-  atStart: { GLIBC_TUNABLES: string | null; UV_THREADPOOL_SIZE: string | null };
+  atStart: { UV_THREADPOOL_SIZE: string | null };
   atExit: { UV_THREADPOOL_SIZE: string | null };
   threads: number;
 }
@@ -64,7 +64,7 @@ function assertNotLoaded(loaded: Set<string>, names: string[], what: string): vo
 
 /** What only the work queue, the batch command or a Supervisely video needs. */
 const QUEUE_AND_BATCH = ['bullmq', 'ioredis', '@aws-sdk/client-s3', '@framepipe/queue', '@framepipe/batch', '@framepipe/supervisely'];
-const IMAGE_ENCODERS = ['sharp', '@napi-rs/image', '@julusian/jpeg-turbo'];
+const IMAGE_ENCODERS = ['sharp', '@julusian/jpeg-turbo'];
 
 describe('a command loads what it needs (issue 17: cold start)', () => {
   test('--help loads yargs and the CLI, not the library, FFmpeg, an encoder, got or the queue', async () => {
@@ -84,11 +84,11 @@ describe('a command loads what it needs (issue 17: cold start)', () => {
     assertNotLoaded(packages, IMAGE_ENCODERS, 'probe');
   });
 
-  test('frames to JPEG loads libjpeg-turbo, and neither the PNG encoder nor sharp', async () => {
+  test('frames to JPEG loads libjpeg-turbo, not sharp', async () => {
     const out = join(dir, 'jpeg-frames');
     const { packages } = await traced(['frames', video, '-o', out, '--end', '1', '--ext', 'jpg', '-q']);
     assert.ok(packages.has('@julusian/jpeg-turbo'), 'jpeg-turbo loaded');
-    assertNotLoaded(packages, ['sharp', '@napi-rs/image'], 'frames --ext jpg');
+    assertNotLoaded(packages, ['sharp'], 'frames --ext jpg');
   });
 
   test('frames of a file loads no HTTP client, queue, batch or Supervisely code', async () => {
@@ -100,24 +100,18 @@ describe('a command loads what it needs (issue 17: cold start)', () => {
 });
 
 describe('the process the CLI runs in (issue 17: cores, allocator)', () => {
-  test('libuv gets a thread per writer and two for the pipeline; glibc its malloc tunables, from the start', async () => {
+  test('libuv gets a thread per writer and two for the pipeline, from the start', async () => {
     const out = join(dir, 'pool');
     const { trace } = await traced(['frames', server.url('/clip.mp4'), '-o', out, '--end', '5', '--max-write-workers', '6', '-q']);
     assert.equal(trace.atExit.UV_THREADPOOL_SIZE, '8');
     assert.equal(trace.threads, 8, 'libuv started the pool with that size');
-    if (process.platform === 'linux' && (process.report.getReport() as { header: { glibcVersionRuntime?: string } }).header.glibcVersionRuntime) {
-      // Set before the process started, so glibc read it: the bin ran again with it.
-      assert.equal(trace.atStart.GLIBC_TUNABLES, MALLOC_TUNABLES);
-    }
     assert.deepEqual((await readdir(out)).filter((name) => name.startsWith('frame_')).map(indexInName), [0, 1, 2, 3, 4, 5]);
   });
 
-  test('what the user set stays as set, even empty; probe and --help start once', async () => {
-    const own = await traced(['frames', video, '-o', join(dir, 'own'), '--end', '0', '-q'], { UV_THREADPOOL_SIZE: '3', GLIBC_TUNABLES: '' });
-    assert.deepEqual(own.trace.atStart, { GLIBC_TUNABLES: '', UV_THREADPOOL_SIZE: '3' });
+  test('what the user set stays as set', async () => {
+    const own = await traced(['frames', video, '-o', join(dir, 'own'), '--end', '0', '-q'], { UV_THREADPOOL_SIZE: '3' });
+    assert.equal(own.trace.atStart.UV_THREADPOOL_SIZE, '3');
     assert.equal(own.trace.atExit.UV_THREADPOOL_SIZE, '3');
-    const probe = await traced(['probe', video]);
-    assert.equal(probe.trace.atStart.GLIBC_TUNABLES, null, 'no second start for a command that encodes nothing');
   });
 
   test('files are written by one writer per core unless maxWriteWorkers says otherwise', () => {
@@ -125,7 +119,7 @@ describe('the process the CLI runs in (issue 17: cores, allocator)', () => {
   });
 
   test('the pool size follows the writers, the videos or shards run at once, and the cores', () => {
-    const sizes = (argv: string[], cores: number) => processEnvironment(argv, {}, { cores, glibc: true, canRestart: true }).set.UV_THREADPOOL_SIZE;
+    const sizes = (argv: string[], cores: number) => processEnvironment(argv, {}, { cores }).set.UV_THREADPOOL_SIZE;
     assert.equal(sizes(['frames', 'a.mp4', '-o', 'x'], 16), '18', 'a writer per core by default, plus the pipeline');
     assert.equal(sizes(['frames', 'a.mp4', '-o', 'x'], 2), '4', "never less than libuv's default");
     assert.equal(sizes(['frames', 'a.mp4', '--max-write-workers', '10'], 2), '12');
@@ -136,15 +130,6 @@ describe('the process the CLI runs in (issue 17: cores, allocator)', () => {
     assert.equal(sizes(['worker', '--redis', 'redis://r', '--concurrency', '3', '--max-write-workers', '4'], 16), '18');
     assert.equal(sizes(['worker', '--redis', 'redis://r'], 16), '18', 'one shard at a time by default');
     assert.equal(sizes(['frames', '--max-write-workers', '5000'], 2), '1024', "libuv's limit");
-    assert.deepEqual(processEnvironment(['frames', 'a.mp4'], { UV_THREADPOOL_SIZE: '2' }, { cores: 16, glibc: true, canRestart: true }).set, { GLIBC_TUNABLES: MALLOC_TUNABLES });
-  });
-
-  test('glibc tunables only for the commands that encode, on glibc, and only when the process can start again', () => {
-    const restarts = (argv: string[], env: Record<string, string> = {}, machine = { glibc: true, canRestart: true }) => processEnvironment(argv, env, { cores: 2, ...machine }).restart;
-    for (const command of ['frames', 'batch', 'worker']) assert.equal(restarts([command]), true, command);
-    for (const argv of [['probe', 'a.mp4'], ['--help'], ['enqueue', 'a.mp4'], ['queue', 'status'], []]) assert.equal(restarts(argv), false, argv.join(' '));
-    assert.equal(restarts(['frames'], { GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' }), false);
-    assert.equal(restarts(['frames'], {}, { glibc: false, canRestart: true }), false);
-    assert.equal(restarts(['frames'], {}, { glibc: true, canRestart: false }), false);
+    assert.deepEqual(processEnvironment(['frames', 'a.mp4'], { UV_THREADPOOL_SIZE: '2' }, { cores: 16 }).set, {});
   });
 });

@@ -4,7 +4,7 @@ import { registerHooks } from 'node:module';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 
 const out = process.env.FRAMEPIPE_TRACE_OUT;
-const atStart = { GLIBC_TUNABLES: process.env.GLIBC_TUNABLES ?? null, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? null };
+const atStart = { UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? null };
 const modules = new Set<string>();
 registerHooks({
   resolve(specifier, context, next) {
