@@ -423,7 +423,7 @@ describe('framepipe --help', () => {
       assert.ok(stdout.includes(`--${flag}`), `--${flag} is in the help`);
     }
     for (const { option } of SOURCE_FLAGS) assert.ok((OPTION_KEYS.source as string[]).includes(option), option);
-    assert.match(stdout, /--max-write-workers +Files encoded and written at the same time \[default: one per CPU core\]/);
+    assert.match(stdout, /--max-write-workers +Files encoded and written at the same time\s+\[default:\s+one\s+per\s+CPU\s+core,\s+at\s+least\s+4\]/);
     assert.match(stdout, /--queue-maxsize +Decoded frames .*\n.*\[default: 32\]/);
     assert.match(stdout, /--ext +Image format: png, jpg, jpeg or webp \[default: png\]/);
   });

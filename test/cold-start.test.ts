@@ -114,14 +114,15 @@ describe('the process the CLI runs in (issue 17: cores, allocator)', () => {
     assert.equal(own.trace.atExit.UV_THREADPOOL_SIZE, '3');
   });
 
-  test('files are written by one writer per core unless maxWriteWorkers says otherwise', () => {
-    assert.equal(optionDefault('maxWriteWorkers'), availableParallelism());
+  test('files are written by one writer per core, at least 4, unless maxWriteWorkers says otherwise', () => {
+    assert.equal(optionDefault('maxWriteWorkers'), Math.max(4, availableParallelism()));
   });
 
   test('the pool size follows the writers, the videos or shards run at once, and the cores', () => {
     const sizes = (argv: string[], cores: number) => processEnvironment(argv, {}, { cores }).set.UV_THREADPOOL_SIZE;
     assert.equal(sizes(['frames', 'a.mp4', '-o', 'x'], 16), '18', 'a writer per core by default, plus the pipeline');
-    assert.equal(sizes(['frames', 'a.mp4', '-o', 'x'], 2), '4', "never less than libuv's default");
+    assert.equal(sizes(['frames', 'a.mp4', '-o', 'x'], 2), '6', 'at least 4 writers by default, plus the pipeline');
+    assert.equal(sizes(['frames', 'a.mp4', '--max-write-workers', '1'], 2), '4', "never less than libuv's default");
     assert.equal(sizes(['frames', 'a.mp4', '--max-write-workers', '10'], 2), '12');
     assert.equal(sizes(['frames', 'a.mp4', '--max-write-workers=3'], 16), '5');
     assert.equal(sizes(['frames', 'a.mp4', '--maxWriteWorkers', '3'], 16), '5');

@@ -200,7 +200,7 @@ export const FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
   { option: 'strict', flag: 'strict', yargs: { type: 'boolean', describe: 'Fail on a corrupt frame, a packet the decoder rejects, or a selected frame the video cannot give, instead of skipping it', group: FRAMES_GROUP } },
   { option: 'autorotate', flag: 'autorotate', yargs: { type: 'boolean', describe: 'Turn pictures upright by the rotation metadata, as a player does', group: FRAMES_GROUP } },
   ...FORMAT_FLAGS,
-  { option: 'maxWriteWorkers', flag: 'max-write-workers', yargs: { type: 'number', requiresArg: true, describe: 'Files encoded and written at the same time', group: 'Tuning:' }, shownDefault: 'one per CPU core' },
+  { option: 'maxWriteWorkers', flag: 'max-write-workers', yargs: { type: 'number', requiresArg: true, describe: 'Files encoded and written at the same time', group: 'Tuning:' }, shownDefault: 'one per CPU core, at least 4' },
   {
     option: 'queueMaxSize',
     flag: 'queue-maxsize',

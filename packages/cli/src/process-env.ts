@@ -18,7 +18,7 @@ export interface ProcessEnvironment {
  * given the environment it has and the machine's cores:
  * - `UV_THREADPOOL_SIZE`: libuv's pool runs the encoders, file writes and node-av's asynchronous demuxer and decoder
  *   calls; its default of 4 threads would cap the writers of a machine with more cores. It gets one thread per writer
- *   (`--max-write-workers`, by default one per core) plus the pipeline's own, for each video or shard run at once
+ *   (`--max-write-workers`, by default one per core and at least 4, as the library's default) plus the pipeline's own, for each video or shard run at once
  *   (`--concurrency`), and never less than libuv's 4.
  * A variable the user set, even empty, is left as it is: that is how to opt out. (glibc's malloc tunables were
  * tried for the encoders and dropped: with sharp and libjpeg-turbo they gave nothing measurable, and a second
@@ -32,7 +32,8 @@ export function processEnvironment(
   const set: Record<string, string> = {};
   const command = argv.find((arg) => !arg.startsWith('-'));
   if (env.UV_THREADPOOL_SIZE === undefined) {
-    const writers = flagValue(argv, 'max-write-workers') ?? cores;
+    // The library's default (defaultWriteWorkers in @framepipe/common, not imported: this runs before any module).
+    const writers = flagValue(argv, 'max-write-workers') ?? Math.max(4, cores);
     const lanes = command === 'worker' ? (flagValue(argv, 'concurrency') ?? 1) : command === 'batch' ? (flagValue(argv, 'concurrency') ?? cores) : 1;
     set.UV_THREADPOOL_SIZE = String(Math.min(UV_MAX_THREADS, Math.max(UV_DEFAULT_THREADS, lanes * (writers + PIPELINE_TASKS))));
   }

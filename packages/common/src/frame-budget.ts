@@ -136,3 +136,12 @@ export function checkBudget(value: unknown): FrameBudget | undefined {
   if (value !== undefined && !(value instanceof FrameBudget)) throw invalidOption('budget', 'a FrameBudget', value);
   return value;
 }
+
+/**
+ * The default number of files encoded and written at once: one per core, and at least 4. Fewer than 4 left the
+ * encoders waiting on file writes on a 2-core machine: with 2 writers, 1080p JPEG ran at 91–97 fps for 16.8–17.7 CPU
+ * ms per frame, with 4 at 121–124 fps for 14.1–14.3 (BENCHMARKS.md, issue 17).
+ */
+export function defaultWriteWorkers(cores: number): number {
+  return Math.max(4, cores);
+}

@@ -16,7 +16,7 @@ export {
   rules,
 } from './options.ts';
 export type { DefaultedRule, OptionRule, RuleTable, SettingsOf } from './options.ts';
-export { FrameBudget, checkBudget } from './frame-budget.ts';
+export { FrameBudget, checkBudget, defaultWriteWorkers } from './frame-budget.ts';
 export type { FrameBudgetOptions } from './frame-budget.ts';
 export { BufferPool, checkPool } from './buffer-pool.ts';
 export { DISCONTINUITY, InFlight, SharedAttempt, StageBuffers, isDiscontinuity, objectStreamOptions } from './streams.ts';

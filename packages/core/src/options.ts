@@ -1,5 +1,5 @@
 import { availableParallelism } from 'node:os';
-import { BufferPool, FrameBudget, checkInteger, checkOptions, conflictingOptions, invalidOption, rules } from '@framepipe/common';
+import { BufferPool, FrameBudget, checkInteger, checkOptions, conflictingOptions, defaultWriteWorkers, invalidOption, rules } from '@framepipe/common';
 import type { OptionRule, RuleTable, SettingsOf } from '@framepipe/common';
 import { DEFAULT_CACHE_DISK, DEFAULT_CACHE_MEMORY, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '@framepipe/http-source';
 import type { HttpSourceOptions } from '@framepipe/http-source';
@@ -235,8 +235,9 @@ export interface StreamToDirOptions extends StreamOptions {
    */
   imageWriter?: ImageWriter | undefined;
   /**
-   * Files encoded and written at the same time: one per core by default, since each encodes on a thread of its own.
-   * @default os.availableParallelism()
+   * Files encoded and written at the same time: one per core by default, since each encodes on a thread of its own,
+   * and at least 4, so that encoders do not wait on file writes.
+   * @default max(4, os.availableParallelism())
    */
   maxWriteWorkers?: number | undefined;
   /**
@@ -303,7 +304,7 @@ const DIR_RULES = {
   ext: rules.oneOf(IMAGE_EXTENSIONS, 'png', true),
   progress: rules.function<(count: number) => void>(),
   imageWriter: rules.function<ImageWriter>(),
-  maxWriteWorkers: { ...rules.integer(1), fallback: () => Math.max(1, availableParallelism()) },
+  maxWriteWorkers: { ...rules.integer(1), fallback: () => defaultWriteWorkers(availableParallelism()) },
   resume: rules.boolean(false),
   overwrite: rules.boolean(false),
   manifest: rules.boolean(false),

@@ -16,6 +16,7 @@ import {
   checkInteger,
   invalidOption,
   StageBuffers,
+  defaultWriteWorkers,
 } from '@framepipe/common';
 import type { ManifestOptions } from './manifest.ts';
 import { writeFailed } from './output-dir.ts';
@@ -51,8 +52,8 @@ export interface FrameDirSinkOptions {
    */
   ext?: ImageExtension;
   /**
-   * Files encoded and written at the same time: one per core by default.
-   * @default os.availableParallelism()
+   * Files encoded and written at the same time: one per core by default, and at least 4.
+   * @default max(4, os.availableParallelism())
    */
   maxWriteWorkers?: number;
   /** Called with `1` each time a file has reached its final name. */
@@ -150,7 +151,7 @@ export class FrameDirSink extends Writable {
     this.#buffered = buffered.attach(this, { input: () => this.#budget?.release() });
     this.directory = resolve(directory);
     this.ext = checkImageExtension(opts.ext);
-    this.maxWriteWorkers = checkInteger('maxWriteWorkers', opts.maxWriteWorkers ?? Math.max(1, availableParallelism()), 1);
+    this.maxWriteWorkers = checkInteger('maxWriteWorkers', opts.maxWriteWorkers ?? defaultWriteWorkers(availableParallelism()), 1);
     this.overwrite = checkBoolean('overwrite', opts.overwrite, false);
     this.names = opts.nameTemplate === undefined ? NameTemplate.DEFAULT : NameTemplate.from(opts.nameTemplate);
     this.#progress = checkFunction('progress', opts.progress);

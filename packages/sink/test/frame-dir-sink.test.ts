@@ -568,6 +568,6 @@ test('options are checked with exact messages', () => {
   upper.destroy();
   const defaults = new FrameDirSink('out');
   assert.equal(defaults.ext, 'png');
-  assert.equal(defaults.maxWriteWorkers, os.availableParallelism(), 'a writer per core');
+  assert.equal(defaults.maxWriteWorkers, Math.max(4, os.availableParallelism()), 'a writer per core, at least 4');
   defaults.destroy();
 });
