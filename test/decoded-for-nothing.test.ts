@@ -1,15 +1,16 @@
 /**
- * Frames decoded for nothing: once the frames a part of the selection wants have been sent to the decoder, the
- * packets read ahead after the last part's last frame are not decoded, and the demuxer stops at once; the rest
- * of a GOP after the last frame wanted in it is jumped over. The counts are those of these fixtures: each bound is
- * what the run needs (the wanted frames, the pictures they refer to, and the one frame that already sat in the
- * decoder), where the runs before decoded what the decoder's threads and the read-ahead held too.
+ * Frames decoded for nothing: once the frames the selection's last part wants have been sent to the decoder, the
+ * packets read ahead after them are not decoded, and the demuxer stops at once. The counts are those of these
+ * fixtures: each bound is what the run needs (the wanted frames, the pictures they refer to, and the one frame that
+ * already sat in the decoder), where the runs before decoded what the decoder's threads and the read-ahead held too.
+ * (Jumping over the rest of a GOP after a part's last frame was tried and dropped: more seeks, and on MKV/TS seeks
+ * that land early decode more than they save.)
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { RunStats, streamVideoFrames } from '@framepipe/core';
 import type { SelectionOptions } from '@framepipe/core';
-import { H264_MKV, H264_TS, SAMPLE_MP4, makeFixture } from './support/fixtures.ts';
+import { H264_MKV, H264_TS, makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
 import { readFrameCode } from './support/frame-code.ts';
 
@@ -19,8 +20,6 @@ const CASES: { name: string; spec: FixtureSpec; selection: SelectionOptions; wan
   // A list in an MKV (a scan): 19 before. Only the last part stops at its last packet: after frame 3 the decoder goes
   // on until the jump to 30 is followed (dropping there lost frames when the demuxer had already read to the end).
   { name: 'frames 3, 30, 31 of an MKV', spec: H264_MKV, selection: { frames: [3, 30, 31] }, wanted: [3, 30, 31], decoded: 15 },
-  // A list in an MP4 with GOPs of 25: the rest of the GOP after frame 31 was decoded (26 frames before).
-  { name: 'frames 3, 30, 31, 80 of an MP4', spec: SAMPLE_MP4, selection: { frames: [3, 30, 31, 80] }, wanted: [3, 30, 31, 80], decoded: 16 },
 ];
 
 for (const { name, spec, selection, wanted, decoded } of CASES) {

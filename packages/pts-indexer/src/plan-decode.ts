@@ -126,8 +126,7 @@ function planParts(index: PtsIndex, selection: Selection): DecodePart[] {
     const keyframe = index.keyframeFor(n);
     if (!keyframe) return [];
     const current = parts[parts.length - 1];
-    // The same GOP as the part's last frame (once merged, a part spans several GOPs), or the one after it when at
-    // most one frame lies between: the rest of a GOP after a part's last frame is jumped over, not decoded for nothing.
+    // The same GOP as the part's last frame (once merged, a part spans several GOPs), or the one after it.
     if (current && (index.keyframeFor(current.last)?.pts === keyframe.pts || followsPart(index, current, keyframe.pts))) {
       current.last = n;
     } else {
@@ -137,13 +136,10 @@ function planParts(index: PtsIndex, selection: Selection): DecodePart[] {
   return parts;
 }
 
-/**
- * True when the GOP starting at `keyframePts` comes right after the part's last frame: the GOP just before it holds
- * that frame, and at most one frame lies between (decoding it costs less than a jump).
- */
+/** True when the GOP just before the one starting at `keyframePts` is the GOP holding the part's last frame. */
 function followsPart(index: PtsIndex, part: DecodePart, keyframePts: bigint): boolean {
   const keyframeIndex = index.indexOf(keyframePts);
-  if (keyframeIndex === undefined || keyframeIndex === 0 || keyframeIndex - part.last > 2) return false;
+  if (keyframeIndex === undefined || keyframeIndex === 0) return false;
   return index.keyframeFor(keyframeIndex - 1)?.pts === index.keyframeFor(part.last)?.pts;
 }
 
