@@ -117,34 +117,22 @@ test('an imageWriter that starts a write of the frame\'s data and returns gets w
   }
 });
 
-test('pipeVideoFrames as y4m into a Writable that keeps its chunks: each chunk still shows its own frame', async () => {
-  const video = await makeFixture(H264_MP4_MOOV_END);
-  // 4:4:4, full range: three planes of 320 × 240; the first is the luma, where the frame's code is.
-  const chunks: Buffer[] = [];
-  const output = new Writable({
-    write: (chunk: Buffer, _encoding, cb) => {
-      chunks.push(chunk);
-      cb();
-    },
+// y4m: 4:4:4 full range, three planes of 320 × 240, the first the luma where the frame's code is; raw: RGB24.
+for (const [format, channels] of [['y4m', 1], ['raw', 3]] as const) {
+  test(`pipeVideoFrames as ${format} into a Writable that keeps its chunks: each chunk still shows its own frame`, async () => {
+    const video = await makeFixture(H264_MP4_MOOV_END);
+    const chunks: Buffer[] = [];
+    const output = new Writable({
+      write: (chunk: Buffer, _encoding, cb) => {
+        chunks.push(chunk);
+        cb();
+      },
+    });
+    await pipeVideoFrames(video, output, { format, queueMaxSize: 2 });
+    const frames = chunks.filter((chunk) => chunk.length === 320 * 240 * 3);
+    assert.deepEqual(frames.map((chunk) => readFrameCode(chunk.subarray(0, 320 * 240 * channels), 320, 240, channels)), frames.map((_, index) => index));
   });
-  await pipeVideoFrames(video, output, { format: 'y4m', queueMaxSize: 2 });
-  const planes = chunks.filter((chunk) => chunk.length === 320 * 240 * 3);
-  assert.deepEqual(planes.map((chunk) => readFrameCode(chunk.subarray(0, 320 * 240), 320, 240, 1)), planes.map((_, index) => index));
-});
-
-test('pipeVideoFrames as raw into a Writable that keeps its chunks: each chunk still shows its own frame', async () => {
-  const video = await makeFixture(H264_MP4_MOOV_END);
-  const chunks: Buffer[] = [];
-  const output = new Writable({
-    write: (chunk: Buffer, _encoding, cb) => {
-      chunks.push(chunk);
-      cb();
-    },
-  });
-  await pipeVideoFrames(video, output, { format: 'raw', queueMaxSize: 2 });
-  const frames = chunks.filter((chunk) => chunk.length === 320 * 240 * 3);
-  assert.deepEqual(frames.map((chunk) => readFrameCode(chunk, 320, 240)), frames.map((_, index) => index));
-});
+}
 
 test('VideoReader: frames asked for one by one each have a buffer of their own; the ones kept stay intact', async () => {
   const video = await makeFixture(H264_MP4_MOOV_END);
