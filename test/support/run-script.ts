@@ -25,8 +25,8 @@ export interface RunScriptOptions {
    * @default the system temp dir
    */
   home?: string;
-  /** Extra environment variables. */
-  env?: Record<string, string>;
+  /** Extra environment variables; one set to `undefined` is taken out of the child's environment. */
+  env?: Record<string, string | undefined>;
   /** What the child reads on stdin; without it, stdin ends at once. */
   input?: string;
   /** Called once the child runs, e.g. to send it a signal. */

@@ -69,6 +69,17 @@ export function storageFailed(message: string, cause: unknown): FramepipeError {
   const status = typeof error?.$metadata?.httpStatusCode === 'number' ? error.$metadata.httpStatusCode : undefined;
   const name = typeof error?.name === 'string' && error.name !== 'Error' ? `${error.name}: ` : '';
   const text = typeof error?.message === 'string' && error.message.length > 0 ? error.message : (status === undefined ? 'failed' : `HTTP ${status}`);
-  const hint = error?.name === 'NoSuchBucket' ? ' (create the bucket, or check its name and AWS_ENDPOINT_URL)' : '';
+  const hint = storageHint(error?.name, typeof error?.message === 'string' ? error.message : '');
   return new FramepipeError(ErrorCode.STORAGE_FAILED, `${message}: ${name}${text}${hint}`, { cause, ...(status === undefined ? {} : { status }) });
+}
+
+/** What to do about a storage failure that comes from this machine's settings rather than from the storage. */
+function storageHint(name: unknown, message: string): string {
+  if (name === 'NoSuchBucket') return ' (create the bucket, or check its name and AWS_ENDPOINT_URL)';
+  // The SDK finds no region in AWS_REGION, AWS_DEFAULT_REGION or the shared config files.
+  if (/region is missing|region not accepted/i.test(message)) return ' (set AWS_REGION, or a region in ~/.aws/config for AWS_PROFILE)';
+  if (name === 'CredentialsProviderError') {
+    return ' (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE with ~/.aws/credentials, in this process\'s environment)';
+  }
+  return '';
 }

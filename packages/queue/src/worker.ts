@@ -125,7 +125,10 @@ function codeOf(error: unknown): string {
  * out: see `lockDuration`) is run again by another, which keeps the frames already written and writes the rest.
  *
  * A failure that cannot pass (a 404, no video stream, bad data, a job record that is not framepipe's) fails its job
- * once, with its code; others are retried with exponential backoff. A video whose shards have all ended is recorded
+ * once, with its code; others are retried with exponential backoff. A destination this worker cannot make ready (a
+ * mount missing or read-only here, no AWS region or credentials in its environment: `enqueue` made it ready) is the
+ * worker's fault, not the job's: the job goes back to the queue with no try spent, and the worker stops, rejecting
+ * with `ERR_FRAMEPIPE_STORAGE_FAILED` and the reason. A video whose shards have all ended is recorded
  * as done or failed, and the last video of a batch to end writes the batch's `batch.jsonl`.
  *
  * @example
@@ -233,8 +236,37 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     throw new WaitingError();
   };
 
+  // A destination this worker cannot make ready (no AWS region or credentials in its environment, a mount missing
+  // or read-only here) is this worker's fault, not the job's: `enqueue` made the same destination ready when the batch
+  // was added. The job goes back to the queue untouched for another worker, and this worker stops with the error
+  // rather than failing job after job and spending their tries.
+  let unusable: (error: FramepipeError) => void = () => {};
+  const destinationUnusable = new Promise<never>((_, reject) => (unusable = reject));
+  destinationUnusable.catch(() => {});
+  /** The job's destination, made ready; or the job handed back and the worker stopping, when it cannot be. */
+  const readyDestination = async (job: Job, token: string | undefined, out: string): Promise<FrameDestination> => {
+    try {
+      return await destinationOf(out);
+    } catch (error) {
+      // An `out` that names no destination at all is the record's fault.
+      if (!token || (error instanceof FramepipeError && (error.code === ErrorCode.INVALID_OPTION || error.code === ErrorCode.ABORTED))) {
+        return fail(job, error, null);
+      }
+      stopping = true;
+      // No job more for this worker (the one handed back would come straight back to it); the running ones are
+      // handed back by the stop that follows.
+      await Promise.all(workers.map((worker) => worker.pause(true)));
+      await job.moveToWait(token).catch(() => {});
+      onEvent({ type: 'handed-back', job: job.id ?? '(no id)' });
+      const message = error instanceof Error ? error.message : String(error);
+      unusable(new FramepipeError(ErrorCode.STORAGE_FAILED, `This worker cannot write to ${out}, so it stopped and handed its jobs back to the queue: ${message}`, { cause: error }));
+      throw new WaitingError();
+    }
+  };
+
   const plan = async (job: Job, token: string | undefined, jobSignal: AbortSignal | undefined): Promise<number> => {
     const record = await recordOf(job, checkJob.plan);
+    await readyDestination(job, token, record.out);
     const { batch, video, name, out, options, retry } = record;
     const parentId = jobIds.video(batch, video);
     // A plan run again after its worker died may find its flow added already: only its count may be missing.
@@ -284,6 +316,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
 
   const runShard = async (job: Job, token: string | undefined, jobSignal: AbortSignal | undefined): Promise<{ frames: number }> => {
     const record = await recordOf(job, checkJob.shard);
+    const destination = await readyDestination(job, token, record.out);
     const batch = new BatchRecord(records, record.batch);
     const stats = new RunStats();
     let pending = 0;
@@ -300,7 +333,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     let opened: ReturnType<typeof inputOf> | undefined;
     try {
       opened = inputOf(record.source, record.options);
-      const frames = await (await destinationOf(record.out)).writeVideo(opened.input, record.name, {
+      const frames = await destination.writeVideo(opened.input, record.name, {
         ...record.options,
         ...record.selection,
         ...(jobSignal ? { signal: jobSignal } : {}),
@@ -327,8 +360,9 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     }
   };
 
-  const endVideo = async (job: Job): Promise<number> => {
+  const endVideo = async (job: Job, token: string | undefined): Promise<number> => {
     const record = await recordOf(job, checkJob.video);
+    const destination = await readyDestination(job, token, record.out);
     const batch = new BatchRecord(records, record.batch);
     let frames = 0;
     for (const value of Object.values(await job.getChildrenValues<{ frames?: unknown }>())) {
@@ -346,12 +380,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     }
     const first = [...failures].sort(([a], [b]) => a - b)[0]?.[1];
     const status = first ? 'failed' : 'done';
-    await batch.videoEnded(record, await destinationOf(record.out), first ? { frames, status, code: first.code } : { frames, status });
+    await batch.videoEnded(record, destination, first ? { frames, status, code: first.code } : { frames, status });
     onEvent({ type: 'video-done', batch: record.batch, name: record.name, status, frames });
     return frames;
   };
 
-  const settings = { lockDuration, stalledInterval, maxStalledCount };
+  // Made first and started together, so that a processor (which may pause them all) never runs before all are made.
+  const settings = { lockDuration, stalledInterval, maxStalledCount, autorun: false };
   const workers = [
     new Worker(QUEUE_NAMES.plans, plan, { connection: await connect(true), concurrency: 1, ...settings }),
     new Worker(QUEUE_NAMES.shards, runShard, { connection: await connect(true), concurrency, ...settings }),
@@ -376,8 +411,10 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     void task.finally(() => saving.delete(task));
   });
 
+  let closing = false;
   const stop = async () => {
-    if (stopping) return;
+    if (closing) return;
+    closing = true;
     stopping = true;
     for (const worker of workers) worker.cancelAllJobs('the worker is stopping');
     await Promise.all(workers.map((worker) => worker.close()));
@@ -387,11 +424,15 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     signal?.addEventListener('abort', () => resolve(), { once: true });
   });
   let idleTimer: NodeJS.Timeout | undefined;
+  const idleQueues: Array<{ close(): Promise<void> }> = [];
   const idle = new Promise<void>((resolve) => {
     if (!exitWhenIdle) return;
     const queues = Object.values(QUEUE_NAMES).map((name) => new Queue(name, { connection: records }));
+    idleQueues.push(...queues);
     let quiet = 0;
     const check = async () => {
+      // The worker ended another way (stopped, or its destination unusable) while this check waited.
+      if (closing) return;
       let open = 0;
       for (const queue of queues) {
         const counts = await queue.getJobCounts('wait', 'active', 'delayed', 'prioritized', 'waiting-children');
@@ -400,18 +441,18 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       // Two quiet readings in a row: a job failed by the stall check leaves the counts a moment before its 'failed'
       // event reaches this process.
       quiet = open === 0 && saving.size === 0 ? quiet + 1 : 0;
-      if (quiet >= 2) {
-        await Promise.all(queues.map((queue) => queue.close()));
-        resolve();
-      } else idleTimer = setTimeout(() => void check().catch(() => (idleTimer = setTimeout(check, 500))), 500);
+      if (quiet >= 2) resolve();
+      else idleTimer = setTimeout(() => void check().catch(() => (idleTimer = setTimeout(check, 500))), 500);
     };
     idleTimer = setTimeout(() => void check(), 500);
   });
+  for (const worker of workers) void worker.run().catch(() => {});
   try {
-    await Promise.race([stopped, idle]);
+    await Promise.race([stopped, idle, destinationUnusable]);
   } finally {
     clearTimeout(idleTimer);
     await stop();
+    await Promise.all(idleQueues.map((queue) => queue.close().catch(() => {})));
     await Promise.all(saving);
     await flows.close();
     await videos.close();
