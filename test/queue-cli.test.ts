@@ -148,5 +148,10 @@ describe('framepipe enqueue, worker, queue status', () => {
     const scheme = await runScript(BIN, ['worker', '--redis', 'http://127.0.0.1:1']);
     assert.equal(scheme.code, 2);
     assert.match(scheme.stderr, /^ERR_FRAMEPIPE_INVALID_OPTION Expected a redis:\/\/ or rediss:\/\/ URL for --redis but received "http:\/\/127\.0\.0\.1:1"$/m);
+    // --header belongs to the workers: enqueue says so, and where to give it, rather than only "Unknown argument".
+    const header = await runScript(BIN, ['enqueue', '--redis', redis.url, '--out', join(work, 'x'), '--header', 'Authorization: Bearer t', files.ts]);
+    assert.equal(header.code, 2);
+    assert.match(header.stderr, /^ERR_FRAMEPIPE_USAGE Unknown argument: header\. --header is not taken by enqueue: the batch is stored in Redis, and request headers never go there; give them to each worker \(framepipe worker --header "Name: value"\)$/m);
+    assert.doesNotMatch(header.stderr, /Bearer/);
   });
 });

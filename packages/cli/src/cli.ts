@@ -97,7 +97,20 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
     message = message.replace(/^(Missing required arguments?): (.+)$/, (_all, head: string, names: string) => {
       return `${head}: ${names.split(', ').map((name) => `--${name}`).join(', ')}`;
     });
+    // A flag that another command takes, refused here on purpose: say why rather than only that it is unknown.
+    message = message.replace(/^(Unknown arguments?): (.+)$/, (all, _head: string, names: string) => {
+      const why = names.split(', ').flatMap((name) => {
+        const reason = chosen === undefined ? undefined : NOT_HERE[chosen]?.[name];
+        return reason ? [`--${name} is not taken by ${chosen}: ${reason}`] : [];
+      });
+      return why.length > 0 ? `${all}. ${why.join('. ')}` : all;
+    });
     io.stderr.write(`ERR_FRAMEPIPE_USAGE ${message}\nRun framepipe --help for usage.\n`);
     exitCode = EXIT.usage;
   }
 }
+
+/** Flags of other commands that a command refuses on purpose, and why, by command and flag name. */
+const NOT_HERE: Readonly<Record<string, Readonly<Record<string, string>>>> = {
+  enqueue: { header: 'the batch is stored in Redis, and request headers never go there; give them to each worker (framepipe worker --header "Name: value")' },
+};

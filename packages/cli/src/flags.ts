@@ -179,7 +179,7 @@ export const FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
   {
     option: 'manifest',
     flag: 'manifest',
-    yargs: { type: 'boolean', describe: 'Also write frames.jsonl in DIR: one JSON line per frame file there (index, pts, time, keyframe, file, width, height, strategy, decodePath)', group: FRAMES_GROUP },
+    yargs: { type: 'boolean', describe: 'Also write frames.jsonl beside the frame files (in DIR; in DIR/<name>/ for each video of a batch): one JSON line per frame file there (index, pts, time, keyframe, file, width, height, strategy, decodePath)', group: FRAMES_GROUP },
   },
   {
     option: 'resume',
