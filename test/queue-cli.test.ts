@@ -121,6 +121,10 @@ describe('framepipe enqueue, worker, queue status', () => {
       assert.equal(untrusted.code, 1);
       assert.match(untrusted.stderr, /^ERR_FRAMEPIPE_UNREACHABLE Cannot reach Redis at rediss:\/\/127\.0\.0\.1:\d+\/?: self-signed certificate/m);
       assert.ok(!untrusted.stderr.includes('tls pass') && !untrusted.stderr.includes('tls%20pass'), untrusted.stderr);
+      // redis:// to a TLS port: the server hangs up, and the message says what that may mean.
+      const plain = await runScript(BIN, ['queue', 'status', '--redis', secure.url.replace(/^rediss:/, 'redis:')], { env });
+      assert.equal(plain.code, 1);
+      assert.match(plain.stderr, /^ERR_FRAMEPIPE_UNREACHABLE Cannot reach Redis at redis:\/\/127\.0\.0\.1:\d+\/?: .*\(the server closed the connection: if it speaks TLS, use rediss:\/\/\)$/m);
     } finally {
       await secure.close();
     }

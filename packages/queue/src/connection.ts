@@ -43,9 +43,13 @@ export async function connectRedis(url: string, blocking: boolean): Promise<Redi
 export function redisError(url: string, cause: unknown): FramepipeError {
   const text = cause instanceof Error ? cause.message : String(cause);
   const auth = /NOAUTH|WRONGPASS|invalid password|AUTH/i.test(text);
+  // A TLS port closes a plain connection without a word: all ioredis can say is that the connection went.
+  const hint = !auth && new URL(url).protocol === 'redis:' && /ECONNRESET|Connection is closed|socket hang up/i.test(text)
+    ? ' (the server closed the connection: if it speaks TLS, use rediss://)'
+    : '';
   return new FramepipeError(
     auth ? ErrorCode.AUTH_FAILED : ErrorCode.UNREACHABLE,
-    `Cannot ${auth ? 'log in to' : 'reach'} Redis at ${shownRedis(url)}: ${text.replaceAll(new URL(url).password || '\0', '(hidden)')}`,
+    `Cannot ${auth ? 'log in to' : 'reach'} Redis at ${shownRedis(url)}: ${text.replaceAll(new URL(url).password || '\0', '(hidden)')}${hint}`,
     { source: shownRedis(url), cause },
   );
 }
