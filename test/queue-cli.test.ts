@@ -137,6 +137,16 @@ describe('framepipe enqueue, worker, queue status', () => {
     assert.equal(enqueued.code, 0, enqueued.stderr);
     const [status] = await queueStatus({ redis: redis.url, batch: enqueued.stdout.trim() });
     assert.equal(status!.videos.total, 2);
+    // No worker runs it: --watch looks until Ctrl-C, which exits 130, not 0 as if the batch were done.
+    let watcher: ChildProcess | undefined;
+    const watching = runScript(BIN, ['queue', 'status', '--redis', redis.url, '--batch', enqueued.stdout.trim(), '--watch'], { onSpawn: (child) => (watcher = child) });
+    let shown = '';
+    watcher!.stdout!.on('data', (chunk: Buffer) => {
+      shown += chunk.toString();
+      if (/^batch /m.test(shown)) watcher!.kill('SIGINT');
+    });
+    const watched = await watching;
+    assert.equal(watched.code, 130, watched.stderr);
     const none = await runScript(BIN, ['enqueue', '--redis', redis.url, '--out', join(work, 'none')]);
     assert.equal(none.code, 2);
     assert.match(none.stderr, /^ERR_FRAMEPIPE_USAGE Give the videos: <source>\.\.\. \(URLs or paths\), --from-file LIST or --dataset-id N$/m);

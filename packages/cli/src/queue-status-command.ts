@@ -6,7 +6,7 @@ import { REDIS_FLAG, optionsFromFlags, yargsOptions } from './flags.ts';
 import { QUEUE_NUMBER_FLAGS, runQueueCommand } from './command-run.ts';
 import type { CommandRun } from './command-run.ts';
 import { runDashboard } from './dashboard-command.ts';
-import { EXIT, reportFailure } from './report.ts';
+import { EXIT, interruptedExit, reportFailure } from './report.ts';
 import type { CliIo } from './report.ts';
 import type { DashboardArgs } from './dashboard-command.ts';
 
@@ -34,7 +34,8 @@ export async function runQueueStatus(args: QueueStatusArgs, io: CliIo): Promise<
       // With --watch: until the batch, or every batch there is, is done.
       if (!args.watch || (statuses.length > 0 && statuses.every((status) => status.done))) return EXIT.ok;
       await sleep(WATCH_INTERVAL * 1000, undefined, { signal: io.signal }).catch(() => {});
-      if (io.signal?.aborted) return EXIT.ok;
+      // Stopped before the batch was done: `status --watch && next-step` must not go on as if it were.
+      if (io.signal?.aborted) return interruptedExit(io.signal.reason);
     }
   } catch (error) {
     return reportFailure(error, io, args.json, args);
