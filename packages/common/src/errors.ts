@@ -86,6 +86,11 @@ export const ErrorCode = {
    * `maxStalledCount` allows: BullMQ fails it without running it again.
    */
   WORKER_DIED: 'ERR_FRAMEPIPE_WORKER_DIED',
+  /**
+   * A resumed run found a file it would keep that holds another size, colour layout or bit depth than this run makes
+   * (an earlier run with another `size` or `pixelFormat`, say). Raised before any frame is decoded or written.
+   */
+  RESUME_MISMATCH: 'ERR_FRAMEPIPE_RESUME_MISMATCH',
 } as const;
 
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
@@ -178,6 +183,93 @@ export class InvalidOptionError extends FramepipeError {
     this.conflictsWith = details.conflictsWith;
     this.advice = details.advice;
   }
+}
+
+/** What a {@link ResumeMismatchError} says besides the file. */
+export interface ResumeMismatchDetails {
+  /** What the file holds, in words: `320×180 RGB 8-bit`. */
+  readonly found: string;
+  /** What the run makes: `640×360 RGB 8-bit`. */
+  readonly expected: string;
+  /** Files of those the run would keep that differ from what it makes (the one named among them). */
+  readonly differing: number;
+  /** Files the run would keep. */
+  readonly kept: number;
+  /** Of those, the files whose header was read; all of them when left out. */
+  readonly checked?: number | undefined;
+  /** The options that decide what differs, by their API names (`size`, ..., `pixelFormat`); none when no option would help. */
+  readonly options: readonly string[];
+  /** What to do about it, naming options by their API names only (see {@link ResumeMismatchError.advice}). */
+  readonly advice: string;
+}
+
+/**
+ * `ERR_FRAMEPIPE_RESUME_MISMATCH`: a resumed run would keep a file (`path`) that holds another size or pixel layout
+ * than the files it writes, as an earlier run with another `size` or `pixelFormat` left them. The message:
+ * `<path> holds 320×180 RGB 8-bit, but this run makes 640×360 RGB 8-bit (300 of the 300 files to keep differ; size,
+ * maxSide, crop, fit and autorotate decide the width and height): <advice>`.
+ */
+export class ResumeMismatchError extends FramepipeError {
+  /** The options that decide the width and height of a frame. */
+  static readonly SIZE_OPTIONS: readonly string[] = ['size', 'maxSide', 'crop', 'fit', 'autorotate'];
+  /** What the file holds, in words: `320×180 RGB 8-bit`. */
+  readonly found: string;
+  /** What the run makes, in the same words: `640×360 RGB 8-bit`. */
+  readonly expected: string;
+  /** Files of those the run would keep that differ from what it makes. */
+  readonly differing: number;
+  /** Files the run would keep. */
+  readonly kept: number;
+  /** Of those, the files whose header was read (all of them, but for object storage: see `S3Destination`). */
+  readonly checked: number;
+  /** The options that decide what differs, by their API names. */
+  readonly options: readonly string[];
+  /**
+   * What to do about it. It names options by their API names and uses those words for nothing else, so a caller can
+   * swap each for its own name (the CLI shows `--overwrite` for `overwrite`), as {@link InvalidOptionError.advice}.
+   */
+  readonly advice: string;
+
+  constructor(path: string, details: ResumeMismatchDetails) {
+    super(ErrorCode.RESUME_MISMATCH, '', { path });
+    this.name = 'ResumeMismatchError';
+    this.found = details.found;
+    this.expected = details.expected;
+    this.differing = details.differing;
+    this.kept = details.kept;
+    this.checked = details.checked ?? details.kept;
+    this.options = details.options;
+    this.advice = details.advice;
+    this.message = this.describe((option) => option);
+  }
+
+  /**
+   * The message with each option named by `rename` (the CLI's flags), in the options that decide and in the advice;
+   * the path and the shapes stay as they are. `rename` gets every word of the advice and gives back those that are
+   * no option as they are.
+   */
+  describe(rename: (option: string) => string): string {
+    const size = this.options.filter((option) => ResumeMismatchError.SIZE_OPTIONS.includes(option));
+    const decide = [
+      ...(size.length > 0 ? [`${listed(size.map(rename))} decide the width and height`] : []),
+      ...(this.options.includes('pixelFormat') ? [`${rename('pixelFormat')} decides the channels and bit depth`] : []),
+    ];
+    const differ = this.differing === 1 ? 'differs' : 'differ';
+    const checked = this.checked < this.kept ? `${this.checked} of the ${this.kept} files to keep checked, ${this.differing} ${differ}` : `${this.differing} of the ${this.kept} files to keep ${differ}`;
+    const counted = [checked, ...decide].join('; ');
+    return `${this.path} holds ${this.found}, but this run makes ${this.expected} (${counted}): ${this.advice.replace(/\b[A-Za-z]+\b/g, rename)}`;
+  }
+
+  /** The same mismatch with other advice (a caller that offers other remedies, such as a batch). */
+  withAdvice(advice: string): ResumeMismatchError {
+    const { found, expected, differing, kept, checked, options } = this;
+    return new ResumeMismatchError(this.path!, { found, expected, differing, kept, checked, options, advice });
+  }
+}
+
+/** `a, b and c`. */
+function listed(words: readonly string[]): string {
+  return words.length < 2 ? words.join('') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
 }
 
 /** The run was stopped on purpose. */

@@ -5,13 +5,14 @@ import { Decoder } from '@framepipe/decoder';
 import type { Demuxer, DemuxerInfo } from '@framepipe/demuxer';
 import { FrameSelector, Selection, planDecode } from '@framepipe/pts-indexer';
 import type { DecodePart, DecodePlan, PtsIndex, SelectionOptions } from '@framepipe/pts-indexer';
-import { RgbConverter } from '@framepipe/rgb';
+import { RgbConverter, checkGeometry, planGeometry } from '@framepipe/rgb';
+import type { PixelFormat } from '@framepipe/rgb';
 import type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
 import type { AdoptedFrame } from '@framepipe/sink';
 import { FrameRun } from './frame-pipeline.ts';
 import type { IndexedVideo } from './frame-pipeline.ts';
 import { checkStageOptions, converterOptionsOf } from './options.ts';
-import type { FrameStagesOptions } from './options.ts';
+import type { FrameStagesOptions, StageSettings } from './options.ts';
 import { attachProbe, countMissing, describeFramesMissing, noFramesMissing } from './run-stats.ts';
 import type { FramesMissing } from './run-stats.ts';
 
@@ -38,6 +39,12 @@ export interface FrameStages extends AsyncDisposable {
   readonly info: DemuxerInfo | null;
   /** The frame-number index (`index.strategy` says how it was built); null when nothing was opened. */
   readonly index: PtsIndex | null;
+  /**
+   * The width, height and pixel format of the frames the stages make (the picture's size after `autorotate`, `crop`,
+   * `size`, `fit` and `maxSide`), known once the video is open and before any frame is decoded, also when there is
+   * nothing to decode; null when the selection was empty and nothing was opened.
+   */
+  readonly output: FrameOutput | null;
   /** Frames of the selection left out by the `skip` option, with their pts, time and keyframe flag, in frame order. */
   readonly skipped: readonly AdoptedFrame[];
   /** The byte source the stages read, with its `bytesRead`. */
@@ -50,6 +57,13 @@ export interface FrameStages extends AsyncDisposable {
    * stays yours, open, so that it can serve other runs.
    */
   close(): Promise<void>;
+}
+
+/** The size and pixel format of the frames a run makes (see {@link FrameStages.output}). */
+export interface FrameOutput {
+  readonly width: number;
+  readonly height: number;
+  readonly format: PixelFormat;
 }
 
 /**
@@ -93,8 +107,10 @@ export async function openFrameStages(
     const skip = settings.skip ?? new Set<number>();
     const leaveOut = skip.size > 0 && wanted.mayInclude(skip);
     const video = await run.open(wanted, leaveOut);
-    if (!video) return frameStages(run, [emptyStream()], emptyPlan(wanted), null, null, []);
+    if (!video) return frameStages(run, [emptyStream()], emptyPlan(wanted), null, null, null, []);
     const { index, info } = video;
+    // A crop is checked against the picture as soon as its size is known, before the first frame is decoded.
+    const output = outputOf(settings, info);
     let plan = planDecode(index, info, wanted);
     const missing = noFramesMissing();
     attachProbe(stats, () => ({ framesMissing: missing }));
@@ -115,9 +131,9 @@ export async function openFrameStages(
     const firstPts = total === 0 ? undefined : index.ptsAt(plan.parts[0]?.first ?? plan.selection.start);
     if (video.cut && firstPts !== undefined && firstPts >= video.cut.fromPts) throw video.cut.error;
     attachProbe(stats, () => ({ framesTotal: total }));
-    if (total === 0 && index.strategy !== 'stream') return frameStages(run, [emptyStream()], plan, info, index, skipped);
+    if (total === 0 && index.strategy !== 'stream') return frameStages(run, [emptyStream()], plan, info, index, output, skipped);
     const wired = await wire(run, video, plan, missing);
-    return frameStages(run, wired.streams, plan, wired.info, index, skipped);
+    return frameStages(run, wired.streams, plan, wired.info, index, output, skipped);
   } catch (error) {
     run.destroy(error instanceof Error ? error : undefined);
     await run.close();
@@ -131,6 +147,7 @@ function frameStages(
   plan: DecodePlan,
   info: DemuxerInfo | null,
   index: PtsIndex | null,
+  output: FrameOutput | null,
   skipped: readonly AdoptedFrame[],
 ): FrameStages {
   const close = () => run.close();
@@ -140,6 +157,7 @@ function frameStages(
     plan,
     info,
     index,
+    output,
     skipped,
     source: run.source,
     destroy: (error) => run.destroy(error),
@@ -216,8 +234,6 @@ async function wire(
   const converter = run.own(
     new RgbConverter({ timeBase, budget, rotate, highWaterMark, ...(pool ? { pool } : {}), ...converterOptionsOf(settings) }),
   );
-  // A crop is checked against the picture as soon as its size is known, before the first frame is decoded.
-  converter.outputSize(info.width, info.height);
   // Nothing after the selection is wanted: end the input there, the decoder flushes, and the run completes.
   selector.once('done', () => demuxer.stop());
   // Jumps on to part `n`, once: the decoder may ask for it as soon as the part before has sent its last packet, and
@@ -388,6 +404,15 @@ export function framesMissingError(missing: FramesMissing): FramepipeError {
     ErrorCode.FRAMES_MISSING,
     `${count} of the selected frames cannot be delivered: ${describeFramesMissing(missing)}; without strict, the run delivers the others`,
   );
+}
+
+/** What the converter of a run makes of the video's pictures; throws the `ERR_FRAMEPIPE_INVALID_OPTION` of a crop outside them. */
+function outputOf(settings: StageSettings, info: DemuxerInfo): FrameOutput {
+  const rotate = settings.autorotate ? rightAngle(info.rotation) : 0;
+  const turned = rotate === 90 || rotate === 270;
+  const geometry = checkGeometry(converterOptionsOf(settings));
+  const { output } = planGeometry(geometry, turned ? info.height : info.width, turned ? info.width : info.height);
+  return { width: output.width, height: output.height, format: geometry.pixelFormat };
 }
 
 /** The stream of a run with nothing to decode: it ends at once. */

@@ -98,8 +98,8 @@ export async function streamVideoFramesToDir(
         return openFrameStages(byteSource, settings.selection, { ...decodeOptionsOf(settings), budget, pool, skip, highWaterMark: 1 });
       },
       // Nothing to write still creates the directory (and writes the manifest, if asked: empty, or the lines of the
-      // files kept).
-      opened: (stages) => sink.adopt(stages.skipped),
+      // files kept). A kept file of other options (another size or pixel format) fails the run before any decode.
+      opened: (stages) => sink.adopt(stages.skipped, stages.output),
     });
     return sink.paths;
   } finally {

@@ -61,7 +61,7 @@ export type {
 
 // Pipelines of your own: the default path's stages, planned and wired, ending where your Writable starts.
 export { openFrameStages, runFrameSink } from '@framepipe/core';
-export type { FrameSinkRun, FrameStages, FrameStagesOptions } from '@framepipe/core';
+export type { FrameOutput, FrameSinkRun, FrameStages, FrameStagesOptions } from '@framepipe/core';
 export { Selection, planByteRanges, planDecode } from '@framepipe/pts-indexer';
 export type { DecodePart, DecodePlan, KeyframePosition, PlannedBytes, PlanStreamInfo, SelectionOptions, StreamTiming, TimeWindow } from '@framepipe/pts-indexer';
 
@@ -109,9 +109,10 @@ export {
   FrameBudget,
   FramepipeError,
   InvalidOptionError,
+  ResumeMismatchError,
   StageBuffers,
   isAbortError,
   isDiscontinuity,
   objectStreamOptions,
 } from '@framepipe/common';
-export type { BufferedRelease, FfmpegStatus, FrameBudgetOptions, FramepipeErrorDetails, InvalidOptionDetails } from '@framepipe/common';
+export type { BufferedRelease, FfmpegStatus, FrameBudgetOptions, FramepipeErrorDetails, InvalidOptionDetails, ResumeMismatchDetails } from '@framepipe/common';

@@ -22,6 +22,7 @@ import type { ManifestOptions } from './manifest.ts';
 import { writeFailed } from './output-dir.ts';
 import { NameTemplate } from './name-template.ts';
 import { FrameEncoder, checkImageExtension } from './frame-encoder.ts';
+import { imageShapeOf } from './image-header.ts';
 import type { ImageExtension } from './frame-encoder.ts';
 import { KeptFrames, checkManifest } from './kept-frames.ts';
 import type { AdoptedFrame } from './kept-frames.ts';
@@ -134,6 +135,8 @@ export class FrameDirSink extends Writable {
   #progress: ((count: number) => void) | undefined;
   /** The user's `imageWriter`, or one that writes what the built-in encoder makes. */
   #writeImage: ImageWriter;
+  /** Whether the files are the built-in encoder's, whose headers tell what frames they were written from. */
+  #encoded: boolean;
   #writers: WriterPool;
   /** One object for every `#writeImage` call of the sink, not one per frame. */
   #writerOptions: ImageWriterOptions;
@@ -160,6 +163,7 @@ export class FrameDirSink extends Writable {
     const pool = checkPool(opts.pool);
     const manifest = checkManifest(opts.manifest);
     this.#writeImage = imageWriter ?? encodedFileWriter(new FrameEncoder({ ext: this.ext, pool }));
+    this.#encoded = imageWriter === undefined;
     this.#writers = new WriterPool(this.directory, this.maxWriteWorkers, (error) => this.destroy(error));
     this.#writerOptions = { signal: this.#writers.signal };
     this.#kept = new KeptFrames(this.directory, this.ext, manifest, (name, write) => this.#writers.commit(name, write), this.names);
@@ -209,16 +213,23 @@ export class FrameDirSink extends Writable {
    * line the directory's `frames.jsonl` has for it; a file that it does not list (the earlier run was killed before
    * writing it) gets a line from `frame`, with the size read from the image's header.
    *
+   * With `output`, the size and pixel format of the frames this sink will write (`FrameStages.output`), it first
+   * reads the header of each of those files (a few bytes each, no pixels) and rejects with
+   * `ERR_FRAMEPIPE_RESUME_MISMATCH`, adopting none, when one holds another width, height, colour layout or bit depth
+   * than the built-in encoder makes of such a frame: a file of an earlier run with other options would otherwise
+   * stay among this run's. A sink with an `imageWriter` does not check (what the writer makes is its own).
+   *
    * @example
-   * await sink.adopt([{ index: 0 }, { index: 1 }]);
+   * await sink.adopt([{ index: 0 }, { index: 1 }], { width: 640, height: 360, format: 'rgb24' });
    * await pipelinePromise(Readable.from(missingFrames), sink);
    * sink.paths; // frame_000000.png, frame_000001.png, then the files written
    */
-  async adopt(frames: Iterable<AdoptedFrame>): Promise<void> {
+  async adopt(frames: Iterable<AdoptedFrame>, output?: Pick<SinkFrame, 'width' | 'height' | 'format'> | null): Promise<void> {
     const adopted = [...frames];
     if (this.overwrite && adopted.length > 0) {
       throw new InvalidOptionError('overwrite', 'FrameDirSink.adopt() keeps files that overwrite removes: use one or the other');
     }
+    if (output && this.#encoded && adopted.length > 0) await this.#kept.checkKept(adopted, imageShapeOf(this.ext, output));
     this.#kept.adopt(adopted);
   }
 

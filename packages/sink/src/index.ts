@@ -10,3 +10,5 @@ export { DEFAULT_NAME_TEMPLATE, NameTemplate } from './name-template.ts';
 export type { FrameFile } from './name-template.ts';
 export { MANIFEST_FILE_NAME } from './manifest.ts';
 export type { ManifestLine, ManifestOptions, ManifestValue } from './manifest.ts';
+export { describeImageShape, imageMismatch, imageShapeOf, parseImageHeader, readImageHeader } from './image-header.ts';
+export type { ImageColour, ImageHeader, ImageShape } from './image-header.ts';

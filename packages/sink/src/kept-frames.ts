@@ -1,6 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { assertKnownKeys, checkBoolean, checkFunction, invalidOption } from '@framepipe/common';
+import { ResumeMismatchError, assertKnownKeys, checkBoolean, checkFunction, invalidOption } from '@framepipe/common';
+import type { ImageExtension } from './frame-encoder.ts';
+import { describeImageShape, imageMismatch, readImageHeader } from './image-header.ts';
+import type { ImageHeader, ImageShape } from './image-header.ts';
 import { MANIFEST_FILE_NAME, formatManifest, keptLine, parseManifest } from './manifest.ts';
 import type { KeptManifestLine, ManifestEntry, ManifestOptions, ManifestValue } from './manifest.ts';
 import { clearFrameFiles, listFrameFiles, writeFailed } from './output-dir.ts';
@@ -37,6 +40,12 @@ export function checkManifest(value: unknown): ManifestOptions {
   return { fields: checkFunction('manifest.fields', fields), ifPresent: checkBoolean('manifest.ifPresent', ifPresent, false) };
 }
 
+/** Headers read at once by {@link KeptFrames.checkKept}. */
+const HEADER_READERS = 16;
+
+/** What a resumed run that finds a file of other options can do (see `ResumeMismatchError.advice`). */
+export const RESUME_ADVICE = 'resume keeps only the files this run would write; give the options of the run that wrote them, pass overwrite to write every file again, or write into another directory';
+
 /**
  * The frame files a sink keeps, the ones it wrote and the ones it adopted from an earlier run; what the directory
  * held before (and what `overwrite` cleared); and the manifest, which it writes when the sink is done: a line for
@@ -45,7 +54,7 @@ export function checkManifest(value: unknown): ManifestOptions {
  */
 export class KeptFrames {
   readonly directory: string;
-  readonly ext: string;
+  readonly ext: ImageExtension;
   /** How the sink names its files. */
   readonly names: NameTemplate;
   #manifest: ManifestOptions;
@@ -64,7 +73,7 @@ export class KeptFrames {
   #earlier: Promise<Map<string, KeptManifestLine> | null> | null = null;
 
   /** `commit` writes a file of `directory` whole or not at all; `names` names the frame files. */
-  constructor(directory: string, ext: string, manifest: ManifestOptions, commit: WriterPool['commit'], names = NameTemplate.DEFAULT) {
+  constructor(directory: string, ext: ImageExtension, manifest: ManifestOptions, commit: WriterPool['commit'], names = NameTemplate.DEFAULT) {
     this.directory = directory;
     this.ext = ext;
     this.names = names;
@@ -132,6 +141,41 @@ export class KeptFrames {
     }
   }
 
+  /**
+   * Checks, from their headers, that the files of `frames` hold `expected` (what the sink would write of this run's
+   * frames); rejects with `ERR_FRAMEPIPE_RESUME_MISMATCH` naming the first file that does not, before any is adopted.
+   */
+  async checkKept(frames: readonly AdoptedFrame[], expected: ImageShape): Promise<void> {
+    const files = frames.map((frame) => this.names.format(frame.index, this.ext));
+    const found: Array<ImageHeader | null> = new Array(files.length);
+    let next = 0;
+    // A few at a time: each costs an open, one small read and a close, which the thread pool does in parallel.
+    const reader = async () => {
+      for (let i = next++; i < files.length; i = next++) found[i] = await this.#header(files[i]!);
+    };
+    await Promise.all(Array.from({ length: Math.min(HEADER_READERS, files.length) }, reader));
+    const differ = found.map((header) => imageMismatch(header, this.ext, expected));
+    const first = differ.findIndex((mismatch) => mismatch !== null);
+    if (first === -1) return;
+    throw new ResumeMismatchError(join(this.directory, files[first]!), {
+      ...differ[first]!,
+      expected: describeImageShape(expected),
+      differing: differ.filter((mismatch) => mismatch !== null).length,
+      kept: files.length,
+      advice: RESUME_ADVICE,
+    });
+  }
+
+  /** The header of a file of the directory; null when it is no image this sink writes. */
+  async #header(file: string): Promise<ImageHeader | null> {
+    const path = join(this.directory, file);
+    try {
+      return await readImageHeader(path);
+    } catch (cause) {
+      throw writeFailed(path, `Cannot read the header of ${path}`, cause);
+    }
+  }
+
   /** Records `frame` as written to `path`, whose name in the directory is `file`. */
   addWritten(frame: SinkFrame, file: string, path: string): void {
     if (this.#found.has(file) && !this.#lines.has(file)) this.#replaced++;
@@ -183,16 +227,11 @@ export class KeptFrames {
     const kept = earlier.get(file.name);
     if (kept?.index === file.index) return kept;
     const path = join(this.directory, file.name);
-    let size: { width?: number | undefined; height?: number | undefined };
-    try {
-      const { default: sharp } = await import('sharp');
-      size = await sharp(path).metadata();
-    } catch (cause) {
-      throw writeFailed(path, `Cannot read the size of ${path} for the manifest`, cause);
-    }
+    const size = await this.#header(file.name);
+    if (size === null) throw writeFailed(path, `Cannot read the size of ${path} for the manifest`, new Error('no PNG, JPEG or WebP header'));
     const adopted = this.#adoptedFrames.get(file.name);
     const { pts = null, time = null, keyframe = null, fields } = adopted ?? {};
-    const entry: ManifestEntry & Record<string, unknown> = { index: file.index, pts, time, keyframe, file: file.name, width: size.width ?? 0, height: size.height ?? 0 };
+    const entry: ManifestEntry & Record<string, unknown> = { index: file.index, pts, time, keyframe, file: file.name, width: size.width, height: size.height };
     // An adopted frame without fields of its own gets the run's, as a written one does.
     if (adopted && !fields) return entry;
     // The frame's own fields win, as on a written frame's line.
