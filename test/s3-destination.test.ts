@@ -189,6 +189,25 @@ describe('runBatch into object storage', () => {
     assert.deepEqual(await framesShown(`${prefix}/run/`), Array.from({ length: 40 }, (_, n) => 10 + n));
   });
 
+  test('a video run again with another size fails with ERR_FRAMEPIPE_RESUME_MISMATCH from the header of one kept object; nothing is put', async () => {
+    const out = `s3://${BUCKET}/mismatch`;
+    const first = await runBatch([sources[0]!], { out, end: 5, size: { width: 160 } });
+    assert.equal(first.done, 1);
+    const puts = (await s3.puts()).length;
+    const again = await runBatch([sources[0]!], { out, end: 5, size: { width: 200 } });
+    assert.deepEqual([again.failed, again.framesWritten, again.videos[0]!.code], [1, 0, ErrorCode.RESUME_MISMATCH]);
+    assert.equal(
+      (again.videos[0]!.error as Error).message,
+      `${out}/walk/frame_000000.png holds 160×120 RGB 8-bit, but this run makes 200×150 RGB 8-bit (1 of the 6 files to keep checked, 1 differs; ` +
+        "size, maxSide, crop, fit and autorotate decide the width and height): a batch keeps the files a video already has and writes only the missing ones; " +
+        "give the options of the run that wrote them, or remove that video's files (or write the batch elsewhere) to write every file again",
+    );
+    // Only batch.jsonl was put again.
+    assert.deepEqual((await s3.puts()).slice(puts), ['mismatch/batch.jsonl']);
+    const same = await runBatch([sources[0]!], { out, end: 5, size: { width: 160 } });
+    assert.deepEqual([same.done, same.framesWritten, same.framesReused], [1, 0, 6]);
+  });
+
   test('an abort leaves only whole objects and no batch.jsonl; a run again puts only the missing frames', async () => {
     const prefix = 'abort';
     const out = `s3://${BUCKET}/${prefix}`;

@@ -1,6 +1,6 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { ErrorCode, FramepipeError } from '@framepipe/common';
+import { ErrorCode, FramepipeError, ResumeMismatchError } from '@framepipe/common';
 import { streamVideoFramesToDir } from '@framepipe/core';
 import { removeStaleTemporaries, temporaryName } from '@framepipe/sink';
 import type { ByteSourceInput, RunStats, StreamToDirOptions } from '@framepipe/core';
@@ -80,6 +80,8 @@ export class DirDestination implements FrameDestination {
     try {
       const paths = await streamVideoFramesToDir(source, this.videoLocation(name), { ...dirOptions, progress: count, resume: true });
       return paths.length;
+    } catch (error) {
+      throw batchAdvice(error);
     } finally {
       // Files that complete while a stopped run winds down are kept but get no progress call: count them too.
       while (counted < options.stats.framesDelivered) count();
@@ -94,6 +96,15 @@ export class DirDestination implements FrameDestination {
   }
 
   async close(): Promise<void> {}
+}
+
+/** What a batch can do about a video whose files were written with other options: it always resumes, never overwrites. */
+export const BATCH_RESUME_ADVICE =
+  "a batch keeps the files a video already has and writes only the missing ones; give the options of the run that wrote them, or remove that video's files (or write the batch elsewhere) to write every file again";
+
+/** A video of a batch that would keep files of other options (another size or pixel format) fails with a batch's remedies. */
+function batchAdvice(error: unknown): unknown {
+  return error instanceof ResumeMismatchError ? error.withAdvice(BATCH_RESUME_ADVICE) : error;
 }
 
 let reports = 0;

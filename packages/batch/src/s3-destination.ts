@@ -1,12 +1,17 @@
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
-import { BufferPool, FrameBudget, assertKnownKeys, assertOptionsObject, checkBoolean, invalidOption } from '@framepipe/common';
+import { BufferPool, FrameBudget, ResumeMismatchError, assertKnownKeys, assertOptionsObject, checkBoolean, invalidOption } from '@framepipe/common';
 import { OPTION_KEYS, checkDirOptions, openFrameStages, runFrameSink } from '@framepipe/core';
-import type { ByteSourceInput, FrameStagesOptions } from '@framepipe/core';
-import { parseFrameFileName } from '@framepipe/sink';
+import type { ByteSourceInput, FrameOutput, FrameStagesOptions } from '@framepipe/core';
+import { NameTemplate, describeImageShape, imageMismatch, imageShapeOf, parseFrameFileName, parseImageHeader } from '@framepipe/sink';
+import type { ImageExtension } from '@framepipe/sink';
+import { BATCH_RESUME_ADVICE } from './destination.ts';
 import type { DestinationCheckOptions, FrameDestination, VideoWriteOptions } from './destination.ts';
 import { S3FrameSink } from './s3-frame-sink.ts';
 import { S3Location, storageFailed } from './s3-location.ts';
+
+/** The first bytes of a kept object read for its header: any PNG or WebP header, a JPEG's behind its metadata. */
+const HEADER_BYTES = 64 * 1024;
 
 /** Options of {@link S3Destination} (and of {@link openDestination} for an `s3://` URL). */
 export interface S3DestinationOptions {
@@ -131,7 +136,9 @@ export class S3Destination implements FrameDestination {
       try {
         const stages = await runFrameSink(sink, signal, {
           open: () => openFrameStages(source, settings.selection, { ...(decode as FrameStagesOptions), budget, pool, skip: saved, highWaterMark: 1 }),
-          opened: (stages) => {
+          opened: async (stages) => {
+            const first = stages.skipped[0];
+            if (first && stages.output) await this.#checkKept(location, first.index, stages.skipped.length, stages.output, settings, signal);
             kept = stages.skipped.length;
           },
         });
@@ -142,6 +149,44 @@ export class S3Destination implements FrameDestination {
     } finally {
       reused?.(kept);
     }
+  }
+
+  /**
+   * Reads the header of the first object a resumed video keeps (one ranged GET of its first bytes, not the pixels) and
+   * fails with `ERR_FRAMEPIPE_RESUME_MISMATCH` when it holds another size or pixel layout than this run makes. One
+   * object stands for all: a GET of each would cost a request per kept frame.
+   */
+  async #checkKept(
+    location: S3Location,
+    index: number,
+    kept: number,
+    output: FrameOutput,
+    settings: { ext: ImageExtension; nameTemplate: string },
+    signal: AbortSignal | undefined,
+  ): Promise<void> {
+    const key = location.key(NameTemplate.from(settings.nameTemplate).format(index, settings.ext));
+    let bytes: Buffer;
+    try {
+      const object = await this.client.send(
+        new GetObjectCommand({ Bucket: location.bucket, Key: key, Range: `bytes=0-${HEADER_BYTES - 1}` }),
+        signal ? { abortSignal: signal } : {},
+      );
+      bytes = Buffer.from(await object.Body!.transformToByteArray());
+    } catch (cause) {
+      throw storageFailed(`Cannot read ${location.url(key)}`, cause);
+    }
+    const header = parseImageHeader(bytes);
+    const expected = imageShapeOf(settings.ext, output);
+    const mismatch = imageMismatch(typeof header === 'number' ? null : header, settings.ext, expected);
+    if (!mismatch) return;
+    throw new ResumeMismatchError(location.url(key), {
+      ...mismatch,
+      expected: describeImageShape(expected),
+      differing: 1,
+      kept,
+      checked: 1,
+      advice: BATCH_RESUME_ADVICE,
+    });
   }
 
   async writeReport(fileName: string, text: string): Promise<string> {

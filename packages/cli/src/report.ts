@@ -1,5 +1,5 @@
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
-import { ErrorCode, FramepipeError, InvalidOptionError, RETRY_CHANNEL, describeFramesMissing } from '@framepipe/core';
+import { ErrorCode, FramepipeError, InvalidOptionError, RETRY_CHANNEL, ResumeMismatchError, describeFramesMissing } from '@framepipe/core';
 import type { FramesMissing, RetryEvent } from '@framepipe/core';
 import { FLAG_OF_OPTION } from './flags.ts';
 import { EXIT, interruptedExit } from './exit.ts';
@@ -42,7 +42,12 @@ function optionProblem(error: InvalidOptionError, args: Readonly<Record<string, 
 
 /** The library's advice with each option it names shown as its flag (`fps` as `--fps`); other words stay. */
 function flagged(advice: string): string {
-  return advice.replace(/\b[A-Za-z]+\b/g, (word) => (Object.hasOwn(FLAGS, word) ? FLAGS[word]! : word));
+  return advice.replace(/\b[A-Za-z]+\b/g, flagOf);
+}
+
+/** An option's flag (`--fps` for `fps`); any other word as it is. */
+function flagOf(word: string): string {
+  return Object.hasOwn(FLAGS, word) ? FLAGS[word]! : word;
 }
 
 /** A flag's value as the user typed it: a number as it is, text quoted, each value of a repeated flag. */
@@ -52,10 +57,14 @@ function shownArgument(value: unknown): string {
   return typeof value === 'number' ? String(value) : JSON.stringify(value);
 }
 
-/** An error's code (`ERR_FRAMEPIPE_UNEXPECTED` for one that is not framepipe's) and its message on one line. */
+/**
+ * An error's code (`ERR_FRAMEPIPE_UNEXPECTED` for one that is not framepipe's) and its message on one line, with the
+ * options a resume mismatch names shown as flags.
+ */
 export function errorLine(error: unknown): { code: string; message: string } {
   const code = error instanceof FramepipeError ? error.code : 'ERR_FRAMEPIPE_UNEXPECTED';
-  return { code, message: (error instanceof Error ? error.message : String(error)).replace(/\s*\n\s*/g, ' ') };
+  const message = error instanceof ResumeMismatchError ? error.describe(flagOf) : error instanceof Error ? error.message : String(error);
+  return { code, message: message.replace(/\s*\n\s*/g, ' ') };
 }
 
 /**
@@ -86,7 +95,8 @@ export function reportFailure(
   if (json) io.stdout.write(`${JSON.stringify({ ...summary, error: { code, message } })}\n`);
   if (io.signal?.aborted || code === ErrorCode.ABORTED) return interruptedExit(io.signal?.reason);
   // Found before anything is read or written: a mistake in the command, as a bad option is.
-  const beforeRun: string[] = [ErrorCode.MISSING_CREDENTIALS, ErrorCode.UNSUPPORTED_SCHEME, ErrorCode.DUPLICATE_NAME, ErrorCode.INVALID_NAME];
+  // A resume that would keep files of other options is refused before any frame is decoded or written.
+  const beforeRun: string[] = [ErrorCode.MISSING_CREDENTIALS, ErrorCode.UNSUPPORTED_SCHEME, ErrorCode.DUPLICATE_NAME, ErrorCode.INVALID_NAME, ErrorCode.RESUME_MISMATCH];
   if (error instanceof InvalidOptionError || beforeRun.includes(code)) return EXIT.usage;
   return EXIT.failed;
 }

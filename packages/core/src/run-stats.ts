@@ -111,7 +111,8 @@ export interface RunStatsSnapshot {
   /**
    * Frames the run expects to deliver (with `resume`, those still missing), for a progress bar: exact once the
    * container or scan strategy has built its index; with the stream strategy, taken from the container's frame
-   * count (or from `end` when the container does not say). Null until known.
+   * count (or from `end` when the container does not say). Null until known; with `resume`, until the files kept
+   * have passed their check.
    */
   framesTotal: number | null;
   /** Bytes pulled from the source (network or disk), read-ahead included. */

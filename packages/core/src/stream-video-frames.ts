@@ -90,16 +90,23 @@ export async function streamVideoFramesToDir(
     filesReplaced: sink.filesReplaced,
     filesCleared: sink.filesCleared,
   }));
+  let adopted = false;
   try {
     await runFrameSink(sink, signal, {
       open: async () => {
         const skip = settings.resume ? await savedFrames(sink) : undefined;
         // The sink's queue holds the frames waiting for a writer; the converter hands them over one at a time.
-        return openFrameStages(byteSource, settings.selection, { ...decodeOptionsOf(settings), budget, pool, skip, highWaterMark: 1 });
+        const stages = await openFrameStages(byteSource, settings.selection, { ...decodeOptionsOf(settings), budget, pool, skip, highWaterMark: 1 });
+        // What is left to do is not known until the kept files pass their check: a progress bar waits for it.
+        attachProbe(stats, () => (adopted ? {} : { framesTotal: null }));
+        return stages;
       },
       // Nothing to write still creates the directory (and writes the manifest, if asked: empty, or the lines of the
       // files kept). A kept file of other options (another size or pixel format) fails the run before any decode.
-      opened: (stages) => sink.adopt(stages.skipped, stages.output),
+      opened: async (stages) => {
+        await sink.adopt(stages.skipped, stages.output);
+        adopted = true;
+      },
     });
     return sink.paths;
   } finally {
