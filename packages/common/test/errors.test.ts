@@ -8,11 +8,12 @@ import {
   InvalidOptionError,
   isAbortError,
   throwIfAborted,
+  ResumeMismatchError,
 } from '../src/index.ts';
 
 test('every code is a distinct ERR_FRAMEPIPE_ string', () => {
   const codes = Object.values(ErrorCode);
-  assert.equal(codes.length, 27);
+  assert.equal(codes.length, 28);
   assert.equal(new Set(codes).size, codes.length);
   for (const code of codes) assert.match(code, /^ERR_FRAMEPIPE_[A-Z_]+$/);
   assert.equal(ErrorCode.INVALID_OPTION, 'ERR_FRAMEPIPE_INVALID_OPTION');
@@ -45,6 +46,34 @@ test('FramepipeError without details has no cause property at all', () => {
   assert.equal('cause' in error, false);
   assert.equal(error.source, undefined);
   assert.equal(error.path, undefined);
+});
+
+test('ResumeMismatchError: the file, what it holds, what the run makes; options renamed only where they are options', () => {
+  const error = new ResumeMismatchError('/out/size/frame_000000.png', {
+    found: '320×180 RGB 8-bit',
+    expected: '640×360 grey 8-bit',
+    differing: 300,
+    kept: 300,
+    options: [...ResumeMismatchError.SIZE_OPTIONS, 'pixelFormat'],
+    advice: 'resume keeps only the files this run would write; pass overwrite to write every file again',
+  });
+  assert.ok(error instanceof FramepipeError);
+  assert.deepEqual([error.name, error.code, error.path, error.checked], ['ResumeMismatchError', ErrorCode.RESUME_MISMATCH, '/out/size/frame_000000.png', 300]);
+  const sizes = 'size, maxSide, crop, fit and autorotate decide the width and height';
+  assert.equal(
+    error.message,
+    `/out/size/frame_000000.png holds 320×180 RGB 8-bit, but this run makes 640×360 grey 8-bit (300 of the 300 files to keep differ; ${sizes}; pixelFormat decides the channels and bit depth): resume keeps only the files this run would write; pass overwrite to write every file again`,
+  );
+  // A caller's names for the options (the CLI's flags); the word "size" in the path stays.
+  const flags: Record<string, string> = { size: '--size', maxSide: '--max-side', crop: '--crop', fit: '--fit', autorotate: '--autorotate', pixelFormat: '--pixel-format', resume: '--resume', overwrite: '--overwrite' };
+  assert.equal(
+    error.describe((word) => flags[word] ?? word),
+    '/out/size/frame_000000.png holds 320×180 RGB 8-bit, but this run makes 640×360 grey 8-bit (300 of the 300 files to keep differ; --size, --max-side, --crop, --fit and --autorotate decide the width and height; --pixel-format decides the channels and bit depth): --resume keeps only the files this run would write; pass --overwrite to write every file again',
+  );
+  const one = new ResumeMismatchError('s3://b/v/frame_000000.png', { found: 'a', expected: 'b', differing: 1, kept: 6, checked: 1, options: [], advice: 'x' });
+  assert.equal(one.message, 's3://b/v/frame_000000.png holds a, but this run makes b (1 of the 6 files to keep checked, 1 differs): x');
+  const other = one.withAdvice('y');
+  assert.deepEqual([other.message, other.kept, other.checked], ['s3://b/v/frame_000000.png holds a, but this run makes b (1 of the 6 files to keep checked, 1 differs): y', 6, 1]);
 });
 
 test('InvalidOptionError and AbortError are FramepipeErrors with their own name and code', () => {
