@@ -293,6 +293,31 @@ describe('the work queue on Redis', () => {
     }
   });
 
+  test('a batch enqueued again with another size: each shard refuses the kept files once, for good, and writes nothing', async () => {
+    const out = join(work, 'resized');
+    const run = async (width: number) => {
+      const batch = await enqueue([files.ts], { redis: redis.url, out, size: { width }, shardFrames: 20, attempts: 3, backoff: 100 });
+      const events: WorkerEvent[] = [];
+      await runWorker({ redis: redis.url, exitWhenIdle: true, lockDuration: 2000, stalledInterval: 1000, onEvent: (event) => events.push(event) });
+      return { status: await statusOf(batch), events };
+    };
+    const first = await run(160);
+    assert.deepEqual(first.status.videos, { total: 1, waiting: 0, active: 0, done: 1, failed: 0 });
+    const dir = join(out, sourceName(files.ts));
+    const kept = new Map<string, Buffer>();
+    for (const name of await readdir(dir)) kept.set(name, await readFile(join(dir, name)));
+    const again = await run(200);
+    assert.deepEqual(again.status.videos, { total: 1, waiting: 0, active: 0, done: 0, failed: 1 });
+    // 60 frames in shards of 20: each shard refused, each tried once.
+    const once = { code: ErrorCode.RESUME_MISMATCH, attempts: 1 };
+    assert.deepEqual(again.status.failures.map(({ code, attempts }) => ({ code, attempts })), [once, once, once]);
+    const failed = again.events.filter((event) => event.type === 'failed');
+    assert.ok(failed.length > 0 && failed.every((event) => event.type === 'failed' && event.code === ErrorCode.RESUME_MISMATCH && event.final), JSON.stringify(failed));
+    assert.match(failed[0]!.type === 'failed' ? failed[0]!.message : '', /holds 160×120 RGB 8-bit, but this run makes 200×150 RGB 8-bit .*: a batch keeps the files a video already has/);
+    assert.deepEqual((await readdir(dir)).sort(), [...kept.keys()].sort(), 'no file added or removed');
+    for (const [name, bytes] of kept) assert.ok((await readFile(join(dir, name))).equals(bytes), `${name} unchanged`);
+  });
+
   test("a worker's request headers read the video and never reach Redis", async () => {
     const secret = 'Bearer t0ken-never-in-redis';
     const locked = await startRangeServer({ files: { '/private/clip.mp4': await makeFixture(SAMPLE_MP4) }, requireHeaders: { authorization: secret } });

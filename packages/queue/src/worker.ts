@@ -83,7 +83,7 @@ const PERMANENT = new Set<string>([
   ErrorCode.INVALID_OPTION, ErrorCode.FILE_NOT_FOUND, ErrorCode.UNSUPPORTED_SCHEME, ErrorCode.INVALID_DATA, ErrorCode.NO_VIDEO_STREAM,
   ErrorCode.TRUNCATED, ErrorCode.UNSUPPORTED_CODEC, ErrorCode.DECODE_FAILED, ErrorCode.RANGE_NOT_SUPPORTED,
   ErrorCode.AUTH_FAILED, ErrorCode.VIDEO_NOT_FOUND, ErrorCode.SOURCE_CHANGED, ErrorCode.CORRUPT_DATA, ErrorCode.FRAMES_MISSING,
-  ErrorCode.INVALID_NAME, ErrorCode.DUPLICATE_NAME, ErrorCode.INVALID_JOB,
+  ErrorCode.INVALID_NAME, ErrorCode.DUPLICATE_NAME, ErrorCode.INVALID_JOB, ErrorCode.RESUME_MISMATCH,
 ]);
 
 /** An HTTP status that a later try may not get: 408, 429 and 5xx may pass, the other 4xx will not. */
