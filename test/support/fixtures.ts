@@ -116,10 +116,13 @@ export interface FixtureSpec {
    * Cover the picture with grain, as a camera's sensor does: seeded noise of ±{@link GRAIN} in luma, new in every
    * frame, over a code whose black and white are pulled in by as much (so the blocks still read as black and
    * white). Noise cannot be predicted from the frames before it, so the encoder spends the whole `bitRate` on
-   * it and the file has the size of real footage, where flat frame codes compress to almost nothing. 8-bit
-   * yuv420p, at least 320×240, with `bitRate`. Default false.
+   * it and the file has the size of real footage, where flat frame codes compress to almost nothing. `'colour'` adds
+   * noise of ±{@link CHROMA_GRAIN} to both chroma planes too, as ffmpeg's `noise=alls=…` does (the bench's grain
+   * clip): chroma then changes from pixel to pixel, as on a real sensor, which is where chroma siting, interpolation
+   * and the order of turning and scaling show. yuv420p (with `bitRate`) or, for `'colour'`, yuv420p10le too (constant
+   * quality then); at least 320×240. Default false.
    */
-  readonly grain?: boolean;
+  readonly grain?: boolean | 'colour';
   /**
    * Code at this average bit rate (bits per second; x264 ABR with a VBV buffer of two seconds) instead of a constant
    * quality: with {@link FixtureSpec.grain}, the file's size. h264 only. Default none (constant quality).
@@ -256,6 +259,18 @@ export const HEVC12_MP4: FixtureSpec = { ...COLOUR, codec: 'hevc', pixelFormat: 
 /** 8-bit H.264 (yuv420p, untagged) with the colour band: the everyday case, which must stay as it is. */
 export const H264_COLOUR_MP4: FixtureSpec = { ...COLOUR, codec: 'h264' };
 
+/**
+ * Footage with colour grain, as the bench's grain clip (testsrc2 under `noise=alls=20:allf=t+u`): 1280×720 H.264 with
+ * noise in luma and both chroma planes, new in every frame, over the frame code and the colour band; 8 frames, 2
+ * B-frames. Where chroma changes from pixel to pixel, how a conversion sites, interpolates or turns chroma shows.
+ */
+export const H264_GRAIN_720P: FixtureSpec = {
+  codec: 'h264', container: 'mp4', frames: 8, width: 1280, height: 720, fps: 25, bFrames: 2, gop: 8, grain: 'colour', colourBand: true,
+};
+
+/** As {@link H264_GRAIN_720P} in HEVC Main 10 (yuv420p10le, untagged). */
+export const HEVC10_GRAIN_720P: FixtureSpec = { ...H264_GRAIN_720P, codec: 'hevc', pixelFormat: 'yuv420p10le' };
+
 /** The colour presets (test/colour.test.ts), by name. */
 export const COLOUR_PRESETS: Readonly<Record<string, FixtureSpec>> = {
   H264_COLOUR_MP4, HEVC10_COLOUR_MP4, HEVC10_422_MP4, HEVC12_MP4, HEVC_PQ_MP4, HEVC_HLG_MOV,
@@ -377,8 +392,9 @@ function checkSpec(spec: FixtureSpec): void {
   if (spec.colourBand) colourBand(width, height);
   if (spec.colourBand && spec.codec === 'mjpeg') throw new RangeError('fixture: colourBand is painted in limited range, and mjpeg is full range');
   if (spec.colourBand && spec.greyPatches) throw new RangeError('fixture: colourBand and greyPatches paint the same band: pick one');
-  if (spec.grain && (format !== 'yuv420p' || width < 320 || height < 240 || spec.bitRate === undefined)) {
-    throw new RangeError(`fixture: grain is for yuv420p at 320×240 or more, with a bitRate, got ${format} ${width}×${height}`);
+  const grainFormats = spec.grain === 'colour' ? ['yuv420p', 'yuv420p10le'] : ['yuv420p'];
+  if (spec.grain && (!grainFormats.includes(format) || width < 320 || height < 240 || (spec.grain === true && spec.bitRate === undefined))) {
+    throw new RangeError(`fixture: grain is for ${grainFormats.join(' or ')} at 320×240 or more (with a bitRate for luma grain), got ${format} ${width}×${height}`);
   }
   if (spec.bitRate !== undefined && (spec.codec !== 'h264' || !ok(spec.bitRate, 100_000, 100_000_000))) {
     throw new RangeError(`fixture: bitRate is for h264, an integer in 100000..100000000, got ${spec.bitRate} for ${spec.codec}`);
@@ -543,35 +559,48 @@ function codeFrame(spec: FixtureSpec, n: number, timing: FrameTiming, code = n):
   drawFrameCode(frame, code);
   if (spec.greyPatches) paintGreyPatches(frame, mjpeg);
   if (spec.colourBand) paintColourBand(frame, n, spec.hdr ? BT2020_LUMA : BT601_LUMA);
-  if (spec.grain) paintGrain(frame, n);
+  if (spec.grain) paintGrain(frame, n, spec.grain === 'colour');
   return frame;
 }
 
 /** The amplitude of {@link FixtureSpec.grain} in 8-bit luma steps, and how far black and white are pulled in. */
 const GRAIN = 24;
+/** The amplitude of {@link FixtureSpec.grain} `'colour'` in 8-bit chroma steps. */
+export const CHROMA_GRAIN = 10;
 
 /**
- * Adds {@link FixtureSpec.grain} to the luma plane of frame `n` (8-bit, limited range): black and white are moved
- * `GRAIN` steps towards grey, then each pixel gets a seeded value in -GRAIN..GRAIN, the same for the same `n`.
+ * Adds {@link FixtureSpec.grain} to frame `n` (limited range, 8 or 10 bits): luma black and white are moved `GRAIN`
+ * steps towards grey, then each luma sample gets a seeded value in -GRAIN..GRAIN, and with `chroma` each chroma sample
+ * one in -CHROMA_GRAIN..CHROMA_GRAIN; the same for the same `n`.
  */
-function paintGrain(frame: Frame, n: number): void {
-  const luma = frame.data![0]!;
-  const stride = frame.linesize[0]!;
-  // xorshift32, one draw for four pixels; seeded by the frame number (never 0).
+function paintGrain(frame: Frame, n: number, chroma: boolean): void {
+  const deep = frame.format === AV_PIX_FMT_YUV420P10LE;
+  // xorshift32, one draw for four samples; seeded by the frame number (never 0).
   let state = (Math.imul(n + 1, 0x9e3779b1) ^ 0x5bd1e995) >>> 0 || 1;
-  for (let y = 0; y < frame.height; y++) {
-    const row = y * stride;
-    for (let x = 0; x < frame.width; x += 4) {
-      state ^= state << 13;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      for (let i = 0; i < 4 && x + i < frame.width; i++) {
-        const noise = (((state >>> (8 * i)) & 0xff) * (2 * GRAIN + 1)) >> 8;
-        const v = luma[row + x + i]!;
-        luma[row + x + i] = (v > 128 ? v - GRAIN : v + GRAIN) + noise - GRAIN;
+  const plane = (p: number, width: number, height: number, shift: (v: number, noise: number) => number, amplitude: number) => {
+    const data = frame.data![p]!;
+    const stride = frame.linesize[p]!;
+    const scale = deep ? 4 : 1;
+    const read = deep ? (at: number) => data.readUInt16LE(at * 2) / scale : (at: number) => data[at]!;
+    const write = deep ? (at: number, v: number) => data.writeUInt16LE(Math.round(v * scale), at * 2) : (at: number, v: number) => (data[at] = v);
+    const row = stride / (deep ? 2 : 1);
+    for (let y = 0; y < height; y++) {
+      for (let x = 0; x < width; x += 4) {
+        state ^= state << 13;
+        state ^= state >>> 17;
+        state ^= state << 5;
+        for (let i = 0; i < 4 && x + i < width; i++) {
+          const noise = ((((state >>> (8 * i)) & 0xff) * (2 * amplitude + 1)) >> 8) - amplitude;
+          const at = y * row + x + i;
+          write(at, shift(read(at), noise));
+        }
       }
     }
-  }
+  };
+  plane(0, frame.width, frame.height, (v, noise) => (v > 128 ? v - GRAIN : v + GRAIN) + noise, GRAIN);
+  if (!chroma) return;
+  const limited = (v: number) => Math.min(240, Math.max(16, v));
+  for (const p of [1, 2]) plane(p, frame.width >> 1, frame.height >> 1, (v, noise) => limited(v + noise), CHROMA_GRAIN);
 }
 
 /** Luma weights (Kr, Kb) of the matrices the colour band is painted in. */
