@@ -213,8 +213,8 @@ export class RgbConverter extends Transform {
    * garbage collection every few frames. swscale writes into the buffers the target already has, so the plane stays.
    */
   #plane: { data: Buffer; stride: number } | null = null;
-  /** The crop filter for a crop whose corner is not the picture's (see {@link cropOf}). */
-  #cropper: CropGraph | null = null;
+  /** FFmpeg's filters for a crop whose corner is not the picture's, and for a quarter turn (see {@link cropOf}). */
+  #cropper: PlaneGraph | null = null;
   /** The cropped part of a frame, copied, for a format FFmpeg's `crop` filter does not take (see {@link cropOf}). */
   #cropped: { frame: Frame; planes: Buffer[] } | null = null;
   #inFlight = new InFlight();
@@ -330,8 +330,15 @@ export class RgbConverter extends Transform {
       frame.format = alias;
       frame.colorRange = AVCOL_RANGE_JPEG;
     }
-    const { plan, crop, scaled } = this.#planFor(frame.width, frame.height);
-    const source = this.#cropOf(frame, crop);
+    const { plan, crop, scaled: stored } = this.#planFor(frame.width, frame.height);
+    const eightBit = EIGHT_BIT.has(frame.format as AVPixelFormat);
+    // Unsited chroma is co-sited with the even luma columns, as H.264, HEVC and MPEG-2 define 4:2:0 by default and
+    // every standard defines 4:2:2 (ProRes, DNxHD, HEVC 4:2:2); swscale would take it as centred between them.
+    if (!eightBit && frame.chromaLocation === AVCHROMA_LOC_UNSPECIFIED) frame.chromaLocation = AVCHROMA_LOC_LEFT;
+    const { picture: source, turned } = this.#cropOf(frame, crop, eightBit);
+    // Turned already (a quarter turn of the planes), the picture is scaled to the upright size and copied as it is.
+    const scaled = turned ? plan.scaled : stored;
+    const rotate = turned ? 0 : this.#rotate;
     const target = this.#targetFor(scaled.width, scaled.height);
     describeLikeSource(target, source);
     if (!this.#scaler) {
@@ -340,12 +347,16 @@ export class RgbConverter extends Transform {
       this.#scaler = new SoftwareScaleContext();
       this.#scaler.allocContext();
     }
-    const eightBit = EIGHT_BIT.has(source.format as AVPixelFormat);
     const resized = scaled.width !== source.width || scaled.height !== source.height;
     const flags = swsFlags(this.#geometry, resized ? { from: source, to: scaled } : null, eightBit);
-    // Unsited chroma is co-sited with the even luma columns, as H.264, HEVC and MPEG-2 define 4:2:0 by default and
-    // every standard defines 4:2:2 (ProRes, DNxHD, HEVC 4:2:2); swscale would take it as centred between them.
-    if (!eightBit && source.chromaLocation === AVCHROMA_LOC_UNSPECIFIED) source.chromaLocation = AVCHROMA_LOC_LEFT;
+    if (eightBit) {
+      // 8-bit chroma is resized as centred between the luma columns whatever the stream says, as swscale's own API
+      // (ffmpeg 5.1's scale filter, PyAV, OpenCV) does; FFmpeg 8's sws_scale_frame would follow the tag, and H.264's
+      // and HEVC's default (co-sited with the even columns) then moves every chroma sample a quarter pixel: on grain,
+      // where chroma changes from pixel to pixel, a mean of 1 level and 1% of bytes 16 or more from ffmpeg's. A
+      // frame that keeps its size repeats each chroma sample over the pixels it covers, wherever it is sited.
+      source.chromaLocation = AVCHROMA_LOC_UNSPECIFIED;
+    }
     if (flags !== this.#flags) {
       const set = this.#scaler.setOption('sws_flags', flags);
       if (set < 0) throw swscaleFailed(`Cannot set swscale flags ${flags}`, set);
@@ -363,7 +374,7 @@ export class RgbConverter extends Transform {
     const size = stride * output.height;
     const out = this.#pool.take(size);
     if (output.width !== plan.scaled.width || output.height !== plan.scaled.height) padBlack(out, format);
-    const data = packedCopy(this.#plane!, scaled.width, scaled.height, this.#rotate, bytesPerPixel, out, stride, offset);
+    const data = packedCopy(this.#plane!, scaled.width, scaled.height, rotate, bytesPerPixel, out, stride, offset);
     const pts = frame.pts;
     const time = (Number(pts) * this.#timeBase.num) / this.#timeBase.den;
     // The flag, not the deprecated `key_frame` field (AVFrame.keyFrame), which FFmpeg has been phasing out.
@@ -384,35 +395,58 @@ export class RgbConverter extends Transform {
   }
 
   /**
-   * The part of `frame` that `crop` keeps. A crop from the top left corner only narrows the frame (its planes stay
-   * where they are). Another goes through FFmpeg's `crop` filter, which moves the planes' pointers in a new reference
-   * to the same buffers: no copy, and no plane read into JS (node-av wraps each plane in a new external Buffer at every
-   * `frame.data` read, which V8 counts as that much fresh memory: the copy this replaced, `av_image_copy2` from such
-   * views, cost 4 ms more than a plain conversion for a 1080p frame, and a full garbage collection every few frames).
-   * A format the filter does not take (packed 4:2:2) is still copied. The corner moves to even coordinates where the
-   * chroma is subsampled, as ffmpeg's `crop` filter does it.
+   * The part of `frame` that `crop` keeps, and whether it is `turned` upright already. A crop from the top left corner
+   * only narrows the frame (its planes stay where they are). Another goes through FFmpeg's `crop` filter, which moves
+   * the planes' pointers in a new reference to the same buffers: no copy, and no plane read into JS (node-av wraps each
+   * plane in a new external Buffer at every `frame.data` read, which V8 counts as that much fresh memory: the copy this
+   * replaced, `av_image_copy2` from such views, cost 4 ms more than a plain conversion for a 1080p frame, and a full
+   * garbage collection every few frames). A format the filter does not take (packed 4:2:2) is still copied. The corner
+   * moves to even coordinates where the chroma is subsampled, as ffmpeg's `crop` filter does it.
+   *
+   * An 8-bit picture turned a quarter turn (`rotate` 90 or 270) is turned here, by FFmpeg's `transpose` filter on its
+   * Y, U and V planes, as ffmpeg's autorotation does, so that swscale scales it upright: swscale repeats chroma across
+   * a row of RGB and interpolates it down a column, so a picture scaled as stored and turned as RGB after has its
+   * chroma repeated down the columns instead (on grain, a mean of 3 levels from ffmpeg's bytes). A picture that keeps
+   * its size comes out the same either way. Deep formats interpolate chroma both ways (`full_chroma_int`), so the order
+   * does not matter there (tried on 10-bit grain: the same figures against ffmpeg to the third decimal), and they, and
+   * formats `transpose` does not take (4:2:2, whose chroma would be subsampled down the columns once turned), are
+   * turned as RGB.
    */
-  #cropOf(frame: Frame, crop: Rect): Frame {
-    if (crop.width === frame.width && crop.height === frame.height) return frame;
-    if (crop.x === 0 && crop.y === 0) return narrowed(frame, crop);
+  #cropOf(frame: Frame, crop: Rect, eightBit: boolean): { picture: Frame; turned: boolean } {
     const format = frame.format as AVPixelFormat;
-    const layout = planeLayout(format);
-    // The corner moves left and up in the picture as shown, as ffmpeg's crop does on the turned picture: a side of the
-    // stored picture that the turn reverses (its x for 90, y for 270, both for 180) moves the other way, where there is room.
-    const x = alignedCorner(crop.x, crop.width, frame.width, layout.alignX, this.#rotate === 90 || this.#rotate === 180);
-    const y = alignedCorner(crop.y, crop.height, frame.height, layout.alignY, this.#rotate === 270 || this.#rotate === 180);
-    if (x === 0 && y === 0) return narrowed(frame, crop);
-    const at = { x, y, width: crop.width, height: crop.height };
-    if (this.#cropper && !this.#cropper.fits(frame, at)) {
+    const turn = eightBit && !TRANSPOSE_REFUSES.has(format) ? QUARTER_TURNS[this.#rotate] : undefined;
+    const whole = crop.width === frame.width && crop.height === frame.height;
+    if (whole && !turn) return { picture: frame, turned: false };
+    let at: Rect | null = null;
+    if (!whole) {
+      const layout = planeLayout(format);
+      // The corner moves left and up in the picture as shown, as ffmpeg's crop does on the turned picture: a side of the
+      // stored picture that the turn reverses (its x for 90, y for 270, both for 180) moves the other way, where there is room.
+      const x = alignedCorner(crop.x, crop.width, frame.width, layout.alignX, this.#rotate === 90 || this.#rotate === 180);
+      const y = alignedCorner(crop.y, crop.height, frame.height, layout.alignY, this.#rotate === 270 || this.#rotate === 180);
+      if (x === 0 && y === 0) narrowed(frame, crop);
+      else at = { x, y, width: crop.width, height: crop.height };
+    }
+    if (turn) {
+      const turned = this.#filtered(frame, [...(at ? [cropFilter(at)] : []), ['transpose', `dir=${turn}`]]);
+      if (turned) return { picture: turned, turned: true };
+      // Remembered, so that frames of that format are not each sent to build and free a graph that will not turn.
+      TRANSPOSE_REFUSES.add(format);
+    }
+    if (!at) return { picture: frame, turned: false };
+    const cropped = CROP_FILTER_REFUSES.has(format) ? null : this.#filtered(frame, [cropFilter(at)]);
+    if (!cropped) CROP_FILTER_REFUSES.add(format);
+    return { picture: cropped ?? this.#copiedCrop(frame, at, planeLayout(format)), turned: false };
+  }
+
+  /** `frame` through FFmpeg's `filters` (a graph kept while the frames and filters stay the same), or null when they do not take its format. */
+  #filtered(frame: Frame, filters: readonly PlaneFilter[]): Frame | null {
+    if (this.#cropper && !this.#cropper.fits(frame, filters)) {
       this.#cropper.free();
       this.#cropper = null;
     }
-    if (!this.#cropper && !CROP_FILTER_REFUSES.has(format)) {
-      this.#cropper = CropGraph.open(frame, at);
-      // Remembered, so that frames of that format are not each sent to build and free a graph that will not crop.
-      if (!this.#cropper) CROP_FILTER_REFUSES.add(format);
-    }
-    return this.#cropper?.crop(frame) ?? this.#copiedCrop(frame, at, layout);
+    this.#cropper ??= PlaneGraph.open(frame, filters);
+    return this.#cropper?.filter(frame) ?? null;
   }
 
   /** The `at` part of `frame` copied into a frame of its own (reused): `av_image_copy2` from views into the planes. */
@@ -561,13 +595,27 @@ function planeLayout(format: AVPixelFormat): PlaneLayout {
 
 /** Formats FFmpeg's `crop` filter does not take (packed 4:2:2): their crops are copied. Found once per process. */
 const CROP_FILTER_REFUSES = new Set<AVPixelFormat>();
+/** Formats FFmpeg's `transpose` filter does not take (4:2:2 and others not subsampled alike both ways): turned as RGB. */
+const TRANSPOSE_REFUSES = new Set<AVPixelFormat>();
+
+/** `transpose`'s direction for a turn of the picture counter-clockwise, as ffmpeg's autorotation inserts it. */
+const QUARTER_TURNS: Readonly<Record<0 | 90 | 180 | 270, 'cclock' | 'clock' | undefined>> = { 0: undefined, 90: 'cclock', 180: undefined, 270: 'clock' };
+
+/** One of FFmpeg's filters on a picture's planes: its name and arguments. */
+type PlaneFilter = readonly [name: string, args: string];
+
+/** `exact`: the corner is aligned already, by the rule of the picture as shown. */
+function cropFilter(at: Rect): PlaneFilter {
+  return ['crop', `w=${at.width}:h=${at.height}:x=${at.x}:y=${at.y}:exact=1`];
+}
 
 /**
- * FFmpeg's `crop` filter between a buffer source and a sink, for frames of one format, size and colour tags: it gives
- * each frame as a new reference to the same buffers with the planes' pointers moved to the crop's corner, and the
- * size of the crop. One per converter, rebuilt when the frames or the crop change.
+ * FFmpeg's filters on the planes (`crop`, `transpose`) between a buffer source and a sink, for frames of one format,
+ * size and colour tags, in their format: `crop` alone gives each frame as a new reference to the same buffers with the
+ * planes' pointers moved to the crop's corner, and the size of the crop; `transpose` writes the turned planes into
+ * buffers of the graph's pool. One per converter, rebuilt when the frames or the filters change.
  */
-class CropGraph {
+class PlaneGraph {
   readonly output: Frame;
   readonly #graph: FilterGraph;
   readonly #source: FilterContext;
@@ -583,50 +631,50 @@ class CropGraph {
     this.output.alloc();
   }
 
-  /** The graph for frames like `frame`, or null when the filter does not take their format. */
-  static open(frame: Frame, at: Rect): CropGraph | null {
+  /** The graph for frames like `frame`, or null when a filter does not take their format. */
+  static open(frame: Frame, filters: readonly PlaneFilter[]): PlaneGraph | null {
     const graph = new FilterGraph();
     graph.alloc();
-    // The crop filter has no threads of its own: a pool would only cost threads.
+    // One frame at a time, on the converter's own thread: a pool would only cost threads.
     graph.nbThreads = 1;
     const filter = (name: string, args: string | null) => {
       const context = graph.createFilter(Filter.getByName(name)!, name, args);
-      if (!context) throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot create FFmpeg's ${name} filter to crop (${args})`);
+      if (!context) throw new FramepipeError(ErrorCode.DECODE_FAILED, `Cannot create FFmpeg's ${name} filter (${args})`);
       return context;
     };
     try {
       const source = filter('buffer', sourceArgs(frame));
-      // `exact`: the corner is aligned already, by the rule of the picture as shown.
-      const crop = filter('crop', `w=${at.width}:h=${at.height}:x=${at.x}:y=${at.y}:exact=1`);
-      const sink = filter('buffersink', null);
-      for (const ret of [source.link(0, crop, 0), crop.link(0, sink, 0), graph.configSync()]) {
-        if (ret < 0) throw swscaleFailed('Cannot set up the crop filter', ret);
+      const chain = [source, ...filters.map(([name, args]) => filter(name, args)), filter('buffersink', null)];
+      const links = chain.slice(1).map((next, i) => chain[i]!.link(0, next, 0));
+      for (const ret of [...links, graph.configSync()]) {
+        if (ret < 0) throw swscaleFailed(`Cannot set up FFmpeg's ${filters.map(([name]) => name).join(', ')} filter`, ret);
       }
-      // A format `crop` does not take would have a conversion put before it: not a crop any more.
+      const sink = chain.at(-1)!;
+      // A format a filter does not take would have a conversion put before it: not a crop or a turn of the planes any more.
       if (sink.buffersinkGetFormat() !== frame.format) {
         graph.free();
         return null;
       }
-      return new CropGraph(graph, source, sink, cropKey(frame, at));
+      return new PlaneGraph(graph, source, sink, graphKey(frame, filters));
     } catch (error) {
       graph.free();
       throw error;
     }
   }
 
-  /** Whether the graph crops frames like `frame` to `at`. */
-  fits(frame: Frame, at: Rect): boolean {
-    return this.#key === cropKey(frame, at);
+  /** Whether the graph runs `filters` on frames like `frame`. */
+  fits(frame: Frame, filters: readonly PlaneFilter[]): boolean {
+    return this.#key === graphKey(frame, filters);
   }
 
-  /** `frame` cropped: {@link output}, a new reference to its buffers, to `unref` once read. */
-  crop(frame: Frame): Frame {
+  /** `frame` through the filters: {@link output}, to `unref` once read. */
+  filter(frame: Frame): Frame {
     // A frame left from a conversion that failed before its unref.
     this.output.unref();
     const added = this.#source.buffersrcAddFrameSync(frame, AV_BUFFERSRC_FLAG_KEEP_REF);
-    if (added < 0) throw swscaleFailed('Cannot pass a frame to the crop filter', added);
+    if (added < 0) throw swscaleFailed("Cannot pass a frame to FFmpeg's filters", added);
     const got = this.#sink.buffersinkGetFrameSync(this.output);
-    if (got < 0) throw swscaleFailed('Cannot take a frame from the crop filter', got);
+    if (got < 0) throw swscaleFailed("Cannot take a frame from FFmpeg's filters", got);
     return this.output;
   }
 
@@ -641,8 +689,8 @@ function sourceArgs(frame: Frame): string {
   return `video_size=${frame.width}x${frame.height}:pix_fmt=${frame.format}:time_base=1/1:pixel_aspect=1/1:colorspace=${frame.colorSpace}:range=${frame.colorRange}`;
 }
 
-function cropKey(frame: Frame, at: Rect): string {
-  return `${sourceArgs(frame)} ${at.x},${at.y},${at.width}x${at.height}`;
+function graphKey(frame: Frame, filters: readonly PlaneFilter[]): string {
+  return `${sourceArgs(frame)} ${filters.map(([name, args]) => `${name}=${args}`).join(',')}`;
 }
 
 const OPAQUE_BLACK = Buffer.from([0, 0, 0, 255]);
