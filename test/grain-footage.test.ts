@@ -101,10 +101,10 @@ async function floatFrames(spec: FixtureSpec): Promise<Float64Array[]> {
   return [FIRST, 3, LAST].map((n) => floatRgb(planes[n]!, format));
 }
 
-/** The mean distance of 8-bit `data` from a floating-point conversion. */
-function fromFloat(data: Buffer, reference: Float64Array): number {
+/** The mean distance of `data` (8-bit, or 16-bit scaled to 0..255) from a floating-point conversion. */
+function fromFloat(data: Buffer, reference: Float64Array, deep = false): number {
   let sum = 0;
-  for (let i = 0; i < reference.length; i++) sum += Math.abs(data[i]! - reference[i]!);
+  for (let i = 0; i < reference.length; i++) sum += Math.abs((deep ? data.readUInt16LE(i * 2) / 257 : data[i]!) - reference[i]!);
   return sum / reference.length;
 }
 
@@ -118,6 +118,16 @@ test("grain, 10-bit to rgb24: within 0.4 of a floating-point conversion; ffmpeg'
     assert.ok(ours <= 0.4 && theirs > 5 * ours, `frame ${frame.index}: framepipe ${ours.toFixed(3)} from the float conversion (≤ 0.4), ffmpeg ${theirs.toFixed(3)}`);
   });
   assertClose(got, expected, { mean: 3.5, far: 0.01 }, '10-bit rgb24 against ffmpeg');
+});
+
+test("grain, 10-bit to rgb48: within 0.4 of a floating-point conversion (as rgb24), 3 from ffmpeg's rgb48le", async () => {
+  const got = await frames(HEVC10_GRAIN_720P, { pixelFormat: 'rgb48' });
+  const reference = await floatFrames(HEVC10_GRAIN_720P);
+  got.forEach((frame, i) => {
+    const ours = fromFloat(frame.data, reference[i]!, true);
+    assert.ok(ours <= 0.4, `frame ${frame.index}: ${ours.toFixed(3)} from the float conversion (≤ 0.4)`);
+  });
+  assertClose(got, await ffmpegOf(HEVC10_GRAIN_720P, [], 1280 * 720 * 6, 'rgb48le'), { mean: 3.5, far: 0.01 }, '10-bit rgb48 against ffmpeg', true);
 });
 
 test("grain, 10-bit, size 640x360: within 4.2 of ffmpeg's scale on average, at most 1% over 16", async () => {

@@ -69,8 +69,8 @@ test('bgr24 is rgb24 with red and blue swapped, byte for byte', async () => {
 test("rgb48 of a 10-bit source: ffmpeg's rgb48le (mean ≤ 160 in 16-bit units, i.e. 0.6 of 8-bit; ≤ 2% of samples off by more than 16 × 257)", async () => {
   const path = await makeFixture(HEVC10_COLOUR_MP4);
   const got = await frames(path, { pixelFormat: 'rgb48' });
-  // ffmpeg with the flags the converter uses into rgb48 (see swsFlags). Both differ the most at the colour band's
-  // sharp edges, as rgb24 does.
+  // ffmpeg with accurate rounding, as the converter rounds. ffmpeg repeats each chroma sample over two pixels where
+  // the converter interpolates: they differ the most at the colour band's sharp edges, as rgb24 does.
   const expected = await ffmpegFrames(path, { first: 5, last: 7, pixFmt: 'rgb48le', frameBytes: W * H * 6, args: ['-sws_flags', 'bilinear+accurate_rnd'] });
   got.forEach((frame, i) => {
     assert.deepEqual([frame.format, frame.channels, frame.stride], ['rgb48', 3, W * 6]);

@@ -27,7 +27,7 @@ import {
   AV_PIX_FMT_PAL8,
   AV_PIX_FMT_RGB0,
   AV_PIX_FMT_RGB24,
-  AV_PIX_FMT_RGB48LE,
+  AV_PIX_FMT_GBRP16LE,
   AV_PIX_FMT_RGBA,
   AV_PIX_FMT_UYVY422,
   AV_PIX_FMT_YUV410P,
@@ -161,13 +161,19 @@ const DEEP_FLAGS = 'bilinear+accurate_rnd+full_chroma_int';
 /** swscale's own default, which an allocated context starts with. */
 const DEFAULT_FLAGS = 'bicubic';
 
-/** The FFmpeg format each output format is converted to. */
+/**
+ * The FFmpeg format each output format is converted to. `rgb48` goes through planar 16-bit GBR, interleaved after:
+ * FFmpeg 8's path into packed rgb48 does not clip with full chroma interpolation (a saturated colour whose R, G or B
+ * falls outside the range wraps around: on the 10-bit colour fixture a green of 0 came out 65535), and without it
+ * repeats each chroma sample over two pixels (on 10-bit colour grain, 1.9 levels from a floating-point conversion
+ * against 0.26 through GBR); its path into planar GBR clips.
+ */
 const TARGET_FORMATS: Readonly<Record<PixelFormat, AVPixelFormat>> = {
   rgb24: AV_PIX_FMT_RGB24,
   bgr24: AV_PIX_FMT_BGR24,
   rgba: AV_PIX_FMT_RGBA,
   gray8: AV_PIX_FMT_GRAY8,
-  rgb48: AV_PIX_FMT_RGB48LE,
+  rgb48: AV_PIX_FMT_GBRP16LE,
 };
 
 /** What the converter does to frames of one stored size: the plan, and the same in the stored picture's terms. */
@@ -213,6 +219,8 @@ export class RgbConverter extends Transform {
    * garbage collection every few frames. swscale writes into the buffers the target already has, so the plane stays.
    */
   #plane: { data: Buffer; stride: number } | null = null;
+  /** For `rgb48`: the target's G, B and R planes as 16-bit views, and their rows in samples, interleaved into {@link plane}. */
+  #planar: { planes: Uint16Array[]; rows: number[] } | null = null;
   /** FFmpeg's filters for a crop whose corner is not the picture's, and for a quarter turn (see {@link cropOf}). */
   #cropper: PlaneGraph | null = null;
   /** The cropped part of a frame, copied, for a format FFmpeg's `crop` filter does not take (see {@link cropOf}). */
@@ -311,6 +319,7 @@ export class RgbConverter extends Transform {
         this.#target?.free();
         this.#target = null;
         this.#plane = null;
+        this.#planar = null;
         this.#cropped?.frame.free();
         this.#cropped = null;
         this.#cropper?.free();
@@ -374,6 +383,7 @@ export class RgbConverter extends Transform {
     const size = stride * output.height;
     const out = this.#pool.take(size);
     if (output.width !== plan.scaled.width || output.height !== plan.scaled.height) padBlack(out, format);
+    if (this.#planar) interleave(this.#planar, this.#plane!.data, scaled.width, scaled.height);
     const data = packedCopy(this.#plane!, scaled.width, scaled.height, rotate, bytesPerPixel, out, stride, offset);
     const pts = frame.pts;
     const time = (Number(pts) * this.#timeBase.num) / this.#timeBase.den;
@@ -479,12 +489,20 @@ export class RgbConverter extends Transform {
     current?.free();
     this.#target = null;
     this.#plane = null;
+    this.#planar = null;
     const format = this.#geometry.pixelFormat;
     const target = allocFrame(TARGET_FORMATS[format], width, height, format);
     target.colorRange = AVCOL_RANGE_JPEG;
     if (format !== 'gray8') target.colorSpace = AVCOL_SPC_RGB;
     this.#target = target;
-    this.#plane = { data: target.data![0]!, stride: target.linesize[0] ?? 0 };
+    if (format === 'rgb48') {
+      // Planar G, B, R, in this order; rows padded to 32 bytes, so each plane starts on an even byte.
+      const [g, b, r] = target.data!.map((plane) => new Uint16Array(plane.buffer, plane.byteOffset, plane.length >> 1));
+      this.#planar = { planes: [r!, g!, b!], rows: [2, 0, 1].map((p) => target.linesize[p]! >> 1) };
+      this.#plane = { data: Buffer.alloc(width * height * 6), stride: width * 6 };
+    } else {
+      this.#plane = { data: target.data![0]!, stride: target.linesize[0] ?? 0 };
+    }
     return target;
   }
 }
@@ -530,24 +548,33 @@ function allocFrame(format: AVPixelFormat, width: number, height: number, what: 
 /**
  * The swscale flags of a conversion: {@link DEFAULT_FLAGS} or {@link DEEP_FLAGS} at the same size; for a resize, the
  * filter asked for (`auto`: area to make smaller, bicubic to make larger), with the accurate rounding and full chroma
- * interpolation of {@link DEEP_FLAGS} for deep formats. Never full chroma interpolation into `rgb48`: FFmpeg 8's path
- * for it does not clip, and a saturated colour whose R, G or B falls outside the range wraps around (measured on the
- * 10-bit colour fixture: a green of 0 came out 65535, a mean difference of 12 per byte from the same frame in rgb24).
+ * interpolation of {@link DEEP_FLAGS} for deep formats. (swscale interpolates chroma at every pixel into planar GBR,
+ * the way to `rgb48`, whatever the flags.)
  */
 function swsFlags(
-  { scaleFilter, pixelFormat }: FrameGeometrySettings,
+  { scaleFilter }: FrameGeometrySettings,
   resize: { from: { width: number; height: number }; to: { width: number; height: number } } | null,
   eightBit: boolean,
 ): string {
-  let flags: string;
-  if (!resize) {
-    flags = eightBit ? DEFAULT_FLAGS : DEEP_FLAGS;
-  } else {
-    const { from, to } = resize;
-    const name = scaleFilter !== 'auto' ? scaleFilter : to.width <= from.width && to.height <= from.height ? 'area' : 'bicubic';
-    flags = eightBit ? name : `${name}+accurate_rnd+full_chroma_int`;
+  if (!resize) return eightBit ? DEFAULT_FLAGS : DEEP_FLAGS;
+  const { from, to } = resize;
+  const name = scaleFilter !== 'auto' ? scaleFilter : to.width <= from.width && to.height <= from.height ? 'area' : 'bicubic';
+  return eightBit ? name : `${name}+accurate_rnd+full_chroma_int`;
+}
+
+/** Interleaves the R, G and B planes of `planar` (`width × height` samples) into `packed`, 3 samples a pixel, 16-bit LE. */
+function interleave({ planes, rows }: { planes: Uint16Array[]; rows: number[] }, packed: Buffer, width: number, height: number): void {
+  const out = new Uint16Array(packed.buffer, packed.byteOffset, packed.length >> 1);
+  const [r, g, b] = planes as [Uint16Array, Uint16Array, Uint16Array];
+  const [rr, gr, br] = rows as [number, number, number];
+  let o = 0;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0, ri = y * rr, gi = y * gr, bi = y * br; x < width; x++) {
+      out[o++] = r[ri++]!;
+      out[o++] = g[gi++]!;
+      out[o++] = b[bi++]!;
+    }
   }
-  return pixelFormat === 'rgb48' ? flags.replace('+full_chroma_int', '') : flags;
 }
 
 /**
