@@ -130,6 +130,25 @@ test("grain, 10-bit to rgb48: within 0.4 of a floating-point conversion (as rgb2
   assertClose(got, await ffmpegOf(HEVC10_GRAIN_720P, [], 1280 * 720 * 6, 'rgb48le'), { mean: 3.5, far: 0.01 }, '10-bit rgb48 against ffmpeg', true);
 });
 
+test("grain, 10-bit turned by autorotate: within 0.4 of the floating-point conversion turned; 3.4 from ffmpeg, 4.6 resized", async () => {
+  const spec: FixtureSpec = { ...HEVC10_GRAIN_720P, rotation: 90 };
+  const got = await frames(spec, { autorotate: true });
+  // Turned 90° counter-clockwise: the upright pixel (x, y) is the stored pixel (1279 - y, x).
+  const reference = await floatFrames(spec);
+  got.forEach((frame, i) => {
+    assert.deepEqual([frame.width, frame.height], [720, 1280]);
+    const turned = new Float64Array(reference[i]!.length);
+    for (let y = 0; y < 1280; y++) {
+      for (let x = 0; x < 720; x++) for (let c = 0; c < 3; c++) turned[(y * 720 + x) * 3 + c] = reference[i]![(x * 1280 + 1279 - y) * 3 + c]!;
+    }
+    const ours = fromFloat(frame.data, turned);
+    assert.ok(ours <= 0.4, `frame ${frame.index}: ${ours.toFixed(3)} from the float conversion, turned (≤ 0.4)`);
+  });
+  assertClose(got, await ffmpegOf(spec, [], 720 * 1280 * 3), { mean: 4, far: 0.01 }, '10-bit turned');
+  const resized = await frames(spec, { autorotate: true, size: { width: 360, height: 640 } });
+  assertClose(resized, await ffmpegOf(spec, ['scale=360:640:flags=area'], 360 * 640 * 3), { mean: 5, far: 0.01 }, '10-bit turned, size 360x640');
+});
+
 test("grain, 10-bit, size 640x360: within 4.2 of ffmpeg's scale on average, at most 1% over 16", async () => {
   const got = await frames(HEVC10_GRAIN_720P, { size: { width: 640, height: 360 } });
   assertClose(got, await ffmpegOf(HEVC10_GRAIN_720P, ['scale=640:360:flags=area'], 640 * 360 * 3), { mean: 4.2, far: 0.01 }, '10-bit size 640x360');
