@@ -6,6 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, RunStats, openVideo, streamVideoFrames } from '@framepipe/core';
 import type { IterateOptions, RgbFrame, VideoReader } from '@framepipe/core';
@@ -13,6 +14,7 @@ import { H264_1080P_FOOTAGE, H264_BFRAMES_NO_CTTS, H264_MKV, H264_MP4_MOOV_END, 
 import type { FixtureSpec } from './support/fixtures.ts';
 import { deriveWithFfmpeg } from './support/ffmpeg-reference.ts';
 import { readFrameCode } from './support/frame-code.ts';
+import { perfectBytes, readPackets } from './support/perfect-reader.ts';
 import { rewriteSyncSamples } from './support/mp4-rewrite.ts';
 import { countNativeObjects, removeDir, tempDir } from './support/pipeline-helpers.ts';
 import { seededRandom, startRangeServer } from './support/range-server.ts';
@@ -217,15 +219,16 @@ describe('VideoReader over HTTP: a request near the last one reuses the open sta
   ];
   let server: RangeServer;
   let reference: Map<number, RgbFrame>;
+  let file: string;
   before(async () => {
-    const file = await makeFixture(H264_1080P_FOOTAGE);
+    file = await makeFixture(H264_1080P_FOOTAGE);
     reference = await referenceFrames(file, { frames: [235, ...STEPS.map(([n]) => n)] });
     server = await startRangeServer({ files: { '/footage.mp4': file } });
   });
   after(() => server?.close());
 
   /** Opens the video with stats of its own; `requests` lists the byte ranges it asked the server for so far. */
-  async function open(options: { maxDecodedFrames?: number } = {}): Promise<{ reader: VideoReader; stats: RunStats; requests: () => Array<[number, number]> }> {
+  async function open(options: { maxDecodedFrames?: number; cacheMemory?: number } = {}): Promise<{ reader: VideoReader; stats: RunStats; requests: () => Array<[number, number]> }> {
     const first = server.requests.length;
     const stats = new RunStats();
     const reader = await openVideo(server.url('/footage.mp4'), { ...options, stats });
@@ -270,13 +273,49 @@ describe('VideoReader over HTTP: a request near the last one reuses the open sta
       assert.equal(stats.seeks, 1, 'no seek for frame 235: the decode went on from frame 230');
       decoded = stats.framesDecoded - decodedFirst;
       assert.ok(decoded <= 5 + 2, `frames 231..235 and at most maxDecodedFrames (2, the default) ahead: ${decoded} decoded`);
-      assert.ok(requests().length <= asked + 1, 'frame 235 needs at most the next read-ahead request');
+      // The samples up to frame 235 and the margin of its plan, then one read of FFmpeg's past the plan (the stages
+      // read ahead of the frame asked for): no GOP fetched again, no block fetched for a stream.
+      assert.ok(requests().length <= asked + 2, `frame 235 needs at most two requests: ${requests().length - asked}`);
       assertNoByteTwice(requests());
     } finally {
       await reader.close();
     }
     const alone = await decodedAlone(235);
     assert.ok(decoded < alone, `decoding on costs ${decoded} frames, a seek to keyframe 200 for frame 235 costs ${alone}`);
+  });
+
+  test('frame 230, then 235: the bytes asked for are those of the samples they need, and of at most 16 samples after', async () => {
+    // What the two frames need, from ffprobe's packet list (decode order): the span from keyframe 200's packet to the
+    // last packet shown at or before frame 235 (see perfectBytes).
+    const list = await readPackets(file);
+    const needed = perfectBytes(list, 'mp4', 0, (await stat(file)).size, [230, 235]).gops;
+    const pts235 = list.framePts[235]!;
+    const keyframe = list.packets.findLastIndex((p) => p.keyframe && p.pts !== null && p.pts <= pts235);
+    const lastNeeded = list.packets.findLastIndex((p, i) => i >= keyframe && p.pts !== null && p.pts <= pts235);
+    // X: the stages read past the frame asked for before it comes out (the demuxer's buffered packets, the decoder's
+    // reorder delay and frame threads, the pictures decoded ahead): 16 samples' bytes, and one 64 KiB read of FFmpeg's.
+    const ahead = list.packets.slice(lastNeeded + 1, lastNeeded + 17);
+    const allowance = ahead.reduce((sum, p) => sum + p.size, 0) + 64 * 1024;
+    const furthestAllowed = ahead.at(-1)!.pos + ahead.at(-1)!.size + 64 * 1024;
+
+    const { reader, requests } = await open();
+    const opened = requests().length;
+    try {
+      await reader.getFrame(230);
+      await reader.getFrame(235);
+      const asked = requests().slice(opened);
+      // The ranges asked for, not the bytes received: a block still in flight when the call returns counts whole.
+      const bytes = asked.reduce((sum, [start, end]) => sum + end - start + 1, 0);
+      const furthest = Math.max(...asked.map(([, end]) => end + 1));
+      assert.ok(
+        bytes <= needed + allowance,
+        `frames 230 and 235 asked for ${bytes} bytes: the ${needed} of the packets they need + at most ${allowance} (${JSON.stringify(asked)})`,
+      );
+      assert.ok(furthest <= furthestAllowed, `no byte asked for past ${furthestAllowed}, 16 samples after the last one frame 235 needs (+64 KiB): up to ${furthest}`);
+      assertNoByteTwice(requests());
+    } finally {
+      await reader.close();
+    }
   });
 
   test('with maxDecodedFrames 1, the second request decodes the frames between them and no more', async () => {
@@ -294,18 +333,21 @@ describe('VideoReader over HTTP: a request near the last one reuses the open sta
     }
   });
 
-  test('random far requests, each a seek: no byte fetched twice', async () => {
-    const { reader, stats, requests } = await open();
-    try {
-      const keyframes = reader.keyframes();
-      const indices = farIndices(16, 12, reader.frameCount, (n) => keyframes.findLast((k) => k <= n) ?? 0);
-      for (const n of indices) assert.equal((await reader.getFrame(n)).index, n);
-      assert.equal(stats.seeks, indices.length, `every request went back or far ahead: ${indices}`);
-      assertNoByteTwice(requests());
-    } finally {
-      await reader.close();
-    }
-  });
+  for (const cacheMemory of [undefined, 1024 * 1024]) {
+    // With 1 MiB of memory the GOPs read leave it for the cache's temporary file: a reader's plan keeps them there.
+    test(`random far requests, each a seek: no byte fetched twice${cacheMemory ? ', with cacheMemory 1 MiB' : ''}`, async () => {
+      const { reader, stats, requests } = await open(cacheMemory ? { cacheMemory } : {});
+      try {
+        const keyframes = reader.keyframes();
+        const indices = farIndices(16, 12, reader.frameCount, (n) => keyframes.findLast((k) => k <= n) ?? 0);
+        for (const n of indices) assert.equal((await reader.getFrame(n)).index, n);
+        assert.equal(stats.seeks, indices.length, `every request went back or far ahead: ${indices}`);
+        assertNoByteTwice(requests());
+      } finally {
+        await reader.close();
+      }
+    });
+  }
 
   test('going back, or past the next keyframe, seeks; on within a GOP does not', async () => {
     const { reader, stats } = await open();

@@ -15,10 +15,10 @@ export interface ByteSource {
   readonly retriesMade?: number;
   /**
    * Told by a reader which byte ranges it will need from now on, a source that reads ahead keeps its read-ahead
-   * within them, and a source that caches keeps no more on disk (`HttpSource` and `ReadCache` do). An empty list
-   * lifts the plan. Optional.
+   * within them, and a source that caches keeps no more on disk behind the reader, unless `options.forwardOnly` is
+   * false (`HttpSource` and `ReadCache` do). An empty list lifts the plan. Optional.
    */
-  planReads?(ranges: ReadonlyArray<{ readonly start: number; readonly end: number }>): void;
+  planReads?(ranges: ReadonlyArray<{ readonly start: number; readonly end: number }>, options?: { readonly forwardOnly?: boolean }): void;
   /** Learns the size and checks that the source is reachable. Idempotent. */
   open(signal?: AbortSignal): Promise<void>;
   /**

@@ -20,7 +20,7 @@ import {
 import type { ByteSource } from './byte-source.ts';
 import { hideRequestOptions } from './hide-request-options.ts';
 import { ByteStream, type ByteStreamOptions } from './byte-stream.ts';
-import { ReadAhead, type PlannedRange } from './read-ahead.ts';
+import { ReadAhead, type PlanOptions, type PlannedRange } from './read-ahead.ts';
 import { DEFAULT_CACHE_DISK, DEFAULT_CACHE_MEMORY, RangeStore } from './range-store.ts';
 import { Spool } from './spool.ts';
 import { DEFAULT_RETRIES, DEFAULT_RETRY_DELAY, PassingFailure, RetryBudget, isPassingNetworkError, isPassingStatus, pauseBeforeRetry, retryTimeLimitFor } from './retry.ts';
@@ -266,15 +266,16 @@ export class HttpSource implements ByteSource {
    * Tells the source which bytes its reader will need from now on (a demuxer decoding a planned selection: the
    * span of each part's samples): read-ahead then never runs past the end of the range a read starts in, and a read
    * outside every range fetches only what it asks for. Reads are served whatever the plan. A reader with a plan
-   * reads forward: from then on, ranges behind its last read that leave memory are forgotten rather than written to
-   * the temporary file, which would cost a disk write for bytes nobody reads back. An empty list lifts the plan.
+   * reads forward unless `options.forwardOnly` is false: from then on, ranges behind its last read that leave memory
+   * are forgotten rather than written to the temporary file, which would cost a disk write for bytes nobody reads
+   * back. An empty list lifts the plan.
    *
    * @example
    * source.planReads([{ start: 1_048_576, end: 3_145_728 }]);
    */
-  planReads(ranges: readonly PlannedRange[]): void {
+  planReads(ranges: readonly PlannedRange[], options?: PlanOptions): void {
     this.#ahead.plan(ranges);
-    this.#store.forwardOnly = ranges.length > 0;
+    this.#store.forwardOnly = ranges.length > 0 && options?.forwardOnly !== false;
   }
 
   /** Bytes of this source held by its cache: in memory, and in its temporary file. */

@@ -5,7 +5,7 @@ export type { HttpSourceOptions, HttpAgents } from './http-source.ts';
 export { FileSource } from './file-source.ts';
 export { ReadCache } from './read-cache.ts';
 export type { ReadCacheOptions } from './read-cache.ts';
-export type { PlannedRange } from './read-ahead.ts';
+export type { PlanOptions, PlannedRange } from './read-ahead.ts';
 export { CACHE_PREFIX, DEFAULT_CACHE_DISK, DEFAULT_CACHE_MEMORY } from './range-store.ts';
 export { openByteSource } from './open-source.ts';
 export type { ByteSourceInput, HttpSourceInput } from './open-source.ts';

@@ -4,6 +4,16 @@ export interface PlannedRange {
   readonly end: number;
 }
 
+/** How a reader that plans its reads goes through them (see `HttpSource.planReads`). */
+export interface PlanOptions {
+  /**
+   * The reader goes forward only: bytes behind its last read that leave memory are forgotten rather than written to
+   * the temporary file. false for a reader that may come back to them (a `VideoReader`, asked for frames in any order).
+   * @default true
+   */
+  readonly forwardOnly?: boolean;
+}
+
 /**
  * How much to fetch past what a read asks for: a block that doubles while reads run on sequentially (up to `max`),
  * back to `first` after a seek, and that stays within the planned range the fetch starts in (none past the plan).

@@ -1,6 +1,6 @@
 import { AbortError, assertKnownKeys, assertOptionsObject, checkInteger, invalidOption, throwIfAborted } from '@framepipe/common';
 import { isByteSource, type ByteSource } from './byte-source.ts';
-import { ReadAhead, type PlannedRange } from './read-ahead.ts';
+import { ReadAhead, type PlanOptions, type PlannedRange } from './read-ahead.ts';
 import { DEFAULT_CACHE_DISK, DEFAULT_CACHE_MEMORY, RangeStore } from './range-store.ts';
 
 /**
@@ -102,13 +102,13 @@ export class ReadCache implements ByteSource {
   }
 
   /**
-   * As `HttpSource.planReads`: read-ahead stays within the ranges the reader will need, and what leaves memory
-   * behind the last read is forgotten rather than written to the temporary file, until the plan is lifted (an empty
-   * list).
+   * As `HttpSource.planReads`: read-ahead stays within the ranges the reader will need, and (unless
+   * `options.forwardOnly` is false) what leaves memory behind the last read is forgotten rather than written to the
+   * temporary file, until the plan is lifted (an empty list).
    */
-  planReads(ranges: readonly PlannedRange[]): void {
+  planReads(ranges: readonly PlannedRange[], options?: PlanOptions): void {
     this.#ahead.plan(ranges);
-    this.#store.forwardOnly = ranges.length > 0;
+    this.#store.forwardOnly = ranges.length > 0 && options?.forwardOnly !== false;
   }
 
   async read(offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {

@@ -182,4 +182,19 @@ describe('spilling to disk', () => {
       await cache.close();
     }
   });
+
+  test('a plan with forwardOnly false (a reader that comes back) still writes what leaves memory to disk', async () => {
+    const origin = countingSource();
+    const cache = new ReadCache(origin, { cacheMemory: 64 * KiB, readAhead: 4 * KiB });
+    try {
+      cache.planReads([{ start: 0, end: SIZE }], { forwardOnly: false });
+      for (let offset = 0; offset < SIZE / 2; offset += 32 * KiB) await cache.read(offset, 32 * KiB);
+      assert.ok(cache.cached.disk > 0, 'ranges behind the reader went to the temporary file');
+      const reads = origin.reads.length;
+      assert.ok((await cache.read(0, 32 * KiB)).equals(bytes.subarray(0, 32 * KiB)));
+      assert.equal(origin.reads.length, reads, 'coming back to the first bytes asks the source for nothing');
+    } finally {
+      await cache.close();
+    }
+  });
 });

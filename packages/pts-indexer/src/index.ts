@@ -8,5 +8,5 @@ export { FrameSelector } from './frame-selector.ts';
 export type { FrameSelectorOptions, NumberedFrame } from './frame-selector.ts';
 export { SELECTION_KEYS, Selection } from './selection.ts';
 export type { SelectionOptions, StreamTiming, TimeWindow } from './selection.ts';
-export { planByteRanges, planDecode } from './plan-decode.ts';
+export { decodeBytes, planByteRanges, planDecode } from './plan-decode.ts';
 export type { DecodePart, DecodePlan, KeyframePosition, PlannedBytes, PlanStreamInfo } from './plan-decode.ts';

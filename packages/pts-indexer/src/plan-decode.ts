@@ -185,30 +185,53 @@ export function planByteRanges(index: PtsIndex, plan: DecodePlan): PlannedBytes 
   const ranges: Array<{ start: number; end: number }> = [];
   let needed = 0;
   for (const part of parts) {
-    const lastPts = index.ptsAt(part.last);
-    if (lastPts === undefined) return null;
-    let first = 0;
-    if (part.keyframe) {
-      const dts = part.keyframe.dts;
-      while (first < table.count && table.dts[first]! !== dts) first++;
-      if (first === table.count) return null;
-    }
-    // The last sample shown at or before the part's last frame: past it, a run of samples shown later ends the search.
-    // Keyframes only: the keyframe's own sample, since the decoder is given nothing else.
-    let last = first;
-    for (let i = first, later = 0; i < table.count && later <= REORDER_WINDOW && !(plan.keyframesOnly && part.keyframe); i++) {
-      if (table.pts[i]! <= lastPts) {
-        last = i;
-        later = 0;
-      } else {
-        later++;
-      }
-    }
-    const span = spanOf(table, first, last);
+    const span = decodeBytes(index, part.keyframe, part.last, { keyframeOnly: plan.keyframesOnly });
+    if (!span) return null;
     needed = Math.max(needed, span.end);
     ranges.push(span);
   }
   return { ranges, end: needed };
+}
+
+/**
+ * The bytes of an MP4's media data that a decode from `keyframe` (null: from the first sample) to frame `last` reads,
+ * from its sample table: from the keyframe's sample to the last sample (in decode order) shown at or before frame
+ * `last`, samples of other tracks in between included; with `keyframeOnly`, the keyframe's own sample. Null when the
+ * index has no sample table, or the keyframe or the frame is not in it. One part of {@link planByteRanges}; a
+ * `VideoReader` asks it for each frame it decodes.
+ *
+ * @example
+ * const span = decodeBytes(index, index.keyframeFor(1205) ?? null, 1205);
+ * if (span) source.planReads?.([span], { forwardOnly: false });
+ */
+export function decodeBytes(
+  index: PtsIndex,
+  keyframe: KeyframePosition | null,
+  last: number,
+  options: { readonly keyframeOnly?: boolean; readonly after?: number } = {},
+): { start: number; end: number } | null {
+  const { keyframeOnly = false, after = 0 } = options;
+  const table = index.sampleTable;
+  const lastPts = index.ptsAt(last);
+  if (!table || lastPts === undefined) return null;
+  let first = 0;
+  if (keyframe) {
+    const dts = keyframe.dts;
+    while (first < table.count && table.dts[first]! !== dts) first++;
+    if (first === table.count) return null;
+  }
+  // The last sample shown at or before the last frame: past it, a run of samples shown later ends the search.
+  // Keyframes only: the keyframe's own sample, since the decoder is given nothing else.
+  let end = first;
+  for (let i = first, later = 0; i < table.count && later <= REORDER_WINDOW && !(keyframeOnly && keyframe); i++) {
+    if (table.pts[i]! <= lastPts) {
+      end = i;
+      later = 0;
+    } else {
+      later++;
+    }
+  }
+  return spanOf(table, first, Math.min(end + after, table.count - 1));
 }
 
 /** The bytes from the lowest offset to the highest end among samples `first..last` of `table`. */
