@@ -6,7 +6,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, RunStats, openVideo, streamVideoFrames } from '@framepipe/core';
 import type { IterateOptions, RgbFrame, VideoReader } from '@framepipe/core';
@@ -150,6 +150,30 @@ test('VideoReader with a keyframe table that lies (each listed keyframe is the f
     }
     for (const n of [13, 1, 37, 25, 59]) assertSameFrames([await reader.getFrame(n)], [n], reference, `frame ${n}`, true);
     assert.ok(stats.seeksMissed > 0, 'seeks landed where decoding cannot start, and went back');
+  } finally {
+    await removeDir(dir);
+  }
+});
+
+test('keyframes() on a clock that goes back (two MPEG-TS files joined end to end): every keyframe, each decoded as one', async () => {
+  const dir = await tempDir('framepipe-reader-');
+  try {
+    // The first half of the file runs 10 s later on the clock than the second: frames 0-59 are the second half's.
+    const second = await makeFixture(H264_TS);
+    const first = await deriveWithFfmpeg(second, { args: ['-c', 'copy', '-output_ts_offset', '10'], ext: 'ts', name: 'h264-ts-late-clock' });
+    const file = join(dir, 'joined.ts');
+    await writeFile(file, Buffer.concat([await readFile(first), await readFile(second)]));
+    const list = await readPackets(file);
+    const keyframes = list.packets.filter((p) => p.keyframe).map((p) => list.framePts.indexOf(p.pts!));
+    assert.deepEqual(keyframes.slice(0, 2), [60, 72], "ffprobe: the first half's keyframes come first in decode order, shown after the second half's");
+
+    await using reader = await openVideo(file);
+    assert.deepEqual(reader.keyframes(), [...keyframes].sort((a, b) => a - b));
+    for (const n of keyframes.filter((k) => k >= 60)) {
+      const frame = await reader.getFrame(n);
+      assert.equal(frame.keyframe, true, `frame ${n} is decoded as a keyframe`);
+      assert.equal(readFrameCode(frame.data, frame.width, frame.height), n - 60, `frame ${n} is picture ${n - 60} of the first half`);
+    }
   } finally {
     await removeDir(dir);
   }

@@ -437,5 +437,5 @@ export function rightAngle(degrees: number): 0 | 90 | 180 | 270 {
 function describeFrame(index: PtsIndex, info: DemuxerInfo, n: number, fields: AdoptedFrame['fields']): AdoptedFrame {
   const pts = index.ptsAt(n)!;
   const time = (Number(pts) * info.timeBase.num) / info.timeBase.den;
-  return { index: n, pts, time, keyframe: index.keyframeFor(n)?.pts === pts, fields };
+  return { index: n, pts, time, keyframe: index.isKeyframe(n), fields };
 }

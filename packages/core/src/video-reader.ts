@@ -75,7 +75,7 @@ export interface VideoReader extends AsyncDisposable {
   getFrameAt(seconds: number): Promise<RgbFrame>;
   /** The frames shown at each of `times` (seconds), in that order; see {@link VideoReader.getFrameAt}. */
   getFramesAt(times: readonly number[]): Promise<RgbFrame[]>;
-  /** The frame numbers of the keyframes, ascending: where a decode can start. */
+  /** The frame numbers of the keyframes, ascending: where a decode can start, the frames `keyframesOnly` gives. */
   keyframes(): number[];
   /** Frees the decoder and the demuxer, closes the source (unless it was a `ByteSource` you gave) and fails calls still waiting. */
   close(): Promise<void>;
@@ -241,12 +241,7 @@ class OpenVideo implements VideoReader {
   }
 
   keyframes(): number[] {
-    if (!this.#keyframes) {
-      const index = this.#index;
-      this.#keyframes = [];
-      // A keyframe is the frame whose pts is that of the keyframe a decode of it starts from (as the manifest says).
-      for (let n = 0; n < index.size; n++) if (index.keyframeFor(n)?.pts === index.ptsAt(n)) this.#keyframes.push(n);
-    }
+    this.#keyframes ??= this.#index.keyframeNumbers();
     return [...this.#keyframes];
   }
 

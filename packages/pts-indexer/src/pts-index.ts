@@ -59,6 +59,8 @@ export class PtsIndex {
   #sorted: bigint[] = [];
   /** Keyframe packets in decode order: where decoding can start. */
   #keyframes: Array<{ pts: bigint; dts: bigint }> = [];
+  /** The pts of {@link PtsIndex.#keyframes}, to tell a keyframe by its number. */
+  #keyframePts = new Set<bigint>();
   /** True while the keyframes' pts, in decode order, never go down: then {@link PtsIndex.keyframeFor} can bisect. */
   #keyframesInOrder = true;
   #sawPtsNotDts = false;
@@ -169,6 +171,7 @@ export class PtsIndex {
       const last = this.#keyframes.at(-1);
       if (last && pts < last.pts) this.#keyframesInOrder = false;
       this.#keyframes.push({ pts, dts });
+      this.#keyframePts.add(pts);
     }
   }
 
@@ -212,9 +215,10 @@ export class PtsIndex {
   /**
    * The frame numbers of the keyframes (the packets the container marks as sync samples, or flagged key while
    * scanning), ascending. A keyframe with no number (a negative pts, hidden by an edit list) is not listed. What
-   * `keyframesOnly` decodes, and where decoding can start.
+   * `keyframesOnly` decodes, where decoding can start, and what `VideoReader.keyframes()` gives. Every keyframe counts,
+   * wherever its pts falls: after a clock that goes back (MPEG-TS files joined end to end) a keyframe may be shown
+   * after one that comes later in decode order, which {@link PtsIndex.keyframeFor} would choose instead.
    * @example
-   * const index = await PtsIndex.fromContainer(source, info);
    * index?.keyframeNumbers(); // [0, 12, 24, 36, 48] for a GOP of 12 frames
    */
   keyframeNumbers(): number[] {
@@ -224,6 +228,12 @@ export class PtsIndex {
       if (n !== undefined) numbers.add(n);
     }
     return [...numbers].sort((a, b) => a - b);
+  }
+
+  /** Whether frame `index` is a keyframe: one of {@link PtsIndex.keyframeNumbers}. */
+  isKeyframe(index: number): boolean {
+    const pts = this.#sorted[index];
+    return pts !== undefined && this.#keyframePts.has(pts);
   }
 
   /**

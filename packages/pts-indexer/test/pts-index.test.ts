@@ -143,6 +143,21 @@ test('keyframeFor gives the same keyframe whether the keyframes come in pts orde
   }
 });
 
+test('keyframeNumbers and isKeyframe: every keyframe with a number, also one shown after a keyframe decoded later', () => {
+  // A clock that goes back: the second GOP in decode order is shown first (frames 0-3), the first one after (4-7).
+  // A keyframe hidden before frame 0 (a negative pts) comes first.
+  const index = indexOf(false, [
+    [-10n, -10n, true],
+    [40n, 40n, true], [50n, 50n], [60n, 60n], [70n, 70n],
+    [0n, 0n, true], [10n, 10n], [20n, 20n], [30n, 30n],
+  ]);
+  assert.deepEqual(index.keyframeNumbers(), [0, 4], 'the keyframe with a negative pts has no number');
+  assert.deepEqual([...Array(index.size).keys()].filter((n) => index.isKeyframe(n)), [0, 4]);
+  assert.equal(index.isKeyframe(8), false, 'past the map');
+  // keyframeFor picks the later one in decode order for frame 4: a decode of frame 4 does not start at frame 4.
+  assert.deepEqual(index.keyframeFor(4), { pts: 0n, dts: 0n });
+});
+
 test('complete only once marked', () => {
   const index = indexOf(false, [[0n]]);
   assert.equal(index.complete, false);
