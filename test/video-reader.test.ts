@@ -224,6 +224,22 @@ describe('VideoReader: a far request decodes from its keyframe to its frame, and
   }
 });
 
+test('VideoReader: seeks back to one keyframe decode it by itself once, to check the start, not at every seek', async () => {
+  const file = await makeFixture({ ...H264_MP4_MOOV_END, frames: 200, gop: 25 });
+  const stats = new RunStats();
+  await using reader = await openVideo(file, { stats });
+  // Each request goes back within the GOP of keyframe 50: a seek to it every time.
+  for (const n of [70, 65, 60, 55]) {
+    const frame = await reader.getFrame(n);
+    assert.equal(readFrameCode(frame.data, frame.width, frame.height), n);
+  }
+  assert.equal(stats.seeks, 4);
+  assert.equal(stats.startsChecked, 1, 'keyframe 50 decoded by itself once');
+  // On to another GOP: its keyframe is checked in turn.
+  await reader.getFrame(110);
+  assert.equal(stats.startsChecked, 2);
+});
+
 describe('VideoReader over HTTP: a request near the last one reuses the open state', () => {
   // 1080p at the bit rate of real footage, GOP 50 (keyframes 0, 50, ..., 250), with 3 B-frames.
   const STEPS: Array<[frame: number, seeks: number]> = [

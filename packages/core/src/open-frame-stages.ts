@@ -262,6 +262,7 @@ async function wire(
     packetsRead: demuxer.packetsRead,
     framesDecoded: decoder.framesDecoded,
     packetsDecoded: decoder.packetsSent,
+    startsChecked: decoder.startsChecked,
     packetsLeftOut: decoder.packetsLeftOut,
     framesDropped: selector.framesDropped,
     frameBuffersAllocated: converter.buffersAllocated,

@@ -63,6 +63,12 @@ export interface RunStatsSnapshot {
    * some MP4 `stss` boxes do), each followed by a seek to an earlier keyframe or a decode from the start.
    */
   seeksMissed: number;
+  /**
+   * Keyframes decoded by themselves where a seek landed, to check that decoding can start there (see
+   * {@link RunStatsSnapshot.seeksMissed}): once per keyframe, however often the decode comes back to it (a
+   * `VideoReader`'s requests in one GOP). Not counted in {@link RunStatsSnapshot.framesDecoded}.
+   */
+  startsChecked: number;
   /** Video packets read by the decoding pass. */
   packetsRead: number;
   /** Packets read by the scan pass (0 for the stream strategy). */
@@ -154,6 +160,7 @@ export class RunStats implements RunStatsSnapshot {
   get decodePath() { return this.#read('decodePath', null); }
   get seeks() { return this.#read('seeks', 0); }
   get seeksMissed() { return this.#read('seeksMissed', 0); }
+  get startsChecked() { return this.#read('startsChecked', 0); }
   get packetsRead() { return this.#read('packetsRead', 0); }
   get packetsScanned() { return this.#read('packetsScanned', 0); }
   get framesDecoded() { return this.#read('framesDecoded', 0); }
@@ -187,6 +194,7 @@ export class RunStats implements RunStatsSnapshot {
       decodePath: this.decodePath,
       seeks: this.seeks,
       seeksMissed: this.seeksMissed,
+      startsChecked: this.startsChecked,
       packetsRead: this.packetsRead,
       packetsScanned: this.packetsScanned,
       framesDecoded: this.framesDecoded,

@@ -215,6 +215,8 @@ class OpenVideo implements VideoReader {
       seeksMissed: this.#passes.reduce((sum, pass) => sum + pass.seekCheck.missed, 0),
       packetsRead: this.#passes.reduce((sum, pass) => sum + pass.demuxer.packetsRead, 0),
       framesDecoded: this.#passes.reduce((sum, pass) => sum + pass.decoder.framesDecoded, 0),
+      packetsDecoded: this.#passes.reduce((sum, pass) => sum + pass.decoder.packetsSent, 0),
+      startsChecked: this.#passes.reduce((sum, pass) => sum + pass.decoder.startsChecked, 0),
       corruptFrames: this.#passes.reduce((sum, pass) => sum + pass.decoder.corruptFrames, 0),
       rejectedPackets: this.#passes.reduce((sum, pass) => sum + pass.decoder.rejectedPackets, 0),
       framesDelivered: this.#delivered,

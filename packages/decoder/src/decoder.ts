@@ -97,7 +97,8 @@ export interface DecoderOptions {
    * real keyframe, past the frames wanted. `checkStart` gets the packet's timestamps and the pts of the picture it
    * gave (undefined: none) and returns true to decode on from there, or false to have every packet dropped up to
    * the next DISCONTINUITY: the caller then makes one, jumping the demuxer to an earlier keyframe (or rewinding it).
-   * Costs one more decode of each starting picture. Without it, no start is checked.
+   * Costs one more decode of each starting picture, the first time it is a start (see {@link Decoder.startsChecked}).
+   * Without it, no start is checked.
    * @example
    * new Decoder(info.codecParameters, { checkStart: (start, picture) => picture !== undefined && picture <= wantedPts });
    */
@@ -152,6 +153,13 @@ export class Decoder extends Transform {
   #checkStart: DecoderOptions['checkStart'];
   /** The next packet is where decoding starts (the first, or the first after a jump): it is checked first. */
   #atStart = true;
+  /**
+   * What each start checked so far gave when decoded by itself (the picture's pts, undefined for none), by its
+   * timestamps: a jump back to the same keyframe (a `VideoReader`'s requests, GOP after GOP) is not decoded twice
+   * more, since the same packet alone gives the same picture.
+   */
+  #startPictures = new Map<string, bigint | undefined>();
+  #startsChecked = 0;
   /** A start failed its check, or {@link Decoder.dropUntilJump} was called: packets are dropped until the next jump. */
   #dropping = false;
   #beyondWanted: DecoderOptions['beyondWanted'];
@@ -220,6 +228,14 @@ export class Decoder extends Transform {
   /** Packets given to the codec (each once, however many tries it took; the check of a start not counted). */
   get packetsSent(): number {
     return this.#packetsSent;
+  }
+
+  /**
+   * Starts decoded by themselves for `checkStart`: one per start, except a start checked before (the same packet
+   * again, after a jump back to its keyframe), whose picture is remembered.
+   */
+  get startsChecked(): number {
+    return this.#startsChecked;
   }
 
   /**
@@ -312,6 +328,16 @@ export class Decoder extends Transform {
     }
   }
 
+  /** What the packet where decoding starts gives decoded by itself: {@link Decoder.#probe}, once per packet. */
+  async #startPicture(packet: Packet): Promise<bigint | undefined> {
+    const key = `${packet.pts}/${packet.dts}`;
+    if (this.#startPictures.has(key)) return this.#startPictures.get(key);
+    const picture = await this.#probe(packet);
+    this.#startsChecked++;
+    this.#startPictures.set(key, picture);
+    return picture;
+  }
+
   /**
    * Decodes the packet where decoding starts once by itself, then forgets it: whether it gives a picture, and which.
    * The edit list's discard flag is left out, so that a keyframe shown before an edit still proves itself.
@@ -370,7 +396,7 @@ export class Decoder extends Transform {
       const start = { pts: packet.pts, dts: packet.dts };
       let good: boolean;
       try {
-        good = this.#checkStart(start, await this.#probe(packet));
+        good = this.#checkStart(start, await this.#startPicture(packet));
       } catch (error) {
         packet.free();
         throw error;

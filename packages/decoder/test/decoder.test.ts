@@ -275,6 +275,42 @@ test('checkStart: a start that gives no picture drops every packet up to the nex
   }
 });
 
+test('checkStart: a start checked before is given its picture without being decoded by itself again', async () => {
+  const file = await makeFixture({ ...H264_MP4_MOOV_END, bFrames: 0 });
+  const all = await packetPts(file);
+  const frameOf = (pts: bigint) => all.indexOf(pts);
+  await withFile(file, async (source) => {
+    const demuxer = new Demuxer(source);
+    const info = await demuxer.open();
+    const starts: Array<[number, number | undefined]> = [];
+    const decoder = new Decoder(info.codecParameters, {
+      timeBase: info.timeBase,
+      checkStart: (start, picture) => (starts.push([frameOf(start.pts), picture === undefined ? undefined : frameOf(picture)]), true),
+    });
+    // Keyframe 12, back to it after 12 packets, on to keyframe 36 after 12 more, back to 12 after 12 more: 4 starts.
+    const route = [12, 36, 12];
+    let passed = 0;
+    const jumper = new Transform({
+      ...objectStreamOptions(1),
+      transform(item, cb) {
+        const next = ++passed % 12 === 0 ? route.shift() : undefined;
+        if (next !== undefined) {
+          demuxer.jump(all[next]!, all[next]!);
+          decoder.dropUntilJump();
+        }
+        cb(null, item);
+      },
+    });
+    await demuxer.seekKeyframe(all[12]!, all[12]!);
+    const seen: number[] = [];
+    await pipelinePromise(demuxer, jumper, decoder, frameSink((frame) => (seen.push(frameOf(frame.pts)), frame.free())));
+    assert.deepEqual(starts.slice(0, 4), [[12, 12], [12, 12], [36, 36], [12, 12]], 'each start gets the picture it gives');
+    assert.equal(decoder.startsChecked, 2, 'keyframes 12 and 36 were decoded by themselves, each once');
+    assert.deepEqual(seen.slice(-48), Array.from({ length: 48 }, (_, i) => i + 12), 'after the last jump, every frame from keyframe 12');
+    assert.equal(decoder.corruptFrames + decoder.rejectedPackets, 0);
+  });
+});
+
 test('lossOf: the frame an edit list hides is "discarded"; a damaged one "corrupt"; others undefined', async () => {
   const plain = await makeFixture({ ...H264_MP4_MOOV_END, bFrames: 0 });
   const dir = await mkdtemp(join(tmpdir(), 'framepipe-decoder-'));
