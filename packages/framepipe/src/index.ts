@@ -62,7 +62,7 @@ export type {
 // Pipelines of your own: the default path's stages, planned and wired, ending where your Writable starts.
 export { openFrameStages, runFrameSink } from '@framepipe/core';
 export type { FrameOutput, FrameSinkRun, FrameStages, FrameStagesOptions } from '@framepipe/core';
-export { Selection, planByteRanges, planDecode } from '@framepipe/pts-indexer';
+export { Selection, decodeBytes, planByteRanges, planDecode } from '@framepipe/pts-indexer';
 export type { DecodePart, DecodePlan, KeyframePosition, PlannedBytes, PlanStreamInfo, SelectionOptions, StreamTiming, TimeWindow } from '@framepipe/pts-indexer';
 
 // The stages one by one.
@@ -74,6 +74,7 @@ export type {
   HttpAgents,
   HttpSourceInput,
   HttpSourceOptions,
+  PlanOptions,
   PlannedRange,
   ReadCacheOptions,
   RetryEvent,
