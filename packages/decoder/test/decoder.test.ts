@@ -10,6 +10,7 @@ import { AV_CODEC_ID_NONE, AVMEDIA_TYPE_VIDEO } from 'node-av/constants';
 import { Transform, Writable, pipelinePromise } from 'streamx';
 import { ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, StageBuffers, objectStreamOptions } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
+import type { FileSource } from '@framepipe/http-source';
 import { Decoder } from '../src/index.ts';
 import { hevcTemporalLayers } from '../src/decoder.ts';
 import { H264_MP4_MOOV_END, TEST_PRESETS, VP9_WEBM, makeFixture } from '../../../test/support/fixtures.ts';
@@ -234,6 +235,28 @@ test('dropUntilJump: no packet before the DISCONTINUITY is decoded and no held p
   }
 });
 
+/**
+ * A demuxer of `source` and a decoder whose `checkStart` records each start and the picture it gave (as frame numbers,
+ * by `frameOf`) in `starts`, then answers with `verdict`.
+ */
+async function openChecking(
+  source: FileSource,
+  frameOf: (pts: bigint) => number,
+  verdict: (picture: bigint | undefined, demuxer: Demuxer) => boolean,
+): Promise<{ demuxer: Demuxer; decoder: Decoder; starts: Array<[number, number | undefined]> }> {
+  const demuxer = new Demuxer(source);
+  const info = await demuxer.open();
+  const starts: Array<[number, number | undefined]> = [];
+  const decoder = new Decoder(info.codecParameters, {
+    timeBase: info.timeBase,
+    checkStart: (start, picture) => {
+      starts.push([frameOf(start.pts), picture === undefined ? undefined : frameOf(picture)]);
+      return verdict(picture, demuxer);
+    },
+  });
+  return { demuxer, decoder, starts };
+}
+
 test('checkStart: a start that gives no picture drops every packet up to the next DISCONTINUITY; a true one decodes as usual', async () => {
   const plain = await makeFixture({ ...H264_MP4_MOOV_END, bFrames: 0 });
   const dir = await mkdtemp(join(tmpdir(), 'framepipe-decoder-'));
@@ -245,17 +268,10 @@ test('checkStart: a start that gives no picture drops every packet up to the nex
     const frameOf = (pts: bigint) => all.indexOf(pts);
     for (const [file, landing, rewinds] of [[lying, 13, true], [plain, 12, false]] as const) {
       await withFile(file, async (source) => {
-        const demuxer = new Demuxer(source);
-        const info = await demuxer.open();
-        const starts: Array<[number, number | undefined]> = [];
-        const decoder = new Decoder(info.codecParameters, {
-          timeBase: info.timeBase,
-          checkStart: (start, picture) => {
-            starts.push([frameOf(start.pts), picture === undefined ? undefined : frameOf(picture)]);
-            if (picture !== undefined) return true;
-            demuxer.rewind();
-            return false;
-          },
+        const { demuxer, decoder, starts } = await openChecking(source, frameOf, (picture, demuxer) => {
+          if (picture !== undefined) return true;
+          demuxer.rewind();
+          return false;
         });
         await demuxer.seekKeyframe(all[landing]!, all[landing]!);
         const seen: number[] = [];
@@ -280,13 +296,7 @@ test('checkStart: a start checked before is given its picture without being deco
   const all = await packetPts(file);
   const frameOf = (pts: bigint) => all.indexOf(pts);
   await withFile(file, async (source) => {
-    const demuxer = new Demuxer(source);
-    const info = await demuxer.open();
-    const starts: Array<[number, number | undefined]> = [];
-    const decoder = new Decoder(info.codecParameters, {
-      timeBase: info.timeBase,
-      checkStart: (start, picture) => (starts.push([frameOf(start.pts), picture === undefined ? undefined : frameOf(picture)]), true),
-    });
+    const { demuxer, decoder, starts } = await openChecking(source, frameOf, () => true);
     // Keyframe 12, back to it after 12 packets, on to keyframe 36 after 12 more, back to 12 after 12 more: 4 starts.
     const route = [12, 36, 12];
     let passed = 0;
