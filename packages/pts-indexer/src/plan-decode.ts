@@ -196,9 +196,10 @@ export function planByteRanges(index: PtsIndex, plan: DecodePlan): PlannedBytes 
 /**
  * The bytes of an MP4's media data that a decode from `keyframe` (null: from the first sample) to frame `last` reads,
  * from its sample table: from the keyframe's sample to the last sample (in decode order) shown at or before frame
- * `last`, samples of other tracks in between included; with `keyframeOnly`, the keyframe's own sample. Null when the
- * index has no sample table, or the keyframe or the frame is not in it. One part of {@link planByteRanges}; a
- * `VideoReader` asks it for each frame it decodes.
+ * `last`, samples of other tracks in between included; with `keyframeOnly`, the keyframe's own sample; with `after`,
+ * that many samples more (in decode order), for a reader that reads on past the frame. Null when the index has no
+ * sample table, or the keyframe or the frame is not in it. One part of {@link planByteRanges}; a `VideoReader` asks
+ * it for each frame it decodes.
  *
  * @example
  * const span = decodeBytes(index, index.keyframeFor(1205) ?? null, 1205);

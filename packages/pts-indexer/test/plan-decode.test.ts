@@ -3,15 +3,16 @@ import { describe, test } from 'node:test';
 import { Packet } from 'node-av';
 import { AV_PKT_FLAG_KEY } from 'node-av/constants';
 import { InvalidOptionError } from '@framepipe/common';
-import { Mp4SampleTable, PtsIndex, SAMPLE_KEYFRAME, SCAN_MARGIN, Selection, planDecode } from '../src/index.ts';
+import { Mp4SampleTable, PtsIndex, SAMPLE_KEYFRAME, SCAN_MARGIN, Selection, decodeBytes, planDecode } from '../src/index.ts';
 import type { DecodePlan } from '../src/index.ts';
 
 /**
  * The index of an MP4 with `count` frames at 25 fps (time base 1/25, frame n shown at pts n + 2) in GOPs of
  * `gop`, coded IPBB…: within a GOP each P-frame comes before the two B-frames it follows in display order, so pts
- * and dts differ. `noCtts` drops the composition offsets (pts = dts), Supervisely's decode-from-start case.
+ * and dts differ. `noCtts` drops the composition offsets (pts = dts), Supervisely's decode-from-start case. Samples
+ * are `sampleBytes` long, one after another in decode order.
  */
-function mp4Index(count: number, gop: number, noCtts = false): PtsIndex {
+function mp4Index(count: number, gop: number, noCtts = false, sampleBytes = 0): PtsIndex {
   const pts = new BigInt64Array(count);
   const dts = new BigInt64Array(count);
   const flags = new Uint8Array(count);
@@ -33,7 +34,7 @@ function mp4Index(count: number, gop: number, noCtts = false): PtsIndex {
   });
   const table = new Mp4SampleTable({
     streamIndex: 0, trackId: 1, timescale: 25, codecTag: 'avc1', pts, dts,
-    offsets: new Float64Array(count), sizes: new Uint32Array(count), flags, indexBytes: 0,
+    offsets: Float64Array.from({ length: count }, (_, i) => i * sampleBytes), sizes: new Uint32Array(count).fill(sampleBytes), flags, indexBytes: 0,
   });
   return PtsIndex.fromSampleTable(table, true);
 }
@@ -182,6 +183,19 @@ describe('planDecode', () => {
   test('the selection is checked like the options', () => {
     assert.throws(() => planDecode(index, INFO, { start: 5, end: 1 }), InvalidOptionError);
   });
+});
+
+test('decodeBytes: from the keyframe sample to the last sample shown at or before the frame, and `after` samples more', () => {
+  // GOP 12 in decode order: I12 P15 B13 B14 P18 B16 B17 …; samples of 100 bytes.
+  const index = mp4Index(48, 12, false, 100);
+  const keyframe = index.keyframeFor(14)!;
+  assert.deepEqual(decodeBytes(index, keyframe, 14), { start: 1200, end: 1600 }, 'I12 P15 B13 B14');
+  assert.deepEqual(decodeBytes(index, keyframe, 15), { start: 1200, end: 1600 }, 'P15 came before B13 and B14');
+  assert.deepEqual(decodeBytes(index, keyframe, 14, { after: 2 }), { start: 1200, end: 1800 });
+  assert.deepEqual(decodeBytes(index, keyframe, 47, { after: 5 }), { start: 1200, end: 4800 }, 'no sample past the last');
+  assert.deepEqual(decodeBytes(index, null, 1), { start: 0, end: 300 }, 'from the first sample: I0 P3 B1');
+  assert.deepEqual(decodeBytes(index, keyframe, 14, { keyframeOnly: true }), { start: 1200, end: 1300 });
+  assert.equal(decodeBytes(index, keyframe, 48), null, 'past the last frame');
 });
 
 describe('Selection', () => {
