@@ -10,6 +10,7 @@ import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, RunStats, openVideo, streamVideoFrames } from '@framepipe/core';
 import type { IterateOptions, RgbFrame, VideoReader } from '@framepipe/core';
+import { HttpSource } from '@framepipe/http-source';
 import { H264_1080P_FOOTAGE, H264_BFRAMES_NO_CTTS, H264_MKV, H264_MP4_MOOV_END, H264_ROTATED_MP4, H264_TS, makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
 import { deriveWithFfmpeg } from './support/ffmpeg-reference.ts';
@@ -355,6 +356,22 @@ describe('VideoReader over HTTP: a request near the last one reuses the open sta
       assertNoByteTwice(requests());
     } finally {
       await reader.close();
+    }
+  });
+
+  test('a source you gave is left without the reader\'s plan of bytes once the reader closes', async () => {
+    const source = new HttpSource(server.url('/footage.mp4'));
+    try {
+      const reader = await openVideo(source);
+      await reader.getFrame(230);
+      await reader.close();
+      // Far from the bytes frame 230 needed: with the plan still on, a read there would fetch only its 100 bytes.
+      const asked = server.requests.length;
+      await source.read(3_000_000, 100);
+      const [, start, end] = /^bytes=(\d+)-(\d+)$/.exec(server.requests[asked]!.range!)!;
+      assert.equal(Number(end) - Number(start) + 1, 64 * 1024, 'the read-ahead block of a seek, 64 KiB');
+    } finally {
+      await source.close();
     }
   });
 

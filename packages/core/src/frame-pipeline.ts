@@ -4,7 +4,7 @@ import type { DemuxerInfo } from '@framepipe/demuxer';
 import { PtsIndex, PtsIndexer, SCAN_MARGIN, planByteRanges } from '@framepipe/pts-indexer';
 import type { DecodePlan, PlannedBytes, Selection } from '@framepipe/pts-indexer';
 import { isByteSource, openByteSource } from '@framepipe/http-source';
-import type { ByteSource, ByteSourceInput } from '@framepipe/http-source';
+import type { ByteSource, ByteSourceInput, PlanOptions, PlannedRange } from '@framepipe/http-source';
 import type { Duplex, Readable } from 'streamx';
 import { ProgressBar } from './progress-bar.ts';
 import { httpOptionsOf } from './options.ts';
@@ -168,11 +168,18 @@ export class FrameRun {
     // forward, by the demuxer that opened it. The whole file is its plan, which keeps the source's cache from writing
     // it to disk for nothing.
     const ranges = bytes?.ranges ?? (video.index.strategy === 'stream' ? [{ start: 0, end: this.source.size }] : null);
-    if (ranges && this.source.planReads) {
-      this.source.planReads(ranges);
-      this.#planned = true;
-    }
+    if (ranges) this.planRanges(ranges);
     return bytes;
+  }
+
+  /**
+   * Tells the source which byte ranges the decode reads from now on (`ByteSource.planReads`, when the source takes a
+   * plan); the plan is lifted when the run closes.
+   */
+  planRanges(ranges: readonly PlannedRange[], options?: PlanOptions): void {
+    if (!this.source.planReads) return;
+    this.source.planReads(ranges, options);
+    this.#planned = true;
   }
 
   /** With `showDecodingProgress`, a bar of the packets read by a decode from the start. */

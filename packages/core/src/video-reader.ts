@@ -451,12 +451,11 @@ class OpenVideo implements VideoReader {
    */
   #planBytes(from: number, n: number): void {
     const { tables } = this.#video;
-    const source = this.#run.source;
-    if (!tables || !source.planReads) return;
+    if (!tables) return;
     const index = this.#index;
     const keyframe = index.decodeFromStart ? null : (index.keyframeFor(from) ?? null);
     const span = decodeBytes(tables, keyframe, n, { after: PLAN_AFTER_SAMPLES });
-    if (span) source.planReads([span], { forwardOnly: false });
+    if (span) this.#run.planRanges([span], { forwardOnly: false });
   }
 
   /** A demuxer and a decoder to pipe together, with the checks of a run's seeks. */
