@@ -198,11 +198,11 @@ test('geometry options are checked before any I/O, naming the option', () => {
     [
       { size: { width: 10 }, maxSide: 100 },
       'maxSide',
-      'maxSide cannot be used together with size: size sets the output dimensions itself; to bound the longer side, give maxSide alone',
+      'maxSide cannot be used together with size: size sets the output size itself; to bound the longer side, give maxSide alone',
     ],
     // A fit that changes nothing is refused rather than silently ignored.
-    [{ fit: 'cover' }, 'fit', 'Expected fit only with a size of both sides, e.g. { width: 224, height: 224 } (with one side, or maxSide, the aspect ratio is kept: nothing to pad or cut) for fit but received "cover" of type string'],
-    [{ size: { width: 224 }, fit: 'contain' }, 'fit', 'Expected fit only with a size of both sides, e.g. { width: 224, height: 224 } (with one side, or maxSide, the aspect ratio is kept: nothing to pad or cut) for fit but received "contain" of type string'],
+    [{ fit: 'cover' }, 'fit', 'Expected fill unless size has both sides (with one side, or maxSide, the aspect ratio is kept: nothing to pad or cut) for fit but received "cover" of type string'],
+    [{ size: { width: 224 }, fit: 'contain' }, 'fit', 'Expected fill unless size has both sides (with one side, or maxSide, the aspect ratio is kept: nothing to pad or cut) for fit but received "contain" of type string'],
   ];
   for (const [options, option, message] of cases) {
     assert.throws(
@@ -221,12 +221,12 @@ test('a crop outside the picture fails once the size is known, with the picture 
   assert.equal((await frames(path, { crop: wide })).length, 3);
   await assert.rejects(frames(path, { crop: wide, autorotate: true }), {
     code: ErrorCode.INVALID_OPTION,
-    message: 'Expected a rectangle inside the 240x320 picture for crop but received "300x100+0+0" of type string',
+    message: 'Expected a rectangle inside the 240x320 picture for crop but received { x: 0, y: 0, width: 300, height: 100 } of type object',
   });
   assert.equal((await frames(path, { crop: tall, autorotate: true })).length, 3);
   await assert.rejects(frames(path, { crop: tall }), {
     code: ErrorCode.INVALID_OPTION,
-    message: 'Expected a rectangle inside the 320x240 picture for crop but received "100x300+0+0" of type string',
+    message: 'Expected a rectangle inside the 320x240 picture for crop but received { x: 0, y: 0, width: 100, height: 300 } of type object',
   });
 });
 
@@ -259,8 +259,18 @@ test('CLI: --size, --crop, --fit, --max-side, --scale-filter and --pixel-format 
       [['--scale-filter', 'gauss'], 'Expected one of "auto", "area", "bicubic", "bilinear", "lanczos", "neighbor" for --scale-filter but received "gauss"'],
       [['--pixel-format', 'yuv'], 'Expected one of "rgb24", "bgr24", "rgba", "gray8", "rgb48" for --pixel-format but received "yuv"'],
       [['--max-side', '0'], 'Expected a positive integer for --max-side but received 0'],
-      [['--size', '10x', '--max-side', '5'], '--max-side cannot be used together with --size: --size sets the output dimensions itself; to bound the longer side, give --max-side alone'],
-      [['--size', '224x', '--fit', 'cover'], 'Expected fit only with a size of both sides, e.g. { width: 224, height: 224 } (with one side, or maxSide, the aspect ratio is kept: nothing to pad or cut) for --fit but received "cover"'],
+      // The library's words name options as flags, and only those: "the output size" stays a word.
+      [['--size', '10x', '--max-side', '5'], '--max-side cannot be used together with --size: --size sets the output size itself; to bound the longer side, give --max-side alone'],
+      [['--size', '224x', '--fit', 'cover'], 'Expected fill unless --size has both sides (with one side, or --max-side, the aspect ratio is kept: nothing to pad or cut) for --fit but received "cover"'],
+      [['--max-side', '64', '--fit', 'contain'], 'Expected fill unless --size has both sides (with one side, or --max-side, the aspect ratio is kept: nothing to pad or cut) for --fit but received "contain"'],
+      // A part of what one flag gives is named as such, with the whole as typed.
+      [['--size', '0x100'], 'Expected a positive integer for the width of --size but received "0x100"'],
+      [['--size', 'x0'], 'Expected a positive integer for the height of --size but received "x0"'],
+      [['--crop', '0x10+0+0'], 'Expected a positive integer for the width of --crop but received "0x10+0+0"'],
+      [['--crop', '10x0+0+0'], 'Expected a positive integer for the height of --crop but received "10x0+0+0"'],
+      [['--max-side', '1.5'], 'Expected a positive integer for --max-side but received 1.5'],
+      [['--max-side', 'big'], 'Expected a positive integer for --max-side but received "big"'],
+      [['--scale-filter', 'Lanczos'], 'Expected one of "auto", "area", "bicubic", "bilinear", "lanczos", "neighbor" for --scale-filter but received "Lanczos"'],
       [['--crop', '300x100+100+0'], 'Expected a rectangle inside the 320x240 picture for --crop but received "300x100+100+0"'],
     ];
     for (const [flags, message] of bad) {

@@ -26,28 +26,32 @@ const FLAGS: Record<string, string> = {
   'progress-interval': '--progress-interval',
 };
 
+/** The flag of a library option (`maxSide` as `--max-side`), or the option's own name when it has none. */
+function flagOf(option: string): string {
+  return Object.hasOwn(FLAGS, option) ? FLAGS[option]! : option;
+}
+
+/** The flag of the option an error names, and the part of it that is wrong (`size.width`: `--size`, `width`). */
+function flagOfError(error: FramepipeError): { flag: string | undefined; part: string | undefined } {
+  const [option, part] = error.option === undefined ? [] : error.option.split(/\.(.*)/s);
+  return { flag: option === undefined ? undefined : FLAGS[option], part: part || undefined };
+}
+
 /**
- * A bad option in the user's terms: its flag, and the value as typed (`args`, the parsed command line). Undefined
- * when the option has no flag, or the error does not say what the option takes.
+ * A bad option in the user's terms: its flag, the value as typed (`args`, the parsed command line), and the options
+ * the library's words name, as flags. Undefined when the option has no flag, or the error does not say what the
+ * option takes.
  */
 function optionProblem(error: InvalidOptionError, args: Readonly<Record<string, unknown>>): string | undefined {
-  const flag = error.option === undefined ? undefined : FLAGS[error.option];
+  const { flag, part } = flagOfError(error);
   if (!flag) return undefined;
+  const { expected, advice } = error.spelled(flagOf);
   const other = error.conflictsWith === undefined ? undefined : FLAGS[error.conflictsWith];
-  if (other) return `${flag} cannot be used together with ${other}: ${error.advice === undefined ? 'give one or the other' : flagged(error.advice)}`;
+  if (other) return `${flag} cannot be used together with ${other}: ${advice ?? 'give one or the other'}`;
   const typed = args[flag.slice(2)];
-  if (error.expected === undefined || typed === undefined) return undefined;
-  return `Expected ${error.expected} for ${flag} but received ${shownArgument(typed)}`;
-}
-
-/** The library's advice with each option it names shown as its flag (`fps` as `--fps`); other words stay. */
-function flagged(advice: string): string {
-  return advice.replace(/\b[A-Za-z]+\b/g, flagOf);
-}
-
-/** An option's flag (`--fps` for `fps`); any other word as it is. */
-function flagOf(word: string): string {
-  return Object.hasOwn(FLAGS, word) ? FLAGS[word]! : word;
+  if (expected === undefined || typed === undefined) return undefined;
+  // A part of what one flag gives (the width of --size) is named as such: the user typed the whole.
+  return `Expected ${expected} for ${part === undefined ? flag : `the ${part} of ${flag}`} but received ${shownArgument(typed)}`;
 }
 
 /** A flag's value as the user typed it: a number as it is, text quoted, each value of a repeated flag. */
@@ -87,7 +91,7 @@ export function reportFailure(
     if (why instanceof Error && !message.includes(why.message)) message += `: ${why.message}`;
   }
   const problem = error instanceof InvalidOptionError ? optionProblem(error, args) : undefined;
-  const flag = error instanceof FramepipeError && error.option ? FLAGS[error.option] : undefined;
+  const flag = error instanceof FramepipeError ? flagOfError(error).flag : undefined;
   if (problem) message = problem;
   else if (flag) message += ` (${flag})`;
   if (code === ErrorCode.MISSING_CREDENTIALS) message += '; or pass --server-address and --api-token';

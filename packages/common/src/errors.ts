@@ -150,38 +150,97 @@ export class FramepipeError extends Error {
   }
 }
 
+/**
+ * Words that name options, made with the {@link naming} tag: the text around the names, and the names. A caller that
+ * spells options its own way (the CLI, as flags) swaps the names and leaves every other word as it is, even one
+ * that happens to be an option's name (`the output size`).
+ */
+export interface OptionText {
+  /** The text before, between and after the names: one more than `options`. */
+  readonly words: readonly string[];
+  /** The options named, in order. */
+  readonly options: readonly string[];
+}
+
+/**
+ * Text that names options, each as a `${'name'}` placeholder (a string); a number placeholder is a value, shown as it
+ * is. The other words are never taken for names.
+ *
+ * @example
+ * const error = new InvalidOptionError('maxSide', 'maxSide cannot be used together with size', {
+ *   conflictsWith: 'size',
+ *   advice: naming`${'size'} sets the output size itself; give ${'maxSide'} alone`,
+ * });
+ * error.advice; // 'size sets the output size itself; give maxSide alone'
+ * error.spelled((option) => `<${option}>`).advice; // '<size> sets the output size itself; give <maxSide> alone'
+ * naming`an integer >= ${'start'} (${5})`; // names start; 5 is a value
+ */
+export function naming(strings: TemplateStringsArray, ...parts: Array<string | number>): OptionText {
+  const words = [strings[0]!];
+  const options: string[] = [];
+  parts.forEach((part, i) => {
+    if (typeof part === 'number') words[words.length - 1] += `${part}${strings[i + 1]!}`;
+    else {
+      options.push(part);
+      words.push(strings[i + 1]!);
+    }
+  });
+  return { words, options };
+}
+
+/** `text` with each option it names spelled by `spell` (by default as the API spells it); a plain string names none. */
+export function spellOptions(text: string | OptionText, spell: (option: string) => string = (option) => option): string {
+  if (typeof text === 'string') return text;
+  return text.words.reduce((all, word, i) => all + (i === 0 ? '' : spell(text.options[i - 1]!)) + word, '');
+}
+
 /** What an {@link InvalidOptionError} may say besides its message, for callers that word it their own way. */
 export interface InvalidOptionDetails {
-  /** What the option takes, in words: `a non-negative integer`. */
-  expected?: string;
+  /** What the option takes, in words: `a non-negative integer`; options it names, made with {@link naming}. */
+  expected?: string | OptionText | undefined;
   /** The other option that may not be given together with this one. */
   conflictsWith?: string;
-  /** With `conflictsWith`: what to give instead, naming options by their API names. */
-  advice?: string;
+  /** With `conflictsWith`: what to give instead; the options it names, made with {@link naming}. */
+  advice?: string | OptionText | undefined;
 }
 
 /**
  * A bad option; raised before any request is made. `option` names it; `expected` (what it takes) or
  * `conflictsWith` (the option it clashes with) and its `advice` let a caller such as the CLI say the same in its own terms
- * (`--start` for `start`).
+ * (`--start` for `start`): see {@link InvalidOptionError.spelled}.
  */
 export class InvalidOptionError extends FramepipeError {
-  /** What the option takes, in words, when the value was wrong. */
+  /** What the option takes, in words, when the value was wrong (options it names, by their API names). */
   readonly expected: string | undefined;
   /** The other option given that this one cannot go with. */
   readonly conflictsWith: string | undefined;
   /**
-   * With `conflictsWith`: what to give instead (`fps samples by time and step by count: give one of them`). It names
-   * options by their API names and uses those words for nothing else, so a caller can swap each for its own name.
+   * With `conflictsWith`: what to give instead (`fps samples by time and step by count: give one of them`), naming
+   * options by their API names.
    */
   readonly advice: string | undefined;
+  readonly #expected: string | OptionText | undefined;
+  readonly #advice: string | OptionText | undefined;
 
   constructor(option: string, message: string, details: InvalidOptionDetails = {}) {
     super(ErrorCode.INVALID_OPTION, message, { option });
     this.name = 'InvalidOptionError';
-    this.expected = details.expected;
+    this.#expected = details.expected;
+    this.#advice = details.advice;
     this.conflictsWith = details.conflictsWith;
-    this.advice = details.advice;
+    ({ expected: this.expected, advice: this.advice } = this.spelled());
+  }
+
+  /**
+   * `expected` and `advice` with each option they name spelled by `spell`, and every other word as it is: the CLI
+   * shows `maxSide` as `--max-side` this way.
+   *
+   * @example
+   * error.spelled((option) => `--${option}`).advice; // '--fps samples by time and --step by count: give one of them'
+   */
+  spelled(spell?: (option: string) => string): { expected: string | undefined; advice: string | undefined } {
+    const text = (value: string | OptionText | undefined) => (value === undefined ? undefined : spellOptions(value, spell));
+    return { expected: text(this.#expected), advice: text(this.#advice) };
   }
 }
 

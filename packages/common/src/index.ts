@@ -1,5 +1,5 @@
-export { ErrorCode, FramepipeError, InvalidOptionError, ResumeMismatchError, AbortError, isAbortError, throwIfAborted } from './errors.ts';
-export type { FfmpegStatus, FramepipeErrorDetails, InvalidOptionDetails, ResumeMismatchDetails } from './errors.ts';
+export { ErrorCode, FramepipeError, InvalidOptionError, ResumeMismatchError, AbortError, isAbortError, naming, spellOptions, throwIfAborted } from './errors.ts';
+export type { FfmpegStatus, FramepipeErrorDetails, InvalidOptionDetails, OptionText, ResumeMismatchDetails } from './errors.ts';
 export {
   invalidOption,
   conflictingOptions,

@@ -1,32 +1,48 @@
-import { InvalidOptionError } from './errors.ts';
+import { InvalidOptionError, spellOptions } from './errors.ts';
+import type { OptionText } from './errors.ts';
 
-/** Describes a received value for an error message: the value itself where short, and its type. */
+/**
+ * Describes a received value for an error message: the value itself where short, and its type. A small plain object
+ * of numbers (a size, a crop) is shown as written (`{ x: 0, y: 0, width: 300, height: 100 }`); other objects only by
+ * their kind, since they may be large or hold what should not be printed.
+ */
 function describe(value: unknown): string {
   let shown: string;
   if (typeof value === 'string') shown = JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
   else if (typeof value === 'bigint') shown = `${value}n`;
   else if (typeof value === 'function') shown = value.name ? `[function ${value.name}]` : '[function]';
-  else if (value !== null && typeof value === 'object') shown = Array.isArray(value) ? '[array]' : '[object]';
+  else if (value !== null && typeof value === 'object') shown = Array.isArray(value) ? '[array]' : (numbersObject(value) ?? '[object]');
   else shown = String(value);
   const type = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
   return `${shown} of type ${type}`;
 }
 
+/** `{ a: 1, b: 2 }` for a plain object of 1 to 8 numbers, booleans or undefined, else undefined. */
+function numbersObject(value: object): string | undefined {
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) return undefined;
+  const entries = Object.entries(value);
+  if (entries.length === 0 || entries.length > 8) return undefined;
+  if (!entries.every(([, v]) => v === undefined || typeof v === 'number' || typeof v === 'boolean')) return undefined;
+  return `{ ${entries.map(([key, v]) => `${/^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key)}: ${String(v)}`).join(', ')} }`;
+}
+
 /**
  * The one way an option is reported wrong: `Expected <what> for <option> but received <value> of type <type>`.
+ * `expected` names other options with {@link naming}, so that a caller can spell them its own way.
  */
-export function invalidOption(option: string, expected: string, value: unknown): InvalidOptionError {
-  return new InvalidOptionError(option, `Expected ${expected} for ${option} but received ${describe(value)}`, { expected });
+export function invalidOption(option: string, expected: string | OptionText, value: unknown): InvalidOptionError {
+  return new InvalidOptionError(option, `Expected ${spellOptions(expected)} for ${option} but received ${describe(value)}`, { expected });
 }
 
 /**
  * The one way two options that exclude each other are reported: both are named, `option` (the one given second)
- * as the error's `option`, `other` as its `conflictsWith`. `advice` says what to give instead; it names options by
- * their API names and uses those words for nothing else (`fps samples by time`, not `fps spaces the frames`, since
- * `frames` is an option), because the CLI shows each as its flag.
+ * as the error's `option`, `other` as its `conflictsWith`. `advice` says what to give instead, made with
+ * {@link naming} so that each option it names is marked as one: the CLI shows those as flags, and only those
+ * (`the output size` keeps its word). A plain string names no option.
  */
-export function conflictingOptions(option: string, other: string, advice: string): InvalidOptionError {
-  return new InvalidOptionError(option, `${option} cannot be used together with ${other}: ${advice}`, { conflictsWith: other, advice });
+export function conflictingOptions(option: string, other: string, advice: string | OptionText): InvalidOptionError {
+  return new InvalidOptionError(option, `${option} cannot be used together with ${other}: ${spellOptions(advice)}`, { conflictsWith: other, advice });
 }
 
 /** Rejects keys a caller passed that the receiver does not know (a typo should not be silently ignored). */

@@ -13,6 +13,8 @@ import {
   checkSignal,
   conflictingOptions,
   invalidOption,
+  naming,
+  spellOptions,
 } from '../src/index.ts';
 
 /** Asserts that `fn` throws an InvalidOptionError for `option` with exactly `message`. */
@@ -40,7 +42,11 @@ test('invalidOption: the one message, for every kind of received value', () => {
     [null, 'null of type null'],
     [10n, '10n of type bigint'],
     [[1, 2], '[array] of type array'],
-    [{ a: 1 }, '[object] of type object'],
+    // A small plain object of numbers is shown as written; others, which may be large or secret, by their kind.
+    [{ x: 0, 'a b': 2.5, on: true }, '{ x: 0, "a b": 2.5, on: true } of type object'],
+    [{}, '[object] of type object'],
+    [{ token: 'secret' }, '[object] of type object'],
+    [new (class Point { x = 1 })(), '[object] of type object'],
     [function named() {}, '[function named] of type function'],
     [Symbol('s'), 'Symbol(s) of type symbol'],
   ];
@@ -101,6 +107,23 @@ test('invalidOption and conflictingOptions carry what the option takes, or the o
   assert.equal(clash.conflictsWith, 'frames');
   assert.equal(clash.advice, 'choose one');
   assert.equal(clash.message, 'start cannot be used together with frames: choose one');
+});
+
+test('naming marks the options that advice and expected texts name, so a caller can spell those and only those its own way', () => {
+  const start = 5;
+  const clash = conflictingOptions('maxSide', 'size', naming`${'size'} sets the output size itself; give ${'maxSide'} alone`);
+  assert.equal(clash.message, 'maxSide cannot be used together with size: size sets the output size itself; give maxSide alone');
+  assert.equal(clash.advice, 'size sets the output size itself; give maxSide alone');
+  const flag = (option: string) => `--${option.replace(/[A-Z]/g, (letter) => `-${letter.toLowerCase()}`)}`;
+  // "the output size" is a word, not the option: it stays.
+  assert.deepEqual(clash.spelled(flag), { expected: undefined, advice: '--size sets the output size itself; give --max-side alone' });
+  // A number in the template is a value, not a name.
+  const wrong = invalidOption('end', naming`an integer >= ${'start'} (${start})`, 3);
+  assert.equal(wrong.message, 'Expected an integer >= start (5) for end but received 3 of type number');
+  assert.deepEqual(wrong.spelled(flag), { expected: 'an integer >= --start (5)', advice: undefined });
+  // A plain string names no option.
+  assert.equal(conflictingOptions('a', 'b', 'give start alone').spelled(flag).advice, 'give start alone');
+  assert.equal(spellOptions(naming`${'fps'}`, flag), '--fps');
 });
 
 test('checkFunction, checkBoolean, checkSignal', () => {

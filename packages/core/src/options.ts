@@ -1,10 +1,10 @@
 import { availableParallelism } from 'node:os';
-import { BufferPool, FrameBudget, checkInteger, checkOptions, conflictingOptions, defaultWriteWorkers, invalidOption, rules } from '@framepipe/common';
+import { BufferPool, FrameBudget, checkInteger, checkOptions, conflictingOptions, defaultWriteWorkers, invalidOption, naming, rules } from '@framepipe/common';
 import type { OptionRule, RuleTable, SettingsOf } from '@framepipe/common';
 import { DEFAULT_CACHE_DISK, DEFAULT_CACHE_MEMORY, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '@framepipe/http-source';
 import type { HttpSourceOptions } from '@framepipe/http-source';
 import { SELECTION_KEYS, Selection } from '@framepipe/pts-indexer';
-import { FITS, PIXEL_FORMATS, SCALE_FILTERS, checkCrop, checkSize } from '@framepipe/rgb';
+import { FITS, PIXEL_FORMATS, SCALE_FILTERS, checkCrop, checkSize, checkSizeOrMaxSide } from '@framepipe/rgb';
 import type { FrameGeometryOptions, OutputSize, Rect, RgbConverterOptions } from '@framepipe/rgb';
 import type { SelectionOptions } from '@framepipe/pts-indexer';
 import { DEFAULT_NAME_TEMPLATE, IMAGE_EXTENSIONS, NameTemplate, checkFormatForExtension } from '@framepipe/sink';
@@ -92,13 +92,12 @@ export const FRAME_FORMAT_KEYS = Object.keys(FORMAT_RULES) as Array<keyof FrameF
  * `contain` or `cover` needs a `size` with both sides, the only case where it changes anything.
  */
 function checkFormatTogether(settings: FrameFormatSettings): void {
-  if (settings.size !== undefined && settings.maxSide !== undefined) {
-    throw conflictingOptions('maxSide', 'size', 'size sets the output dimensions itself; to bound the longer side, give maxSide alone');
-  }
+  checkSizeOrMaxSide(settings.size, settings.maxSide);
   const { fit } = settings;
   if (fit !== 'fill' && (settings.size?.width === undefined || settings.size.height === undefined)) {
     // Silently ignoring it would leave a user who asked for a centre crop with a stretched or full picture.
-    throw invalidOption('fit', 'fit only with a size of both sides, e.g. { width: 224, height: 224 } (with one side, or maxSide, the aspect ratio is kept: nothing to pad or cut)', fit);
+    const expected = naming`fill unless ${'size'} has both sides (with one side, or ${'maxSide'}, the aspect ratio is kept: nothing to pad or cut)`;
+    throw invalidOption('fit', expected, fit);
   }
 }
 
@@ -467,7 +466,7 @@ export function checkDirOptions(outputDir: unknown, options: StreamToDirOptions 
   if (typeof outputDir !== 'string' || outputDir.length === 0) throw invalidOption('outputDir', 'a non-empty path', outputDir);
   const settings = withSelection(DIR_RULES, options, 'streamVideoFramesToDir');
   if (settings.overwrite && settings.resume) {
-    throw conflictingOptions('overwrite', 'resume', 'resume keeps the files that overwrite removes; give one or the other');
+    throw conflictingOptions('overwrite', 'resume', naming`${'resume'} keeps the files that ${'overwrite'} removes; give one or the other`);
   }
   // A writer of one's own decides what its files hold.
   if (!settings.imageWriter) checkFormatForExtension(settings.pixelFormat, settings.ext);

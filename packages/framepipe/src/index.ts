@@ -114,6 +114,7 @@ export {
   StageBuffers,
   isAbortError,
   isDiscontinuity,
+  naming,
   objectStreamOptions,
 } from '@framepipe/common';
-export type { BufferedRelease, FfmpegStatus, FrameBudgetOptions, FramepipeErrorDetails, InvalidOptionDetails, ResumeMismatchDetails } from '@framepipe/common';
+export type { BufferedRelease, FfmpegStatus, FrameBudgetOptions, FramepipeErrorDetails, InvalidOptionDetails, OptionText, ResumeMismatchDetails } from '@framepipe/common';

@@ -1,4 +1,5 @@
-import { assertKnownKeys, assertOptionsObject, checkBoolean, checkInteger, checkPositiveNumber, conflictingOptions, invalidOption } from '@framepipe/common';
+import { assertKnownKeys, assertOptionsObject, checkBoolean, checkInteger, checkPositiveNumber, conflictingOptions, invalidOption, naming } from '@framepipe/common';
+import type { OptionText } from '@framepipe/common';
 import type { PtsIndex } from './pts-index.ts';
 
 /**
@@ -91,23 +92,24 @@ export const SELECTION_KEYS = ['start', 'end', 'step', 'frames', 'timestamps', '
  * Options that exclude each other, in the order they are looked for: `[option, other, advice]`, reported as
  * "`option` cannot be used together with `other`: `advice`".
  */
-const CONFLICTS: ReadonlyArray<readonly [keyof SelectionOptions, keyof SelectionOptions, string]> = (() => {
-  const kinds = 'choose a range (start, end, step), a list of frames, timestamps, or a time window (startTime, endTime, fps)';
+const CONFLICTS: ReadonlyArray<readonly [keyof SelectionOptions, keyof SelectionOptions, OptionText]> = (() => {
+  const kinds = naming`choose a range (${'start'}, ${'end'}, ${'step'}), a list of ${'frames'}, ${'timestamps'}, or a time window (${'startTime'}, ${'endTime'}, ${'fps'})`;
   const lists = ['frames', 'timestamps'] as const;
   const others = ['start', 'end', 'step', 'startTime', 'endTime', 'fps', 'keyframesOnly'] as const;
+  const ticks = naming`${'fps'} ticks are counted in seconds: give the window as ${'startTime'} and ${'endTime'}`;
   return [
     ['timestamps', 'frames', kinds],
     ...lists.flatMap((list) => others.map((other) => [other, list, kinds] as const)),
     ...(['startTime', 'endTime'] as const).flatMap((time) =>
       (['start', 'end'] as const).map(
-        (frame) => [time, frame, 'give the window in frame numbers (start, end) or in seconds (startTime, endTime), not both'] as const,
+        (frame) => [time, frame, naming`give the window in frame numbers (${'start'}, ${'end'}) or in seconds (${'startTime'}, ${'endTime'}), not both`] as const,
       ),
     ),
-    ['fps', 'step', 'fps samples by time and step by count: give one of them'],
-    ['fps', 'start', 'fps ticks are counted in seconds: give the window as startTime and endTime'],
-    ['fps', 'end', 'fps ticks are counted in seconds: give the window as startTime and endTime'],
-    ['keyframesOnly', 'fps', 'fps takes the frame shown at each tick, keyframesOnly only keyframes: give one of them'],
-    ['keyframesOnly', 'step', 'keyframesOnly keeps every keyframe of the range; to thin them, use fps without keyframesOnly or a step without it'],
+    ['fps', 'step', naming`${'fps'} samples by time and ${'step'} by count: give one of them`],
+    ['fps', 'start', ticks],
+    ['fps', 'end', ticks],
+    ['keyframesOnly', 'fps', naming`${'fps'} takes the frame shown at each tick, ${'keyframesOnly'} only keyframes: give one of them`],
+    ['keyframesOnly', 'step', naming`${'keyframesOnly'} keeps every keyframe of the range; to thin them, use ${'fps'} without ${'keyframesOnly'} or a ${'step'} without it`],
   ];
 })();
 
@@ -175,13 +177,13 @@ export class Selection {
     assertKnownKeys(options, SELECTION_KEYS, 'selection');
     const start = checkInteger('start', options.start ?? 0, 0);
     const end = checkInteger('end', options.end, 0, true);
-    if (end !== undefined && end < start) throw invalidOption('end', `an integer >= start (${start})`, end);
+    if (end !== undefined && end < start) throw invalidOption('end', naming`an integer >= ${'start'} (${start})`, end);
     const step = checkInteger('step', options.step ?? 1, 1);
     const frames = options.frames === undefined ? undefined : checkFrameList(options.frames);
     const timestamps = options.timestamps === undefined ? undefined : checkTimestamps(options.timestamps);
     const startTime = checkSeconds('startTime', options.startTime ?? 0);
     const endTime = options.endTime === undefined ? undefined : checkSeconds('endTime', options.endTime);
-    if (endTime !== undefined && endTime < startTime) throw invalidOption('endTime', `a time >= startTime (${startTime})`, endTime);
+    if (endTime !== undefined && endTime < startTime) throw invalidOption('endTime', naming`a time >= ${'startTime'} (${startTime})`, endTime);
     const fps = options.fps === undefined ? undefined : checkPositiveNumber('fps', options.fps);
     const keyframesOnly = checkBoolean('keyframesOnly', options.keyframesOnly, false);
     // keyframesOnly: false is the default said out loud: it goes with anything.

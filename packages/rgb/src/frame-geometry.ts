@@ -1,4 +1,4 @@
-import { PIXEL_FORMATS, checkInteger, checkOneOf, conflictingOptions, invalidOption } from '@framepipe/common';
+import { PIXEL_FORMATS, checkInteger, checkOneOf, conflictingOptions, invalidOption, naming } from '@framepipe/common';
 import type { PixelFormat } from '@framepipe/common';
 import type { InvalidOptionError } from '@framepipe/common';
 
@@ -120,13 +120,18 @@ export function checkCrop(value: unknown, name = 'crop'): Rect {
   };
 }
 
+/** `size` and `maxSide` exclude each other: the one place that says so, for every call that takes both. */
+export function checkSizeOrMaxSide(size: unknown, maxSide: unknown): void {
+  if (size !== undefined && maxSide !== undefined) {
+    throw conflictingOptions('maxSide', 'size', naming`${'size'} sets the output size itself; to bound the longer side, give ${'maxSide'} alone`);
+  }
+}
+
 /** Checks geometry and format options (each by itself, and `size` against `maxSide`); throws an InvalidOptionError. */
 export function checkGeometry(options: FrameGeometryOptions): FrameGeometrySettings {
   const size = options.size === undefined ? undefined : checkSize(options.size);
   const maxSide = options.maxSide === undefined ? undefined : checkInteger('maxSide', options.maxSide, 1);
-  if (size && maxSide !== undefined) {
-    throw conflictingOptions('maxSide', 'size', 'size sets the output dimensions itself; to bound the longer side, give maxSide alone');
-  }
+  checkSizeOrMaxSide(size, maxSide);
   return {
     size,
     fit: options.fit === undefined ? 'fill' : checkOneOf('fit', options.fit, FITS),
@@ -140,7 +145,7 @@ export function checkGeometry(options: FrameGeometryOptions): FrameGeometrySetti
 /** The crop does not fit a picture of this size (known only once the video is open). */
 export function cropOutside(crop: Rect, width: number, height: number): InvalidOptionError {
   const { x, y, width: w, height: h } = crop;
-  return invalidOption('crop', `a rectangle inside the ${width}x${height} picture`, `${w}x${h}+${x}+${y}`);
+  return invalidOption('crop', `a rectangle inside the ${width}x${height} picture`, { x, y, width: w, height: h });
 }
 
 const atLeastOne = (n: number) => Math.max(1, Math.round(n));

@@ -544,7 +544,7 @@ test('options are checked with exact messages', () => {
   const cases: Array<[unknown, string, string]> = [
     [{}, 'timeBase', 'Expected an object { num, den } of positive numbers for timeBase but received undefined of type undefined'],
     [undefined, 'timeBase', 'Expected an object { num, den } of positive numbers for timeBase but received undefined of type undefined'],
-    [{ timeBase: { num: 0, den: 25 } }, 'timeBase', 'Expected an object { num, den } of positive numbers for timeBase but received [object] of type object'],
+    [{ timeBase: { num: 0, den: 25 } }, 'timeBase', 'Expected an object { num, den } of positive numbers for timeBase but received { num: 0, den: 25 } of type object'],
     [{ timeBase: 0.04 }, 'timeBase', 'Expected an object { num, den } of positive numbers for timeBase but received 0.04 of type number'],
     [{ timeBase: TB, budget: 3 }, 'budget', 'Expected a FrameBudget for budget but received 3 of type number'],
     [{ timeBase: TB, highWaterMark: -1 }, 'highWaterMark', 'Expected a positive integer for highWaterMark but received -1 of type number'],
