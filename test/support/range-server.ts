@@ -30,6 +30,8 @@ export interface RangeServerOptions {
   status?: Record<string, number>;
   /** Send this many body bytes of each answer, then stop writing without closing the connection. */
   stallAfterBytes?: number;
+  /** Milliseconds to wait before answering each request, as a distant server does. */
+  delay?: number;
 }
 
 export interface RecordedRequest {
@@ -67,7 +69,7 @@ export async function startRangeServer(options: RangeServerOptions): Promise<Ran
   let bytesSent = 0;
   let connections = 0;
 
-  const server = http.createServer((req, res) => {
+  const handle = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
     const record: RecordedRequest = {
       method: req.method ?? 'GET',
@@ -130,7 +132,8 @@ export async function startRangeServer(options: RangeServerOptions): Promise<Ran
     pipeline(content.slice(start, end), counted, res).catch(() => {
       // The client went away mid-body: `record.aborted` says so.
     });
-  });
+  };
+  const server = http.createServer((req, res) => (options.delay ? setTimeout(handle, options.delay, req, res) : handle(req, res)));
   server.on('connection', () => {
     connections++;
   });

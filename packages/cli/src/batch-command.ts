@@ -112,6 +112,7 @@ export function checkBatchArgs(args: BatchArgs): true | string {
 /** `framepipe batch`: runs `runBatch` with one progress display for the whole batch, and reports each failure. */
 export async function runBatchCommand(args: BatchArgs, io: CliIo): Promise<number> {
   const started = performance.now();
+  let ended: number | null = null;
   let destination: FrameDestination | null = null;
   let out = args.out;
   let bar: ProgressBar | null = null;
@@ -136,7 +137,8 @@ export async function runBatchCommand(args: BatchArgs, io: CliIo): Promise<numbe
     // while no file is written (videos opening, a scan).
     const show = () => {
       if (args.quiet) return;
-      bar ??= new ProgressBar({ label: 'Saving frames', stream: io.stderr, ...(interval !== undefined ? { interval: interval * 1000 } : {}) });
+      // The bar counts from the start of the batch, as the summary does, though it appears at the first tick.
+      bar ??= new ProgressBar({ label: 'Saving frames', stream: io.stderr, elapsed: took, ...(interval !== undefined ? { interval: interval * 1000 } : {}) });
       bar.detail = videoCounts(videos, last?.videosDone ?? 0, last?.videosFailed ?? 0);
       bar.update(last?.framesWritten ?? 0);
     };
@@ -177,11 +179,17 @@ export async function runBatchCommand(args: BatchArgs, io: CliIo): Promise<numbe
     await destination?.close();
   }
 
+  /** Seconds since the batch started, until it finished. */
+  function took(): number {
+    return ((ended ?? performance.now()) - started) / 1000;
+  }
+
   function seconds(): number {
-    return round((performance.now() - started) / 1000);
+    return round(took());
   }
 
   function finish(outcome: 'done' | 'stopped'): void {
+    ended = performance.now();
     if (timer) clearInterval(timer);
     (bar as ProgressBar | null)?.finish(outcome);
   }

@@ -158,6 +158,8 @@ function framesProgress(args: FramesArgs, io: CliIo, stats: RunStats, label: str
     bar ??= new ProgressBar({
       label,
       stream: io.stderr,
+      // The whole run, as the summary counts it, though the bar appears once the run knows what to expect.
+      elapsed: () => stats.seconds,
       ...(args['progress-interval'] !== undefined ? { interval: args['progress-interval'] * 1000 } : {}),
     });
     if (bar.total === null) bar.total = stats.framesTotal;

@@ -1,4 +1,4 @@
-import { assertKnownKeys, assertOptionsObject, checkInteger, checkPositiveNumber, invalidOption } from '@framepipe/common';
+import { assertKnownKeys, assertOptionsObject, checkFunction, checkInteger, checkPositiveNumber, invalidOption } from '@framepipe/common';
 
 /** A stream a {@link ProgressBar} draws on: stderr, or anything writable that may say it is a terminal. */
 export type ProgressStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -30,9 +30,16 @@ export interface ProgressBarOptions {
    * @default 2000
    */
   interval?: number | undefined;
+  /**
+   * Seconds the work has taken so far, read for each line and once more at {@link ProgressBar.finish} for the "done
+   * in" time. Give it when the work began before the bar was made (a bar that appears once the total is known), so
+   * that the bar counts the whole run, as a summary does: a run's `RunStats.seconds`, say.
+   * @default the seconds since the bar was made
+   */
+  elapsed?: (() => number) | undefined;
 }
 
-const KNOWN_OPTIONS = ['label', 'total', 'unit', 'stream', 'interval'];
+const KNOWN_OPTIONS = ['label', 'total', 'unit', 'stream', 'interval', 'elapsed'];
 const REDRAW_MS = 100;
 const BAR_WIDTH = 24;
 
@@ -55,8 +62,10 @@ export class ProgressBar {
   readonly unit: string;
   #total: number | null;
   #count = 0;
-  #started = performance.now();
+  #elapsed: () => number;
   #ended: number | null = null;
+  /** The seconds taken, read at `finish`. */
+  #took = 0;
   #stopped = false;
   #stream: ProgressStream;
   #interval: number;
@@ -81,6 +90,8 @@ export class ProgressBar {
     this.#total = checkTotal(opts.total);
     this.#stream = stream;
     this.#interval = checkPositiveNumber('interval', opts.interval, true) ?? 2000;
+    const started = performance.now();
+    this.#elapsed = checkFunction<() => number>('elapsed', opts.elapsed) ?? (() => (performance.now() - started) / 1000);
     this.#board = stream.isTTY ? Board.of(stream) : null;
     this.#board?.add(this);
   }
@@ -150,6 +161,7 @@ export class ProgressBar {
   finish(outcome: 'done' | 'stopped' = 'done'): void {
     if (this.#ended !== null) return;
     this.#ended = performance.now();
+    this.#took = this.#elapsed();
     this.#stopped = outcome === 'stopped';
     if (this.#board) this.#board.finished();
     else this.#stream.write(`${this.line(Infinity)}\n`);
@@ -158,7 +170,7 @@ export class ProgressBar {
   /** The text of the bar as it is now, at most `width` characters; the drawn bar shrinks first. */
   line(width: number): string {
     const now = this.#ended ?? performance.now();
-    const elapsed = (now - this.#started) / 1000;
+    const elapsed = this.#ended === null ? this.#elapsed() : this.#took;
     const anchor = this.#anchor;
     const since = anchor ? (now - anchor.at) / 1000 : 0;
     // Units since the first one over the time since; until that is measurable, none (the overall average at the end).

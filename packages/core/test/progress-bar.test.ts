@@ -97,6 +97,21 @@ test('options are checked with the usual message', () => {
   });
   assert.throws(() => new ProgressBar({ label: 'x', colour: 'red' } as never), { code: 'ERR_FRAMEPIPE_INVALID_OPTION' });
   assert.throws(() => new ProgressBar(undefined as never), { code: 'ERR_FRAMEPIPE_INVALID_OPTION' });
+  assert.throws(() => new ProgressBar({ label: 'x', elapsed: 3 as never }), { message: 'Expected a function for elapsed but received 3 of type number' });
+});
+
+test('elapsed: the time shown is the work\'s own (begun before the bar), read once more at finish and kept', () => {
+  const out = capture(false);
+  let seconds = 12.3;
+  const bar = new ProgressBar({ label: 'Saving frames', total: 4, stream: out, interval: 1, elapsed: () => seconds });
+  bar.update(0);
+  assert.match(out.text(), /^Saving frames: 0\/4 frames \(0%\), - frames\/s, 12\.3 s\n$/);
+  bar.update(4);
+  seconds = 12.34;
+  bar.finish();
+  seconds = 99;
+  assert.match(out.text().split('\n').filter(Boolean).at(-1)!, /^Saving frames: 4\/4 frames \(100%\), [\d.]+ frames\/s, done in 12\.3 s$/);
+  assert.match(bar.line(Infinity), /done in 12\.3 s$/);
 });
 
 test('work that stops before it is done ends its line with "stopped after", not "done in"', () => {
