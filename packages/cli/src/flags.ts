@@ -1,6 +1,6 @@
 import type { Options } from 'yargs';
 import { InvalidOptionError, optionDefault } from '@framepipe/core';
-import type { SourceOptions, StreamToDirOptions } from '@framepipe/core';
+import type { PixelFormat, SourceOptions, StreamToDirOptions } from '@framepipe/core';
 import type { BatchOptions } from '@framepipe/batch';
 import type { EnqueueOptions, WorkerOptions } from '@framepipe/queue';
 
@@ -101,9 +101,17 @@ export const FORMAT_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
   {
     option: 'pixelFormat',
     flag: 'pixel-format',
-    yargs: { type: 'string', requiresArg: true, describe: 'rgb24, bgr24, rgba, gray8 or rgb48 (16-bit PNG, for 10/12-bit video)', group: FORMAT_GROUP },
+    yargs: { type: 'string', requiresArg: true, describe: "rgb24, bgr24, rgba, gray8 or rgb48 (16-bit PNG, for 10/12-bit video); ffmpeg's gray and rgb48le too", group: FORMAT_GROUP },
+    toOption: (text: string) => (Object.hasOwn(FFMPEG_PIXEL_FORMATS, text) ? FFMPEG_PIXEL_FORMATS[text] : text),
   },
 ];
+
+/**
+ * ffmpeg's names (`ffmpeg -pix_fmts`) of the pixel formats it spells otherwise than the library, which knows one name
+ * for each. Only names that mean one format: ffmpeg has no `rgb` or `bgr` (8 or 16 bits? alpha?), and `rgb48be` has
+ * the other byte order.
+ */
+const FFMPEG_PIXEL_FORMATS: Readonly<Record<string, PixelFormat>> = { gray: 'gray8', rgb48le: 'rgb48' };
 
 /** `640x360`, `640x` or `x360` into a size, for the library to check; anything else is a usage error naming --size. */
 function parseSize(text: string): { width?: number; height?: number } {
@@ -147,22 +155,24 @@ export const FRAME_FLAGS: ReadonlyArray<OptionFlag<StreamToDirOptions>> = [
       type: 'string',
       array: true,
       requiresArg: true,
-      describe: 'The frames shown at these times in seconds, e.g. --timestamps 1.5,60 (instead of a range)',
+      describe: 'The frames shown at these times, in seconds or [HH:]MM:SS[.m], e.g. --timestamps 1.5,60,2:05 (instead of a range)',
       group: FRAMES_GROUP,
     },
-    toOption: (values: string[]) => numberList(values, 'timestamps'),
+    toOption: (values: string[]) => timeList(values),
   },
   // Sampling by time and keyframes (issue 16).
   {
     option: 'startTime',
     flag: 'start-time',
-    yargs: { type: 'number', requiresArg: true, describe: 'Start at the frame shown at this time in seconds (instead of --start)', group: FRAMES_GROUP },
+    yargs: { type: 'string', requiresArg: true, describe: 'Start at the frame shown at this time, in seconds (90, 1.5, 250ms) or [HH:]MM:SS[.m] as ffmpeg -ss takes it (instead of --start)', group: FRAMES_GROUP },
+    toOption: (text: string) => timeOf(text, 'startTime'),
     shownDefault: '0',
   },
   {
     option: 'endTime',
     flag: 'end-time',
-    yargs: { type: 'number', requiresArg: true, describe: 'End with the last frame shown at or before this time in seconds [default: the last frame]', group: FRAMES_GROUP },
+    yargs: { type: 'string', requiresArg: true, describe: 'End with the last frame shown at or before this time, written as for --start-time [default: the last frame]', group: FRAMES_GROUP },
+    toOption: (text: string) => timeOf(text, 'endTime'),
   },
   {
     option: 'fps',
@@ -397,14 +407,54 @@ export const FLAG_OF_OPTION: Readonly<Record<string, string>> = Object.fromEntri
   [...SOURCE_FLAGS, ...FRAME_FLAGS, ...BATCH_FLAGS, ...ENQUEUE_FLAGS, ...WORKER_FLAGS].map(({ option, flag }) => [option, `--${flag}`]),
 );
 
+/** How a time may be written on the command line, for help and errors. */
+const TIME_SYNTAX = 'seconds (90, 1.5, 250ms) or [HH:]MM:SS[.m] (1:30, 00:01:30.5)';
+
+/**
+ * Seconds from a time as ffmpeg reads a duration (ffmpeg-utils(1), "Time duration"): `[-][HH:]MM:SS[.m...]` or
+ * `[-]S+[.m...][s|ms|us]`; and any number (`1.5`, `1e3`). Undefined for anything else.
+ */
+export function parseTime(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (trimmed === '') return undefined;
+  const number = Number(trimmed);
+  if (!Number.isNaN(number)) return number;
+  // As ffmpeg: minutes and seconds are one or two digits below 60, hours any number.
+  const clock = /^(-?)(?:(\d+):)?(\d{1,2}):(\d{1,2}(?:\.\d+)?)$/.exec(trimmed);
+  if (clock) {
+    const [, sign, hours = '0', minutes, secs] = clock as unknown as [string, string, string | undefined, string, string];
+    if (Number(minutes) > 59 || Math.floor(Number(secs)) > 59) return undefined;
+    const total = Number(hours) * 3600 + Number(minutes) * 60 + Number(secs);
+    return sign ? -total : total;
+  }
+  const suffixed = /^(-?\d+(?:\.\d+)?)(s|ms|us)$/.exec(trimmed);
+  if (suffixed) return Number(suffixed[1]) / { s: 1, ms: 1000, us: 1e6 }[suffixed[2] as 's' | 'ms' | 'us'];
+  return undefined;
+}
+
+/** A time flag's text into seconds, for the library to check; text that is no time is a usage error naming the flag. */
+function timeOf(text: string, option: 'startTime' | 'endTime'): number {
+  const time = parseTime(text);
+  if (time !== undefined) return time;
+  throw new InvalidOptionError(option, `Expected ${TIME_SYNTAX} for ${FLAG_OF_OPTION[option]} but received ${JSON.stringify(text)}`, { expected: TIME_SYNTAX });
+}
+
+/** `1.5,1:30` (also given as several flags) into seconds, for the library to check. */
+function timeList(values: string[]): number[] {
+  return listOf(values, 'timestamps', parseTime, `a comma-separated list of times, each ${TIME_SYNTAX}`);
+}
+
 /** `1,5,9` (also given as several flags) into numbers, for the library to check. */
-function numberList(values: string[], option: string): number[] {
-  const items = values.flatMap((value) => value.split(',')).map((item) => item.trim());
-  const numbers = items.map(Number);
-  const bad = items.find((item, i) => item === '' || Number.isNaN(numbers[i]));
-  const expected = 'a comma-separated list of numbers';
-  if (bad !== undefined) throw new InvalidOptionError(option, `Expected ${expected} for --${option} but received ${JSON.stringify(values.join(','))}`, { expected });
-  return numbers;
+function numberList(values: string[], option: 'frames'): number[] {
+  const parse = (item: string) => (item.trim() === '' || Number.isNaN(Number(item)) ? undefined : Number(item));
+  return listOf(values, option, parse, 'a comma-separated list of numbers');
+}
+
+/** The items of a list flag, each read by `parse`; an item it cannot read is a usage error naming the flag. */
+function listOf(values: string[], option: string, parse: (item: string) => number | undefined, expected: string): number[] {
+  const items = values.flatMap((value) => value.split(',')).map(parse);
+  if (items.includes(undefined)) throw new InvalidOptionError(option, `Expected ${expected} for --${option} but received ${JSON.stringify(values.join(','))}`, { expected });
+  return items as number[];
 }
 
 /** `Name: value` pairs into an object; a malformed one is a usage error. */
