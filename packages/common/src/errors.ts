@@ -258,8 +258,8 @@ export interface ResumeMismatchDetails {
   readonly checked?: number | undefined;
   /** The options that decide what differs, by their API names (`size`, ..., `pixelFormat`); none when no option would help. */
   readonly options: readonly string[];
-  /** What to do about it, naming options by their API names only (see {@link ResumeMismatchError.advice}). */
-  readonly advice: string;
+  /** What to do about it; the options it names, made with {@link naming}. */
+  readonly advice: string | OptionText;
 }
 
 /**
@@ -283,11 +283,9 @@ export class ResumeMismatchError extends FramepipeError {
   readonly checked: number;
   /** The options that decide what differs, by their API names. */
   readonly options: readonly string[];
-  /**
-   * What to do about it. It names options by their API names and uses those words for nothing else, so a caller can
-   * swap each for its own name (the CLI shows `--overwrite` for `overwrite`), as {@link InvalidOptionError.advice}.
-   */
+  /** What to do about it, naming options by their API names (see {@link ResumeMismatchError.describe}). */
   readonly advice: string;
+  readonly #advice: string | OptionText;
 
   constructor(path: string, details: ResumeMismatchDetails) {
     super(ErrorCode.RESUME_MISMATCH, '', { path });
@@ -298,14 +296,14 @@ export class ResumeMismatchError extends FramepipeError {
     this.kept = details.kept;
     this.checked = details.checked ?? details.kept;
     this.options = details.options;
-    this.advice = details.advice;
+    this.#advice = details.advice;
+    this.advice = spellOptions(details.advice);
     this.message = this.describe((option) => option);
   }
 
   /**
-   * The message with each option named by `rename` (the CLI's flags), in the options that decide and in the advice;
-   * the path and the shapes stay as they are. `rename` gets every word of the advice and gives back those that are
-   * no option as they are.
+   * The message with each option named by `rename` (the CLI's flags), in the options that decide and in the advice
+   * (the options it marks, and only those); the path and the shapes stay as they are.
    */
   describe(rename: (option: string) => string): string {
     const size = this.options.filter((option) => ResumeMismatchError.SIZE_OPTIONS.includes(option));
@@ -316,11 +314,11 @@ export class ResumeMismatchError extends FramepipeError {
     const differ = this.differing === 1 ? 'differs' : 'differ';
     const checked = this.checked < this.kept ? `${this.checked} of the ${this.kept} files to keep checked, ${this.differing} ${differ}` : `${this.differing} of the ${this.kept} files to keep ${differ}`;
     const counted = [checked, ...decide].join('; ');
-    return `${this.path} holds ${this.found}, but this run makes ${this.expected} (${counted}): ${this.advice.replace(/\b[A-Za-z]+\b/g, rename)}`;
+    return `${this.path} holds ${this.found}, but this run makes ${this.expected} (${counted}): ${spellOptions(this.#advice, rename)}`;
   }
 
   /** The same mismatch with other advice (a caller that offers other remedies, such as a batch). */
-  withAdvice(advice: string): ResumeMismatchError {
+  withAdvice(advice: string | OptionText): ResumeMismatchError {
     const { found, expected, differing, kept, checked, options } = this;
     return new ResumeMismatchError(this.path!, { found, expected, differing, kept, checked, options, advice });
   }

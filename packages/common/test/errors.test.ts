@@ -9,6 +9,7 @@ import {
   isAbortError,
   throwIfAborted,
   ResumeMismatchError,
+  naming,
 } from '../src/index.ts';
 
 test('every code is a distinct ERR_FRAMEPIPE_ string', () => {
@@ -55,20 +56,22 @@ test('ResumeMismatchError: the file, what it holds, what the run makes; options 
     differing: 300,
     kept: 300,
     options: [...ResumeMismatchError.SIZE_OPTIONS, 'pixelFormat'],
-    advice: 'resume keeps only the files this run would write; pass overwrite to write every file again',
+    // "size" in the advice is a word here, not the option: only what naming marks is an option.
+    advice: naming`${'resume'} keeps only the files of the size and format this run writes; pass ${'overwrite'} to write every file again`,
   });
   assert.ok(error instanceof FramepipeError);
   assert.deepEqual([error.name, error.code, error.path, error.checked], ['ResumeMismatchError', ErrorCode.RESUME_MISMATCH, '/out/size/frame_000000.png', 300]);
   const sizes = 'size, maxSide, crop, fit and autorotate decide the width and height';
   assert.equal(
     error.message,
-    `/out/size/frame_000000.png holds 320×180 RGB 8-bit, but this run makes 640×360 grey 8-bit (300 of the 300 files to keep differ; ${sizes}; pixelFormat decides the channels and bit depth): resume keeps only the files this run would write; pass overwrite to write every file again`,
+    `/out/size/frame_000000.png holds 320×180 RGB 8-bit, but this run makes 640×360 grey 8-bit (300 of the 300 files to keep differ; ${sizes}; pixelFormat decides the channels and bit depth): resume keeps only the files of the size and format this run writes; pass overwrite to write every file again`,
   );
-  // A caller's names for the options (the CLI's flags); the word "size" in the path stays.
+  assert.equal(error.advice, 'resume keeps only the files of the size and format this run writes; pass overwrite to write every file again');
+  // A caller's names for the options (the CLI's flags); the word "size" in the path and in the advice stays.
   const flags: Record<string, string> = { size: '--size', maxSide: '--max-side', crop: '--crop', fit: '--fit', autorotate: '--autorotate', pixelFormat: '--pixel-format', resume: '--resume', overwrite: '--overwrite' };
   assert.equal(
     error.describe((word) => flags[word] ?? word),
-    '/out/size/frame_000000.png holds 320×180 RGB 8-bit, but this run makes 640×360 grey 8-bit (300 of the 300 files to keep differ; --size, --max-side, --crop, --fit and --autorotate decide the width and height; --pixel-format decides the channels and bit depth): --resume keeps only the files this run would write; pass --overwrite to write every file again',
+    '/out/size/frame_000000.png holds 320×180 RGB 8-bit, but this run makes 640×360 grey 8-bit (300 of the 300 files to keep differ; --size, --max-side, --crop, --fit and --autorotate decide the width and height; --pixel-format decides the channels and bit depth): --resume keeps only the files of the size and format this run writes; pass --overwrite to write every file again',
   );
   const one = new ResumeMismatchError('s3://b/v/frame_000000.png', { found: 'a', expected: 'b', differing: 1, kept: 6, checked: 1, options: [], advice: 'x' });
   assert.equal(one.message, 's3://b/v/frame_000000.png holds a, but this run makes b (1 of the 6 files to keep checked, 1 differs): x');

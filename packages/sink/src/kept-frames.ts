@@ -1,6 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ResumeMismatchError, assertKnownKeys, checkBoolean, checkFunction, invalidOption } from '@framepipe/common';
+import { ResumeMismatchError, assertKnownKeys, checkBoolean, checkFunction, invalidOption, naming } from '@framepipe/common';
 import type { ImageExtension } from './frame-encoder.ts';
 import { describeImageShape, imageMismatch, readImageHeader } from './image-header.ts';
 import type { ImageHeader, ImageShape } from './image-header.ts';
@@ -44,7 +44,7 @@ export function checkManifest(value: unknown): ManifestOptions {
 const HEADER_READERS = 16;
 
 /** What a resumed run that finds a file of other options can do (see `ResumeMismatchError.advice`). */
-export const RESUME_ADVICE = 'resume keeps only the files this run would write; give the options of the run that wrote them, pass overwrite to write every file again, or write into another directory';
+export const RESUME_ADVICE = naming`${'resume'} keeps only the files this run would write; give the options of the run that wrote them, pass ${'overwrite'} to write every file again, or write into another directory`;
 
 /**
  * The frame files a sink keeps, the ones it wrote and the ones it adopted from an earlier run; what the directory
