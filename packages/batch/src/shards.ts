@@ -4,7 +4,7 @@ import { Demuxer } from '@framepipe/demuxer';
 import { isByteSource, openByteSource } from '@framepipe/http-source';
 import type { ByteSourceInput } from '@framepipe/http-source';
 import { PtsIndex, SELECTION_KEYS, Selection, planDecode } from '@framepipe/pts-indexer';
-import type { SelectionOptions } from '@framepipe/pts-indexer';
+import type { PartialIndex, SelectionOptions } from '@framepipe/pts-indexer';
 
 /** Options of {@link planShards}: the run's selection and how to reach the video, and how big a shard may grow. */
 export interface ShardOptions extends SelectionOptions, Omit<SourceOptions, 'cacheMemory' | 'cacheDisk'> {
@@ -39,6 +39,14 @@ export interface Shard {
    * it runs exactly as a run of the whole video would.
    */
   readonly selection: SelectionOptions;
+  /**
+   * For a file without sample tables (Matroska, MPEG-TS, …), whose frames only a scan of every packet can number:
+   * the numbers of the range's frames and where its first keyframe is, from the plan's scan, to run the shard with as
+   * the `partialIndex` option. The shard then reads from its keyframe on, not the whole file before it. Absent for
+   * an MP4 (its sample tables cost little to read), a lone shard, a selection of keyframes, and a range whose start
+   * the scan cannot describe exactly (see `PtsIndex.partial`): such a shard scans as any run does.
+   */
+  readonly partialIndex?: PartialIndex;
 }
 
 /** What {@link planShards} resolves with. */
@@ -61,8 +69,8 @@ export const DEFAULT_SHARD_FRAMES = 1000;
  * shards that many workers can run at once: ranges of whole GOPs holding about `shardFrames` selected frames each, so
  * that no two shards decode the same GOP. It reads the video's index (an MP4's sample tables, or every packet's
  * timestamps for other containers; no decoding). Each shard is one resumable run, `streamVideoFramesToDir` with its
- * {@link Shard.selection} and `resume: true`, into the video's directory; the shards together write exactly the files
- * one run of the whole selection writes.
+ * {@link Shard.selection}, its {@link Shard.partialIndex} when it has one, and `resume: true`, into the video's
+ * directory; the shards together write exactly the files one run of the whole selection writes.
  *
  * A selection of at most `shardFrames` frames, an empty one, and a stream decoded from its start (B-frames without
  * composition offsets: every run decodes from frame 0, so shards would only repeat work) are one shard that keeps the
@@ -71,7 +79,9 @@ export const DEFAULT_SHARD_FRAMES = 1000;
  * @example
  * const plan = await planShards('https://example.com/long.mp4', { shardFrames: 500, step: 2 });
  * for (const shard of plan.shards) {
- *   await streamVideoFramesToDir('https://example.com/long.mp4', '/tmp/frames/long', { step: 2, ...shard.selection, resume: true });
+ *   await streamVideoFramesToDir('https://example.com/long.mp4', '/tmp/frames/long', {
+ *     step: 2, ...shard.selection, partialIndex: shard.partialIndex, resume: true,
+ *   });
  * }
  */
 export async function planShards(source: ByteSourceInput, options: ShardOptions = {}): Promise<ShardPlan> {
@@ -129,8 +139,11 @@ function splitAtGops(index: PtsIndex, resolved: Selection, frames: readonly numb
   let gop = 0;
   let taken: number[] = [];
   let first = 0;
+  // Frame numbers from sample tables cost a shard little to read again; a scan's cost the whole file before the shard.
+  const describe = index.strategy === 'scan' && !resolved.keyframesOnly;
   const close = (last: number) => {
-    shards.push({ index: shards.length, first, last, frames: taken.length, selection: within(resolved, taken) });
+    const partialIndex = describe ? index.partial(first, last) : null;
+    shards.push({ index: shards.length, first, last, frames: taken.length, selection: within(resolved, taken), ...(partialIndex ? { partialIndex } : {}) });
     taken = [];
     first = last + 1;
   };

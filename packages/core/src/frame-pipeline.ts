@@ -1,4 +1,4 @@
-import { AbortError, ErrorCode, FrameBudget, FramepipeError, throwIfAborted } from '@framepipe/common';
+import { AbortError, ErrorCode, FrameBudget, FramepipeError, invalidOption, throwIfAborted } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
 import type { DemuxerInfo } from '@framepipe/demuxer';
 import { PtsIndex, PtsIndexer, SCAN_MARGIN, planByteRanges } from '@framepipe/pts-indexer';
@@ -75,6 +75,10 @@ export class FrameRun {
     const { signal, stats } = this.settings;
     if (selection.empty) return null;
     throwIfAborted(signal);
+    const { partialIndex } = this.settings;
+    // Reading ahead while the container is opened would fetch the start of the file for nothing: the range lies further on.
+    // (The last range ends with the file, whose size is known once it is open.)
+    if (partialIndex) this.planRanges([{ start: partialIndex.keyframe.pos, end: partialIndex.end ?? Number.MAX_SAFE_INTEGER }]);
     const first = this.own(this.#demuxer());
     if (signal) {
       this.#onAbort = () => this.destroy(new AbortError(signal.reason));
@@ -82,6 +86,14 @@ export class FrameRun {
     }
     const info = await first.open();
     this.throwIfStopped();
+
+    if (partialIndex) {
+      // A range's own index, from the plan that read the whole file: nothing to read before its keyframe.
+      const index = PtsIndex.fromPartial(partialIndex, info.hasBFrames);
+      checkWithin(selection, index.partialRange!);
+      attachProbe(stats, () => ({ strategy: 'partial' }));
+      return { info, index, demuxer: first, before: [], cut: null, tables: null };
+    }
 
     const fromFirstFrame = selection.fromFirstFrame && !indexFirst;
     // An MP4's sample tables, read through the bytes the demuxer already holds: its moov, and for a fragmented file
@@ -166,8 +178,12 @@ export class FrameRun {
     const bytes = video.tables ? planByteRanges(video.tables, plan) : null;
     // Frames numbered as packets pass, with no sample tables to say where the decode stops: the file is read once,
     // forward, by the demuxer that opened it. The whole file is its plan, which keeps the source's cache from writing
-    // it to disk for nothing.
-    const ranges = bytes?.ranges ?? (video.index.strategy === 'stream' ? [{ start: 0, end: this.source.size }] : null);
+    // it to disk for nothing. A range's own index says where its packets lie, about: reading ahead stops there (the
+    // few packets past it are read as the demuxer asks for them).
+    const range = video.index.partialRange;
+    const ranges =
+      bytes?.ranges ??
+      (video.index.strategy === 'stream' ? [{ start: 0, end: this.source.size }] : range ? [{ start: range.start, end: range.end ?? this.source.size }] : null);
     if (ranges) this.planRanges(ranges);
     return bytes;
   }
@@ -237,6 +253,17 @@ export class FrameRun {
     stream.on('error', () => {});
     this.#streams.push(stream);
     return stream;
+  }
+}
+
+/** A selection run with a partial index must lie within its range: a frame outside has no number there. */
+function checkWithin(selection: Selection, range: { readonly first: number; readonly last: number }): void {
+  const frames = selection.frames;
+  const within = frames
+    ? frames.every((n) => n >= range.first && n <= range.last)
+    : !selection.byTime && selection.start >= range.first && selection.end !== undefined && selection.end <= range.last;
+  if (!within) {
+    throw invalidOption('partialIndex', `a selection of frame numbers within its frames ${range.first}..${range.last}`, selection.frames ?? { start: selection.start, end: selection.end });
   }
 }
 

@@ -16,7 +16,7 @@ export type { ProgressBarOptions, ProgressStream } from './progress-bar.ts';
 export type { FramesMissing, RunStatsSnapshot } from './run-stats.ts';
 export { ErrorCode, FramepipeError, InvalidOptionError, ResumeMismatchError, AbortError, FrameBudget, BufferPool } from '@framepipe/common';
 export { SELECTION_KEYS, Selection, planDecode } from '@framepipe/pts-indexer';
-export type { DecodePart, DecodePlan, KeyframePosition, SelectionOptions, TimeWindow } from '@framepipe/pts-indexer';
+export type { DecodePart, DecodePlan, KeyframePosition, PartialIndex, SelectionOptions, TimeWindow } from '@framepipe/pts-indexer';
 export type { RawVideoFormat, RawVideoInfo, RgbFrame } from '@framepipe/rgb';
 export { PIXEL_FORMATS, SCALE_FILTERS, FITS } from '@framepipe/rgb';
 export type { Fit, OutputSize, PixelFormat, Rect, ScaleFilter } from '@framepipe/rgb';

@@ -2,6 +2,7 @@ import { Readable } from 'streamx';
 import type { Duplex } from 'streamx';
 import { ErrorCode, FrameBudget, FramepipeError } from '@framepipe/common';
 import { Decoder } from '@framepipe/decoder';
+import { readsAtPacketPositions } from '@framepipe/demuxer';
 import type { Demuxer, DemuxerInfo } from '@framepipe/demuxer';
 import { FrameSelector, Selection, planDecode } from '@framepipe/pts-indexer';
 import type { DecodePart, DecodePlan, PtsIndex, SelectionOptions } from '@framepipe/pts-indexer';
@@ -188,7 +189,13 @@ async function wire(
   if (routed) demuxer.route(plan.parts.map((part, i) => ({ keyframe: part.keyframe, ...bytes.ranges[i]! })));
   else if (bytes) demuxer.endAt(bytes.end);
   const fromStart = plan.seek === null;
-  if (plan.seek) await demuxer.seekKeyframe(plan.seek.pts, plan.seek.dts);
+  // A range's own index comes from a plan that read the whole file, and knows where its keyframe's packet starts,
+  // and where the range's packets end: in a container read cleanly from and up to packet positions, the file ends
+  // there for the demuxer, so that the decoder gives the last frames without reading the next range's first ones.
+  const range = index.partialRange;
+  const pos = plan.seek && range ? index.keyframePosition(plan.seek) : undefined;
+  if (plan.seek) await demuxer.seekKeyframe(plan.seek.pts, plan.seek.dts, pos);
+  if (range?.cut && readsAtPacketPositions(info.formatName)) demuxer.endAt(range.end!);
   run.throwIfStopped();
   let jumps = 0;
   const seeking = new SeekCheck(index, demuxer, plan);

@@ -3,10 +3,10 @@ import { BufferPool, FrameBudget, checkInteger, checkOptions, conflictingOptions
 import type { OptionRule, RuleTable, SettingsOf } from '@framepipe/common';
 import { DEFAULT_CACHE_DISK, DEFAULT_CACHE_MEMORY, DEFAULT_RETRIES, DEFAULT_TIMEOUT } from '@framepipe/http-source';
 import type { HttpSourceOptions } from '@framepipe/http-source';
-import { SELECTION_KEYS, Selection } from '@framepipe/pts-indexer';
+import { SELECTION_KEYS, Selection, checkPartialIndex } from '@framepipe/pts-indexer';
 import { FITS, PIXEL_FORMATS, SCALE_FILTERS, checkCrop, checkSize, checkSizeOrMaxSide } from '@framepipe/rgb';
 import type { FrameGeometryOptions, OutputSize, Rect, RgbConverterOptions } from '@framepipe/rgb';
-import type { SelectionOptions } from '@framepipe/pts-indexer';
+import type { PartialIndex, SelectionOptions } from '@framepipe/pts-indexer';
 import { DEFAULT_NAME_TEMPLATE, IMAGE_EXTENSIONS, NameTemplate, checkFormatForExtension } from '@framepipe/sink';
 import type { ImageExtension, ImageWriter } from '@framepipe/sink';
 import { RAW_VIDEO_FORMATS } from '@framepipe/rgb';
@@ -153,6 +153,18 @@ export interface DecodeOptions extends SourceOptions, FrameFormatOptions {
    * await streamVideoFramesToDir('two-cameras.mkv', '/tmp/second', { stream: 1 });
    */
   stream?: number | undefined;
+  /**
+   * The frame numbers of a range of whole GOPs and the keyframe it starts at, as `planShards` found them when it read
+   * the whole file (`Shard.partialIndex`): a run whose selection lies within the range seeks to that keyframe (to its
+   * byte, in an MPEG-TS file) and numbers frames from it, without scanning the file up to the range first. For files
+   * without sample tables (Matroska, MPEG-TS, …), where that scan reads every byte before the range. A selection
+   * outside the range fails with `ERR_FRAMEPIPE_INVALID_OPTION`; `openVideo` does not take it.
+   * @example
+   * for (const shard of plan.shards) {
+   *   await streamVideoFramesToDir(url, dir, { ...shard.selection, partialIndex: shard.partialIndex, resume: true });
+   * }
+   */
+  partialIndex?: PartialIndex | undefined;
 }
 
 const DECODE_RULES = {
@@ -163,6 +175,7 @@ const DECODE_RULES = {
   strict: rules.boolean(false),
   stats: { ...rules.instance(RunStats, 'a RunStats'), fallback: () => new RunStats() },
   stream: rules.integer(0, 0),
+  partialIndex: { check: (value: unknown, name: string): PartialIndex => checkPartialIndex(value, name) },
 } satisfies RuleTable<DecodeOptions>;
 
 /** The frame options are checked together, by `Selection.from`: one rule, wherever a selection is given. */
@@ -401,7 +414,7 @@ const STAGE_RULES = {
 } satisfies RuleTable<FrameStagesOptions>;
 
 /** Options of {@link openVideo}: how to read and decode the video, and how many decoded frames the reader may keep. */
-export interface VideoReaderOptions extends DecodeOptions {
+export interface VideoReaderOptions extends Omit<DecodeOptions, 'partialIndex'> {
   /**
    * Decoded frames (native pictures, before their conversion to RGB) that the reader keeps at once: the one being
    * converted, and those the decoder has made ahead of the last frame asked for, ready for a request that goes on
@@ -415,8 +428,10 @@ export interface VideoReaderOptions extends DecodeOptions {
   maxDecodedFrames?: number | undefined;
 }
 
+// A reader may be asked for any frame: a range's index cannot serve it.
+const { partialIndex: _partialIndex, ...READER_DECODE_RULES } = DECODE_RULES;
 const READER_RULES = {
-  ...DECODE_RULES,
+  ...READER_DECODE_RULES,
   maxDecodedFrames: rules.integer(1, 2),
 } satisfies RuleTable<VideoReaderOptions>;
 

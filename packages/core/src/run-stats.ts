@@ -1,3 +1,5 @@
+import type { PtsIndexStrategy } from '@framepipe/pts-indexer';
+
 /**
  * The frames of a selection that a run did not deliver, by reason; every frame selected and not delivered (nor
  * kept from an earlier run with `resume`) is counted under one reason. All 0 for a run that delivered everything.
@@ -47,10 +49,10 @@ export function describeFramesMissing(missing: FramesMissing): string | null {
 /** What a run reports about itself; all figures are live while the run goes and final once it has ended. */
 export interface RunStatsSnapshot {
   /**
-   * How frame numbers were found: `stream` (one pass from frame 0), `container` (an MP4/MOV's sample tables) or
-   * `scan` (a demux pass first).
+   * How frame numbers were found: `stream` (one pass from frame 0), `container` (an MP4/MOV's sample tables),
+   * `scan` (a demux pass first) or `partial` (a range's own, given as the `partialIndex` option).
    */
-  strategy: 'scan' | 'stream' | 'container' | null;
+  strategy: PtsIndexStrategy | null;
   /** How frames were decoded: from a seek to the keyframe before `start`, or from the start of the stream. */
   decodePath: 'seek' | 'from-start' | null;
   /**

@@ -98,7 +98,7 @@ export interface VideoReader extends AsyncDisposable {
 export async function openVideo(source: ByteSourceInput, options?: VideoReaderOptions): Promise<VideoReader> {
   const settings = checkReaderOptions(options);
   const budget = new FrameBudget(settings.maxDecodedFrames);
-  const run = new FrameRun(source, checkStageOptions({ ...decodeOptionsOf(settings), budget }), budget, true);
+  const run = new FrameRun(source, checkStageOptions({ ...decodeOptionsOf({ ...settings, partialIndex: undefined }), budget }), budget, true);
   try {
     // Every frame, so that the index is complete: the container's, or a scan of every packet.
     const video = await run.open(Selection.from({}), true);

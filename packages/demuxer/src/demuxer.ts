@@ -11,6 +11,7 @@ import {
   AVSEEK_CUR,
   AVSEEK_END,
   AVSEEK_FLAG_BACKWARD,
+  AVSEEK_FLAG_BYTE,
   AVSEEK_SET,
   AVSEEK_SIZE,
   AV_CODEC_ID_NONE,
@@ -98,6 +99,20 @@ const KNOWN_OPTIONS = ['highWaterMark', 'ioBufferSize', 'stream'] as const;
 const SHORT_SEEK = 32 * 1024;
 // A seek to a time before every packet: FFmpeg's MP4 reader then goes to the first sample, others to the first packet.
 const REWIND = -(1n << 62n);
+/**
+ * Containers whose packets' byte positions are where reading can start and end cleanly: MPEG-TS, whose 188-byte
+ * packets each say what they carry. Matroska's blocks sit inside clusters that a reader must enter from their start
+ * (its timestamp seek finds the cluster in its cues), and a file that ends inside a cluster makes FFmpeg warn.
+ */
+const BYTE_SEEK_FORMATS = new Set(['mpegts']);
+
+/**
+ * True when the container (a {@link DemuxerInfo.formatName}) can be read from a packet's byte position, as
+ * {@link Demuxer.seekKeyframe} does with `pos`, and ended there cleanly with {@link Demuxer.endAt}.
+ */
+export function readsAtPacketPositions(formatName: string): boolean {
+  return BYTE_SEEK_FORMATS.has(formatName);
+}
 // FFmpeg ORs this into `whence` when it wants a seek even if costly; it does not change the target.
 const AVSEEK_FORCE = 0x20000;
 
@@ -230,11 +245,34 @@ export class Demuxer extends Readable {
    * MP4 and Matroska look it up in their index by presentation time, MPEG-TS binary-searches by decode time and
    * would land after the keyframe (mid-GOP) when given its pts. So this seeks by `pts`, checks that the first
    * packet is a keyframe at or before `pts`, and otherwise seeks again by `dts`, which lands at or before it.
+   *
+   * With `pos`, the byte where the keyframe's packet starts (as a scan's packets gave it), an MPEG-TS stream is
+   * read from that byte instead: its timestamp seek is a binary search that reads the file at a dozen places. The
+   * first packet must then be that keyframe; otherwise the seek goes by time after all.
    */
-  async seekKeyframe(pts: bigint, dts: bigint): Promise<void> {
+  async seekKeyframe(pts: bigint, dts: bigint, pos?: number): Promise<void> {
     await this.open();
     if (this.#reading) throw new Error('Demuxer.seekKeyframe() must be called before reading starts; use jump()');
+    if (pos !== undefined && BYTE_SEEK_FORMATS.has(this.info.formatName) && (await this.#seekByte(pts, pos))) return;
     await this.#seekKeyframeNow(pts, dts);
+  }
+
+  /** Reads on from byte `pos`; true when the first packet there is the keyframe shown at `pts` (then held for output). */
+  async #seekByte(pts: bigint, pos: number): Promise<boolean> {
+    this.#throwIfStopping();
+    this.#held?.free();
+    this.#held = null;
+    this.#sinceSeek = 0;
+    this.#seeked = true;
+    const ret = await this.#inFlight.track(this.#format!.seekFrame(this.info.streamIndex, BigInt(pos), AVSEEK_FLAG_BYTE));
+    if (ret < 0) return false;
+    const first = await this.#inFlight.track(this.#readVideoPacket());
+    if (first && first.isKeyframe && first.pts === pts) {
+      this.#held = first;
+      return true;
+    }
+    first?.free();
+    return false;
   }
 
   /**

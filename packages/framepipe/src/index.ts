@@ -63,7 +63,7 @@ export type {
 export { openFrameStages, runFrameSink } from '@framepipe/core';
 export type { FrameOutput, FrameSinkRun, FrameStages, FrameStagesOptions } from '@framepipe/core';
 export { Selection, decodeBytes, planByteRanges, planDecode } from '@framepipe/pts-indexer';
-export type { DecodePart, DecodePlan, KeyframePosition, PlannedBytes, PlanStreamInfo, SelectionOptions, StreamTiming, TimeWindow } from '@framepipe/pts-indexer';
+export type { DecodePart, DecodePlan, KeyframePosition, PartialIndex, PlannedBytes, PlanStreamInfo, SelectionOptions, StreamTiming, TimeWindow } from '@framepipe/pts-indexer';
 
 // The stages one by one.
 export { ByteStream, FileSource, HttpSource, RETRY_CHANNEL, ReadCache, isByteSource, openByteSource } from '@framepipe/http-source';

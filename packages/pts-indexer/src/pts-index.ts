@@ -4,9 +4,13 @@ import type { Demuxer, DemuxerInfo } from '@framepipe/demuxer';
 import type { ByteSource } from './mp4-boxes.ts';
 import { SAMPLE_KEYFRAME, readMp4SampleTable } from './mp4-sample-table.ts';
 import type { Mp4SampleTable } from './mp4-sample-table.ts';
+import type { PartialIndex } from './partial-index.ts';
 
-/** How a {@link PtsIndex} was built. Every strategy yields the same numbers. */
-export type PtsIndexStrategy = 'scan' | 'stream' | 'container';
+/**
+ * How a {@link PtsIndex} was built. Every strategy yields the same numbers. `partial`: the frames of a range of GOPs,
+ * from a {@link PartialIndex} that a complete index made (see {@link PtsIndex.fromPartial}).
+ */
+export type PtsIndexStrategy = 'scan' | 'stream' | 'container' | 'partial';
 
 /**
  * What {@link PtsIndex.fromContainer} needs to know of the stream the demuxer picked: its {@link DemuxerInfo}, or
@@ -57,10 +61,19 @@ export class PtsIndex {
   /** True when the codec reorders frames (from the demuxer's stream info). */
   readonly hasBFrames: boolean;
   #sorted: bigint[] = [];
+  /** The frame number of the first pts in the map: 0, but for a {@link PtsIndex.fromPartial} map of a range. */
+  #base = 0;
+  /** What a {@link PtsIndex.fromPartial} map was made from. */
+  #partial: PartialIndex | undefined;
   /** Keyframe packets in decode order: where decoding can start. */
   #keyframes: Array<{ pts: bigint; dts: bigint }> = [];
   /** The pts of {@link PtsIndex.#keyframes}, to tell a keyframe by its number. */
   #keyframePts = new Set<bigint>();
+  /**
+   * For each of {@link #keyframes}: where its packet starts in the file (-1 unknown), and whether a packet shown
+   * before it follows it in decode order (an open GOP's leading pictures).
+   */
+  #keyframeBytes: Array<{ pos: number; followedByEarlier: boolean }> = [];
   /** True while the keyframes' pts, in decode order, never go down: then {@link PtsIndex.keyframeFor} can bisect. */
   #keyframesInOrder = true;
   #sawPtsNotDts = false;
@@ -129,11 +142,90 @@ export class PtsIndex {
   static fromSampleTable(table: Mp4SampleTable, hasBFrames: boolean): PtsIndex {
     const index = new PtsIndex('container', hasBFrames);
     for (let i = 0; i < table.count; i++) {
-      index.#record(table.pts[i]!, table.dts[i]!, (table.flags[i]! & SAMPLE_KEYFRAME) !== 0);
+      index.#record(table.pts[i]!, table.dts[i]!, (table.flags[i]! & SAMPLE_KEYFRAME) !== 0, table.offsets[i]!);
     }
     index.#sampleTable = table;
     index.markComplete();
     return index;
+  }
+
+  /**
+   * The map of a range of frames that {@link PtsIndex.partial} described: it numbers the frames of the range (and
+   * no others) as the complete map does, and knows one keyframe, the range's first frame, where decoding starts.
+   * For a run of frames within the range that starts at that keyframe without reading the file before it.
+   * @example
+   * const index = PtsIndex.fromPartial(shard.partialIndex, info.hasBFrames);
+   * index.keyframeFor(index.partialRange!.first); // the keyframe to seek to, with its byte position in keyframePosition()
+   */
+  static fromPartial(partial: PartialIndex, hasBFrames: boolean): PtsIndex {
+    const index = new PtsIndex('partial', hasBFrames);
+    index.#base = partial.first;
+    index.#partial = partial;
+    for (const [from, step, count] of partial.pts) {
+      for (let i = 0; i < count; i++) index.#sorted.push(BigInt(from + step * i));
+    }
+    const { pts, dts, pos } = partial.keyframe;
+    index.#keyframes.push({ pts: BigInt(pts), dts: dts === null ? AV_NOPTS_VALUE : BigInt(dts) });
+    index.#keyframeBytes.push({ pos, followedByEarlier: false });
+    index.#keyframePts.add(BigInt(pts));
+    // A range is planned only where seeking is trusted: decoding never has to start at the first packet.
+    index.#sawPtsNotDts = true;
+    return index;
+  }
+
+  /**
+   * Describes frames `first..last` of a complete map for {@link PtsIndex.fromPartial}: their pts and the keyframe
+   * frame `first` is, with its byte position. Null when that description would not number them as this map does,
+   * or cannot start there: `first` is not a keyframe whose position the demuxer gave, a pts is shared across an end
+   * of the range (it numbers as its last repeat), keyframes that go back in time, or a timestamp past 2^53.
+   * @example
+   * const partial = index.partial(shard.first, shard.last); // JSON for a job record
+   */
+  partial(first: number, last: number): PartialIndex | null {
+    if (!this.#complete || this.#base !== 0 || !this.#keyframesInOrder || this.decodeFromStart || first > last || last >= this.size) return null;
+    const sorted = this.#sorted;
+    const keyframe = this.keyframeFor(first);
+    const pos = keyframe && this.keyframePosition(keyframe);
+    if (!keyframe || keyframe.pts !== sorted[first] || pos === undefined) return null;
+    if ((first > 0 && sorted[first - 1] === sorted[first]) || sorted[last + 1] === sorted[last]) return null;
+    const safe = (n: bigint) => n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER);
+    if (!safe(sorted[last]!) || !(keyframe.dts === AV_NOPTS_VALUE || safe(keyframe.dts))) return null;
+    const runs: Array<[number, number, number]> = [];
+    for (let n = first; n <= last; n++) {
+      const pts = Number(sorted[n]!);
+      const run = runs.at(-1);
+      if (run && run[2] === 1) {
+        run[1] = pts - run[0];
+        run[2] = 2;
+      } else if (run && pts === run[0] + run[1] * run[2]) {
+        run[2]++;
+      } else {
+        runs.push([pts, 0, 1]);
+      }
+    }
+    const dts = keyframe.dts === AV_NOPTS_VALUE ? null : Number(keyframe.dts);
+    const nextAt = last + 1 < this.size ? this.#keyframes.findIndex((k) => k.pts === sorted[last + 1]) : -1;
+    const next = this.#keyframeBytes[nextAt];
+    const end = next && next.pos > pos ? next.pos : null;
+    // Only frames shown after the next range's keyframe follow it in the file: the range's packets end there.
+    const cut = end !== null && !next!.followedByEarlier;
+    return { first, pts: runs, keyframe: { pts: Number(keyframe.pts), dts, pos }, end, cut };
+  }
+
+  /**
+   * Of a {@link PtsIndex.fromPartial} map: the frames it numbers, first and last, and the bytes its range starts and
+   * ends at (null: the end of the file); undefined for a map from the first frame.
+   */
+  get partialRange(): { readonly first: number; readonly last: number; readonly start: number; readonly end: number | null; readonly cut: boolean } | undefined {
+    const partial = this.#partial;
+    return partial && { first: this.#base, last: this.size - 1, start: partial.keyframe.pos, end: partial.end, cut: partial.cut };
+  }
+
+  /** Where the packet of a keyframe that {@link PtsIndex.keyframeFor} gave starts in the file; undefined when unknown. */
+  keyframePosition(keyframe: { pts: bigint; dts: bigint }): number | undefined {
+    const at = this.#keyframes.findIndex((k) => k.pts === keyframe.pts && k.dts === keyframe.dts);
+    const pos = this.#keyframeBytes[at]?.pos;
+    return pos === undefined || pos < 0 ? undefined : pos;
   }
 
   /** For a map built from the container: every sample's pts, dts, flags and byte range, in decode order. */
@@ -143,7 +235,7 @@ export class PtsIndex {
 
   /** Number of timestamps in the map (= frames the map can number). */
   get size(): number {
-    return this.#sorted.length;
+    return this.#base + this.#sorted.length;
   }
 
   /** True once every packet of the stream has been seen, so {@link PtsIndex.size} is the frame count. */
@@ -161,17 +253,23 @@ export class PtsIndex {
 
   /** Records one packet's timestamps. */
   addPacket(packet: Packet): void {
-    this.#record(packet.pts, packet.dts, packet.isKeyframe);
+    this.#record(packet.pts, packet.dts, packet.isKeyframe, Number(packet.pos));
   }
 
-  #record(pts: bigint, dts: bigint, keyframe: boolean): void {
+  #record(pts: bigint, dts: bigint, keyframe: boolean, pos: number): void {
     if (pts !== AV_NOPTS_VALUE && dts !== AV_NOPTS_VALUE && pts !== dts) this.#sawPtsNotDts = true;
     if (pts !== AV_NOPTS_VALUE && pts >= 0n) this.#insert(pts);
+    if (pts !== AV_NOPTS_VALUE) {
+      // A packet shown before keyframes already read (an open GOP's leading pictures): those are not where the
+      // packets of the frames before them end. Keyframes come in pts order, so they are the last few.
+      for (let i = this.#keyframes.length - 1; i >= 0 && this.#keyframes[i]!.pts > pts; i--) this.#keyframeBytes[i]!.followedByEarlier = true;
+    }
     if (keyframe && pts !== AV_NOPTS_VALUE) {
       const last = this.#keyframes.at(-1);
       if (last && pts < last.pts) this.#keyframesInOrder = false;
       this.#keyframes.push({ pts, dts });
       this.#keyframePts.add(pts);
+      this.#keyframeBytes.push({ pos, followedByEarlier: false });
     }
   }
 
@@ -183,7 +281,7 @@ export class PtsIndex {
   /** The frame number of `pts`, or undefined if no packet had that pts. */
   indexOf(pts: bigint): number | undefined {
     const after = this.#upperBound(pts);
-    return after > 0 && this.#sorted[after - 1] === pts ? after - 1 : undefined;
+    return after > 0 && this.#sorted[after - 1] === pts ? this.#base + after - 1 : undefined;
   }
 
   /**
@@ -192,7 +290,7 @@ export class PtsIndex {
    * scan saw no such keyframe: decode from the start.
    */
   keyframeFor(index: number): { pts: bigint; dts: bigint } | undefined {
-    const pts = this.#sorted[index];
+    const pts = this.#sorted[index - this.#base];
     if (pts === undefined) return undefined;
     const keyframes = this.#keyframes;
     if (!this.#keyframesInOrder) {
@@ -261,7 +359,7 @@ export class PtsIndex {
 
   /** The pts of frame `index`, or undefined past the end of the map. */
   ptsAt(index: number): bigint | undefined {
-    return this.#sorted[index];
+    return this.#sorted[index - this.#base];
   }
 
   /** Packets arrive in decode order, which is nearly sorted: insert from the end. */

@@ -323,6 +323,9 @@ export class Selection {
    */
   coveredBy(index: PtsIndex, timing: StreamTiming, margin: number): boolean {
     if (index.complete) return true;
+    // A range's own index numbers its frames exactly, and no others.
+    const range = index.partialRange;
+    if (range) return !this.byTime && (this.frames ? this.frames.every((n) => n <= range.last) : this.end !== undefined && this.end <= range.last);
     const lastTime = this.#lastTime();
     const last = this.timestamps || this.window ? (lastTime === undefined ? undefined : framesUpTo(index, timing, lastTime) - 1) : this.end;
     return last !== undefined && index.size >= last + margin;

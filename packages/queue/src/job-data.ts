@@ -2,7 +2,7 @@ import { isAbsolute } from 'node:path';
 import { ErrorCode, FramepipeError } from '@framepipe/common';
 import { sourceName } from '@framepipe/batch';
 import { FRAME_FORMAT_KEYS, SELECTION_KEYS, Selection, checkDirOptions } from '@framepipe/core';
-import type { FrameFormatOptions, SelectionOptions, StreamToDirOptions } from '@framepipe/core';
+import type { FrameFormatOptions, PartialIndex, SelectionOptions, StreamToDirOptions } from '@framepipe/core';
 import { BATCH_ID } from './names.ts';
 
 /**
@@ -71,6 +71,11 @@ export interface ShardJobData extends VideoRecord {
   readonly shard: number;
   /** The shard's own selection (see `Shard.selection`). */
   readonly selection: SelectionOptions;
+  /**
+   * Where the shard starts and how its frames are numbered, for a file without sample tables (see
+   * `Shard.partialIndex`). A record without it (an MP4's, or one an older worker planned) is run with a scan.
+   */
+  readonly partialIndex?: PartialIndex;
 }
 
 export interface VideoJobData extends VideoRecord {
@@ -112,7 +117,14 @@ export const checkJob = {
     } catch (error) {
       throw invalidJob(id, 'selection', (error as Error).message);
     }
-    return { ...videoRecord(record), options, shard: integer(record, 'shard', 0, id), selection: selection as SelectionOptions };
+    const partialIndex = record.partialIndex as PartialIndex | undefined;
+    try {
+      // Checked as the run's option, with the selection it must hold.
+      if (partialIndex !== undefined) checkDirOptions(record.out as string, { ...(selection as SelectionOptions), partialIndex, resume: true });
+    } catch (error) {
+      throw invalidJob(id, 'partialIndex', (error as Error).message);
+    }
+    return { ...videoRecord(record), options, shard: integer(record, 'shard', 0, id), selection: selection as SelectionOptions, ...(partialIndex ? { partialIndex } : {}) };
   },
   video(data: unknown, id: string | undefined): VideoJobData {
     const record = checkVideoRecord(data, id);

@@ -304,7 +304,13 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       children: shards.shards.map((shard) => ({
         name: 'shard',
         queueName: QUEUE_NAMES.shards,
-        data: { ...base, options: shardOptions, shard: shard.index, selection: shard.selection } satisfies ShardJobData,
+        data: {
+          ...base,
+          options: shardOptions,
+          shard: shard.index,
+          selection: shard.selection,
+          ...(shard.partialIndex ? { partialIndex: shard.partialIndex } : {}),
+        } satisfies ShardJobData,
         // Failed for good, a shard still lets its video end (as failed); its failure is recorded with its code.
         opts: { jobId: jobIds.shard(batch, video, shard.index), ...jobRetry(retry), ignoreDependencyOnFailure: true },
       })),
@@ -336,6 +342,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
       const frames = await destination.writeVideo(opened.input, record.name, {
         ...record.options,
         ...record.selection,
+        ...(record.partialIndex ? { partialIndex: record.partialIndex } : {}),
         ...(jobSignal ? { signal: jobSignal } : {}),
         stats,
         progress: () => {
