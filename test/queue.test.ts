@@ -219,6 +219,9 @@ describe('the work queue on Redis', () => {
       [shards, 'ftp-source', { ...good, source: 'ftp://h/x.mp4', name: 'x' }],
       [shards, 'headers-option', { ...good, options: { headers: { authorization: 'x' } } }],
       [shards, 'not-an-object', 'just text'],
+      [shards, 'partial-index-shape', { ...good, selection: { start: 0, end: 11 }, partialIndex: { first: 0 } }],
+      // Frames 0..11 numbered from a keyframe, for a selection up to frame 40: frames past 11 would have no number.
+      [shards, 'partial-index-short', { ...good, selection: { start: 0, end: 40 }, partialIndex: { first: 0, pts: [[0, 3600, 12]], keyframe: { pts: 0, dts: -3600, pos: 564 }, end: null, cut: false } }],
       [plans, 'plan-name-escapes', { ...good, name: '..', shardFrames: 10, retry: { attempts: 1, backoff: 0 } }],
       [plans, 'plan-no-retry', { ...good, shardFrames: 10 }],
       [videos, 'video-no-shards', { ...good, shards: 'many' }],
@@ -253,6 +256,11 @@ describe('the work queue on Redis', () => {
     await runWorker(quick);
     // 60 frames in GOPs of 12: shards of 24, 24 and 12 frames.
     assert.deepEqual((await statusOf(batch)).shards, { total: 3, waiting: 0, active: 0, done: 3, failed: 0 });
+    // MPEG-TS has no sample tables: each shard's record carries the frame numbers and keyframe the plan found, in a few
+    // dozen bytes, and the shards, which no longer scan the file, write the files of one run.
+    const reference = join(work, 'single-ts');
+    await streamVideoFramesToDir(files.ts, reference);
+    await assertSameFiles(join(out, sourceName(files.ts)), reference);
 
     // As if the worker had died between adding the flow and counting its shards, and the plan ran again.
     const connection = new Redis(redis.url, { maxRetriesPerRequest: null });
@@ -266,6 +274,10 @@ describe('the work queue on Redis', () => {
       assert.equal(await (await plans.getJob(`${batch}-again`))!.getState(), 'completed');
       const shardJobs = await shards.getJobs(['completed', 'wait', 'active', 'failed']);
       assert.equal(shardJobs.filter((job) => job.id!.startsWith(`${batch}-`)).length, 3);
+      for (const job of shardJobs.filter((job) => job.id!.startsWith(`${batch}-`))) {
+        const partial = JSON.stringify((job.data as { partialIndex?: unknown }).partialIndex);
+        assert.ok(partial && partial.length < 160, `${job.id}: ${partial}`);
+      }
       assert.deepEqual((await statusOf(batch)).shards, { total: 3, waiting: 0, active: 0, done: 3, failed: 0 });
     } finally {
       await plans.close();

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { planShards } from '@framepipe/batch';
 import type { ShardPlan } from '@framepipe/batch';
 import { ErrorCode } from '@framepipe/common';
-import { Selection, streamVideoFramesToDir } from '@framepipe/core';
+import { RunStats, Selection, streamVideoFramesToDir } from '@framepipe/core';
 import type { SelectionOptions } from '@framepipe/core';
 import { H264_MKV, SAMPLE_MP4, makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
@@ -102,16 +102,38 @@ describe('planShards', () => {
     assert.deepEqual(whole.shards[0]!.selection, {});
   });
 
-  test('the shards, run one after the other into one directory, write the files of one run of the whole selection', async () => {
-    const options = { start: 7, step: 3 };
-    const plan = await planShards(files.mkv, { ...options, shardFrames: 10 });
-    const sharded = join(work, 'sharded');
-    for (const shard of plan.shards) await streamVideoFramesToDir(files.mkv, sharded, { ...options, ...shard.selection, resume: true });
-    const single = join(work, 'single');
-    await streamVideoFramesToDir(files.mkv, single, options);
-    const names = (await readdir(sharded)).sort();
-    assert.deepEqual(names, (await readdir(single)).sort());
-    assert.deepEqual(await readCodes(names.map((name) => join(sharded, name))), await readCodes(names.map((name) => join(single, name))));
+  for (const options of [{ start: 7, step: 3 }, { frames: [3, 24, 25, 26, 60, 61, 110, 149] }] satisfies SelectionOptions[]) {
+    test(`the shards of ${JSON.stringify(options)}, run one after the other into one directory with their partial indexes, write the files of one run`, async () => {
+      const plan = await planShards(files.mkv, { ...options, shardFrames: 2 });
+      assert.ok(plan.shards.length > 2);
+      const sharded = join(work, `sharded-${plan.selected}`);
+      for (const shard of plan.shards) {
+        // Matroska has no sample tables: each shard starts at its keyframe with the plan's numbers, scanning nothing.
+        assert.ok(shard.partialIndex, `shard ${shard.index} has a partial index`);
+        assert.equal(shard.partialIndex.first, shard.first);
+        const stats = new RunStats();
+        await streamVideoFramesToDir(files.mkv, sharded, { ...options, ...shard.selection, partialIndex: shard.partialIndex, resume: true, stats });
+        assert.equal(stats.strategy, 'partial');
+        assert.equal(stats.packetsScanned, 0);
+      }
+      const single = join(work, `single-${plan.selected}`);
+      await streamVideoFramesToDir(files.mkv, single, options);
+      const names = (await readdir(sharded)).sort();
+      assert.deepEqual(names, (await readdir(single)).sort());
+      assert.deepEqual(await readCodes(names.map((name) => join(sharded, name))), await readCodes(names.map((name) => join(single, name))));
+    });
+  }
+
+  test('an MP4 (sample tables), a lone shard and keyframes get no partial index; a selection outside one is refused', async () => {
+    assert.ok((await planShards(files.mp4, { shardFrames: 40 })).shards.every((shard) => shard.partialIndex === undefined));
+    assert.equal((await planShards(files.mkv)).shards[0]!.partialIndex, undefined);
+    const keyframes = await planShards(files.mkv, { keyframesOnly: true, shardFrames: 2 });
+    assert.ok(keyframes.shards.length > 1 && keyframes.shards.every((shard) => shard.partialIndex === undefined));
+    const { partialIndex, last } = (await planShards(files.mkv, { shardFrames: 40 })).shards[1]!;
+    await assert.rejects(streamVideoFramesToDir(files.mkv, join(work, 'outside'), { start: 10, end: last, partialIndex }), {
+      code: ErrorCode.INVALID_OPTION,
+      message: `partialIndex numbers frames 50..${last}, and the selection asks for frames 10..${last}: run each shard with its own selection`,
+    });
   });
 
   test('bad options fail before any I/O, naming the option', async () => {

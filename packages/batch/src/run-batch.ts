@@ -20,9 +20,10 @@ const UNEXPECTED = 'ERR_FRAMEPIPE_UNEXPECTED';
 /**
  * Options of {@link runBatch}: where, how many at once, and every option of `streamVideoFramesToDir` but those the
  * batch sets for each video: `resume` always (a batch run again does only what is missing), hence never `overwrite`;
- * `progress` and `stats`, which count one video (see `onProgress` and the summary).
+ * `progress` and `stats`, which count one video (see `onProgress` and the summary); and `partialIndex`, which
+ * describes a range of one video (a shard's).
  */
-export interface BatchOptions extends Omit<StreamToDirOptions, 'resume' | 'overwrite' | 'progress' | 'stats'> {
+export interface BatchOptions extends Omit<StreamToDirOptions, 'resume' | 'overwrite' | 'progress' | 'stats' | 'partialIndex'> {
   /**
    * Where the videos go, each into `<out>/<name>/` (see `sourceName`): a directory (created if missing),
    * `s3://bucket/prefix` (S3-compatible object storage, with the endpoint and credentials of the standard AWS
@@ -118,7 +119,7 @@ const BATCH_RULES = {
 } satisfies RuleTable<Pick<BatchOptions, 'out' | 'concurrency' | 'onProgress' | 'api'>>;
 
 /** The options of `streamVideoFramesToDir` that {@link BatchOptions} leaves out. */
-const PER_VIDEO: readonly string[] = ['resume', 'overwrite', 'progress', 'stats'] satisfies Array<keyof StreamToDirOptions>;
+const PER_VIDEO: readonly string[] = ['resume', 'overwrite', 'progress', 'stats', 'partialIndex'] satisfies Array<keyof StreamToDirOptions>;
 
 /** The options that say how a video's bytes are fetched: a Supervisely video's source takes them, not the run. */
 const TRANSPORT = ['headers', 'timeout', 'retries', 'cacheMemory', 'cacheDisk'] as const satisfies ReadonlyArray<keyof SourceOptions & keyof SuperviselyVideoSourceOptions>;

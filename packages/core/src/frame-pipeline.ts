@@ -1,4 +1,4 @@
-import { AbortError, ErrorCode, FrameBudget, FramepipeError, invalidOption, throwIfAborted } from '@framepipe/common';
+import { AbortError, ErrorCode, FrameBudget, FramepipeError, InvalidOptionError, throwIfAborted } from '@framepipe/common';
 import { Demuxer } from '@framepipe/demuxer';
 import type { DemuxerInfo } from '@framepipe/demuxer';
 import { PtsIndex, PtsIndexer, SCAN_MARGIN, planByteRanges } from '@framepipe/pts-indexer';
@@ -90,7 +90,14 @@ export class FrameRun {
     if (partialIndex) {
       // A range's own index, from the plan that read the whole file: nothing to read before its keyframe.
       const index = PtsIndex.fromPartial(partialIndex, info.hasBFrames);
-      checkWithin(selection, index.partialRange!);
+      const range = index.partialRange!;
+      if (!selection.liesWithin(range.first, range.last)) {
+        const asked = selection.frames ? `frames ${selection.frames.join(', ')}` : selection.byTime || selection.end === undefined ? 'frames not known by number' : `frames ${selection.start}..${selection.end}`;
+        throw new InvalidOptionError(
+          'partialIndex',
+          `partialIndex numbers frames ${range.first}..${range.last}, and the selection asks for ${asked.length > 80 ? `${asked.slice(0, 77)}...` : asked}: run each shard with its own selection`,
+        );
+      }
       attachProbe(stats, () => ({ strategy: 'partial' }));
       return { info, index, demuxer: first, before: [], cut: null, tables: null };
     }
@@ -253,17 +260,6 @@ export class FrameRun {
     stream.on('error', () => {});
     this.#streams.push(stream);
     return stream;
-  }
-}
-
-/** A selection run with a partial index must lie within its range: a frame outside has no number there. */
-function checkWithin(selection: Selection, range: { readonly first: number; readonly last: number }): void {
-  const frames = selection.frames;
-  const within = frames
-    ? frames.every((n) => n >= range.first && n <= range.last)
-    : !selection.byTime && selection.start >= range.first && selection.end !== undefined && selection.end <= range.last;
-  if (!within) {
-    throw invalidOption('partialIndex', `a selection of frame numbers within its frames ${range.first}..${range.last}`, selection.frames ?? { start: selection.start, end: selection.end });
   }
 }
 

@@ -15,7 +15,7 @@ export { ProgressBar } from './progress-bar.ts';
 export type { ProgressBarOptions, ProgressStream } from './progress-bar.ts';
 export type { FramesMissing, RunStatsSnapshot } from './run-stats.ts';
 export { ErrorCode, FramepipeError, InvalidOptionError, ResumeMismatchError, AbortError, FrameBudget, BufferPool } from '@framepipe/common';
-export { SELECTION_KEYS, Selection, planDecode } from '@framepipe/pts-indexer';
+export { SELECTION_KEYS, Selection, framesOfPartialIndex, planDecode } from '@framepipe/pts-indexer';
 export type { DecodePart, DecodePlan, KeyframePosition, PartialIndex, SelectionOptions, TimeWindow } from '@framepipe/pts-indexer';
 export type { RawVideoFormat, RawVideoInfo, RgbFrame } from '@framepipe/rgb';
 export { PIXEL_FORMATS, SCALE_FILTERS, FITS } from '@framepipe/rgb';

@@ -62,7 +62,7 @@ export type {
 // Pipelines of your own: the default path's stages, planned and wired, ending where your Writable starts.
 export { openFrameStages, runFrameSink } from '@framepipe/core';
 export type { FrameOutput, FrameSinkRun, FrameStages, FrameStagesOptions } from '@framepipe/core';
-export { Selection, decodeBytes, planByteRanges, planDecode } from '@framepipe/pts-indexer';
+export { Selection, decodeBytes, framesOfPartialIndex, planByteRanges, planDecode } from '@framepipe/pts-indexer';
 export type { DecodePart, DecodePlan, KeyframePosition, PartialIndex, PlannedBytes, PlanStreamInfo, SelectionOptions, StreamTiming, TimeWindow } from '@framepipe/pts-indexer';
 
 // The stages one by one.

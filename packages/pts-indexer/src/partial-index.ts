@@ -29,6 +29,13 @@ export interface PartialIndex {
   readonly cut: boolean;
 }
 
+/** The frame numbers a {@link PartialIndex} numbers, first and last. */
+export function framesOfPartialIndex(partial: PartialIndex): { readonly first: number; readonly last: number } {
+  let last = partial.first - 1;
+  for (const run of partial.pts) last += run[2];
+  return { first: partial.first, last };
+}
+
 /** The most runs a {@link PartialIndex} may hold: a frame each for a shard of 10,000 frames. */
 const MAX_RUNS = 10_000;
 

@@ -325,10 +325,19 @@ export class Selection {
     if (index.complete) return true;
     // A range's own index numbers its frames exactly, and no others.
     const range = index.partialRange;
-    if (range) return !this.byTime && (this.frames ? this.frames.every((n) => n <= range.last) : this.end !== undefined && this.end <= range.last);
+    if (range) return this.liesWithin(range.first, range.last);
     const lastTime = this.#lastTime();
     const last = this.timestamps || this.window ? (lastTime === undefined ? undefined : framesUpTo(index, timing, lastTime) - 1) : this.end;
     return last !== undefined && index.size >= last + margin;
+  }
+
+  /**
+   * True when every frame the selection may select is one of frames `first..last`, known by number before the video
+   * is read (no times, no keyframes of a range): what a run with a `PartialIndex` of that range can number.
+   */
+  liesWithin(first: number, last: number): boolean {
+    if (this.frames) return this.frames.every((n) => n >= first && n <= last);
+    return !this.byTime && this.start >= first && this.end !== undefined && this.end <= last;
   }
 
   /** The latest time the selection names, undefined when it runs to the end (or names no time). */

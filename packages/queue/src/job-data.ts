@@ -1,7 +1,7 @@
 import { isAbsolute } from 'node:path';
 import { ErrorCode, FramepipeError } from '@framepipe/common';
 import { sourceName } from '@framepipe/batch';
-import { FRAME_FORMAT_KEYS, SELECTION_KEYS, Selection, checkDirOptions } from '@framepipe/core';
+import { FRAME_FORMAT_KEYS, SELECTION_KEYS, Selection, checkDirOptions, framesOfPartialIndex } from '@framepipe/core';
 import type { FrameFormatOptions, PartialIndex, SelectionOptions, StreamToDirOptions } from '@framepipe/core';
 import { BATCH_ID } from './names.ts';
 
@@ -121,6 +121,10 @@ export const checkJob = {
     try {
       // Checked as the run's option, with the selection it must hold.
       if (partialIndex !== undefined) checkDirOptions(record.out as string, { ...(selection as SelectionOptions), partialIndex, resume: true });
+      const frames = partialIndex && framesOfPartialIndex(partialIndex);
+      if (frames && !Selection.from(selection as SelectionOptions).liesWithin(frames.first, frames.last)) {
+        throw new Error(`it numbers frames ${frames.first}..${frames.last}, and the selection goes outside them`);
+      }
     } catch (error) {
       throw invalidJob(id, 'partialIndex', (error as Error).message);
     }
