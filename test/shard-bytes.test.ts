@@ -6,7 +6,7 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile, readdir, stat } from 'node:fs/promises';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { planShards } from '@framepipe/batch';
 import type { Shard } from '@framepipe/batch';
@@ -97,6 +97,13 @@ for (const name of Object.keys(FILES)) {
       await streamVideoFramesToDir(url, join(out, 'partial'), { ...OUTPUT, ...older.selection, partialIndex, resume: true });
       await assertSameFiles(join(out, 'scanned'), join(out, 'partial'));
       assert.equal((await readdir(join(out, 'partial'))).length, 75);
+      // Resumed after a crash that left three files missing (a list of frames, GOPs apart), it writes exactly those.
+      const lost = ['frame_000151.png', 'frame_000190.png', 'frame_000224.png'];
+      for (const file of lost) await rm(join(out, 'partial', file));
+      const written: string[] = [];
+      await streamVideoFramesToDir(url, join(out, 'partial'), { ...OUTPUT, ...older.selection, partialIndex, resume: true, progress: () => written.push('') });
+      assert.equal(written.length, lost.length);
+      await assertSameFiles(join(out, 'scanned'), join(out, 'partial'));
     });
   });
 }
