@@ -7,10 +7,10 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { planShards } from '@framepipe/batch';
+import { planShards, runBatch } from '@framepipe/batch';
 import type { ShardPlan } from '@framepipe/batch';
 import { ErrorCode } from '@framepipe/common';
-import { RunStats, Selection, streamVideoFramesToDir } from '@framepipe/core';
+import { RunStats, Selection, openVideo, streamVideoFramesToDir } from '@framepipe/core';
 import type { SelectionOptions } from '@framepipe/core';
 import { H264_MKV, SAMPLE_MP4, makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
@@ -134,6 +134,9 @@ describe('planShards', () => {
       code: ErrorCode.INVALID_OPTION,
       message: `partialIndex numbers frames 50..${last}, and the selection asks for frames 10..${last}: run each shard with its own selection`,
     });
+    // A reader may be asked for any frame, and a batch runs whole videos: neither takes one range's index.
+    await assert.rejects(openVideo(files.mkv, { partialIndex } as never), { code: ErrorCode.INVALID_OPTION, message: /partialIndex/ });
+    await assert.rejects(runBatch([files.mkv], { out: join(work, 'batch'), partialIndex } as never), { code: ErrorCode.INVALID_OPTION, message: /partialIndex/ });
   });
 
   test('bad options fail before any I/O, naming the option', async () => {
