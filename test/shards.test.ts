@@ -12,7 +12,7 @@ import type { ShardPlan } from '@framepipe/batch';
 import { ErrorCode } from '@framepipe/common';
 import { RunStats, Selection, openVideo, streamVideoFramesToDir } from '@framepipe/core';
 import type { SelectionOptions } from '@framepipe/core';
-import { H264_MKV, SAMPLE_MP4, makeFixture } from './support/fixtures.ts';
+import { H264_MKV, HEVC_MP4, SAMPLE_MP4, makeFixture } from './support/fixtures.ts';
 import type { FixtureSpec } from './support/fixtures.ts';
 import { runTool } from './support/ffmpeg-reference.ts';
 import { readCodes, removeDir, tempDir } from './support/pipeline-helpers.ts';
@@ -123,6 +123,26 @@ describe('planShards', () => {
       assert.deepEqual(await readCodes(names.map((name) => join(sharded, name))), await readCodes(names.map((name) => join(single, name))));
     });
   }
+
+  test('HEVC with B-frames in MPEG-TS: every shard, from its keyframe by byte with its partial index, writes the files of one run', async () => {
+    const ts = await makeFixture({ ...HEVC_MP4, container: 'ts' });
+    const plan = await planShards(ts, { shardFrames: 12 });
+    assert.ok(plan.shards.length >= 4);
+    const sharded = join(work, 'hevc-sharded');
+    for (const shard of plan.shards) {
+      assert.ok(shard.partialIndex);
+      const stats = new RunStats();
+      await streamVideoFramesToDir(ts, sharded, { ...shard.selection, partialIndex: shard.partialIndex, resume: true, stats });
+      assert.equal(stats.strategy, 'partial');
+      assert.equal(stats.seeksMissed, 0);
+    }
+    const single = join(work, 'hevc-single');
+    await streamVideoFramesToDir(ts, single);
+    const names = (await readdir(sharded)).sort();
+    assert.deepEqual(names, (await readdir(single)).sort());
+    assert.equal(names.length, plan.frameCount);
+    assert.deepEqual(await readCodes(names.map((name) => join(sharded, name))), await readCodes(names.map((name) => join(single, name))));
+  });
 
   test('an MP4 (sample tables), a lone shard and keyframes get no partial index; a selection outside one is refused', async () => {
     assert.ok((await planShards(files.mp4, { shardFrames: 40 })).shards.every((shard) => shard.partialIndex === undefined));
