@@ -330,7 +330,7 @@ export class PtsIndex {
 
   /** Whether frame `index` is a keyframe: one of {@link PtsIndex.keyframeNumbers}. */
   isKeyframe(index: number): boolean {
-    const pts = this.#sorted[index];
+    const pts = this.#sorted[index - this.#base];
     return pts !== undefined && this.#keyframePts.has(pts);
   }
 

@@ -56,6 +56,7 @@ test('a range of closed GOPs: its pts as one run, its keyframe with its byte, th
   assertSameNumbers(whole, index, 4, 11);
   assert.deepEqual(index.partialRange, { first: 4, last: 11, start: 4000, end: 12000, cut: true });
   for (let n = 4; n <= 11; n++) assert.deepEqual(index.keyframeFor(n), { pts: 160n, dts: 80n });
+  assert.deepEqual([4, 5, 8, 11].map((n) => index.isKeyframe(n)), [true, false, false, false], 'it knows its own keyframe only');
   assert.equal(index.keyframePosition(index.keyframeFor(4)!), 4000);
   assert.equal(index.decodeFromStart, false);
   // The last range ends with the file.
