@@ -6,6 +6,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { rm, writeFile } from 'node:fs/promises';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Queue } from 'bullmq';
 import { sourceName } from '@framepipe/batch';
@@ -94,4 +96,42 @@ test('framepipe worker without AWS_REGION exits 1 saying to set it; a worker wit
   assert.equal(status!.done, true);
   assert.deepEqual(status!.failures, []);
   assert.ok((await s3.keys('frames', 'region/')).includes('region/batch.jsonl'));
+});
+
+test('a storage hiccup (503 SlowDown) is not this worker\'s fault: the job is retried and the worker runs the batch', async () => {
+  const video = await makeFixture(H264_MP4_FASTSTART);
+  const enqueued = await runScript(BIN, ['enqueue', '--redis', redis.url, '--out', 's3://frames/hiccup', '--attempts', '3', '--backoff', '10', video], { env: s3.env });
+  assert.equal(enqueued.code, 0, enqueued.stderr);
+  const batch = enqueued.stdout.trim();
+  // Between the worker and the storage: the first 3 requests (one listing, with the SDK's own 2 retries) are refused.
+  let refused = 0;
+  const target = new URL(s3.endpoint);
+  const proxy = createServer((req, res) => {
+    if (refused < 3) {
+      refused++;
+      req.resume();
+      res.writeHead(503, { 'content-type': 'application/xml' }).end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
+      return;
+    }
+    const forward = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+      res.writeHead(answer.statusCode ?? 502, answer.headers);
+      answer.pipe(res);
+    });
+    req.pipe(forward);
+  });
+  await new Promise<void>((listening) => proxy.listen(0, '127.0.0.1', listening));
+  try {
+    const endpoint = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+    const worker = await runScript(BIN, ['worker', '--redis', redis.url, '--exit-when-idle'], { env: { ...s3.env, AWS_ENDPOINT_URL: endpoint } });
+    assert.equal(worker.code, 0, worker.stderr);
+    assert.equal(refused, 3);
+    assert.match(worker.stderr, new RegExp(`^${batch}-v0-plan: ERR_FRAMEPIPE_STORAGE_FAILED .*SlowDown`, 'm'));
+    const [status] = await queueStatus({ redis: redis.url, batch });
+    assert.equal(status!.done, true);
+    assert.deepEqual(status!.failures, []);
+    assert.ok((await s3.keys('frames', 'hiccup/')).includes('hiccup/batch.jsonl'));
+  } finally {
+    proxy.closeAllConnections();
+    await new Promise((closed) => proxy.close(closed));
+  }
 });

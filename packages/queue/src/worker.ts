@@ -113,6 +113,23 @@ function diedFailure(record: VideoRecord, reason: string, shard?: number): Queue
   };
 }
 
+/** Errors of a directory that this machine may not create or write, whoever else can. */
+const SETUP_ERRNOS = new Set(['EACCES', 'EPERM', 'EROFS', 'ENOTDIR', 'EEXIST']);
+
+/**
+ * True for a failure to make a destination ready that comes from this machine's setup rather than from the storage
+ * or the network: a directory it may not create or write, no AWS region or credentials in its environment, or
+ * credentials that the storage refuses (401, 403). A 5xx, a throttling answer, a reset connection or a timeout is not.
+ */
+function isSetupFailure(error: unknown): boolean {
+  const errno = (error as NodeJS.ErrnoException | null)?.code;
+  if (typeof errno === 'string' && SETUP_ERRNOS.has(errno)) return true;
+  if (!(error instanceof FramepipeError) || error.code !== ErrorCode.STORAGE_FAILED) return false;
+  if (error.status === 401 || error.status === 403) return true;
+  const cause = error.cause as { name?: unknown; message?: unknown } | null | undefined;
+  return cause?.name === 'CredentialsProviderError' || /region is missing|region not accepted/i.test(String(cause?.message ?? ''));
+}
+
 /** The code a failure is recorded with. */
 function codeOf(error: unknown): string {
   return error instanceof FramepipeError ? error.code : 'ERR_FRAMEPIPE_UNEXPECTED';
@@ -125,10 +142,10 @@ function codeOf(error: unknown): string {
  * out: see `lockDuration`) is run again by another, which keeps the frames already written and writes the rest.
  *
  * A failure that cannot pass (a 404, no video stream, bad data, a job record that is not framepipe's) fails its job
- * once, with its code; others are retried with exponential backoff. A destination this worker cannot make ready (a
- * mount missing or read-only here, no AWS region or credentials in its environment: `enqueue` made it ready) is the
- * worker's fault, not the job's: the job goes back to the queue with no try spent, and the worker stops, rejecting
- * with `ERR_FRAMEPIPE_STORAGE_FAILED` and the reason. A video whose shards have all ended is recorded
+ * once, with its code; others are retried with exponential backoff. A destination this worker cannot make ready
+ * because of its own setup (a directory it may not create or write, no AWS region or credentials in its environment,
+ * credentials the storage refuses: `enqueue` made it ready) is the worker's fault, not the job's: the job goes back to
+ * the queue with no try spent, and the worker stops, rejecting with `ERR_FRAMEPIPE_STORAGE_FAILED` and the reason. A video whose shards have all ended is recorded
  * as done or failed, and the last video of a batch to end writes the batch's `batch.jsonl`.
  *
  * @example
@@ -236,22 +253,20 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
     throw new WaitingError();
   };
 
-  // A destination this worker cannot make ready (no AWS region or credentials in its environment, a mount missing
-  // or read-only here) is this worker's fault, not the job's: `enqueue` made the same destination ready when the batch
-  // was added. The job goes back to the queue untouched for another worker, and this worker stops with the error
-  // rather than failing job after job and spending their tries.
+  // A destination this worker cannot make ready because of how this machine is set up (no AWS region or credentials
+  // in its environment, credentials the storage refuses, a directory it may not create or write) is this worker's
+  // fault, not the job's: `enqueue` made the same destination ready when the batch was added. The job goes back to
+  // the queue untouched for another worker, and this worker stops with the error rather than failing job after job
+  // and spending their tries. Anything else (a 503, a connection reset, a timeout) is the job's failure, retried.
   let unusable: (error: FramepipeError) => void = () => {};
   const destinationUnusable = new Promise<never>((_, reject) => (unusable = reject));
   destinationUnusable.catch(() => {});
   /** The job's destination, made ready; or the job handed back and the worker stopping, when it cannot be. */
-  const readyDestination = async (job: Job, token: string | undefined, out: string): Promise<FrameDestination> => {
+  const readyDestination = async (job: Job, token: string | undefined, out: string, failed: (error: unknown) => Promise<never>): Promise<FrameDestination> => {
     try {
       return await destinationOf(out);
     } catch (error) {
-      // An `out` that names no destination at all is the record's fault.
-      if (!token || (error instanceof FramepipeError && (error.code === ErrorCode.INVALID_OPTION || error.code === ErrorCode.ABORTED))) {
-        return fail(job, error, null);
-      }
+      if (!token || !isSetupFailure(error)) return failed(error);
       stopping = true;
       // No job more for this worker (the one handed back would come straight back to it); the running ones are
       // handed back by the stop that follows.
@@ -266,7 +281,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
 
   const plan = async (job: Job, token: string | undefined, jobSignal: AbortSignal | undefined): Promise<number> => {
     const record = await recordOf(job, checkJob.plan);
-    await readyDestination(job, token, record.out);
+    await readyDestination(job, token, record.out, (error) => fail(job, error, record));
     const { batch, video, name, out, options, retry } = record;
     const parentId = jobIds.video(batch, video);
     // A plan run again after its worker died may find its flow added already: only its count may be missing.
@@ -322,7 +337,7 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
 
   const runShard = async (job: Job, token: string | undefined, jobSignal: AbortSignal | undefined): Promise<{ frames: number }> => {
     const record = await recordOf(job, checkJob.shard);
-    const destination = await readyDestination(job, token, record.out);
+    const destination = await readyDestination(job, token, record.out, (error) => fail(job, error, record, record.shard));
     const batch = new BatchRecord(records, record.batch);
     const stats = new RunStats();
     let pending = 0;
@@ -369,7 +384,8 @@ export async function runWorker(options: WorkerOptions): Promise<WorkerSummary> 
 
   const endVideo = async (job: Job, token: string | undefined): Promise<number> => {
     const record = await recordOf(job, checkJob.video);
-    const destination = await readyDestination(job, token, record.out);
+    // Its failure is not recorded as the video's: recording it needs this destination.
+    const destination = await readyDestination(job, token, record.out, (error) => fail(job, error, null));
     const batch = new BatchRecord(records, record.batch);
     let frames = 0;
     for (const value of Object.values(await job.getChildrenValues<{ frames?: unknown }>())) {
