@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { Transform } from 'streamx';
 import { Codec, CodecContext, FFmpegError, Frame } from 'node-av/lib';
 import type { CodecParameters, Packet } from 'node-av/lib';
@@ -228,6 +229,20 @@ export class Decoder extends Transform {
   /** Packets given to the codec (each once, however many tries it took; the check of a start not counted). */
   get packetsSent(): number {
     return this.#packetsSent;
+  }
+
+  /**
+   * The threads the codec decodes on: the count FFmpeg took when it opened the codec, and before that the one it will
+   * take: `threads`, or for 0 one per core and one more (at most 16; 1 on a single core). With frame threads, each
+   * holds a packet it is decoding, so a picture comes out that many packets after its own.
+   */
+  get threadCount(): number {
+    // 0 until the codec has opened, when asked to pick.
+    const taken = this.#context?.threadCount ?? 0;
+    if (taken > 0) return taken;
+    if (this.#threads > 0) return this.#threads;
+    const cores = availableParallelism();
+    return cores > 1 ? Math.min(cores + 1, 16) : 1;
   }
 
   /**

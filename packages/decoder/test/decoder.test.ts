@@ -166,6 +166,22 @@ for (const threads of [1, 0]) {
   });
 }
 
+for (const threads of [0, 3]) {
+  test(`threadCount (threads ${threads}): before the codec opens, the count FFmpeg takes when it does`, async () => {
+    const file = await makeFixture(H264_MP4_MOOV_END);
+    await withFile(file, async (source) => {
+      const demuxer = new Demuxer(source);
+      const info = await demuxer.open();
+      const decoder = new Decoder(info.codecParameters, { timeBase: info.timeBase, threads });
+      const before = decoder.threadCount;
+      const taken: number[] = [];
+      await pipelinePromise(demuxer, decoder, frameSink((frame) => (taken.push(decoder.threadCount), frame.free())));
+      assert.ok(taken.length > 0 && taken.every((count) => count === before), `told ${before} before the open, took ${[...new Set(taken)]}`);
+      if (threads > 0) assert.equal(before, threads);
+    });
+  });
+}
+
 test('unwanted is ignored for codecs whose skipped pictures could be references: VP9 decodes every frame', async () => {
   const file = await makeFixture(VP9_WEBM);
   const { pictures, asked } = await decodePictures(file, { unwanted: () => true });
