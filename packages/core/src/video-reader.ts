@@ -139,12 +139,18 @@ interface DecodePass {
 const NEAR_FRAMES = 4;
 
 /**
- * Samples past the last one a request needs that its plan of bytes takes in (see `#planBytes`): the stages read about
- * as many before the frame comes out (the demuxer's 4 buffered packets, the decoder's reorder delay and frame threads,
- * the pictures `maxDecodedFrames` lets it decode ahead). In one request rather than one per 64 KiB read of FFmpeg's: on
- * the 1080p footage fixture frame 230 takes 5 requests instead of 9, the same bytes.
+ * Samples the stages read past the last one a request needs before its frame comes out, besides one per frame thread
+ * of the decoder (each holds a packet it is decoding): the demuxer's 4 buffered packets and the decoder's reorder
+ * delay of up to 3 (see `#planBytes`, which adds the threads and the pictures `maxDecodedFrames` lets it decode ahead).
  */
-const PLAN_AFTER_SAMPLES = 8;
+const READ_PAST_SAMPLES = 4 + 3;
+
+/**
+ * For tests, not part of the API: the decoder threads of the readers opened from now on (0, the default, lets FFmpeg
+ * pick one per core and one more), so that a test can stand for a machine with more cores than its own.
+ * @internal
+ */
+export const readerTesting = { decoderThreads: 0 };
 
 /** The frames of a pass not piped yet (it is, by the seek that starts it). */
 const NOT_PIPED: AsyncIterator<DecodedFrame> = {
@@ -444,17 +450,21 @@ class OpenVideo implements VideoReader {
 
   /**
    * Tells the source which bytes the decode of frames `from` … `n` reads, as an MP4's sample tables say: from the
-   * sample of the keyframe it starts from to the last sample shown at or before frame `n`, and the
-   * {@link PLAN_AFTER_SAMPLES} samples after it. The source's read-ahead, made for streaming, would otherwise double
-   * block after block while the demuxer reads a GOP, and end far past the frame. What the decode reads past the plan
-   * is fetched as the demuxer asks for it. Every byte fetched stays cached: a later request may come back to it.
+   * sample of the keyframe it starts from to the last sample shown at or before frame `n`, and the samples after it
+   * that the stages read before frame `n` comes out: one per frame thread of the decoder, {@link READ_PAST_SAMPLES},
+   * and `maxDecodedFrames`. In one request rather than one per 64 KiB read of FFmpeg's (there is no read-ahead past
+   * the plan): on the 1080p footage fixture, 13 frames asked for in random order take 17 requests after the open
+   * with 3 threads and 16 with 17 threads, where a margin of 8 samples took 20 and 49. The source's read-ahead, made
+   * for streaming, would otherwise double block after block while the demuxer reads a GOP, and end far past the
+   * frame. Every byte fetched stays cached: a later request may come back to it.
    */
   #planBytes(from: number, n: number): void {
     const { tables } = this.#video;
     if (!tables) return;
     const index = this.#index;
     const keyframe = index.decodeFromStart ? null : (index.keyframeFor(from) ?? null);
-    const span = decodeBytes(tables, keyframe, n, { after: PLAN_AFTER_SAMPLES });
+    const after = this.#pass!.decoder.threadCount + READ_PAST_SAMPLES + this.#run.budget.capacity;
+    const span = decodeBytes(tables, keyframe, n, { after });
     if (span) this.#run.planRanges([span], { forwardOnly: false });
   }
 
@@ -468,6 +478,7 @@ class OpenVideo implements VideoReader {
     const decoder: Decoder = run.own(
       new Decoder(info.codecParameters, {
         timeBase: info.timeBase,
+        threads: readerTesting.decoderThreads,
         budget: run.budget,
         strict: this.#settings.strict,
         frameNumber: (pts) => index.indexOf(pts),
