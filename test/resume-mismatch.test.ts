@@ -14,7 +14,7 @@ import { ErrorCode, ResumeMismatchError, RunStats, streamVideoFramesToDir } from
 import type { PixelFormat, StreamToDirOptions } from '@framepipe/core';
 import { parseImageHeader, readImageHeader } from '@framepipe/sink';
 import type { ImageExtension } from '@framepipe/sink';
-import { H264_MP4_MOOV_END, H264_ROTATED_MP4, makeFixture } from './support/fixtures.ts';
+import { H264_MP4_MOOV_END, H264_ROTATED_MP4, H264_TS, makeFixture } from './support/fixtures.ts';
 import { removeDir, tempDir } from './support/pipeline-helpers.ts';
 import { BIN, runScript } from './support/run-script.ts';
 import { rejectsWith } from './support/sources.ts';
@@ -162,14 +162,55 @@ describe('resume with other options', () => {
     assert.deepEqual([error.found, error.expected], ['240×320 RGB 8-bit', '320×240 RGB 8-bit']);
   });
 
-  test('a kept file that is no image of the format: refused, saying so', async () => {
+  test('a kept file that holds no image (cut short, empty): refused, saying to remove it and run again', async () => {
     const out = join(work, 'garbage');
     await streamVideoFramesToDir(clip, out, { end: END });
-    await writeFile(join(out, 'frame_000003.png'), 'not a PNG at all');
+    const file = join(out, 'frame_000003.png');
+    // What a power loss leaves: a name whose bytes never reached the disk.
+    await writeFile(file, '');
     const kept = await snapshot(out);
     const error = await rejectsWith(streamVideoFramesToDir(clip, out, { end: END, resume: true }), ErrorCode.RESUME_MISMATCH);
-    assert.equal(error.message, `${join(out, 'frame_000003.png')} holds no PNG image the sink can read, but this run makes 320×240 RGB 8-bit (1 of the ${KEPT} files to keep differs): ${ADVICE}`);
+    assert.equal(error.message, `${file} holds no PNG image the sink can read, but this run makes 320×240 RGB 8-bit (1 of the ${KEPT} files to keep differs): remove ${file} (it holds no image) and run again with resume`);
+    assert.deepEqual((error as ResumeMismatchError).options, []);
     await assertUntouched(out, kept);
+    const cli = await runScript(BIN, ['frames', clip, '-o', out, '--end', String(END), '--resume']);
+    assert.equal(cli.code, 2, cli.stderr);
+    assert.equal(cli.stderr, `ERR_FRAMEPIPE_RESUME_MISMATCH ${file} holds no PNG image the sink can read, but this run makes 320×240 RGB 8-bit (1 of the ${KEPT} files to keep differs): remove ${file} (it holds no image) and run again with --resume\n`);
+    const batch = await runBatch([clip], { out: join(work, 'garbage-batch'), end: END });
+    assert.equal(batch.done, 1);
+    const batchFile = join(work, 'garbage-batch', 'clip', 'frame_000003.png');
+    await writeFile(batchFile, '');
+    const again = await runBatch([clip], { out: join(work, 'garbage-batch'), end: END });
+    assert.equal((again.videos[0]!.error as Error).message, `${batchFile} holds no PNG image the sink can read, but this run makes 320×240 RGB 8-bit (1 of the ${KEPT} files to keep differs): remove ${batchFile} (it holds no image) and run the batch again`);
+    // The advice works: without the file, the run writes it again.
+    await rm(file);
+    const stats = new RunStats();
+    await streamVideoFramesToDir(clip, out, { end: END, resume: true, stats });
+    assert.deepEqual([stats.framesReused, stats.framesDelivered], [KEPT - 1, 1]);
+    assert.deepEqual(await held(file), { width: 320, height: 240, channels: 3, depth: 'uchar' });
+  });
+
+  test('a video whose picture changes size mid-stream (TS files joined end to end) resumes: files of each size are kept', async () => {
+    const small = await readFile(await makeFixture({ ...H264_TS, frames: 24 }));
+    const large = await readFile(await makeFixture({ ...H264_TS, frames: 24, width: 640, height: 360 }));
+    const joined = join(work, 'in', 'res-change.ts');
+    await writeFile(joined, Buffer.concat([small, large]));
+    const out = join(work, 'res-change');
+    await streamVideoFramesToDir(joined, out);
+    const names = (await readdir(out)).filter((name) => name.endsWith('.png')).sort();
+    const sizes = new Set(await Promise.all(names.map(async (name) => { const { width, height } = await held(join(out, name)); return `${width}×${height}`; })));
+    assert.deepEqual([...sizes].sort(), ['320×240', '640×360'], 'the first run wrote both sizes');
+    await rm(join(out, names[5]!));
+    const stats = new RunStats();
+    await streamVideoFramesToDir(joined, out, { resume: true, stats });
+    assert.deepEqual([stats.framesReused, stats.framesDelivered], [names.length - 1, 1]);
+    assert.deepEqual(await held(join(out, names[5]!)), { width: 320, height: 240, channels: 3, depth: 'uchar' });
+    // Another size option still makes every file differ, and is refused.
+    const error = await rejectsWith(streamVideoFramesToDir(joined, out, { resume: true, size: { width: 160 } }), ErrorCode.RESUME_MISMATCH);
+    assert.match(error.message, new RegExp(`\\(${names.length} of the ${names.length} files to keep differ; ${SIZE_DECIDE}\\)`));
+    // And another pixel format is refused whatever the sizes.
+    const format = await rejectsWith(streamVideoFramesToDir(joined, out, { resume: true, pixelFormat: 'gray8' }), ErrorCode.RESUME_MISMATCH);
+    assert.deepEqual((format as ResumeMismatchError).options, ['pixelFormat']);
   });
 });
 

@@ -2,7 +2,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ErrorCode, FramepipeError, ResumeMismatchError } from '@framepipe/common';
 import { streamVideoFramesToDir } from '@framepipe/core';
-import { removeStaleTemporaries, temporaryName } from '@framepipe/sink';
+import { removeStaleTemporaries, temporaryName, unreadableAdvice } from '@framepipe/sink';
 import type { ByteSourceInput, RunStats, StreamToDirOptions } from '@framepipe/core';
 
 /**
@@ -102,9 +102,16 @@ export class DirDestination implements FrameDestination {
 export const BATCH_RESUME_ADVICE =
   "a batch keeps the files a video already has and writes only the missing ones; give the options of the run that wrote them, or remove that video's files (or write the batch elsewhere) to write every file again";
 
-/** A video of a batch that would keep files of other options (another size or pixel format) fails with a batch's remedies. */
+/** What a batch can do about a kept file (`path`) that holds no image: remove it, and the batch writes it again. */
+export const batchUnreadableAdvice = (path: string) => unreadableAdvice(path, 'run the batch again');
+
+/**
+ * A video of a batch that would keep files of other options (another size or pixel format), or a file that holds no
+ * image, fails with a batch's remedies.
+ */
 function batchAdvice(error: unknown): unknown {
-  return error instanceof ResumeMismatchError ? error.withAdvice(BATCH_RESUME_ADVICE) : error;
+  if (!(error instanceof ResumeMismatchError)) return error;
+  return error.withAdvice(error.options.length > 0 ? BATCH_RESUME_ADVICE : batchUnreadableAdvice(error.path!));
 }
 
 let reports = 0;

@@ -279,7 +279,7 @@ export class ResumeMismatchError extends FramepipeError {
   readonly differing: number;
   /** Files the run would keep. */
   readonly kept: number;
-  /** Of those, the files whose header was read (all of them, but for object storage: see `S3Destination`). */
+  /** Of those, the files whose header was read: up to 66 spread over them, one for object storage (see `S3Destination`). */
   readonly checked: number;
   /** The options that decide what differs, by their API names. */
   readonly options: readonly string[];

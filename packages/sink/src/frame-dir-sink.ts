@@ -214,10 +214,12 @@ export class FrameDirSink extends Writable {
    * writing it) gets a line from `frame`, with the size read from the image's header.
    *
    * With `output`, the size and pixel format of the frames this sink will write (`FrameStages.output`), it first
-   * reads the header of each of those files (a few bytes each, no pixels) and rejects with
-   * `ERR_FRAMEPIPE_RESUME_MISMATCH`, adopting none, when one holds another width, height, colour layout or bit depth
-   * than the built-in encoder makes of such a frame: a file of an earlier run with other options would otherwise
-   * stay among this run's. A sink with an `imageWriter` does not check (what the writer makes is its own).
+   * reads the header of those files (a few bytes each, no pixels), of at most 66 of them (the first, the last and 64
+   * spread evenly between), and rejects with `ERR_FRAMEPIPE_RESUME_MISMATCH`, adopting none, when one holds another
+   * colour layout or bit depth than the built-in encoder makes of such a frame, when none holds its width and height
+   * (one that does is enough: a video whose picture changes size mid-stream leaves files of each size), or when one
+   * holds no image (the advice is to remove it and run again): a file of an earlier run with other options would
+   * otherwise stay among this run's. A sink with an `imageWriter` does not check (what the writer makes is its own).
    *
    * @example
    * await sink.adopt([{ index: 0 }, { index: 1 }], { width: 640, height: 360, format: 'rgb24' });

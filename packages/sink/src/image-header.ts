@@ -159,15 +159,48 @@ const formatName = (ext: ImageExtension) => (ext === 'jpg' || ext === 'jpeg' ? '
 /**
  * Null when `header` is that of a file of `ext` that holds `expected`; else what the file holds, in words, and the
  * options that decide what differs (none for a file that is no image of that format: no option of a run makes it).
+ * With `sizeDiffers` false, a file of another width and height than `expected` passes when its channels and bit depth
+ * match (see {@link judgeKept}).
  *
  * @example
  * imageMismatch(await readImageHeader(path), 'png', imageShapeOf('png', { width: 640, height: 360 }));
  * // { found: '320×180 RGB 8-bit', options: ['size', 'maxSide', 'crop', 'fit', 'autorotate'] }
  */
-export function imageMismatch(header: ImageHeader | null, ext: ImageExtension, expected: ImageShape): { found: string; options: string[] } | null {
-  if (header === null || header.format !== (ext === 'jpg' ? 'jpeg' : ext)) return { found: `no ${formatName(ext)} image the sink can read`, options: [] };
+export function imageMismatch(header: ImageHeader | null, ext: ImageExtension, expected: ImageShape, sizeDiffers = true): { found: string; options: string[] } | null {
+  if (!isImageOf(header, ext)) return { found: `no ${formatName(ext)} image the sink can read`, options: [] };
   const options: string[] = [];
-  if (header.width !== expected.width || header.height !== expected.height) options.push(...ResumeMismatchError.SIZE_OPTIONS);
+  if (sizeDiffers && !sameSize(header, expected)) options.push(...ResumeMismatchError.SIZE_OPTIONS);
   if (header.colour !== expected.colour || header.bitDepth !== expected.bitDepth) options.push('pixelFormat');
   return options.length > 0 ? { found: describeImageShape(header), options } : null;
+}
+
+const isImageOf = (header: ImageHeader | null, ext: ImageExtension): header is ImageHeader => header !== null && header.format === (ext === 'jpg' ? 'jpeg' : ext);
+const sameSize = (header: ImageHeader, expected: ImageShape) => header.width === expected.width && header.height === expected.height;
+
+/** What {@link judgeKept} refuses: the file it names (by its place in the headers), and the mismatch. */
+export interface KeptMismatch {
+  readonly at: number;
+  readonly found: string;
+  /** The options that decide what differs; none when the file holds no image of the format. */
+  readonly options: string[];
+  /** The files refused, the one named among them. */
+  readonly differing: number;
+}
+
+/**
+ * Whether files of `ext` with these headers (those a resumed run would keep) are what a run that makes `expected`
+ * writes. Channels and bit depth must match in every file. The size refuses only when no file has `expected`'s: a run
+ * with another `size` makes every file differ, but a video whose picture changes size mid-stream (an MPEG-TS
+ * recording, files joined end to end) leaves files of each size, and the run expects the first. A file that is no
+ * image (cut short, empty) is refused too, but named only when no file differs by the options.
+ *
+ * @example
+ * judgeKept([header320x240, header640x360], 'png', imageShapeOf('png', { width: 320, height: 240 })); // null
+ */
+export function judgeKept(headers: ReadonlyArray<ImageHeader | null>, ext: ImageExtension, expected: ImageShape): KeptMismatch | null {
+  const sizeDiffers = !headers.some((header) => isImageOf(header, ext) && sameSize(header, expected));
+  const found = headers.map((header) => imageMismatch(header, ext, expected, sizeDiffers));
+  const at = [found.findIndex((mismatch) => mismatch !== null && mismatch.options.length > 0), found.findIndex((mismatch) => mismatch !== null)].find((i) => i !== -1);
+  if (at === undefined) return null;
+  return { at, ...found[at]!, differing: found.filter((mismatch) => mismatch !== null).length };
 }

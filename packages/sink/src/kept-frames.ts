@@ -1,8 +1,9 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ResumeMismatchError, assertKnownKeys, checkBoolean, checkFunction, invalidOption, naming } from '@framepipe/common';
+import type { OptionText } from '@framepipe/common';
 import type { ImageExtension } from './frame-encoder.ts';
-import { describeImageShape, imageMismatch, readImageHeader } from './image-header.ts';
+import { describeImageShape, judgeKept, readImageHeader } from './image-header.ts';
 import type { ImageHeader, ImageShape } from './image-header.ts';
 import { MANIFEST_FILE_NAME, formatManifest, keptLine, parseManifest } from './manifest.ts';
 import type { KeptManifestLine, ManifestEntry, ManifestOptions, ManifestValue } from './manifest.ts';
@@ -45,6 +46,21 @@ const HEADER_READERS = 16;
 
 /** What a resumed run that finds a file of other options can do (see `ResumeMismatchError.advice`). */
 export const RESUME_ADVICE = naming`${'resume'} keeps only the files this run would write; give the options of the run that wrote them, pass ${'overwrite'} to write every file again, or write into another directory`;
+
+/** What to do about a kept file that holds no image (a write cut short, as by a power loss): no option helps. */
+export function unreadableAdvice(path: string, again: string | OptionText = naming`run again with ${'resume'}`): OptionText {
+  const rest = typeof again === 'string' ? { words: [again], options: [] } : again;
+  return { words: [`remove ${path} (it holds no image) and ${rest.words[0]}`, ...rest.words.slice(1)], options: [...rest.options] };
+}
+
+/** Kept files whose header a resumed run reads at most: the first, the last and 64 spread evenly between them. */
+export const RESUME_CHECK_SAMPLE = 66;
+
+/** The places, among `count` kept files, of those whose header is read: all of them up to {@link RESUME_CHECK_SAMPLE}. */
+export function keptSample(count: number): number[] {
+  if (count <= RESUME_CHECK_SAMPLE) return Array.from({ length: count }, (_, i) => i);
+  return Array.from({ length: RESUME_CHECK_SAMPLE }, (_, i) => Math.round((i * (count - 1)) / (RESUME_CHECK_SAMPLE - 1)));
+}
 
 /**
  * The frame files a sink keeps, the ones it wrote and the ones it adopted from an earlier run; what the directory
@@ -143,10 +159,13 @@ export class KeptFrames {
 
   /**
    * Checks, from their headers, that the files of `frames` hold `expected` (what the sink would write of this run's
-   * frames); rejects with `ERR_FRAMEPIPE_RESUME_MISMATCH` naming the first file that does not, before any is adopted.
+   * frames); rejects with `ERR_FRAMEPIPE_RESUME_MISMATCH` naming a file that does not, before any is adopted. It
+   * reads a sample ({@link keptSample}: up to {@link RESUME_CHECK_SAMPLE} files, the first and the last among them)
+   * and judges it by {@link judgeKept}: channels and bit depth must match, the size only when no file of the sample
+   * has this run's (a video whose picture changes size mid-stream leaves files of each size).
    */
   async checkKept(frames: readonly AdoptedFrame[], expected: ImageShape): Promise<void> {
-    const files = frames.map((frame) => this.names.format(frame.index, this.ext));
+    const files = keptSample(frames.length).map((at) => this.names.format(frames[at]!.index, this.ext));
     const found: Array<ImageHeader | null> = new Array(files.length);
     let next = 0;
     // A few at a time: each costs an open, one small read and a close, which the thread pool does in parallel.
@@ -154,15 +173,17 @@ export class KeptFrames {
       for (let i = next++; i < files.length; i = next++) found[i] = await this.#header(files[i]!);
     };
     await Promise.all(Array.from({ length: Math.min(HEADER_READERS, files.length) }, reader));
-    const differ = found.map((header) => imageMismatch(header, this.ext, expected));
-    const first = differ.findIndex((mismatch) => mismatch !== null);
-    if (first === -1) return;
-    throw new ResumeMismatchError(join(this.directory, files[first]!), {
-      ...differ[first]!,
+    const mismatch = judgeKept(found, this.ext, expected);
+    if (mismatch === null) return;
+    const path = join(this.directory, files[mismatch.at]!);
+    throw new ResumeMismatchError(path, {
+      found: mismatch.found,
+      options: mismatch.options,
       expected: describeImageShape(expected),
-      differing: differ.filter((mismatch) => mismatch !== null).length,
-      kept: files.length,
-      advice: RESUME_ADVICE,
+      differing: mismatch.differing,
+      kept: frames.length,
+      checked: files.length,
+      advice: mismatch.options.length > 0 ? RESUME_ADVICE : unreadableAdvice(path),
     });
   }
 

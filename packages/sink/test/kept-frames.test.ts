@@ -213,3 +213,28 @@ test('overwrite: the frame files of every format, the manifest and stale tempora
   await kept.finish();
   assert.deepEqual(readdirSync(dir).sort(), [...others].sort(), 'no manifest: the one there was is gone with its files');
 });
+
+test('checkKept reads a bounded sample of the kept files: the first, the last and 64 spread between', async () => {
+  const dir = await emptyDir();
+  const count = 2000;
+  const png = (channels: 3 | 4) => sharp({ create: { width: 8, height: 8, channels, background: '#808080' } }).png().toBuffer();
+  const [rgb, rgba] = await Promise.all([png(3), png(4)]);
+  const name = (index: number) => `frame_${String(index).padStart(6, '0')}.png`;
+  for (let i = 0; i < count; i++) await fs.writeFile(path.join(dir, name(i)), rgb);
+  const frames = Array.from({ length: count }, (_, index) => ({ index }));
+  // Another size in every file: the sample is what the message counts.
+  const sized = await keptIn(dir).checkKept(frames, { width: 16, height: 16, colour: 'RGB', bitDepth: 8 }).then(() => null, (error: unknown) => error);
+  assert.ok(sized instanceof FramepipeError && sized.code === ErrorCode.RESUME_MISMATCH);
+  assert.match(sized.message, /^\S+frame_000000\.png holds 8×8 RGB 8-bit, but this run makes 16×16 RGB 8-bit \(66 of the 2000 files to keep checked, 66 differ;/);
+  // The last file is always among those read.
+  await fs.writeFile(path.join(dir, name(count - 1)), rgba);
+  const last = await keptIn(dir).checkKept(frames, { width: 8, height: 8, colour: 'RGB', bitDepth: 8 }).then(() => null, (error: unknown) => error);
+  assert.ok(last instanceof FramepipeError && last.code === ErrorCode.RESUME_MISMATCH);
+  assert.equal(last.path, path.join(dir, name(count - 1)));
+  // Between the sampled places (every 2000/65 ≈ 31st file), a file is not read: the sample is the bound.
+  await fs.writeFile(path.join(dir, name(count - 1)), rgb);
+  await fs.writeFile(path.join(dir, name(15)), rgba);
+  await keptIn(dir).checkKept(frames, { width: 8, height: 8, colour: 'RGB', bitDepth: 8 });
+  // Up to 66 files, every one is read.
+  await assert.rejects(keptIn(dir).checkKept(frames.slice(0, 66), { width: 8, height: 8, colour: 'RGB', bitDepth: 8 }), { path: path.join(dir, name(15)) });
+});
