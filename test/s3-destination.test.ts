@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { createServer, request as httpRequest } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { BATCH_FILE_NAME, DirDestination, S3Destination, openDestination, runBatch } from '@framepipe/batch';
 import type { BatchOptions, BatchProgress } from '@framepipe/batch';
@@ -206,6 +206,45 @@ describe('runBatch into object storage', () => {
     assert.deepEqual((await s3.puts()).slice(puts), ['mismatch/batch.jsonl']);
     const same = await runBatch([sources[0]!], { out, end: 5, size: { width: 160 } });
     assert.deepEqual([same.done, same.framesWritten, same.framesReused], [1, 0, 6]);
+  });
+
+  test('credentials that may list and put but not get (a write-only role) resume without the check: objects kept, no failure', async () => {
+    const prefix = 'write-only';
+    let refused = 0;
+    // A proxy that answers the GET of an object (not a listing, a GET of the bucket) as S3 does for a role without s3:GetObject.
+    const proxy = await startProxy((req, res) => {
+      if (req.method !== 'GET' || !new URL(req.url!, 'http://x').pathname.startsWith(`/${BUCKET}/${prefix}/`)) return false;
+      refused++;
+      res.writeHead(403, { 'content-type': 'application/xml' });
+      res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>');
+      return true;
+    });
+    const destination = new S3Destination(`s3://${BUCKET}/${prefix}`, { clientConfig: { endpoint: proxy.endpoint } });
+    try {
+      const first = await runBatch([sources[0]!], { out: destination, end: 5 });
+      assert.deepEqual([first.done, first.framesWritten], [1, 6]);
+      await s3.client.send(new DeleteObjectCommand({ Bucket: BUCKET, Key: `${prefix}/walk/frame_000003.png` }));
+      const again = await runBatch([sources[0]!], { out: destination, end: 5 });
+      assert.deepEqual([again.done, again.failed, again.framesWritten, again.framesReused], [1, 0, 1, 5], inspect(again.videos[0]?.error));
+      assert.equal(refused, 1, 'the check asked for one object and was refused');
+      assert.deepEqual(await framesShown(`${prefix}/walk/`), [0, 1, 2, 3, 4, 5]);
+    } finally {
+      await destination.close();
+      proxy.close();
+    }
+  });
+
+  test('a kept object that holds no image: the video fails, saying to remove it and run the batch again', async () => {
+    const out = `s3://${BUCKET}/empty-object`;
+    assert.equal((await runBatch([sources[0]!], { out, end: 5 })).done, 1);
+    await s3.client.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'empty-object/walk/frame_000000.png', Body: 'cut' }));
+    const again = await runBatch([sources[0]!], { out, end: 5 });
+    assert.deepEqual([again.failed, again.videos[0]!.code], [1, ErrorCode.RESUME_MISMATCH]);
+    const url = `${out}/walk/frame_000000.png`;
+    assert.equal(
+      (again.videos[0]!.error as Error).message,
+      `${url} holds no PNG image the sink can read, but this run makes 320×240 RGB 8-bit (1 of the 6 files to keep checked, 1 differs): remove ${url} (it holds no image) and run the batch again`,
+    );
   });
 
   test('an abort leaves only whole objects and no batch.jsonl; a run again puts only the missing frames', async () => {

@@ -3,9 +3,9 @@ import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import { BufferPool, FrameBudget, ResumeMismatchError, assertKnownKeys, assertOptionsObject, checkBoolean, invalidOption } from '@framepipe/common';
 import { OPTION_KEYS, checkDirOptions, openFrameStages, runFrameSink } from '@framepipe/core';
 import type { ByteSourceInput, FrameOutput, FrameStagesOptions } from '@framepipe/core';
-import { NameTemplate, describeImageShape, imageMismatch, imageShapeOf, parseFrameFileName, parseImageHeader } from '@framepipe/sink';
+import { NameTemplate, describeImageShape, imageShapeOf, judgeKept, parseFrameFileName, parseImageHeader } from '@framepipe/sink';
 import type { ImageExtension } from '@framepipe/sink';
-import { BATCH_RESUME_ADVICE } from './destination.ts';
+import { BATCH_RESUME_ADVICE, batchUnreadableAdvice } from './destination.ts';
 import type { DestinationCheckOptions, FrameDestination, VideoWriteOptions } from './destination.ts';
 import { S3FrameSink } from './s3-frame-sink.ts';
 import { S3Location, storageFailed } from './s3-location.ts';
@@ -153,8 +153,9 @@ export class S3Destination implements FrameDestination {
 
   /**
    * Reads the header of the first object a resumed video keeps (one ranged GET of its first bytes, not the pixels) and
-   * fails with `ERR_FRAMEPIPE_RESUME_MISMATCH` when it holds another size or pixel layout than this run makes. One
-   * object stands for all: a GET of each would cost a request per kept frame.
+   * fails with `ERR_FRAMEPIPE_RESUME_MISMATCH` when it holds another size or pixel layout than this run makes, or no
+   * image. One object stands for all: a GET of each would cost a request per kept frame. Credentials that may list
+   * and put but not get (a write-only role) skip the check: the objects are kept, as before there was one.
    */
   async #checkKept(
     location: S3Location,
@@ -173,19 +174,22 @@ export class S3Destination implements FrameDestination {
       );
       bytes = Buffer.from(await object.Body!.transformToByteArray());
     } catch (cause) {
+      if (isDenied(cause)) return;
       throw storageFailed(`Cannot read ${location.url(key)}`, cause);
     }
     const header = parseImageHeader(bytes);
     const expected = imageShapeOf(settings.ext, output);
-    const mismatch = imageMismatch(typeof header === 'number' ? null : header, settings.ext, expected);
+    const mismatch = judgeKept([typeof header === 'number' ? null : header], settings.ext, expected);
     if (!mismatch) return;
-    throw new ResumeMismatchError(location.url(key), {
-      ...mismatch,
+    const url = location.url(key);
+    throw new ResumeMismatchError(url, {
+      found: mismatch.found,
+      options: mismatch.options,
       expected: describeImageShape(expected),
       differing: 1,
       kept,
       checked: 1,
-      advice: BATCH_RESUME_ADVICE,
+      advice: mismatch.options.length > 0 ? BATCH_RESUME_ADVICE : batchUnreadableAdvice(url),
     });
   }
 
@@ -229,4 +233,11 @@ export class S3Destination implements FrameDestination {
     } while (token !== undefined && keys.length < limit);
     return keys;
   }
+}
+
+/** A request the storage refused for want of permission (HTTP 401 or 403, `AccessDenied`), not for a failure. */
+function isDenied(cause: unknown): boolean {
+  const error = cause as { name?: unknown; $metadata?: { httpStatusCode?: unknown } } | null;
+  const status = error?.$metadata?.httpStatusCode;
+  return error?.name === 'AccessDenied' || status === 401 || status === 403;
 }
