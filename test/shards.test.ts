@@ -5,7 +5,7 @@
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { planShards, runBatch } from '@framepipe/batch';
 import type { ShardPlan } from '@framepipe/batch';
@@ -17,6 +17,7 @@ import type { FixtureSpec } from './support/fixtures.ts';
 import { runTool } from './support/ffmpeg-reference.ts';
 import { readCodes, removeDir, tempDir } from './support/pipeline-helpers.ts';
 import { rejectsWith } from './support/sources.ts';
+import { movePesTails } from './support/ts-pes-tails.ts';
 
 /** 150 frames in GOPs of 25, read by a scan (Matroska has no sample tables). */
 const LONG_MKV: FixtureSpec = { ...H264_MKV, frames: 150, gop: 25 };
@@ -142,6 +143,24 @@ describe('planShards', () => {
     assert.deepEqual(names, (await readdir(single)).sort());
     assert.equal(names.length, plan.frameCount);
     assert.deepEqual(await readCodes(names.map((name) => join(sharded, name))), await readCodes(names.map((name) => join(single, name))));
+  });
+
+  test('MPEG-TS whose PES packets start with the tail of the picture before: each shard still ends with whole pictures', async () => {
+    // The keyframe's packet, where the next shard starts, holds the end of this shard's last picture in decode order.
+    const ts = join(work, 'tails.ts');
+    await writeFile(ts, movePesTails(await readFile(await makeFixture({ ...LONG_MKV, container: 'ts', frames: 60, gop: 12, grain: true, bitRate: 2_000_000 })), 40));
+    const plan = await planShards(ts, { shardFrames: 20 });
+    assert.ok(plan.shards.length >= 3 && plan.shards.slice(0, -1).every((shard) => shard.partialIndex?.cut), 'shards that end at the next keyframe');
+    const sharded = join(work, 'tails-sharded');
+    for (const shard of plan.shards) {
+      await streamVideoFramesToDir(ts, sharded, { ...shard.selection, partialIndex: shard.partialIndex, resume: true, strict: true });
+    }
+    const single = join(work, 'tails-single');
+    await streamVideoFramesToDir(ts, single, { strict: true });
+    const names = (await readdir(single)).sort();
+    assert.equal(names.length, 60);
+    assert.deepEqual((await readdir(sharded)).sort(), names);
+    for (const name of names) assert.ok((await readFile(join(sharded, name))).equals(await readFile(join(single, name))), `${name} as in one run`);
   });
 
   test('an MP4 (sample tables), a lone shard and keyframes get no partial index; a selection outside one is refused', async () => {

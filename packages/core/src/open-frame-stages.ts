@@ -190,12 +190,13 @@ async function wire(
   else if (bytes) demuxer.endAt(bytes.end);
   const fromStart = plan.seek === null;
   // A range's own index comes from a plan that read the whole file, and knows where its keyframe's packet starts,
-  // and where the range's packets end: in a container read cleanly from and up to packet positions, the file ends
-  // there for the demuxer, so that the decoder gives the last frames without reading the next range's first ones.
+  // and where the range's packets end: in a container whose packets carry their positions, the stream ends at the
+  // next range's keyframe packet, so that the decoder gives the last frames without decoding the next range's. Not
+  // the bytes: an MPEG-TS packet may start with the tail of the picture before it, which a byte cut would lose.
   const range = index.partialRange;
   const pos = plan.seek && range ? index.keyframePosition(plan.seek) : undefined;
   if (plan.seek) await demuxer.seekKeyframe(plan.seek.pts, plan.seek.dts, pos);
-  if (range?.cut && readsAtPacketPositions(info.formatName)) demuxer.endAt(range.end!);
+  if (range?.cut && readsAtPacketPositions(info.formatName)) demuxer.endPacketsAt(range.end!);
   run.throwIfStopped();
   let jumps = 0;
   const seeking = new SeekCheck(index, demuxer, plan);

@@ -369,6 +369,17 @@ export class Demuxer extends Readable {
   }
 
   /**
+   * From now on, a packet of the stream that starts at or past byte `offset` ends the stream, as the end of the file
+   * would; the bytes are still read as far as FFmpeg needs. Unlike {@link Demuxer.endAt}, the packet before that
+   * byte comes out whole even when its data runs on into the packet that starts there (MPEG-TS allows a PES packet
+   * to begin with the tail of the picture before).
+   */
+  endPacketsAt(offset: number): void {
+    checkInteger('offset', offset, 0);
+    this.#packetsEnd = offset;
+  }
+
+  /**
    * Reads parts of the stream one after another, each from its keyframe (at byte `start`) up to byte `end`, where
    * FFmpeg sees the file end ({@link Demuxer.endAt}): there the demuxer jumps to the next part's keyframe by itself, as
    * {@link Demuxer.jump} does (a {@link DISCONTINUITY} lets the decoder drain the part's last frames), and emits

@@ -36,8 +36,18 @@ export function framesOfPartialIndex(partial: PartialIndex): { readonly first: n
   return { first: partial.first, last };
 }
 
-/** The most runs a {@link PartialIndex} may hold: a frame each for a shard of 10,000 frames. */
-const MAX_RUNS = 10_000;
+/**
+ * The most runs a {@link PartialIndex} holds, so that a job record stays small (about 1.5 KB at most): a constant
+ * frame rate needs one, and Matroska's millisecond clock at 29.97 fps one for every two or three frames. A range that
+ * needs more is not described, and its run scans the file as a run without one does.
+ */
+export const PARTIAL_INDEX_MAX_RUNS = 64;
+
+/**
+ * The most frames a {@link PartialIndex} numbers. Its frames are listed in memory when a run reads it, so a record
+ * that claims more (only a hostile or damaged one: 4 million frames is 37 hours at 30 fps) is refused before that.
+ */
+export const PARTIAL_INDEX_MAX_FRAMES = 4_000_000;
 
 /** Checks a {@link PartialIndex} as an option (it may come from a job record anyone with queue access wrote). */
 export function checkPartialIndex(value: unknown, name: string): PartialIndex {
@@ -45,17 +55,20 @@ export function checkPartialIndex(value: unknown, name: string): PartialIndex {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw invalidOption(name, expected, value);
   const { first, pts, keyframe, end, cut, ...rest } = value as Record<string, unknown>;
   const whole = (n: unknown, min: number): boolean => typeof n === 'number' && Number.isSafeInteger(n) && n >= min;
-  if (Object.keys(rest).length > 0 || !whole(first, 0) || !Array.isArray(pts) || pts.length === 0 || pts.length > MAX_RUNS) {
+  if (Object.keys(rest).length > 0 || !whole(first, 0) || !Array.isArray(pts) || pts.length === 0 || pts.length > PARTIAL_INDEX_MAX_RUNS) {
     throw invalidOption(name, expected, value);
   }
   let previous = -1;
+  let frames = 0;
   for (const run of pts as unknown[]) {
     if (!Array.isArray(run) || run.length !== 3 || !whole(run[0], 0) || !whole(run[1], 0) || !whole(run[2], 1)) throw invalidOption(name, expected, value);
     const [from, step, count] = run as [number, number, number];
     const last = from + step * (count - 1);
     if (from < previous || !Number.isSafeInteger(last)) throw invalidOption(`${name}.pts`, 'runs of ascending pts', pts);
     previous = last;
+    frames += count;
   }
+  if (frames > PARTIAL_INDEX_MAX_FRAMES) throw invalidOption(`${name}.pts`, `runs of at most ${PARTIAL_INDEX_MAX_FRAMES} frames in all`, `${frames} frames`);
   if (typeof keyframe !== 'object' || keyframe === null || Array.isArray(keyframe)) throw invalidOption(name, expected, value);
   const { pts: keyPts, dts, pos, ...other } = keyframe as Record<string, unknown>;
   if (Object.keys(other).length > 0 || !whole(keyPts, 0) || !whole(pos, 0) || !(dts === null || (typeof dts === 'number' && Number.isSafeInteger(dts)))) {

@@ -4,6 +4,7 @@ import type { Demuxer, DemuxerInfo } from '@framepipe/demuxer';
 import type { ByteSource } from './mp4-boxes.ts';
 import { SAMPLE_KEYFRAME, readMp4SampleTable } from './mp4-sample-table.ts';
 import type { Mp4SampleTable } from './mp4-sample-table.ts';
+import { PARTIAL_INDEX_MAX_FRAMES, PARTIAL_INDEX_MAX_RUNS } from './partial-index.ts';
 import type { PartialIndex } from './partial-index.ts';
 
 /**
@@ -177,7 +178,8 @@ export class PtsIndex {
    * Describes frames `first..last` of a complete map for {@link PtsIndex.fromPartial}: their pts and the keyframe
    * frame `first` is, with its byte position. Null when that description would not number them as this map does,
    * or cannot start there: `first` is not a keyframe whose position the demuxer gave, a pts is shared across an end
-   * of the range (it numbers as its last repeat), keyframes that go back in time, or a timestamp past 2^53.
+   * of the range (it numbers as its last repeat), keyframes that go back in time, a timestamp past 2^53, or more
+   * runs of timestamps or frames than a small record holds (see `PARTIAL_INDEX_MAX_RUNS`).
    * @example
    * const partial = index.partial(shard.first, shard.last); // JSON for a job record
    */
@@ -190,6 +192,7 @@ export class PtsIndex {
     if ((first > 0 && sorted[first - 1] === sorted[first]) || sorted[last + 1] === sorted[last]) return null;
     const safe = (n: bigint) => n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER);
     if (!safe(sorted[last]!) || !(keyframe.dts === AV_NOPTS_VALUE || safe(keyframe.dts))) return null;
+    if (last - first + 1 > PARTIAL_INDEX_MAX_FRAMES) return null;
     const runs: Array<[number, number, number]> = [];
     for (let n = first; n <= last; n++) {
       const pts = Number(sorted[n]!);
@@ -199,6 +202,9 @@ export class PtsIndex {
         run[2] = 2;
       } else if (run && pts === run[0] + run[1] * run[2]) {
         run[2]++;
+      } else if (runs.length === PARTIAL_INDEX_MAX_RUNS) {
+        // Too irregular to describe in a small record (a 29.97 fps Matroska clock over a long range).
+        return null;
       } else {
         runs.push([pts, 0, 1]);
       }

@@ -104,6 +104,17 @@ test('no description where it would number otherwise or cannot start', () => {
   assert.equal(repeated.partial(0, 1), null);
 });
 
+test("a clock that never settles into long runs (Matroska's milliseconds at 29.97 fps) is not described past 64 runs", () => {
+  // Steps of 33 and 34 ms in no long pattern: a run for about every one and a half frames.
+  const packets: Array<[number, number, boolean?]> = [];
+  for (let n = 0; n < 400; n++) packets.push([Math.round((n * 1001) / 30), Math.round((n * 1001) / 30) - 34, n % 100 === 0]);
+  const whole = scanned(packets);
+  const short = whole.partial(0, 39)!;
+  assert.ok(short.pts.length > 1 && short.pts.length <= 64, `${short.pts.length} runs`);
+  assertSameNumbers(whole, PtsIndex.fromPartial(short, false), 0, 39);
+  assert.equal(whole.partial(100, 399), null, '300 frames need more than 64 runs: the run scans instead');
+});
+
 test('checkPartialIndex takes what partial() gives, and names what is wrong otherwise', () => {
   const good = scanned(closedGops(3)).partial(4, 7)!;
   assert.equal(checkPartialIndex(good, 'partialIndex'), good);
@@ -117,6 +128,10 @@ test('checkPartialIndex takes what partial() gives, and names what is wrong othe
     [{ ...good, keyframe: { ...good.keyframe, pts: 999 } }, /partialIndex\.keyframe\.pts/],
     [{ ...good, end: 10 }, /partialIndex\.end/],
     [{ ...good, end: null, cut: true }, /partialIndex\.cut/],
+    // Small as a record, huge once listed: a billion frames would take the worker's memory before any check.
+    [{ ...good, pts: [[160, 0, 1_000_000_000]] }, /at most 4000000 frames in all for partialIndex\.pts but received "1000000000 frames"/],
+    [{ ...good, pts: [[160, 40, 3_999_999], [160 + 40 * 3_999_999, 40, 2]] }, /at most 4000000 frames/],
+    [{ ...good, pts: Array.from({ length: 65 }, (_, i) => [160 + 100 * i, 40, 2]) }, /partialIndex/],
   ];
   for (const [value, message] of bad) assert.throws(() => checkPartialIndex(value, 'partialIndex'), { code: ErrorCode.INVALID_OPTION, message }, JSON.stringify(value));
 });
